@@ -1,0 +1,60 @@
+# The two commands a newcomer types (README):
+#   make demo   builds everything and runs `ustcp demo`
+#   make test   installs test dependencies (as root), builds, runs every test
+#               (plain build, then again under ASan+UBSan); ends with CTest's summary
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 600
+
+.PHONY: all build demo test test-asan test-plain deps fuzz fuzz-run clean
+
+all: build
+
+$(BUILD)/Makefile:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+build: $(BUILD)/Makefile
+	cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	./$(BUILD)/ustcp demo
+
+deps:
+	@bash scripts/install-test-deps.sh
+
+$(ASAN_BUILD)/Makefile:
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DUSTCP_SANITIZE=ON >/dev/null
+
+test-asan: $(ASAN_BUILD)/Makefile
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@echo "== test suite under ASan+UBSan =="
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  USTCP_SANITIZED=1 ctest --output-on-failure -j $(JOBS)
+
+test-plain: build
+	@echo "== test suite =="
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The sanitizer run goes first so the closing line is the plain run's CTest summary;
+# both must pass.
+test: deps
+	$(MAKE) --no-print-directory test-asan
+	$(MAKE) --no-print-directory test-plain
+
+# libFuzzer targets (clang). `make fuzz-run FUZZ_SECONDS=600 FUZZ_TARGET=fuzz_wire`
+$(FUZZ_BUILD)/Makefile:
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUSTCP_LIBFUZZER=ON >/dev/null
+
+fuzz: $(FUZZ_BUILD)/Makefile
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+
+FUZZ_TARGET ?= fuzz_wire
+fuzz-run: fuzz
+	mkdir -p $(FUZZ_BUILD)/corpus-$(FUZZ_TARGET)
+	./$(FUZZ_BUILD)/fuzz/$(FUZZ_TARGET) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	  $(FUZZ_BUILD)/corpus-$(FUZZ_TARGET) fuzz/corpus/$(FUZZ_TARGET)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite needs, when run as root and a package
+# is missing. Never prompts. Without root it only reports what is missing; the tests
+# that need a missing tool print SKIP.
+set -u
+need_cmds="cmake:cmake gcc:gcc clang:clang tshark:tshark xmllint:libxml2-utils socat:socat curl:curl ip:iproute2 python3:python3"
+missing=""
+for pair in $need_cmds; do
+  cmd=${pair%%:*}; pkg=${pair##*:}
+  command -v "$cmd" >/dev/null 2>&1 || missing="$missing $pkg"
+done
+# libFuzzer's runtime (clang -fsanitize=fuzzer) comes from libclang-rt-*-dev.
+if command -v clang >/dev/null 2>&1; then
+  rt=$(clang -print-resource-dir 2>/dev/null)/lib/linux/libclang_rt.fuzzer-x86_64.a
+  if [ "$(uname -m)" = x86_64 ] && [ ! -f "$rt" ]; then
+    ver=$(clang -dumpversion | cut -d. -f1)
+    missing="$missing libclang-rt-${ver}-dev"
+  fi
+fi
+if [ -z "$missing" ]; then
+  echo "test dependencies: all present"
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "test dependencies missing (not root, not installing):$missing"
+  exit 0
+fi
+echo "installing test dependencies:$missing"
+export DEBIAN_FRONTEND=noninteractive
+# wireshark-common asks whether non-root users may capture; answer no, silently.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections 2>/dev/null || true
+apt-get install -y -q --no-install-recommends $missing >/tmp/ustcp-apt.log 2>&1 ||
+  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends $missing >/tmp/ustcp-apt.log 2>&1; } ||
+  { echo "apt-get failed; see /tmp/ustcp-apt.log"; tail -5 /tmp/ustcp-apt.log; exit 1; }
+echo "test dependencies installed"
