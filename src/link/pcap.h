@@ -34,7 +34,7 @@ struct pcap_reader;
  * pcap file, unsupported link type, I/O error). */
 struct pcap_reader *pcap_reader_open(const char *path, char *err, size_t errcap);
 /* Reads the next record that carries an IPv4 packet; skips others (ARP, IPv6).
- * Returns 1 with *pkt/*len (valid until the next call) and *ts_us, 0 at end of
+ * Returns 1 with *pkt and *len (valid until the next call) and *ts_us, 0 at end of
  * file, or -1 on a truncated or corrupt record (reason in err). */
 int pcap_reader_next(struct pcap_reader *r, uint64_t *ts_us, const uint8_t **pkt,
                      size_t *len, char *err, size_t errcap);

@@ -57,7 +57,7 @@ struct ipv4_hdr {
 
 /* Decodes and validates an IPv4 header (version, IHL, total length, header checksum).
  * Fragments are decoded (no WIRE_E_FRAGMENT here); the caller decides. On success
- * *payload/*payload_len describe the bytes after the header up to total_len (any
+ * *payload and *payload_len describe the bytes after the header up to total_len (any
  * link padding past total_len is excluded). Returns WIRE_OK or WIRE_E_*. */
 int ipv4_decode(const uint8_t *buf, size_t len, struct ipv4_hdr *out,
                 const uint8_t **payload, size_t *payload_len);
@@ -128,7 +128,7 @@ struct tcp_hdr {
 
 /* Decodes a TCP segment (header, options). Does NOT verify the checksum (see
  * tcp_checksum_ok), so that a caller may count bad checksums separately.
- * On success *payload/*payload_len describe the data after the header. */
+ * On success *payload and *payload_len describe the data after the header. */
 int tcp_decode(const uint8_t *seg, size_t len, struct tcp_hdr *out,
                const uint8_t **payload, size_t *payload_len);
 

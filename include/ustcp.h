@@ -1,0 +1,250 @@
+/* libustcp: a user-space TCP/IP stack with a BSD-socket-shaped API.
+ *
+ * The stack is sans-I/O: it never reads a clock, sleeps, starts a thread or makes
+ * a system call. The caller
+ *   - hands it every received IPv4 packet: ustcp_input(stack, pkt, len, now_us);
+ *   - receives every packet to send through the output callback given at creation;
+ *   - calls ustcp_poll(stack, now_us) at (or after) the deadline it returns, which
+ *     runs the timers that are due.
+ * Time is in microseconds on any monotonic scale the caller chooses (virtual time in
+ * simulation, CLOCK_MONOTONIC on a real link); it must never go backwards. Socket
+ * calls happen at the time of the last ustcp_input/ustcp_poll call.
+ *
+ * Threads: one stack is single-threaded. Every function taking a stack must be
+ * called from the one thread that drives that stack (the thread that calls
+ * ustcp_input and ustcp_poll); callbacks run on that thread, from inside those calls
+ * and the socket calls. Different stacks share nothing and may run on different
+ * threads. Blocking use (connect/accept/recv that wait) is provided by a driver
+ * loop on top of this API, not by the engine.
+ *
+ * Errors are returned as negative errno values (-ECONNREFUSED ...); the library
+ * never touches the global errno.
+ */
+#ifndef USTCP_H
+#define USTCP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define USTCP_NO_DEADLINE UINT64_MAX
+#define USTCP_SEC 1000000ull
+#define USTCP_MSEC 1000ull
+
+/* An IPv4 endpoint; both fields in host byte order. ip 0 = any. */
+struct ustcp_addr {
+  uint32_t ip;
+  uint16_t port;
+};
+
+/* Tunables (A3). Names follow Linux's sysctls (net.ipv4.tcp_*, net.core.*);
+ * ustcp_config_default() gives Linux's defaults. Durations carry their unit. */
+struct ustcp_config {
+  uint32_t somaxconn;           /* 4096: accept queue cap, min(backlog, somaxconn) */
+  uint32_t max_syn_backlog;     /* 2048: SYN queue (half-open) limit per listener */
+  uint32_t syn_retries;         /* 6: SYN retransmissions before ETIMEDOUT */
+  uint32_t synack_retries;      /* 5: SYN-ACK retransmissions before dropping */
+  uint32_t orphan_retries;      /* 0 (means 8, as in Linux): FIN retries of an orphan */
+  uint32_t retries2;            /* 15: data retransmissions before giving up */
+  uint64_t fin_timeout_us;      /* 60 s: FIN_WAIT_2 lifetime of an orphan */
+  uint64_t time_wait_us;        /* 60 s: TIME_WAIT length (2*MSL) */
+  uint32_t syncookies;          /* 1: cookies when the SYN queue overflows; 2: always; 0: never */
+  uint32_t abort_on_overflow;   /* 0: accept queue full -> drop; 1: RST */
+  uint64_t keepalive_time_us;   /* 7200 s */
+  uint64_t keepalive_intvl_us;  /* 75 s */
+  uint32_t keepalive_probes;    /* 9 */
+  uint64_t rto_min_us;          /* 200 ms */
+  uint64_t rto_max_us;          /* 120 s */
+  uint64_t rto_initial_us;      /* 1 s (RFC 6298 2.1) */
+  uint64_t delack_min_us;       /* 40 ms: delayed ACK timeout */
+  uint64_t delack_max_us;       /* 200 ms */
+  uint32_t init_cwnd;           /* 10 segments (RFC 6928) */
+  uint32_t rmem_default;        /* 131072: receive buffer */
+  uint32_t rmem_max;            /* 33554432 */
+  uint32_t wmem_default;        /* 16384: send buffer */
+  uint32_t wmem_max;            /* 4194304 */
+  uint16_t port_range_lo;       /* 32768 (ip_local_port_range) */
+  uint16_t port_range_hi;       /* 60999 */
+  uint16_t mtu;                 /* 1500: link MTU; the advertised MSS is mtu - 40 */
+  bool window_scaling;          /* 1 (RFC 7323) */
+  uint32_t challenge_ack_limit; /* 1000 per second (RFC 5961 §7, Linux's default) */
+  uint32_t max_sockets;         /* 1048576: sockets (descriptors) per stack */
+  uint32_t max_ooo_segments;    /* 256: out-of-order segments queued per connection */
+  uint32_t rfc1337;             /* 0 (Linux): 1 = ignore RST in TIME_WAIT (RFC 1337) */
+};
+void ustcp_config_default(struct ustcp_config *cfg);
+
+/* TCP states (RFC 9293 §3.3.2). */
+enum ustcp_state {
+  USTCP_CLOSED = 0,
+  USTCP_LISTEN,
+  USTCP_SYN_SENT,
+  USTCP_SYN_RCVD,
+  USTCP_ESTABLISHED,
+  USTCP_FIN_WAIT_1,
+  USTCP_FIN_WAIT_2,
+  USTCP_CLOSE_WAIT,
+  USTCP_CLOSING,
+  USTCP_LAST_ACK,
+  USTCP_TIME_WAIT,
+};
+const char *ustcp_state_name(enum ustcp_state s);
+
+/* Why a transition happened (A4). */
+enum ustcp_cause {
+  USTCP_CAUSE_CALL,        /* a socket call (connect, listen, close, shutdown) */
+  USTCP_CAUSE_SEGMENT,     /* a segment arrived */
+  USTCP_CAUSE_TIMER,       /* a timer expired (TIME_WAIT, fin_timeout, retries) */
+  USTCP_CAUSE_RESET,       /* a RST arrived */
+  USTCP_CAUSE_ERROR,       /* an ICMP error or a resource limit */
+};
+
+struct ustcp_event {
+  int fd;                        /* the socket, or -1 for an embryonic/orphan connection */
+  uint64_t conn_id;              /* unique per connection in this stack */
+  struct ustcp_addr local, remote;
+  enum ustcp_state old_state, new_state;
+  enum ustcp_cause cause;
+  uint64_t time_us;
+};
+
+typedef void (*ustcp_output_fn)(void *ctx, const uint8_t *pkt, size_t len);
+typedef void (*ustcp_event_fn)(void *ctx, const struct ustcp_event *ev);
+/* Readiness may have changed on fd (events: USTCP_POLL* bits now true). */
+typedef void (*ustcp_ready_fn)(void *ctx, int fd, unsigned events);
+
+struct ustcp_stack;
+
+/* Creates a stack with local address local_ip (host order). seed feeds the ISN
+ * secret and the ephemeral port choice; a fixed seed makes a run reproducible.
+ * cfg may be NULL for the defaults. Returns NULL on allocation failure or a bad
+ * configuration. */
+struct ustcp_stack *ustcp_stack_new(const struct ustcp_config *cfg, uint32_t local_ip,
+                                    uint64_t seed, ustcp_output_fn out, void *out_ctx);
+void ustcp_stack_free(struct ustcp_stack *s);
+void ustcp_set_event_cb(struct ustcp_stack *s, ustcp_event_fn fn, void *ctx);
+void ustcp_set_ready_cb(struct ustcp_stack *s, ustcp_ready_fn fn, void *ctx);
+const struct ustcp_config *ustcp_get_config(const struct ustcp_stack *s);
+uint32_t ustcp_local_ip(const struct ustcp_stack *s);
+
+/* Feeds one received IPv4 packet. */
+void ustcp_input(struct ustcp_stack *s, const uint8_t *pkt, size_t len, uint64_t now_us);
+/* Runs due timers; returns the next deadline (absolute) or USTCP_NO_DEADLINE. */
+uint64_t ustcp_poll(struct ustcp_stack *s, uint64_t now_us);
+/* The next deadline without running anything. */
+uint64_t ustcp_next_deadline(const struct ustcp_stack *s);
+
+/* ---- sockets (A1, A2) ---- */
+#define USTCP_NONBLOCK 1             /* the only mode of the engine; accepted for clarity */
+#define USTCP_SHUT_RD 0
+#define USTCP_SHUT_WR 1
+#define USTCP_SHUT_RDWR 2
+#define USTCP_MSG_PEEK 0x2
+#define USTCP_MSG_OOB 0x1            /* not supported: -EOPNOTSUPP (RFC 6093 §6 advises against urgent data) */
+
+int ustcp_socket(struct ustcp_stack *s);
+int ustcp_bind(struct ustcp_stack *s, int fd, const struct ustcp_addr *addr);
+int ustcp_listen(struct ustcp_stack *s, int fd, int backlog);
+/* Returns a new fd, or -EAGAIN when the accept queue is empty. */
+int ustcp_accept(struct ustcp_stack *s, int fd, struct ustcp_addr *peer);
+/* Returns -EINPROGRESS (the SYN is out); readiness USTCP_POLLOUT or an error
+ * (ustcp_sock_error) tells the outcome. A second call returns -EALREADY while
+ * pending, 0 once connected then -EISCONN, or the connection's error. */
+int ustcp_connect(struct ustcp_stack *s, int fd, const struct ustcp_addr *addr);
+ssize_t ustcp_send(struct ustcp_stack *s, int fd, const void *buf, size_t len, int flags);
+/* Returns bytes read, 0 at end of stream, -EAGAIN when nothing is there yet. */
+ssize_t ustcp_recv(struct ustcp_stack *s, int fd, void *buf, size_t len, int flags);
+int ustcp_shutdown(struct ustcp_stack *s, int fd, int how);
+int ustcp_close(struct ustcp_stack *s, int fd);
+int ustcp_getsockname(struct ustcp_stack *s, int fd, struct ustcp_addr *addr);
+int ustcp_getpeername(struct ustcp_stack *s, int fd, struct ustcp_addr *addr);
+/* Takes and clears the pending error (SO_ERROR); 0 if none. */
+int ustcp_sock_error(struct ustcp_stack *s, int fd);
+
+/* Options: level/name pairs mirror Linux's. Values are int unless noted. */
+#define USTCP_SOL_SOCKET 1
+#define USTCP_IPPROTO_TCP 6
+#define USTCP_SO_REUSEADDR 2
+#define USTCP_SO_KEEPALIVE 9
+#define USTCP_SO_SNDBUF 7
+#define USTCP_SO_RCVBUF 8
+#define USTCP_SO_LINGER 13        /* struct ustcp_linger */
+#define USTCP_SO_ERROR 4
+#define USTCP_TCP_NODELAY 1
+#define USTCP_TCP_MAXSEG 2
+#define USTCP_TCP_KEEPIDLE 4      /* seconds */
+#define USTCP_TCP_KEEPINTVL 5     /* seconds */
+#define USTCP_TCP_KEEPCNT 6
+#define USTCP_TCP_INFO 11         /* struct ustcp_tcp_info (get only) */
+#define USTCP_TCP_QUICKACK 12     /* 1: no delayed ACKs */
+struct ustcp_linger {
+  int l_onoff;
+  int l_linger;                   /* seconds; 0 with l_onoff = abortive close (RST) */
+};
+int ustcp_setsockopt(struct ustcp_stack *s, int fd, int level, int name,
+                     const void *val, size_t len);
+int ustcp_getsockopt(struct ustcp_stack *s, int fd, int level, int name,
+                     void *val, size_t *len);
+
+/* Readiness (poll(2) bits). */
+#define USTCP_POLLIN 0x001
+#define USTCP_POLLOUT 0x004
+#define USTCP_POLLERR 0x008
+#define USTCP_POLLHUP 0x010
+#define USTCP_POLLRDHUP 0x2000
+/* Current readiness of fd, or a negative errno for a bad fd. */
+int ustcp_sock_events(struct ustcp_stack *s, int fd);
+
+/* Per-connection figures, like Linux's TCP_INFO (A4). */
+struct ustcp_tcp_info {
+  enum ustcp_state state;
+  uint32_t snd_mss, rcv_mss;
+  uint64_t rtt_us, rttvar_us, rto_us;   /* srtt, rttvar, current RTO */
+  uint32_t snd_cwnd, snd_ssthresh;      /* bytes */
+  uint32_t snd_wnd, rcv_wnd;            /* bytes (scaled) */
+  uint8_t snd_wscale, rcv_wscale;
+  uint32_t unacked;                     /* bytes in flight */
+  uint32_t backoff;                     /* RTO doublings in force */
+  uint64_t segs_in, segs_out, data_segs_in, data_segs_out;
+  uint64_t bytes_sent, bytes_acked, bytes_received;
+  uint64_t retrans_segs, fast_retrans, rto_expirations, dup_acks_in;
+  uint64_t ooo_segs, dup_segs_in, zero_window_probes;
+  uint32_t snd_buf_used, rcv_buf_used;
+  uint64_t mem_bytes;                   /* buffers and control block owned by this connection */
+};
+int ustcp_get_info(struct ustcp_stack *s, int fd, struct ustcp_tcp_info *info);
+
+/* ---- observability (A4) ---- */
+struct ustcp_sock_row {
+  int fd;                               /* -1 for embryonic/orphan/TIME_WAIT entries */
+  enum ustcp_state state;
+  struct ustcp_addr local, remote;
+  uint32_t recv_q, send_q;              /* like ss: unread bytes / unacked+unsent */
+  uint64_t conn_id;
+};
+/* Fills up to cap rows (listeners, connections, half-open, TIME_WAIT); returns the
+ * total number (which may exceed cap). */
+size_t ustcp_sock_table(struct ustcp_stack *s, struct ustcp_sock_row *rows, size_t cap);
+
+/* Stack-wide counters (like /proc/net/snmp and netstat -s). */
+struct ustcp_stats {
+  uint64_t ip_in, ip_out, ip_bad, ip_not_for_us, ip_frag_dropped;
+  uint64_t tcp_in, tcp_out, tcp_bad_checksum, tcp_malformed, tcp_rst_out, tcp_rst_in;
+  uint64_t active_opens, passive_opens, attempt_fails, estab_resets, retrans_segs;
+  uint64_t syn_queue_drops, accept_queue_drops, syncookies_sent, syncookies_recv,
+           syncookies_failed;
+  uint64_t challenge_acks, challenge_acks_limited, ooo_dropped, paws_dropped;
+  uint64_t icmp_in, icmp_out;
+  uint64_t conns_alive, mem_bytes, mem_peak_bytes;
+};
+void ustcp_get_stats(const struct ustcp_stack *s, struct ustcp_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

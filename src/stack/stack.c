@@ -1,0 +1,414 @@
+/* One stack instance: see stack.h for the map. */
+#include <stdlib.h>
+#include <string.h>
+#include "stack/stack.h"
+
+void ustcp_config_default(struct ustcp_config *c)
+{
+  memset(c, 0, sizeof *c);
+  c->somaxconn = 4096;
+  c->max_syn_backlog = 2048;
+  c->syn_retries = 6;
+  c->synack_retries = 5;
+  c->orphan_retries = 0;
+  c->retries2 = 15;
+  c->fin_timeout_us = 60 * USTCP_SEC;
+  c->time_wait_us = 60 * USTCP_SEC;
+  c->syncookies = 1;
+  c->abort_on_overflow = 0;
+  c->keepalive_time_us = 7200 * USTCP_SEC;
+  c->keepalive_intvl_us = 75 * USTCP_SEC;
+  c->keepalive_probes = 9;
+  c->rto_min_us = 200 * USTCP_MSEC;
+  c->rto_max_us = 120 * USTCP_SEC;
+  c->rto_initial_us = 1 * USTCP_SEC;
+  c->delack_min_us = 40 * USTCP_MSEC;
+  c->delack_max_us = 200 * USTCP_MSEC;
+  c->init_cwnd = 10;
+  c->rmem_default = 131072;
+  c->rmem_max = 33554432;
+  c->wmem_default = 16384;
+  c->wmem_max = 4194304;
+  c->port_range_lo = 32768;
+  c->port_range_hi = 60999;
+  c->mtu = 1500;
+  c->window_scaling = true;
+  c->challenge_ack_limit = 1000;
+  c->max_sockets = 1u << 20;
+  c->max_ooo_segments = 256;
+  c->rfc1337 = 0;
+}
+
+const char *ustcp_state_name(enum ustcp_state st)
+{
+  static const char *const names[] = {
+    "CLOSED", "LISTEN", "SYN_SENT", "SYN_RCVD", "ESTABLISHED", "FIN_WAIT_1",
+    "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING", "LAST_ACK", "TIME_WAIT"};
+  return (unsigned)st < sizeof names / sizeof names[0] ? names[st] : "?";
+}
+
+uint64_t stack_rand(struct ustcp_stack *s)
+{
+  uint64_t z = (s->rng += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+/* ---- hash tables ---- */
+static size_t tuple_hash(const struct ustcp_stack *s, uint32_t lip, uint16_t lport,
+                         uint32_t rip, uint16_t rport)
+{
+  /* Keyed so a remote peer cannot aim many connections at one bucket. */
+  uint64_t x = ((uint64_t)rip << 32 | (uint64_t)rport << 16 | lport) ^ s->eng.secret[1];
+  x ^= (uint64_t)lip * 0x9e3779b97f4a7c15ull;
+  x ^= x >> 33; x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ull;
+  x ^= x >> 33;
+  return (size_t)x;
+}
+
+static size_t tcb_hash(const struct ustcp_stack *s, const struct tcb *t)
+{
+  if (t->lst) return tuple_hash(s, 0, t->local.port, 0, 0);
+  return tuple_hash(s, t->local.ip, t->local.port, t->remote.ip, t->remote.port);
+}
+
+static int hash_grow(struct ustcp_stack *s, struct stack_hash *h)
+{
+  size_t n = h->nbuckets ? h->nbuckets * 2 : 256;
+  struct tcb **b = calloc(n, sizeof *b);
+  if (!b) return -1;
+  for (size_t i = 0; i < h->nbuckets; i++) {
+    struct tcb *t = h->buckets[i];
+    while (t) {
+      struct tcb *next = t->hash_next;
+      size_t j = tcb_hash(s, t) & (n - 1);
+      t->hash_next = b[j];
+      b[j] = t;
+      t = next;
+    }
+  }
+  free(h->buckets);
+  h->buckets = b;
+  h->nbuckets = n;
+  return 0;
+}
+
+static void hash_add(struct ustcp_stack *s, struct stack_hash *h, struct tcb *t)
+{
+  if (h->count >= h->nbuckets && hash_grow(s, h) != 0 && !h->nbuckets) return;
+  size_t i = tcb_hash(s, t) & (h->nbuckets - 1);
+  t->hash_next = h->buckets[i];
+  h->buckets[i] = t;
+  h->count++;
+  t->in_hash = true;
+}
+
+static void hash_del(struct ustcp_stack *s, struct stack_hash *h, struct tcb *t)
+{
+  if (!h->nbuckets) return;
+  struct tcb **pp = &h->buckets[tcb_hash(s, t) & (h->nbuckets - 1)];
+  while (*pp) {
+    if (*pp == t) {
+      *pp = t->hash_next;
+      t->hash_next = NULL;
+      h->count--;
+      t->in_hash = false;
+      return;
+    }
+    pp = &(*pp)->hash_next;
+  }
+}
+
+struct tcb *stack_lookup(struct ustcp_stack *s, uint32_t lip, uint16_t lport,
+                         uint32_t rip, uint16_t rport)
+{
+  struct stack_hash *h = &s->conns;
+  if (!h->nbuckets) return NULL;
+  for (struct tcb *t = h->buckets[tuple_hash(s, lip, lport, rip, rport) & (h->nbuckets - 1)];
+       t; t = t->hash_next)
+    if (t->local.port == lport && t->remote.port == rport && t->remote.ip == rip &&
+        t->local.ip == lip)
+      return t;
+  return NULL;
+}
+
+struct tcb *stack_lookup_listener(struct ustcp_stack *s, uint32_t lip, uint16_t lport)
+{
+  struct stack_hash *h = &s->listeners;
+  if (!h->nbuckets) return NULL;
+  struct tcb *any = NULL;
+  for (struct tcb *t = h->buckets[tuple_hash(s, 0, lport, 0, 0) & (h->nbuckets - 1)];
+       t; t = t->hash_next) {
+    if (t->local.port != lport) continue;
+    if (t->local.ip == lip) return t;
+    if (t->local.ip == 0) any = t;
+  }
+  return any;
+}
+
+void stack_listener_add(struct ustcp_stack *s, struct tcb *t) { hash_add(s, &s->listeners, t); }
+void stack_listener_remove(struct ustcp_stack *s, struct tcb *t) { hash_del(s, &s->listeners, t); }
+
+/* ---- ports ---- */
+void stack_port_ref(struct ustcp_stack *s, uint16_t port) { s->port_refs[port]++; }
+void stack_port_unref(struct ustcp_stack *s, uint16_t port)
+{
+  if (s->port_refs[port]) s->port_refs[port]--;
+}
+uint32_t stack_port_users(const struct ustcp_stack *s, uint16_t port) { return s->port_refs[port]; }
+
+uint16_t stack_ephemeral_port(struct ustcp_stack *s, const struct ustcp_addr *remote,
+                              bool for_bind)
+{
+  uint32_t lo = s->cfg.port_range_lo, hi = s->cfg.port_range_hi;
+  if (lo == 0 || hi < lo) return 0;
+  uint32_t n = hi - lo + 1;
+  /* RFC 6056 §3.3.1 (Algorithm 1): a random start, then a linear search for a
+   * port no control block holds. (Sharing one port across destinations, as
+   * Linux does, is left for later: the range gives 28,232 connections per
+   * local address.) */
+  (void)remote; (void)for_bind;
+  uint32_t start = (uint32_t)(stack_rand(s) % n);
+  for (uint32_t i = 0; i < n; i++) {
+    uint16_t port = (uint16_t)(lo + (start + i) % n);
+    if (s->port_refs[port] == 0) return port;
+  }
+  return 0;
+}
+
+/* ---- engine callbacks ---- */
+static void eng_output(struct tcp_engine *e, uint32_t src, uint32_t dst,
+                       const struct tcp_hdr *h, const uint8_t *payload, size_t plen)
+{
+  struct ustcp_stack *s = stack_of(e);
+  uint8_t pkt[IPV4_HDR_LEN + TCP_MAX_HDR_LEN + 65536];
+  if (src == 0) src = s->local_ip;
+  int n = tcp_packet_encode(h, payload, plen, src, dst, s->ip_id++, pkt, sizeof pkt);
+  if (n < 0) return;
+  s->stats.tcp_out++;
+  s->stats.ip_out++;
+  if (dst == s->local_ip) {
+    /* Loopback (H9 self-connect): queued and delivered after the current event,
+     * never re-entrantly. Bounded like any queue. */
+    if (s->loop_len >= 4096) return;
+    struct loop_pkt *lp = malloc(sizeof *lp + (size_t)n);
+    if (!lp) return;
+    lp->next = NULL;
+    lp->len = (size_t)n;
+    memcpy(lp->data, pkt, (size_t)n);
+    if (s->loop_tail) s->loop_tail->next = lp; else s->loop_head = lp;
+    s->loop_tail = lp;
+    s->loop_len++;
+    return;
+  }
+  if (s->out) s->out(s->out_ctx, pkt, (size_t)n);
+}
+
+static void eng_hash_insert(struct tcp_engine *e, struct tcb *t)
+{
+  struct ustcp_stack *s = stack_of(e);
+  hash_add(s, t->lst ? &s->listeners : &s->conns, t);
+  if (!t->port_held) {
+    stack_port_ref(s, t->local.port);
+    t->port_held = true;
+  }
+}
+
+static void eng_hash_remove(struct tcp_engine *e, struct tcb *t)
+{
+  struct ustcp_stack *s = stack_of(e);
+  hash_del(s, t->lst ? &s->listeners : &s->conns, t);
+}
+
+static void eng_freed(struct tcp_engine *e, struct tcb *t)
+{
+  struct ustcp_stack *s = stack_of(e);
+  if (t->port_held) {
+    stack_port_unref(s, t->local.port);
+    t->port_held = false;
+  }
+}
+
+static void eng_event(struct tcp_engine *e, struct tcb *t, enum ustcp_state old,
+                      enum ustcp_cause cause)
+{
+  struct ustcp_stack *s = stack_of(e);
+  if (old == USTCP_SYN_SENT && t->state == USTCP_ESTABLISHED) s->stats.active_opens++;
+  if (!s->event_fn) return;
+  struct ustcp_event ev = {
+    .fd = t->fd, .conn_id = t->conn_id, .local = t->local, .remote = t->remote,
+    .old_state = old, .new_state = t->state, .cause = cause, .time_us = e->now_us};
+  s->event_fn(s->event_ctx, &ev);
+}
+
+static void eng_wake(struct tcp_engine *e, struct tcb *t)
+{
+  struct ustcp_stack *s = stack_of(e);
+  if (s->sock_wake && t->fd >= 0) s->sock_wake(s, t);
+}
+
+struct ustcp_stack *ustcp_stack_new(const struct ustcp_config *cfg, uint32_t local_ip,
+                                    uint64_t seed, ustcp_output_fn out, void *out_ctx)
+{
+  struct ustcp_stack *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  if (cfg) s->cfg = *cfg;
+  else ustcp_config_default(&s->cfg);
+  if (s->cfg.mtu < 128 || s->cfg.rmem_default < 256 || s->cfg.wmem_default < 256 ||
+      s->cfg.port_range_hi < s->cfg.port_range_lo || s->cfg.rto_min_us == 0 ||
+      s->cfg.rto_max_us < s->cfg.rto_min_us) {
+    free(s);
+    return NULL;
+  }
+  s->port_refs = calloc(65536, sizeof *s->port_refs);
+  if (!s->port_refs) { free(s); return NULL; }
+  s->local_ip = local_ip;
+  s->out = out;
+  s->out_ctx = out_ctx;
+  s->rng = seed ^ 0x5deece66dull;
+  tcp_engine_init(&s->eng, &s->cfg, seed, s);
+  s->eng.stats = &s->stats;
+  s->eng.ops.output = eng_output;
+  s->eng.ops.hash_insert = eng_hash_insert;
+  s->eng.ops.hash_remove = eng_hash_remove;
+  s->eng.ops.freed = eng_freed;
+  s->eng.ops.event = eng_event;
+  s->eng.ops.wake = eng_wake;
+  s->ip_id = (uint16_t)stack_rand(s);
+  return s;
+}
+
+static void free_chain_all(struct ustcp_stack *s, struct stack_hash *h)
+{
+  for (size_t i = 0; i < h->nbuckets; i++) {
+    while (h->buckets[i]) {
+      struct tcb *t = h->buckets[i];
+      h->buckets[i] = t->hash_next;
+      t->in_hash = false;
+      t->fd = -1;
+      t->queue = TCB_Q_NONE;
+      t->parent = NULL;
+      tcb_free(&s->eng, t);
+    }
+  }
+  free(h->buckets);
+  h->buckets = NULL;
+  h->nbuckets = h->count = 0;
+}
+
+void ustcp_stack_free(struct ustcp_stack *s)
+{
+  if (!s) return;
+  if (s->sock_free) s->sock_free(s);     /* sockets first: they hold control blocks */
+  /* Everything left is in a hash table; children's queue links die with them. */
+  for (size_t i = 0; i < s->listeners.nbuckets; i++)
+    for (struct tcb *t = s->listeners.buckets[i]; t; t = t->hash_next) {
+      if (!t->lst) continue;
+      t->lst->accept_head = t->lst->accept_tail = t->lst->syn_head = NULL;
+    }
+  free_chain_all(s, &s->conns);
+  free_chain_all(s, &s->listeners);
+  while (s->loop_head) {
+    struct loop_pkt *lp = s->loop_head;
+    s->loop_head = lp->next;
+    free(lp);
+  }
+  tcp_engine_free(&s->eng);
+  free(s->port_refs);
+  free(s);
+}
+
+void ustcp_set_event_cb(struct ustcp_stack *s, ustcp_event_fn fn, void *ctx)
+{
+  s->event_fn = fn;
+  s->event_ctx = ctx;
+}
+
+void ustcp_set_ready_cb(struct ustcp_stack *s, ustcp_ready_fn fn, void *ctx)
+{
+  s->ready_fn = fn;
+  s->ready_ctx = ctx;
+}
+
+const struct ustcp_config *ustcp_get_config(const struct ustcp_stack *s) { return &s->cfg; }
+uint32_t ustcp_local_ip(const struct ustcp_stack *s) { return s->local_ip; }
+
+static void tcp_in(struct ustcp_stack *s, const struct tcp_packet *p)
+{
+  struct tcp_engine *e = &s->eng;
+  s->stats.tcp_in++;
+  struct tcb *t = stack_lookup(s, p->ip.dst, p->tcp.dst_port, p->ip.src, p->tcp.src_port);
+  if (t && tcp_input(e, t, p) == 0) return;
+  struct tcb *l = stack_lookup_listener(s, p->ip.dst, p->tcp.dst_port);
+  if (l) {
+    tcp_listen_input(e, l, p);
+    return;
+  }
+  tcp_input_no_conn(e, p);
+}
+
+static void ip_in(struct ustcp_stack *s, const uint8_t *pkt, size_t len)
+{
+  s->stats.ip_in++;
+  struct tcp_packet p;
+  int rc = tcp_packet_decode(pkt, len, &p);
+  if (rc == WIRE_OK) {
+    if (p.ip.dst != s->local_ip) { s->stats.ip_not_for_us++; return; }
+    tcp_in(s, &p);
+    return;
+  }
+  /* D5: a bad checksum or malformed segment is dropped and counted. */
+  switch (rc) {
+  case WIRE_E_TCP_CHECKSUM: s->stats.tcp_bad_checksum++; break;
+  case WIRE_E_FRAGMENT: s->stats.ip_frag_dropped++; break;
+  case WIRE_E_PROTO: break;
+  case WIRE_E_DATA_OFFSET: case WIRE_E_OPT_LEN: case WIRE_E_OPT_VALUE:
+    s->stats.tcp_malformed++; break;
+  default: s->stats.ip_bad++; break;
+  }
+}
+
+void stack_flush_loopback(struct ustcp_stack *s)
+{
+  if (s->in_loop_flush) return;
+  s->in_loop_flush = true;
+  while (s->loop_head) {
+    struct loop_pkt *lp = s->loop_head;
+    s->loop_head = lp->next;
+    if (!s->loop_head) s->loop_tail = NULL;
+    s->loop_len--;
+    ip_in(s, lp->data, lp->len);
+    free(lp);
+  }
+  s->in_loop_flush = false;
+}
+
+void ustcp_input(struct ustcp_stack *s, const uint8_t *pkt, size_t len, uint64_t now_us)
+{
+  if (now_us > s->eng.now_us) s->eng.now_us = now_us;
+  ip_in(s, pkt, len);
+  stack_flush_loopback(s);
+}
+
+uint64_t ustcp_poll(struct ustcp_stack *s, uint64_t now_us)
+{
+  if (now_us > s->eng.now_us) s->eng.now_us = now_us;
+  tcp_run_timers(&s->eng, s->eng.now_us);
+  stack_flush_loopback(s);
+  return tcp_next_deadline(&s->eng);
+}
+
+uint64_t ustcp_next_deadline(const struct ustcp_stack *s)
+{
+  return tcp_next_deadline(&s->eng);
+}
+
+void ustcp_get_stats(const struct ustcp_stack *s, struct ustcp_stats *out)
+{
+  *out = s->stats;
+  out->conns_alive = s->eng.conns;
+  out->mem_bytes = s->eng.mem_bytes;
+  out->mem_peak_bytes = s->eng.mem_peak_bytes;
+}

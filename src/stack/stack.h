@@ -1,0 +1,77 @@
+/* src/stack: one stack instance. Owns the engine, the 4-tuple demultiplexer
+ * (hash table of connections; listeners by port), local port allocation
+ * (RFC 6056), the ISN secret (inside the engine), IPv4 and ICMP in and out,
+ * loopback to its own address, and the tunables.
+ *
+ *   ustcp_input -> ipv4 + tcp decode (src/wire) -> demux:
+ *                    4-tuple match   -> tcp_input
+ *                    listener match  -> tcp_listen_input
+ *                    neither         -> tcp_input_no_conn (RST, H3)
+ *   engine output -> tcp_packet_encode -> loopback queue or the output callback
+ */
+#ifndef USTCP_STACK_H
+#define USTCP_STACK_H
+#include "tcp/tcp.h"
+#include "ustcp.h"
+
+struct sock_table;
+
+struct stack_hash {
+  struct tcb **buckets;
+  size_t nbuckets;      /* power of two */
+  size_t count;
+};
+
+struct loop_pkt {
+  struct loop_pkt *next;
+  size_t len;
+  uint8_t data[];
+};
+
+struct ustcp_stack {
+  struct ustcp_config cfg;
+  struct tcp_engine eng;
+  uint32_t local_ip;
+  ustcp_output_fn out;
+  void *out_ctx;
+  ustcp_event_fn event_fn;
+  void *event_ctx;
+  ustcp_ready_fn ready_fn;
+  void *ready_ctx;
+  struct stack_hash conns;        /* connections by 4-tuple */
+  struct stack_hash listeners;    /* LISTEN sockets by local port */
+  uint32_t *port_refs;            /* control blocks holding each local port */
+  uint64_t rng;                   /* ephemeral ports (RFC 6056) */
+  uint16_t ip_id;
+  struct ustcp_stats stats;
+  struct loop_pkt *loop_head, *loop_tail;
+  size_t loop_len;
+  bool in_loop_flush;
+  struct sock_table *socks;       /* owned by src/sock */
+  /* the socket layer's readiness hook, called for a tcb with a descriptor */
+  void (*sock_wake)(struct ustcp_stack *s, struct tcb *t);
+  void (*sock_free)(struct ustcp_stack *s);
+};
+
+static inline struct ustcp_stack *stack_of(struct tcp_engine *e)
+{
+  return (struct ustcp_stack *)e->owner;
+}
+
+struct tcb *stack_lookup(struct ustcp_stack *s, uint32_t lip, uint16_t lport,
+                         uint32_t rip, uint16_t rport);
+struct tcb *stack_lookup_listener(struct ustcp_stack *s, uint32_t lip, uint16_t lport);
+void stack_listener_add(struct ustcp_stack *s, struct tcb *t);
+void stack_listener_remove(struct ustcp_stack *s, struct tcb *t);
+/* Local port references: every control block with a local port holds one. */
+void stack_port_ref(struct ustcp_stack *s, uint16_t port);
+void stack_port_unref(struct ustcp_stack *s, uint16_t port);
+uint32_t stack_port_users(const struct ustcp_stack *s, uint16_t port);
+/* Picks a free ephemeral port for a connection to remote (RFC 6056 §3.3.1:
+ * random choice), or 0 if the range is exhausted for that destination. */
+uint16_t stack_ephemeral_port(struct ustcp_stack *s, const struct ustcp_addr *remote,
+                              bool for_bind);
+/* Delivers packets queued to the stack's own address. */
+void stack_flush_loopback(struct ustcp_stack *s);
+uint64_t stack_rand(struct ustcp_stack *s);
+#endif

@@ -1,0 +1,122 @@
+/* Byte rings for the send and receive buffers, and the out-of-order queue (D4).
+ * Rings allocate their storage on first write, so a connection that never carries
+ * data holds no buffer memory. */
+#include <stdlib.h>
+#include <string.h>
+#include "tcp/tcp.h"
+
+uint32_t ring_write(struct tcp_engine *e, struct ring *r, const uint8_t *src, uint32_t n)
+{
+  if (n > ring_space(r)) n = ring_space(r);
+  if (n == 0) return 0;
+  if (!r->data) {
+    r->data = tcp_alloc(e, r->cap);
+    if (!r->data) return 0;
+    r->head = 0;
+  }
+  uint32_t tail = (r->head + r->len) % r->cap;
+  uint32_t first = r->cap - tail;
+  if (first > n) first = n;
+  memcpy(r->data + tail, src, first);
+  memcpy(r->data, src + first, n - first);
+  r->len += n;
+  return n;
+}
+
+void ring_copy_out(const struct ring *r, uint32_t off, uint8_t *dst, uint32_t n)
+{
+  if (n == 0) return;
+  uint32_t start = (r->head + off) % r->cap;
+  uint32_t first = r->cap - start;
+  if (first > n) first = n;
+  memcpy(dst, r->data + start, first);
+  memcpy(dst + first, r->data, n - first);
+}
+
+void ring_drop(struct ring *r, uint32_t n)
+{
+  if (n > r->len) n = r->len;
+  r->len -= n;
+  r->head = r->len ? (r->head + n) % r->cap : 0;
+}
+
+uint32_t ring_read(struct ring *r, uint8_t *dst, uint32_t n, bool consume)
+{
+  if (n > r->len) n = r->len;
+  ring_copy_out(r, 0, dst, n);
+  if (consume) ring_drop(r, n);
+  return n;
+}
+
+void ring_free(struct tcp_engine *e, struct ring *r)
+{
+  if (r->data) tcp_free_mem(e, r->data, r->cap);
+  r->data = NULL;
+  r->head = r->len = 0;
+}
+
+static struct ooo_seg *ooo_new(struct tcp_engine *e, uint32_t seq, const uint8_t *data,
+                               uint32_t len, bool fin)
+{
+  struct ooo_seg *s = tcp_alloc(e, sizeof *s + len);
+  if (!s) return NULL;
+  s->seq = seq;
+  s->len = len;
+  s->fin = fin;
+  memcpy(s->data, data, len);
+  return s;
+}
+
+/* Inserts the parts of [seq, seq+len) that no queued segment covers yet, keeping
+ * the list sorted and free of overlaps, so reassembly is a walk from the head. */
+bool ooo_insert(struct tcp_engine *e, struct tcb *t, uint32_t seq, const uint8_t *data,
+                uint32_t len, bool fin)
+{
+  uint32_t end = seq + len;
+  struct ooo_seg **pp = &t->ooo;
+  while (*pp && seq_lt(seq, end)) {
+    struct ooo_seg *s = *pp;
+    uint32_t s_end = s->seq + s->len;
+    if (seq_leq(s_end, seq)) { pp = &s->next; continue; }
+    if (seq_leq(s->seq, seq)) {           /* s covers our start: skip what it has */
+      uint32_t skip = s_end - seq;
+      if (seq_geq(s_end, end)) {
+        if (fin && s_end == end) s->fin = true;
+        return true;
+      }
+      data += skip; seq = s_end;
+      pp = &s->next;
+      continue;
+    }
+    /* A gap [seq, min(s->seq, end)) precedes s: fill it. */
+    uint32_t piece = seq_lt(s->seq, end) ? s->seq - seq : end - seq;
+    if (t->ooo_count >= e->cfg->max_ooo_segments) return false;
+    bool last = seq + piece == end;
+    struct ooo_seg *n = ooo_new(e, seq, data, piece, fin && last);
+    if (!n) return false;
+    n->next = s;
+    *pp = n;
+    t->ooo_count++;
+    data += piece; seq += piece;
+    pp = &n->next;
+  }
+  if (seq_lt(seq, end) || (len == 0 && fin)) {
+    if (t->ooo_count >= e->cfg->max_ooo_segments) return false;
+    struct ooo_seg *n = ooo_new(e, seq, data, end - seq, fin);
+    if (!n) return false;
+    n->next = *pp;
+    *pp = n;
+    t->ooo_count++;
+  }
+  return true;
+}
+
+void ooo_free_all(struct tcp_engine *e, struct tcb *t)
+{
+  while (t->ooo) {
+    struct ooo_seg *s = t->ooo;
+    t->ooo = s->next;
+    tcp_free_mem(e, s, sizeof *s + s->len);
+  }
+  t->ooo_count = 0;
+}

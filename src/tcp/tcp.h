@@ -1,0 +1,286 @@
+/* src/tcp: the protocol engine (RFC 9293), free of I/O, clocks and threads.
+ *
+ * Map of the engine:
+ *   tcp_input.c   segment arrival for a known connection, in the order of
+ *                 RFC 9293 §3.10.7 (SYN-SENT, then sequence check, RST, SYN, ACK,
+ *                 URG, text, FIN), plus RST generation for no connection (§3.10.7.1)
+ *   tcp_listen.c  LISTEN: SYN queue, accept queue (H2, H6), SYN cookies (H7)
+ *   tcp_output.c  what to send now: SYN, SYN-ACK, data within the windows, FIN,
+ *                 ACKs, probes; Nagle; delayed ACK
+ *   tcp_timer.c   one min-heap of connections keyed by their earliest deadline;
+ *                 retransmission (RFC 6298), persist, delayed ACK, keepalive,
+ *                 TIME_WAIT and FIN_WAIT_2 expiry
+ *   tcp_cb.c      control block life cycle, state changes and their events
+ *   buf.c         byte rings (send/receive buffers) and the out-of-order queue
+ *   siphash.c     the keyed hash behind ISNs (RFC 6528) and SYN cookies
+ *
+ * The engine does not know the socket API or IP: the stack (src/stack) owns a
+ * struct tcp_engine, demultiplexes packets to control blocks, and supplies the
+ * callbacks in struct tcp_engine_ops.
+ */
+#ifndef USTCP_TCP_H
+#define USTCP_TCP_H
+
+#include <stdbool.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "ustcp.h"
+#include "wire/wire.h"
+#include "wire/seq.h"
+
+/* ---- byte ring ---- */
+struct ring {
+  uint8_t *data;   /* allocated lazily on first write, so idle connections hold none */
+  uint32_t cap;    /* capacity in bytes (the socket buffer size) */
+  uint32_t head;   /* index of the first byte */
+  uint32_t len;    /* bytes held */
+};
+
+/* ---- out-of-order segment queue (D4) ---- */
+struct ooo_seg {
+  struct ooo_seg *next;
+  uint32_t seq;
+  uint32_t len;
+  bool fin;         /* the segment carried FIN after its data */
+  uint8_t data[];
+};
+
+/* ---- timers ---- */
+struct timer_node {
+  uint64_t at_us;   /* heap key: the earliest armed deadline, 0 = not in the heap */
+  size_t idx;       /* position in the heap */
+};
+struct timer_heap {
+  struct timer_node **v;
+  size_t n, cap;
+};
+
+/* ---- listener state (H2, H6) ---- */
+struct tcb;
+struct listen_state {
+  uint32_t backlog;        /* min(listen backlog, somaxconn) */
+  uint32_t syn_q_len;      /* half-open children (SYN_RCVD) */
+  uint32_t accept_q_len;   /* established children waiting for accept */
+  struct tcb *accept_head, *accept_tail;
+  struct tcb *syn_head;    /* doubly linked via q_prev/q_next */
+};
+
+enum tcb_queue { TCB_Q_NONE, TCB_Q_SYN, TCB_Q_ACCEPT };
+
+/* The transmission control block: RFC 9293 §3.3.1 variables, spelled as the RFC
+ * spells them, plus what reliability, flow and congestion control need. */
+struct tcb {
+  struct timer_node timer;
+  struct tcb *hash_next;          /* stack's demux chain */
+  uint64_t conn_id;
+  enum ustcp_state state;
+  struct ustcp_addr local, remote;
+  int fd;                         /* the socket's descriptor, -1 if none (embryonic, orphan) */
+  bool orphan;                    /* the application closed it (no descriptor) */
+  bool in_hash;
+  bool port_held;                 /* holds a reference on local.port (stack) */
+
+  /* listener / child linkage */
+  struct listen_state *lst;       /* non-NULL for a LISTEN socket */
+  struct tcb *parent;             /* listener of a child in a queue */
+  struct tcb *q_next, *q_prev;
+  enum tcb_queue queue;
+
+  /* send sequence space */
+  uint32_t iss, snd_una, snd_nxt, snd_max, snd_wl1, snd_wl2, snd_up;
+  uint32_t snd_wnd;               /* peer's window, scaled, bytes */
+  uint32_t max_snd_wnd;
+  uint8_t snd_wscale;             /* shift applied to the peer's window field */
+  uint8_t rcv_wscale;             /* shift we apply to our window field */
+  bool wscale_ok;                 /* both sides sent WSCALE on the SYNs (RFC 7323 §2.2) */
+  uint16_t snd_mss;               /* largest payload we send (peer's MSS, our MTU) */
+  uint16_t rcv_mss;               /* the MSS we advertised */
+  uint32_t snd_buf_seq;           /* sequence number of sndbuf's first byte */
+
+  /* receive sequence space */
+  uint32_t irs, rcv_nxt, rcv_up;
+  uint32_t rcv_wnd;               /* window we last advertised, bytes */
+  uint32_t rcv_adv;               /* right edge we last advertised (rcv_nxt + rcv_wnd) */
+
+  struct ring sndbuf;             /* bytes from snd_buf_seq on: unacked, then unsent */
+  struct ring rcvbuf;             /* in-order bytes the application has not read */
+  struct ooo_seg *ooo;            /* out-of-order segments, sorted by seq */
+  uint32_t ooo_count;
+
+  /* close handshake */
+  bool fin_queued;                /* shutdown(SHUT_WR)/close: FIN follows the data */
+  bool fin_sent;
+  uint32_t fin_seq;               /* sequence number our FIN occupies */
+  bool rcv_fin;                   /* the peer's FIN arrived (in order) */
+  bool shut_rd;
+
+  /* options and behaviour */
+  bool nodelay, keepalive, quickack, reuseaddr;
+  bool linger_on; int linger_s;
+  uint32_t keepidle_s, keepintvl_s, keepcnt;
+  uint16_t user_mss;              /* TCP_MAXSEG, 0 = from MTU */
+
+  /* RFC 6298 RTT estimation */
+  struct {
+    uint64_t srtt_us, rttvar_us, rto_us;
+    bool have_sample;
+    bool timing;                  /* one segment is being timed */
+    uint32_t seq;                 /* its end sequence number */
+    uint64_t sent_us;
+  } rtt;
+  uint32_t backoff;               /* consecutive RTO expirations */
+  uint32_t probes;                /* zero-window or keepalive probes unanswered */
+
+  /* congestion control: NewReno (RFC 5681, RFC 6582) */
+  struct {
+    uint32_t cwnd, ssthresh;      /* bytes */
+    uint32_t dupacks;
+    bool in_recovery;
+    uint32_t recover;             /* snd_max when recovery began */
+    uint32_t acked_accum;         /* bytes acked toward one MSS of growth (CA) */
+  } cc;
+
+  /* ACK generation */
+  bool ack_now;                   /* send an ACK at the next output */
+  uint32_t unacked_segs;          /* full segments received since our last ACK */
+
+  /* timers: absolute deadlines in us, 0 = unarmed */
+  uint64_t rto_at_us;             /* retransmission: SYN, SYN-ACK, data, FIN */
+  uint64_t persist_at_us;         /* zero-window probe (D3) */
+  uint64_t delack_at_us;          /* delayed ACK */
+  uint64_t keepalive_at_us;
+  uint64_t close_at_us;           /* TIME_WAIT (2MSL) or orphan FIN_WAIT_2 (fin_timeout) */
+
+  int so_error;                   /* pending error (negative errno), reported once */
+  int hard_error;                 /* sticky error after a reset/timeout (negative errno) */
+  bool epipe_reported;
+
+  struct ustcp_tcp_info info;     /* counters (A4); state/rtt fields filled on read */
+  uint64_t mem_bytes;
+};
+
+struct tcp_engine;
+struct tcp_engine_ops {
+  /* Sends one segment from src to dst. */
+  void (*output)(struct tcp_engine *e, uint32_t src, uint32_t dst,
+                 const struct tcp_hdr *h, const uint8_t *payload, size_t plen);
+  void (*hash_insert)(struct tcp_engine *e, struct tcb *t);
+  void (*hash_remove)(struct tcp_engine *e, struct tcb *t);
+  /* A state changed (A4). */
+  void (*event)(struct tcp_engine *e, struct tcb *t, enum ustcp_state old_state,
+                enum ustcp_cause cause);
+  /* Readiness of t's socket (or its listener) may have changed. */
+  void (*wake)(struct tcp_engine *e, struct tcb *t);
+  /* t is about to be freed (release its port). */
+  void (*freed)(struct tcp_engine *e, struct tcb *t);
+};
+
+struct tcp_engine {
+  const struct ustcp_config *cfg;
+  struct tcp_engine_ops ops;
+  void *owner;                    /* the stack */
+  uint64_t now_us;
+  struct timer_heap timers;
+  uint64_t secret[2];             /* ISN and cookie key (RFC 6528) */
+  uint64_t next_conn_id;
+  struct ustcp_stats *stats;
+  uint64_t mem_bytes, mem_peak_bytes;
+  uint64_t conns;
+  /* RFC 5961 §7 challenge ACK rate limit: count in the current one-second slot */
+  uint64_t challenge_slot;
+  uint32_t challenge_count;
+};
+
+/* ---- tcp_cb.c ---- */
+void tcp_engine_init(struct tcp_engine *e, const struct ustcp_config *cfg,
+                     uint64_t seed, void *owner);
+void tcp_engine_free(struct tcp_engine *e);
+void *tcp_alloc(struct tcp_engine *e, size_t n);
+void tcp_free_mem(struct tcp_engine *e, void *p, size_t n);
+struct tcb *tcb_new(struct tcp_engine *e);
+/* Frees a control block that has no socket and is CLOSED. */
+void tcb_free(struct tcp_engine *e, struct tcb *t);
+void tcb_set_state(struct tcp_engine *e, struct tcb *t, enum ustcp_state s,
+                   enum ustcp_cause cause);
+/* Moves t to CLOSED with err recorded for the application (0 for a normal end);
+ * frees it if it has no socket. Returns true if t was freed. */
+bool tcb_close(struct tcp_engine *e, struct tcb *t, int err, enum ustcp_cause cause);
+uint32_t tcp_isn(struct tcp_engine *e, const struct ustcp_addr *local,
+                 const struct ustcp_addr *remote);
+/* Default MSS we advertise: MTU - 40, or TCP_MAXSEG. */
+uint16_t tcp_adv_mss(const struct tcp_engine *e, const struct tcb *t);
+void tcb_init_conn(struct tcp_engine *e, struct tcb *t);
+void tcb_fill_info(const struct tcb *t, struct ustcp_tcp_info *out);
+uint32_t tcb_send_space(const struct tcb *t);
+
+/* ---- buf.c ---- */
+uint32_t ring_write(struct tcp_engine *e, struct ring *r, const uint8_t *src, uint32_t n);
+uint32_t ring_read(struct ring *r, uint8_t *dst, uint32_t n, bool consume);
+void ring_copy_out(const struct ring *r, uint32_t off, uint8_t *dst, uint32_t n);
+void ring_drop(struct ring *r, uint32_t n);
+void ring_free(struct tcp_engine *e, struct ring *r);
+static inline uint32_t ring_space(const struct ring *r) { return r->cap - r->len; }
+/* Queues an out-of-order segment (trimmed copies; overlaps resolved). Returns false
+ * if it was dropped (limit reached). */
+bool ooo_insert(struct tcp_engine *e, struct tcb *t, uint32_t seq, const uint8_t *data,
+                uint32_t len, bool fin);
+void ooo_free_all(struct tcp_engine *e, struct tcb *t);
+
+/* ---- tcp_timer.c ---- */
+void timer_update(struct tcp_engine *e, struct tcb *t);  /* after changing deadlines */
+void timer_remove(struct tcp_engine *e, struct tcb *t);
+uint64_t tcp_next_deadline(const struct tcp_engine *e);
+void tcp_run_timers(struct tcp_engine *e, uint64_t now_us);
+void tcp_rtt_sample(struct tcp_engine *e, struct tcb *t, uint64_t rtt_us);
+void tcp_arm_rto(struct tcp_engine *e, struct tcb *t);
+void tcp_arm_keepalive(struct tcp_engine *e, struct tcb *t);
+
+/* ---- tcp_output.c ---- */
+void tcp_output(struct tcp_engine *e, struct tcb *t);
+void tcp_send_ack(struct tcp_engine *e, struct tcb *t);
+void tcp_send_rst_for(struct tcp_engine *e, const struct tcp_packet *p);  /* §3.10.7.1 */
+void tcp_send_rst(struct tcp_engine *e, struct tcb *t);   /* abort: RST from snd_nxt */
+void tcp_send_syn(struct tcp_engine *e, struct tcb *t);   /* SYN or SYN-ACK per state */
+void tcp_retransmit_una(struct tcp_engine *e, struct tcb *t);
+uint16_t tcp_window_field(struct tcp_engine *e, struct tcb *t);
+void tcp_send_challenge_ack(struct tcp_engine *e, struct tcb *t);
+void tcp_schedule_ack(struct tcp_engine *e, struct tcb *t, bool full_segment);
+
+/* ---- tcp_input.c ---- */
+/* A segment for connection t (never LISTEN; see tcp_listen_input). */
+/* Returns 1 when the segment must be handed to a listener instead (a SYN that
+ * reopened a TIME_WAIT 4-tuple, which t no longer holds: t was freed or closed). */
+int tcp_input(struct tcp_engine *e, struct tcb *t, const struct tcp_packet *p);
+/* A segment that matched no connection and no listener. */
+void tcp_input_no_conn(struct tcp_engine *e, const struct tcp_packet *p);
+
+/* ---- tcp_listen.c ---- */
+int tcp_listen_start(struct tcp_engine *e, struct tcb *t, int backlog);
+void tcp_listen_input(struct tcp_engine *e, struct tcb *l, const struct tcp_packet *p);
+/* Takes the first child of the accept queue, or NULL. */
+struct tcb *tcp_listen_accept(struct tcp_engine *e, struct tcb *l);
+/* Removes a child from its listener's queue. */
+void tcp_listen_unlink(struct tcp_engine *e, struct tcb *child);
+/* Closing a listener: resets queued children, frees half-open ones. */
+void tcp_listen_stop(struct tcp_engine *e, struct tcb *l);
+/* A child's handshake completed (SYN_RCVD -> ESTABLISHED); moves it to the accept
+ * queue. Returns false if the accept queue is full (the caller follows H6). */
+bool tcp_listen_established(struct tcp_engine *e, struct tcb *child);
+
+/* The window scale we offer on a SYN (RFC 7323 §2.3). */
+uint8_t tcp_choose_wscale(const struct tcp_engine *e, const struct tcb *t);
+
+/* ---- siphash.c ---- */
+uint64_t siphash24(const uint64_t key[2], const void *data, size_t len);
+
+/* ---- helpers ---- */
+static inline uint32_t tcb_unacked(const struct tcb *t) { return t->snd_nxt - t->snd_una; }
+static inline bool tcb_has_conn_state(enum ustcp_state s)
+{
+  return s != USTCP_CLOSED && s != USTCP_LISTEN;
+}
+static inline uint64_t u64_min(uint64_t a, uint64_t b) { return a < b ? a : b; }
+static inline uint32_t u32_min(uint32_t a, uint32_t b) { return a < b ? a : b; }
+static inline uint32_t u32_max(uint32_t a, uint32_t b) { return a > b ? a : b; }
+#endif

@@ -1,0 +1,171 @@
+/* Control block life cycle: creation with the stack's tunables, state changes
+ * (each reported as an event, A4), closing and freeing, ISNs (RFC 6528) and
+ * memory accounting (every allocation of the engine goes through tcp_alloc, so the
+ * stack can report bytes per connection and tests can prove nothing leaks). */
+#include <stdlib.h>
+#include <string.h>
+#include "tcp/tcp.h"
+
+static uint64_t splitmix64(uint64_t *x)
+{
+  uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+void tcp_engine_init(struct tcp_engine *e, const struct ustcp_config *cfg,
+                     uint64_t seed, void *owner)
+{
+  memset(e, 0, sizeof *e);
+  e->cfg = cfg;
+  e->owner = owner;
+  uint64_t x = seed;
+  e->secret[0] = splitmix64(&x);
+  e->secret[1] = splitmix64(&x);
+  e->next_conn_id = 1;
+}
+
+void tcp_engine_free(struct tcp_engine *e)
+{
+  free(e->timers.v);
+  e->timers.v = NULL;
+  e->timers.n = e->timers.cap = 0;
+}
+
+void *tcp_alloc(struct tcp_engine *e, size_t n)
+{
+  void *p = calloc(1, n);
+  if (!p) return NULL;
+  e->mem_bytes += n;
+  if (e->mem_bytes > e->mem_peak_bytes) e->mem_peak_bytes = e->mem_bytes;
+  return p;
+}
+
+void tcp_free_mem(struct tcp_engine *e, void *p, size_t n)
+{
+  if (!p) return;
+  e->mem_bytes -= n;
+  free(p);
+}
+
+struct tcb *tcb_new(struct tcp_engine *e)
+{
+  struct tcb *t = tcp_alloc(e, sizeof *t);
+  if (!t) return NULL;
+  const struct ustcp_config *c = e->cfg;
+  t->conn_id = e->next_conn_id++;
+  t->state = USTCP_CLOSED;
+  t->fd = -1;
+  t->sndbuf.cap = c->wmem_default;
+  t->rcvbuf.cap = c->rmem_default;
+  t->rtt.rto_us = c->rto_initial_us;
+  t->keepidle_s = (uint32_t)(c->keepalive_time_us / USTCP_SEC);
+  t->keepintvl_s = (uint32_t)(c->keepalive_intvl_us / USTCP_SEC);
+  t->keepcnt = c->keepalive_probes;
+  e->conns++;
+  return t;
+}
+
+void tcb_free(struct tcp_engine *e, struct tcb *t)
+{
+  timer_remove(e, t);
+  if (t->in_hash) e->ops.hash_remove(e, t);
+  if (e->ops.freed) e->ops.freed(e, t);
+  ring_free(e, &t->sndbuf);
+  ring_free(e, &t->rcvbuf);
+  ooo_free_all(e, t);
+  if (t->lst) tcp_free_mem(e, t->lst, sizeof *t->lst);
+  e->conns--;
+  tcp_free_mem(e, t, sizeof *t);
+}
+
+void tcb_set_state(struct tcp_engine *e, struct tcb *t, enum ustcp_state s,
+                   enum ustcp_cause cause)
+{
+  enum ustcp_state old = t->state;
+  if (old == s) return;
+  t->state = s;
+  if (e->ops.event) e->ops.event(e, t, old, cause);
+}
+
+bool tcb_close(struct tcp_engine *e, struct tcb *t, int err, enum ustcp_cause cause)
+{
+  if (t->lst) tcp_listen_stop(e, t);
+  if (t->queue != TCB_Q_NONE) tcp_listen_unlink(e, t);
+  if (err) {
+    t->so_error = err;
+    t->hard_error = err;
+  }
+  t->rto_at_us = t->persist_at_us = t->delack_at_us = 0;
+  t->keepalive_at_us = t->close_at_us = 0;
+  timer_remove(e, t);
+  if (t->in_hash) e->ops.hash_remove(e, t);
+  ooo_free_all(e, t);
+  tcb_set_state(e, t, USTCP_CLOSED, cause);
+  if (t->fd < 0) {
+    tcb_free(e, t);
+    return true;
+  }
+  /* The socket keeps the block (and its error) until the application closes it;
+   * buffers of unread data stay readable, unsent data is gone. */
+  ring_free(e, &t->sndbuf);
+  if (e->ops.wake) e->ops.wake(e, t);
+  return false;
+}
+
+/* RFC 6528 §3: ISN = M + F(localip, localport, remoteip, remoteport, secretkey),
+ * with M a 4-microsecond timer. */
+uint32_t tcp_isn(struct tcp_engine *e, const struct ustcp_addr *local,
+                 const struct ustcp_addr *remote)
+{
+  uint8_t buf[12];
+  memcpy(buf, &local->ip, 4);
+  memcpy(buf + 4, &remote->ip, 4);
+  memcpy(buf + 8, &local->port, 2);
+  memcpy(buf + 10, &remote->port, 2);
+  return (uint32_t)siphash24(e->secret, buf, sizeof buf) + (uint32_t)(e->now_us / 4);
+}
+
+uint16_t tcp_adv_mss(const struct tcp_engine *e, const struct tcb *t)
+{
+  uint32_t mss = e->cfg->mtu > 40 + 88 ? e->cfg->mtu - 40u : 88u;
+  if (t->user_mss && t->user_mss < mss) mss = t->user_mss;
+  return (uint16_t)mss;
+}
+
+void tcb_init_conn(struct tcp_engine *e, struct tcb *t)
+{
+  t->cc.cwnd = e->cfg->init_cwnd * (uint32_t)t->snd_mss;
+  t->cc.ssthresh = UINT32_MAX / 2;
+  t->snd_buf_seq = t->iss + 1;
+}
+
+uint32_t tcb_send_space(const struct tcb *t)
+{
+  return ring_space(&t->sndbuf);
+}
+
+void tcb_fill_info(const struct tcb *t, struct ustcp_tcp_info *out)
+{
+  *out = t->info;
+  out->state = t->state;
+  out->snd_mss = t->snd_mss;
+  out->rcv_mss = t->rcv_mss;
+  out->rtt_us = t->rtt.srtt_us;
+  out->rttvar_us = t->rtt.rttvar_us;
+  out->rto_us = t->rtt.rto_us;
+  out->snd_cwnd = t->cc.cwnd;
+  out->snd_ssthresh = t->cc.ssthresh;
+  out->snd_wnd = t->snd_wnd;
+  out->rcv_wnd = t->rcv_wnd;
+  out->snd_wscale = t->snd_wscale;
+  out->rcv_wscale = t->rcv_wscale;
+  out->unacked = t->snd_max - t->snd_una;
+  out->backoff = t->backoff;
+  out->snd_buf_used = t->sndbuf.len;
+  out->rcv_buf_used = t->rcvbuf.len;
+  out->mem_bytes = sizeof *t + (t->sndbuf.data ? t->sndbuf.cap : 0) +
+                   (t->rcvbuf.data ? t->rcvbuf.cap : 0);
+  for (const struct ooo_seg *s = t->ooo; s; s = s->next) out->mem_bytes += sizeof *s + s->len;
+}

@@ -1,0 +1,499 @@
+/* Segment arrival for a connection that exists (RFC 9293 §3.10.7).
+ *
+ *   tcp_input
+ *     SYN_SENT        -> syn_sent_input       §3.10.7.3
+ *     every other     -> the checks in order  §3.10.7.4:
+ *       1. sequence acceptability (+ TIME_WAIT's FIN re-ACK, W9)
+ *       2. RST  (RFC 5961 §3: exact match resets, in-window gets a challenge ACK)
+ *       4. SYN  (RFC 5961 §4: challenge ACK; TIME_WAIT may be reopened, W10)
+ *       5. ACK  (SYN_RCVD completes H2/H8; snd_una, RTT, cwnd, dup ACKs and fast
+ *                retransmit D4; window update D3; FIN acked moves the close, W1-W4)
+ *       6. URG  (RFC 6093: pointer to the byte after the urgent data, kept inline)
+ *       7. text (in order to the receive buffer, else the out-of-order queue)
+ *       8. FIN  (CLOSE_WAIT, CLOSING, TIME_WAIT)
+ *     then tcp_output sends what the segment made due (ACK, data, FIN).
+ *   tcp_input_no_conn: RST per §3.10.7.1 (H3).
+ */
+#include <string.h>
+#include "tcp/tcp.h"
+
+static uint32_t seg_len(const struct tcp_packet *p)
+{
+  return (uint32_t)p->payload_len + !!(p->tcp.flags & TCP_SYN) + !!(p->tcp.flags & TCP_FIN);
+}
+
+/* Options of a SYN or SYN-ACK: MSS (RFC 9293 §3.7.1, default 536 when absent)
+ * and window scale (RFC 7323 §2.2-2.3, clamped to 14). */
+static void take_syn_options(struct tcp_engine *e, struct tcb *t, const struct tcp_hdr *h)
+{
+  uint32_t peer_mss = (h->opts.present & TCP_OPT_HAS_MSS) ? h->opts.mss : 536;
+  if (peer_mss < 64) peer_mss = 64;
+  uint32_t own = tcp_adv_mss(e, t);
+  t->snd_mss = (uint16_t)u32_min(peer_mss, own);
+  if (e->cfg->window_scaling && (h->opts.present & TCP_OPT_HAS_WSCALE)) {
+    t->wscale_ok = true;
+    t->snd_wscale = h->opts.wscale > 14 ? 14 : h->opts.wscale;
+  } else {
+    /* Scaling needs both SYNs to carry the option; our offer is void. */
+    t->wscale_ok = false;
+    t->snd_wscale = 0;
+    t->rcv_wscale = 0;
+  }
+}
+
+static void wake(struct tcp_engine *e, struct tcb *t)
+{
+  if (e->ops.wake) e->ops.wake(e, t);
+}
+
+/* RFC 9293 §3.10.7.3 */
+static void syn_sent_input(struct tcp_engine *e, struct tcb *t, const struct tcp_packet *p)
+{
+  const struct tcp_hdr *h = &p->tcp;
+  bool ack_ok = false;
+  if (h->flags & TCP_ACK) {
+    if (seq_leq(h->ack, t->iss) || seq_gt(h->ack, t->snd_max)) {
+      if (!(h->flags & TCP_RST)) tcp_send_rst_for(e, p);
+      return;
+    }
+    ack_ok = seq_leq(t->snd_una, h->ack);
+  }
+  if (h->flags & TCP_RST) {
+    /* H3: an acceptable RST|ACK refuses the connection; RST without ACK is dropped. */
+    if (ack_ok) {
+      if (e->stats) e->stats->tcp_rst_in++;
+      if (e->stats) e->stats->attempt_fails++;
+      tcb_close(e, t, -ECONNREFUSED, USTCP_CAUSE_RESET);
+    }
+    return;
+  }
+  if (!(h->flags & TCP_SYN)) return;
+  t->irs = h->seq;
+  t->rcv_nxt = h->seq + 1;
+  take_syn_options(e, t, h);
+  tcb_init_conn(e, t);
+  if (ack_ok) {
+    /* H1: our SYN is acknowledged: ESTABLISHED, send the third handshake ACK. */
+    t->snd_una = h->ack;
+    if (t->rtt.timing && t->backoff == 0) tcp_rtt_sample(e, t, e->now_us - t->rtt.sent_us);
+    t->rtt.timing = false;
+    t->backoff = 0;
+    t->snd_wnd = h->window;          /* a SYN's window is never scaled */
+    t->max_snd_wnd = t->snd_wnd;
+    t->snd_wl1 = h->seq;
+    t->snd_wl2 = h->ack;
+    t->rto_at_us = 0;
+    timer_update(e, t);
+    tcb_set_state(e, t, USTCP_ESTABLISHED, USTCP_CAUSE_SEGMENT);
+    tcp_arm_keepalive(e, t);
+    t->ack_now = true;
+    tcp_output(e, t);
+    wake(e, t);
+    return;
+  }
+  /* H8: simultaneous open. Send SYN-ACK from the same ISN. */
+  t->snd_wnd = h->window;
+  t->max_snd_wnd = t->snd_wnd;
+  t->snd_wl1 = h->seq;
+  t->snd_wl2 = t->iss;
+  tcb_set_state(e, t, USTCP_SYN_RCVD, USTCP_CAUSE_SEGMENT);
+  t->snd_nxt = t->iss;
+  tcp_send_syn(e, t);
+}
+
+/* Step 1 of §3.10.7.4: is any part of the segment inside the receive window? */
+static bool acceptable(const struct tcb *t, uint32_t seq, uint32_t len)
+{
+  uint32_t wnd = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
+  if (len == 0) {
+    if (wnd == 0) return seq == t->rcv_nxt;
+    return seq_in(seq, t->rcv_nxt, t->rcv_nxt + wnd);
+  }
+  if (wnd == 0) return false;
+  return seq_in(seq, t->rcv_nxt, t->rcv_nxt + wnd) ||
+         seq_in(seq + len - 1, t->rcv_nxt, t->rcv_nxt + wnd);
+}
+
+/* Appends in-order data and drains the out-of-order queue behind it. Returns true
+ * if a FIN became in order. */
+static bool deliver_in_order(struct tcp_engine *e, struct tcb *t, const uint8_t *data,
+                             uint32_t len, bool fin)
+{
+  uint32_t n = ring_write(e, &t->rcvbuf, data, len);
+  t->rcv_nxt += n;
+  t->info.bytes_received += n;
+  if (n < len) fin = false;   /* the rest did not fit: the peer will resend it */
+  while (!fin && t->ooo && seq_leq(t->ooo->seq, t->rcv_nxt)) {
+    struct ooo_seg *s = t->ooo;
+    uint32_t end = s->seq + s->len;
+    if (seq_gt(end, t->rcv_nxt)) {
+      uint32_t skip = t->rcv_nxt - s->seq;
+      uint32_t m = ring_write(e, &t->rcvbuf, s->data + skip, s->len - skip);
+      t->rcv_nxt += m;
+      t->info.bytes_received += m;
+      if (m < s->len - skip) break;
+    }
+    if (s->fin && t->rcv_nxt == end) fin = true;
+    t->ooo = s->next;
+    t->ooo_count--;
+    tcp_free_mem(e, s, sizeof *s + s->len);
+  }
+  return fin;
+}
+
+/* New data acknowledged: buffers, RTT (RFC 6298 with Karn's rule), congestion
+ * window (RFC 5681 slow start / congestion avoidance, RFC 6582 NewReno). */
+static void ack_advance(struct tcp_engine *e, struct tcb *t, uint32_t ack)
+{
+  uint32_t acked = ack - t->snd_una;
+  /* Drop acknowledged data from the send buffer (SYN/FIN have no buffer bytes). */
+  if (seq_gt(ack, t->snd_buf_seq)) {
+    uint32_t drop = u32_min(ack - t->snd_buf_seq, t->sndbuf.len);
+    ring_drop(&t->sndbuf, drop);
+    t->snd_buf_seq += drop;
+    t->info.bytes_acked += drop;
+  }
+  if (t->rtt.timing && seq_geq(ack, t->rtt.seq)) {
+    tcp_rtt_sample(e, t, e->now_us - t->rtt.sent_us);
+    t->rtt.timing = false;
+  }
+  if (t->backoff) {
+    /* RFC 6298 §5.7 leaves RTO backed off until a sample; recompute it now. */
+    t->backoff = 0;
+    if (t->rtt.have_sample) tcp_rtt_sample(e, t, t->rtt.srtt_us);
+  }
+  t->probes = 0;
+  uint32_t mss = t->snd_mss;
+  if (t->cc.in_recovery) {
+    if (seq_geq(ack, t->cc.recover)) {
+      /* RFC 6582 §3.2 step 3: full ACK ends recovery; deflate. */
+      t->cc.in_recovery = false;
+      uint32_t flight = t->snd_max - ack;
+      t->cc.cwnd = u32_min(t->cc.ssthresh, u32_max(flight, mss) + mss);
+    } else {
+      /* Partial ACK: retransmit the next hole, deflate by the amount acked. */
+      t->snd_una = ack;
+      if (seq_lt(t->snd_nxt, ack)) t->snd_nxt = ack;
+      tcp_retransmit_una(e, t);
+      t->cc.cwnd = t->cc.cwnd > acked ? t->cc.cwnd - acked + mss : mss;
+      t->info.fast_retrans++;
+    }
+  } else if (t->cc.cwnd < t->cc.ssthresh) {
+    t->cc.cwnd += u32_min(acked, mss);          /* slow start (RFC 5681 eq. 2) */
+  } else {
+    t->cc.acked_accum += acked;                 /* congestion avoidance, per RTT */
+    if (t->cc.acked_accum >= t->cc.cwnd) {
+      t->cc.acked_accum -= t->cc.cwnd;
+      t->cc.cwnd += mss;
+    }
+  }
+  t->cc.dupacks = 0;
+  t->snd_una = ack;
+  if (seq_lt(t->snd_nxt, ack)) t->snd_nxt = ack;
+  if (t->snd_una == t->snd_max) t->rto_at_us = 0;
+  else t->rto_at_us = e->now_us + t->rtt.rto_us;   /* RFC 6298 §5.3 */
+  timer_update(e, t);
+}
+
+/* RFC 5681 §3.2 / RFC 6582: the third duplicate ACK retransmits snd_una. */
+static void dup_ack(struct tcp_engine *e, struct tcb *t)
+{
+  t->info.dup_acks_in++;
+  uint32_t mss = t->snd_mss;
+  if (t->cc.in_recovery) {
+    t->cc.cwnd += mss;       /* inflate for the segment that left the network */
+    return;
+  }
+  if (++t->cc.dupacks != 3) return;
+  if (seq_leq(t->snd_una, t->cc.recover) && t->cc.recover != 0 && t->info.fast_retrans)
+    return;                  /* RFC 6582 §3.2 step 1: not after a recent recovery */
+  uint32_t flight = t->snd_max - t->snd_una;
+  t->cc.ssthresh = u32_max(flight / 2, 2 * mss);
+  t->cc.recover = t->snd_max;
+  t->cc.in_recovery = true;
+  t->info.fast_retrans++;
+  tcp_retransmit_una(e, t);
+  t->cc.cwnd = t->cc.ssthresh + 3 * mss;
+}
+
+static bool fin_acked(const struct tcb *t)
+{
+  return t->fin_sent && seq_gt(t->snd_una, t->fin_seq);
+}
+
+static void enter_time_wait(struct tcp_engine *e, struct tcb *t)
+{
+  tcb_set_state(e, t, USTCP_TIME_WAIT, USTCP_CAUSE_SEGMENT);
+  t->rto_at_us = t->persist_at_us = t->keepalive_at_us = 0;
+  t->close_at_us = e->now_us + e->cfg->time_wait_us;
+  ring_free(e, &t->sndbuf);
+  timer_update(e, t);
+}
+
+int tcp_input(struct tcp_engine *e, struct tcb *t, const struct tcp_packet *p)
+{
+  const struct tcp_hdr *h = &p->tcp;
+  t->info.segs_in++;
+  if (p->payload_len) t->info.data_segs_in++;
+  if (t->state == USTCP_SYN_SENT) {
+    syn_sent_input(e, t, p);
+    return 0;
+  }
+  if (t->state == USTCP_CLOSED || t->state == USTCP_LISTEN) return 0;
+
+  uint32_t seq = h->seq;
+  uint32_t len = seg_len(p);
+  const uint8_t *data = p->payload;
+  uint32_t plen = (uint32_t)p->payload_len;
+  bool syn = h->flags & TCP_SYN;
+  bool fin = h->flags & TCP_FIN;
+
+  /* RFC 5961 §4.2 / Linux: in SYN_RCVD after a simultaneous open, the peer's
+   * SYN-ACK (its SYN again, acking ours) completes the handshake (H8, H9). */
+  if (t->state == USTCP_SYN_RCVD && syn && (h->flags & TCP_ACK) && !t->parent &&
+      seq + 1 == t->rcv_nxt && h->ack == t->snd_nxt) {
+    seq++;
+    len--;
+    syn = false;
+  }
+
+  /* W9: a retransmitted FIN in TIME_WAIT is re-ACKed and restarts 2MSL. */
+  if (t->state == USTCP_TIME_WAIT && fin && !syn && !(h->flags & TCP_RST) &&
+      seq + len == t->rcv_nxt) {
+    t->close_at_us = e->now_us + e->cfg->time_wait_us;
+    timer_update(e, t);
+    tcp_send_ack(e, t);
+    return 0;
+  }
+
+  /* W10: a new SYN for a TIME_WAIT 4-tuple beyond the old sequence space may
+   * reopen it (RFC 9293 §3.6.1 note, Linux's tcp_timewait_state_process). */
+  if (t->state == USTCP_TIME_WAIT && syn && !(h->flags & (TCP_ACK | TCP_RST)) &&
+      seq_gt(seq, t->rcv_nxt)) {
+    tcb_close(e, t, 0, USTCP_CAUSE_SEGMENT);
+    return 1;   /* the stack hands the SYN to a listener */
+  }
+
+  /* 1. sequence number check */
+  if (!acceptable(t, seq, len)) {
+    if (!(h->flags & TCP_RST)) {
+      t->info.dup_segs_in++;
+      t->ack_now = true;
+      tcp_output(e, t);
+    }
+    return 0;
+  }
+  /* Trim to the window: drop what precedes rcv_nxt and what exceeds the edge. */
+  if (seq_lt(seq, t->rcv_nxt)) {
+    uint32_t skip = t->rcv_nxt - seq;
+    if (syn) { syn = false; skip--; seq++; len--; }
+    if (skip > plen) skip = plen;
+    data += skip; plen -= skip; seq += skip; len -= skip;
+    if (skip) t->info.dup_segs_in++;
+  }
+  uint32_t wnd_edge = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv : t->rcv_nxt;
+  if (seq_gt(seq + plen, wnd_edge)) {
+    plen = wnd_edge - seq;
+    fin = false;
+  }
+
+  /* 2. RST (RFC 5961 §3.2) */
+  if (h->flags & TCP_RST) {
+    if (seq != t->rcv_nxt) {
+      tcp_send_challenge_ack(e, t);
+      return 0;
+    }
+    if (e->stats) e->stats->tcp_rst_in++;
+    switch (t->state) {
+    case USTCP_SYN_RCVD:
+      /* A passive child just goes away; an active open is refused. */
+      tcb_close(e, t, t->parent ? 0 : -ECONNREFUSED, USTCP_CAUSE_RESET);
+      return 0;
+    case USTCP_ESTABLISHED: case USTCP_FIN_WAIT_1: case USTCP_FIN_WAIT_2:
+    case USTCP_CLOSE_WAIT:
+      if (e->stats) e->stats->estab_resets++;
+      tcb_close(e, t, -ECONNRESET, USTCP_CAUSE_RESET);
+      return 0;
+    case USTCP_TIME_WAIT:
+      if (e->cfg->rfc1337) return 0;   /* RFC 1337: no TIME_WAIT assassination */
+      tcb_close(e, t, 0, USTCP_CAUSE_RESET);
+      return 0;
+    default:
+      tcb_close(e, t, 0, USTCP_CAUSE_RESET);
+      return 0;
+    }
+  }
+
+  /* 4. SYN in a synchronized state: RFC 5961 §4 challenge ACK. A passive child
+   * in SYN_RCVD getting a new SYN goes away (RFC 9293: "return to LISTEN"). */
+  if (syn) {
+    if (t->state == USTCP_SYN_RCVD && t->parent) {
+      tcb_close(e, t, 0, USTCP_CAUSE_SEGMENT);
+      return 0;
+    }
+    tcp_send_challenge_ack(e, t);
+    return 0;
+  }
+
+  /* 5. ACK */
+  if (!(h->flags & TCP_ACK)) return 0;
+  if (t->state == USTCP_SYN_RCVD) {
+    if (!seq_gt(h->ack, t->snd_una) || seq_gt(h->ack, t->snd_max)) {
+      tcp_send_rst_for(e, p);
+      return 0;
+    }
+    if (t->rtt.timing && t->backoff == 0) tcp_rtt_sample(e, t, e->now_us - t->rtt.sent_us);
+    t->rtt.timing = false;
+    t->backoff = 0;
+    t->snd_wnd = (uint32_t)h->window << t->snd_wscale;
+    t->max_snd_wnd = u32_max(t->max_snd_wnd, t->snd_wnd);
+    t->snd_wl1 = seq;
+    t->snd_wl2 = h->ack;
+    if (t->parent) {
+      if (!tcp_listen_established(e, t)) {
+        /* H6: accept queue full. Linux drops the ACK (the SYN-ACK timer will
+         * elicit it again) or, with abort_on_overflow, resets. */
+        if (e->cfg->abort_on_overflow) {
+          tcp_send_rst_for(e, p);
+          tcb_close(e, t, 0, USTCP_CAUSE_ERROR);
+        }
+        return 0;
+      }
+    }
+    t->snd_una = h->ack;
+    t->rto_at_us = 0;
+    timer_update(e, t);
+    tcb_set_state(e, t, USTCP_ESTABLISHED, USTCP_CAUSE_SEGMENT);
+    tcp_arm_keepalive(e, t);
+    wake(e, t);
+  }
+  bool our_fin_acked_now = false;
+  if (seq_gt(h->ack, t->snd_max)) {
+    /* Acks something not yet sent: ACK and drop (§3.10.7.4 step 5). */
+    t->ack_now = true;
+    tcp_output(e, t);
+    return 0;
+  }
+  if (seq_lt(h->ack, t->snd_una - t->max_snd_wnd)) {
+    /* RFC 5961 §5.2: an ACK too old to be valid. */
+    tcp_send_challenge_ack(e, t);
+    return 0;
+  }
+  bool was_fin_acked = fin_acked(t);
+  if (seq_gt(h->ack, t->snd_una)) {
+    ack_advance(e, t, h->ack);
+    wake(e, t);
+  } else if (h->ack == t->snd_una && plen == 0 && !fin && t->snd_max != t->snd_una &&
+             ((uint32_t)h->window << t->snd_wscale) == t->snd_wnd) {
+    dup_ack(e, t);
+  }
+  /* Window update (§3.10.7.4 step 5, snd_wl1/snd_wl2 rule). */
+  if (seq_lt(t->snd_wl1, seq) || (t->snd_wl1 == seq && seq_leq(t->snd_wl2, h->ack))) {
+    uint32_t w = (uint32_t)h->window << t->snd_wscale;
+    if (w > t->snd_wnd && t->persist_at_us) {
+      t->persist_at_us = 0;
+      t->probes = 0;
+      timer_update(e, t);
+    }
+    t->snd_wnd = w;
+    t->max_snd_wnd = u32_max(t->max_snd_wnd, w);
+    t->snd_wl1 = seq;
+    t->snd_wl2 = h->ack;
+  }
+  our_fin_acked_now = !was_fin_acked && fin_acked(t);
+  if (our_fin_acked_now || fin_acked(t)) {
+    switch (t->state) {
+    case USTCP_FIN_WAIT_1:
+      /* W3: if this segment also carries the peer's in-order FIN, step 8 takes
+       * FIN_WAIT_1 straight to TIME_WAIT. */
+      if (!(fin && seq + plen == t->rcv_nxt)) {
+        tcb_set_state(e, t, USTCP_FIN_WAIT_2, USTCP_CAUSE_SEGMENT);
+        if (t->orphan) {      /* W7: an orphan waits at most fin_timeout */
+          t->close_at_us = e->now_us + e->cfg->fin_timeout_us;
+          timer_update(e, t);
+        }
+      }
+      break;
+    case USTCP_CLOSING:
+      enter_time_wait(e, t);
+      return 0;
+    case USTCP_LAST_ACK:
+      tcb_close(e, t, 0, USTCP_CAUSE_SEGMENT);
+      return 0;
+    default:
+      break;
+    }
+  }
+
+  /* 6. URG (RFC 6093: the pointer marks the byte after the urgent data; the data
+   * stays inline, as with SO_OOBINLINE). */
+  if ((h->flags & TCP_URG) && h->urg_ptr &&
+      (t->state == USTCP_ESTABLISHED || t->state == USTCP_FIN_WAIT_1 ||
+       t->state == USTCP_FIN_WAIT_2)) {
+    uint32_t up = h->seq + h->urg_ptr;
+    if (seq_gt(up, t->rcv_up)) t->rcv_up = up;
+  }
+
+  /* 7. segment text */
+  bool fin_in_order = false;
+  if (plen > 0 || fin) {
+    bool may_receive = t->state == USTCP_ESTABLISHED || t->state == USTCP_FIN_WAIT_1 ||
+                       t->state == USTCP_FIN_WAIT_2;
+    if (!may_receive) {
+      /* CLOSE_WAIT, CLOSING, LAST_ACK, TIME_WAIT: the peer's FIN came already;
+       * nothing new can be valid. */
+    } else if (t->orphan && plen > 0) {
+      /* Data for an application that closed: RST (RFC 9293 §3.10.4 / Linux's
+       * TCPAbortOnData) so the peer learns it was not read. */
+      tcp_send_rst(e, t);
+      tcb_close(e, t, 0, USTCP_CAUSE_SEGMENT);
+      return 0;
+    } else if (seq == t->rcv_nxt) {
+      fin_in_order = deliver_in_order(e, t, data, plen, fin);
+      if (plen) {
+        tcp_schedule_ack(e, t, plen >= t->rcv_mss);
+        if (t->ooo) t->ack_now = true;   /* filling a hole: ACK at once (RFC 5681 §4.2) */
+        wake(e, t);
+      }
+    } else {
+      t->info.ooo_segs++;
+      if (!ooo_insert(e, t, seq, data, plen, fin) && e->stats) e->stats->ooo_dropped++;
+      t->ack_now = true;                  /* duplicate ACK tells the sender (D4) */
+    }
+  }
+
+  /* 8. FIN */
+  if (fin_in_order) {
+    t->rcv_nxt++;
+    t->rcv_fin = true;
+    t->ack_now = true;                    /* W2: the FIN is ACKed at once */
+    switch (t->state) {
+    case USTCP_SYN_RCVD:
+    case USTCP_ESTABLISHED:
+      tcb_set_state(e, t, USTCP_CLOSE_WAIT, USTCP_CAUSE_SEGMENT);
+      break;
+    case USTCP_FIN_WAIT_1:
+      if (fin_acked(t)) {
+        tcp_send_ack(e, t);
+        enter_time_wait(e, t);            /* W3 */
+      } else {
+        tcb_set_state(e, t, USTCP_CLOSING, USTCP_CAUSE_SEGMENT);   /* W4 */
+      }
+      break;
+    case USTCP_FIN_WAIT_2:
+      tcp_send_ack(e, t);
+      enter_time_wait(e, t);              /* W1 */
+      break;
+    default:
+      break;
+    }
+    wake(e, t);
+  }
+  tcp_output(e, t);
+  return 0;
+}
+
+void tcp_input_no_conn(struct tcp_engine *e, const struct tcp_packet *p)
+{
+  tcp_send_rst_for(e, p);
+}

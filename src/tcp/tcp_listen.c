@@ -1,0 +1,314 @@
+/* LISTEN: the SYN queue, the accept queue and SYN cookies (H2, H6, H7).
+ *
+ *   tcp_listen_input      a segment for a listener (no connection matched):
+ *                         SYN   -> accept queue full? drop (Linux)
+ *                                  SYN queue full or syncookies=2? cookie SYN-ACK
+ *                                  (stateless, RFC 4987 §3.6) or drop
+ *                                  else a SYN_RCVD child in the SYN queue + SYN-ACK
+ *                         ACK   -> a valid cookie makes an ESTABLISHED child in
+ *                                  the accept queue; otherwise RST (§3.10.7.2)
+ *                         RST   -> ignored
+ *   tcp_listen_established a child's final ACK: SYN queue -> accept queue
+ *   tcp_listen_accept     accept() takes the head of the accept queue
+ *
+ * Queue limits follow Linux: the accept queue is full when it holds MORE than
+ * min(backlog, somaxconn) (so backlog 1 holds 2); the SYN queue holds at most
+ * max_syn_backlog half-open children per listener.
+ */
+#include <string.h>
+#include "tcp/tcp.h"
+
+int tcp_listen_start(struct tcp_engine *e, struct tcb *t, int backlog)
+{
+  if (!t->lst) {
+    t->lst = tcp_alloc(e, sizeof *t->lst);
+    if (!t->lst) return -ENOMEM;
+  }
+  if (backlog < 0) backlog = 0;
+  t->lst->backlog = u32_min((uint32_t)backlog, e->cfg->somaxconn);
+  if (t->state != USTCP_LISTEN) tcb_set_state(e, t, USTCP_LISTEN, USTCP_CAUSE_CALL);
+  return 0;
+}
+
+static bool accept_queue_full(const struct tcp_engine *e, const struct tcb *l)
+{
+  (void)e;
+  return l->lst->accept_q_len > l->lst->backlog;
+}
+
+/* ---- SYN cookies (RFC 4987 §3.6) ----
+ * The server ISN encodes, without state: a 5-bit counter of 64-second slots
+ * (bits 3..7), an index into a table of MSS values (bits 0..2), and 24 bits of
+ * keyed hash over the 4-tuple, the client's ISN and the slot (bits 8..31). A
+ * cookie is accepted for two slots after its own (64-128 s), as in Linux. */
+static const uint16_t cookie_mss_table[8] = {216, 536, 1200, 1360, 1400, 1440, 1460, 8960};
+#define COOKIE_SLOT_US (64ull * USTCP_SEC)
+
+static uint32_t cookie_hash(struct tcp_engine *e, const struct tcp_packet *p,
+                            uint32_t peer_isn, uint64_t slot)
+{
+  uint8_t buf[24];
+  memcpy(buf, &p->ip.src, 4);
+  memcpy(buf + 4, &p->ip.dst, 4);
+  memcpy(buf + 8, &p->tcp.src_port, 2);
+  memcpy(buf + 10, &p->tcp.dst_port, 2);
+  memcpy(buf + 12, &peer_isn, 4);
+  memcpy(buf + 16, &slot, 8);
+  return (uint32_t)siphash24(e->secret, buf, sizeof buf);
+}
+
+static uint32_t cookie_make(struct tcp_engine *e, const struct tcp_packet *p, uint16_t mss)
+{
+  uint64_t slot = e->now_us / COOKIE_SLOT_US;
+  uint32_t idx = 0;
+  for (uint32_t i = 0; i < 8; i++)
+    if (cookie_mss_table[i] <= mss) idx = i;
+  return (cookie_hash(e, p, p->tcp.seq, slot) & 0xffffff00u) | (uint32_t)((slot & 31) << 3) | idx;
+}
+
+/* Returns the MSS encoded in a valid cookie, or 0. */
+static uint16_t cookie_check(struct tcp_engine *e, const struct tcp_packet *p)
+{
+  uint32_t cookie = p->tcp.ack - 1;
+  uint32_t peer_isn = p->tcp.seq - 1;
+  uint64_t now_slot = e->now_us / COOKIE_SLOT_US;
+  uint32_t slot_bits = (cookie >> 3) & 31;
+  for (uint64_t age = 0; age <= 2 && age <= now_slot; age++) {
+    uint64_t slot = now_slot - age;
+    if ((slot & 31) != slot_bits) continue;
+    if ((cookie_hash(e, p, peer_isn, slot) & 0xffffff00u) == (cookie & 0xffffff00u))
+      return cookie_mss_table[cookie & 7];
+  }
+  return 0;
+}
+
+static void send_cookie_synack(struct tcp_engine *e, const struct tcp_packet *p,
+                               uint16_t our_mss)
+{
+  uint16_t peer_mss = (p->tcp.opts.present & TCP_OPT_HAS_MSS) ? p->tcp.opts.mss : 536;
+  uint32_t cookie = cookie_make(e, p, peer_mss < our_mss ? peer_mss : our_mss);
+  struct tcp_hdr h;
+  memset(&h, 0, sizeof h);
+  h.src_port = p->tcp.dst_port;
+  h.dst_port = p->tcp.src_port;
+  h.seq = cookie;
+  h.ack = p->tcp.seq + 1;
+  h.flags = TCP_SYN | TCP_ACK;
+  /* Without timestamps a cookie cannot carry window scaling: none is offered. */
+  h.window = (uint16_t)u32_min(e->cfg->rmem_default, 65535);
+  h.opts.present = TCP_OPT_HAS_MSS;
+  h.opts.mss = our_mss;
+  e->ops.output(e, p->ip.dst, p->ip.src, &h, NULL, 0);
+  if (e->stats) e->stats->syncookies_sent++;
+}
+
+static void syn_queue_add(struct tcb *l, struct tcb *c)
+{
+  c->parent = l;
+  c->queue = TCB_Q_SYN;
+  c->q_prev = NULL;
+  c->q_next = l->lst->syn_head;
+  if (c->q_next) c->q_next->q_prev = c;
+  l->lst->syn_head = c;
+  l->lst->syn_q_len++;
+}
+
+void tcp_listen_unlink(struct tcp_engine *e, struct tcb *c)
+{
+  (void)e;
+  struct listen_state *ls = c->parent ? c->parent->lst : NULL;
+  if (!ls) { c->queue = TCB_Q_NONE; c->parent = NULL; return; }
+  if (c->queue == TCB_Q_SYN) {
+    if (c->q_prev) c->q_prev->q_next = c->q_next;
+    else ls->syn_head = c->q_next;
+    if (c->q_next) c->q_next->q_prev = c->q_prev;
+    ls->syn_q_len--;
+  } else if (c->queue == TCB_Q_ACCEPT) {
+    if (c->q_prev) c->q_prev->q_next = c->q_next;
+    else ls->accept_head = c->q_next;
+    if (c->q_next) c->q_next->q_prev = c->q_prev;
+    else ls->accept_tail = c->q_prev;
+    ls->accept_q_len--;
+  }
+  c->q_next = c->q_prev = NULL;
+  c->queue = TCB_Q_NONE;
+  c->parent = NULL;
+}
+
+static void accept_queue_add(struct tcb *l, struct tcb *c)
+{
+  struct listen_state *ls = l->lst;
+  c->parent = l;
+  c->queue = TCB_Q_ACCEPT;
+  c->q_next = NULL;
+  c->q_prev = ls->accept_tail;
+  if (ls->accept_tail) ls->accept_tail->q_next = c;
+  else ls->accept_head = c;
+  ls->accept_tail = c;
+  ls->accept_q_len++;
+}
+
+bool tcp_listen_established(struct tcp_engine *e, struct tcb *c)
+{
+  struct tcb *l = c->parent;
+  if (accept_queue_full(e, l)) {
+    if (e->stats) e->stats->accept_queue_drops++;
+    return false;
+  }
+  tcp_listen_unlink(e, c);
+  accept_queue_add(l, c);
+  if (e->stats) e->stats->passive_opens++;
+  if (e->ops.wake) e->ops.wake(e, l);
+  return true;
+}
+
+static struct tcb *child_new(struct tcp_engine *e, struct tcb *l, const struct tcp_packet *p)
+{
+  struct tcb *c = tcb_new(e);
+  if (!c) return NULL;
+  c->local.ip = p->ip.dst;
+  c->local.port = p->tcp.dst_port;
+  c->remote.ip = p->ip.src;
+  c->remote.port = p->tcp.src_port;
+  /* A child inherits the listener's options and buffer sizes. */
+  c->sndbuf.cap = l->sndbuf.cap;
+  c->rcvbuf.cap = l->rcvbuf.cap;
+  c->nodelay = l->nodelay;
+  c->keepalive = l->keepalive;
+  c->keepidle_s = l->keepidle_s;
+  c->keepintvl_s = l->keepintvl_s;
+  c->keepcnt = l->keepcnt;
+  c->quickack = l->quickack;
+  c->user_mss = l->user_mss;
+  c->linger_on = l->linger_on;
+  c->linger_s = l->linger_s;
+  c->rcv_mss = tcp_adv_mss(e, c);
+  c->irs = p->tcp.seq;
+  c->rcv_nxt = p->tcp.seq + 1;
+  return c;
+}
+
+static uint8_t wscale_for(const struct tcp_engine *e, const struct tcb *t)
+{
+  /* Enough shift to advertise the largest receive buffer the socket may get. */
+  uint32_t space = u32_max(e->cfg->rmem_max, t->rcvbuf.cap);
+  uint8_t s = 0;
+  while (s < 14 && (space >> s) > 65535) s++;
+  return s;
+}
+
+uint8_t tcp_choose_wscale(const struct tcp_engine *e, const struct tcb *t)
+{
+  return e->cfg->window_scaling ? wscale_for(e, t) : 0;
+}
+
+static void cookie_ack(struct tcp_engine *e, struct tcb *l, const struct tcp_packet *p)
+{
+  uint16_t mss = cookie_mss_table[0];
+  if (!e->cfg->syncookies || !(mss = cookie_check(e, p))) {
+    if (e->cfg->syncookies && e->stats) e->stats->syncookies_failed++;
+    tcp_send_rst_for(e, p);
+    return;
+  }
+  if (accept_queue_full(e, l)) {
+    if (e->stats) e->stats->accept_queue_drops++;
+    return;
+  }
+  struct tcb *c = child_new(e, l, p);
+  if (!c) return;
+  if (e->stats) e->stats->syncookies_recv++;
+  c->irs = p->tcp.seq - 1;
+  c->rcv_nxt = p->tcp.seq;
+  c->iss = p->tcp.ack - 1;
+  c->snd_una = c->snd_nxt = c->snd_max = p->tcp.ack;
+  c->snd_mss = (uint16_t)u32_min(mss, tcp_adv_mss(e, c));
+  c->snd_wnd = p->tcp.window;       /* no scaling was negotiated */
+  c->max_snd_wnd = c->snd_wnd;
+  c->snd_wl1 = p->tcp.seq;
+  c->snd_wl2 = p->tcp.ack;
+  tcb_init_conn(e, c);
+  c->rcv_adv = c->rcv_nxt + u32_min(ring_space(&c->rcvbuf), 65535);
+  e->ops.hash_insert(e, c);
+  tcb_set_state(e, c, USTCP_SYN_RCVD, USTCP_CAUSE_SEGMENT);
+  c->parent = l;
+  accept_queue_add(l, c);
+  if (e->stats) e->stats->passive_opens++;
+  tcb_set_state(e, c, USTCP_ESTABLISHED, USTCP_CAUSE_SEGMENT);
+  tcp_arm_keepalive(e, c);
+  if (p->payload_len || (p->tcp.flags & TCP_FIN)) tcp_input(e, c, p);
+  if (e->ops.wake) e->ops.wake(e, l);
+}
+
+void tcp_listen_input(struct tcp_engine *e, struct tcb *l, const struct tcp_packet *p)
+{
+  const struct tcp_hdr *h = &p->tcp;
+  if (h->flags & TCP_RST) return;
+  if (h->flags & TCP_ACK) {
+    if (h->flags & TCP_SYN) { tcp_send_rst_for(e, p); return; }
+    cookie_ack(e, l, p);
+    return;
+  }
+  if (!(h->flags & TCP_SYN)) return;
+  if (accept_queue_full(e, l)) {
+    /* Linux drops the SYN while the accept queue is full; the client retries. */
+    if (e->stats) e->stats->accept_queue_drops++;
+    return;
+  }
+  uint16_t our_mss = tcp_adv_mss(e, l);
+  if (e->cfg->syncookies == 2 || l->lst->syn_q_len >= e->cfg->max_syn_backlog) {
+    if (e->cfg->syncookies) send_cookie_synack(e, p, our_mss);
+    else if (e->stats) e->stats->syn_queue_drops++;
+    return;
+  }
+  struct tcb *c = child_new(e, l, p);
+  if (!c) return;
+  c->rcv_wscale = tcp_choose_wscale(e, c);
+  c->state = USTCP_LISTEN;   /* the child is born from LISTEN (event LISTEN -> SYN_RCVD) */
+  {
+    uint32_t peer_mss = (h->opts.present & TCP_OPT_HAS_MSS) ? h->opts.mss : 536;
+    if (peer_mss < 64) peer_mss = 64;
+    c->snd_mss = (uint16_t)u32_min(peer_mss, c->rcv_mss);
+    if (e->cfg->window_scaling && (h->opts.present & TCP_OPT_HAS_WSCALE)) {
+      c->wscale_ok = true;
+      c->snd_wscale = h->opts.wscale > 14 ? 14 : h->opts.wscale;
+    } else {
+      c->rcv_wscale = 0;
+    }
+  }
+  c->iss = tcp_isn(e, &c->local, &c->remote);
+  c->snd_una = c->snd_nxt = c->snd_max = c->iss;
+  c->snd_wnd = h->window;
+  c->max_snd_wnd = c->snd_wnd;
+  c->snd_wl1 = h->seq;
+  tcb_init_conn(e, c);
+  e->ops.hash_insert(e, c);
+  syn_queue_add(l, c);
+  tcb_set_state(e, c, USTCP_SYN_RCVD, USTCP_CAUSE_SEGMENT);
+  tcp_send_syn(e, c);
+}
+
+struct tcb *tcp_listen_accept(struct tcp_engine *e, struct tcb *l)
+{
+  struct tcb *c = l->lst ? l->lst->accept_head : NULL;
+  if (!c) return NULL;
+  tcp_listen_unlink(e, c);
+  return c;
+}
+
+void tcp_listen_stop(struct tcp_engine *e, struct tcb *l)
+{
+  struct listen_state *ls = l->lst;
+  if (!ls) return;
+  /* Established children nobody accepted are reset; half-open ones vanish. */
+  while (ls->accept_head) {
+    struct tcb *c = ls->accept_head;
+    tcp_listen_unlink(e, c);
+    tcp_send_rst(e, c);
+    tcb_close(e, c, 0, USTCP_CAUSE_CALL);
+  }
+  while (ls->syn_head) {
+    struct tcb *c = ls->syn_head;
+    tcp_listen_unlink(e, c);
+    tcb_close(e, c, 0, USTCP_CAUSE_CALL);
+  }
+}

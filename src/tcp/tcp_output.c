@@ -1,0 +1,251 @@
+/* Output: decides what a connection sends now and builds the segments.
+ *
+ *   tcp_output        SYN / SYN-ACK while synchronizing (also their retransmission,
+ *                     since a timeout rewinds snd_nxt to iss); otherwise data from
+ *                     snd_nxt within min(snd_wnd, cwnd) (D3), cut to snd_mss, held
+ *                     back by Nagle (RFC 9293 §3.7.4) and sender SWS avoidance
+ *                     (§3.8.6.2.1); the FIN after the last byte; a pending ACK if
+ *                     nothing else carried one (D2: every segment but the first SYN
+ *                     carries ACK); the persist timer when the window is zero.
+ *   tcp_send_rst_for  RST for a segment with no connection (§3.10.7.1)
+ *   tcp_window_field  the receive window to advertise, with receiver-side SWS
+ *                     avoidance (§3.8.6.2.2) and never shrinking the right edge
+ */
+#include <string.h>
+#include "tcp/tcp.h"
+
+uint16_t tcp_window_field(struct tcp_engine *e, struct tcb *t)
+{
+  uint32_t space = ring_space(&t->rcvbuf);
+  if (t->state == USTCP_SYN_SENT || t->state == USTCP_SYN_RCVD || t->state == USTCP_CLOSED) {
+    /* RFC 7323 §2.2: the window in a SYN is never scaled. */
+    uint32_t w = space > 65535 ? 65535 : space;
+    t->rcv_wnd = w;
+    t->rcv_adv = t->rcv_nxt + w;
+    return (uint16_t)w;
+  }
+  uint32_t new_edge = t->rcv_nxt + space;
+  uint32_t adv_edge = t->rcv_adv;
+  /* Receiver SWS avoidance: move the right edge only by at least
+   * min(buffer/2, MSS), unless the window is closed or closing to zero. */
+  uint32_t min_step = u32_min(t->rcvbuf.cap / 2, t->rcv_mss);
+  if (seq_gt(new_edge, adv_edge) && new_edge - adv_edge < min_step && seq_gt(adv_edge, t->rcv_nxt))
+    new_edge = adv_edge;
+  if (seq_lt(new_edge, adv_edge)) new_edge = adv_edge;   /* never shrink (§3.8.6.2.2) */
+  uint32_t wnd = new_edge - t->rcv_nxt;
+  uint32_t field = wnd >> t->rcv_wscale;
+  if (field > 65535) field = 65535;
+  t->rcv_wnd = field << t->rcv_wscale;
+  t->rcv_adv = t->rcv_nxt + t->rcv_wnd;
+  return (uint16_t)field;
+}
+
+/* Fills the fields every segment of t shares and hands it to the stack. */
+static void emit(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint8_t flags,
+                 const uint8_t *payload, uint32_t plen)
+{
+  struct tcp_hdr h;
+  memset(&h, 0, sizeof h);
+  h.src_port = t->local.port;
+  h.dst_port = t->remote.port;
+  h.seq = seq;
+  h.flags = flags;
+  if (flags & TCP_ACK) h.ack = t->rcv_nxt;
+  if (flags & TCP_SYN) {
+    h.opts.present |= TCP_OPT_HAS_MSS;
+    h.opts.mss = t->rcv_mss;
+    /* RFC 7323 §2.2: offer scaling on a SYN; in a SYN-ACK only if the peer did. */
+    if (e->cfg->window_scaling && (!(flags & TCP_ACK) || t->wscale_ok)) {
+      h.opts.present |= TCP_OPT_HAS_WSCALE;
+      h.opts.wscale = t->rcv_wscale;
+    }
+  }
+  if (!(flags & TCP_RST)) h.window = tcp_window_field(e, t);
+  e->ops.output(e, t->local.ip, t->remote.ip, &h, payload, plen);
+  t->info.segs_out++;
+  if (plen) {
+    t->info.data_segs_out++;
+    t->info.bytes_sent += plen;
+  }
+  if (flags & TCP_ACK) {
+    t->ack_now = false;
+    t->unacked_segs = 0;
+    if (t->delack_at_us) {
+      t->delack_at_us = 0;
+      timer_update(e, t);
+    }
+  }
+}
+
+void tcp_send_syn(struct tcp_engine *e, struct tcb *t)
+{
+  uint8_t flags = t->state == USTCP_SYN_SENT ? TCP_SYN : TCP_SYN | TCP_ACK;
+  emit(e, t, t->iss, flags, NULL, 0);
+  if (t->snd_nxt == t->iss) t->snd_nxt = t->iss + 1;
+  if (seq_gt(t->snd_nxt, t->snd_max)) t->snd_max = t->snd_nxt;
+  if (t->backoff == 0 && !t->rtt.timing) {
+    t->rtt.timing = true;
+    t->rtt.seq = t->iss + 1;
+    t->rtt.sent_us = e->now_us;
+  }
+  if (!t->rto_at_us) tcp_arm_rto(e, t);
+}
+
+void tcp_send_ack(struct tcp_engine *e, struct tcb *t)
+{
+  emit(e, t, t->snd_nxt, TCP_ACK, NULL, 0);
+}
+
+void tcp_send_rst(struct tcp_engine *e, struct tcb *t)
+{
+  emit(e, t, t->snd_nxt, TCP_RST | TCP_ACK, NULL, 0);
+  if (e->stats) e->stats->tcp_rst_out++;
+}
+
+/* RFC 5961 §7: challenge ACKs, at most challenge_ack_limit a second per stack. */
+void tcp_send_challenge_ack(struct tcp_engine *e, struct tcb *t)
+{
+  uint64_t slot = e->now_us / USTCP_SEC;
+  if (slot != e->challenge_slot) {
+    e->challenge_slot = slot;
+    e->challenge_count = 0;
+  }
+  if (e->challenge_count >= e->cfg->challenge_ack_limit) {
+    if (e->stats) e->stats->challenge_acks_limited++;
+    return;
+  }
+  e->challenge_count++;
+  if (e->stats) e->stats->challenge_acks++;
+  tcp_send_ack(e, t);
+}
+
+/* RFC 9293 §3.10.7.1: a segment for no connection. */
+void tcp_send_rst_for(struct tcp_engine *e, const struct tcp_packet *p)
+{
+  const struct tcp_hdr *in = &p->tcp;
+  if (in->flags & TCP_RST) return;
+  struct tcp_hdr h;
+  memset(&h, 0, sizeof h);
+  h.src_port = in->dst_port;
+  h.dst_port = in->src_port;
+  if (in->flags & TCP_ACK) {
+    h.seq = in->ack;
+    h.flags = TCP_RST;
+  } else {
+    uint32_t seg_len = (uint32_t)p->payload_len + !!(in->flags & TCP_SYN) + !!(in->flags & TCP_FIN);
+    h.seq = 0;
+    h.ack = in->seq + seg_len;
+    h.flags = TCP_RST | TCP_ACK;
+  }
+  e->ops.output(e, p->ip.dst, p->ip.src, &h, NULL, 0);
+  if (e->stats) e->stats->tcp_rst_out++;
+}
+
+/* Schedules the ACK for arriving data: at once for every second full-sized
+ * segment (RFC 5681 §4.2, RFC 1122 4.2.3.2) or in quickack mode, otherwise after
+ * the delayed-ACK timeout. */
+void tcp_schedule_ack(struct tcp_engine *e, struct tcb *t, bool full_segment)
+{
+  if (full_segment) t->unacked_segs++;
+  if (t->quickack || t->unacked_segs >= 2 || e->cfg->delack_min_us == 0) {
+    t->ack_now = true;
+    return;
+  }
+  if (!t->delack_at_us) {
+    t->delack_at_us = e->now_us + e->cfg->delack_min_us;
+    timer_update(e, t);
+  }
+}
+
+void tcp_retransmit_una(struct tcp_engine *e, struct tcb *t)
+{
+  uint32_t saved = t->snd_nxt;
+  t->snd_nxt = t->snd_una;
+  uint32_t off = t->snd_una - t->snd_buf_seq;
+  uint32_t avail = t->sndbuf.len > off ? t->sndbuf.len - off : 0;
+  uint32_t len = u32_min(avail, t->snd_mss);
+  uint8_t buf[65536];
+  uint8_t flags = TCP_ACK;
+  if (len) ring_copy_out(&t->sndbuf, off, buf, len);
+  bool fin = t->fin_queued && t->snd_una + len == t->fin_seq;
+  if (fin) flags |= TCP_FIN;
+  if (len == 0 && !fin) { t->snd_nxt = saved; return; }
+  emit(e, t, t->snd_una, flags, buf, len);
+  t->info.retrans_segs++;
+  if (e->stats) e->stats->retrans_segs++;
+  t->rtt.timing = false;   /* Karn's rule */
+  t->snd_nxt = seq_max(saved, t->snd_una + len + fin);
+  if (!t->rto_at_us) tcp_arm_rto(e, t);
+}
+
+static bool can_send_data(enum ustcp_state s)
+{
+  return s == USTCP_ESTABLISHED || s == USTCP_CLOSE_WAIT || s == USTCP_FIN_WAIT_1 ||
+         s == USTCP_CLOSING || s == USTCP_LAST_ACK;
+}
+
+void tcp_output(struct tcp_engine *e, struct tcb *t)
+{
+  if (t->state == USTCP_SYN_SENT || t->state == USTCP_SYN_RCVD) {
+    if (t->snd_nxt == t->iss) tcp_send_syn(e, t);
+    else if (t->ack_now && t->state == USTCP_SYN_RCVD) tcp_send_ack(e, t);
+    return;
+  }
+  if (!can_send_data(t->state)) {
+    if (t->ack_now && t->state != USTCP_CLOSED && t->state != USTCP_LISTEN) tcp_send_ack(e, t);
+    return;
+  }
+  static uint8_t buf[65536];
+  bool sent = false;
+  for (;;) {
+    uint32_t off = t->snd_nxt - t->snd_buf_seq;
+    uint32_t avail = t->sndbuf.len > off ? t->sndbuf.len - off : 0;
+    uint32_t inflight = t->snd_nxt - t->snd_una;
+    uint32_t wnd = u32_min(t->snd_wnd, t->cc.cwnd);
+    uint32_t usable = wnd > inflight ? wnd - inflight : 0;
+    uint32_t len = u32_min(u32_min(avail, usable), t->snd_mss);
+    bool fin_pending = t->fin_queued && seq_leq(t->snd_nxt, t->fin_seq);
+    bool fin = fin_pending && t->snd_nxt + len == t->fin_seq;
+    if (len == 0 && !fin) break;
+    if (len < t->snd_mss && len < avail && inflight > 0 && len < t->max_snd_wnd / 2)
+      break;   /* sender SWS avoidance: wait for the window to open further */
+    if (len > 0 && len < t->snd_mss && len == avail && inflight > 0 && !t->nodelay && !fin)
+      break;   /* Nagle: one small segment in flight at a time */
+    uint8_t flags = TCP_ACK;
+    if (len && len == avail) flags |= TCP_PSH;
+    if (fin) flags |= TCP_FIN;
+    if (len) ring_copy_out(&t->sndbuf, off, buf, len);
+    bool retrans = seq_lt(t->snd_nxt, t->snd_max);
+    emit(e, t, t->snd_nxt, flags, buf, len);
+    if (retrans) {
+      t->info.retrans_segs++;
+      if (e->stats) e->stats->retrans_segs++;
+    }
+    t->snd_nxt += len + (fin ? 1 : 0);
+    if (fin) t->fin_sent = true;
+    if (seq_gt(t->snd_nxt, t->snd_max)) {
+      if (!t->rtt.timing && !retrans) {
+        t->rtt.timing = true;
+        t->rtt.seq = t->snd_nxt;
+        t->rtt.sent_us = e->now_us;
+      }
+      t->snd_max = t->snd_nxt;
+    }
+    if (!t->rto_at_us) tcp_arm_rto(e, t);
+    if (t->persist_at_us) {
+      t->persist_at_us = 0;
+      timer_update(e, t);
+    }
+    sent = true;
+    if (fin) break;
+  }
+  if (!sent && t->ack_now) tcp_send_ack(e, t);
+  /* D3: data waits, the peer's window is zero and nothing is in flight to elicit
+   * an update: the persist timer probes until the window reopens. */
+  uint32_t off = t->snd_nxt - t->snd_buf_seq;
+  bool waiting = t->sndbuf.len > off || (t->fin_queued && seq_leq(t->snd_nxt, t->fin_seq));
+  if (waiting && t->snd_wnd == 0 && t->snd_nxt == t->snd_una && !t->persist_at_us && !t->rto_at_us) {
+    t->persist_at_us = e->now_us + t->rtt.rto_us;
+    timer_update(e, t);
+  }
+}

@@ -1,0 +1,277 @@
+/* Timers. Every connection keeps its timers as absolute deadlines (rto_at_us,
+ * persist_at_us, delack_at_us, keepalive_at_us, close_at_us; 0 = unarmed). The
+ * engine keeps ONE binary min-heap of connections keyed by their earliest
+ * deadline: arming or moving a timer is O(log n), finding the next deadline O(1),
+ * and a poll touches only connections whose deadline has come (no scan).
+ *
+ * Expiry handlers:
+ *   rto        RFC 6298 §5: back off, go back to snd_una, resend (SYN, SYN-ACK,
+ *              data or FIN); give up after syn_retries / synack_retries /
+ *              retries2 / orphan_retries (H4, H5, W5, W8)
+ *   persist    zero-window probe (D3, RFC 9293 §3.8.6.1)
+ *   delack     the delayed ACK is due
+ *   keepalive  RFC 9293 §3.8.4 / RFC 1122 4.2.3.6 probes
+ *   close      TIME_WAIT's 2MSL (W1, W10) or an orphan's fin_timeout (W7)
+ */
+#include <stdlib.h>
+#include "tcp/tcp.h"
+
+static uint64_t tcb_earliest(const struct tcb *t)
+{
+  uint64_t d[5] = {t->rto_at_us, t->persist_at_us, t->delack_at_us,
+                   t->keepalive_at_us, t->close_at_us};
+  uint64_t m = 0;
+  for (int i = 0; i < 5; i++)
+    if (d[i] && (!m || d[i] < m)) m = d[i];
+  return m;
+}
+
+static void heap_swap(struct timer_heap *h, size_t a, size_t b)
+{
+  struct timer_node *x = h->v[a];
+  h->v[a] = h->v[b];
+  h->v[b] = x;
+  h->v[a]->idx = a;
+  h->v[b]->idx = b;
+}
+
+static void heap_up(struct timer_heap *h, size_t i)
+{
+  while (i > 0) {
+    size_t p = (i - 1) / 2;
+    if (h->v[p]->at_us <= h->v[i]->at_us) break;
+    heap_swap(h, p, i);
+    i = p;
+  }
+}
+
+static void heap_down(struct timer_heap *h, size_t i)
+{
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    if (l < h->n && h->v[l]->at_us < h->v[m]->at_us) m = l;
+    if (r < h->n && h->v[r]->at_us < h->v[m]->at_us) m = r;
+    if (m == i) break;
+    heap_swap(h, m, i);
+    i = m;
+  }
+}
+
+void timer_remove(struct tcp_engine *e, struct tcb *t)
+{
+  struct timer_heap *h = &e->timers;
+  struct timer_node *node = &t->timer;
+  if (!node->at_us) return;
+  size_t i = node->idx;
+  node->at_us = 0;
+  h->n--;
+  if (i != h->n) {
+    h->v[i] = h->v[h->n];
+    h->v[i]->idx = i;
+    heap_down(h, i);
+    heap_up(h, i);
+  }
+}
+
+void timer_update(struct tcp_engine *e, struct tcb *t)
+{
+  struct timer_heap *h = &e->timers;
+  uint64_t at = tcb_earliest(t);
+  struct timer_node *node = &t->timer;
+  if (!at) { timer_remove(e, t); return; }
+  if (node->at_us) {
+    node->at_us = at;
+    heap_down(h, node->idx);
+    heap_up(h, node->idx);
+    return;
+  }
+  if (h->n == h->cap) {
+    size_t ncap = h->cap ? h->cap * 2 : 64;
+    struct timer_node **nv = realloc(h->v, ncap * sizeof *nv);
+    if (!nv) return;   /* out of memory: the timer stays unarmed; counted as lost */
+    h->v = nv;
+    h->cap = ncap;
+  }
+  node->at_us = at;
+  node->idx = h->n;
+  h->v[h->n++] = node;
+  heap_up(h, node->idx);
+}
+
+uint64_t tcp_next_deadline(const struct tcp_engine *e)
+{
+  return e->timers.n ? e->timers.v[0]->at_us : USTCP_NO_DEADLINE;
+}
+
+/* RFC 6298 §2: SRTT/RTTVAR from a sample; RTO = SRTT + max(G, 4*RTTVAR), then
+ * clamped to [rto_min, rto_max] (Linux's floor of 200 ms rather than 1 s). */
+void tcp_rtt_sample(struct tcp_engine *e, struct tcb *t, uint64_t r)
+{
+  if (r == 0) r = 1;
+  if (!t->rtt.have_sample) {
+    t->rtt.srtt_us = r;
+    t->rtt.rttvar_us = r / 2;
+    t->rtt.have_sample = true;
+  } else {
+    uint64_t diff = t->rtt.srtt_us > r ? t->rtt.srtt_us - r : r - t->rtt.srtt_us;
+    t->rtt.rttvar_us = (3 * t->rtt.rttvar_us + diff) / 4;
+    t->rtt.srtt_us = (7 * t->rtt.srtt_us + r) / 8;
+  }
+  uint64_t rto = t->rtt.srtt_us + (4 * t->rtt.rttvar_us > 1000 ? 4 * t->rtt.rttvar_us : 1000);
+  if (rto < e->cfg->rto_min_us) rto = e->cfg->rto_min_us;
+  if (rto > e->cfg->rto_max_us) rto = e->cfg->rto_max_us;
+  t->rtt.rto_us = rto;
+}
+
+void tcp_arm_rto(struct tcp_engine *e, struct tcb *t)
+{
+  t->rto_at_us = e->now_us + t->rtt.rto_us;
+  timer_update(e, t);
+}
+
+void tcp_arm_keepalive(struct tcp_engine *e, struct tcb *t)
+{
+  if (t->keepalive && (t->state == USTCP_ESTABLISHED || t->state == USTCP_CLOSE_WAIT))
+    t->keepalive_at_us = e->now_us + (uint64_t)t->keepidle_s * USTCP_SEC;
+  else
+    t->keepalive_at_us = 0;
+  timer_update(e, t);
+}
+
+static uint32_t retry_limit(const struct tcp_engine *e, const struct tcb *t)
+{
+  const struct ustcp_config *c = e->cfg;
+  switch (t->state) {
+  case USTCP_SYN_SENT: return c->syn_retries;
+  case USTCP_SYN_RCVD: return c->synack_retries;
+  default:
+    /* Linux: orphan_retries 0 means 8 (tcp_orphan_retries()). */
+    if (t->orphan) return c->orphan_retries ? c->orphan_retries : 8;
+    return c->retries2;
+  }
+}
+
+/* Returns true if t was freed. */
+static bool rto_expired(struct tcp_engine *e, struct tcb *t)
+{
+  t->rto_at_us = 0;
+  if (t->snd_una == t->snd_max && t->state != USTCP_SYN_SENT && t->state != USTCP_SYN_RCVD)
+    return false;   /* everything was acked meanwhile */
+  if (t->backoff >= retry_limit(e, t)) {
+    /* Giving up. A half-open child just disappears (H5); others fail with
+     * ETIMEDOUT (H4, W5). */
+    int err = (t->parent && t->state == USTCP_SYN_RCVD) ? 0 : -ETIMEDOUT;
+    return tcb_close(e, t, err, USTCP_CAUSE_TIMER);
+  }
+  t->backoff++;
+  t->info.rto_expirations++;
+  t->rtt.rto_us = t->rtt.rto_us * 2 > e->cfg->rto_max_us ? e->cfg->rto_max_us : t->rtt.rto_us * 2;
+  t->rtt.timing = false;                  /* Karn: no sample from a retransmission */
+  if (t->state != USTCP_SYN_SENT && t->state != USTCP_SYN_RCVD) {
+    /* RFC 5681 §3.1 eq. 4, and cwnd = one segment after a timeout. */
+    uint32_t flight = t->snd_max - t->snd_una;
+    t->cc.ssthresh = u32_max(flight / 2, 2u * t->snd_mss);
+    t->cc.cwnd = t->snd_mss;
+    t->cc.in_recovery = false;
+    t->cc.dupacks = 0;
+  }
+  /* Go back to snd_una: everything from there is sent again as the windows allow. */
+  uint32_t resend_from = t->snd_una;
+  if (t->state == USTCP_SYN_SENT || t->state == USTCP_SYN_RCVD) resend_from = t->iss;
+  t->info.retrans_segs++;
+  if (e->stats) e->stats->retrans_segs++;
+  t->snd_nxt = resend_from;
+  tcp_output(e, t);
+  if (!t->rto_at_us) tcp_arm_rto(e, t);
+  return false;
+}
+
+static bool persist_expired(struct tcp_engine *e, struct tcb *t)
+{
+  t->persist_at_us = 0;
+  if (t->snd_wnd > 0 || t->sndbuf.len <= t->snd_nxt - t->snd_buf_seq) {
+    tcp_output(e, t);   /* the window opened or nothing is waiting */
+    return false;
+  }
+  if (t->probes >= retry_limit(e, t) && t->orphan)
+    return tcb_close(e, t, -ETIMEDOUT, USTCP_CAUSE_TIMER);
+  /* Linux-style window probe: a zero-length segment at snd_una - 1, which the
+   * peer must answer with an ACK carrying its current window. */
+  struct tcp_hdr h = {0};
+  h.src_port = t->local.port;
+  h.dst_port = t->remote.port;
+  h.seq = t->snd_una - 1;
+  h.ack = t->rcv_nxt;
+  h.flags = TCP_ACK;
+  h.window = tcp_window_field(e, t);
+  e->ops.output(e, t->local.ip, t->remote.ip, &h, NULL, 0);
+  t->info.segs_out++;
+  t->info.zero_window_probes++;
+  t->probes++;
+  uint64_t ival = t->rtt.rto_us << (t->probes < 10 ? t->probes : 10);
+  if (ival > e->cfg->rto_max_us) ival = e->cfg->rto_max_us;
+  t->persist_at_us = e->now_us + ival;
+  return false;
+}
+
+static bool keepalive_expired(struct tcp_engine *e, struct tcb *t)
+{
+  t->keepalive_at_us = 0;
+  if (!t->keepalive || (t->state != USTCP_ESTABLISHED && t->state != USTCP_CLOSE_WAIT))
+    return false;
+  if (t->probes >= t->keepcnt)
+    return tcb_close(e, t, -ETIMEDOUT, USTCP_CAUSE_TIMER);
+  struct tcp_hdr h = {0};
+  h.src_port = t->local.port;
+  h.dst_port = t->remote.port;
+  h.seq = t->snd_una - 1;     /* RFC 1122 4.2.3.6: a garbage octet's sequence number */
+  h.ack = t->rcv_nxt;
+  h.flags = TCP_ACK;
+  h.window = tcp_window_field(e, t);
+  e->ops.output(e, t->local.ip, t->remote.ip, &h, NULL, 0);
+  t->info.segs_out++;
+  t->probes++;
+  t->keepalive_at_us = e->now_us + (uint64_t)t->keepintvl_s * USTCP_SEC;
+  return false;
+}
+
+/* Runs what is due for one connection. Returns true if t was freed. */
+static bool tcb_timers_fire(struct tcp_engine *e, struct tcb *t, uint64_t now)
+{
+  if (t->close_at_us && t->close_at_us <= now) {
+    t->close_at_us = 0;
+    if (t->state == USTCP_TIME_WAIT || t->state == USTCP_FIN_WAIT_2)
+      return tcb_close(e, t, 0, USTCP_CAUSE_TIMER);
+  }
+  if (t->rto_at_us && t->rto_at_us <= now && rto_expired(e, t)) return true;
+  if (t->persist_at_us && t->persist_at_us <= now && persist_expired(e, t)) return true;
+  if (t->keepalive_at_us && t->keepalive_at_us <= now && keepalive_expired(e, t)) return true;
+  if (t->delack_at_us && t->delack_at_us <= now) {
+    t->delack_at_us = 0;
+    t->ack_now = true;
+    tcp_output(e, t);
+  }
+  return false;
+}
+
+void tcp_run_timers(struct tcp_engine *e, uint64_t now_us)
+{
+  if (now_us > e->now_us) e->now_us = now_us;
+  while (e->timers.n && e->timers.v[0]->at_us <= now_us) {
+    struct timer_node *node = e->timers.v[0];
+    struct tcb *t = (struct tcb *)((char *)node - offsetof(struct tcb, timer));
+    if (!tcb_timers_fire(e, t, now_us)) {
+      /* A deadline that is still in the past would spin: handlers always move or
+       * clear what fired, so this only guards against a logic error. */
+      timer_update(e, t);
+      if (t->timer.at_us && t->timer.at_us <= now_us) {
+        if (t->rto_at_us && t->rto_at_us <= now_us) t->rto_at_us = now_us + 1;
+        if (t->persist_at_us && t->persist_at_us <= now_us) t->persist_at_us = now_us + 1;
+        if (t->keepalive_at_us && t->keepalive_at_us <= now_us) t->keepalive_at_us = now_us + 1;
+        if (t->delack_at_us && t->delack_at_us <= now_us) t->delack_at_us = 0;
+        if (t->close_at_us && t->close_at_us <= now_us) t->close_at_us = now_us + 1;
+        timer_update(e, t);
+      }
+    }
+  }
+}

@@ -1,0 +1,493 @@
+/* src/wire/wire.c: the byte-level codecs declared in wire.h.
+ *
+ * Map:
+ *   be16/be32/put16/put32   big-endian access through byte shifts (no unaligned
+ *                           casts: every field may sit at any address)
+ *   inet_csum_*             RFC 1071 Internet checksum; csum_native() is the fast
+ *                           core (64-bit loads, end-around carry)
+ *   ipv4_decode/encode      RFC 791 §3.1 header
+ *   tcp_decode              RFC 9293 §3.1 header, then tcp_opts_parse() (§3.2)
+ *   tcp_opts_len/write      option layout, copied from Linux tcp_options_write()
+ *   tcp_encode              header + options + payload + checksum
+ *   tcp_packet_decode/encode  IPv4 + TCP together, both checksums
+ *   tcp_flags_str, ipv4_str, ipv4_parse, wire_strerror   text helpers
+ *
+ * Every decoder checks a length before each read; nothing here reads outside
+ * [buf, buf+len). Malformed input is reported with its own WIRE_E_* code, never
+ * asserted on (DESIGN.md §6).
+ */
+#include "wire/wire.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ---- big-endian access ---- */
+
+static uint16_t be16(const uint8_t *p) { return (uint16_t)((unsigned)p[0] << 8 | p[1]); }
+
+static uint32_t be32(const uint8_t *p)
+{
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+  p[0] = (uint8_t)(v >> 8);
+  p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+
+const char *wire_strerror(int err)
+{
+  switch (err) {
+  case WIRE_OK: return "ok";
+  case WIRE_E_SHORT: return "buffer shorter than the fixed header";
+  case WIRE_E_VERSION: return "IP version is not 4";
+  case WIRE_E_IHL: return "bad IPv4 header length";
+  case WIRE_E_TOTAL_LEN: return "bad IPv4 total length";
+  case WIRE_E_IP_CHECKSUM: return "bad IPv4 header checksum";
+  case WIRE_E_FRAGMENT: return "IPv4 fragment";
+  case WIRE_E_PROTO: return "unexpected protocol";
+  case WIRE_E_DATA_OFFSET: return "bad TCP data offset";
+  case WIRE_E_OPT_LEN: return "bad TCP option length";
+  case WIRE_E_OPT_VALUE: return "bad TCP option value";
+  case WIRE_E_TCP_CHECKSUM: return "bad TCP checksum";
+  case WIRE_E_NOSPACE: return "no space in output buffer";
+  default: return "unknown wire error";
+  }
+}
+
+/* ---- Internet checksum (RFC 1071) ---- */
+
+/* Folds a 64-bit one's-complement accumulator to 16 bits. 2^16 = 1 (mod 0xffff),
+ * so adding the high part back in (end-around carry) keeps the value. */
+static uint16_t fold64(uint64_t s)
+{
+  s = (s & 0xffffffffu) + (s >> 32);
+  s = (s & 0xffffffffu) + (s >> 32);
+  s = (s & 0xffffu) + (s >> 16);
+  s = (s & 0xffffu) + (s >> 16);
+  s = (s & 0xffffu) + (s >> 16);
+  return (uint16_t)s;
+}
+
+/* Adds v to a 64-bit accumulator with end-around carry (compilers emit add/adc). */
+static uint64_t add64c(uint64_t acc, uint64_t v)
+{
+  acc += v;
+  return acc + (acc < v);
+}
+
+/* The one's-complement sum of data as native-order 16-bit words, folded to 16 bits.
+ * RFC 1071 §2(B): the sum is byte-order independent, so summing in native order and
+ * swapping once at the end gives the big-endian sum. Loads go through memcpy, so an
+ * odd start address is fine. An odd trailing byte is padded with zero, at its own
+ * position in memory, so it lands in the high byte of a big-endian word. */
+static uint16_t csum_native(const uint8_t *p, size_t len)
+{
+  uint64_t acc = 0, w0, w1, w2, w3;
+  while (len >= 32) {
+    memcpy(&w0, p, 8);
+    memcpy(&w1, p + 8, 8);
+    memcpy(&w2, p + 16, 8);
+    memcpy(&w3, p + 24, 8);
+    acc = add64c(acc, w0);
+    acc = add64c(acc, w1);
+    acc = add64c(acc, w2);
+    acc = add64c(acc, w3);
+    p += 32;
+    len -= 32;
+  }
+  while (len >= 8) {
+    memcpy(&w0, p, 8);
+    acc = add64c(acc, w0);
+    p += 8;
+    len -= 8;
+  }
+  if (len) {
+    uint8_t tail[8] = {0};
+    memcpy(tail, p, len);
+    memcpy(&w0, tail, 8);
+    acc = add64c(acc, w0);
+  }
+  uint16_t s = fold64(acc);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  s = (uint16_t)(s >> 8 | s << 8);
+#endif
+  return s;
+}
+
+uint32_t inet_csum_add(uint32_t sum, const void *data, size_t len)
+{
+  /* The result is folded to 16 bits: equal to the plain sum modulo 0xffff, which is
+   * all one's-complement arithmetic needs, and a caller can keep adding forever. */
+  return fold64((uint64_t)sum + csum_native(data, len));
+}
+
+uint16_t inet_csum_fold(uint32_t sum) { return (uint16_t)~fold64(sum); }
+
+uint16_t inet_checksum(const void *data, size_t len)
+{
+  return inet_csum_fold(inet_csum_add(0, data, len));
+}
+
+uint32_t tcp_pseudo_sum(uint32_t src_ip, uint32_t dst_ip, uint8_t proto, uint16_t len)
+{
+  /* RFC 9293 §3.1: src (2 words), dst (2 words), zero|proto, TCP length. */
+  return (src_ip >> 16) + (src_ip & 0xffff) + (dst_ip >> 16) + (dst_ip & 0xffff) +
+         proto + len;
+}
+
+bool tcp_checksum_ok(uint32_t src_ip, uint32_t dst_ip, const uint8_t *seg, size_t len)
+{
+  /* The pseudo-header length is 16 bits; IPv4 can carry nothing longer. */
+  if (len > 0xffff) return false;
+  uint32_t s = tcp_pseudo_sum(src_ip, dst_ip, IPPROTO_TCP_, (uint16_t)len);
+  /* Summing a segment that includes a correct checksum gives 0xffff, i.e. the
+   * folded complement is 0 (RFC 1071 §1, "verify"). */
+  return inet_csum_fold(inet_csum_add(s, seg, len)) == 0;
+}
+
+/* ---- IPv4 (RFC 791 §3.1) ---- */
+
+int ipv4_decode(const uint8_t *buf, size_t len, struct ipv4_hdr *out,
+                const uint8_t **payload, size_t *payload_len)
+{
+  if (len < IPV4_HDR_LEN) return WIRE_E_SHORT;
+  uint8_t version = buf[0] >> 4, ihl = buf[0] & 0x0f;
+  if (version != 4) return WIRE_E_VERSION;
+  size_t hlen = (size_t)ihl * 4;
+  if (ihl < 5 || hlen > len) return WIRE_E_IHL;
+  uint16_t total = be16(buf + 2);
+  /* Link-layer padding past total_len (e.g. Ethernet's 60-byte minimum) is
+   * allowed and excluded; a total_len past the buffer means truncation. */
+  if (total < hlen || total > len) return WIRE_E_TOTAL_LEN;
+  /* Options (IHL > 5) are covered by the checksum and otherwise skipped. */
+  if (inet_checksum(buf, hlen) != 0) return WIRE_E_IP_CHECKSUM;
+
+  memset(out, 0, sizeof *out);
+  out->version = version;
+  out->ihl = ihl;
+  out->tos = buf[1];
+  out->total_len = total;
+  out->id = be16(buf + 4);
+  out->flags = (uint8_t)(buf[6] >> 5);
+  out->frag_off = be16(buf + 6) & 0x1fff;
+  out->ttl = buf[8];
+  out->proto = buf[9];
+  out->checksum = be16(buf + 10);
+  out->src = be32(buf + 12);
+  out->dst = be32(buf + 16);
+  if (payload) *payload = buf + hlen;
+  if (payload_len) *payload_len = total - hlen;
+  return WIRE_OK;
+}
+
+int ipv4_encode(const struct ipv4_hdr *h, uint8_t *buf, size_t cap)
+{
+  if (cap < IPV4_HDR_LEN) return WIRE_E_NOSPACE;
+  buf[0] = 0x45; /* version 4, IHL 5: ustcp never sends IP options */
+  buf[1] = h->tos;
+  put16(buf + 2, h->total_len);
+  put16(buf + 4, h->id);
+  put16(buf + 6, (uint16_t)((h->flags & 0x7u) << 13 | (h->frag_off & 0x1fffu)));
+  buf[8] = h->ttl;
+  buf[9] = h->proto;
+  put16(buf + 10, 0);
+  put32(buf + 12, h->src);
+  put32(buf + 16, h->dst);
+  put16(buf + 10, inet_checksum(buf, IPV4_HDR_LEN));
+  return IPV4_HDR_LEN;
+}
+
+/* ---- TCP options (RFC 9293 §3.2, RFC 7323, RFC 2018) ---- */
+
+/* Parses the option bytes opt[0..len). Kind 0 (EOL) ends the list; NOP is one byte;
+ * every other kind has a length byte counting kind and length (RFC 9293 §3.2).
+ * Unknown kinds are skipped by that length (RFC 9293 §3.2: "must be prepared to
+ * handle an illegal option length ... without crashing"; RFC 1122 §4.2.2.5). A
+ * repeated option overwrites the earlier one, as Linux tcp_parse_options() does. */
+static int tcp_opts_parse(const uint8_t *opt, size_t len, struct tcp_opts *o)
+{
+  size_t i = 0;
+  while (i < len) {
+    uint8_t kind = opt[i];
+    if (kind == TCPOPT_EOL) break;
+    if (kind == TCPOPT_NOP) {
+      i++;
+      continue;
+    }
+    if (i + 1 >= len) return WIRE_E_OPT_LEN; /* length byte missing */
+    uint8_t olen = opt[i + 1];
+    if (olen < 2 || olen > len - i) return WIRE_E_OPT_LEN;
+    const uint8_t *v = opt + i + 2;
+    switch (kind) {
+    case TCPOPT_MSS:
+      if (olen != 4) return WIRE_E_OPT_VALUE;
+      o->mss = be16(v);
+      o->present |= TCP_OPT_HAS_MSS;
+      break;
+    case TCPOPT_WSCALE:
+      if (olen != 3) return WIRE_E_OPT_VALUE;
+      o->wscale = v[0]; /* kept as sent; clamping to 14 is the engine's job */
+      o->present |= TCP_OPT_HAS_WSCALE;
+      break;
+    case TCPOPT_SACK_PERM:
+      if (olen != 2) return WIRE_E_OPT_VALUE;
+      o->present |= TCP_OPT_HAS_SACK_PERM;
+      break;
+    case TCPOPT_SACK: {
+      /* RFC 2018 §3: 2 + 8n bytes; 40 bytes of option space allow at most 4. */
+      size_t n = (size_t)(olen - 2) / 8;
+      if ((olen - 2) % 8 != 0 || n < 1 || n > TCP_MAX_SACK_BLOCKS) return WIRE_E_OPT_VALUE;
+      for (size_t b = 0; b < n; b++) {
+        o->sack[b].left = be32(v + 8 * b);
+        o->sack[b].right = be32(v + 8 * b + 4);
+      }
+      o->sack_count = (uint8_t)n;
+      o->present |= TCP_OPT_HAS_SACK;
+      break;
+    }
+    case TCPOPT_TS:
+      if (olen != 10) return WIRE_E_OPT_VALUE;
+      o->ts_val = be32(v);
+      o->ts_ecr = be32(v + 4);
+      o->present |= TCP_OPT_HAS_TS;
+      break;
+    default:
+      if (o->unknown_count < UINT8_MAX) o->unknown_count++;
+      break;
+    }
+    i += olen;
+  }
+  return WIRE_OK;
+}
+
+/* ---- TCP header (RFC 9293 §3.1) ---- */
+
+int tcp_decode(const uint8_t *seg, size_t len, struct tcp_hdr *out,
+               const uint8_t **payload, size_t *payload_len)
+{
+  if (len < TCP_HDR_LEN) return WIRE_E_SHORT;
+  uint8_t doff = seg[12] >> 4;
+  size_t hlen = (size_t)doff * 4;
+  if (doff < 5 || hlen > len) return WIRE_E_DATA_OFFSET;
+
+  memset(out, 0, sizeof *out);
+  int err = tcp_opts_parse(seg + TCP_HDR_LEN, hlen - TCP_HDR_LEN, &out->opts);
+  if (err != WIRE_OK) return err;
+  out->src_port = be16(seg);
+  out->dst_port = be16(seg + 2);
+  out->seq = be32(seg + 4);
+  out->ack = be32(seg + 8);
+  out->data_off = doff;
+  out->reserved = seg[12] & 0x0f;
+  out->flags = seg[13];
+  out->window = be16(seg + 14);
+  out->checksum = be16(seg + 16);
+  out->urg_ptr = be16(seg + 18);
+  if (payload) *payload = seg + hlen;
+  if (payload_len) *payload_len = len - hlen;
+  return WIRE_OK;
+}
+
+/* Option layout, copied from Linux tcp_options_write() so that our SYNs look like
+ * Linux's on the wire:
+ *   MSS             02 04 mm mm
+ *   SACK_PERM + TS  04 02 08 0a <val> <ecr>     (SACK_PERM fills TS's padding)
+ *   TS alone        01 01 08 0a <val> <ecr>
+ *   SACK_PERM alone 01 01 04 02
+ *   WSCALE          01 03 03 ss
+ *   SACK            01 01 05 (2+8n) <blocks>
+ * Every piece is a multiple of 4 bytes, so the total needs no further padding and
+ * 32-bit fields (TS, SACK edges) sit 4-byte aligned. */
+size_t tcp_opts_len(const struct tcp_opts *o)
+{
+  size_t n = 0;
+  if (o->present & TCP_OPT_HAS_MSS) n += 4;
+  if (o->present & TCP_OPT_HAS_TS) n += 12;
+  else if (o->present & TCP_OPT_HAS_SACK_PERM) n += 4;
+  if (o->present & TCP_OPT_HAS_WSCALE) n += 4;
+  if ((o->present & TCP_OPT_HAS_SACK) && o->sack_count > 0) n += 4 + 8 * (size_t)o->sack_count;
+  return n;
+}
+
+/* Writes the options laid out as above; the caller has checked the space. */
+static void tcp_opts_write(const struct tcp_opts *o, uint8_t *p)
+{
+  if (o->present & TCP_OPT_HAS_MSS) {
+    p[0] = TCPOPT_MSS;
+    p[1] = 4;
+    put16(p + 2, o->mss);
+    p += 4;
+  }
+  if (o->present & TCP_OPT_HAS_TS) {
+    if (o->present & TCP_OPT_HAS_SACK_PERM) {
+      p[0] = TCPOPT_SACK_PERM;
+      p[1] = 2;
+    } else {
+      p[0] = TCPOPT_NOP;
+      p[1] = TCPOPT_NOP;
+    }
+    p[2] = TCPOPT_TS;
+    p[3] = 10;
+    put32(p + 4, o->ts_val);
+    put32(p + 8, o->ts_ecr);
+    p += 12;
+  } else if (o->present & TCP_OPT_HAS_SACK_PERM) {
+    p[0] = TCPOPT_NOP;
+    p[1] = TCPOPT_NOP;
+    p[2] = TCPOPT_SACK_PERM;
+    p[3] = 2;
+    p += 4;
+  }
+  if (o->present & TCP_OPT_HAS_WSCALE) {
+    p[0] = TCPOPT_NOP;
+    p[1] = TCPOPT_WSCALE;
+    p[2] = 3;
+    p[3] = o->wscale;
+    p += 4;
+  }
+  if ((o->present & TCP_OPT_HAS_SACK) && o->sack_count > 0) {
+    p[0] = TCPOPT_NOP;
+    p[1] = TCPOPT_NOP;
+    p[2] = TCPOPT_SACK;
+    p[3] = (uint8_t)(2 + 8 * o->sack_count);
+    p += 4;
+    for (unsigned b = 0; b < o->sack_count; b++) {
+      put32(p, o->sack[b].left);
+      put32(p + 4, o->sack[b].right);
+      p += 8;
+    }
+  }
+}
+
+int tcp_encode(const struct tcp_hdr *h, const uint8_t *payload, size_t plen,
+               uint32_t src_ip, uint32_t dst_ip, uint8_t *buf, size_t cap)
+{
+  /* Also guards the sack[] array: 5 blocks alone already need 44 bytes. */
+  if (h->opts.sack_count > TCP_MAX_SACK_BLOCKS) return WIRE_E_NOSPACE;
+  size_t olen = tcp_opts_len(&h->opts);
+  if (olen > TCP_MAX_HDR_LEN - TCP_HDR_LEN) return WIRE_E_NOSPACE;
+  size_t hlen = TCP_HDR_LEN + olen;
+  /* The pseudo-header carries the length in 16 bits. */
+  if (plen > 0xffff - hlen || hlen + plen > cap) return WIRE_E_NOSPACE;
+
+  put16(buf, h->src_port);
+  put16(buf + 2, h->dst_port);
+  put32(buf + 4, h->seq);
+  put32(buf + 8, h->ack);
+  buf[12] = (uint8_t)(hlen / 4) << 4; /* reserved bits sent as zero (RFC 9293 §3.1) */
+  buf[13] = h->flags;
+  put16(buf + 14, h->window);
+  put16(buf + 16, 0);
+  put16(buf + 18, h->urg_ptr);
+  tcp_opts_write(&h->opts, buf + TCP_HDR_LEN);
+  if (plen) memmove(buf + hlen, payload, plen); /* memmove: payload may already be in place */
+
+  size_t total = hlen + plen;
+  uint32_t s = tcp_pseudo_sum(src_ip, dst_ip, IPPROTO_TCP_, (uint16_t)total);
+  put16(buf + 16, inet_csum_fold(inet_csum_add(s, buf, total)));
+  return (int)total;
+}
+
+/* ---- IPv4 + TCP ---- */
+
+int tcp_packet_decode(const uint8_t *buf, size_t len, struct tcp_packet *out)
+{
+  const uint8_t *seg;
+  size_t seg_len;
+  int err = ipv4_decode(buf, len, &out->ip, &seg, &seg_len);
+  if (err != WIRE_OK) return err;
+  /* ustcp does no reassembly (DESIGN.md §2); a fragment's TCP header is partial
+   * or absent, so reject before looking at the protocol's bytes. */
+  if ((out->ip.flags & IPV4_FLAG_MF) || out->ip.frag_off != 0) return WIRE_E_FRAGMENT;
+  if (out->ip.proto != IPPROTO_TCP_) return WIRE_E_PROTO;
+  /* Like Linux tcp_v4_rcv(): check the fixed header and data offset, then the
+   * checksum, and only then parse options, so a corrupted option byte counts as a
+   * checksum error rather than as a malformed option. */
+  if (seg_len < TCP_HDR_LEN) return WIRE_E_SHORT;
+  size_t hlen = (size_t)(seg[12] >> 4) * 4;
+  if (hlen < TCP_HDR_LEN || hlen > seg_len) return WIRE_E_DATA_OFFSET;
+  if (!tcp_checksum_ok(out->ip.src, out->ip.dst, seg, seg_len)) return WIRE_E_TCP_CHECKSUM;
+  return tcp_decode(seg, seg_len, &out->tcp, &out->payload, &out->payload_len);
+}
+
+int tcp_packet_encode(const struct tcp_hdr *h, const uint8_t *payload, size_t plen,
+                      uint32_t src_ip, uint32_t dst_ip, uint16_t ip_id,
+                      uint8_t *buf, size_t cap)
+{
+  if (cap < IPV4_HDR_LEN) return WIRE_E_NOSPACE;
+  int n = tcp_encode(h, payload, plen, src_ip, dst_ip, buf + IPV4_HDR_LEN, cap - IPV4_HDR_LEN);
+  if (n < 0) return n;
+  if ((size_t)n > 0xffff - IPV4_HDR_LEN) return WIRE_E_NOSPACE;
+  struct ipv4_hdr ip = {
+    .version = 4,
+    .ihl = 5,
+    .total_len = (uint16_t)(IPV4_HDR_LEN + n),
+    .id = ip_id,
+    .flags = IPV4_FLAG_DF, /* as Linux: PMTU discovery (RFC 1191) on every segment */
+    .ttl = 64,             /* Linux's default net.ipv4.ip_default_ttl */
+    .proto = IPPROTO_TCP_,
+    .src = src_ip,
+    .dst = dst_ip,
+  };
+  ipv4_encode(&ip, buf, cap);
+  return IPV4_HDR_LEN + n;
+}
+
+/* ---- text ---- */
+
+const char *tcp_flags_str(uint8_t flags, char *buf, size_t cap)
+{
+  /* packetdrill's order; "." stands for ACK. */
+  static const struct { uint8_t bit; char c; } map[] = {
+    {TCP_FIN, 'F'}, {TCP_SYN, 'S'}, {TCP_RST, 'R'}, {TCP_PSH, 'P'},
+    {TCP_ACK, '.'}, {TCP_URG, 'U'}, {TCP_ECE, 'E'}, {TCP_CWR, 'W'},
+  };
+  if (cap == 0) return buf;
+  size_t n = 0;
+  for (size_t i = 0; i < sizeof map / sizeof map[0] && n + 1 < cap; i++)
+    if (flags & map[i].bit) buf[n++] = map[i].c;
+  buf[n] = '\0';
+  return buf;
+}
+
+const char *ipv4_str(uint32_t addr, char *buf, size_t cap)
+{
+  if (cap == 0) return buf;
+  snprintf(buf, cap, "%u.%u.%u.%u", (unsigned)(addr >> 24), (unsigned)(addr >> 16 & 0xff),
+           (unsigned)(addr >> 8 & 0xff), (unsigned)(addr & 0xff));
+  return buf;
+}
+
+int ipv4_parse(const char *s, uint32_t *addr)
+{
+  /* Strict dotted quad, as inet_pton(AF_INET): four decimal parts 0..255, no
+   * leading zeros (which inet_aton would read as octal), nothing else. */
+  uint32_t a = 0;
+  if (!s) return -1;
+  for (int part = 0; part < 4; part++) {
+    if (part > 0 && *s++ != '.') return -1;
+    if (*s < '0' || *s > '9') return -1;
+    if (s[0] == '0' && s[1] >= '0' && s[1] <= '9') return -1;
+    unsigned v = 0;
+    int digits = 0;
+    while (*s >= '0' && *s <= '9') {
+      if (++digits > 3) return -1;
+      v = v * 10 + (unsigned)(*s++ - '0');
+    }
+    if (v > 255) return -1;
+    a = a << 8 | v;
+  }
+  if (*s != '\0') return -1;
+  *addr = a;
+  return 0;
+}
