@@ -115,8 +115,16 @@ struct ustcp_event {
 
 typedef void (*ustcp_output_fn)(void *ctx, const uint8_t *pkt, size_t len);
 typedef void (*ustcp_event_fn)(void *ctx, const struct ustcp_event *ev);
-/* Readiness may have changed on fd (events: USTCP_POLL* bits now true). */
+/* Readiness may have changed on fd (events: USTCP_POLL* bits now true). Called
+ * at the end of the event that changed it (never from inside the engine), so the
+ * callback may call any socket function of this stack, close() included; what it
+ * sends rides on the segments the event itself was about to send (e.g. a response
+ * on the ACK of the request, or a FIN on the ACK of the peer's FIN). */
 typedef void (*ustcp_ready_fn)(void *ctx, int fd, unsigned events);
+/* Sees every IPv4 packet the stack sends (outgoing = true, including packets to
+ * its own address) and every packet handed to it (outgoing = false). */
+typedef void (*ustcp_capture_fn)(void *ctx, bool outgoing, const uint8_t *pkt, size_t len,
+                                 uint64_t now_us);
 
 struct ustcp_stack;
 
@@ -129,6 +137,7 @@ struct ustcp_stack *ustcp_stack_new(const struct ustcp_config *cfg, uint32_t loc
 void ustcp_stack_free(struct ustcp_stack *s);
 void ustcp_set_event_cb(struct ustcp_stack *s, ustcp_event_fn fn, void *ctx);
 void ustcp_set_ready_cb(struct ustcp_stack *s, ustcp_ready_fn fn, void *ctx);
+void ustcp_set_capture_cb(struct ustcp_stack *s, ustcp_capture_fn fn, void *ctx);
 const struct ustcp_config *ustcp_get_config(const struct ustcp_stack *s);
 uint32_t ustcp_local_ip(const struct ustcp_stack *s);
 
@@ -154,7 +163,7 @@ int ustcp_listen(struct ustcp_stack *s, int fd, int backlog);
 int ustcp_accept(struct ustcp_stack *s, int fd, struct ustcp_addr *peer);
 /* Returns -EINPROGRESS (the SYN is out); readiness USTCP_POLLOUT or an error
  * (ustcp_sock_error) tells the outcome. A second call returns -EALREADY while
- * pending, 0 once connected then -EISCONN, or the connection's error. */
+ * pending, -EISCONN once connected, or the failed attempt's error (once). */
 int ustcp_connect(struct ustcp_stack *s, int fd, const struct ustcp_addr *addr);
 ssize_t ustcp_send(struct ustcp_stack *s, int fd, const void *buf, size_t len, int flags);
 /* Returns bytes read, 0 at end of stream, -EAGAIN when nothing is there yet. */

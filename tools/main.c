@@ -1,6 +1,7 @@
-/* The `ustcp` command. */
+/* The `ustcp` command: one binary, one subcommand per job. */
 #include <stdio.h>
 #include <string.h>
+#include "tools.h"
 
 static void usage(FILE *f)
 {
@@ -8,21 +9,30 @@ static void usage(FILE *f)
     "usage: ustcp COMMAND [OPTIONS]\n"
     "\n"
     "commands:\n"
-    "  demo     show the TCP handshake, data transfer and four-way close on a\n"
-    "           simulated network (example: ustcp demo)\n"
-    "  help     this text\n");
+    "  demo     watch the TCP handshake, data transfer and four-way close of the\n"
+    "           ustcp engine on a simulated network, as a sequence diagram\n"
+    "           examples: ustcp demo\n"
+    "                     ustcp demo --list\n"
+    "                     ustcp demo --scenario lost-fin1 --lang zh\n"
+    "                     ustcp demo --drop server:syn-ack#1 --svg out.svg\n"
+    "  trace    draw the same diagram for a TCP connection in a pcap file\n"
+    "           example:  ustcp trace capture.pcap\n"
+    "  help     this text (each command also takes --help)\n");
 }
 
 int main(int argc, char **argv)
 {
-  if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-    usage(argc < 2 ? stderr : stdout);
-    return argc < 2 ? 2 : 0;
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
   }
-  if (!strcmp(argv[1], "demo")) {
-    fprintf(stderr, "ustcp demo: not built yet: the TCP engine and the demo are still being written\n");
-    return 1;
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+    usage(stdout);
+    return 0;
   }
-  fprintf(stderr, "ustcp: unknown command '%s' (try: ustcp --help)\n", argv[1]);
+  if (!strcmp(cmd, "demo")) return demo_main(argc - 1, argv + 1);
+  if (!strcmp(cmd, "trace")) return trace_main(argc - 1, argv + 1);
+  fprintf(stderr, "ustcp: unknown command '%s' (try: ustcp --help)\n", cmd);
   return 2;
 }

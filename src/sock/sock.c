@@ -17,10 +17,13 @@ struct sock_table {
   uint32_t cap;
   uint32_t used;
   uint32_t next_free_hint;
+  int *wake_fds;                  /* descriptors with a readiness callback queued */
+  uint32_t wake_len, wake_cap;
 };
 
 static void sock_wake_cb(struct ustcp_stack *s, struct tcb *t);
 static void sock_free_all(struct ustcp_stack *s);
+static bool sock_dispatch(struct ustcp_stack *s);
 
 static struct sock_table *table(struct ustcp_stack *s)
 {
@@ -28,6 +31,7 @@ static struct sock_table *table(struct ustcp_stack *s)
     s->socks = calloc(1, sizeof *s->socks);
     s->sock_wake = sock_wake_cb;
     s->sock_free = sock_free_all;
+    s->sock_dispatch = sock_dispatch;
   }
   return s->socks;
 }
@@ -99,13 +103,14 @@ static void sock_free_all(struct ustcp_stack *s)
     if (!t->in_hash) tcb_free(&s->eng, t);   /* hashed ones are freed by the stack */
   }
   free(tb->by_fd);
+  free(tb->wake_fds);
   free(tb);
   s->socks = NULL;
 }
 
 static void after_call(struct ustcp_stack *s)
 {
-  stack_flush_loopback(s);
+  stack_after_event(s);
 }
 
 int ustcp_socket(struct ustcp_stack *s)
@@ -212,6 +217,12 @@ int ustcp_connect(struct ustcp_stack *s, int fd, const struct ustcp_addr *addr)
     if (ever_connected(t)) return t->hard_error ? -EISCONN : -EISCONN;
     break;
   default:
+    /* Linux (__inet_stream_connect): the first connect() after a non-blocking
+     * connect completed returns 0, later ones -EISCONN. */
+    if (t->connect_unreported) {
+      t->connect_unreported = false;
+      return 0;
+    }
     return -EISCONN;
   }
   if (addr->port == 0 || addr->ip == 0) return -EINVAL;
@@ -234,6 +245,7 @@ int ustcp_connect(struct ustcp_stack *s, int fd, const struct ustcp_addr *addr)
   t->snd_buf_seq = t->iss + 1;
   e->ops.hash_insert(e, t);
   tcb_set_state(e, t, USTCP_SYN_SENT, USTCP_CAUSE_CALL);
+  t->connect_unreported = true;
   tcp_output(e, t);
   after_call(s);
   return -EINPROGRESS;
@@ -287,7 +299,9 @@ ssize_t ustcp_recv(struct ustcp_stack *s, int fd, void *buf, size_t len, int fla
     if (!(flags & USTCP_MSG_PEEK) && tcb_has_conn_state(t->state) && !t->rcv_fin) {
       /* Window update when reading opened the window by a useful amount
        * (RFC 9293 §3.8.6.2.2: at least min(buffer/2, MSS)). */
-      uint32_t new_edge = t->rcv_nxt + ring_space(&t->rcvbuf);
+      /* Only what the window field can carry counts (65535 << rcv_wscale). */
+      uint32_t space = u32_min(ring_space(&t->rcvbuf), 65535u << t->rcv_wscale);
+      uint32_t new_edge = t->rcv_nxt + space;
       if (seq_geq(new_edge, t->rcv_adv) &&
           new_edge - t->rcv_adv >= u32_min(t->rcvbuf.cap / 2, 2u * t->rcv_mss) &&
           t->state != USTCP_SYN_SENT && t->state != USTCP_SYN_RCVD) {
@@ -581,8 +595,9 @@ static unsigned events_of(const struct tcb *t)
     if (!t->fin_queued && ring_space(&t->sndbuf) > 0) ev |= USTCP_POLLOUT;
     break;
   case USTCP_CLOSED:
-    ev |= USTCP_POLLHUP | USTCP_POLLIN;
-    if (!ever_connected(t)) ev |= USTCP_POLLOUT;
+    /* Linux's tcp_poll: a closed socket is writable (a write fails at once), so
+     * a failed non-blocking connect() wakes a poller waiting for POLLOUT. */
+    ev |= USTCP_POLLHUP | USTCP_POLLIN | USTCP_POLLOUT;
     break;
   default:
     break;
@@ -598,9 +613,41 @@ int ustcp_sock_events(struct ustcp_stack *s, int fd)
   return (int)events_of(t);
 }
 
+/* Readiness callbacks are queued and run when the event ends
+ * (stack_after_event), never from inside the engine: a callback may then call
+ * any socket function, even one that frees the connection. */
 static void sock_wake_cb(struct ustcp_stack *s, struct tcb *t)
 {
-  if (s->ready_fn && t->fd >= 0) s->ready_fn(s->ready_ctx, t->fd, events_of(t));
+  struct sock_table *tb = s->socks;
+  if (!s->ready_fn || t->fd < 0 || t->wake_pending || !tb) return;
+  if (tb->wake_len == tb->wake_cap) {
+    uint32_t ncap = tb->wake_cap ? tb->wake_cap * 2 : 16;
+    int *nv = realloc(tb->wake_fds, ncap * sizeof *nv);
+    if (!nv) return;
+    tb->wake_fds = nv;
+    tb->wake_cap = ncap;
+  }
+  tb->wake_fds[tb->wake_len++] = t->fd;
+  t->wake_pending = true;
+}
+
+static bool sock_dispatch(struct ustcp_stack *s)
+{
+  struct sock_table *tb = s->socks;
+  if (!tb || tb->wake_len == 0) return false;
+  /* Callbacks may queue more wakes: take one at a time from the front. */
+  uint32_t i = 0;
+  while (i < tb->wake_len) {
+    int fd = tb->wake_fds[i++];
+    struct tcb *t = get(s, fd);
+    if (!t || !t->wake_pending) continue;
+    t->wake_pending = false;
+    if (s->ready_fn) s->ready_fn(s->ready_ctx, fd, events_of(t));
+    tb = s->socks;
+    if (!tb) return true;
+  }
+  tb->wake_len = 0;
+  return true;
 }
 
 int ustcp_get_info(struct ustcp_stack *s, int fd, struct ustcp_tcp_info *info)

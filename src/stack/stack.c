@@ -189,6 +189,7 @@ static void eng_output(struct tcp_engine *e, uint32_t src, uint32_t dst,
   if (n < 0) return;
   s->stats.tcp_out++;
   s->stats.ip_out++;
+  if (s->capture_fn) s->capture_fn(s->capture_ctx, true, pkt, (size_t)n, e->now_us);
   if (dst == s->local_ip) {
     /* Loopback (H9 self-connect): queued and delivered after the current event,
      * never re-entrantly. Bounded like any queue. */
@@ -332,6 +333,12 @@ void ustcp_set_ready_cb(struct ustcp_stack *s, ustcp_ready_fn fn, void *ctx)
   s->ready_ctx = ctx;
 }
 
+void ustcp_set_capture_cb(struct ustcp_stack *s, ustcp_capture_fn fn, void *ctx)
+{
+  s->capture_fn = fn;
+  s->capture_ctx = ctx;
+}
+
 const struct ustcp_config *ustcp_get_config(const struct ustcp_stack *s) { return &s->cfg; }
 uint32_t ustcp_local_ip(const struct ustcp_stack *s) { return s->local_ip; }
 
@@ -352,6 +359,7 @@ static void tcp_in(struct ustcp_stack *s, const struct tcp_packet *p)
 static void ip_in(struct ustcp_stack *s, const uint8_t *pkt, size_t len)
 {
   s->stats.ip_in++;
+  if (s->capture_fn) s->capture_fn(s->capture_ctx, false, pkt, len, s->eng.now_us);
   struct tcp_packet p;
   int rc = tcp_packet_decode(pkt, len, &p);
   if (rc == WIRE_OK) {
@@ -370,33 +378,40 @@ static void ip_in(struct ustcp_stack *s, const uint8_t *pkt, size_t len)
   }
 }
 
-void stack_flush_loopback(struct ustcp_stack *s)
+void stack_after_event(struct ustcp_stack *s)
 {
-  if (s->in_loop_flush) return;
-  s->in_loop_flush = true;
-  while (s->loop_head) {
-    struct loop_pkt *lp = s->loop_head;
-    s->loop_head = lp->next;
-    if (!s->loop_head) s->loop_tail = NULL;
-    s->loop_len--;
-    ip_in(s, lp->data, lp->len);
-    free(lp);
+  if (s->in_after_event) return;
+  s->in_after_event = true;
+  for (;;) {
+    bool did = false;
+    if (s->sock_dispatch && s->sock_dispatch(s)) did = true;
+    if (tcp_flush_deferred(&s->eng)) did = true;
+    if (s->loop_head) {
+      struct loop_pkt *lp = s->loop_head;
+      s->loop_head = lp->next;
+      if (!s->loop_head) s->loop_tail = NULL;
+      s->loop_len--;
+      ip_in(s, lp->data, lp->len);
+      free(lp);
+      did = true;
+    }
+    if (!did) break;
   }
-  s->in_loop_flush = false;
+  s->in_after_event = false;
 }
 
 void ustcp_input(struct ustcp_stack *s, const uint8_t *pkt, size_t len, uint64_t now_us)
 {
   if (now_us > s->eng.now_us) s->eng.now_us = now_us;
   ip_in(s, pkt, len);
-  stack_flush_loopback(s);
+  stack_after_event(s);
 }
 
 uint64_t ustcp_poll(struct ustcp_stack *s, uint64_t now_us)
 {
   if (now_us > s->eng.now_us) s->eng.now_us = now_us;
   tcp_run_timers(&s->eng, s->eng.now_us);
-  stack_flush_loopback(s);
+  stack_after_event(s);
   return tcp_next_deadline(&s->eng);
 }
 

@@ -37,6 +37,8 @@ struct ustcp_stack {
   ustcp_event_fn event_fn;
   void *event_ctx;
   ustcp_ready_fn ready_fn;
+  ustcp_capture_fn capture_fn;
+  void *capture_ctx;
   void *ready_ctx;
   struct stack_hash conns;        /* connections by 4-tuple */
   struct stack_hash listeners;    /* LISTEN sockets by local port */
@@ -46,11 +48,13 @@ struct ustcp_stack {
   struct ustcp_stats stats;
   struct loop_pkt *loop_head, *loop_tail;
   size_t loop_len;
-  bool in_loop_flush;
+  bool in_after_event;
   struct sock_table *socks;       /* owned by src/sock */
   /* the socket layer's readiness hook, called for a tcb with a descriptor */
   void (*sock_wake)(struct ustcp_stack *s, struct tcb *t);
   void (*sock_free)(struct ustcp_stack *s);
+  /* runs queued readiness callbacks; returns true if it ran any */
+  bool (*sock_dispatch)(struct ustcp_stack *s);
 };
 
 static inline struct ustcp_stack *stack_of(struct tcp_engine *e)
@@ -71,7 +75,10 @@ uint32_t stack_port_users(const struct ustcp_stack *s, uint16_t port);
  * random choice), or 0 if the range is exhausted for that destination. */
 uint16_t stack_ephemeral_port(struct ustcp_stack *s, const struct ustcp_addr *remote,
                               bool for_bind);
-/* Delivers packets queued to the stack's own address. */
-void stack_flush_loopback(struct ustcp_stack *s);
+/* Ends an event (input, poll, socket call): runs the application's readiness
+ * callbacks, then the output they and the event made due, then packets looped
+ * back to our own address, until nothing is left. Not re-entrant: a socket call
+ * made from a callback returns and the outer loop picks up its work. */
+void stack_after_event(struct ustcp_stack *s);
 uint64_t stack_rand(struct ustcp_stack *s);
 #endif

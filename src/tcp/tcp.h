@@ -80,6 +80,12 @@ struct tcb {
   bool orphan;                    /* the application closed it (no descriptor) */
   bool in_hash;
   bool port_held;                 /* holds a reference on local.port (stack) */
+  bool wake_pending;              /* a readiness callback is queued (src/sock) */
+  /* Output deferred to the end of the current event (tcp_defer_output), so that
+   * what the application does in its callbacks rides on the same segment, e.g. a
+   * response on the ACK, or the FIN on the ACK of the peer's FIN (W3). */
+  struct tcb *defer_next, *defer_prev;
+  bool defer_queued;
 
   /* listener / child linkage */
   struct listen_state *lst;       /* non-NULL for a LISTEN socket */
@@ -155,6 +161,7 @@ struct tcb {
   int so_error;                   /* pending error (negative errno), reported once */
   int hard_error;                 /* sticky error after a reset/timeout (negative errno) */
   bool epipe_reported;
+  bool connect_unreported;         /* connect() completed; the next connect() returns 0 once */
 
   struct ustcp_tcp_info info;     /* counters (A4); state/rtt fields filled on read */
   uint64_t mem_bytes;
@@ -187,6 +194,7 @@ struct tcp_engine {
   struct ustcp_stats *stats;
   uint64_t mem_bytes, mem_peak_bytes;
   uint64_t conns;
+  struct tcb *defer_head;         /* connections with deferred output */
   /* RFC 5961 §7 challenge ACK rate limit: count in the current one-second slot */
   uint64_t challenge_slot;
   uint32_t challenge_count;
@@ -246,6 +254,11 @@ void tcp_retransmit_una(struct tcp_engine *e, struct tcb *t);
 uint16_t tcp_window_field(struct tcp_engine *e, struct tcb *t);
 void tcp_send_challenge_ack(struct tcp_engine *e, struct tcb *t);
 void tcp_schedule_ack(struct tcp_engine *e, struct tcb *t, bool full_segment);
+/* Runs tcp_output for t at the end of the current event instead of now. */
+void tcp_defer_output(struct tcp_engine *e, struct tcb *t);
+void tcp_defer_cancel(struct tcp_engine *e, struct tcb *t);
+/* Runs every deferred output; returns true if there was any. */
+bool tcp_flush_deferred(struct tcp_engine *e);
 
 /* ---- tcp_input.c ---- */
 /* A segment for connection t (never LISTEN; see tcp_listen_input). */

@@ -70,6 +70,7 @@ struct tcb *tcb_new(struct tcp_engine *e)
 void tcb_free(struct tcp_engine *e, struct tcb *t)
 {
   timer_remove(e, t);
+  tcp_defer_cancel(e, t);
   if (t->in_hash) e->ops.hash_remove(e, t);
   if (e->ops.freed) e->ops.freed(e, t);
   ring_free(e, &t->sndbuf);

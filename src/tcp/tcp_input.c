@@ -70,6 +70,8 @@ static void syn_sent_input(struct tcp_engine *e, struct tcb *t, const struct tcp
   if (!(h->flags & TCP_SYN)) return;
   t->irs = h->seq;
   t->rcv_nxt = h->seq + 1;
+  /* Our SYN offered rcv_wnd before rcv_nxt was known: anchor that edge now. */
+  t->rcv_adv = t->rcv_nxt + t->rcv_wnd;
   take_syn_options(e, t, h);
   tcb_init_conn(e, t);
   if (ack_ok) {
@@ -157,11 +159,10 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, uint32_t ack)
     tcp_rtt_sample(e, t, e->now_us - t->rtt.sent_us);
     t->rtt.timing = false;
   }
-  if (t->backoff) {
-    /* RFC 6298 §5.7 leaves RTO backed off until a sample; recompute it now. */
-    t->backoff = 0;
-    if (t->rtt.have_sample) tcp_rtt_sample(e, t, t->rtt.srtt_us);
-  }
+  /* Karn's algorithm (RFC 6298 §3, §5.5), as Linux keeps icsk_rto: the
+   * backed-off RTO stays in force until a sample from a segment sent once
+   * (above) recomputes it; only the count of expirations restarts. */
+  t->backoff = 0;
   t->probes = 0;
   uint32_t mss = t->snd_mss;
   if (t->cc.in_recovery) {
@@ -342,17 +343,11 @@ int tcp_input(struct tcp_engine *e, struct tcb *t, const struct tcp_packet *p)
       tcp_send_rst_for(e, p);
       return 0;
     }
-    if (t->rtt.timing && t->backoff == 0) tcp_rtt_sample(e, t, e->now_us - t->rtt.sent_us);
-    t->rtt.timing = false;
-    t->backoff = 0;
-    t->snd_wnd = (uint32_t)h->window << t->snd_wscale;
-    t->max_snd_wnd = u32_max(t->max_snd_wnd, t->snd_wnd);
-    t->snd_wl1 = seq;
-    t->snd_wl2 = h->ack;
     if (t->parent) {
       if (!tcp_listen_established(e, t)) {
         /* H6: accept queue full. Linux drops the ACK (the SYN-ACK timer will
-         * elicit it again) or, with abort_on_overflow, resets. */
+         * elicit it again) or, with abort_on_overflow, resets. A dropped ACK
+         * leaves no trace: no RTT sample, the SYN-ACK backoff goes on. */
         if (e->cfg->abort_on_overflow) {
           tcp_send_rst_for(e, p);
           tcb_close(e, t, 0, USTCP_CAUSE_ERROR);
@@ -360,6 +355,13 @@ int tcp_input(struct tcp_engine *e, struct tcb *t, const struct tcp_packet *p)
         return 0;
       }
     }
+    if (t->rtt.timing && t->backoff == 0) tcp_rtt_sample(e, t, e->now_us - t->rtt.sent_us);
+    t->rtt.timing = false;
+    t->backoff = 0;
+    t->snd_wnd = (uint32_t)h->window << t->snd_wscale;
+    t->max_snd_wnd = u32_max(t->max_snd_wnd, t->snd_wnd);
+    t->snd_wl1 = seq;
+    t->snd_wl2 = h->ack;
     t->snd_una = h->ack;
     t->rto_at_us = 0;
     timer_update(e, t);
@@ -449,10 +451,11 @@ int tcp_input(struct tcp_engine *e, struct tcb *t, const struct tcp_packet *p)
       tcb_close(e, t, 0, USTCP_CAUSE_SEGMENT);
       return 0;
     } else if (seq == t->rcv_nxt) {
+      bool filling = t->ooo != NULL;    /* before delivery drains the queue */
       fin_in_order = deliver_in_order(e, t, data, plen, fin);
       if (plen) {
         tcp_schedule_ack(e, t, plen >= t->rcv_mss);
-        if (t->ooo) t->ack_now = true;   /* filling a hole: ACK at once (RFC 5681 §4.2) */
+        if (filling) t->ack_now = true;  /* filling a hole: ACK at once (RFC 5681 §4.2) */
         wake(e, t);
       }
     } else {
@@ -489,7 +492,7 @@ int tcp_input(struct tcp_engine *e, struct tcb *t, const struct tcp_packet *p)
     }
     wake(e, t);
   }
-  tcp_output(e, t);
+  tcp_defer_output(e, t);
   return 0;
 }
 

@@ -249,3 +249,35 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     timer_update(e, t);
   }
 }
+
+void tcp_defer_output(struct tcp_engine *e, struct tcb *t)
+{
+  if (t->defer_queued) return;
+  t->defer_queued = true;
+  t->defer_prev = NULL;
+  t->defer_next = e->defer_head;
+  if (e->defer_head) e->defer_head->defer_prev = t;
+  e->defer_head = t;
+}
+
+void tcp_defer_cancel(struct tcp_engine *e, struct tcb *t)
+{
+  if (!t->defer_queued) return;
+  if (t->defer_prev) t->defer_prev->defer_next = t->defer_next;
+  else e->defer_head = t->defer_next;
+  if (t->defer_next) t->defer_next->defer_prev = t->defer_prev;
+  t->defer_next = t->defer_prev = NULL;
+  t->defer_queued = false;
+}
+
+bool tcp_flush_deferred(struct tcp_engine *e)
+{
+  bool any = false;
+  while (e->defer_head) {
+    struct tcb *t = e->defer_head;
+    tcp_defer_cancel(e, t);
+    tcp_output(e, t);
+    any = true;
+  }
+  return any;
+}

@@ -177,9 +177,13 @@ static bool rto_expired(struct tcp_engine *e, struct tcb *t)
   }
   /* Go back to snd_una: everything from there is sent again as the windows allow. */
   uint32_t resend_from = t->snd_una;
-  if (t->state == USTCP_SYN_SENT || t->state == USTCP_SYN_RCVD) resend_from = t->iss;
-  t->info.retrans_segs++;
-  if (e->stats) e->stats->retrans_segs++;
+  if (t->state == USTCP_SYN_SENT || t->state == USTCP_SYN_RCVD) {
+    resend_from = t->iss;
+    /* tcp_send_syn does not count; data and FIN resends are counted by
+     * tcp_output (snd_nxt < snd_max), so counting them here too doubled them. */
+    t->info.retrans_segs++;
+    if (e->stats) e->stats->retrans_segs++;
+  }
   t->snd_nxt = resend_from;
   tcp_output(e, t);
   if (!t->rto_at_us) tcp_arm_rto(e, t);

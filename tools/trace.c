@@ -1,0 +1,230 @@
+/* `ustcp trace FILE.pcap`: the demo's sequence diagram for a captured TCP
+ * connection (ustcp's own captures, or tcpdump/tshark of the Linux kernel).
+ * Connections are told apart by their 4-tuple; the side that sent the first SYN
+ * (or, without one, the first packet) is the left column. Each side's state is
+ * inferred from the segments it sent and received, as RFC 9293's state diagram
+ * would move it. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "link/pcap.h"
+#include "tools.h"
+#include "trace_view.h"
+#include "wire/seq.h"
+
+struct conn_key {
+  uint32_t a_ip, b_ip;
+  uint16_t a_port, b_port;
+  unsigned packets;
+  bool has_syn;
+};
+
+static bool same_conn(const struct conn_key *k, const struct tcp_packet *p, int *side)
+{
+  if (p->ip.src == k->a_ip && p->tcp.src_port == k->a_port && p->ip.dst == k->b_ip &&
+      p->tcp.dst_port == k->b_port) { *side = 0; return true; }
+  if (p->ip.src == k->b_ip && p->tcp.src_port == k->b_port && p->ip.dst == k->a_ip &&
+      p->tcp.dst_port == k->a_port) { *side = 1; return true; }
+  return false;
+}
+
+/* Per-side state inference from the segments seen. */
+struct infer {
+  enum ustcp_state st[2];
+  bool fin_sent[2];
+  uint32_t fin_seq[2];
+  bool fin_acked[2];
+};
+
+static void infer_send(struct infer *f, int s, const struct tcp_hdr *h, uint32_t plen)
+{
+  int o = 1 - s;
+  if (h->flags & TCP_RST) { f->st[s] = USTCP_CLOSED; return; }
+  if ((h->flags & TCP_SYN) && !(h->flags & TCP_ACK)) {
+    f->st[s] = f->st[s] == USTCP_SYN_RCVD ? USTCP_SYN_RCVD : USTCP_SYN_SENT;
+    if (f->st[o] == USTCP_CLOSED) f->st[o] = USTCP_LISTEN;
+  }
+  if ((h->flags & TCP_SYN) && (h->flags & TCP_ACK)) f->st[s] = USTCP_SYN_RCVD;
+  if (!(h->flags & TCP_SYN) && (h->flags & TCP_ACK) && f->st[s] == USTCP_SYN_SENT)
+    f->st[s] = USTCP_ESTABLISHED;
+  if (h->flags & TCP_FIN) {
+    f->fin_sent[s] = true;
+    f->fin_seq[s] = h->seq + plen;
+    if (f->st[s] == USTCP_ESTABLISHED || f->st[s] == USTCP_SYN_RCVD) f->st[s] = USTCP_FIN_WAIT_1;
+    else if (f->st[s] == USTCP_CLOSE_WAIT) f->st[s] = USTCP_LAST_ACK;
+  }
+}
+
+static void infer_recv(struct infer *f, int r, const struct tcp_hdr *h)
+{
+  int s = 1 - r;
+  if (h->flags & TCP_RST) { f->st[r] = USTCP_CLOSED; return; }
+  if ((h->flags & TCP_SYN) && (h->flags & TCP_ACK) && f->st[r] == USTCP_SYN_SENT) {
+    f->st[r] = USTCP_ESTABLISHED;
+  }
+  if ((h->flags & TCP_SYN) && !(h->flags & TCP_ACK) && f->st[r] == USTCP_SYN_SENT)
+    f->st[r] = USTCP_SYN_RCVD;   /* simultaneous open */
+  if ((h->flags & TCP_SYN) && !(h->flags & TCP_ACK) && (f->st[r] == USTCP_LISTEN || f->st[r] == USTCP_CLOSED))
+    f->st[r] = USTCP_SYN_RCVD;
+  if (!(h->flags & TCP_SYN) && (h->flags & TCP_ACK) && f->st[r] == USTCP_SYN_RCVD)
+    f->st[r] = USTCP_ESTABLISHED;
+  if ((h->flags & TCP_ACK) && f->fin_sent[r] && seq_gt(h->ack, f->fin_seq[r])) {
+    if (!f->fin_acked[r]) {
+      f->fin_acked[r] = true;
+      if (f->st[r] == USTCP_FIN_WAIT_1) f->st[r] = USTCP_FIN_WAIT_2;
+      else if (f->st[r] == USTCP_CLOSING) f->st[r] = USTCP_TIME_WAIT;
+      else if (f->st[r] == USTCP_LAST_ACK) f->st[r] = USTCP_CLOSED;
+    }
+  }
+  if (h->flags & TCP_FIN) {
+    (void)s;
+    switch (f->st[r]) {
+    case USTCP_ESTABLISHED: case USTCP_SYN_RCVD: f->st[r] = USTCP_CLOSE_WAIT; break;
+    case USTCP_FIN_WAIT_1: f->st[r] = f->fin_acked[r] ? USTCP_TIME_WAIT : USTCP_CLOSING; break;
+    case USTCP_FIN_WAIT_2: f->st[r] = USTCP_TIME_WAIT; break;
+    default: break;
+    }
+  }
+}
+
+static void usage(FILE *f)
+{
+  fprintf(f,
+    "usage: ustcp trace [OPTIONS] FILE.pcap\n"
+    "\n"
+    "Draws one TCP connection of a pcap capture as a sequence diagram with each\n"
+    "side's inferred state and the handshake and waves labelled.\n"
+    "\n"
+    "options:\n"
+    "  --conn N          which connection (1 = first seen; default 1); --list shows them\n"
+    "                    example: ustcp trace --conn 2 capture.pcap\n"
+    "  --list            list the connections in the file\n"
+    "  --lang en|zh      labels in English (default) or Chinese\n"
+    "  --svg FILE        also write the diagram as SVG\n"
+    "  --json            print the events as JSON\n"
+    "  --color, --no-color\n"
+    "  -h, --help        this text\n");
+}
+
+#define MAX_CONNS 1024
+
+int trace_main(int argc, char **argv)
+{
+  const char *path = NULL, *svg = NULL, *lang = "en";
+  long want = 1;
+  bool list = false, json = false;
+  int color = -1;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
+    if (!strcmp(a, "--list")) { list = true; continue; }
+    if (!strcmp(a, "--json")) { json = true; continue; }
+    if (!strcmp(a, "--color")) { color = 1; continue; }
+    if (!strcmp(a, "--no-color")) { color = 0; continue; }
+    if (!strcmp(a, "--conn") || !strcmp(a, "--svg") || !strcmp(a, "--lang")) {
+      if (i + 1 >= argc) { fprintf(stderr, "ustcp trace: %s needs a value\n", a); return 2; }
+      const char *val = argv[++i];
+      if (!strcmp(a, "--svg")) svg = val;
+      else if (!strcmp(a, "--lang")) {
+        if (strcmp(val, "en") && strcmp(val, "zh")) { fprintf(stderr, "ustcp trace: --lang must be en or zh\n"); return 2; }
+        lang = val;
+      } else {
+        char *end;
+        want = strtol(val, &end, 10);
+        if (!*val || *end || want < 1) { fprintf(stderr, "ustcp trace: --conn needs a number >= 1, got '%s'\n", val); return 2; }
+      }
+      continue;
+    }
+    if (a[0] == '-') { fprintf(stderr, "ustcp trace: unknown option '%s' (see ustcp trace --help)\n", a); return 2; }
+    if (path) { fprintf(stderr, "ustcp trace: one file at a time\n"); return 2; }
+    path = a;
+  }
+  if (!path) { fprintf(stderr, "ustcp trace: which pcap file? (see ustcp trace --help)\n"); return 2; }
+
+  char err[160];
+  struct pcap_reader *r = pcap_reader_open(path, err, sizeof err);
+  if (!r) { fprintf(stderr, "ustcp trace: %s: %s\n", path, err); return 1; }
+  /* Pass 1: the connections. */
+  static struct conn_key conns[MAX_CONNS];
+  size_t nconns = 0;
+  uint64_t ts;
+  const uint8_t *pkt;
+  size_t len;
+  int rc;
+  while ((rc = pcap_reader_next(r, &ts, &pkt, &len, err, sizeof err)) == 1) {
+    struct tcp_packet p;
+    if (tcp_packet_decode(pkt, len, &p) != WIRE_OK) continue;
+    int side;
+    size_t k;
+    for (k = 0; k < nconns; k++)
+      if (same_conn(&conns[k], &p, &side)) break;
+    if (k == nconns) {
+      if (nconns == MAX_CONNS) continue;
+      conns[k].a_ip = p.ip.src; conns[k].a_port = p.tcp.src_port;
+      conns[k].b_ip = p.ip.dst; conns[k].b_port = p.tcp.dst_port;
+      /* The left column is the active opener: the SYN's sender. */
+      if ((p.tcp.flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK)) {
+        conns[k].a_ip = p.ip.dst; conns[k].a_port = p.tcp.dst_port;
+        conns[k].b_ip = p.ip.src; conns[k].b_port = p.tcp.src_port;
+      }
+      nconns++;
+    }
+    conns[k].packets++;
+    if (p.tcp.flags & TCP_SYN) conns[k].has_syn = true;
+  }
+  pcap_reader_close(r);
+  if (rc < 0) fprintf(stderr, "ustcp trace: %s: %s (reading what came before)\n", path, err);
+  if (nconns == 0) { fprintf(stderr, "ustcp trace: %s: no TCP segments found\n", path); return 1; }
+  if (list) {
+    for (size_t k = 0; k < nconns; k++) {
+      char a[16], b[16];
+      printf("%3zu  %s:%u -> %s:%u  %u packets%s\n", k + 1, ipv4_str(conns[k].a_ip, a, sizeof a),
+             conns[k].a_port, ipv4_str(conns[k].b_ip, b, sizeof b), conns[k].b_port,
+             conns[k].packets, conns[k].has_syn ? "" : " (no SYN seen)");
+    }
+    return 0;
+  }
+  if ((size_t)want > nconns) {
+    fprintf(stderr, "ustcp trace: %s has %zu connection(s); --conn %ld does not exist\n", path, nconns, want);
+    return 2;
+  }
+  const struct conn_key *ck = &conns[want - 1];
+  struct tv v;
+  tv_init(&v);
+  v.zh = !strcmp(lang, "zh");
+  v.color = color == -1 ? isatty(STDOUT_FILENO) : color;
+  char a[16], b[16];
+  snprintf(v.name[0], sizeof v.name[0], "%s:%u", ipv4_str(ck->a_ip, a, sizeof a), ck->a_port);
+  snprintf(v.name[1], sizeof v.name[1], "%s:%u", ipv4_str(ck->b_ip, b, sizeof b), ck->b_port);
+  struct infer inf = {{USTCP_CLOSED, USTCP_CLOSED}, {0}, {0}, {0}};
+  if (!ck->has_syn) inf.st[0] = inf.st[1] = USTCP_ESTABLISHED;
+  r = pcap_reader_open(path, err, sizeof err);
+  if (!r) { fprintf(stderr, "ustcp trace: %s: %s\n", path, err); return 1; }
+  uint64_t t0 = 0;
+  bool have_t0 = false;
+  while (pcap_reader_next(r, &ts, &pkt, &len, err, sizeof err) == 1) {
+    struct tcp_packet p;
+    int side;
+    if (tcp_packet_decode(pkt, len, &p) != WIRE_OK || !same_conn(ck, &p, &side)) continue;
+    if (!have_t0) { t0 = ts; have_t0 = true; }
+    struct tv_entry *e = tv_add_seg(&v, ts - t0, side, pkt, len);
+    if (!e) continue;
+    infer_send(&inf, side, &p.tcp, (uint32_t)p.payload_len);
+    infer_recv(&inf, 1 - side, &p.tcp);
+    for (int k = 0; k < 2; k++) { e->st[k] = inf.st[k]; e->st_known[k] = true; }
+  }
+  pcap_reader_close(r);
+  tv_label(&v);
+  if (json) tv_render_json(&v, stdout);
+  else tv_render_text(&v, stdout);
+  int ret = 0;
+  if (svg) {
+    FILE *f = fopen(svg, "w");
+    if (!f) { fprintf(stderr, "ustcp trace: cannot write %s: %s\n", svg, strerror(errno)); ret = 1; }
+    else { tv_render_svg(&v, f); fclose(f); }
+  }
+  tv_free(&v);
+  return ret;
+}

@@ -1,0 +1,516 @@
+/* Sequence diagrams of one TCP conversation: see trace_view.h. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include "trace_view.h"
+#include "wire/seq.h"
+
+void tv_init(struct tv *v)
+{
+  memset(v, 0, sizeof *v);
+  snprintf(v->name[0], sizeof v->name[0], "client");
+  snprintf(v->name[1], sizeof v->name[1], "server");
+}
+
+void tv_free(struct tv *v)
+{
+  free(v->e);
+  v->e = NULL;
+  v->n = v->cap = 0;
+}
+
+struct tv_entry *tv_add(struct tv *v, enum tv_kind kind, uint64_t t_us, int side)
+{
+  if (v->n == v->cap) {
+    size_t ncap = v->cap ? v->cap * 2 : 256;
+    struct tv_entry *ne = realloc(v->e, ncap * sizeof *ne);
+    if (!ne) return NULL;
+    v->e = ne;
+    v->cap = ncap;
+  }
+  struct tv_entry *e = &v->e[v->n++];
+  memset(e, 0, sizeof *e);
+  e->kind = kind;
+  e->t_us = t_us;
+  e->side = side;
+  return e;
+}
+
+struct tv_entry *tv_add_seg(struct tv *v, uint64_t t_us, int side, const uint8_t *pkt, size_t len)
+{
+  struct tcp_packet p;
+  if (tcp_packet_decode(pkt, len, &p) != WIRE_OK) {
+    /* A corrupted packet still deserves a line: decode without checksums. */
+    struct ipv4_hdr ip;
+    const uint8_t *pl;
+    size_t pll;
+    if (ipv4_decode(pkt, len, &ip, &pl, &pll) != WIRE_OK || ip.proto != IPPROTO_TCP_) return NULL;
+    if (tcp_decode(pl, pll, &p.tcp, &p.payload, &p.payload_len) != WIRE_OK) return NULL;
+    p.ip = ip;
+  }
+  struct tv_entry *e = tv_add(v, TV_SEG, t_us, side);
+  if (!e) return NULL;
+  e->tcp = p.tcp;
+  e->src_ip = p.ip.src;
+  e->dst_ip = p.ip.dst;
+  e->plen = (uint32_t)p.payload_len;
+  if (p.tcp.flags & TCP_SYN) {
+    /* A SYN with a new ISN from a side that already had one starts a new
+     * conversation on the same columns: the other side's ISN is learned anew. */
+    if (v->isn_known[side] && v->isn[side] != p.tcp.seq && !(p.tcp.flags & TCP_ACK))
+      v->isn_known[1 - side] = false;
+    v->isn[side] = p.tcp.seq;
+    v->isn_known[side] = true;
+    e->isn_rel[side] = p.tcp.seq;
+  }
+  for (int k = 0; k < 2; k++) {
+    e->isn_rel[k] = v->isn[k];
+    e->isn_rel_known[k] = v->isn_known[k];
+  }
+  return e;
+}
+
+static void vtext(char *buf, size_t cap, const char *fmt, va_list ap)
+{
+  vsnprintf(buf, cap, fmt, ap);
+}
+
+void tv_note(struct tv *v, uint64_t t_us, int side, const char *fmt, ...)
+{
+  struct tv_entry *e = tv_add(v, TV_NOTE, t_us, side);
+  if (!e) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vtext(e->text, sizeof e->text, fmt, ap);
+  va_end(ap);
+}
+
+void tv_call(struct tv *v, uint64_t t_us, int side, const char *fmt, ...)
+{
+  struct tv_entry *e = tv_add(v, TV_CALL, t_us, side);
+  if (!e) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vtext(e->text, sizeof e->text, fmt, ap);
+  va_end(ap);
+}
+
+/* ---- labels ---- */
+enum lbl { L_H1, L_H2, L_H3, L_W1, L_W2, L_W3, L_W4, L_W23, L_DATA, L_RST, L_RETRANS,
+           L_AGAIN, L_LOST, L_SIMOPEN, L_PROBE, L_DUPACK };
+static const char *lbl(const struct tv *v, enum lbl l)
+{
+  static const char *const en[] = {
+    "first handshake", "second handshake", "third handshake", "first wave",
+    "second wave", "third wave", "fourth wave", "second+third wave (FIN with the ACK)",
+    "data", "reset", "retransmission", "again", "LOST", "simultaneous open",
+    "window probe", "duplicate ACK"};
+  static const char *const zh[] = {
+    "第一次握手", "第二次握手", "第三次握手", "第一次挥手", "第二次挥手", "第三次挥手",
+    "第四次挥手", "第二、三次挥手合并(FIN+ACK)", "数据", "复位", "重传", "再次", "丢失",
+    "同时打开", "窗口探测", "重复确认"};
+  return v->zh ? zh[l] : en[l];
+}
+
+static void add_label(char *buf, size_t cap, const char *s)
+{
+  size_t n = strlen(buf);
+  if (n && n + 2 < cap) { strcat(buf, ", "); n += 2; }
+  if (n < cap) snprintf(buf + n, cap - n, "%s", s);
+}
+
+void tv_label(struct tv *v)
+{
+  bool syn_seen[2] = {0}, synack_seen[2] = {0}, third_done = false;
+  uint32_t syn_seq[2] = {0, 0};
+  int first_syn_side = -1;
+  int fin_count = 0, fin_order[2] = {0, 0};
+  uint32_t fin_seq[2] = {0, 0};
+  bool fin_acked[2] = {0, 0};
+  uint32_t max_end[2] = {0, 0};
+  bool have_end[2] = {0, 0};
+  uint32_t last_ack[2] = {0, 0};
+  for (size_t i = 0; i < v->n; i++) {
+    struct tv_entry *e = &v->e[i];
+    if (e->kind != TV_SEG) continue;
+    int s = e->side, o = 1 - s;
+    const struct tcp_hdr *h = &e->tcp;
+    char *L = e->label;
+    L[0] = 0;
+    bool syn = h->flags & TCP_SYN, ack = h->flags & TCP_ACK, fin = h->flags & TCP_FIN;
+    if (syn && !ack && syn_seen[s] && h->seq != syn_seq[s]) {
+      /* a new connection on the same columns: start the labels over */
+      memset(syn_seen, 0, sizeof syn_seen);
+      memset(synack_seen, 0, sizeof synack_seen);
+      third_done = false;
+      first_syn_side = -1;
+      fin_count = 0;
+      memset(fin_order, 0, sizeof fin_order);
+      memset(fin_acked, 0, sizeof fin_acked);
+      memset(have_end, 0, sizeof have_end);
+    }
+    if (syn) syn_seq[s] = h->seq;
+    uint32_t end = h->seq + e->plen + syn + fin;
+    /* A SYN-ACK after our own bare SYN (simultaneous open) is not a resend. */
+    bool retrans = have_end[s] && (e->plen || syn || fin) && seq_leq(end, max_end[s]) &&
+                   !(syn && ack && !synack_seen[s]);
+    if (h->flags & TCP_RST) {
+      add_label(L, sizeof e->label, lbl(v, L_RST));
+    } else if (syn && !ack) {
+      if (first_syn_side < 0) first_syn_side = s;
+      add_label(L, sizeof e->label, lbl(v, L_H1));
+      if (syn_seen[o] && !syn_seen[s]) add_label(L, sizeof e->label, lbl(v, L_SIMOPEN));
+      syn_seen[s] = true;
+    } else if (syn && ack) {
+      add_label(L, sizeof e->label, lbl(v, L_H2));
+      synack_seen[s] = true;
+    } else {
+      bool simultaneous = syn_seen[0] && syn_seen[1];
+      if (ack && !third_done && !simultaneous && s == first_syn_side && synack_seen[o] &&
+          e->isn_rel_known[o] && h->ack == e->isn_rel[o] + 1) {
+        add_label(L, sizeof e->label, lbl(v, L_H3));
+        third_done = true;
+      }
+      bool acks_other_fin = ack && fin_order[o] && h->ack == fin_seq[o] + 1;
+      if (fin) {
+        uint32_t fseq = h->seq + e->plen;
+        if (!fin_order[s]) {
+          fin_order[s] = ++fin_count;
+          fin_seq[s] = fseq;
+          if (fin_order[s] == 2 && acks_other_fin && !fin_acked[o]) {
+            add_label(L, sizeof e->label, lbl(v, L_W23));
+            fin_acked[o] = true;
+          } else {
+            add_label(L, sizeof e->label, lbl(v, fin_order[s] == 1 ? L_W1 : L_W3));
+          }
+        } else {
+          add_label(L, sizeof e->label, lbl(v, fin_order[s] == 1 ? L_W1 : L_W3));
+        }
+      } else if (acks_other_fin) {
+        add_label(L, sizeof e->label, lbl(v, fin_order[o] == 1 ? L_W2 : L_W4));
+        if (fin_acked[o] && e->plen == 0) add_label(L, sizeof e->label, lbl(v, L_AGAIN));
+        fin_acked[o] = true;
+      }
+      if (e->plen) add_label(L, sizeof e->label, lbl(v, L_DATA));
+      else if (!fin && ack && have_end[s] && h->seq + 1 == max_end[s] && !L[0] &&
+               !(fin_order[s]))
+        add_label(L, sizeof e->label, lbl(v, L_PROBE));
+      else if (!fin && ack && !L[0] && !e->plen && last_ack[s] == h->ack && i > 0)
+        add_label(L, sizeof e->label, lbl(v, L_DUPACK));
+    }
+    if (retrans) add_label(L, sizeof e->label, lbl(v, L_RETRANS));
+    if (e->lost) add_label(L, sizeof e->label, lbl(v, L_LOST));
+    if (!have_end[s] || seq_gt(end, max_end[s])) { max_end[s] = end; have_end[s] = true; }
+    if (ack) last_ack[s] = h->ack;
+  }
+}
+
+/* ---- text ---- */
+static size_t u8_width(const char *s)
+{
+  size_t w = 0;
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if ((c & 0xc0) == 0x80) continue;
+    /* CJK ideographs and full-width punctuation take two columns. */
+    if (c >= 0xe3 && c <= 0xef) w += 2;
+    else w += 1;
+  }
+  return w;
+}
+
+static void pad_to(FILE *out, const char *s, size_t width)
+{
+  fputs(s, out);
+  for (size_t w = u8_width(s); w < width; w++) fputc(' ', out);
+}
+
+static const char *flag_words(uint8_t f, char *buf, size_t cap)
+{
+  static const struct { uint8_t bit; const char *name; } names[] = {
+    {TCP_SYN, "SYN"}, {TCP_FIN, "FIN"}, {TCP_RST, "RST"}, {TCP_PSH, "PSH"},
+    {TCP_URG, "URG"}, {TCP_ECE, "ECE"}, {TCP_CWR, "CWR"}, {TCP_ACK, "ACK"}};
+  buf[0] = 0;
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (f & names[i].bit) {
+      if (buf[0]) strncat(buf, ",", cap - strlen(buf) - 1);
+      strncat(buf, names[i].name, cap - strlen(buf) - 1);
+    }
+  return buf;
+}
+
+void tv_seg_text(const struct tv *v, const struct tv_entry *e, char *buf, size_t cap)
+{
+  const struct tcp_hdr *h = &e->tcp;
+  int s = e->side, o = 1 - s;
+  char fl[48];
+  flag_words(h->flags, fl, sizeof fl);
+  uint32_t seq = e->isn_rel_known[s] ? h->seq - e->isn_rel[s] : h->seq;
+  size_t n = (size_t)snprintf(buf, cap, "%s seq=%u", fl, seq);
+  if ((h->flags & TCP_ACK) && n < cap)
+    n += (size_t)snprintf(buf + n, cap - n, " ack=%u",
+                          e->isn_rel_known[o] ? h->ack - e->isn_rel[o] : h->ack);
+  if (n < cap) n += (size_t)snprintf(buf + n, cap - n, " win=%u", h->window);
+  if (n < cap) n += (size_t)snprintf(buf + n, cap - n, " len=%u", e->plen);
+  const struct tcp_opts *op = &h->opts;
+  if (op->present && n < cap) {
+    n += (size_t)snprintf(buf + n, cap - n, " <");
+    bool first = true;
+#define SEP() do { if (!first && n < cap) n += (size_t)snprintf(buf + n, cap - n, ","); first = false; } while (0)
+    if (op->present & TCP_OPT_HAS_MSS) { SEP(); if (n < cap) n += (size_t)snprintf(buf + n, cap - n, "mss %u", op->mss); }
+    if (op->present & TCP_OPT_HAS_WSCALE) { SEP(); if (n < cap) n += (size_t)snprintf(buf + n, cap - n, "wscale %u", op->wscale); }
+    if (op->present & TCP_OPT_HAS_SACK_PERM) { SEP(); if (n < cap) n += (size_t)snprintf(buf + n, cap - n, "sackOK"); }
+    if (op->present & TCP_OPT_HAS_TS) { SEP(); if (n < cap) n += (size_t)snprintf(buf + n, cap - n, "TS"); }
+    if (op->present & TCP_OPT_HAS_SACK) { SEP(); if (n < cap) n += (size_t)snprintf(buf + n, cap - n, "sack %u", op->sack_count); }
+#undef SEP
+    if (n < cap) snprintf(buf + n, cap - n, ">");
+  }
+}
+
+#define COL_STATE 13
+#define COL_MID 64
+
+static const char *C(const struct tv *v, const char *code) { return v->color ? code : ""; }
+#define RESET "\033[0m"
+#define BOLD "\033[1m"
+#define CYAN "\033[36m"
+#define YELLOW "\033[33m"
+#define RED "\033[31m"
+#define DIM "\033[2m"
+#define GREEN "\033[32m"
+
+static void state_cell(const struct tv *v, FILE *out, const struct tv_entry *e, int side,
+                       enum ustcp_state *shown)
+{
+  char cell[32] = "";
+  if (e->st_known[side]) {
+    bool changed = e->st[side] != shown[side];
+    snprintf(cell, sizeof cell, "%s", ustcp_state_name(e->st[side]));
+    if (changed) fputs(C(v, BOLD GREEN), out);
+    else fputs(C(v, DIM), out);
+    pad_to(out, cell, COL_STATE);
+    fputs(C(v, RESET), out);
+    shown[side] = e->st[side];
+    return;
+  }
+  pad_to(out, "", COL_STATE);
+}
+
+static void arrow(const struct tv *v, FILE *out, const struct tv_entry *e)
+{
+  char txt[200];
+  tv_seg_text(v, e, txt, sizeof txt);
+  size_t w = u8_width(txt) + 2;   /* spaces around */
+  size_t line = w + 4 < COL_MID ? COL_MID - w - 4 : 2;
+  size_t left = line / 2, right = line - left;
+  fputs(C(v, e->lost ? RED : (e->side == 0 ? CYAN : YELLOW)), out);
+  if (e->side == 0) {
+    fputs("─", out);
+    for (size_t i = 0; i < left; i++) fputs("─", out);
+    fprintf(out, " %s ", txt);
+    for (size_t i = 0; i < right; i++) fputs("─", out);
+    fputs(e->lost ? "✗ " : "─▶", out);
+  } else {
+    fputs(e->lost ? " ✗" : "◀─", out);
+    for (size_t i = 0; i < left; i++) fputs("─", out);
+    fprintf(out, " %s ", txt);
+    for (size_t i = 0; i < right; i++) fputs("─", out);
+    fputs("─", out);
+  }
+  fputs(C(v, RESET), out);
+}
+
+void tv_render_text(const struct tv *v, FILE *out)
+{
+  enum ustcp_state shown[2] = {(enum ustcp_state)-1, (enum ustcp_state)-1};
+  fprintf(out, "%s", C(v, BOLD));
+  pad_to(out, v->zh ? "  时间(s)" : "  time(s)", 11);
+  pad_to(out, v->name[0], COL_STATE + COL_MID / 2 - 4);
+  fprintf(out, "%*s%s\n", (int)(COL_MID / 2 + 4 - (int)u8_width(v->name[1]) + (int)u8_width(v->name[1])), v->name[1], C(v, RESET));
+  for (size_t i = 0; i < v->n; i++) {
+    const struct tv_entry *e = &v->e[i];
+    char ts[32];
+    snprintf(ts, sizeof ts, "%10.3f ", (double)e->t_us / 1e6);
+    fputs(ts, out);
+    switch (e->kind) {
+    case TV_SEG:
+      state_cell(v, out, e, 0, shown);
+      arrow(v, out, e);
+      fputc(' ', out);
+      state_cell(v, out, e, 1, shown);
+      if (e->label[0]) fprintf(out, " %s%s%s", C(v, BOLD), e->label, C(v, RESET));
+      fputc('\n', out);
+      break;
+    case TV_STATE: {
+      char cell[64];
+      snprintf(cell, sizeof cell, "%s", ustcp_state_name(e->new_state));
+      if (e->side == 0) {
+        fputs(C(v, BOLD GREEN), out);
+        pad_to(out, cell, COL_STATE);
+        fputs(C(v, RESET), out);
+        fputc('\n', out);
+      } else {
+        pad_to(out, "", COL_STATE + COL_MID + 1);
+        fprintf(out, "%s%s%s\n", C(v, BOLD GREEN), cell, C(v, RESET));
+      }
+      shown[e->side] = e->new_state;
+      break;
+    }
+    case TV_CALL:
+      if (e->side == 0) {
+        fprintf(out, "%s%s%s\n", C(v, CYAN), e->text, C(v, RESET));
+      } else {
+        size_t w = u8_width(e->text);
+        size_t col = COL_STATE + COL_MID + 1 + COL_STATE;
+        for (size_t k = w < col ? col - w : 0; k > 0; k--) fputc(' ', out);
+        fprintf(out, "%s%s%s\n", C(v, YELLOW), e->text, C(v, RESET));
+      }
+      break;
+    case TV_NOTE:
+      fprintf(out, "%s# %s%s\n", C(v, DIM), e->text, C(v, RESET));
+      break;
+    }
+  }
+}
+
+static void json_str(FILE *out, const char *s)
+{
+  fputc('"', out);
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') fprintf(out, "\\%c", c);
+    else if (c < 0x20) fprintf(out, "\\u%04x", c);
+    else fputc(c, out);
+  }
+  fputc('"', out);
+}
+
+void tv_render_json(const struct tv *v, FILE *out)
+{
+  static const char *const kinds[] = {"segment", "call", "state", "note"};
+  fprintf(out, "{\"columns\":[");
+  json_str(out, v->name[0]);
+  fputc(',', out);
+  json_str(out, v->name[1]);
+  fprintf(out, "],\"events\":[\n");
+  for (size_t i = 0; i < v->n; i++) {
+    const struct tv_entry *e = &v->e[i];
+    fprintf(out, "{\"t_us\":%llu,\"kind\":\"%s\",\"side\":%d", (unsigned long long)e->t_us,
+            kinds[e->kind], e->side);
+    if (e->kind == TV_SEG) {
+      char fl[16], txt[200];
+      tcp_flags_str(e->tcp.flags, fl, sizeof fl);
+      tv_seg_text(v, e, txt, sizeof txt);
+      int s = e->side, o = 1 - s;
+      fprintf(out, ",\"flags\":\"%s\",\"seq\":%u,\"ack\":%u,\"win\":%u,\"len\":%u,\"lost\":%s",
+              fl, e->isn_rel_known[s] ? e->tcp.seq - e->isn_rel[s] : e->tcp.seq,
+              (e->tcp.flags & TCP_ACK) && e->isn_rel_known[o] ? e->tcp.ack - e->isn_rel[o] : e->tcp.ack,
+              e->tcp.window, e->plen, e->lost ? "true" : "false");
+      if (e->arrive_us) fprintf(out, ",\"arrive_us\":%llu", (unsigned long long)e->arrive_us);
+      fprintf(out, ",\"text\":");
+      json_str(out, txt);
+      fprintf(out, ",\"label\":");
+      json_str(out, e->label);
+      for (int k = 0; k < 2; k++)
+        if (e->st_known[k]) fprintf(out, ",\"state%d\":\"%s\"", k, ustcp_state_name(e->st[k]));
+    } else if (e->kind == TV_STATE) {
+      fprintf(out, ",\"from\":\"%s\",\"to\":\"%s\"", ustcp_state_name(e->old_state),
+              ustcp_state_name(e->new_state));
+    } else {
+      fprintf(out, ",\"text\":");
+      json_str(out, e->text);
+    }
+    fprintf(out, "}%s\n", i + 1 < v->n ? "," : "");
+  }
+  fprintf(out, "]}\n");
+}
+
+static void xml_text(FILE *out, const char *s)
+{
+  for (; *s; s++) {
+    switch (*s) {
+    case '<': fputs("&lt;", out); break;
+    case '>': fputs("&gt;", out); break;
+    case '&': fputs("&amp;", out); break;
+    case '"': fputs("&quot;", out); break;
+    default: fputc(*s, out);
+    }
+  }
+}
+
+/* Two lifelines; one row per entry; a segment is a slanted arrow from its row to
+ * the next (a lost one stops halfway with a cross); state changes are boxes on
+ * the lifeline; calls and notes are text beside it. */
+void tv_render_svg(const struct tv *v, FILE *out)
+{
+  const int xl = 260, xr = 760, row = 34, top = 70, width = 1120;
+  int height = top + (int)(v->n + 2) * row;
+  fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+               "font-family=\"monospace\" font-size=\"12\">\n", width, height);
+  fprintf(out, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+  fprintf(out, "<defs><marker id=\"arr\" markerWidth=\"10\" markerHeight=\"8\" refX=\"9\" refY=\"4\" "
+               "orient=\"auto\"><path d=\"M0,0 L10,4 L0,8 z\" fill=\"#333\"/></marker></defs>\n");
+  for (int k = 0; k < 2; k++) {
+    int x = k ? xr : xl;
+    fprintf(out, "<text x=\"%d\" y=\"30\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">", x);
+    xml_text(out, v->name[k]);
+    fprintf(out, "</text>\n<line x1=\"%d\" y1=\"45\" x2=\"%d\" y2=\"%d\" stroke=\"#888\" stroke-dasharray=\"4 3\"/>\n",
+            x, x, height - 20);
+  }
+  enum ustcp_state shown[2] = {(enum ustcp_state)-1, (enum ustcp_state)-1};
+  for (size_t i = 0; i < v->n; i++) {
+    const struct tv_entry *e = &v->e[i];
+    int y = top + (int)i * row;
+    fprintf(out, "<text x=\"10\" y=\"%d\" fill=\"#555\">%.3f s</text>\n", y + 4, (double)e->t_us / 1e6);
+    if (e->kind == TV_SEG) {
+      int x1 = e->side ? xr : xl, x2 = e->side ? xl : xr;
+      int y2 = y + row;
+      const char *col = e->lost ? "#c00" : (e->side ? "#b07000" : "#0060b0");
+      if (e->lost) {
+        int xm = (x1 + x2) / 2, ym = (y + y2) / 2;
+        fprintf(out, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"1.5\"/>\n",
+                x1, y, xm, ym, col);
+        fprintf(out, "<path d=\"M%d,%d L%d,%d M%d,%d L%d,%d\" stroke=\"#c00\" stroke-width=\"2.5\"/>\n",
+                xm - 7, ym - 7, xm + 7, ym + 7, xm - 7, ym + 7, xm + 7, ym - 7);
+      } else {
+        fprintf(out, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"1.5\" "
+                     "marker-end=\"url(#arr)\"/>\n", x1, y, x2, y2, col);
+      }
+      char txt[200];
+      tv_seg_text(v, e, txt, sizeof txt);
+      fprintf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"%s\">", (xl + xr) / 2, y + row / 2 - 4, col);
+      xml_text(out, txt);
+      fprintf(out, "</text>\n");
+      if (e->label[0]) {
+        fprintf(out, "<text x=\"%d\" y=\"%d\" font-weight=\"bold\">", xr + 90, y + row / 2);
+        xml_text(out, e->label);
+        fprintf(out, "</text>\n");
+      }
+      for (int k = 0; k < 2; k++) {
+        if (!e->st_known[k] || e->st[k] == shown[k]) continue;
+        shown[k] = e->st[k];
+        int x = k ? xr : xl;
+        int yy = k == e->side ? y : y + row;
+        fprintf(out, "<rect x=\"%d\" y=\"%d\" width=\"96\" height=\"16\" rx=\"3\" fill=\"#e8f5e9\" stroke=\"#2e7d32\"/>"
+                     "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"11\">%s</text>\n",
+                k ? x + 6 : x - 102, yy - 8, k ? x + 54 : x - 54, yy + 4, ustcp_state_name(e->st[k]));
+      }
+    } else if (e->kind == TV_STATE) {
+      int x = e->side ? xr : xl;
+      shown[e->side] = e->new_state;
+      fprintf(out, "<rect x=\"%d\" y=\"%d\" width=\"96\" height=\"16\" rx=\"3\" fill=\"#e8f5e9\" stroke=\"#2e7d32\"/>"
+                   "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"11\">%s</text>\n",
+              e->side ? x + 6 : x - 102, y - 8, e->side ? x + 54 : x - 54, y + 4,
+              ustcp_state_name(e->new_state));
+    } else {
+      int x = e->kind == TV_NOTE ? (xl + xr) / 2 : (e->side ? xr + 10 : xl - 10);
+      const char *anchor = e->kind == TV_NOTE ? "middle" : (e->side ? "start" : "end");
+      fprintf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"%s\" fill=\"%s\">", x, y + 4, anchor,
+              e->kind == TV_NOTE ? "#666" : "#000");
+      xml_text(out, e->text);
+      fprintf(out, "</text>\n");
+    }
+  }
+  fprintf(out, "</svg>\n");
+}
