@@ -163,7 +163,8 @@ int ustcp_listen(struct ustcp_stack *s, int fd, int backlog);
 int ustcp_accept(struct ustcp_stack *s, int fd, struct ustcp_addr *peer);
 /* Returns -EINPROGRESS (the SYN is out); readiness USTCP_POLLOUT or an error
  * (ustcp_sock_error) tells the outcome. A second call returns -EALREADY while
- * pending, -EISCONN once connected, or the failed attempt's error (once). */
+ * pending; once connected 0 (the first time, as Linux) then -EISCONN; after a
+ * failure its error (once). */
 int ustcp_connect(struct ustcp_stack *s, int fd, const struct ustcp_addr *addr);
 ssize_t ustcp_send(struct ustcp_stack *s, int fd, const void *buf, size_t len, int flags);
 /* Returns bytes read, 0 at end of stream, -EAGAIN when nothing is there yet. */

@@ -209,12 +209,22 @@ int ustcp_connect(struct ustcp_stack *s, int fd, const struct ustcp_addr *addr)
   case USTCP_SYN_SENT: case USTCP_SYN_RCVD:
     return -EALREADY;
   case USTCP_CLOSED:
+    /* Linux: a socket whose connect() was reported (or that was accepted) is
+     * SS_CONNECTED: EISCONN after a reset too, leaving the error pending. */
+    if (ever_connected(t) && !t->connect_unreported) return -EISCONN;
     if (t->so_error) {              /* the outcome of the previous attempt */
       int err = t->so_error;
       t->so_error = 0;
+      t->connect_unreported = false;
       return err;
     }
-    if (ever_connected(t)) return t->hard_error ? -EISCONN : -EISCONN;
+    if (t->connect_unreported) {
+      /* Linux: a failed attempt whose error was already taken (SO_ERROR)
+       * reports ECONNABORTED to the next connect(). */
+      t->connect_unreported = false;
+      return -ECONNABORTED;
+    }
+    if (ever_connected(t)) return -EISCONN;
     break;
   default:
     /* Linux (__inet_stream_connect): the first connect() after a non-blocking
@@ -269,9 +279,11 @@ ssize_t ustcp_send(struct ustcp_stack *s, int fd, const void *buf, size_t len, i
       t->so_error = 0;
       return err;
     }
-    return ever_connected(t) ? -EPIPE : -ENOTCONN;
+    /* Linux (sk_stream_wait_connect): EPIPE on a socket that is not
+     * connecting, never-connected ones included; not ENOTCONN. */
+    return -EPIPE;
   case USTCP_LISTEN:
-    return -ENOTCONN;
+    return -EPIPE;
   default:
     return -EPIPE;                  /* our FIN is out: FIN_WAIT_*, CLOSING, LAST_ACK, TIME_WAIT */
   }
@@ -330,6 +342,20 @@ int ustcp_shutdown(struct ustcp_stack *s, int fd, int how)
   case USTCP_ESTABLISHED: case USTCP_CLOSE_WAIT: case USTCP_FIN_WAIT_1:
   case USTCP_FIN_WAIT_2: case USTCP_CLOSING: case USTCP_LAST_ACK: case USTCP_TIME_WAIT:
     break;
+  case USTCP_LISTEN:
+    /* Linux (inet_shutdown): SHUT_WR does nothing; SHUT_RD stops listening
+     * (queued children are reset) and the socket may listen again. */
+    if (how != USTCP_SHUT_WR) {
+      tcb_close(&s->eng, t, 0, USTCP_CAUSE_CALL);
+      after_call(s);
+    }
+    return 0;
+  case USTCP_SYN_SENT:
+    /* Linux (inet_shutdown -> tcp_disconnect): the attempt is aborted and
+     * reported as ECONNRESET. */
+    tcb_close(&s->eng, t, -ECONNRESET, USTCP_CAUSE_CALL);
+    after_call(s);
+    return 0;
   default:
     return -ENOTCONN;
   }
@@ -418,7 +444,11 @@ int ustcp_getpeername(struct ustcp_stack *s, int fd, struct ustcp_addr *addr)
   struct tcb *t = get(s, fd);
   if (!t) return -EBADF;
   if (!addr) return -EFAULT;
-  if (!ever_connected(t) || t->state == USTCP_LISTEN) return -ENOTCONN;
+  /* Linux (inet_getname): no peer while CLOSED or SYN_SENT, even after a
+   * connection existed. */
+  if (!ever_connected(t) || t->state == USTCP_LISTEN || t->state == USTCP_CLOSED ||
+      t->state == USTCP_SYN_SENT)
+    return -ENOTCONN;
   *addr = t->remote;
   return 0;
 }
@@ -500,8 +530,8 @@ int ustcp_setsockopt(struct ustcp_stack *s, int fd, int level, int name,
       if (t->nodelay) { tcp_output(e, t); after_call(s); }
       return 0;
     case USTCP_TCP_MAXSEG:
-      if (v < 88 || v > 65495) return -EINVAL;
-      if (t->state != USTCP_CLOSED && t->state != USTCP_LISTEN) return -EINVAL;
+      /* Linux: 0 restores the default; any state (it shapes later SYNs only). */
+      if (v != 0 && (v < 88 || v > 65495)) return -EINVAL;
       t->user_mss = (uint16_t)v;
       return 0;
     case USTCP_TCP_KEEPIDLE:
@@ -585,24 +615,23 @@ int ustcp_getsockopt(struct ustcp_stack *s, int fd, int level, int name,
 
 static unsigned events_of(const struct tcb *t)
 {
-  unsigned ev = 0;
+  /* Linux's tcp_poll, bit for bit: a CLOSED socket that had a connection has
+   * both directions shut down (tcp_done), a never-connected one has neither;
+   * HUP when both are shut or the socket is CLOSED; IN|RDHUP once reading is
+   * shut; OUT when writable or when writing is shut (a write fails at once);
+   * nothing readable or writable while the handshake is under way. */
   if (t->state == USTCP_LISTEN) return t->lst && t->lst->accept_head ? USTCP_POLLIN : 0;
-  if (t->so_error) ev |= USTCP_POLLERR;
-  if (t->rcvbuf.len > 0 || t->rcv_fin || t->shut_rd) ev |= USTCP_POLLIN;
-  if (t->rcv_fin) ev |= USTCP_POLLRDHUP;
-  switch (t->state) {
-  case USTCP_ESTABLISHED: case USTCP_CLOSE_WAIT:
-    if (!t->fin_queued && ring_space(&t->sndbuf) > 0) ev |= USTCP_POLLOUT;
-    break;
-  case USTCP_CLOSED:
-    /* Linux's tcp_poll: a closed socket is writable (a write fails at once), so
-     * a failed non-blocking connect() wakes a poller waiting for POLLOUT. */
-    ev |= USTCP_POLLHUP | USTCP_POLLIN | USTCP_POLLOUT;
-    break;
-  default:
-    break;
+  bool dead = t->state == USTCP_CLOSED && ever_connected(t);
+  bool rd_shut = t->rcv_fin || t->shut_rd || dead;
+  bool wr_shut = t->fin_queued || dead;
+  unsigned ev = 0;
+  if ((rd_shut && wr_shut) || t->state == USTCP_CLOSED) ev |= USTCP_POLLHUP;
+  if (rd_shut) ev |= USTCP_POLLIN | USTCP_POLLRDHUP;
+  if (t->state != USTCP_SYN_SENT && t->state != USTCP_SYN_RCVD) {
+    if (t->rcvbuf.len > 0) ev |= USTCP_POLLIN;
+    if (wr_shut || ring_space(&t->sndbuf) > 0) ev |= USTCP_POLLOUT;
   }
-  if (t->rcv_fin && t->fin_queued) ev |= USTCP_POLLHUP;
+  if (t->so_error) ev |= USTCP_POLLERR;
   return ev;
 }
 

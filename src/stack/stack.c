@@ -371,7 +371,7 @@ static void ip_in(struct ustcp_stack *s, const uint8_t *pkt, size_t len)
   switch (rc) {
   case WIRE_E_TCP_CHECKSUM: s->stats.tcp_bad_checksum++; break;
   case WIRE_E_FRAGMENT: s->stats.ip_frag_dropped++; break;
-  case WIRE_E_PROTO: break;
+  case WIRE_E_PROTO: stack_ip_other(s, pkt, len); break;   /* ICMP, UDP, ... */
   case WIRE_E_DATA_OFFSET: case WIRE_E_OPT_LEN: case WIRE_E_OPT_VALUE:
     s->stats.tcp_malformed++; break;
   default: s->stats.ip_bad++; break;

@@ -49,6 +49,10 @@ struct ustcp_stack {
   struct loop_pkt *loop_head, *loop_tail;
   size_t loop_len;
   bool in_after_event;
+  /* ICMP error rate limit (src/stack/ip_icmp.c): a token bucket */
+  bool icmp_bucket_init;
+  uint32_t icmp_tokens;
+  uint64_t icmp_tokens_at_us;
   struct sock_table *socks;       /* owned by src/sock */
   /* the socket layer's readiness hook, called for a tcb with a descriptor */
   void (*sock_wake)(struct ustcp_stack *s, struct tcb *t);
@@ -81,4 +85,6 @@ uint16_t stack_ephemeral_port(struct ustcp_stack *s, const struct ustcp_addr *re
  * made from a callback returns and the outer loop picks up its work. */
 void stack_after_event(struct ustcp_stack *s);
 uint64_t stack_rand(struct ustcp_stack *s);
+/* An IPv4 datagram that is not TCP (ICMP, UDP, others): src/stack/ip_icmp.c. */
+void stack_ip_other(struct ustcp_stack *s, const uint8_t *pkt, size_t len);
 #endif

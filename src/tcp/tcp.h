@@ -160,8 +160,11 @@ struct tcb {
 
   int so_error;                   /* pending error (negative errno), reported once */
   int hard_error;                 /* sticky error after a reset/timeout (negative errno) */
+  int soft_error;                 /* last ICMP soft error (negative errno); reported instead
+                                     of ETIMEDOUT when the connection times out (Linux's
+                                     sk_err_soft, RFC 1122 4.2.3.9) */
   bool epipe_reported;
-  bool connect_unreported;         /* connect() completed; the next connect() returns 0 once */
+  bool connect_unreported;        /* a connect() outcome the next connect() reports (0 once, Linux) */
 
   struct ustcp_tcp_info info;     /* counters (A4); state/rtt fields filled on read */
   uint64_t mem_bytes;
@@ -283,6 +286,14 @@ bool tcp_listen_established(struct tcp_engine *e, struct tcb *child);
 
 /* The window scale we offer on a SYN (RFC 7323 §2.3). */
 uint8_t tcp_choose_wscale(const struct tcp_engine *e, const struct tcb *t);
+
+/* ---- tcp_icmp.c ---- */
+/* An ICMP error (type, code) quoting a segment of t with sequence number seq;
+ * mtu is the next-hop MTU of "fragmentation needed" (else 0). Applies the RFC 5927
+ * checks, then aborts a connection attempt (hard errors), records a soft error, or
+ * lowers snd_mss (PMTU discovery, RFC 1191). */
+void tcp_icmp_error(struct tcp_engine *e, struct tcb *t, uint8_t type, uint8_t code,
+                    uint32_t seq, uint16_t mtu);
 
 /* ---- siphash.c ---- */
 uint64_t siphash24(const uint64_t key[2], const void *data, size_t len);

@@ -91,14 +91,19 @@ void tcp_send_syn(struct tcp_engine *e, struct tcb *t)
   if (!t->rto_at_us) tcp_arm_rto(e, t);
 }
 
+/* A segment without data carries seq = snd_max, the highest sequence number sent
+ * (Linux's snd_nxt, tcp_acceptable_seq). Not snd_nxt: an RTO rewinds snd_nxt to
+ * snd_una for go-back-N, and an ACK from below the peer's rcv_nxt fails its
+ * acceptability test (RFC 9293 §3.10.7.4), so its ACK field is never read; with
+ * both sides retransmitting they answered each other's ACKs forever. */
 void tcp_send_ack(struct tcp_engine *e, struct tcb *t)
 {
-  emit(e, t, t->snd_nxt, TCP_ACK, NULL, 0);
+  emit(e, t, t->snd_max, TCP_ACK, NULL, 0);
 }
 
 void tcp_send_rst(struct tcp_engine *e, struct tcb *t)
 {
-  emit(e, t, t->snd_nxt, TCP_RST | TCP_ACK, NULL, 0);
+  emit(e, t, t->snd_max, TCP_RST | TCP_ACK, NULL, 0);
   if (e->stats) e->stats->tcp_rst_out++;
 }
 

@@ -1,0 +1,138 @@
+/* IPv4 datagrams that are not TCP: ICMP in and out, and the "unreachable"
+ * answers for UDP and unknown protocols (DESIGN.md §2).
+ *
+ *   ip_in (stack.c) -> WIRE_E_PROTO -> stack_ip_other
+ *     ICMP echo request        -> echo reply (RFC 792, RFC 1122 3.2.2.6)
+ *     ICMP error about TCP     -> quoted 4-tuple -> tcp_icmp_error (RFC 5927 checks
+ *                                 and the reaction live in src/tcp/tcp_icmp.c)
+ *     UDP                      -> port unreachable (no UDP sockets: RFC 1122 4.1.3.1)
+ *     any other protocol       -> protocol unreachable (RFC 1122 3.2.2.1)
+ *
+ * ICMP errors are never sent about an ICMP error, a fragment other than the
+ * first, or a datagram whose source is not one host (RFC 1122 3.2.2), and at most
+ * ICMP_MSGS_PER_SEC a second with a burst of ICMP_MSGS_BURST (Linux's
+ * net.ipv4.icmp_msgs_per_sec / icmp_msgs_burst). Echo replies are not limited
+ * (Linux's icmp_ratemask leaves them out).
+ */
+#include <string.h>
+#include "stack/stack.h"
+#include "wire/icmp.h"
+
+#define ICMP_MSGS_PER_SEC 1000u
+#define ICMP_MSGS_BURST 50u
+
+static void ip_send(struct ustcp_stack *s, const uint8_t *pkt, size_t len)
+{
+  s->stats.ip_out++;
+  s->stats.icmp_out++;
+  if (s->capture_fn) s->capture_fn(s->capture_ctx, true, pkt, len, s->eng.now_us);
+  if (s->out) s->out(s->out_ctx, pkt, len);
+}
+
+/* RFC 1122 3.2.2: a source that is not a single host gets no ICMP error. */
+static bool single_host(uint32_t ip)
+{
+  uint8_t a = (uint8_t)(ip >> 24);
+  return ip != 0 && ip != 0xffffffffu && a != 127 && (a & 0xf0) != 0xe0;
+}
+
+static bool icmp_error_allowed(struct ustcp_stack *s)
+{
+  /* Token bucket: ICMP_MSGS_PER_SEC tokens a second, at most ICMP_MSGS_BURST. */
+  uint64_t now = s->eng.now_us;
+  if (!s->icmp_bucket_init) {
+    s->icmp_bucket_init = true;
+    s->icmp_tokens = ICMP_MSGS_BURST;
+    s->icmp_tokens_at_us = now;
+  }
+  uint64_t add = (now - s->icmp_tokens_at_us) * ICMP_MSGS_PER_SEC / USTCP_SEC;
+  if (add) {
+    s->icmp_tokens = (uint32_t)(s->icmp_tokens + add > ICMP_MSGS_BURST ? ICMP_MSGS_BURST
+                                                                       : s->icmp_tokens + add);
+    s->icmp_tokens_at_us = now;
+  }
+  if (!s->icmp_tokens) return false;
+  s->icmp_tokens--;
+  return true;
+}
+
+static void send_unreachable(struct ustcp_stack *s, const struct ipv4_hdr *ip,
+                             const uint8_t *pkt, uint8_t code)
+{
+  if (ip->frag_off != 0 || !single_host(ip->src)) return;
+  if (!icmp_error_allowed(s)) return;
+  uint8_t out[576];
+  /* The quote: the offending datagram as received, header first. */
+  size_t qlen = icmp_error_quote_len(ip->total_len);
+  /* Linux sends its errors with tos = IPTOS_PREC_INTERNETCONTROL (0xc0). */
+  int n = icmp_packet_encode(s->local_ip, ip->src, s->ip_id++, 0xc0, ICMP_DEST_UNREACH, code,
+                             0, pkt, qlen, out, sizeof out);
+  if (n > 0) ip_send(s, out, (size_t)n);
+}
+
+static void icmp_in(struct ustcp_stack *s, const struct ipv4_hdr *ip, const uint8_t *msg,
+                    size_t mlen)
+{
+  struct icmp_msg m;
+  if (icmp_decode(msg, mlen, &m) != WIRE_OK) {
+    s->stats.ip_bad++;
+    return;
+  }
+  s->stats.icmp_in++;
+  if (m.type == ICMP_ECHO_REQUEST && m.code == 0) {
+    if (!single_host(ip->src)) return;
+    static uint8_t out[65536];
+    int n = icmp_packet_encode(s->local_ip, ip->src, s->ip_id++, ip->tos, ICMP_ECHO_REPLY, 0,
+                               m.rest, m.data, m.data_len, out, sizeof out);
+    if (n > 0) ip_send(s, out, (size_t)n);
+    return;
+  }
+  if (!icmp_is_error(m.type)) return;         /* replies, timestamps ...: ignored */
+  struct icmp_quote q;
+  if (icmp_quote_decode(m.data, m.data_len, &q) != WIRE_OK) return;
+  /* RFC 5927 §4.1: the quoted datagram must be one we sent: our address and a
+   * connection with exactly that 4-tuple; the sequence check is the engine's. */
+  if (q.proto != IPPROTO_TCP_ || q.src != s->local_ip) return;
+  struct tcb *t = stack_lookup(s, q.src, q.src_port, q.dst, q.dst_port);
+  if (!t) return;
+  tcp_icmp_error(&s->eng, t, m.type, m.code, q.tcp_seq,
+                 m.type == ICMP_DEST_UNREACH && m.code == ICMP_FRAG_NEEDED ? icmp_next_mtu(&m) : 0);
+}
+
+void stack_ip_other(struct ustcp_stack *s, const uint8_t *pkt, size_t len)
+{
+  struct ipv4_hdr ip;
+  const uint8_t *payload;
+  size_t plen;
+  if (ipv4_decode(pkt, len, &ip, &payload, &plen) != WIRE_OK) {
+    s->stats.ip_bad++;
+    return;
+  }
+  if (ip.dst != s->local_ip) {
+    s->stats.ip_not_for_us++;
+    return;
+  }
+  if ((ip.flags & IPV4_FLAG_MF) || ip.frag_off != 0) {
+    /* No reassembly (DESIGN.md §2). The first fragment of a UDP datagram gets
+     * no port unreachable either: its length check cannot pass. */
+    s->stats.ip_frag_dropped++;
+    return;
+  }
+  switch (ip.proto) {
+  case IPPROTO_ICMP_:
+    icmp_in(s, &ip, payload, plen);
+    break;
+  case IPPROTO_UDP_: {
+    struct udp_hdr u;
+    if (udp_decode(ip.src, ip.dst, payload, plen, &u) != WIRE_OK) {
+      s->stats.ip_bad++;
+      return;
+    }
+    send_unreachable(s, &ip, pkt, ICMP_PORT_UNREACH);
+    break;
+  }
+  default:
+    send_unreachable(s, &ip, pkt, ICMP_PROTO_UNREACH);
+    break;
+  }
+}
