@@ -443,7 +443,7 @@ static void xml_text(FILE *out, const char *s)
  * the lifeline; calls and notes are text beside it. */
 void tv_render_svg(const struct tv *v, FILE *out)
 {
-  const int xl = 260, xr = 760, row = 34, top = 70, width = 1120;
+  const int xl = 380, xr = 840, row = 34, top = 70, width = 1280;
   int height = top + (int)(v->n + 2) * row;
   fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
@@ -479,11 +479,13 @@ void tv_render_svg(const struct tv *v, FILE *out)
       }
       char txt[200];
       tv_seg_text(v, e, txt, sizeof txt);
-      fprintf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"%s\">", (xl + xr) / 2, y + row / 2 - 4, col);
+      /* a white halo keeps the label readable where the slanted arrow crosses it */
+      fprintf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"%s\" stroke=\"white\" "
+                   "stroke-width=\"4\" paint-order=\"stroke\">", (xl + xr) / 2, y + row / 2 - 4, col);
       xml_text(out, txt);
       fprintf(out, "</text>\n");
       if (e->label[0]) {
-        fprintf(out, "<text x=\"%d\" y=\"%d\" font-weight=\"bold\">", xr + 90, y + row / 2);
+        fprintf(out, "<text x=\"%d\" y=\"%d\" font-weight=\"bold\">", xr + 115, y + row / 2);
         xml_text(out, e->label);
         fprintf(out, "</text>\n");
       }
