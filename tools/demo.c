@@ -497,28 +497,31 @@ static void wait_time_wait(struct demo *d)
   run_until(d, now(d) + d->cfg.time_wait_us + USTCP_SEC);
 }
 
+/* The four-way close with one side closing first: it sends the first wave,
+ * the other reads EOF and closes; the first closer ends in TIME_WAIT. */
+static void close_in_order(struct demo *d, struct dhost *first, int first_fd,
+                           struct dhost *second, int second_fd)
+{
+  c_close(d, first, first_fd);
+  settle(d);
+  c_recv(d, second, second_fd);
+  c_close(d, second, second_fd);
+  settle(d);
+  wait_time_wait(d);
+}
+
 static void sc_normal(struct demo *d, struct env *x)
 {
   open_conn(d, x);
   request_response(d, x);
-  c_close(d, x->c, x->cfd);
-  settle(d);
-  c_recv(d, x->s, x->sfd);
-  c_close(d, x->s, x->sfd);
-  settle(d);
-  wait_time_wait(d);
+  close_in_order(d, x->c, x->cfd, x->s, x->sfd);
 }
 
 static void sc_server_first(struct demo *d, struct env *x)
 {
   open_conn(d, x);
   request_response(d, x);
-  c_close(d, x->s, x->sfd);
-  settle(d);
-  c_recv(d, x->c, x->cfd);
-  c_close(d, x->c, x->cfd);
-  settle(d);
-  wait_time_wait(d);
+  close_in_order(d, x->s, x->sfd, x->c, x->cfd);
 }
 
 static void sc_three_way_close(struct demo *d, struct env *x)
