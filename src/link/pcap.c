@@ -146,6 +146,9 @@ int pcap_writer_close(struct pcap_writer *w)
 
 /* ---- reader ---- */
 
+#define PCAPNG_MAX_IFS 64
+#define PCAPNG_BOM 0x1A2B3C4Du
+
 struct pcap_reader {
   FILE *f;
   bool swapped;      /* file byte order differs from ours */
@@ -154,6 +157,12 @@ struct pcap_reader {
   uint8_t *buf;
   size_t cap;
   uint64_t records;  /* records read, for error messages */
+  /* pcapng (what tshark and Wireshark write by default): per-interface link
+   * types and timestamp units. */
+  bool ng;
+  uint32_t nifs;
+  int if_linktype[PCAPNG_MAX_IFS];
+  uint64_t if_units[PCAPNG_MAX_IFS];   /* timestamp units per second */
 };
 
 static void set_err(char *err, size_t errcap, const char *fmt, ...)
@@ -184,6 +193,8 @@ static uint32_t get_file32(const struct pcap_reader *r, const uint8_t *p)
 {
   return r->swapped ? get_be32(p) : get_le32(p);
 }
+
+static uint32_t u32min_(uint32_t a, uint32_t b) { return a < b ? a : b; }
 
 static bool supported_linktype(int lt)
 {
@@ -216,8 +227,32 @@ struct pcap_reader *pcap_reader_open(const char *path, char *err, size_t errcap)
     tmp.swapped = true;
     tmp.nsec = magic_be == PCAP_MAGIC_NSEC;
   } else if (magic == PCAPNG_MAGIC) {
-    set_err(err, errcap, "%s: pcapng is not supported; convert with: editcap -F pcap IN OUT", path);
-    goto fail;
+    /* Section Header Block: type, length, byte-order magic, version, section
+     * length (24 bytes), then options and the trailing length. */
+    if (got < sizeof h) {
+      set_err(err, errcap, "%s: truncated pcapng section header", path);
+      goto fail;
+    }
+    if (get_le32(h + 8) == PCAPNG_BOM) tmp.swapped = false;
+    else if (get_be32(h + 8) == PCAPNG_BOM) tmp.swapped = true;
+    else {
+      set_err(err, errcap, "%s: pcapng section header with a bad byte-order magic", path);
+      goto fail;
+    }
+    uint32_t blen = get_file32(&tmp, h + 4);
+    if (blen < 28 || blen % 4 || blen > PCAP_MAX_RECORD || fseek(f, (long)blen - 24, SEEK_CUR) != 0) {
+      set_err(err, errcap, "%s: corrupt pcapng section header (length %u)", path, (unsigned)blen);
+      goto fail;
+    }
+    tmp.ng = true;
+    tmp.linktype = -1;   /* known from the first interface description */
+    struct pcap_reader *r = malloc(sizeof *r);
+    if (!r) {
+      set_err(err, errcap, "%s: out of memory", path);
+      goto fail;
+    }
+    *r = tmp;
+    return r;
   } else if (magic == PCAP_MAGIC_MODIFIED || magic_be == PCAP_MAGIC_MODIFIED) {
     set_err(err, errcap, "%s: modified (Kuznetzov) pcap format is not supported", path);
     goto fail;
@@ -346,9 +381,118 @@ short_hdr:
   return -1;
 }
 
+/* Reads one pcapng block body into r->buf. Returns its type, 0 at end, -1 on error. */
+static long ng_block(struct pcap_reader *r, uint32_t *body_len, char *err, size_t errcap)
+{
+  uint8_t h[8];
+  size_t got = fread(h, 1, sizeof h, r->f);
+  if (got == 0 && feof(r->f)) return 0;
+  r->records++;
+  if (got < sizeof h) {
+    set_err(err, errcap, "block %llu: truncated block header", (unsigned long long)r->records);
+    return -1;
+  }
+  uint32_t type = get_file32(r, h), blen = get_file32(r, h + 4);
+  if (blen < 12 || blen % 4 || blen > PCAP_MAX_RECORD) {
+    set_err(err, errcap, "block %llu: bad length %u (corrupt file)", (unsigned long long)r->records,
+            (unsigned)blen);
+    return -1;
+  }
+  uint32_t n = blen - 8;   /* body and the trailing length */
+  if (n > r->cap) {
+    uint8_t *b = realloc(r->buf, n);
+    if (!b) {
+      set_err(err, errcap, "block %llu: out of memory", (unsigned long long)r->records);
+      return -1;
+    }
+    r->buf = b;
+    r->cap = n;
+  }
+  if (fread(r->buf, 1, n, r->f) < n) {
+    set_err(err, errcap, "block %llu: truncated", (unsigned long long)r->records);
+    return -1;
+  }
+  *body_len = n - 4;
+  return (long)type;
+}
+
+/* if_tsresol (RFC draft pcapng §4.2): 10^-v seconds, or 2^-(v&0x7f) with the top bit. */
+static uint64_t ng_units(const struct pcap_reader *r, const uint8_t *opt, uint32_t n)
+{
+  uint32_t off = 0;
+  while (off + 4 <= n) {
+    uint16_t code = (uint16_t)(r->swapped ? (opt[off] << 8 | opt[off + 1]) : (opt[off] | opt[off + 1] << 8));
+    uint16_t olen = (uint16_t)(r->swapped ? (opt[off + 2] << 8 | opt[off + 3]) : (opt[off + 2] | opt[off + 3] << 8));
+    if (code == 0) break;
+    if (code == 9 && olen >= 1 && off + 5 <= n) {
+      uint8_t v = opt[off + 4];
+      if (v & 0x80) return (v & 0x7f) < 63 ? 1ull << (v & 0x7f) : 1000000;
+      uint64_t u = 1;
+      for (uint8_t i = 0; i < v && i < 19; i++) u *= 10;
+      return u;
+    }
+    off += 4 + (((uint32_t)olen + 3u) & ~3u);
+  }
+  return 1000000;
+}
+
+static int ng_next(struct pcap_reader *r, uint64_t *ts_us, const uint8_t **pkt, size_t *len,
+                   char *err, size_t errcap)
+{
+  for (;;) {
+    uint32_t n;
+    long type = ng_block(r, &n, err, errcap);
+    if (type <= 0) return (int)type;
+    const uint8_t *b = r->buf;
+    if (type == 1) {                       /* Interface Description Block */
+      if (n < 8) continue;
+      if (r->nifs < PCAPNG_MAX_IFS) {
+        int lt = (int)(r->swapped ? get_be16(b) : (uint16_t)(b[0] | b[1] << 8));
+        r->if_linktype[r->nifs] = lt;
+        r->if_units[r->nifs] = ng_units(r, b + 8, n - 8);
+        if (r->linktype < 0) r->linktype = lt;
+        r->nifs++;
+      }
+      continue;
+    }
+    uint32_t ifc = 0, caplen;
+    uint64_t ts = 0;
+    const uint8_t *data;
+    if (type == 6) {                       /* Enhanced Packet Block */
+      if (n < 20) continue;
+      ifc = get_file32(r, b);
+      ts = (uint64_t)get_file32(r, b + 4) << 32 | get_file32(r, b + 8);
+      caplen = get_file32(r, b + 12);
+      data = b + 20;
+      if (caplen > n - 20) {
+        set_err(err, errcap, "block %llu: packet longer than its block", (unsigned long long)r->records);
+        return -1;
+      }
+    } else if (type == 3) {                /* Simple Packet Block */
+      if (n < 4) continue;
+      caplen = u32min_(get_file32(r, b), n - 4);
+      data = b + 4;
+    } else {
+      continue;                            /* statistics, name resolution, ... */
+    }
+    if (ifc >= r->nifs || !supported_linktype(r->if_linktype[ifc])) continue;
+    r->linktype = r->if_linktype[ifc];
+    size_t off, m;
+    int rc = strip_link(r, data, caplen, &off, &m, err, errcap);
+    if (rc < 0) return -1;
+    if (rc == 0) continue;
+    uint64_t units = r->if_units[ifc];
+    *ts_us = units == 1000000 ? ts : units > 1000000 ? ts / (units / 1000000) : ts * (1000000 / units);
+    *pkt = data + off;
+    *len = m;
+    return 1;
+  }
+}
+
 int pcap_reader_next(struct pcap_reader *r, uint64_t *ts_us, const uint8_t **pkt,
                      size_t *len, char *err, size_t errcap)
 {
+  if (r->ng) return ng_next(r, ts_us, pkt, len, err, errcap);
   for (;;) {
     uint8_t h[16];
     size_t got = fread(h, 1, sizeof h, r->f);

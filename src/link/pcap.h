@@ -1,10 +1,11 @@
-/* src/link/pcap: write and read classic pcap files (not pcapng).
+/* src/link/pcap: write classic pcap files; read classic pcap and pcapng.
  * The writer uses LINKTYPE_RAW (101): each record is one IPv4 packet, which tshark
  * and Wireshark decode directly. The reader accepts what tcpdump/tshark write for
  * the links we meet: LINKTYPE_RAW (101), LINKTYPE_IPV4 (228), Ethernet (1),
- * Linux cooked SLL (113) and SLL2 (276), BSD loopback (0), and both byte orders and
- * microsecond/nanosecond magic; it yields the IPv4 packet of each record.
- */
+ * Linux cooked SLL (113) and SLL2 (276), BSD loopback (0), in classic pcap (both
+ * byte orders, microsecond/nanosecond magic) or pcapng (tshark's default; Enhanced
+ * and Simple Packet Blocks, per-interface link type and timestamp resolution);
+ * it yields the IPv4 packet of each record. */
 #ifndef USTCP_PCAP_H
 #define USTCP_PCAP_H
 #include <stddef.h>

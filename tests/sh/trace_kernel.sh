@@ -22,7 +22,7 @@ ip netns add "$ns" || { echo "SKIP: cannot create a network namespace"; exit 77;
 ip -n "$ns" link set lo up
 echo hello > "$tmp/index.html"
 chmod 755 "$tmp"; chmod 644 "$tmp/index.html"
-ip netns exec "$ns" tshark -q -F pcap -i lo -f "tcp port 8123" -w "$tmp/k.pcap" > "$tmp/tshark.log" 2>&1 &
+ip netns exec "$ns" tshark -q -i lo -f "tcp port 8123" -w "$tmp/k.pcapng" > "$tmp/tshark.log" 2>&1 &
 ( cd "$tmp" && exec ip netns exec "$ns" timeout 60 python3 -m http.server 8123 --bind 127.0.0.1 ) > /dev/null 2>&1 &
 # wait for tshark and the server (bounded)
 for i in $(seq 1 100); do
@@ -40,10 +40,10 @@ ip netns pids "$ns" | xargs -r kill -INT 2>/dev/null
 sleep 1
 pass=0 fail=0
 cmp -s "$tmp/got" "$tmp/index.html" && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: curl body differs"; }
-[ -s "$tmp/k.pcap" ] || { echo "FAIL: no capture"; exit 1; }
-"$U" trace --list "$tmp/k.pcap"
-n=$("$U" trace --list "$tmp/k.pcap" | wc -l)
-"$U" trace --no-color --conn "$n" "$tmp/k.pcap" > "$tmp/trace.txt" || { echo "FAIL: ustcp trace"; exit 1; }
+[ -s "$tmp/k.pcapng" ] || { echo "FAIL: no capture"; exit 1; }
+"$U" trace --list "$tmp/k.pcapng"
+n=$("$U" trace --list "$tmp/k.pcapng" | wc -l)
+"$U" trace --no-color --conn "$n" "$tmp/k.pcapng" > "$tmp/trace.txt" || { echo "FAIL: ustcp trace"; exit 1; }
 cat "$tmp/trace.txt"
 for w in "first handshake" "second handshake" "third handshake" "first wave" ESTABLISHED TIME_WAIT; do
   if grep -q "$w" "$tmp/trace.txt"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL: trace lacks '$w'"; fi

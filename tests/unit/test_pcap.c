@@ -675,11 +675,14 @@ static void test_tshark(void)
     CHECK(!tshark_clean(path, n, false));
   }
 
-  /* tshark's own nanosecond pcap of our file reads back the same packets. */
+  /* tshark's own nanosecond pcap, and its pcapng (its default format), of our
+   * file read back the same packets. */
+  const char *formats[] = {"nsecpcap", "pcapng"};
+  for (int fi = 0; fi < 2; fi++) {
   const char *path2 = tmp_path(), *path3 = tmp_path();
   capture_exchange(path2);
   char cmd[512];
-  snprintf(cmd, sizeof cmd, "tshark -r '%s' -F nsecpcap -w '%s' >/dev/null 2>&1", path2, path3);
+  snprintf(cmd, sizeof cmd, "tshark -r '%s' -F %s -w '%s' >/dev/null 2>&1", path2, formats[fi], path3);
   CHECK_EQ(system(cmd), 0);
   char err[256];
   struct pcap_reader *a = pcap_reader_open(path2, err, sizeof err);
@@ -702,6 +705,7 @@ static void test_tshark(void)
   }
   pcap_reader_close(a);
   pcap_reader_close(b);
+  }
 }
 
 int main(void)
