@@ -8,7 +8,7 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 600
 
-.PHONY: all build demo test test-asan test-plain deps fuzz fuzz-run clean
+.PHONY: all build demo test test-asan test-plain deps fuzz fuzz-run clean bench
 
 all: build
 
@@ -55,6 +55,12 @@ fuzz-run: fuzz
 	mkdir -p $(FUZZ_BUILD)/corpus-$(FUZZ_TARGET)
 	./$(FUZZ_BUILD)/fuzz/$(FUZZ_TARGET) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	  $(FUZZ_BUILD)/corpus-$(FUZZ_TARGET) fuzz/corpus/$(FUZZ_TARGET)
+
+# Benchmarks against the Linux kernel in one run (as root: network namespaces);
+# writes $(BUILD)/bench/last-run.md. See bench/RESULTS.md.
+bench: $(BUILD)/Makefile
+	cmake --build $(BUILD) -j $(JOBS) --target ustcp_bench kernel_bench
+	BUILD=$(BUILD) bash bench/run.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -998,6 +998,10 @@ int demo_main(int argc, char **argv)
   for (int i = 0; i < d.ndrops; i++)
     if (add_drop(&d, d.drops[i]) != 0) {
       fprintf(stderr, "ustcp demo: %s\n", d.err);
+      if (d.pcap) pcap_writer_close(d.pcap);
+      for (int k = 0; k < d.nhosts; k++) ustcp_stack_free(d.h[k].st);
+      sim_free(d.net);
+      tv_free(&d.v);
       return 2;
     }
   snprintf(d.v.name[0], sizeof d.v.name[0], "client 10.0.0.1");

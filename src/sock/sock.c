@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "stack/stack.h"
+#include "stack/stack_check.h"
 
 struct sock_table {
   struct tcb **by_fd;
@@ -717,4 +718,12 @@ size_t ustcp_sock_table(struct ustcp_stack *s, struct ustcp_sock_row *rows, size
       if (t && !t->in_hash) add_row(rows, cap, &n, t);
     }
   return n;
+}
+
+/* Debug hook for invariant checks (src/stack/stack_check.c); never used by the
+ * stack itself. */
+struct tcb *sock_debug_tcb(struct ustcp_stack *s, int fd, uint32_t *fd_cap)
+{
+  if (fd_cap) *fd_cap = s->socks ? s->socks->cap : 0;
+  return get(s, fd);
 }

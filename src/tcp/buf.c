@@ -74,6 +74,40 @@ bool ooo_insert(struct tcp_engine *e, struct tcb *t, uint32_t seq, const uint8_t
 {
   uint32_t end = seq + len;
   struct ooo_seg **pp = &t->ooo;
+  if (len == 0) {
+    /* A FIN alone goes to its place in sequence order (the loop below never
+     * runs for it, and it once landed at the head, unsorting the queue): it
+     * marks the segment that ends where it stands, or is queued by itself. */
+    if (!fin) return true;
+    while (*pp && seq_lt((*pp)->seq + (*pp)->len, seq)) pp = &(*pp)->next;
+    if (*pp && (*pp)->seq + (*pp)->len == seq) {
+      (*pp)->fin = true;
+      return true;
+    }
+    if (*pp && seq_lt((*pp)->seq, seq)) return true;   /* inside queued data: bogus */
+    if (t->ooo_count >= e->cfg->max_ooo_segments) return false;
+    struct ooo_seg *n = ooo_new(e, seq, data, 0, true);
+    if (!n) return false;
+    n->next = *pp;
+    *pp = n;
+    t->ooo_count++;
+    return true;
+  }
+  /* Full queue: a segment nearer rcv_nxt than the farthest queued one evicts
+   * that one (Linux prunes its out-of-order queue from the far end,
+   * tcp_prune_ofo_queue). Dropping the newcomer instead let segments far ahead
+   * (from an earlier burst) hold every slot, so each later loss needed a
+   * retransmission timeout. The bound max_ooo_segments still holds. */
+  while (t->ooo_count >= e->cfg->max_ooo_segments && t->ooo) {
+    struct ooo_seg **last = &t->ooo;
+    while ((*last)->next) last = &(*last)->next;
+    if (!seq_gt((*last)->seq, seq)) break;
+    struct ooo_seg *victim = *last;
+    *last = NULL;
+    t->ooo_count--;
+    if (e->stats) e->stats->ooo_dropped++;
+    tcp_free_mem(e, victim, sizeof *victim + victim->len);
+  }
   while (*pp && seq_lt(seq, end)) {
     struct ooo_seg *s = *pp;
     uint32_t s_end = s->seq + s->len;
@@ -100,7 +134,7 @@ bool ooo_insert(struct tcp_engine *e, struct tcb *t, uint32_t seq, const uint8_t
     data += piece; seq += piece;
     pp = &n->next;
   }
-  if (seq_lt(seq, end) || (len == 0 && fin)) {
+  if (seq_lt(seq, end)) {
     if (t->ooo_count >= e->cfg->max_ooo_segments) return false;
     struct ooo_seg *n = ooo_new(e, seq, data, end - seq, fin);
     if (!n) return false;

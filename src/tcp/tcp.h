@@ -136,7 +136,9 @@ struct tcb {
     uint64_t sent_us;
   } rtt;
   uint32_t backoff;               /* consecutive RTO expirations */
-  uint32_t probes;                /* zero-window or keepalive probes unanswered */
+  uint32_t probes;                /* zero-window probes unanswered */
+  uint32_t keepalive_probes;      /* keepalive probes since the last segment received */
+  uint64_t last_rcv_us;           /* when an acceptable segment last arrived (keepalive idle) */
 
   /* congestion control: NewReno (RFC 5681, RFC 6582) */
   struct {
@@ -145,6 +147,7 @@ struct tcb {
     bool in_recovery;
     uint32_t recover;             /* snd_max when recovery began */
     uint32_t acked_accum;         /* bytes acked toward one MSS of growth (CA) */
+    uint32_t last_advance;        /* bytes the latest cumulative ACK advanced (RFC 6582 §4) */
   } cc;
 
   /* ACK generation */

@@ -102,6 +102,14 @@ bool tcb_close(struct tcp_engine *e, struct tcb *t, int err, enum ustcp_cause ca
   t->keepalive_at_us = t->close_at_us = 0;
   timer_remove(e, t);
   if (t->in_hash) e->ops.hash_remove(e, t);
+  /* A stopped listener gives up its listener state (after hash_remove, which
+   * reads it to pick the table): the socket may listen or connect again
+   * (Linux, shutdown(SHUT_RD) on a listener), and a block that still had lst
+   * was filed in the listener table by connect(), where no segment finds it. */
+  if (t->lst) {
+    tcp_free_mem(e, t->lst, sizeof *t->lst);
+    t->lst = NULL;
+  }
   ooo_free_all(e, t);
   tcb_set_state(e, t, USTCP_CLOSED, cause);
   if (t->fd < 0) {

@@ -148,6 +148,7 @@ static bool deliver_in_order(struct tcp_engine *e, struct tcb *t, const uint8_t 
 static void ack_advance(struct tcp_engine *e, struct tcb *t, uint32_t ack)
 {
   uint32_t acked = ack - t->snd_una;
+  t->cc.last_advance = acked;
   /* Drop acknowledged data from the send buffer (SYN/FIN have no buffer bytes). */
   if (seq_gt(ack, t->snd_buf_seq)) {
     uint32_t drop = u32_min(ack - t->snd_buf_seq, t->sndbuf.len);
@@ -164,6 +165,7 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, uint32_t ack)
    * (above) recomputes it; only the count of expirations restarts. */
   t->backoff = 0;
   t->probes = 0;
+  t->soft_error = 0;   /* the path works again (Linux clears sk_err_soft in tcp_ack) */
   uint32_t mss = t->snd_mss;
   if (t->cc.in_recovery) {
     if (seq_geq(ack, t->cc.recover)) {
@@ -206,9 +208,20 @@ static void dup_ack(struct tcp_engine *e, struct tcb *t)
     return;
   }
   if (++t->cc.dupacks != 3) return;
-  if (seq_leq(t->snd_una, t->cc.recover) && t->cc.recover != 0 && t->info.fast_retrans)
-    return;                  /* RFC 6582 §3.2 step 1: not after a recent recovery */
-  uint32_t flight = t->snd_max - t->snd_una;
+  /* RFC 6582 §3.2 step 1 and §4: not while snd_una <= recover, where recover
+   * is set by a recovery and by a retransmission timeout (tcp_timer.c): after
+   * a timeout, go-back-N retransmissions make duplicate ACKs, and a fast
+   * retransmit then sized ssthresh from the whole old flight and burst it. */
+  /* ...unless RFC 6582 §4's ACK heuristic says the loss is real: the latest
+   * cumulative ACK advanced at most 4*SMSS (and cwnd > SMSS), while go-back-N
+   * duplicates follow a large jump. Without it every loss below recover
+   * waited for a (backed-off) timeout. */
+  if (seq_leq(t->snd_una, t->cc.recover) && (t->info.fast_retrans || t->info.rto_expirations) &&
+      !(t->cc.cwnd > mss && t->cc.last_advance <= 4 * mss))
+    return;
+  /* FlightSize (RFC 5681): what is outstanding. After a timeout's go-back-N,
+   * data from snd_nxt to snd_max counts as lost, not in flight. */
+  uint32_t flight = t->snd_nxt - t->snd_una;
   t->cc.ssthresh = u32_max(flight / 2, 2 * mss);
   t->cc.recover = t->snd_max;
   t->cc.in_recovery = true;
@@ -284,6 +297,10 @@ int tcp_input(struct tcp_engine *e, struct tcb *t, const struct tcp_packet *p)
     }
     return 0;
   }
+  /* The peer is alive: keepalive's idle time restarts (RFC 1122 4.2.3.6). */
+  t->last_rcv_us = e->now_us;
+  t->keepalive_probes = 0;
+  t->probes = 0;             /* a zero-window probe answered (see persist_expired) */
   /* Trim to the window: drop what precedes rcv_nxt and what exceeds the edge. */
   if (seq_lt(seq, t->rcv_nxt)) {
     uint32_t skip = t->rcv_nxt - seq;
@@ -382,6 +399,7 @@ int tcp_input(struct tcp_engine *e, struct tcb *t, const struct tcp_packet *p)
     return 0;
   }
   bool was_fin_acked = fin_acked(t);
+  bool acks_new = seq_gt(h->ack, t->snd_una);
   if (seq_gt(h->ack, t->snd_una)) {
     ack_advance(e, t, h->ack);
     wake(e, t);
@@ -389,12 +407,22 @@ int tcp_input(struct tcp_engine *e, struct tcb *t, const struct tcp_packet *p)
              ((uint32_t)h->window << t->snd_wscale) == t->snd_wnd) {
     dup_ack(e, t);
   }
-  /* Window update (§3.10.7.4 step 5, snd_wl1/snd_wl2 rule). */
-  if (seq_lt(t->snd_wl1, seq) || (t->snd_wl1 == seq && seq_leq(t->snd_wl2, h->ack))) {
+  /* Window update (§3.10.7.4 step 5, snd_wl1/snd_wl2 rule). A segment that
+   * acknowledges new data updates it too, as in Linux (tcp_may_update_window):
+   * its (ack, window) pair is current, while a peer's retransmission carries a
+   * lower seq than its earlier pure ACKs (which carry its snd_max), and keeping
+   * the old snd_wnd from the new snd_una would move the right edge beyond
+   * anything the peer advertised (D3). An old ACK (below snd_una) never
+   * updates it (§3.10.7.4: only if SND.UNA =< SEG.ACK; Linux's old_ack): its
+   * window is stale, yet its seq may pass the snd_wl1 test. */
+  if (seq_geq(h->ack, t->snd_una) &&
+      (acks_new || seq_lt(t->snd_wl1, seq) ||
+       (t->snd_wl1 == seq && seq_leq(t->snd_wl2, h->ack)))) {
     uint32_t w = (uint32_t)h->window << t->snd_wscale;
     if (w > t->snd_wnd && t->persist_at_us) {
       t->persist_at_us = 0;
       t->probes = 0;
+      t->backoff = 0;        /* the probes' backoff ends with the zero window */
       timer_update(e, t);
     }
     t->snd_wnd = w;

@@ -41,7 +41,10 @@ static bool accept_queue_full(const struct tcp_engine *e, const struct tcb *l)
  * (bits 3..7), an index into a table of MSS values (bits 0..2), and 24 bits of
  * keyed hash over the 4-tuple, the client's ISN and the slot (bits 8..31). A
  * cookie is accepted for two slots after its own (64-128 s), as in Linux. */
-static const uint16_t cookie_mss_table[8] = {216, 536, 1200, 1360, 1400, 1440, 1460, 8960};
+/* The first entry is the engine's floor for a peer's MSS (64, as for a SYN
+ * queue child): with 216 there, a peer announcing less got segments larger than
+ * its MSS. */
+static const uint16_t cookie_mss_table[8] = {64, 256, 536, 1200, 1360, 1440, 1460, 8960};
 #define COOKIE_SLOT_US (64ull * USTCP_SEC)
 
 static uint32_t cookie_hash(struct tcp_engine *e, const struct tcp_packet *p,
@@ -229,6 +232,9 @@ static void cookie_ack(struct tcp_engine *e, struct tcb *l, const struct tcp_pac
   tcb_init_conn(e, c);
   c->rcv_adv = c->rcv_nxt + u32_min(ring_space(&c->rcvbuf), 65535);
   e->ops.hash_insert(e, c);
+  /* Born from LISTEN, like a child of the SYN queue (event LISTEN -> SYN_RCVD),
+   * not from CLOSED: RFC 9293 §3.3.2's diagram has no CLOSED -> SYN_RCVD. */
+  c->state = USTCP_LISTEN;
   tcb_set_state(e, c, USTCP_SYN_RCVD, USTCP_CAUSE_SEGMENT);
   c->parent = l;
   accept_queue_add(l, c);

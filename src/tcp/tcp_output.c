@@ -25,7 +25,11 @@ uint16_t tcp_window_field(struct tcp_engine *e, struct tcb *t)
     return (uint16_t)w;
   }
   uint32_t new_edge = t->rcv_nxt + space;
+  /* The edge as the peer can have seen it: whole scale units from rcv_nxt
+   * (rcv_adv itself may lie up to a unit beyond, see below). */
   uint32_t adv_edge = t->rcv_adv;
+  if (seq_gt(adv_edge, t->rcv_nxt))
+    adv_edge = t->rcv_nxt + (((adv_edge - t->rcv_nxt) >> t->rcv_wscale) << t->rcv_wscale);
   /* Receiver SWS avoidance: move the right edge only by at least
    * min(buffer/2, MSS), unless the window is closed or closing to zero. */
   uint32_t min_step = u32_min(t->rcvbuf.cap / 2, t->rcv_mss);
@@ -36,7 +40,13 @@ uint16_t tcp_window_field(struct tcp_engine *e, struct tcb *t)
   uint32_t field = wnd >> t->rcv_wscale;
   if (field > 65535) field = 65535;
   t->rcv_wnd = field << t->rcv_wscale;
-  t->rcv_adv = t->rcv_nxt + t->rcv_wnd;
+  /* Rounding down to the scale unit can retract the advertised edge by less
+   * than one unit (RFC 7323 Appendix F); rcv_adv, the edge up to which data is
+   * accepted, stays at the largest edge advertised, so nothing the peer was
+   * allowed to send is cut off and the retraction never compounds. It is
+   * backed by buffer space: rcv_nxt + free space never decreases. */
+  uint32_t edge = t->rcv_nxt + t->rcv_wnd;
+  if (seq_gt(edge, t->rcv_adv) || seq_lt(t->rcv_adv, t->rcv_nxt)) t->rcv_adv = edge;
   return (uint16_t)field;
 }
 
@@ -75,6 +85,20 @@ static void emit(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint8_t flag
       timer_update(e, t);
     }
   }
+}
+
+/* The payload [off, off+len) of the send buffer as one contiguous run: a pointer
+ * into the ring itself when the run does not wrap (no copy here; the stack's
+ * output copies it once, into the packet), otherwise copied into scratch. */
+static const uint8_t *snd_payload(const struct tcb *t, uint32_t off, uint32_t len,
+                                  uint8_t *scratch)
+{
+  if (len == 0) return NULL;
+  const struct ring *r = &t->sndbuf;
+  uint32_t start = (r->head + off) % r->cap;
+  if (start + len <= r->cap) return r->data + start;
+  ring_copy_out(r, off, scratch, len);
+  return scratch;
 }
 
 void tcp_send_syn(struct tcp_engine *e, struct tcb *t)
@@ -168,14 +192,19 @@ void tcp_retransmit_una(struct tcp_engine *e, struct tcb *t)
   t->snd_nxt = t->snd_una;
   uint32_t off = t->snd_una - t->snd_buf_seq;
   uint32_t avail = t->sndbuf.len > off ? t->sndbuf.len - off : 0;
-  uint32_t len = u32_min(avail, t->snd_mss);
+  /* Only what was sent before (up to snd_max, FIN excluded) is retransmitted:
+   * bytes beyond it were never sent, may lie beyond the peer's window (D3),
+   * and would leave snd_nxt past snd_max. Likewise a FIN only if it was sent. */
+  uint32_t data_max = t->fin_sent ? t->fin_seq : t->snd_max;
+  uint32_t in_flight = seq_gt(data_max, t->snd_una) ? data_max - t->snd_una : 0;
+  uint32_t len = u32_min(u32_min(avail, t->snd_mss), in_flight);
   uint8_t buf[65536];
   uint8_t flags = TCP_ACK;
-  if (len) ring_copy_out(&t->sndbuf, off, buf, len);
-  bool fin = t->fin_queued && t->snd_una + len == t->fin_seq;
+  const uint8_t *payload = snd_payload(t, off, len, buf);
+  bool fin = t->fin_sent && t->snd_una + len == t->fin_seq;
   if (fin) flags |= TCP_FIN;
   if (len == 0 && !fin) { t->snd_nxt = saved; return; }
-  emit(e, t, t->snd_una, flags, buf, len);
+  emit(e, t, t->snd_una, flags, payload, len);
   t->info.retrans_segs++;
   if (e->stats) e->stats->retrans_segs++;
   t->rtt.timing = false;   /* Karn's rule */
@@ -200,7 +229,7 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     if (t->ack_now && t->state != USTCP_CLOSED && t->state != USTCP_LISTEN) tcp_send_ack(e, t);
     return;
   }
-  static uint8_t buf[65536];
+  uint8_t buf[65536];   /* scratch for a segment that wraps around the ring */
   bool sent = false;
   for (;;) {
     uint32_t off = t->snd_nxt - t->snd_buf_seq;
@@ -219,9 +248,9 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     uint8_t flags = TCP_ACK;
     if (len && len == avail) flags |= TCP_PSH;
     if (fin) flags |= TCP_FIN;
-    if (len) ring_copy_out(&t->sndbuf, off, buf, len);
+    const uint8_t *payload = snd_payload(t, off, len, buf);
     bool retrans = seq_lt(t->snd_nxt, t->snd_max);
-    emit(e, t, t->snd_nxt, flags, buf, len);
+    emit(e, t, t->snd_nxt, flags, payload, len);
     if (retrans) {
       t->info.retrans_segs++;
       if (e->stats) e->stats->retrans_segs++;
@@ -249,7 +278,10 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
    * an update: the persist timer probes until the window reopens. */
   uint32_t off = t->snd_nxt - t->snd_buf_seq;
   bool waiting = t->sndbuf.len > off || (t->fin_queued && seq_leq(t->snd_nxt, t->fin_seq));
-  if (waiting && t->snd_wnd == 0 && t->snd_nxt == t->snd_una && !t->persist_at_us && !t->rto_at_us) {
+  /* Nothing in flight means snd_max == snd_una: after a timeout's go-back-N
+   * snd_nxt == snd_una with data still in flight, and the retransmission
+   * timer (re-armed by rto_expired) is the probe then, as in Linux. */
+  if (waiting && t->snd_wnd == 0 && t->snd_max == t->snd_una && !t->persist_at_us && !t->rto_at_us) {
     t->persist_at_us = e->now_us + t->rtt.rto_us;
     timer_update(e, t);
   }

@@ -129,12 +129,24 @@ void tcp_arm_rto(struct tcp_engine *e, struct tcb *t)
   timer_update(e, t);
 }
 
+/* Keepalive runs in every synchronized state but TIME_WAIT, as in Linux
+ * (tcp_keepalive_timer): a socket half-closed with shutdown(SHUT_WR) waits in
+ * FIN_WAIT_2 and must learn that its peer vanished too. */
+static bool keepalive_state(enum ustcp_state s)
+{
+  return s == USTCP_ESTABLISHED || s == USTCP_CLOSE_WAIT || s == USTCP_FIN_WAIT_1 ||
+         s == USTCP_FIN_WAIT_2 || s == USTCP_CLOSING || s == USTCP_LAST_ACK;
+}
+
 void tcp_arm_keepalive(struct tcp_engine *e, struct tcb *t)
 {
-  if (t->keepalive && (t->state == USTCP_ESTABLISHED || t->state == USTCP_CLOSE_WAIT))
+  if (t->keepalive && keepalive_state(t->state)) {
+    t->last_rcv_us = e->now_us;
+    t->keepalive_probes = 0;
     t->keepalive_at_us = e->now_us + (uint64_t)t->keepidle_s * USTCP_SEC;
-  else
+  } else {
     t->keepalive_at_us = 0;
+  }
   timer_update(e, t);
 }
 
@@ -161,6 +173,9 @@ static bool rto_expired(struct tcp_engine *e, struct tcb *t)
     /* Giving up. A half-open child just disappears (H5); others fail with
      * ETIMEDOUT (H4, W5). */
     int err = (t->parent && t->state == USTCP_SYN_RCVD) ? 0 : -ETIMEDOUT;
+    /* Linux (tcp_write_err): an ICMP soft error seen meanwhile is the better
+     * reason, e.g. EHOSTUNREACH rather than ETIMEDOUT (RFC 1122 4.2.3.9). */
+    if (err && t->soft_error) err = t->soft_error;
     return tcb_close(e, t, err, USTCP_CAUSE_TIMER);
   }
   t->backoff++;
@@ -174,6 +189,7 @@ static bool rto_expired(struct tcp_engine *e, struct tcb *t)
     t->cc.cwnd = t->snd_mss;
     t->cc.in_recovery = false;
     t->cc.dupacks = 0;
+    t->cc.recover = t->snd_max;           /* RFC 6582 §4 (see dup_ack) */
   }
   /* Go back to snd_una: everything from there is sent again as the windows allow. */
   uint32_t resend_from = t->snd_una;
@@ -197,7 +213,14 @@ static bool persist_expired(struct tcp_engine *e, struct tcb *t)
     tcp_output(e, t);   /* the window opened or nothing is waiting */
     return false;
   }
-  if (t->probes >= retry_limit(e, t) && t->orphan)
+  /* As Linux's tcp_probe_timer: a peer that answers the probes keeps the
+   * connection (tcp_input clears probes on every acceptable segment); one
+   * that stops answering loses it after retries2 probes, ETIMEDOUT (without
+   * this a peer that closed its window and vanished pinned the connection
+   * and its buffer forever); an orphan gives up after orphan_retries probes,
+   * answered or not (backoff counts them all). */
+  uint32_t limit = retry_limit(e, t);
+  if (t->probes >= limit || (t->orphan && t->backoff >= limit))
     return tcb_close(e, t, -ETIMEDOUT, USTCP_CAUSE_TIMER);
   /* Linux-style window probe: a zero-length segment at snd_una - 1, which the
    * peer must answer with an ACK carrying its current window. */
@@ -212,19 +235,38 @@ static bool persist_expired(struct tcp_engine *e, struct tcb *t)
   t->info.segs_out++;
   t->info.zero_window_probes++;
   t->probes++;
-  uint64_t ival = t->rtt.rto_us << (t->probes < 10 ? t->probes : 10);
+  if (t->backoff < 64) t->backoff++;
+  uint64_t ival = t->rtt.rto_us << (t->backoff < 10 ? t->backoff : 10);
   if (ival > e->cfg->rto_max_us) ival = e->cfg->rto_max_us;
   t->persist_at_us = e->now_us + ival;
   return false;
 }
 
+/* RFC 1122 4.2.3.6, as Linux's tcp_keepalive_timer: probe only after keepidle
+ * without any segment received (tcp_input records last_rcv_us and clears the
+ * probe count, so an answered probe keeps the connection), and not while data
+ * or a FIN is in flight or waiting (retransmission and persist judge the peer
+ * then). After keepcnt unanswered probes: RST (Linux) and ETIMEDOUT. */
 static bool keepalive_expired(struct tcp_engine *e, struct tcb *t)
 {
   t->keepalive_at_us = 0;
-  if (!t->keepalive || (t->state != USTCP_ESTABLISHED && t->state != USTCP_CLOSE_WAIT))
+  if (!t->keepalive || !keepalive_state(t->state)) return false;
+  uint64_t idle = (uint64_t)t->keepidle_s * USTCP_SEC;
+  bool sending = t->snd_una != t->snd_max || t->sndbuf.len > t->snd_max - t->snd_buf_seq ||
+                 (t->fin_queued && !t->fin_sent);
+  if (sending) {
+    t->keepalive_at_us = e->now_us + idle;
     return false;
-  if (t->probes >= t->keepcnt)
+  }
+  uint64_t elapsed = e->now_us - t->last_rcv_us;
+  if (elapsed < idle) {
+    t->keepalive_at_us = t->last_rcv_us + idle;
+    return false;
+  }
+  if (t->keepalive_probes >= t->keepcnt) {
+    tcp_send_rst(e, t);
     return tcb_close(e, t, -ETIMEDOUT, USTCP_CAUSE_TIMER);
+  }
   struct tcp_hdr h = {0};
   h.src_port = t->local.port;
   h.dst_port = t->remote.port;
@@ -234,7 +276,7 @@ static bool keepalive_expired(struct tcp_engine *e, struct tcb *t)
   h.window = tcp_window_field(e, t);
   e->ops.output(e, t->local.ip, t->remote.ip, &h, NULL, 0);
   t->info.segs_out++;
-  t->probes++;
+  t->keepalive_probes++;
   t->keepalive_at_us = e->now_us + (uint64_t)t->keepintvl_s * USTCP_SEC;
   return false;
 }

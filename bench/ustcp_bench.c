@@ -1,0 +1,1115 @@
+/* bench/ustcp_bench: ustcp's side of `make bench` (bench/run.sh).
+ *
+ * Every benchmark runs ustcp stacks in this one process, single-threaded:
+ *
+ *   memlink   an in-memory link for real-time runs: each host has a FIFO of packet
+ *             slots (grown by doubling, then reused: no allocation per packet); the
+ *             output callback copies the packet into the destination's FIFO (one
+ *             copy, like a wire); net_step() hands every queued packet to its stack
+ *             with the monotonic clock and runs the timers that are due.
+ *   bulk      one flow of N bytes from a client stack to a server stack (Gbit/s)
+ *   memcpy    the ceiling: memcpy of the same number of bytes (Gbit/s)
+ *   rr        short connections: connect, 64-byte request, 64-byte response,
+ *             close, with C connections under way at once (connections/s)
+ *   hs        handshake only: connect, close once established (connections/s)
+ *   mem       N idle established connections between three stacks: bytes per
+ *             connection end, from the engine's accounting (mem_bytes) and from
+ *             the growth of this process's RSS
+ *   lat       one 64-byte request/response round trip on a connection, median
+ *             and p99 (microseconds)
+ *   loss      the simulated network (src/link/sim) in virtual time: one flow,
+ *             100 ms RTT, 32 KiB buffers, given loss both ways, 10 MiB;
+ *             bytes per second of virtual time (as smoltcp's tests/netsim.rs)
+ *   tun-serve    ustcp on a TUN device (src/link/loop), real time, serving what
+ *             kernel_bench serve serves (5001 sink, 5002 source, 5100-5115 and
+ *             5200-5215 echo), for the kernel's clients; runs until SIGTERM
+ *   tun-reflect  the TUN ceiling: reads packets from a TUN device and writes each
+ *             back with IPv4 addresses (and UDP ports) swapped, as fast as it can,
+ *             for kernel_bench udp-flood; runs until SIGTERM
+ *
+ * Results are "R <key> <value>" lines on stdout, one per repetition.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <poll.h>
+#include <signal.h>
+
+#include "ustcp.h"
+#include "ustcp_loop.h"
+#include "link/sim.h"
+#include "link/tun.h"
+#include "wire/wire.h"
+#include "bench_util.h"
+
+#define IP_CLIENT 0x0a000001u   /* 10.0.0.1 */
+#define IP_SERVER 0x0a000002u   /* 10.0.0.2 */
+#define IP_CLIENT2 0x0a000003u  /* 10.0.0.3 */
+
+static uint64_t opt_wall_limit_s = 120;   /* per repetition */
+
+/* ---- memlink: the in-memory link ---- */
+struct pktq {
+  uint8_t *slots;
+  uint32_t *lens;
+  size_t slot_cap, nslots, head, count;   /* nslots a power of two */
+};
+
+static void pktq_init(struct pktq *q, size_t slot_cap)
+{
+  memset(q, 0, sizeof *q);
+  q->slot_cap = slot_cap;
+}
+
+static void pktq_grow(struct pktq *q)
+{
+  size_t n = q->nslots ? q->nslots * 2 : 64;
+  uint8_t *slots = malloc(n * q->slot_cap);
+  uint32_t *lens = malloc(n * sizeof *lens);
+  if (!slots || !lens) bench_die("out of memory (pktq)");
+  for (size_t i = 0; i < q->count; i++) {
+    size_t j = (q->head + i) & (q->nslots - 1);
+    memcpy(slots + i * q->slot_cap, q->slots + j * q->slot_cap, q->lens[j]);
+    lens[i] = q->lens[j];
+  }
+  free(q->slots);
+  free(q->lens);
+  q->slots = slots;
+  q->lens = lens;
+  q->nslots = n;
+  q->head = 0;
+}
+
+static void pktq_free(struct pktq *q)
+{
+  free(q->slots);
+  free(q->lens);
+  memset(q, 0, sizeof *q);
+}
+
+#define NET_MAX_HOSTS 4
+struct net;
+struct host {
+  struct net *net;
+  struct ustcp_stack *st;
+  uint32_t ip;
+  struct pktq q;
+};
+struct net {
+  struct host h[NET_MAX_HOSTS];
+  int n;
+  uint64_t pkts, bytes, dropped;
+};
+
+static void link_out(void *ctx, const uint8_t *pkt, size_t len)
+{
+  struct host *from = ctx;
+  struct net *n = from->net;
+  if (len < 20) { n->dropped++; return; }
+  uint32_t dst = (uint32_t)pkt[16] << 24 | (uint32_t)pkt[17] << 16 | (uint32_t)pkt[18] << 8 | pkt[19];
+  for (int i = 0; i < n->n; i++) {
+    struct pktq *q = &n->h[i].q;
+    if (n->h[i].ip != dst) continue;
+    if (len > q->slot_cap) { n->dropped++; return; }
+    if (q->count == q->nslots) pktq_grow(q);
+    size_t j = (q->head + q->count) & (q->nslots - 1);
+    memcpy(q->slots + j * q->slot_cap, pkt, len);
+    q->lens[j] = (uint32_t)len;
+    q->count++;
+    return;
+  }
+  n->dropped++;
+}
+
+static void bench_config(struct ustcp_config *c, uint16_t mtu, uint32_t bufsz)
+{
+  ustcp_config_default(c);
+  c->mtu = mtu;
+  if (bufsz) {
+    c->rmem_default = bufsz;
+    c->wmem_default = bufsz;
+  }
+  /* As net.ipv4.ip_local_port_range is set for the kernel's client namespace. */
+  c->port_range_lo = 1024;
+  c->port_range_hi = 65535;
+}
+
+static struct ustcp_stack *net_add(struct net *n, uint32_t ip, const struct ustcp_config *cfg)
+{
+  struct host *h = &n->h[n->n];
+  h->net = n;
+  h->ip = ip;
+  pktq_init(&h->q, cfg->mtu);
+  h->st = ustcp_stack_new(cfg, ip, 0x1234 + (uint64_t)n->n * 7919, link_out, h);
+  if (!h->st) bench_die("ustcp_stack_new failed");
+  n->n++;
+  return h->st;
+}
+
+static void net_free(struct net *n)
+{
+  for (int i = 0; i < n->n; i++) {
+    ustcp_stack_free(n->h[i].st);
+    pktq_free(&n->h[i].q);
+  }
+  n->n = 0;
+}
+
+/* Delivers every packet queued now, then runs due timers. Returns true if any
+ * packet moved. */
+static bool net_step(struct net *n)
+{
+  uint64_t now = bench_now_us();
+  bool any = false;
+  for (int i = 0; i < n->n; i++) {
+    struct host *h = &n->h[i];
+    size_t k = h->q.count;   /* packets this stack's input queues for others only */
+    while (k--) {
+      size_t j = h->q.head;
+      ustcp_input(h->st, h->q.slots + j * h->q.slot_cap, h->q.lens[j], now);
+      n->pkts++;
+      n->bytes += h->q.lens[j];
+      h->q.head = (h->q.head + 1) & (h->q.nslots - 1);
+      h->q.count--;
+      any = true;
+    }
+  }
+  for (int i = 0; i < n->n; i++)
+    if (ustcp_next_deadline(n->h[i].st) <= now) ustcp_poll(n->h[i].st, now);
+  return any;
+}
+
+static void net_sync(struct net *n)
+{
+  uint64_t now = bench_now_us();
+  for (int i = 0; i < n->n; i++) ustcp_poll(n->h[i].st, now);
+}
+
+static int must(int rc, const char *what)
+{
+  if (rc < 0 && rc != -EINPROGRESS) {
+    fprintf(stderr, "ustcp_bench: %s: %s\n", what, strerror(-rc));
+    exit(1);
+  }
+  return rc;
+}
+
+static int listen_on(struct ustcp_stack *s, uint16_t port, int backlog)
+{
+  int fd = must(ustcp_socket(s), "socket");
+  struct ustcp_addr a = {0, port};
+  must(ustcp_bind(s, fd, &a), "bind");
+  must(ustcp_listen(s, fd, backlog), "listen");
+  return fd;
+}
+
+static void set_nodelay(struct ustcp_stack *s, int fd)
+{
+  int one = 1;
+  ustcp_setsockopt(s, fd, USTCP_IPPROTO_TCP, USTCP_TCP_NODELAY, &one, sizeof one);
+}
+
+static bool wall_exceeded(uint64_t t0_ns)
+{
+  return bench_now_ns() - t0_ns > opt_wall_limit_s * 1000000000ull;
+}
+
+/* ---- bulk ---- */
+#define BULK_CHUNK (256 * 1024)
+struct bulk {
+  struct net net;
+  struct ustcp_stack *cs, *ss;
+  int cfd, lfd, sfd;
+  uint64_t total, sent, rcvd;
+  bool shut, eof, failed;
+  uint8_t *sbuf, *rbuf;
+};
+
+static void bulk_send(struct bulk *b)
+{
+  while (b->sent < b->total) {
+    uint64_t want = b->total - b->sent;
+    if (want > BULK_CHUNK) want = BULK_CHUNK;
+    ssize_t n = ustcp_send(b->cs, b->cfd, b->sbuf, (size_t)want, 0);
+    if (n <= 0) {
+      if (n != -EAGAIN) b->failed = true;
+      break;
+    }
+    b->sent += (uint64_t)n;
+  }
+  if (b->sent == b->total && !b->shut) {
+    ustcp_shutdown(b->cs, b->cfd, USTCP_SHUT_WR);
+    b->shut = true;
+  }
+}
+
+static void bulk_recv(struct bulk *b)
+{
+  if (b->sfd < 0) {
+    b->sfd = ustcp_accept(b->ss, b->lfd, NULL);
+    if (b->sfd < 0) { b->sfd = -1; return; }
+  }
+  for (;;) {
+    ssize_t n = ustcp_recv(b->ss, b->sfd, b->rbuf, BULK_CHUNK, 0);
+    if (n > 0) { b->rcvd += (uint64_t)n; continue; }
+    if (n == 0) b->eof = true;
+    else if (n != -EAGAIN) b->failed = true;
+    break;
+  }
+}
+
+static void bulk_client_cb(void *ctx, int fd, unsigned ev) { (void)fd; (void)ev; bulk_send(ctx); }
+static void bulk_server_cb(void *ctx, int fd, unsigned ev) { (void)fd; (void)ev; bulk_recv(ctx); }
+
+static double run_bulk(uint16_t mtu, uint64_t total, uint32_t bufsz)
+{
+  struct bulk b;
+  memset(&b, 0, sizeof b);
+  struct ustcp_config cfg;
+  bench_config(&cfg, mtu, bufsz);
+  b.cs = net_add(&b.net, IP_CLIENT, &cfg);
+  b.ss = net_add(&b.net, IP_SERVER, &cfg);
+  b.total = total;
+  b.sfd = -1;
+  b.sbuf = malloc(BULK_CHUNK);
+  b.rbuf = malloc(BULK_CHUNK);
+  if (!b.sbuf || !b.rbuf) bench_die("out of memory");
+  for (size_t i = 0; i < BULK_CHUNK; i++) b.sbuf[i] = (uint8_t)(i * 131 + 7);
+  ustcp_set_ready_cb(b.cs, bulk_client_cb, &b);
+  ustcp_set_ready_cb(b.ss, bulk_server_cb, &b);
+  net_sync(&b.net);
+  b.lfd = listen_on(b.ss, 5001, 16);
+  b.cfd = must(ustcp_socket(b.cs), "socket");
+  struct ustcp_addr dst = {IP_SERVER, 5001};
+  uint64_t t0 = bench_now_ns();
+  must(ustcp_connect(b.cs, b.cfd, &dst), "connect");
+  while (!b.eof && !b.failed) {
+    if (!net_step(&b.net)) {
+      bulk_send(&b);
+      bulk_recv(&b);
+      if (wall_exceeded(t0)) { fprintf(stderr, "bulk: wall-clock limit\n"); b.failed = true; }
+    }
+  }
+  uint64_t t1 = bench_now_ns();
+  struct ustcp_stats st;
+  ustcp_get_stats(b.cs, &st);
+  fprintf(stderr, "bulk mtu %u: %llu bytes in %.3f s, %llu packets on the link, %llu retrans\n",
+          mtu, (unsigned long long)b.rcvd, (double)(t1 - t0) / 1e9,
+          (unsigned long long)b.net.pkts, (unsigned long long)st.retrans_segs);
+  bool ok = !b.failed && b.rcvd == total;
+  net_free(&b.net);
+  free(b.sbuf);
+  free(b.rbuf);
+  if (!ok) return 0;
+  return (double)total * 8 / ((double)(t1 - t0) / 1e9) / 1e9;
+}
+
+/* The ceiling: the same bytes copied once from the sending application's buffer
+ * to the receiving application's buffer (the same 256 KiB buffers the bulk run
+ * reuses, so both stay in cache, as they do in the bulk run). */
+static double run_memcpy(uint64_t total)
+{
+  uint8_t *src = malloc(BULK_CHUNK), *dst = malloc(BULK_CHUNK);
+  if (!src || !dst) bench_die("out of memory (memcpy)");
+  memset(src, 0x5a, BULK_CHUNK);
+  memset(dst, 0, BULK_CHUNK);
+  uint64_t t0 = bench_now_ns();
+  for (uint64_t off = 0; off < total; off += BULK_CHUNK) {
+    uint64_t n = total - off < BULK_CHUNK ? total - off : BULK_CHUNK;
+    src[0] = (uint8_t)off;
+    memcpy(dst, src, (size_t)n);
+    __asm__ __volatile__("" : : "r"(dst) : "memory");   /* keep every copy */
+  }
+  uint64_t t1 = bench_now_ns();
+  free(src);
+  free(dst);
+  return (double)total * 8 / ((double)(t1 - t0) / 1e9) / 1e9;
+}
+
+/* ---- short connections (rr, hs) ---- */
+struct conn_state {
+  uint8_t phase;   /* 0 unused, 1 connecting / accepted, 2 request sent / replied */
+  uint8_t got;
+};
+struct shortc {
+  struct net net;
+  struct ustcp_stack *cs, *ss;
+  int lfd;
+  bool hs;
+  uint64_t target, started, done, failed;
+  struct conn_state *cl, *sv;
+  size_t cl_cap, sv_cap;
+  uint8_t msg[64];
+};
+
+static struct conn_state *slot(struct conn_state **v, size_t *cap, int fd)
+{
+  if ((size_t)fd >= *cap) {
+    size_t n = *cap ? *cap : 1024;
+    while (n <= (size_t)fd) n *= 2;
+    struct conn_state *nv = realloc(*v, n * sizeof *nv);
+    if (!nv) bench_die("out of memory");
+    memset(nv + *cap, 0, (n - *cap) * sizeof *nv);
+    *v = nv;
+    *cap = n;
+  }
+  return &(*v)[fd];
+}
+
+static void sc_start(struct shortc *c)
+{
+  if (c->started >= c->target) return;
+  int fd = ustcp_socket(c->cs);
+  if (fd < 0) { c->failed++; return; }
+  set_nodelay(c->cs, fd);
+  struct ustcp_addr dst = {IP_SERVER, 80};
+  int rc = ustcp_connect(c->cs, fd, &dst);
+  if (rc != -EINPROGRESS && rc != 0) {
+    ustcp_close(c->cs, fd);
+    c->failed++;
+    return;
+  }
+  c->started++;
+  struct conn_state *st = slot(&c->cl, &c->cl_cap, fd);
+  st->phase = 1;
+  st->got = 0;
+}
+
+static void sc_finish(struct shortc *c, int fd, struct conn_state *st, bool ok)
+{
+  st->phase = 0;
+  ustcp_close(c->cs, fd);
+  if (ok) c->done++; else c->failed++;
+  sc_start(c);
+}
+
+static void sc_client_cb(void *ctx, int fd, unsigned ev)
+{
+  struct shortc *c = ctx;
+  struct conn_state *st = slot(&c->cl, &c->cl_cap, fd);
+  if (!st->phase) return;
+  if (ev & USTCP_POLLERR) { sc_finish(c, fd, st, false); return; }
+  if (st->phase == 1 && (ev & USTCP_POLLOUT)) {
+    if (c->hs) { sc_finish(c, fd, st, true); return; }
+    if (ustcp_send(c->cs, fd, c->msg, 64, 0) != 64) { sc_finish(c, fd, st, false); return; }
+    st->phase = 2;
+  }
+  if (st->phase == 2 && (ev & (USTCP_POLLIN | USTCP_POLLHUP))) {
+    uint8_t buf[128];
+    for (;;) {
+      ssize_t n = ustcp_recv(c->cs, fd, buf, sizeof buf, 0);
+      if (n > 0) {
+        st->got = (uint8_t)(st->got + n);
+        if (st->got >= 64) { sc_finish(c, fd, st, true); return; }
+        continue;
+      }
+      if (n != -EAGAIN) { sc_finish(c, fd, st, false); return; }
+      break;
+    }
+  }
+}
+
+static void sc_server_cb(void *ctx, int fd, unsigned ev)
+{
+  struct shortc *c = ctx;
+  if (fd == c->lfd) {
+    int nfd;
+    while ((nfd = ustcp_accept(c->ss, c->lfd, NULL)) >= 0) {
+      struct conn_state *st = slot(&c->sv, &c->sv_cap, nfd);
+      st->phase = 1;
+      st->got = 0;
+      set_nodelay(c->ss, nfd);
+    }
+    return;
+  }
+  struct conn_state *st = slot(&c->sv, &c->sv_cap, fd);
+  if (!st->phase) return;
+  (void)ev;
+  uint8_t buf[128];
+  for (;;) {
+    ssize_t n = ustcp_recv(c->ss, fd, buf, sizeof buf, 0);
+    if (n > 0) {
+      st->got = (uint8_t)(st->got + n);
+      if (st->got >= 64 && st->phase == 1) {
+        ustcp_send(c->ss, fd, c->msg, 64, 0);
+        st->phase = 2;
+      }
+      continue;
+    }
+    if (n == -EAGAIN) return;
+    st->phase = 0;          /* EOF or error: the client closed */
+    ustcp_close(c->ss, fd);
+    return;
+  }
+}
+
+static double run_short(bool hs, uint64_t nconns, int conc)
+{
+  struct shortc c;
+  memset(&c, 0, sizeof c);
+  c.hs = hs;
+  c.target = nconns;
+  memset(c.msg, 'q', sizeof c.msg);
+  struct ustcp_config cfg;
+  bench_config(&cfg, 1500, 0);
+  c.cs = net_add(&c.net, IP_CLIENT, &cfg);
+  c.ss = net_add(&c.net, IP_SERVER, &cfg);
+  ustcp_set_ready_cb(c.cs, sc_client_cb, &c);
+  ustcp_set_ready_cb(c.ss, sc_server_cb, &c);
+  net_sync(&c.net);
+  c.lfd = listen_on(c.ss, 80, 4096);
+  uint64_t t0 = bench_now_ns();
+  for (int i = 0; i < conc; i++) sc_start(&c);
+  uint64_t idle_since = 0;
+  while (c.done + c.failed < nconns) {
+    if (net_step(&c.net)) { idle_since = 0; continue; }
+    /* Nothing on the link: only timers can move things now. */
+    uint64_t now = bench_now_ns();
+    if (!idle_since) idle_since = now;
+    if (now - idle_since > 5000000000ull || wall_exceeded(t0)) {
+      fprintf(stderr, "%s: stalled at %llu of %llu\n", hs ? "hs" : "rr",
+              (unsigned long long)(c.done + c.failed), (unsigned long long)nconns);
+      break;
+    }
+    if (c.started < nconns && c.started - c.done - c.failed < (uint64_t)conc) sc_start(&c);
+  }
+  uint64_t t1 = bench_now_ns();
+  struct ustcp_stats cst, sst;
+  ustcp_get_stats(c.cs, &cst);
+  ustcp_get_stats(c.ss, &sst);
+  fprintf(stderr, "%s: %llu done, %llu failed in %.3f s; %llu packets; client retrans %llu, "
+          "server retrans %llu, accept-queue drops %llu\n", hs ? "hs" : "rr",
+          (unsigned long long)c.done, (unsigned long long)c.failed, (double)(t1 - t0) / 1e9,
+          (unsigned long long)c.net.pkts, (unsigned long long)cst.retrans_segs,
+          (unsigned long long)sst.retrans_segs, (unsigned long long)sst.accept_queue_drops);
+  bool ok = c.done == nconns;
+  net_free(&c.net);
+  free(c.cl);
+  free(c.sv);
+  if (!ok) return 0;
+  return (double)c.done / ((double)(t1 - t0) / 1e9);
+}
+
+/* ---- memory per idle connection ---- */
+struct memb {
+  struct net net;
+  struct ustcp_stack *srv, *cli[2];
+  int lfd;
+  uint64_t accepted, established, failed;
+  struct conn_state *est[2];
+  size_t est_cap[2];
+};
+
+static void mem_client_cb(void *ctx, int fd, unsigned ev, int which)
+{
+  struct memb *m = ctx;
+  struct conn_state *st = slot(&m->est[which], &m->est_cap[which], fd);
+  if (st->phase != 1) return;
+  if (ev & USTCP_POLLERR) { st->phase = 0; m->failed++; return; }
+  if (ev & USTCP_POLLOUT) { st->phase = 2; m->established++; }
+}
+static void mem_client0_cb(void *ctx, int fd, unsigned ev) { mem_client_cb(ctx, fd, ev, 0); }
+static void mem_client1_cb(void *ctx, int fd, unsigned ev) { mem_client_cb(ctx, fd, ev, 1); }
+
+static void mem_server_cb(void *ctx, int fd, unsigned ev)
+{
+  struct memb *m = ctx;
+  (void)ev;
+  if (fd != m->lfd) return;
+  while (ustcp_accept(m->srv, m->lfd, NULL) >= 0) m->accepted++;
+}
+
+static void run_mem(uint64_t nconns)
+{
+  struct memb m;
+  memset(&m, 0, sizeof m);
+  struct ustcp_config cfg;
+  bench_config(&cfg, 1500, 0);
+  m.srv = net_add(&m.net, IP_SERVER, &cfg);
+  m.cli[0] = net_add(&m.net, IP_CLIENT, &cfg);
+  m.cli[1] = net_add(&m.net, IP_CLIENT2, &cfg);
+  ustcp_set_ready_cb(m.srv, mem_server_cb, &m);
+  ustcp_set_ready_cb(m.cli[0], mem_client0_cb, &m);
+  ustcp_set_ready_cb(m.cli[1], mem_client1_cb, &m);
+  net_sync(&m.net);
+  m.lfd = listen_on(m.srv, 80, 4096);
+  uint64_t mem0 = 0;
+  for (int i = 0; i < m.net.n; i++) {
+    struct ustcp_stats st;
+    ustcp_get_stats(m.net.h[i].st, &st);
+    mem0 += st.mem_bytes;
+  }
+  uint64_t rss0 = bench_rss_bytes();
+  uint64_t t0 = bench_now_ns();
+  uint64_t opened = 0;
+  struct ustcp_addr dst = {IP_SERVER, 80};
+  while (m.established + m.failed < nconns || m.accepted < m.established) {
+    while (opened < nconns && opened - m.established - m.failed < 1000) {
+      int which = (int)(opened & 1);
+      struct ustcp_stack *s = m.cli[which];
+      int fd = ustcp_socket(s);
+      if (fd < 0) { m.failed++; opened++; continue; }
+      int rc = ustcp_connect(s, fd, &dst);
+      if (rc != -EINPROGRESS) { m.failed++; opened++; ustcp_close(s, fd); continue; }
+      slot(&m.est[which], &m.est_cap[which], fd)->phase = 1;
+      opened++;
+    }
+    if (!net_step(&m.net) && wall_exceeded(t0)) {
+      fprintf(stderr, "mem: wall-clock limit, %llu established\n",
+              (unsigned long long)m.established);
+      break;
+    }
+  }
+  /* Let the last ACKs land; idle connections send nothing. */
+  for (int quiet = 0; quiet < 100;) quiet = net_step(&m.net) ? 0 : quiet + 1;
+  uint64_t mem1 = 0, srv_mem = 0;
+  for (int i = 0; i < m.net.n; i++) {
+    struct ustcp_stats st;
+    ustcp_get_stats(m.net.h[i].st, &st);
+    mem1 += st.mem_bytes;
+    if (m.net.h[i].st == m.srv) srv_mem = st.mem_bytes;
+  }
+  uint64_t rss1 = bench_rss_bytes();
+  /* One accepted connection's own figure (control block and buffers). */
+  struct ustcp_tcp_info ti;
+  memset(&ti, 0, sizeof ti);
+  int afd = -1;
+  for (int fd = 0; fd < 64 && afd < 0; fd++)
+    if (fd != m.lfd && ustcp_get_info(m.srv, fd, &ti) == 0 && ti.state == USTCP_ESTABLISHED) afd = fd;
+  fprintf(stderr, "mem: %llu established, %llu accepted, %llu failed in %.2f s; engine %llu -> %llu "
+          "bytes, RSS %llu -> %llu bytes; one connection: mem_bytes %llu, snd_buf_used %u, "
+          "rcv_buf_used %u\n",
+          (unsigned long long)m.established, (unsigned long long)m.accepted,
+          (unsigned long long)m.failed, (double)(bench_now_ns() - t0) / 1e9,
+          (unsigned long long)mem0, (unsigned long long)mem1, (unsigned long long)rss0,
+          (unsigned long long)rss1, (unsigned long long)ti.mem_bytes, ti.snd_buf_used,
+          ti.rcv_buf_used);
+  /* The control block alone: a fresh socket's own figure. */
+  int probe = ustcp_socket(m.srv);
+  struct ustcp_tcp_info pi;
+  memset(&pi, 0, sizeof pi);
+  if (probe >= 0) ustcp_get_info(m.srv, probe, &pi);
+  if (m.established == nconns && m.accepted == nconns) {
+    double ends = 2.0 * (double)nconns;
+    bench_result("mem.ustcp.engine", (double)(mem1 - mem0) / ends);
+    /* Data buffers: what the engine holds beyond the control blocks. */
+    bench_result("mem.ustcp.buffers", (double)(mem1 - mem0) / ends - (double)pi.mem_bytes);
+    bench_result("mem.ustcp.rss", (double)(rss1 - rss0) / ends);
+    bench_result("mem.ustcp.server_engine", (double)srv_mem / (double)nconns);
+  } else {
+    bench_result("mem.ustcp.engine", 0);
+  }
+  net_free(&m.net);
+  free(m.est[0]);
+  free(m.est[1]);
+}
+
+/* ---- latency ---- */
+struct lat {
+  struct net net;
+  struct ustcp_stack *cs, *ss;
+  int cfd, lfd, sfd;
+  uint32_t sgot, cgot;
+  bool connected;
+  uint8_t msg[64];
+};
+
+static void lat_client_cb(void *ctx, int fd, unsigned ev)
+{
+  struct lat *l = ctx;
+  (void)fd;
+  if (ev & USTCP_POLLOUT) l->connected = true;
+  uint8_t buf[256];
+  ssize_t n;
+  while ((n = ustcp_recv(l->cs, l->cfd, buf, sizeof buf, 0)) > 0) l->cgot += (uint32_t)n;
+}
+
+static void lat_server_cb(void *ctx, int fd, unsigned ev)
+{
+  struct lat *l = ctx;
+  (void)ev;
+  if (fd == l->lfd) {
+    int nfd = ustcp_accept(l->ss, l->lfd, NULL);
+    if (nfd >= 0) { l->sfd = nfd; set_nodelay(l->ss, nfd); }
+    return;
+  }
+  if (fd != l->sfd) return;
+  uint8_t buf[256];
+  ssize_t n;
+  while ((n = ustcp_recv(l->ss, l->sfd, buf, sizeof buf, 0)) > 0) {
+    l->sgot += (uint32_t)n;
+    while (l->sgot >= 64) {
+      l->sgot -= 64;
+      ustcp_send(l->ss, l->sfd, l->msg, 64, 0);
+    }
+  }
+}
+
+static void run_lat(uint64_t iters)
+{
+  struct lat l;
+  memset(&l, 0, sizeof l);
+  l.sfd = -1;
+  memset(l.msg, 'l', sizeof l.msg);
+  struct ustcp_config cfg;
+  bench_config(&cfg, 1500, 0);
+  l.cs = net_add(&l.net, IP_CLIENT, &cfg);
+  l.ss = net_add(&l.net, IP_SERVER, &cfg);
+  ustcp_set_ready_cb(l.cs, lat_client_cb, &l);
+  ustcp_set_ready_cb(l.ss, lat_server_cb, &l);
+  net_sync(&l.net);
+  l.lfd = listen_on(l.ss, 7, 16);
+  l.cfd = must(ustcp_socket(l.cs), "socket");
+  set_nodelay(l.cs, l.cfd);
+  struct ustcp_addr dst = {IP_SERVER, 7};
+  must(ustcp_connect(l.cs, l.cfd, &dst), "connect");
+  uint64_t t0 = bench_now_ns();
+  while (!l.connected || l.sfd < 0) {
+    net_step(&l.net);
+    if (wall_exceeded(t0)) bench_die("lat: no connection");
+  }
+  uint64_t warm = iters / 10 + 100;
+  uint64_t *samples = malloc(iters * sizeof *samples);
+  if (!samples) bench_die("out of memory");
+  for (uint64_t i = 0; i < warm + iters; i++) {
+    uint32_t want = l.cgot + 64;
+    uint64_t a = bench_now_ns();
+    if (ustcp_send(l.cs, l.cfd, l.msg, 64, 0) != 64) bench_die("lat: send failed");
+    while (l.cgot < want) {
+      net_step(&l.net);
+      if (wall_exceeded(t0)) bench_die("lat: wall-clock limit");
+    }
+    uint64_t b = bench_now_ns();
+    if (i >= warm) samples[i - warm] = b - a;
+  }
+  uint64_t p50 = bench_percentile(samples, iters, 50);
+  uint64_t p99 = bench_percentile(samples, iters, 99);
+  bench_result("lat.ustcp.p50", (double)p50 / 1000.0);
+  bench_result("lat.ustcp.p99", (double)p99 / 1000.0);
+  free(samples);
+  net_free(&l.net);
+}
+
+/* ---- loss curve in the simulated network (virtual time) ---- */
+struct lossb {
+  struct sim_net *sim;
+  struct ustcp_stack *st[2];      /* 0 receiver (listens), 1 sender */
+  int lfd, sfd, cfd;
+  uint64_t total, sent, rcvd;
+  bool failed;
+  uint8_t buf[32768];
+};
+struct lossb_host {
+  struct lossb *lb;
+  int id;
+  int host;
+};
+
+static void lb_out(void *ctx, const uint8_t *pkt, size_t len)
+{
+  struct lossb_host *h = ctx;
+  sim_send(h->lb->sim, h->host, pkt, len);
+}
+static void lb_deliver(void *ctx, const uint8_t *pkt, size_t len, uint64_t now)
+{
+  struct lossb_host *h = ctx;
+  ustcp_input(h->lb->st[h->id], pkt, len, now);
+}
+static uint64_t lb_deadline(void *ctx)
+{
+  struct lossb_host *h = ctx;
+  uint64_t d = ustcp_next_deadline(h->lb->st[h->id]);
+  return d == USTCP_NO_DEADLINE ? SIM_NO_DEADLINE : d;
+}
+static void lb_poll(void *ctx, uint64_t now)
+{
+  struct lossb_host *h = ctx;
+  ustcp_poll(h->lb->st[h->id], now);
+}
+
+static void lb_send(struct lossb *b)
+{
+  while (b->sent < b->total) {
+    uint64_t want = b->total - b->sent;
+    if (want > sizeof b->buf) want = sizeof b->buf;
+    ssize_t n = ustcp_send(b->st[1], b->cfd, b->buf, (size_t)want, 0);
+    if (n <= 0) { if (n != -EAGAIN) b->failed = true; break; }
+    b->sent += (uint64_t)n;
+  }
+}
+static void lb_sender_cb(void *ctx, int fd, unsigned ev)
+{
+  struct lossb *b = ctx;
+  (void)fd;
+  if (ev & USTCP_POLLERR) {
+    int err = ustcp_sock_error(b->st[1], b->cfd);
+    fprintf(stderr, "loss: sender error %s\n", strerror(-err));
+    b->failed = true;
+    return;
+  }
+  lb_send(b);
+}
+static void lb_receiver_cb(void *ctx, int fd, unsigned ev)
+{
+  struct lossb *b = ctx;
+  (void)ev;
+  if (fd == b->lfd) {
+    int nfd = ustcp_accept(b->st[0], b->lfd, NULL);
+    if (nfd >= 0) b->sfd = nfd;
+  }
+  if (b->sfd < 0) return;
+  uint8_t buf[32768];
+  ssize_t n;
+  while ((n = ustcp_recv(b->st[0], b->sfd, buf, sizeof buf, 0)) > 0) b->rcvd += (uint64_t)n;
+}
+
+static double run_loss(double loss, uint64_t total, uint64_t seed)
+{
+  static struct lossb b;
+  memset(&b, 0, sizeof b);
+  b.total = total;
+  b.sfd = -1;
+  b.sim = sim_new(seed);
+  struct ustcp_config cfg;
+  bench_config(&cfg, 1500, 32768);
+  struct lossb_host hosts[2];
+  static const struct sim_host_ops ops = {lb_deliver, lb_deadline, lb_poll};
+  for (int i = 0; i < 2; i++) {
+    hosts[i].lb = &b;
+    hosts[i].id = i;
+    uint32_t ip = i == 0 ? IP_SERVER : IP_CLIENT;
+    b.st[i] = ustcp_stack_new(&cfg, ip, seed * 31 + (uint64_t)i, lb_out, &hosts[i]);
+    if (!b.st[i]) bench_die("ustcp_stack_new");
+    hosts[i].host = sim_add_host(b.sim, i == 0 ? "receiver" : "sender", ip, &ops, &hosts[i]);
+  }
+  struct sim_link_cfg lc;
+  memset(&lc, 0, sizeof lc);
+  lc.delay_us = 50000;      /* 100 ms RTT */
+  lc.loss = loss;
+  sim_set_all_links(b.sim, &lc);
+  ustcp_set_ready_cb(b.st[0], lb_receiver_cb, &b);
+  ustcp_set_ready_cb(b.st[1], lb_sender_cb, &b);
+  b.lfd = listen_on(b.st[0], 1234, 16);
+  b.cfd = must(ustcp_socket(b.st[1]), "socket");
+  struct ustcp_addr dst = {IP_SERVER, 1234};
+  must(ustcp_connect(b.st[1], b.cfd, &dst), "connect");
+  const uint64_t vlimit_us = 500000ull * USTCP_SEC;
+  uint64_t t0 = bench_now_ns();
+  while (b.rcvd < total && !b.failed) {
+    if (!sim_step(b.sim, vlimit_us)) { b.failed = true; fprintf(stderr, "loss: stuck\n"); break; }
+    if (wall_exceeded(t0)) { b.failed = true; fprintf(stderr, "loss: wall-clock limit\n"); break; }
+  }
+  uint64_t vt = sim_now(b.sim);
+  struct ustcp_tcp_info ti;
+  memset(&ti, 0, sizeof ti);
+  ustcp_get_info(b.st[1], b.cfd, &ti);
+  fprintf(stderr, "loss %.2f seed %llu: %llu bytes in %.3f virtual s; sender: %llu segments, "
+          "%llu retransmitted (%llu fast retransmits, %llu RTO expirations), max backoff "
+          "in force at the end %u\n", loss, (unsigned long long)seed,
+          (unsigned long long)b.rcvd, (double)vt / 1e6, (unsigned long long)ti.data_segs_out,
+          (unsigned long long)ti.retrans_segs, (unsigned long long)ti.fast_retrans,
+          (unsigned long long)ti.rto_expirations, ti.backoff);
+  for (int i = 0; i < 2; i++) ustcp_stack_free(b.st[i]);
+  sim_free(b.sim);
+  if (b.failed || !vt) return 0;
+  return (double)b.rcvd / ((double)vt / 1e6);
+}
+
+/* ---- over TUN ---- */
+static volatile sig_atomic_t tun_stop;
+static struct ustcp_loop *tun_loop;
+static void on_term(int sig)
+{
+  (void)sig;
+  tun_stop = 1;
+  if (tun_loop) ustcp_loop_stop(tun_loop);
+}
+
+enum { T_NONE, T_LSINK, T_LSOURCE, T_LECHO, T_SINK, T_SOURCE, T_ECHO };
+struct tconn {
+  uint8_t kind;
+  uint32_t got;
+  uint64_t left;
+  uint8_t req[8];
+};
+struct tsrv {
+  struct ustcp_stack *st;
+  struct tconn *c;
+  size_t cap;
+  uint8_t buf[BULK_CHUNK];
+};
+
+static struct tconn *tconn_of(struct tsrv *t, int fd)
+{
+  if ((size_t)fd >= t->cap) {
+    size_t n = t->cap ? t->cap * 2 : 1024;
+    while (n <= (size_t)fd) n *= 2;
+    struct tconn *nc = realloc(t->c, n * sizeof *nc);
+    if (!nc) bench_die("out of memory");
+    memset(nc + t->cap, 0, (n - t->cap) * sizeof *nc);
+    t->c = nc;
+    t->cap = n;
+  }
+  return &t->c[fd];
+}
+
+static void tsrv_close(struct tsrv *t, int fd, struct tconn *c)
+{
+  c->kind = T_NONE;
+  ustcp_close(t->st, fd);
+}
+
+static void tsrv_cb(void *ctx, int fd, unsigned ev)
+{
+  struct tsrv *t = ctx;
+  struct tconn *c = tconn_of(t, fd);
+  (void)ev;
+  switch (c->kind) {
+  case T_LSINK: case T_LSOURCE: case T_LECHO: {
+    uint8_t kind = c->kind == T_LSINK ? T_SINK : c->kind == T_LSOURCE ? T_SOURCE : T_ECHO;
+    int nfd;
+    while ((nfd = ustcp_accept(t->st, fd, NULL)) >= 0) {
+      struct tconn *n = tconn_of(t, nfd);
+      memset(n, 0, sizeof *n);
+      n->kind = kind;
+      if (kind == T_ECHO) set_nodelay(t->st, nfd);
+    }
+    return;
+  }
+  case T_SINK:
+    for (;;) {
+      ssize_t n = ustcp_recv(t->st, fd, t->buf, sizeof t->buf, 0);
+      if (n > 0) continue;
+      if (n != -EAGAIN) tsrv_close(t, fd, c);
+      return;
+    }
+  case T_ECHO:
+    for (;;) {
+      ssize_t n = ustcp_recv(t->st, fd, t->buf, sizeof t->buf, 0);
+      if (n > 0) {
+        c->got += (uint32_t)n;
+        for (; c->got >= 64; c->got -= 64) ustcp_send(t->st, fd, t->buf, 64, 0);
+        continue;
+      }
+      if (n != -EAGAIN) tsrv_close(t, fd, c);
+      return;
+    }
+  case T_SOURCE:
+    while (c->got < 8) {
+      ssize_t n = ustcp_recv(t->st, fd, c->req + c->got, 8 - c->got, 0);
+      if (n == -EAGAIN) return;
+      if (n <= 0) { tsrv_close(t, fd, c); return; }
+      c->got += (uint32_t)n;
+      if (c->got == 8)
+        for (int b = 0; b < 8; b++) c->left = c->left << 8 | c->req[b];
+    }
+    while (c->left) {
+      ssize_t n = ustcp_send(t->st, fd, t->buf, c->left < BULK_CHUNK ? (size_t)c->left : BULK_CHUNK, 0);
+      if (n <= 0) {
+        if (n != -EAGAIN) tsrv_close(t, fd, c);
+        return;
+      }
+      c->left -= (uint64_t)n;
+    }
+    tsrv_close(t, fd, c);    /* the FIN follows the queued data */
+    return;
+  default:
+    return;
+  }
+}
+
+/* Buffers: the stack's defaults, except bufsz on the bulk ports (accepted
+ * connections inherit the listener's), as Linux autotunes a bulk flow's. */
+static void tsrv_listen(struct tsrv *t, uint16_t port, uint8_t kind, uint32_t bufsz)
+{
+  int fd = listen_on(t->st, port, 4096);
+  if (bufsz) {
+    int v = (int)bufsz;
+    ustcp_setsockopt(t->st, fd, USTCP_SOL_SOCKET, USTCP_SO_RCVBUF, &v, sizeof v);
+    ustcp_setsockopt(t->st, fd, USTCP_SOL_SOCKET, USTCP_SO_SNDBUF, &v, sizeof v);
+  }
+  tconn_of(t, fd)->kind = kind;
+}
+
+static int run_tun_serve(const char *ifname, uint32_t addr, uint32_t peer, uint16_t mtu, uint32_t bufsz)
+{
+  struct ustcp_config cfg;
+  bench_config(&cfg, mtu, 0);
+  if (cfg.rmem_max < bufsz) cfg.rmem_max = bufsz;
+  if (cfg.wmem_max < bufsz) cfg.wmem_max = bufsz;
+  struct ustcp_loop_config lc;
+  ustcp_loop_config_default(&lc);
+  lc.tun_name = ifname;
+  lc.addr = addr;
+  lc.peer = peer;
+  lc.configure = true;
+  lc.mtu = mtu;
+  lc.seed = 7;
+  lc.stack_cfg = &cfg;
+  char err[256] = "";
+  int rc = ustcp_loop_new(&lc, &tun_loop, err, sizeof err);
+  if (rc < 0) {
+    fprintf(stderr, "tun-serve: %s\n", err);
+    return 1;
+  }
+  static struct tsrv t;
+  t.st = ustcp_loop_stack(tun_loop);
+  ustcp_set_ready_cb(t.st, tsrv_cb, &t);
+  tsrv_listen(&t, 5001, T_LSINK, bufsz);
+  tsrv_listen(&t, 5002, T_LSOURCE, bufsz);
+  for (uint16_t i = 0; i < 16; i++) {
+    tsrv_listen(&t, (uint16_t)(5100 + i), T_LECHO, 0);
+    tsrv_listen(&t, (uint16_t)(5200 + i), T_LECHO, 0);
+  }
+  signal(SIGTERM, on_term);
+  signal(SIGINT, on_term);
+  fprintf(stderr, "tun-serve: ustcp %s on %s\n", "up", ustcp_loop_ifname(tun_loop));
+  ustcp_loop_run(tun_loop);
+  struct ustcp_loop_stats ls;
+  ustcp_loop_get_stats(tun_loop, &ls);
+  fprintf(stderr, "tun-serve: rx %llu packets, tx %llu packets, tx errors %llu\n",
+          (unsigned long long)ls.rx_packets, (unsigned long long)ls.tx_packets,
+          (unsigned long long)ls.tx_errors);
+  ustcp_loop_free(tun_loop);
+  free(t.c);
+  return 0;
+}
+
+struct reflector {
+  int fd;
+  uint64_t packets, write_errors;
+};
+
+static void reflect_one(void *ctx, const uint8_t *pkt, size_t len)
+{
+  struct reflector *r = ctx;
+  uint8_t b[SIM_MAX_PACKET];
+  if (len < 20 || len > sizeof b || (pkt[0] >> 4) != 4) return;
+  memcpy(b, pkt, len);
+  /* Swapping the addresses (and the UDP ports) keeps both checksums valid. */
+  uint8_t tmp[4];
+  memcpy(tmp, b + 12, 4);
+  memcpy(b + 12, b + 16, 4);
+  memcpy(b + 16, tmp, 4);
+  size_t ihl = (size_t)(b[0] & 15) * 4;
+  if (b[9] == IPPROTO_UDP_ && len >= ihl + 8) {
+    memcpy(tmp, b + ihl, 2);
+    memcpy(b + ihl, b + ihl + 2, 2);
+    memcpy(b + ihl + 2, tmp, 2);
+  }
+  if (tun_write(r->fd, b, len) != 0) r->write_errors++;
+  r->packets++;
+}
+
+static int run_tun_reflect(const char *name, uint32_t addr, uint32_t peer, uint16_t mtu)
+{
+  char ifname[IFNAMSIZ], err[256] = "";
+  int fd = tun_open(name, ifname, err, sizeof err);
+  if (fd < 0 || tun_configure(ifname, peer, addr, mtu, err, sizeof err) < 0) {
+    fprintf(stderr, "tun-reflect: %s\n", err);
+    return 1;
+  }
+  signal(SIGTERM, on_term);
+  signal(SIGINT, on_term);
+  struct reflector r = {fd, 0, 0};
+  while (!tun_stop) {
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, 200) <= 0) continue;
+    if (tun_read_batch(fd, 256, reflect_one, &r) < 0) break;
+  }
+  fprintf(stderr, "tun-reflect: %llu packets reflected, %llu write errors\n",
+          (unsigned long long)r.packets, (unsigned long long)r.write_errors);
+  close(fd);
+  return 0;
+}
+
+static void usage(void)
+{
+  fprintf(stderr,
+          "usage: ustcp_bench MODE [options]\n"
+          "  bulk   --mtu M --bytes N [--buf B]   one flow over the in-memory link (Gbit/s)\n"
+          "  memcpy --bytes N                     memcpy of the same bytes (Gbit/s)\n"
+          "  rr     --conns N --conc C            connect, 64 B request/response, close (conn/s)\n"
+          "  hs     --conns N --conc C            handshake only (conn/s)\n"
+          "  mem    --conns N                     idle established connections (bytes each)\n"
+          "  lat    --iters N                     64 B round trip (us, p50 and p99)\n"
+          "  loss   --loss P --bytes N            sim network, 100 ms RTT, 32 KiB buffers (B/s)\n"
+          "  tun-serve   --ns NS --tun IF --addr IP --peer IP [--mtu M]  ustcp server on TUN\n"
+          "  tun-reflect --ns NS --tun IF --addr IP --peer IP [--mtu M]  TUN packet reflector\n"
+          "common: --reps R (5), --wall S (seconds per repetition, 120)\n");
+  exit(2);
+}
+
+int main(int argc, char **argv)
+{
+  if (argc < 2) usage();
+  const char *mode = argv[1];
+  uint64_t bytes = 1ull << 30, conns = 30000, iters = 20000;
+  uint32_t mtu = 1500, buf = 4u << 20;
+  int conc = 32, reps = 5;
+  double loss = 0;
+  const char *ns = NULL, *tun = "ubtun0";
+  uint32_t addr = 0, peer = 0;
+  static const struct option opts[] = {
+    {"mtu", required_argument, 0, 'm'}, {"bytes", required_argument, 0, 'b'},
+    {"buf", required_argument, 0, 'B'}, {"conns", required_argument, 0, 'n'},
+    {"conc", required_argument, 0, 'c'}, {"iters", required_argument, 0, 'i'},
+    {"loss", required_argument, 0, 'l'}, {"reps", required_argument, 0, 'r'},
+    {"wall", required_argument, 0, 'w'}, {"ns", required_argument, 0, 'N'},
+    {"tun", required_argument, 0, 'T'}, {"addr", required_argument, 0, 'A'},
+    {"peer", required_argument, 0, 'P'}, {0, 0, 0, 0}};
+  optind = 2;
+  int ch;
+  while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (ch) {
+    case 'm': mtu = (uint32_t)strtoul(optarg, NULL, 0); break;
+    case 'b': bytes = strtoull(optarg, NULL, 0); break;
+    case 'B': buf = (uint32_t)strtoul(optarg, NULL, 0); break;
+    case 'n': conns = strtoull(optarg, NULL, 0); break;
+    case 'c': conc = atoi(optarg); break;
+    case 'i': iters = strtoull(optarg, NULL, 0); break;
+    case 'l': loss = atof(optarg); break;
+    case 'r': reps = atoi(optarg); break;
+    case 'w': opt_wall_limit_s = strtoull(optarg, NULL, 0); break;
+    case 'N': ns = optarg; break;
+    case 'T': tun = optarg; break;
+    case 'A': if (ipv4_parse(optarg, &addr) != 0) usage(); break;
+    case 'P': if (ipv4_parse(optarg, &peer) != 0) usage(); break;
+    default: usage();
+    }
+  }
+  if (mtu < 128 || mtu > 65535 || reps < 1 || conc < 1) usage();
+  if (!strcmp(mode, "tun-serve") || !strcmp(mode, "tun-reflect")) {
+    if (!addr || !peer) usage();
+    if (ns) bench_enter_netns(ns);
+    if (!strcmp(mode, "tun-serve")) return run_tun_serve(tun, addr, peer, (uint16_t)mtu, buf);
+    return run_tun_reflect(tun, addr, peer, (uint16_t)mtu);
+  }
+  char key[64];
+  for (int r = 0; r < reps; r++) {
+    if (!strcmp(mode, "bulk")) {
+      snprintf(key, sizeof key, "bulk%u.ustcp", mtu);
+      bench_result(key, run_bulk((uint16_t)mtu, bytes, buf));
+    } else if (!strcmp(mode, "memcpy")) {
+      bench_result("bulk.memcpy", run_memcpy(bytes));
+    } else if (!strcmp(mode, "rr") || !strcmp(mode, "hs")) {
+      bool hs = !strcmp(mode, "hs");
+      bench_result(hs ? "hs.ustcp" : "rr.ustcp", run_short(hs, conns, conc));
+    } else if (!strcmp(mode, "mem")) {
+      run_mem(conns);
+    } else if (!strcmp(mode, "lat")) {
+      run_lat(iters);
+    } else if (!strcmp(mode, "loss")) {
+      snprintf(key, sizeof key, "loss%g.ustcp", loss * 100);
+      bench_result(key, run_loss(loss, bytes, 1 + (uint64_t)r));
+    } else {
+      usage();
+    }
+  }
+  return 0;
+}

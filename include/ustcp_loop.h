@@ -1,0 +1,117 @@
+/* libustcp on a real network: a Linux TUN device driven by a real-time event loop,
+ * and blocking socket calls on top of it.
+ *
+ * The stack (ustcp.h) is sans-I/O; this part of the library gives it I/O: an epoll
+ * loop waits for packets on the TUN device, for the stack's next deadline (a
+ * timerfd at CLOCK_MONOTONIC microseconds) and for any other descriptor the
+ * program watches (stdin, a control socket); it feeds packets to ustcp_input and
+ * calls ustcp_poll with the same engine that runs in simulation.
+ *
+ * Two styles, both single-threaded (one thread owns the loop and its stack):
+ *   - event-driven: set a ready callback (ustcp_set_ready_cb) and call
+ *     ustcp_loop_run(); the callback makes non-blocking socket calls;
+ *   - blocking, in the seeds' shape: socket, bind, listen, then
+ *     ustcp_loop_accept / ustcp_loop_recv / ustcp_loop_send / ustcp_loop_connect,
+ *     which run the loop until the socket is ready, so the stack keeps working
+ *     (ACKs, timers, other connections) while the call waits.
+ * Blocking calls return -EINTR once ustcp_loop_stop() was called (e.g. from a
+ * SIGINT handler), and -ETIMEDOUT after the loop's timeout (0 = wait forever).
+ */
+#ifndef USTCP_LOOP_H
+#define USTCP_LOOP_H
+
+#include "ustcp.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ustcp_loop_config {
+  const char *tun_name;       /* "ustcp0"; NULL or "" = the kernel picks tunN */
+  uint32_t addr;              /* the stack's own IPv4 address (host order) */
+  uint32_t peer;              /* the kernel side's address (with configure) */
+  bool configure;             /* create/configure the device: kernel address peer
+                                 addr, MTU, up (needs CAP_NET_ADMIN) */
+  uint16_t mtu;               /* 1500 */
+  uint64_t seed;              /* 0 = random (getrandom) */
+  const struct ustcp_config *stack_cfg;  /* NULL = defaults; its mtu is replaced */
+  const char *pcap_path;      /* capture every packet in and out of the stack */
+  /* netem-like impairment done by ustcp itself on both directions (for tests
+   * where sch_netem is missing): loss and reorder probabilities, one-way delay;
+   * a reordered packet skips the delay (as netem's "reorder"). Seeded by seed. */
+  double loss, reorder;
+  uint64_t delay_us;
+};
+void ustcp_loop_config_default(struct ustcp_loop_config *c);
+
+struct ustcp_loop;
+/* Opens the device (and configures it when asked) and creates the stack. On
+ * failure returns -errno with a one-line reason in err. */
+int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
+                   char *err, size_t errcap);
+void ustcp_loop_free(struct ustcp_loop *l);
+struct ustcp_stack *ustcp_loop_stack(struct ustcp_loop *l);
+const char *ustcp_loop_ifname(const struct ustcp_loop *l);
+/* CLOCK_MONOTONIC in microseconds: the stack's clock. */
+uint64_t ustcp_loop_now_us(void);
+
+/* One round: waits at most timeout_ms (-1: until something happens) and handles
+ * what came (packets, timers, watched descriptors). Returns 0, -EINTR when the
+ * loop is stopped, or another -errno. */
+int ustcp_loop_run_once(struct ustcp_loop *l, int timeout_ms);
+/* Runs rounds until ustcp_loop_stop(). Returns 0 or -errno. */
+int ustcp_loop_run(struct ustcp_loop *l);
+/* Async-signal-safe: asks the loop (and any blocking call) to return. */
+void ustcp_loop_stop(struct ustcp_loop *l);
+bool ustcp_loop_stopped(const struct ustcp_loop *l);
+/* Timeout of the blocking calls in milliseconds; 0 = none (the default). */
+void ustcp_loop_set_timeout(struct ustcp_loop *l, int timeout_ms);
+
+/* Watches another descriptor in the same loop: fn runs with the epoll events
+ * (EPOLLIN ...) that occurred. Returns 0 or -errno. */
+typedef void (*ustcp_loop_fd_fn)(void *ctx, int fd, unsigned events);
+int ustcp_loop_watch(struct ustcp_loop *l, int fd, unsigned events, ustcp_loop_fd_fn fn,
+                     void *ctx);
+int ustcp_loop_unwatch(struct ustcp_loop *l, int fd);
+
+/* Runs the loop until ustcp_sock_events(fd) has one of events (USTCP_POLL*),
+ * an error or a hang-up. Returns those events, or -errno. */
+int ustcp_loop_wait(struct ustcp_loop *l, int fd, unsigned events);
+
+/* Blocking socket calls (A1): same arguments and errors as the non-blocking ones
+ * in ustcp.h, but they wait instead of returning -EAGAIN / -EINPROGRESS. */
+int ustcp_loop_accept(struct ustcp_loop *l, int fd, struct ustcp_addr *peer);
+int ustcp_loop_connect(struct ustcp_loop *l, int fd, const struct ustcp_addr *addr);
+/* Returns bytes read (at least 1), 0 at end of stream, or -errno. */
+ssize_t ustcp_loop_recv(struct ustcp_loop *l, int fd, void *buf, size_t len);
+/* Sends all len bytes (like a blocking send). Returns len or -errno. */
+ssize_t ustcp_loop_send(struct ustcp_loop *l, int fd, const void *buf, size_t len);
+/* close(2) without SO_LINGER: returns at once; the stack finishes the close. */
+int ustcp_loop_close(struct ustcp_loop *l, int fd);
+/* Runs the loop until no connection is left but listeners and TIME_WAIT ones
+ * (every close handshake finished), or timeout_ms passed. Returns 0 or -ETIMEDOUT
+ * / -EINTR. A program calls it before exiting so its last FINs are delivered. */
+int ustcp_loop_drain(struct ustcp_loop *l, int timeout_ms);
+
+/* A control socket (unix domain, SOCK_STREAM) at path: each client that connects
+ * receives the socket table (like ss -tan) and the stack's counters as text,
+ * then EOF; `ustcp stat` is such a client. A stale socket file is replaced.
+ * Returns 0 or -errno with a reason in err. The file is removed by
+ * ustcp_loop_free. */
+int ustcp_loop_ctl_open(struct ustcp_loop *l, const char *path, char *err, size_t errcap);
+/* Writes that text to f (the same the control socket sends). */
+void ustcp_loop_report(struct ustcp_loop *l, void *file /* FILE * */);
+
+/* Counters of the link (the device side of the loop). */
+struct ustcp_loop_stats {
+  uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
+  uint64_t rx_not_ipv4;        /* e.g. IPv6 from the kernel: not for this stack */
+  uint64_t tx_errors;          /* write() to the device failed: the packet is lost */
+  uint64_t impair_dropped, impair_reordered, impair_delayed;
+};
+void ustcp_loop_get_stats(const struct ustcp_loop *l, struct ustcp_loop_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

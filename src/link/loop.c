@@ -1,0 +1,663 @@
+/* src/link/loop.c: the real-time driver of a stack on a TUN device (see
+ * include/ustcp_loop.h for the API; the public header lives in include/ because
+ * programs and examples/ link against it, while tun.h stays internal).
+ *
+ *   ustcp_loop_new       tun_open (+ tun_configure) -> stack with the TUN's MTU ->
+ *                        epoll set: TUN fd, timerfd, (control socket), watches
+ *   ustcp_loop_run_once  arm the timerfd at min(stack deadline, impairment queue)
+ *                        -> epoll_wait -> TUN: tun_read_batch -> ustcp_input each
+ *                        (CLOCK_MONOTONIC us) -> due delayed packets -> ustcp_poll
+ *   stack output         -> tun_write (or the impairment queue)
+ *   blocking calls       non-blocking call; on -EAGAIN/-EINPROGRESS run rounds
+ *                        until ustcp_sock_events says ready, then call again
+ *   control socket       each client gets the table and counters, then EOF
+ *
+ * The engine is the same as in simulation: only the clock and the packets are
+ * real. Single-threaded.
+ */
+#include "ustcp_loop.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "link/pcap.h"
+#include "link/tun.h"
+#include "wire/wire.h"
+
+#define LOOP_READ_BATCH 256      /* packets read per round before timers run */
+#define LOOP_IMPAIR_LIMIT 10000  /* packets held by the delay line (netem's limit idea) */
+
+enum { DIR_TO_KERNEL, DIR_TO_STACK };
+
+struct dpkt {
+  struct dpkt *next;
+  uint64_t at_us;
+  size_t len;
+  uint8_t data[];
+};
+
+struct dqueue {
+  struct dpkt *head, *tail;
+  size_t n;
+};
+
+struct watch {
+  int fd;
+  ustcp_loop_fd_fn fn;
+  void *ctx;
+};
+
+struct ustcp_loop {
+  int tun_fd, ep_fd, timer_fd, ctl_fd;
+  char ifname[IFNAMSIZ];
+  char ctl_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+  struct ustcp_stack *st;
+  struct ustcp_config cfg;
+  uint32_t addr, peer;
+  volatile sig_atomic_t stop;
+  int timeout_ms;
+  uint64_t armed_us;           /* deadline the timerfd holds, 0 = disarmed */
+  struct watch *watches;
+  size_t nwatches, capwatches;
+  double loss, reorder;
+  uint64_t delay_us;
+  uint64_t rng;
+  struct dqueue q[2];
+  struct pcap_writer *pcap;
+  struct ustcp_loop_stats stats;
+};
+
+uint64_t ustcp_loop_now_us(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t realtime_us(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void ustcp_loop_config_default(struct ustcp_loop_config *c)
+{
+  memset(c, 0, sizeof *c);
+  c->tun_name = "ustcp0";
+  c->addr = 0x0a070002;   /* 10.7.0.2 */
+  c->peer = 0x0a070001;   /* 10.7.0.1 */
+  c->mtu = 1500;
+}
+
+static uint64_t rng_next(struct ustcp_loop *l)
+{
+  uint64_t z = (l->rng += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+static double rng_unit(struct ustcp_loop *l) { return (double)(rng_next(l) >> 11) / 9007199254740992.0; }
+
+static void deliver(struct ustcp_loop *l, int dir, const uint8_t *pkt, size_t len)
+{
+  if (dir == DIR_TO_STACK) {
+    ustcp_input(l->st, pkt, len, ustcp_loop_now_us());
+    return;
+  }
+  if (tun_write(l->tun_fd, pkt, len) < 0) {
+    l->stats.tx_errors++;
+    return;
+  }
+  l->stats.tx_packets++;
+  l->stats.tx_bytes += len;
+}
+
+/* netem-like: loss, then either immediate (reordered) or a fixed delay. */
+static void impair(struct ustcp_loop *l, int dir, const uint8_t *pkt, size_t len)
+{
+  if (l->loss > 0 && rng_unit(l) < l->loss) {
+    l->stats.impair_dropped++;
+    return;
+  }
+  if (l->delay_us == 0 || (l->reorder > 0 && rng_unit(l) < l->reorder)) {
+    if (l->delay_us) l->stats.impair_reordered++;
+    deliver(l, dir, pkt, len);
+    return;
+  }
+  struct dqueue *q = &l->q[dir];
+  if (q->n >= LOOP_IMPAIR_LIMIT) {
+    l->stats.impair_dropped++;
+    return;
+  }
+  struct dpkt *d = malloc(sizeof *d + len);
+  if (!d) return;
+  d->next = NULL;
+  d->at_us = ustcp_loop_now_us() + l->delay_us;
+  d->len = len;
+  memcpy(d->data, pkt, len);
+  if (q->tail) q->tail->next = d; else q->head = d;
+  q->tail = d;
+  q->n++;
+  l->stats.impair_delayed++;
+}
+
+static bool impaired(const struct ustcp_loop *l)
+{
+  return l->loss > 0 || l->delay_us > 0;
+}
+
+static void release_due(struct ustcp_loop *l, uint64_t now)
+{
+  for (int dir = 0; dir < 2; dir++) {
+    struct dqueue *q = &l->q[dir];
+    while (q->head && q->head->at_us <= now) {
+      struct dpkt *d = q->head;
+      q->head = d->next;
+      if (!q->head) q->tail = NULL;
+      q->n--;
+      deliver(l, dir, d->data, d->len);
+      free(d);
+    }
+  }
+}
+
+static void stack_out(void *ctx, const uint8_t *pkt, size_t len)
+{
+  struct ustcp_loop *l = ctx;
+  if (impaired(l)) impair(l, DIR_TO_KERNEL, pkt, len);
+  else deliver(l, DIR_TO_KERNEL, pkt, len);
+}
+
+static void on_capture(void *ctx, bool outgoing, const uint8_t *pkt, size_t len, uint64_t now_us)
+{
+  struct ustcp_loop *l = ctx;
+  (void)outgoing; (void)now_us;
+  if (l->pcap) pcap_writer_write(l->pcap, realtime_us(), pkt, len);
+}
+
+static void on_tun_packet(void *ctx, const uint8_t *pkt, size_t len)
+{
+  struct ustcp_loop *l = ctx;
+  l->stats.rx_packets++;
+  l->stats.rx_bytes += len;
+  if (len < 1 || (pkt[0] >> 4) != 4) {    /* IPv6 and others: not ours */
+    l->stats.rx_not_ipv4++;
+    return;
+  }
+  if (impaired(l)) impair(l, DIR_TO_STACK, pkt, len);
+  else deliver(l, DIR_TO_STACK, pkt, len);
+}
+
+static int ep_add(struct ustcp_loop *l, int fd, unsigned events)
+{
+  struct epoll_event ev;
+  memset(&ev, 0, sizeof ev);
+  ev.events = events;
+  ev.data.fd = fd;
+  return epoll_ctl(l->ep_fd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
+                   char *err, size_t errcap)
+{
+  *out = NULL;
+  if (err && errcap) err[0] = 0;
+  if (!c->addr) {
+    snprintf(err, errcap, "the stack needs an address");
+    return -EINVAL;
+  }
+  if (c->loss < 0 || c->loss > 1 || c->reorder < 0 || c->reorder > 1) {
+    snprintf(err, errcap, "loss and reorder are probabilities (0..1)");
+    return -EINVAL;
+  }
+  struct ustcp_loop *l = calloc(1, sizeof *l);
+  if (!l) return -ENOMEM;
+  l->tun_fd = l->ep_fd = l->timer_fd = l->ctl_fd = -1;
+  l->addr = c->addr;
+  l->peer = c->peer;
+  l->loss = c->loss;
+  l->reorder = c->reorder;
+  l->delay_us = c->delay_us;
+  int rc = tun_open(c->tun_name, l->ifname, err, errcap);
+  if (rc < 0) goto fail;
+  l->tun_fd = rc;
+  uint16_t mtu = c->mtu ? c->mtu : 1500;
+  if (c->configure) {
+    rc = tun_configure(l->ifname, c->peer, c->addr, mtu, err, errcap);
+    if (rc < 0) goto fail;
+  }
+  if (c->stack_cfg) l->cfg = *c->stack_cfg;
+  else ustcp_config_default(&l->cfg);
+  l->cfg.mtu = mtu;
+  /* The out-of-order queue must hold a full window of segments: one dropped
+   * inside the advertised window is lost to a peer without SACK until its RTO.
+   * Against Linux on a TUN (1 MB buffer, 2% loss, 10 ms RTT) the default of 256
+   * stalled a 20 MB download for tens of seconds of RTO backoff. Memory stays
+   * bounded by the window: data past it is trimmed. */
+  uint32_t window_segs = l->cfg.rmem_default / (uint32_t)(mtu - 40) + 1;
+  if (l->cfg.max_ooo_segments < window_segs) l->cfg.max_ooo_segments = window_segs;
+  uint64_t seed = c->seed;
+  if (!seed && getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+    seed = ustcp_loop_now_us() ^ ((uint64_t)getpid() << 32);
+  l->rng = seed ^ 0x6a09e667f3bcc908ull;
+  l->st = ustcp_stack_new(&l->cfg, c->addr, seed, stack_out, l);
+  if (!l->st) {
+    snprintf(err, errcap, "cannot create the stack (bad configuration or no memory)");
+    rc = -EINVAL;
+    goto fail;
+  }
+  if (c->pcap_path) {
+    l->pcap = pcap_writer_open(c->pcap_path);
+    if (!l->pcap) {
+      rc = -errno;
+      snprintf(err, errcap, "cannot write %s: %s", c->pcap_path, strerror(errno));
+      goto fail;
+    }
+    ustcp_set_capture_cb(l->st, on_capture, l);
+  }
+  l->ep_fd = epoll_create1(EPOLL_CLOEXEC);
+  l->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (l->ep_fd < 0 || l->timer_fd < 0) {
+    rc = -errno;
+    snprintf(err, errcap, "epoll/timerfd: %s", strerror(errno));
+    goto fail;
+  }
+  if ((rc = ep_add(l, l->tun_fd, EPOLLIN)) < 0 || (rc = ep_add(l, l->timer_fd, EPOLLIN)) < 0) {
+    snprintf(err, errcap, "epoll_ctl: %s", strerror(-rc));
+    goto fail;
+  }
+  *out = l;
+  return 0;
+fail:
+  ustcp_loop_free(l);
+  return rc;
+}
+
+void ustcp_loop_free(struct ustcp_loop *l)
+{
+  if (!l) return;
+  if (l->st) ustcp_stack_free(l->st);
+  for (int dir = 0; dir < 2; dir++)
+    while (l->q[dir].head) {
+      struct dpkt *d = l->q[dir].head;
+      l->q[dir].head = d->next;
+      free(d);
+    }
+  if (l->pcap) pcap_writer_close(l->pcap);
+  if (l->ctl_fd >= 0) {
+    close(l->ctl_fd);
+    unlink(l->ctl_path);
+  }
+  if (l->timer_fd >= 0) close(l->timer_fd);
+  if (l->ep_fd >= 0) close(l->ep_fd);
+  if (l->tun_fd >= 0) close(l->tun_fd);
+  free(l->watches);
+  free(l);
+}
+
+struct ustcp_stack *ustcp_loop_stack(struct ustcp_loop *l) { return l->st; }
+const char *ustcp_loop_ifname(const struct ustcp_loop *l) { return l->ifname; }
+void ustcp_loop_stop(struct ustcp_loop *l) { l->stop = 1; }
+bool ustcp_loop_stopped(const struct ustcp_loop *l) { return l->stop != 0; }
+void ustcp_loop_set_timeout(struct ustcp_loop *l, int timeout_ms) { l->timeout_ms = timeout_ms; }
+
+void ustcp_loop_get_stats(const struct ustcp_loop *l, struct ustcp_loop_stats *out)
+{
+  *out = l->stats;
+}
+
+int ustcp_loop_watch(struct ustcp_loop *l, int fd, unsigned events, ustcp_loop_fd_fn fn, void *ctx)
+{
+  if (l->nwatches == l->capwatches) {
+    size_t ncap = l->capwatches ? l->capwatches * 2 : 8;
+    struct watch *nv = realloc(l->watches, ncap * sizeof *nv);
+    if (!nv) return -ENOMEM;
+    l->watches = nv;
+    l->capwatches = ncap;
+  }
+  int rc = ep_add(l, fd, events);
+  if (rc < 0) return rc;
+  l->watches[l->nwatches++] = (struct watch){fd, fn, ctx};
+  return 0;
+}
+
+int ustcp_loop_unwatch(struct ustcp_loop *l, int fd)
+{
+  for (size_t i = 0; i < l->nwatches; i++)
+    if (l->watches[i].fd == fd) {
+      l->watches[i] = l->watches[--l->nwatches];
+      epoll_ctl(l->ep_fd, EPOLL_CTL_DEL, fd, NULL);
+      return 0;
+    }
+  return -ENOENT;
+}
+
+static uint64_t next_deadline(struct ustcp_loop *l)
+{
+  uint64_t d = ustcp_next_deadline(l->st);
+  for (int dir = 0; dir < 2; dir++)
+    if (l->q[dir].head && l->q[dir].head->at_us < d) d = l->q[dir].head->at_us;
+  return d;
+}
+
+static void arm_timer(struct ustcp_loop *l, uint64_t at_us)
+{
+  if (at_us == USTCP_NO_DEADLINE) at_us = 0;
+  if (at_us == l->armed_us) return;
+  struct itimerspec its;
+  memset(&its, 0, sizeof its);
+  if (at_us) {
+    its.it_value.tv_sec = (time_t)(at_us / 1000000u);
+    its.it_value.tv_nsec = (long)(at_us % 1000000u) * 1000;
+  }
+  if (timerfd_settime(l->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) == 0) l->armed_us = at_us;
+}
+
+static void ctl_accept(struct ustcp_loop *l);
+
+int ustcp_loop_run_once(struct ustcp_loop *l, int timeout_ms)
+{
+  if (l->stop) return -EINTR;
+  uint64_t now = ustcp_loop_now_us();
+  uint64_t dl = next_deadline(l);
+  if (dl != USTCP_NO_DEADLINE && dl <= now) {
+    timeout_ms = 0;                 /* something is due already */
+  } else {
+    arm_timer(l, dl);
+  }
+  struct epoll_event evs[32];
+  int n = epoll_wait(l->ep_fd, evs, 32, timeout_ms);
+  if (n < 0) {
+    if (errno == EINTR) return l->stop ? -EINTR : 0;
+    return -errno;
+  }
+  for (int i = 0; i < n; i++) {
+    int fd = evs[i].data.fd;
+    if (fd == l->tun_fd) {
+      int r = tun_read_batch(l->tun_fd, LOOP_READ_BATCH, on_tun_packet, l);
+      if (r < 0 && r != -EINTR) return r;
+    } else if (fd == l->timer_fd) {
+      uint64_t ticks;
+      if (read(l->timer_fd, &ticks, sizeof ticks) < 0) { /* EAGAIN: already consumed */ }
+      l->armed_us = 0;
+    } else if (fd == l->ctl_fd) {
+      ctl_accept(l);
+    } else {
+      for (size_t k = 0; k < l->nwatches; k++)
+        if (l->watches[k].fd == fd) {
+          l->watches[k].fn(l->watches[k].ctx, fd, evs[i].events);
+          break;
+        }
+    }
+  }
+  now = ustcp_loop_now_us();
+  release_due(l, now);
+  ustcp_poll(l->st, now);
+  return l->stop ? -EINTR : 0;
+}
+
+int ustcp_loop_run(struct ustcp_loop *l)
+{
+  for (;;) {
+    int rc = ustcp_loop_run_once(l, -1);
+    if (rc == -EINTR) return 0;
+    if (rc < 0) return rc;
+  }
+}
+
+/* ---- blocking calls ---- */
+
+int ustcp_loop_wait(struct ustcp_loop *l, int fd, unsigned events)
+{
+  uint64_t end = l->timeout_ms > 0 ? ustcp_loop_now_us() + (uint64_t)l->timeout_ms * 1000u : 0;
+  for (;;) {
+    int ev = ustcp_sock_events(l->st, fd);
+    if (ev < 0) return ev;
+    if ((unsigned)ev & (events | USTCP_POLLERR | USTCP_POLLHUP)) return ev;
+    int wait_ms = -1;
+    if (end) {
+      uint64_t now = ustcp_loop_now_us();
+      if (now >= end) return -ETIMEDOUT;
+      wait_ms = (int)((end - now + 999) / 1000);
+    }
+    int rc = ustcp_loop_run_once(l, wait_ms);
+    if (rc < 0) return rc;
+  }
+}
+
+int ustcp_loop_accept(struct ustcp_loop *l, int fd, struct ustcp_addr *peer)
+{
+  for (;;) {
+    int r = ustcp_accept(l->st, fd, peer);
+    if (r != -EAGAIN) return r;
+    int w = ustcp_loop_wait(l, fd, USTCP_POLLIN);
+    if (w < 0) return w;
+  }
+}
+
+int ustcp_loop_connect(struct ustcp_loop *l, int fd, const struct ustcp_addr *addr)
+{
+  int r = ustcp_connect(l->st, fd, addr);
+  if (r != -EINPROGRESS) return r;
+  int w = ustcp_loop_wait(l, fd, USTCP_POLLOUT);
+  if (w < 0) return w;
+  /* A second connect() reports the outcome once: 0, or the attempt's error. */
+  r = ustcp_connect(l->st, fd, addr);
+  return r == -EISCONN ? 0 : r;
+}
+
+ssize_t ustcp_loop_recv(struct ustcp_loop *l, int fd, void *buf, size_t len)
+{
+  for (;;) {
+    ssize_t r = ustcp_recv(l->st, fd, buf, len, 0);
+    if (r != -EAGAIN) return r;
+    int w = ustcp_loop_wait(l, fd, USTCP_POLLIN | USTCP_POLLRDHUP);
+    if (w < 0) return w;
+  }
+}
+
+ssize_t ustcp_loop_send(struct ustcp_loop *l, int fd, const void *buf, size_t len)
+{
+  size_t off = 0;
+  for (;;) {
+    if (off == len) return (ssize_t)len;
+    ssize_t r = ustcp_send(l->st, fd, (const uint8_t *)buf + off, len - off, 0);
+    if (r > 0) {
+      off += (size_t)r;
+      continue;
+    }
+    if (r != -EAGAIN) return off ? (ssize_t)off : r;
+    int w = ustcp_loop_wait(l, fd, USTCP_POLLOUT);
+    if (w < 0) return off ? (ssize_t)off : w;
+  }
+}
+
+int ustcp_loop_close(struct ustcp_loop *l, int fd)
+{
+  return ustcp_close(l->st, fd);
+}
+
+static bool closing_state(enum ustcp_state s)
+{
+  return s == USTCP_FIN_WAIT_1 || s == USTCP_FIN_WAIT_2 || s == USTCP_CLOSING ||
+         s == USTCP_LAST_ACK;
+}
+
+int ustcp_loop_drain(struct ustcp_loop *l, int timeout_ms)
+{
+  uint64_t end = ustcp_loop_now_us() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000u;
+  struct ustcp_sock_row *rows = NULL;
+  size_t cap = 0;
+  int rc = 0;
+  for (;;) {
+    size_t n = ustcp_sock_table(l->st, rows, cap);
+    if (n > cap) {
+      free(rows);
+      cap = n * 2;
+      rows = malloc(cap * sizeof *rows);
+      if (!rows) return -ENOMEM;
+      continue;
+    }
+    bool busy = false;
+    for (size_t i = 0; i < n; i++)
+      if (closing_state(rows[i].state)) busy = true;
+    if (!busy) break;
+    uint64_t now = ustcp_loop_now_us();
+    if (now >= end) { rc = -ETIMEDOUT; break; }
+    rc = ustcp_loop_run_once(l, (int)((end - now + 999) / 1000));
+    if (rc < 0) break;
+  }
+  free(rows);
+  return rc;
+}
+
+/* ---- the control socket and the report ---- */
+
+static void addr_port(char *buf, size_t cap, const struct ustcp_addr *a, bool listen_peer)
+{
+  char ip[16];
+  ipv4_str(a->ip, ip, sizeof ip);
+  if (listen_peer) snprintf(buf, cap, "%s:*", ip);
+  else snprintf(buf, cap, "%s:%u", ip, a->port);
+}
+
+void ustcp_loop_report(struct ustcp_loop *l, void *file)
+{
+  FILE *f = file;
+  char a[16], p[16];
+  fprintf(f, "ustcp %s %s peer %s pid %ld\n", l->ifname, ipv4_str(l->addr, a, sizeof a),
+          ipv4_str(l->peer, p, sizeof p), (long)getpid());
+  size_t cap = 64;
+  struct ustcp_sock_row *rows = NULL;
+  size_t n;
+  for (;;) {
+    rows = realloc(rows, cap * sizeof *rows);
+    if (!rows) return;
+    n = ustcp_sock_table(l->st, rows, cap);
+    if (n <= cap) break;
+    cap = n;
+  }
+  fprintf(f, "%-12s %7s %7s %-22s %-22s %s\n", "State", "Recv-Q", "Send-Q",
+          "Local Address:Port", "Peer Address:Port", "Fd");
+  for (size_t i = 0; i < n; i++) {
+    const struct ustcp_sock_row *r = &rows[i];
+    char la[32], ra[32];
+    addr_port(la, sizeof la, &r->local, false);
+    addr_port(ra, sizeof ra, &r->remote, r->state == USTCP_LISTEN || r->remote.port == 0);
+    char fdtxt[16];
+    if (r->fd >= 0) snprintf(fdtxt, sizeof fdtxt, "%d", r->fd);
+    else snprintf(fdtxt, sizeof fdtxt, "-");
+    fprintf(f, "%-12s %7u %7u %-22s %-22s %s\n", ustcp_state_name(r->state), r->recv_q,
+            r->send_q, la, ra, fdtxt);
+  }
+  free(rows);
+  struct ustcp_stats s;
+  ustcp_get_stats(l->st, &s);
+  fprintf(f, "--- counters\n");
+#define C(x) fprintf(f, "%s %llu\n", #x, (unsigned long long)s.x)
+  C(ip_in); C(ip_out); C(ip_bad); C(ip_not_for_us); C(ip_frag_dropped);
+  C(tcp_in); C(tcp_out); C(tcp_bad_checksum); C(tcp_malformed); C(tcp_rst_out); C(tcp_rst_in);
+  C(active_opens); C(passive_opens); C(attempt_fails); C(estab_resets); C(retrans_segs);
+  C(syn_queue_drops); C(accept_queue_drops); C(syncookies_sent); C(syncookies_recv);
+  C(syncookies_failed); C(challenge_acks); C(challenge_acks_limited); C(ooo_dropped);
+  C(paws_dropped); C(icmp_in); C(icmp_out); C(conns_alive); C(mem_bytes); C(mem_peak_bytes);
+#undef C
+  const struct ustcp_loop_stats *k = &l->stats;
+#define C(x) fprintf(f, "link_%s %llu\n", #x, (unsigned long long)k->x)
+  C(rx_packets); C(rx_bytes); C(tx_packets); C(tx_bytes); C(rx_not_ipv4); C(tx_errors);
+  C(impair_dropped); C(impair_reordered); C(impair_delayed);
+#undef C
+}
+
+static void ctl_accept(struct ustcp_loop *l)
+{
+  for (int k = 0; k < 16; k++) {
+    int c = accept4(l->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (c < 0) return;
+    /* A client that does not read cannot stall the stack for more than a second. */
+    struct timeval tv = {1, 0};
+    setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    if (m) {
+      ustcp_loop_report(l, m);
+      fclose(m);
+      size_t off = 0;
+      while (off < len) {
+        ssize_t w = send(c, text + off, len - off, MSG_NOSIGNAL);
+        if (w <= 0) break;
+        off += (size_t)w;
+      }
+      free(text);
+    }
+    close(c);
+  }
+}
+
+int ustcp_loop_ctl_open(struct ustcp_loop *l, const char *path, char *err, size_t errcap)
+{
+  struct sockaddr_un sun;
+  memset(&sun, 0, sizeof sun);
+  sun.sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof sun.sun_path) {
+    snprintf(err, errcap, "control socket path too long: %s", path);
+    return -ENAMETOOLONG;
+  }
+  strcpy(sun.sun_path, path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    snprintf(err, errcap, "socket(AF_UNIX): %s", strerror(errno));
+    return -errno;
+  }
+  int rc = bind(fd, (struct sockaddr *)&sun, sizeof sun);
+  if (rc < 0 && errno == EADDRINUSE) {
+    /* A socket file is there: stale (nobody answers) or another running ustcp. */
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int alive = probe >= 0 && connect(probe, (struct sockaddr *)&sun, sizeof sun) == 0;
+    if (probe >= 0) close(probe);
+    if (alive) {
+      close(fd);
+      snprintf(err, errcap, "control socket %s is in use by another running ustcp", path);
+      return -EADDRINUSE;
+    }
+    unlink(path);
+    rc = bind(fd, (struct sockaddr *)&sun, sizeof sun);
+  }
+  if (rc < 0) {
+    int e = errno;
+    close(fd);
+    snprintf(err, errcap, "cannot create control socket %s: %s", path, strerror(e));
+    return -e;
+  }
+  if (listen(fd, 16) < 0) {
+    int e = errno;
+    close(fd);
+    unlink(path);
+    snprintf(err, errcap, "listen on %s: %s", path, strerror(e));
+    return -e;
+  }
+  int erc = ep_add(l, fd, EPOLLIN);
+  if (erc < 0) {
+    close(fd);
+    unlink(path);
+    snprintf(err, errcap, "epoll_ctl: %s", strerror(-erc));
+    return erc;
+  }
+  l->ctl_fd = fd;
+  strcpy(l->ctl_path, path);
+  return 0;
+}

@@ -1,0 +1,174 @@
+/* src/link/tun.c: see tun.h.
+ *
+ *   tun_open       open("/dev/net/tun") -> ioctl(TUNSETIFF, IFF_TUN|IFF_NO_PI)
+ *   tun_configure  AF_INET socket -> SIOCSIFMTU, SIOCSIFADDR (kernel side),
+ *                  SIOCSIFDSTADDR (peer = ustcp), SIOCSIFNETMASK (/32),
+ *                  SIOCGIFFLAGS + SIOCSIFFLAGS (IFF_UP|IFF_RUNNING)
+ *   tun_read_batch read() until EAGAIN (each read is one packet)
+ *   tun_write      write() of one packet
+ */
+#include "link/tun.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define TUN_DEV "/dev/net/tun"
+
+static int fail(int err, char *buf, size_t cap, const char *fmt, ...)
+{
+  if (buf && cap) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, cap, fmt, ap);
+    va_end(ap);
+  }
+  return -err;
+}
+
+int tun_open(const char *name, char ifname[IFNAMSIZ], char *err, size_t errcap)
+{
+  if (name && strlen(name) >= IFNAMSIZ)
+    return fail(EINVAL, err, errcap, "device name '%s' is too long (at most %d characters)",
+                name, IFNAMSIZ - 1);
+  int fd = open(TUN_DEV, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    if (e == ENOENT || e == ENODEV || e == ENXIO)
+      return fail(e, err, errcap,
+                  "%s is missing (%s): load the tun module (modprobe tun) or create the node "
+                  "(mkdir -p /dev/net && mknod /dev/net/tun c 10 200)", TUN_DEV, strerror(e));
+    if (e == EACCES || e == EPERM)
+      return fail(e, err, errcap,
+                  "permission denied opening %s: run as root (CAP_NET_ADMIN), or have root "
+                  "create a device you own: ip tuntap add dev NAME mode tun user $USER", TUN_DEV);
+    return fail(e, err, errcap, "cannot open %s: %s", TUN_DEV, strerror(e));
+  }
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  if (name && *name) memcpy(ifr.ifr_name, name, strlen(name));
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int e = errno;
+    close(fd);
+    const char *n = name && *name ? name : "(new)";
+    if (e == EPERM || e == EACCES)
+      return fail(e, err, errcap,
+                  "TUNSETIFF %s: permission denied: creating a device needs CAP_NET_ADMIN, "
+                  "and an existing one must belong to you (ip tuntap add dev %s mode tun user $USER)",
+                  n, n);
+    if (e == EBUSY)
+      return fail(e, err, errcap, "TUNSETIFF %s: device busy (another program has it open)", n);
+    if (e == EINVAL)
+      return fail(e, err, errcap, "TUNSETIFF %s: invalid (is it a TAP device, or a name in use "
+                  "by another kind of interface?)", n);
+    return fail(e, err, errcap, "TUNSETIFF %s: %s", n, strerror(e));
+  }
+  memcpy(ifname, ifr.ifr_name, IFNAMSIZ);
+  ifname[IFNAMSIZ - 1] = 0;
+  return fd;
+}
+
+static void set_addr(struct sockaddr *sa, uint32_t ip)
+{
+  struct sockaddr_in sin;
+  memset(&sin, 0, sizeof sin);
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(ip);
+  memcpy(sa, &sin, sizeof sin);
+}
+
+static int ifreq_ioctl(int sock, unsigned long req, const char *reqname, struct ifreq *ifr,
+                       char *err, size_t errcap)
+{
+  if (ioctl(sock, req, ifr) == 0) return 0;
+  int e = errno;
+  if (e == EPERM || e == EACCES)
+    return fail(e, err, errcap, "%s on %s: permission denied (configuring the device needs "
+                "CAP_NET_ADMIN; without it, configure it beforehand and skip this step)",
+                reqname, ifr->ifr_name);
+  return fail(e, err, errcap, "%s on %s: %s", reqname, ifr->ifr_name, strerror(e));
+}
+
+int tun_configure(const char *ifname, uint32_t kernel_ip, uint32_t peer_ip, uint16_t mtu,
+                  char *err, size_t errcap)
+{
+  int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) return fail(errno, err, errcap, "socket(AF_INET): %s", strerror(errno));
+  struct ifreq ifr;
+  int rc = 0;
+#define IFR_RESET() do { memset(&ifr, 0, sizeof ifr); \
+    memcpy(ifr.ifr_name, ifname, strnlen(ifname, IFNAMSIZ - 1)); } while (0)
+  if (mtu) {
+    IFR_RESET();
+    ifr.ifr_mtu = mtu;
+    if ((rc = ifreq_ioctl(sock, SIOCSIFMTU, "SIOCSIFMTU", &ifr, err, errcap))) goto out;
+  }
+  /* A TUN device is IFF_POINTOPOINT: SIOCSIFADDR makes a /32 local address and
+   * SIOCSIFDSTADDR the peer, which installs the host route to ustcp's address
+   * (the same as `ip addr add KERNEL peer PEER dev NAME`). */
+  IFR_RESET();
+  set_addr(&ifr.ifr_addr, kernel_ip);
+  if ((rc = ifreq_ioctl(sock, SIOCSIFADDR, "SIOCSIFADDR", &ifr, err, errcap))) goto out;
+  IFR_RESET();
+  set_addr(&ifr.ifr_dstaddr, peer_ip);
+  if ((rc = ifreq_ioctl(sock, SIOCSIFDSTADDR, "SIOCSIFDSTADDR", &ifr, err, errcap))) goto out;
+  IFR_RESET();
+  set_addr(&ifr.ifr_netmask, 0xffffffffu);
+  if ((rc = ifreq_ioctl(sock, SIOCSIFNETMASK, "SIOCSIFNETMASK", &ifr, err, errcap))) goto out;
+  /* Best effort, before the device goes up: with IPv6 off the kernel sends no
+   * router solicitations or MLD reports down the tunnel. */
+  {
+    char path[128];
+    snprintf(path, sizeof path, "/proc/sys/net/ipv6/conf/%s/disable_ipv6", ifname);
+    int f = open(path, O_WRONLY | O_CLOEXEC);
+    if (f >= 0) {
+      if (write(f, "1\n", 2) < 0) { /* not fatal */ }
+      close(f);
+    }
+  }
+  IFR_RESET();
+  if ((rc = ifreq_ioctl(sock, SIOCGIFFLAGS, "SIOCGIFFLAGS", &ifr, err, errcap))) goto out;
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  if ((rc = ifreq_ioctl(sock, SIOCSIFFLAGS, "SIOCSIFFLAGS", &ifr, err, errcap))) goto out;
+#undef IFR_RESET
+out:
+  close(sock);
+  return rc;
+}
+
+int tun_read_batch(int fd, unsigned max, tun_packet_fn fn, void *ctx)
+{
+  static _Thread_local uint8_t buf[65536];
+  unsigned n = 0;
+  while (n < max) {
+    ssize_t r = read(fd, buf, sizeof buf);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return n ? (int)n : -errno;
+    }
+    if (r == 0) break;
+    n++;
+    fn(ctx, buf, (size_t)r);
+  }
+  return (int)n;
+}
+
+int tun_write(int fd, const uint8_t *pkt, size_t len)
+{
+  for (;;) {
+    ssize_t w = write(fd, pkt, len);
+    if (w >= 0) return 0;
+    if (errno == EINTR) continue;
+    return -errno;
+  }
+}

@@ -1,0 +1,38 @@
+/* src/link/tun: a Linux TUN device (IFF_TUN | IFF_NO_PI: each read or write is
+ * one bare IPv4 packet), opened and configured with libc calls only: ioctl
+ * TUNSETIFF on /dev/net/tun, then SIOCSIFMTU / SIOCSIFADDR / SIOCSIFDSTADDR /
+ * SIOCSIFNETMASK / SIOCSIFFLAGS on an AF_INET socket for the kernel's side. No
+ * shelling out to ip(8).
+ *
+ * Errors are negative errno values plus a one-line message that says what to do
+ * (missing /dev/net/tun, permission denied, device busy).
+ */
+#ifndef USTCP_LINK_TUN_H
+#define USTCP_LINK_TUN_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <net/if.h>
+
+/* Opens (creating it if needed) the TUN device name ("" or NULL: the kernel picks
+ * tunN). The descriptor is non-blocking and close-on-exec; the device's actual
+ * name is written to ifname (IFNAMSIZ bytes). Returns the fd or -errno. */
+int tun_open(const char *name, char ifname[IFNAMSIZ], char *err, size_t errcap);
+
+/* Gives the kernel's side of the point-to-point link its address and the peer
+ * address (ustcp's own), netmask /32, the MTU (0 = leave it), brings the device
+ * up, and turns IPv6 off on it (best effort: no router solicitations to ignore).
+ * Needs CAP_NET_ADMIN. Addresses in host order. Returns 0 or -errno. */
+int tun_configure(const char *ifname, uint32_t kernel_ip, uint32_t peer_ip, uint16_t mtu,
+                  char *err, size_t errcap);
+
+/* Reads packets until the device has none (EAGAIN) or max were read, calling
+ * fn(ctx, pkt, len) for each; pkt is valid during the call only. Returns the
+ * number read or -errno (never -EAGAIN). */
+typedef void (*tun_packet_fn)(void *ctx, const uint8_t *pkt, size_t len);
+int tun_read_batch(int fd, unsigned max, tun_packet_fn fn, void *ctx);
+
+/* Writes one packet. Returns 0 or -errno (-EAGAIN when the kernel's queue is
+ * full: the packet is lost, as on a real link, and TCP recovers). */
+int tun_write(int fd, const uint8_t *pkt, size_t len);
+#endif

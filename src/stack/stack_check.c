@@ -1,0 +1,91 @@
+/* Whole-stack invariant checks (see stack_check.h). Only tests call these. */
+#include <stdio.h>
+#include <stdlib.h>
+#include "stack/stack_check.h"
+
+struct walk {
+  uint64_t count, mem, timers, ports_held;
+};
+
+static const char *visit(struct ustcp_stack *s, struct tcb *t, struct walk *w, char *buf, size_t cap)
+{
+  const char *r = tcp_check_tcb(&s->eng, t, buf, cap);
+  if (r) return r;
+  w->count++;
+  w->mem += tcp_tcb_mem(t);
+  if (t->timer.at_us) w->timers++;
+  if (t->port_held) w->ports_held++;
+  return NULL;
+}
+
+const char *stack_check(struct ustcp_stack *s, bool deep, char *buf, size_t cap)
+{
+  struct walk w = {0, 0, 0, 0};
+  const char *r;
+  for (size_t i = 0; i < s->conns.nbuckets; i++)
+    for (struct tcb *t = s->conns.buckets[i]; t; t = t->hash_next) {
+      if (!t->in_hash || t->lst) {
+        snprintf(buf, cap, "conn %llu in the connection table with in_hash %d, lst %p",
+                 (unsigned long long)t->conn_id, t->in_hash, (void *)t->lst);
+        return buf;
+      }
+      if (stack_lookup(s, t->local.ip, t->local.port, t->remote.ip, t->remote.port) != t) {
+        snprintf(buf, cap, "conn %llu (%s) not found by its 4-tuple (port %u -> %u): duplicate or misplaced",
+                 (unsigned long long)t->conn_id, ustcp_state_name(t->state), t->local.port, t->remote.port);
+        return buf;
+      }
+      if (t->fd >= 0 && sock_debug_tcb(s, t->fd, NULL) != t) {
+        snprintf(buf, cap, "conn %llu claims descriptor %d, which is not it",
+                 (unsigned long long)t->conn_id, t->fd);
+        return buf;
+      }
+      if ((r = visit(s, t, &w, buf, cap))) return r;
+    }
+  for (size_t i = 0; i < s->listeners.nbuckets; i++)
+    for (struct tcb *t = s->listeners.buckets[i]; t; t = t->hash_next) {
+      if (!t->in_hash || !t->lst || t->state != USTCP_LISTEN) {
+        snprintf(buf, cap, "conn %llu in the listener table in %s",
+                 (unsigned long long)t->conn_id, ustcp_state_name(t->state));
+        return buf;
+      }
+      if ((r = visit(s, t, &w, buf, cap))) return r;
+    }
+  uint32_t fd_cap = 0;
+  sock_debug_tcb(s, 0, &fd_cap);
+  for (uint32_t fd = 0; fd < fd_cap; fd++) {
+    struct tcb *t = sock_debug_tcb(s, (int)fd, NULL);
+    if (!t) continue;
+    if (t->fd != (int)fd) {
+      snprintf(buf, cap, "descriptor %u holds conn %llu whose fd is %d", fd,
+               (unsigned long long)t->conn_id, t->fd);
+      return buf;
+    }
+    if (!t->in_hash && (r = visit(s, t, &w, buf, cap))) return r;
+  }
+  if (w.count != s->eng.conns) {
+    snprintf(buf, cap, "%llu control blocks reachable, engine counts %llu (leak or double free)",
+             (unsigned long long)w.count, (unsigned long long)s->eng.conns);
+    return buf;
+  }
+  if (w.mem != s->eng.mem_bytes) {
+    snprintf(buf, cap, "reachable blocks own %llu bytes, allocator counts %llu (leak)",
+             (unsigned long long)w.mem, (unsigned long long)s->eng.mem_bytes);
+    return buf;
+  }
+  if (w.timers != s->eng.timers.n) {
+    snprintf(buf, cap, "%llu blocks have a timer armed, heap holds %zu",
+             (unsigned long long)w.timers, s->eng.timers.n);
+    return buf;
+  }
+  if ((r = tcp_check_timers(&s->eng, buf, cap))) return r;
+  if (deep) {
+    uint64_t refs = 0;
+    for (uint32_t p = 0; p < 65536; p++) refs += s->port_refs[p];
+    if (refs != w.ports_held) {
+      snprintf(buf, cap, "%llu port references, %llu blocks hold a port",
+               (unsigned long long)refs, (unsigned long long)w.ports_held);
+      return buf;
+    }
+  }
+  return NULL;
+}

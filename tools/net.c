@@ -1,0 +1,297 @@
+/* Shared parts of the network subcommands: see net.h. */
+#include "net.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "tools.h"
+#include "wire/wire.h"
+
+const char net_opts_help[] =
+  "device and stack options (all network commands):\n"
+  "  --tun NAME        TUN device to create or attach to (default ustcp0)\n"
+  "  --addr A.B.C.D    ustcp's own address (default 10.7.0.2)\n"
+  "  --peer A.B.C.D    the kernel side's address (default 10.7.0.1)\n"
+  "  --no-configure    use the device as it is: no address, MTU or up/down changes\n"
+  "                    (for a device made beforehand, e.g. ip tuntap add ... user $USER)\n"
+  "  --mtu N           link MTU (default 1500)\n"
+  "  --ctl PATH        control socket for `ustcp stat` (default /run/ustcp/NAME.sock)\n"
+  "  --no-ctl          no control socket\n"
+  "  --pcap FILE       write every packet of the stack to FILE (pcap)\n"
+  "  --time-wait SECS  TIME_WAIT length (default 60, as Linux)\n"
+  "  --sndbuf BYTES    socket send buffer (default 1048576)\n"
+  "  --rcvbuf BYTES    socket receive buffer (default 1048576)\n"
+  "  --seed N          seed for ISNs, ports and --impair (default: random)\n"
+  "  --impair SPEC     netem-like faults done by ustcp on both directions, e.g.\n"
+  "                    loss=2%,reorder=5%,delay=5ms (for tests without sch_netem)\n"
+  "  -v, --verbose     log connections (twice: every state change) to stderr\n";
+
+void net_opts_init(struct net_opts *o)
+{
+  memset(o, 0, sizeof *o);
+  ustcp_loop_config_default(&o->lc);
+  o->lc.configure = true;
+  ustcp_config_default(&o->cfg);
+  /* Tools move bulk data: larger buffers than Linux's initial ones (Linux grows
+   * them by autotuning; ustcp sizes them once). */
+  o->cfg.wmem_default = 1u << 20;
+  o->cfg.rmem_default = 1u << 20;
+  o->lc.stack_cfg = &o->cfg;
+}
+
+int net_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+  if (!s || !*s) return -1;
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || *end || s[0] == '-' || v < lo || v > hi) return -1;
+  *out = v;
+  return 0;
+}
+
+int net_parse_hostport(const char *s, struct ustcp_addr *out)
+{
+  char host[64];
+  const char *colon = strrchr(s, ':');
+  if (!colon || (size_t)(colon - s) >= sizeof host) return -1;
+  memcpy(host, s, (size_t)(colon - s));
+  host[colon - s] = 0;
+  uint64_t port;
+  if (ipv4_parse(host, &out->ip) != 0 || net_parse_u64(colon + 1, 1, 65535, &port) != 0)
+    return -1;
+  out->port = (uint16_t)port;
+  return 0;
+}
+
+const char *net_strerror(int err, char *buf, size_t cap)
+{
+  int e = err < 0 ? -err : err;
+  const char *name = strerrorname_np(e);   /* GNU: "ECONNREFUSED" */
+  snprintf(buf, cap, "%s (%s)", strerror(e), name ? name : "?");
+  return buf;
+}
+
+static int parse_percent(const char *v, double *out)
+{
+  char *end;
+  double d = strtod(v, &end);
+  if (end == v || d < 0) return -1;
+  if (*end == '%') { d /= 100; end++; }
+  if (*end || d > 1) return -1;
+  *out = d;
+  return 0;
+}
+
+static int parse_impair(struct net_opts *o, const char *spec)
+{
+  char buf[256];
+  if (strlen(spec) >= sizeof buf) return -1;
+  strcpy(buf, spec);
+  for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    char *eq = strchr(tok, '=');
+    if (!eq) return -1;
+    *eq = 0;
+    const char *v = eq + 1;
+    if (!strcmp(tok, "loss")) {
+      if (parse_percent(v, &o->lc.loss)) return -1;
+    } else if (!strcmp(tok, "reorder")) {
+      if (parse_percent(v, &o->lc.reorder)) return -1;
+    } else if (!strcmp(tok, "delay")) {
+      char *end;
+      double ms = strtod(v, &end);
+      if (end == v || ms < 0 || ms > 10000 || (strcmp(end, "ms") && *end)) return -1;
+      o->lc.delay_us = (uint64_t)(ms * 1000);
+    } else {
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int net_opts_parse(struct net_opts *o, const char *cmd, int argc, char **argv, int *i)
+{
+  const char *a = argv[*i];
+  const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+  uint64_t n;
+#define NEED_VALUE() do { if (!v) { fprintf(stderr, "ustcp %s: %s needs a value\n", cmd, a); return -1; } (*i)++; } while (0)
+  if (!strcmp(a, "--tun")) {
+    NEED_VALUE();
+    if (strlen(v) >= 16 || !*v) { fprintf(stderr, "ustcp %s: bad device name '%s'\n", cmd, v); return -1; }
+    o->lc.tun_name = v;
+  } else if (!strcmp(a, "--addr") || !strcmp(a, "--peer")) {
+    NEED_VALUE();
+    uint32_t ip;
+    if (ipv4_parse(v, &ip) != 0 || ip == 0) {
+      fprintf(stderr, "ustcp %s: %s wants an IPv4 address, not '%s'\n", cmd, a, v);
+      return -1;
+    }
+    if (a[2] == 'a') o->lc.addr = ip; else o->lc.peer = ip;
+  } else if (!strcmp(a, "--no-configure")) {
+    o->lc.configure = false;
+  } else if (!strcmp(a, "--mtu")) {
+    NEED_VALUE();
+    if (net_parse_u64(v, 576, 65535, &n)) { fprintf(stderr, "ustcp %s: bad --mtu '%s' (576..65535)\n", cmd, v); return -1; }
+    o->lc.mtu = (uint16_t)n;
+  } else if (!strcmp(a, "--ctl")) {
+    NEED_VALUE();
+    o->ctl_path = v;
+  } else if (!strcmp(a, "--no-ctl")) {
+    o->no_ctl = true;
+  } else if (!strcmp(a, "--pcap")) {
+    NEED_VALUE();
+    o->lc.pcap_path = v;
+  } else if (!strcmp(a, "--time-wait")) {
+    NEED_VALUE();
+    if (net_parse_u64(v, 0, 3600, &n)) { fprintf(stderr, "ustcp %s: bad --time-wait '%s' (0..3600 s)\n", cmd, v); return -1; }
+    o->cfg.time_wait_us = n * USTCP_SEC;
+  } else if (!strcmp(a, "--sndbuf") || !strcmp(a, "--rcvbuf")) {
+    NEED_VALUE();
+    if (net_parse_u64(v, 4096, 33554432, &n)) { fprintf(stderr, "ustcp %s: bad %s '%s' (4096..33554432)\n", cmd, a, v); return -1; }
+    if (a[2] == 's') o->cfg.wmem_default = (uint32_t)n; else o->cfg.rmem_default = (uint32_t)n;
+  } else if (!strcmp(a, "--seed")) {
+    NEED_VALUE();
+    if (net_parse_u64(v, 1, UINT64_MAX, &n)) { fprintf(stderr, "ustcp %s: bad --seed '%s'\n", cmd, v); return -1; }
+    o->lc.seed = n;
+  } else if (!strcmp(a, "--impair")) {
+    NEED_VALUE();
+    if (parse_impair(o, v)) {
+      fprintf(stderr, "ustcp %s: bad --impair '%s' (e.g. loss=2%%,reorder=5%%,delay=5ms)\n", cmd, v);
+      return -1;
+    }
+  } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+    o->verbose++;
+  } else {
+    return 0;
+  }
+#undef NEED_VALUE
+  return 1;
+}
+
+static int mkdir_p(const char *dir, mode_t mode)
+{
+  char buf[256];
+  if (strlen(dir) >= sizeof buf) return -1;
+  strcpy(buf, dir);
+  for (char *p = buf + 1; *p; p++)
+    if (*p == '/') {
+      *p = 0;
+      if (mkdir(buf, mode) < 0 && errno != EEXIST) return -1;
+      *p = '/';
+    }
+  if (mkdir(buf, mode) < 0 && errno != EEXIST) return -1;
+  return access(buf, W_OK | X_OK);
+}
+
+/* Device names are per network namespace, the file system is not: inside a
+ * namespace named by ip-netns (/run/netns/NAME) the path gets "netns-NAME/", so
+ * ustcp0 in two namespaces do not share a control socket. `ustcp stat` run in
+ * the same namespace (ip netns exec NAME ustcp stat) finds it. */
+static void netns_part(char *buf, size_t cap)
+{
+  struct stat self, st;
+  buf[0] = 0;
+  if (stat("/proc/self/ns/net", &self) != 0) return;
+  DIR *d = opendir("/run/netns");
+  if (!d) return;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    char path[300];
+    if (e->d_name[0] == '.') continue;
+    snprintf(path, sizeof path, "/run/netns/%s", e->d_name);
+    if (stat(path, &st) == 0 && st.st_ino == self.st_ino && st.st_dev == self.st_dev) {
+      snprintf(buf, cap, "/netns-%.40s", e->d_name);
+      break;
+    }
+  }
+  closedir(d);
+}
+
+const char *net_ctl_default(const char *ifname, bool create, char *buf, size_t cap)
+{
+  char dirs[3][200], nsp[48];
+  int nd = 0;
+  netns_part(nsp, sizeof nsp);
+  snprintf(dirs[nd++], sizeof dirs[0], "/run/ustcp%s", nsp);
+  const char *xdg = getenv("XDG_RUNTIME_DIR");
+  if (xdg && *xdg) snprintf(dirs[nd++], sizeof dirs[0], "%s/ustcp%s", xdg, nsp);
+  snprintf(dirs[nd++], sizeof dirs[0], "/tmp/ustcp-%ld%s", (long)getuid(), nsp);
+  for (int i = 0; i < nd; i++) {
+    snprintf(buf, cap, "%s/%s.sock", dirs[i], ifname);
+    if (create) {
+      if (mkdir_p(dirs[i], i == 0 ? 0755 : 0700) == 0) return buf;
+    } else if (access(buf, F_OK) == 0) {
+      return buf;
+    }
+  }
+  snprintf(buf, cap, "%s/%s.sock", dirs[0], ifname);
+  return buf;
+}
+
+static struct ustcp_loop *g_loop;
+static char g_ctl_dir[256];   /* a default control directory to remove when empty */
+
+static void on_signal(int sig)
+{
+  (void)sig;
+  if (g_loop) ustcp_loop_stop(g_loop);
+}
+
+static void log_event(void *ctx, const struct ustcp_event *ev)
+{
+  (void)ctx;
+  char a[16], b[16];
+  fprintf(stderr, "ustcp: %s:%u <-> %s:%u  %s -> %s\n", ipv4_str(ev->local.ip, a, sizeof a),
+          ev->local.port, ipv4_str(ev->remote.ip, b, sizeof b), ev->remote.port,
+          ustcp_state_name(ev->old_state), ustcp_state_name(ev->new_state));
+}
+
+struct ustcp_loop *net_open(struct net_opts *o, const char *cmd)
+{
+  char err[512];
+  struct ustcp_loop *l;
+  int rc = ustcp_loop_new(&o->lc, &l, err, sizeof err);
+  if (rc < 0) {
+    fprintf(stderr, "ustcp %s: %s\n", cmd, err[0] ? err : strerror(-rc));
+    return NULL;
+  }
+  if (!o->no_ctl) {
+    const char *path = o->ctl_path;
+    if (!path) {
+      path = net_ctl_default(ustcp_loop_ifname(l), true, o->ctl_buf, sizeof o->ctl_buf);
+      if (strstr(path, "/netns-")) {
+        snprintf(g_ctl_dir, sizeof g_ctl_dir, "%s", path);
+        char *slash = strrchr(g_ctl_dir, '/');
+        if (slash) *slash = 0;
+      }
+    }
+    rc = ustcp_loop_ctl_open(l, path, err, sizeof err);
+    if (rc < 0) {
+      fprintf(stderr, "ustcp %s: %s (use --ctl PATH or --no-ctl)\n", cmd, err);
+      ustcp_loop_free(l);
+      return NULL;
+    }
+    o->ctl_path = path;
+  }
+  if (o->verbose > 1) ustcp_set_event_cb(ustcp_loop_stack(l), log_event, NULL);
+  g_loop = l;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  return l;
+}
+
+void net_close(struct ustcp_loop *l)
+{
+  if (g_loop == l) g_loop = NULL;
+  ustcp_loop_free(l);
+  if (g_ctl_dir[0]) rmdir(g_ctl_dir);   /* only if empty: another ustcp may use it */
+}
