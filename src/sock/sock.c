@@ -315,7 +315,13 @@ ssize_t ustcp_recv(struct ustcp_stack *s, int fd, void *buf, size_t len, int fla
       /* Only what the window field can carry counts (65535 << rcv_wscale). */
       uint32_t space = u32_min(ring_space(&t->rcvbuf), 65535u << t->rcv_wscale);
       uint32_t new_edge = t->rcv_nxt + space;
-      if (seq_geq(new_edge, t->rcv_adv) &&
+      /* A standalone update only helps a sender that the window may be holding
+       * back: when what is left of the advertised window is small. Otherwise
+       * the next ACK carries the larger window for free (e.g. after a SYN-ACK's
+       * unscaled 65535 the first read would always have sent one). */
+      uint32_t left = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
+      bool sender_may_wait = left < t->rcvbuf.cap / 4 || left < 2u * t->rcv_mss;
+      if (sender_may_wait && seq_geq(new_edge, t->rcv_adv) &&
           new_edge - t->rcv_adv >= u32_min(t->rcvbuf.cap / 2, 2u * t->rcv_mss) &&
           t->state != USTCP_SYN_SENT && t->state != USTCP_SYN_RCVD) {
         t->ack_now = true;

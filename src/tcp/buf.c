@@ -10,7 +10,7 @@ uint32_t ring_write(struct tcp_engine *e, struct ring *r, const uint8_t *src, ui
   if (n > ring_space(r)) n = ring_space(r);
   if (n == 0) return 0;
   if (!r->data) {
-    r->data = tcp_alloc(e, r->cap);
+    r->data = tcp_alloc_raw(e, r->cap);   /* no zeroing: every byte is written before it is read */
     if (!r->data) return 0;
     r->head = 0;
   }

@@ -210,7 +210,8 @@ struct tcp_engine {
 void tcp_engine_init(struct tcp_engine *e, const struct ustcp_config *cfg,
                      uint64_t seed, void *owner);
 void tcp_engine_free(struct tcp_engine *e);
-void *tcp_alloc(struct tcp_engine *e, size_t n);
+void *tcp_alloc(struct tcp_engine *e, size_t n);      /* zeroed */
+void *tcp_alloc_raw(struct tcp_engine *e, size_t n);  /* not zeroed */
 void tcp_free_mem(struct tcp_engine *e, void *p, size_t n);
 struct tcb *tcb_new(struct tcp_engine *e);
 /* Frees a control block that has no socket and is CLOSED. */

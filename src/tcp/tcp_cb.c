@@ -42,6 +42,15 @@ void *tcp_alloc(struct tcp_engine *e, size_t n)
   return p;
 }
 
+void *tcp_alloc_raw(struct tcp_engine *e, size_t n)
+{
+  void *p = malloc(n);
+  if (!p) return NULL;
+  e->mem_bytes += n;
+  if (e->mem_bytes > e->mem_peak_bytes) e->mem_peak_bytes = e->mem_bytes;
+  return p;
+}
+
 void tcp_free_mem(struct tcp_engine *e, void *p, size_t n)
 {
   if (!p) return;

@@ -241,6 +241,8 @@ static void enter_time_wait(struct tcp_engine *e, struct tcb *t)
   t->rto_at_us = t->persist_at_us = t->keepalive_at_us = 0;
   t->close_at_us = e->now_us + e->cfg->time_wait_us;
   ring_free(e, &t->sndbuf);
+  /* TIME_WAIT lasts a minute: keep no buffer that holds nothing. */
+  if (t->rcvbuf.len == 0) ring_free(e, &t->rcvbuf);
   timer_update(e, t);
 }
 
