@@ -72,6 +72,7 @@ struct ustcp_config {
   uint16_t port_range_hi;       /* 60999 */
   uint16_t mtu;                 /* 1500: link MTU; the advertised MSS is mtu - 40 */
   bool window_scaling;          /* 1 (RFC 7323) */
+  bool sack;                    /* 1 (RFC 2018): selective acknowledgments */
   uint32_t challenge_ack_limit; /* 1000 per second (RFC 5961 §7, Linux's default) */
   uint32_t max_sockets;         /* 1048576: sockets (descriptors) per stack */
   uint32_t max_ooo_segments;    /* 256: out-of-order segments queued per connection */

@@ -261,7 +261,16 @@ void tv_seg_text(const struct tv *v, const struct tv_entry *e, char *buf, size_t
     if (op->present & TCP_OPT_HAS_WSCALE) { SEP(); if (n < cap) n += (size_t)snprintf(buf + n, cap - n, "wscale %u", op->wscale); }
     if (op->present & TCP_OPT_HAS_SACK_PERM) { SEP(); if (n < cap) n += (size_t)snprintf(buf + n, cap - n, "sackOK"); }
     if (op->present & TCP_OPT_HAS_TS) { SEP(); if (n < cap) n += (size_t)snprintf(buf + n, cap - n, "TS"); }
-    if (op->present & TCP_OPT_HAS_SACK) { SEP(); if (n < cap) n += (size_t)snprintf(buf + n, cap - n, "sack %u", op->sack_count); }
+    if (op->present & TCP_OPT_HAS_SACK) {
+      /* blocks name the other side's bytes: relative to its ISN, like ack */
+      SEP();
+      if (n < cap) n += (size_t)snprintf(buf + n, cap - n, "sack");
+      for (unsigned k = 0; k < op->sack_count && k < TCP_MAX_SACK_BLOCKS; k++) {
+        uint32_t base = e->isn_rel_known[o] ? e->isn_rel[o] : 0;
+        if (n < cap) n += (size_t)snprintf(buf + n, cap - n, " %u:%u", op->sack[k].left - base,
+                                           op->sack[k].right - base);
+      }
+    }
 #undef SEP
     if (n < cap) snprintf(buf + n, cap - n, ">");
   }

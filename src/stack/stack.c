@@ -33,6 +33,7 @@ void ustcp_config_default(struct ustcp_config *c)
   c->port_range_hi = 60999;
   c->mtu = 1500;
   c->window_scaling = true;
+  c->sack = true;
   c->challenge_ack_limit = 1000;
   c->max_sockets = 1u << 20;
   c->max_ooo_segments = 256;

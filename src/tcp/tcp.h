@@ -68,6 +68,8 @@ struct listen_state {
 
 enum tcb_queue { TCB_Q_NONE, TCB_Q_SYN, TCB_Q_ACCEPT };
 
+#define TCP_SACK_SCOREBOARD 8
+
 /* The transmission control block: RFC 9293 §3.3.1 variables, spelled as the RFC
  * spells them, plus what reliability, flow and congestion control need. */
 struct tcb {
@@ -140,12 +142,22 @@ struct tcb {
   uint32_t keepalive_probes;      /* keepalive probes since the last segment received */
   uint64_t last_rcv_us;           /* when an acceptable segment last arrived (keepalive idle) */
 
+  /* SACK (RFC 2018): negotiated on the SYNs; the scoreboard of peer-SACKed
+   * ranges above snd_una; recovery's retransmission point; the latest
+   * out-of-order arrival (our first SACK block) */
+  bool sack_ok;
+  uint8_t nsacked;
+  struct tcp_sack_block sacked[TCP_SACK_SCOREBOARD];
+  uint32_t sack_rexmit;
+  uint32_t ooo_last_seq;
+
   /* congestion control: NewReno (RFC 5681, RFC 6582) */
   struct {
     uint32_t cwnd, ssthresh;      /* bytes */
     uint32_t dupacks;
     bool in_recovery;
     uint32_t recover;             /* snd_max when recovery began */
+    uint32_t lt_extra;            /* RFC 3042 limited transmit: bytes allowed past cwnd */
     uint32_t acked_accum;         /* bytes acked toward one MSS of growth (CA) */
     uint32_t last_advance;        /* bytes the latest cumulative ACK advanced (RFC 6582 §4) */
   } cc;
@@ -298,6 +310,16 @@ uint8_t tcp_choose_wscale(const struct tcp_engine *e, const struct tcb *t);
  * lowers snd_mss (PMTU discovery, RFC 1191). */
 void tcp_icmp_error(struct tcp_engine *e, struct tcb *t, uint8_t type, uint8_t code,
                     uint32_t seq, uint16_t mtu);
+
+/* ---- tcp_sack.c ---- */
+void sack_fill_blocks(const struct tcb *t, struct tcp_opts *o);
+void sack_update(struct tcb *t, const struct tcp_opts *o);
+void sack_prune(struct tcb *t);
+bool sack_next_hole(const struct tcb *t, uint32_t from, uint32_t *start, uint32_t *end);
+uint32_t sack_skip(const struct tcb *t, uint32_t seq);
+uint32_t sack_bytes(const struct tcb *t);
+/* Retransmits up to one segment from seq (tcp_output.c). */
+void tcp_retransmit_at(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32_t max_len);
 
 /* ---- siphash.c ---- */
 uint64_t siphash24(const uint64_t key[2], const void *data, size_t len);

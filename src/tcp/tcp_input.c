@@ -39,7 +39,11 @@ static void take_syn_options(struct tcp_engine *e, struct tcb *t, const struct t
     t->snd_wscale = 0;
     t->rcv_wscale = 0;
   }
+  /* RFC 2018 §2: SACK when both SYNs carry SACK-permitted. */
+  t->sack_ok = e->cfg->sack && (h->opts.present & TCP_OPT_HAS_SACK_PERM);
 }
+
+static void sack_retransmit_next(struct tcp_engine *e, struct tcb *t);
 
 static void wake(struct tcp_engine *e, struct tcb *t)
 {
@@ -177,7 +181,13 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, uint32_t ack)
       /* Partial ACK: retransmit the next hole, deflate by the amount acked. */
       t->snd_una = ack;
       if (seq_lt(t->snd_nxt, ack)) t->snd_nxt = ack;
-      tcp_retransmit_una(e, t);
+      sack_prune(t);
+      if (!t->nsacked || seq_leq(t->sack_rexmit, ack)) {
+        tcp_retransmit_una(e, t);
+        t->sack_rexmit = ack + mss;
+      } else {
+        sack_retransmit_next(e, t);   /* the hole at snd_una went out already */
+      }
       t->cc.cwnd = t->cc.cwnd > acked ? t->cc.cwnd - acked + mss : mss;
       t->info.fast_retrans++;
     }
@@ -191,23 +201,59 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, uint32_t ack)
     }
   }
   t->cc.dupacks = 0;
+  t->cc.lt_extra = 0;
   t->snd_una = ack;
   if (seq_lt(t->snd_nxt, ack)) t->snd_nxt = ack;
+  if (t->nsacked) sack_prune(t);
   if (t->snd_una == t->snd_max) t->rto_at_us = 0;
   else t->rto_at_us = e->now_us + t->rtt.rto_us;   /* RFC 6298 §5.3 */
   timer_update(e, t);
 }
 
 /* RFC 5681 §3.2 / RFC 6582: the third duplicate ACK retransmits snd_una. */
+/* With SACK, each duplicate ACK in recovery repairs the next hole below the
+ * highest SACKed byte that this recovery has not retransmitted yet. */
+static void sack_retransmit_next(struct tcp_engine *e, struct tcb *t)
+{
+  uint32_t hs, he;
+  if (!t->sack_ok || !sack_next_hole(t, t->sack_rexmit, &hs, &he)) return;
+  uint32_t len = u32_min(he - hs, t->snd_mss);
+  tcp_retransmit_at(e, t, hs, len);
+  t->sack_rexmit = hs + len;
+  t->info.fast_retrans++;
+}
+
 static void dup_ack(struct tcp_engine *e, struct tcb *t)
 {
   t->info.dup_acks_in++;
   uint32_t mss = t->snd_mss;
   if (t->cc.in_recovery) {
     t->cc.cwnd += mss;       /* inflate for the segment that left the network */
+    sack_retransmit_next(e, t);
     return;
   }
-  if (++t->cc.dupacks != 3) return;
+  ++t->cc.dupacks;
+  /* When is snd_una lost? At the third duplicate (RFC 5681); with fewer than 4
+   * segments out and nothing new to send, at oseg - 1 (RFC 5827 early
+   * retransmit); or once 3 segments' worth above it are SACKed, which also
+   * works when duplicate ACKs themselves were lost (RFC 6675 IsLost). */
+  uint32_t outstanding = t->snd_max - t->snd_una;
+  uint32_t oseg = (outstanding + mss - 1) / mss;
+  uint32_t unsent_off = t->snd_max - t->snd_buf_seq;
+  bool unsent = t->sndbuf.len > unsent_off;
+  uint32_t thresh = (oseg < 4 && oseg >= 2 && !unsent) ? oseg - 1 : 3;
+  bool sack_says_lost = t->sack_ok && sack_bytes(t) >= 3 * mss;
+  if (t->cc.dupacks < thresh && !sack_says_lost) {
+    /* RFC 3042 limited transmit: each of the first two duplicates lets one new
+     * segment out, so a small window still produces the third duplicate. */
+    if (t->cc.dupacks <= 2 && unsent && t->snd_nxt == t->snd_max) {   /* new data only */
+      t->cc.lt_extra = t->cc.dupacks * mss;
+      tcp_output(e, t);
+    }
+    return;
+  }
+  if (t->cc.dupacks > thresh && !sack_says_lost) return;   /* handled at the threshold */
+  t->cc.lt_extra = 0;
   /* RFC 6582 §3.2 step 1 and §4: not while snd_una <= recover, where recover
    * is set by a recovery and by a retransmission timeout (tcp_timer.c): after
    * a timeout, go-back-N retransmissions make duplicate ACKs, and a fast
@@ -227,6 +273,7 @@ static void dup_ack(struct tcp_engine *e, struct tcb *t)
   t->cc.in_recovery = true;
   t->info.fast_retrans++;
   tcp_retransmit_una(e, t);
+  t->sack_rexmit = t->snd_una + mss;
   t->cc.cwnd = t->cc.ssthresh + 3 * mss;
 }
 
@@ -402,6 +449,7 @@ int tcp_input(struct tcp_engine *e, struct tcb *t, const struct tcp_packet *p)
   }
   bool was_fin_acked = fin_acked(t);
   bool acks_new = seq_gt(h->ack, t->snd_una);
+  if (t->sack_ok) sack_update(t, &h->opts);
   if (seq_gt(h->ack, t->snd_una)) {
     ack_advance(e, t, h->ack);
     wake(e, t);
@@ -490,6 +538,7 @@ int tcp_input(struct tcp_engine *e, struct tcb *t, const struct tcp_packet *p)
       }
     } else {
       t->info.ooo_segs++;
+      t->ooo_last_seq = seq;   /* RFC 2018 §4: its block goes first */
       if (!ooo_insert(e, t, seq, data, plen, fin) && e->stats) e->stats->ooo_dropped++;
       t->ack_now = true;                  /* duplicate ACK tells the sender (D4) */
     }

@@ -280,6 +280,7 @@ void tcp_listen_input(struct tcp_engine *e, struct tcb *l, const struct tcp_pack
     } else {
       c->rcv_wscale = 0;
     }
+    c->sack_ok = e->cfg->sack && (h->opts.present & TCP_OPT_HAS_SACK_PERM);
   }
   c->iss = tcp_isn(e, &c->local, &c->remote);
   c->snd_una = c->snd_nxt = c->snd_max = c->iss;

@@ -69,6 +69,10 @@ static void emit(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint8_t flag
       h.opts.present |= TCP_OPT_HAS_WSCALE;
       h.opts.wscale = t->rcv_wscale;
     }
+    /* RFC 2018 §2: SACK-permitted on a SYN; on a SYN-ACK only if offered. */
+    if (e->cfg->sack && (!(flags & TCP_ACK) || t->sack_ok)) h.opts.present |= TCP_OPT_HAS_SACK_PERM;
+  } else if ((flags & TCP_ACK) && t->sack_ok && t->ooo) {
+    sack_fill_blocks(t, &h.opts);
   }
   if (!(flags & TCP_RST)) h.window = tcp_window_field(e, t);
   e->ops.output(e, t->local.ip, t->remote.ip, &h, payload, plen);
@@ -176,7 +180,12 @@ void tcp_send_rst_for(struct tcp_engine *e, const struct tcp_packet *p)
 void tcp_schedule_ack(struct tcp_engine *e, struct tcb *t, bool full_segment)
 {
   if (full_segment) t->unacked_segs++;
-  if (t->quickack || t->unacked_segs >= 2 || e->cfg->delack_min_us == 0) {
+  /* A sender with less than two segments of our window left is about to stop
+   * and wait for this ACK: delaying it would stall the flow for the whole
+   * delayed-ACK timeout (RFC 1122 4.2.3.2 allows delaying, never requires it). */
+  uint32_t left = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
+  bool window_nearly_used = left < 2u * t->rcv_mss;
+  if (t->quickack || t->unacked_segs >= 2 || window_nearly_used || e->cfg->delack_min_us == 0) {
     t->ack_now = true;
     return;
   }
@@ -188,27 +197,33 @@ void tcp_schedule_ack(struct tcp_engine *e, struct tcb *t, bool full_segment)
 
 void tcp_retransmit_una(struct tcp_engine *e, struct tcb *t)
 {
+  tcp_retransmit_at(e, t, t->snd_una, UINT32_MAX);
+}
+
+void tcp_retransmit_at(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32_t max_len)
+{
   uint32_t saved = t->snd_nxt;
-  t->snd_nxt = t->snd_una;
-  uint32_t off = t->snd_una - t->snd_buf_seq;
+  if (seq_lt(seq, t->snd_una)) seq = t->snd_una;
+  t->snd_nxt = seq;
+  uint32_t off = seq - t->snd_buf_seq;
   uint32_t avail = t->sndbuf.len > off ? t->sndbuf.len - off : 0;
   /* Only what was sent before (up to snd_max, FIN excluded) is retransmitted:
    * bytes beyond it were never sent, may lie beyond the peer's window (D3),
    * and would leave snd_nxt past snd_max. Likewise a FIN only if it was sent. */
   uint32_t data_max = t->fin_sent ? t->fin_seq : t->snd_max;
-  uint32_t in_flight = seq_gt(data_max, t->snd_una) ? data_max - t->snd_una : 0;
-  uint32_t len = u32_min(u32_min(avail, t->snd_mss), in_flight);
+  uint32_t in_flight = seq_gt(data_max, seq) ? data_max - seq : 0;
+  uint32_t len = u32_min(u32_min(u32_min(avail, t->snd_mss), in_flight), max_len);
   uint8_t buf[65536];
   uint8_t flags = TCP_ACK;
   const uint8_t *payload = snd_payload(t, off, len, buf);
-  bool fin = t->fin_sent && t->snd_una + len == t->fin_seq;
+  bool fin = t->fin_sent && seq + len == t->fin_seq;
   if (fin) flags |= TCP_FIN;
   if (len == 0 && !fin) { t->snd_nxt = saved; return; }
-  emit(e, t, t->snd_una, flags, payload, len);
+  emit(e, t, seq, flags, payload, len);
   t->info.retrans_segs++;
   if (e->stats) e->stats->retrans_segs++;
   t->rtt.timing = false;   /* Karn's rule */
-  t->snd_nxt = seq_max(saved, t->snd_una + len + fin);
+  t->snd_nxt = seq_max(saved, seq + len + fin);
   if (!t->rto_at_us) tcp_arm_rto(e, t);
 }
 
@@ -232,10 +247,24 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
   uint8_t buf[65536];   /* scratch for a segment that wraps around the ring */
   bool sent = false;
   for (;;) {
+    if (t->nsacked && seq_lt(t->snd_nxt, t->snd_max)) {
+      /* Going back over sent data (after a timeout): what the peer SACKed it
+       * holds already (RFC 2018 §5). */
+      uint32_t past = sack_skip(t, t->snd_nxt);
+      if (past != t->snd_nxt) {
+        t->snd_nxt = seq_min(past, t->snd_max);
+        continue;
+      }
+    }
     uint32_t off = t->snd_nxt - t->snd_buf_seq;
     uint32_t avail = t->sndbuf.len > off ? t->sndbuf.len - off : 0;
+    if (t->nsacked && seq_lt(t->snd_nxt, t->snd_max)) {
+      uint32_t hs, he;   /* stop a retransmission at the next SACKed range */
+      if (sack_next_hole(t, t->snd_nxt, &hs, &he) && hs == t->snd_nxt)
+        avail = u32_min(avail, he - hs);
+    }
     uint32_t inflight = t->snd_nxt - t->snd_una;
-    uint32_t wnd = u32_min(t->snd_wnd, t->cc.cwnd);
+    uint32_t wnd = u32_min(t->snd_wnd, t->cc.cwnd + t->cc.lt_extra);
     uint32_t usable = wnd > inflight ? wnd - inflight : 0;
     uint32_t len = u32_min(u32_min(avail, usable), t->snd_mss);
     bool fin_pending = t->fin_queued && seq_leq(t->snd_nxt, t->fin_seq);

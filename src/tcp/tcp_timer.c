@@ -191,7 +191,11 @@ static bool rto_expired(struct tcp_engine *e, struct tcb *t)
     t->cc.dupacks = 0;
     t->cc.recover = t->snd_max;           /* RFC 6582 §4 (see dup_ack) */
   }
-  /* Go back to snd_una: everything from there is sent again as the windows allow. */
+  /* Go back to snd_una: everything from there is sent again as the windows allow
+   * (skipping what the peer SACKed). A second timeout in a row forgets the
+   * SACK scoreboard, in case the receiver reneged (RFC 2018 §8). */
+  if (t->backoff > 1) t->nsacked = 0;
+  t->sack_rexmit = t->snd_una;
   uint32_t resend_from = t->snd_una;
   if (t->state == USTCP_SYN_SENT || t->state == USTCP_SYN_RCVD) {
     resend_from = t->iss;
@@ -202,6 +206,14 @@ static bool rto_expired(struct tcp_engine *e, struct tcb *t)
   }
   t->snd_nxt = resend_from;
   tcp_output(e, t);
+  /* RFC 9293 §3.8.6.1: keep retransmitting into a zero window. When the
+   * window let nothing go, the segment at snd_una goes anyway (Linux,
+   * __tcp_retransmit_skb): it is the probe whose answer reopens the window.
+   * Without it the timer fired empty until retries2 ended a live connection
+   * whose window update had been lost. */
+  if (t->state != USTCP_SYN_SENT && t->state != USTCP_SYN_RCVD && t->snd_nxt == t->snd_una &&
+      t->snd_max != t->snd_una)
+    tcp_retransmit_una(e, t);
   if (!t->rto_at_us) tcp_arm_rto(e, t);
   return false;
 }

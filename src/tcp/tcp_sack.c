@@ -1,0 +1,127 @@
+/* Selective acknowledgment (RFC 2018) and SACK-directed loss recovery.
+ *
+ *   receiver: sack_fill_blocks   the out-of-order queue as SACK blocks on our
+ *                                ACKs, the latest arrival's block first (§4)
+ *   sender:   sack_update        the peer's blocks into a small scoreboard of
+ *                                SACKed ranges above snd_una (merged, sorted)
+ *             sack_prune         drops what the cumulative ACK now covers
+ *             sack_next_hole     the first un-SACKed range below the highest
+ *                                SACKed byte, at or after a point: what
+ *                                recovery retransmits next (after RFC 6675's
+ *                                NextSeg, rule 1)
+ *             sack_skip          retransmissions step over SACKed ranges
+ *
+ * Recovery itself stays NewReno's (tcp_input.c: dup_ack, ack_advance), with
+ * SACK choosing which segment each duplicate or partial ACK retransmits, so
+ * several losses in one window are repaired in about one round trip instead of
+ * one per round trip.
+ */
+#include "tcp/tcp.h"
+
+void sack_fill_blocks(const struct tcb *t, struct tcp_opts *o)
+{
+  struct tcp_sack_block runs[TCP_MAX_SACK_BLOCKS + 1];
+  unsigned n = 0;
+  int first = -1;
+  /* The queue is sorted and free of overlaps: merge adjacent segments. */
+  for (const struct ooo_seg *s = t->ooo; s; s = s->next) {
+    uint32_t end = s->seq + s->len;
+    if (n && runs[n - 1].right == s->seq) {
+      runs[n - 1].right = end;
+    } else {
+      if (n == TCP_MAX_SACK_BLOCKS + 1) break;
+      runs[n].left = s->seq;
+      runs[n].right = end;
+      n++;
+    }
+    if (seq_in(t->ooo_last_seq, s->seq, end > s->seq ? end : s->seq + 1)) first = (int)n - 1;
+  }
+  if (n == 0) return;
+  o->present |= TCP_OPT_HAS_SACK;
+  o->sack_count = 0;
+  /* RFC 2018 §4: the first block holds the segment that triggered this ACK. */
+  if (first >= 0) o->sack[o->sack_count++] = runs[first];
+  for (unsigned i = 0; i < n && o->sack_count < TCP_MAX_SACK_BLOCKS; i++)
+    if ((int)i != first) o->sack[o->sack_count++] = runs[i];
+}
+
+void sack_prune(struct tcb *t)
+{
+  unsigned k = 0;
+  for (unsigned i = 0; i < t->nsacked; i++) {
+    struct tcp_sack_block b = t->sacked[i];
+    if (seq_leq(b.right, t->snd_una)) continue;
+    if (seq_lt(b.left, t->snd_una)) b.left = t->snd_una;
+    t->sacked[k++] = b;
+  }
+  t->nsacked = (uint8_t)k;
+}
+
+static void sack_insert(struct tcb *t, uint32_t left, uint32_t right)
+{
+  /* Merge with every range it touches, keep the list sorted by left edge. */
+  struct tcp_sack_block out[TCP_SACK_SCOREBOARD + 1];
+  unsigned k = 0;
+  bool placed = false;
+  for (unsigned i = 0; i < t->nsacked; i++) {
+    struct tcp_sack_block b = t->sacked[i];
+    if (seq_lt(b.right, left)) { out[k++] = b; continue; }
+    if (seq_gt(b.left, right)) {
+      if (!placed) { out[k++] = (struct tcp_sack_block){left, right}; placed = true; }
+      out[k++] = b;
+      continue;
+    }
+    left = seq_min(left, b.left);       /* overlapping or adjacent: absorb it */
+    right = seq_max(right, b.right);
+  }
+  if (!placed) out[k++] = (struct tcp_sack_block){left, right};
+  /* Bounded: past the limit the highest ranges are forgotten (only a missed
+   * optimisation: their bytes are retransmitted if need be). */
+  if (k > TCP_SACK_SCOREBOARD) k = TCP_SACK_SCOREBOARD;
+  for (unsigned i = 0; i < k; i++) t->sacked[i] = out[i];
+  t->nsacked = (uint8_t)k;
+}
+
+void sack_update(struct tcb *t, const struct tcp_opts *o)
+{
+  if (!(o->present & TCP_OPT_HAS_SACK)) return;
+  for (unsigned i = 0; i < o->sack_count && i < TCP_MAX_SACK_BLOCKS; i++) {
+    uint32_t l = o->sack[i].left, r = o->sack[i].right;
+    /* Only blocks inside what we sent and have not had acknowledged count; a
+     * block outside (a D-SACK below snd_una, or garbage) is ignored. */
+    if (!seq_lt(l, r) || seq_gt(r, t->snd_max) || seq_leq(r, t->snd_una)) continue;
+    if (seq_lt(l, t->snd_una)) l = t->snd_una;
+    sack_insert(t, l, r);
+  }
+}
+
+bool sack_next_hole(const struct tcb *t, uint32_t from, uint32_t *start, uint32_t *end)
+{
+  if (!t->nsacked) return false;
+  uint32_t p = seq_max(from, t->snd_una);
+  for (unsigned i = 0; i < t->nsacked; i++) {
+    const struct tcp_sack_block *b = &t->sacked[i];
+    if (seq_leq(b->right, p)) continue;
+    if (seq_lt(p, b->left)) {
+      *start = p;
+      *end = b->left;
+      return true;
+    }
+    p = b->right;                      /* p is inside this block: go past it */
+  }
+  return false;                        /* nothing un-SACKed below the highest block */
+}
+
+uint32_t sack_skip(const struct tcb *t, uint32_t seq)
+{
+  for (unsigned i = 0; i < t->nsacked; i++)
+    if (seq_in(seq, t->sacked[i].left, t->sacked[i].right)) return t->sacked[i].right;
+  return seq;
+}
+
+uint32_t sack_bytes(const struct tcb *t)
+{
+  uint32_t n = 0;
+  for (unsigned i = 0; i < t->nsacked; i++) n += t->sacked[i].right - t->sacked[i].left;
+  return n;
+}
