@@ -16,14 +16,23 @@
 #include <stdlib.h>
 #include "tcp/tcp.h"
 
+/* 0 means unarmed: map it to the largest value so a plain minimum works,
+ * without the unpredictable branches of "armed and smaller" (this runs on every
+ * timer update, i.e. about once per segment). */
+static inline uint64_t armed_or_max(uint64_t at) { return at - 1; }
+
 static uint64_t tcb_earliest(const struct tcb *t)
 {
-  uint64_t d[5] = {t->rto_at_us, t->persist_at_us, t->delack_at_us,
-                   t->keepalive_at_us, t->close_at_us};
-  uint64_t m = 0;
-  for (int i = 0; i < 5; i++)
-    if (d[i] && (!m || d[i] < m)) m = d[i];
-  return m;
+  uint64_t m = armed_or_max(t->rto_at_us);
+  uint64_t x = armed_or_max(t->persist_at_us);
+  m = x < m ? x : m;
+  x = armed_or_max(t->delack_at_us);
+  m = x < m ? x : m;
+  x = armed_or_max(t->keepalive_at_us);
+  m = x < m ? x : m;
+  x = armed_or_max(t->close_at_us);
+  m = x < m ? x : m;
+  return m + 1;   /* UINT64_MAX + 1 wraps back to 0: nothing armed */
 }
 
 static void heap_swap(struct timer_heap *h, size_t a, size_t b)
