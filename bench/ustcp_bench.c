@@ -796,6 +796,11 @@ static double run_loss(double loss, uint64_t total, uint64_t seed)
   ustcp_set_ready_cb(b.st[1], lb_sender_cb, &b);
   b.lfd = listen_on(b.st[0], 1234, 16);
   b.cfd = must(ustcp_socket(b.st[1]), "socket");
+  /* 32 KiB buffers set the way an application fixes them (SO_RCVBUF before
+   * connect/accept), so the window scale fits them. */
+  int rcvbuf = 32768;
+  must(ustcp_setsockopt(b.st[0], b.lfd, USTCP_SOL_SOCKET, USTCP_SO_RCVBUF, &rcvbuf, sizeof rcvbuf), "SO_RCVBUF");
+  must(ustcp_setsockopt(b.st[1], b.cfd, USTCP_SOL_SOCKET, USTCP_SO_RCVBUF, &rcvbuf, sizeof rcvbuf), "SO_RCVBUF");
   struct ustcp_addr dst = {IP_SERVER, 1234};
   must(ustcp_connect(b.st[1], b.cfd, &dst), "connect");
   const uint64_t vlimit_us = 500000ull * USTCP_SEC;

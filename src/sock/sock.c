@@ -525,7 +525,9 @@ int ustcp_setsockopt(struct ustcp_stack *s, int fd, int level, int name,
       /* Once the window is advertised the buffer may only grow (no shrinking). */
       if (t->state != USTCP_CLOSED && t->state != USTCP_LISTEN && cap < t->rcvbuf.cap)
         return -EINVAL;
-      return resize_ring(e, &t->rcvbuf, cap);
+      rc = resize_ring(e, &t->rcvbuf, cap);
+      if (rc == 0) t->rcvbuf_locked = true;
+      return rc;
     }
     default: return -ENOPROTOOPT;
     }

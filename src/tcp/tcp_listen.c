@@ -176,6 +176,7 @@ static struct tcb *child_new(struct tcp_engine *e, struct tcb *l, const struct t
   /* A child inherits the listener's options and buffer sizes. */
   c->sndbuf.cap = l->sndbuf.cap;
   c->rcvbuf.cap = l->rcvbuf.cap;
+  c->rcvbuf_locked = l->rcvbuf_locked;
   c->nodelay = l->nodelay;
   c->keepalive = l->keepalive;
   c->keepidle_s = l->keepidle_s;
@@ -193,8 +194,11 @@ static struct tcb *child_new(struct tcp_engine *e, struct tcb *l, const struct t
 
 static uint8_t wscale_for(const struct tcp_engine *e, const struct tcb *t)
 {
-  /* Enough shift to advertise the largest receive buffer the socket may get. */
-  uint32_t space = u32_max(e->cfg->rmem_max, t->rcvbuf.cap);
+  /* Enough shift to advertise the largest receive buffer the socket may get;
+   * when the application fixed the buffer with SO_RCVBUF, just that buffer
+   * (as Linux does for a user-locked sk_rcvbuf), so a small buffer keeps a
+   * small shift and byte-exact windows. */
+  uint32_t space = t->rcvbuf_locked ? t->rcvbuf.cap : u32_max(e->cfg->rmem_max, t->rcvbuf.cap);
   uint8_t s = 0;
   while (s < 14 && (space >> s) > 65535) s++;
   return s;

@@ -33,7 +33,10 @@ uint16_t tcp_window_field(struct tcp_engine *e, struct tcb *t)
   /* Receiver SWS avoidance: move the right edge only by at least
    * min(buffer/2, MSS), unless the window is closed or closing to zero. */
   uint32_t min_step = u32_min(t->rcvbuf.cap / 2, t->rcv_mss);
-  if (seq_gt(new_edge, adv_edge) && new_edge - adv_edge < min_step && seq_gt(adv_edge, t->rcv_nxt))
+  /* An empty buffer is offered whole: holding back the last part of it gains
+   * nothing against silly windows and costs a segment per round trip. */
+  if (seq_gt(new_edge, adv_edge) && new_edge - adv_edge < min_step && seq_gt(adv_edge, t->rcv_nxt) &&
+      t->rcvbuf.len != 0)
     new_edge = adv_edge;
   if (seq_lt(new_edge, adv_edge)) new_edge = adv_edge;   /* never shrink (§3.8.6.2.2) */
   uint32_t wnd = new_edge - t->rcv_nxt;
