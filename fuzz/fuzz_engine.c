@@ -588,7 +588,9 @@ static void op_call(struct reader *r)
     if (rc > 0 && e && e->slot >= 0 && !W.slots[e->slot].raw) {
       struct tcb *t = sock_debug_tcb(s, fd, NULL);
       const struct slot *sl = &W.slots[e->slot];
-      if (t && t->remote.port == sl->peer_port) {
+      /* Only while the slot still names this connection's 4-tuple. */
+      if (t && t->remote.port == sl->peer_port && t->local.port == sl->local_port &&
+          t->remote.ip == PEER_IP) {
         uint32_t base = t->irs - sl->peer_isn;
         for (long k = 0; k < rc; k++)
           REQUIRE(paybuf[k] == pattern(base + (uint32_t)(e->read + (uint64_t)k)),
@@ -678,24 +680,28 @@ static void op_slot(struct reader *r)
 {
   int i = (int)(rd_u8(r) % NSLOTS);
   struct slot *sl = &W.slots[i];
-  bool had_conn = tcb_of_slot(i) != NULL;
-  uint32_t old_isn = sl->peer_isn;
+  struct slot old = *sl;
   sl->peer_port = (uint16_t)rd_u16(r);
   sl->local_port = (uint16_t)rd_u16(r);
   sl->peer_isn = rd_u32(r);
-  sl->have_isn = sl->have_edge = sl->raw = false;
-  /* A connection that already exists on the old or new 4-tuple carries bytes
-   * patterned from another ISN. */
-  if ((had_conn || tcb_of_slot(i)) && old_isn != sl->peer_isn) sl->raw = true;
+  sl->have_isn = sl->have_edge = false;
+  /* A connection already on the (new) 4-tuple carries bytes patterned from
+   * whatever ISN made them: only an unchanged, unpolluted slot keeps its
+   * checks; a fresh 4-tuple starts clean. */
+  bool same = old.peer_port == sl->peer_port && old.local_port == sl->local_port &&
+              old.peer_isn == sl->peer_isn;
+  if (!tcb_of_slot(i)) sl->raw = false;
+  else if (!same) sl->raw = true;
+  if (same) { sl->have_isn = old.have_isn; sl->have_edge = old.have_edge; }
   if (W.trace) printf("%10.6f slot %d: %u -> %u isn %u%s\n", (double)W.now / 1e6, i, sl->peer_port,
                       sl->local_port, sl->peer_isn, sl->raw ? " (raw)" : "");
-  /* Two slots on one 4-tuple with different ISNs inject different patterns
-   * into the same connection: its bytes are then nobody's pattern. */
+  /* Two slots on one 4-tuple: each tracks only its own segments (its pattern
+   * base, the windows it advertised), so neither can vouch for the
+   * connection's bytes or edge any more. */
   for (int j = 0; j < NSLOTS; j++) {
     struct slot *o = &W.slots[j];
     if (j != i && o->peer_port == sl->peer_port &&
-        (o->local_port == sl->local_port || !o->local_port || !sl->local_port) &&
-        o->peer_isn != sl->peer_isn)
+        (o->local_port == sl->local_port || !o->local_port || !sl->local_port))
       o->raw = sl->raw = true;
   }
 }

@@ -113,7 +113,11 @@ static bool acceptable(const struct tcb *t, uint32_t seq, uint32_t len)
   uint32_t wnd = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
   if (len == 0) {
     if (wnd == 0) return seq == t->rcv_nxt;
-    return seq_in(seq, t->rcv_nxt, t->rcv_nxt + wnd);
+    /* The right edge itself is taken too, as Linux's tcp_sequence does (RFC
+     * 9293 says < RCV.NXT+RCV.WND): a peer whose window-full of data was lost
+     * sends its ACKs at seq = its snd_max = our edge, and rejecting them threw
+     * away their ACK field and window and let keepalive kill a live peer. */
+    return seq_between(seq, t->rcv_nxt, t->rcv_nxt + wnd);
   }
   if (wnd == 0) return false;
   return seq_in(seq, t->rcv_nxt, t->rcv_nxt + wnd) ||

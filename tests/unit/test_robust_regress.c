@@ -439,6 +439,73 @@ static void no_persist_timer_with_data_in_flight(void)
   rp_free(&r);
 }
 
+/* ---- simtest seed 41 (after the fix above): data in flight, the peer's
+ * window closed (a reordered old ACK said 0), and the ACK that reopened it
+ * lost: the retransmission timer went off and sent NOTHING (go-back-N from
+ * snd_una found no usable window) until retries2 killed the connection, while
+ * the peer was alive and had room. RFC 9293 §3.8.6.1: the sender must keep
+ * retransmitting into a zero window; Linux retransmits the head segment
+ * whatever the window (__tcp_retransmit_skb): that retransmission is the probe
+ * whose answer reopens the window. */
+static void timeout_retransmits_into_a_zero_window(void)
+{
+  struct rp r;
+  rp_init(&r, NULL, 26);
+  int l = rp_listen(&r, 80, 16);
+  struct rp_conn c;
+  int fd = rp_handshake_in(&r, &c, l, RP_PEER_IP, 40014, 80, 91000, NULL);
+  CHECK(fd >= 0);
+  static uint8_t data[3000];
+  CHECK_EQ(ustcp_send(r.s, fd, data, sizeof data, 0), 3000);
+  uint32_t una = c.rcv_nxt;
+  /* The peer took 1460 bytes and closed its window; its window update is lost. */
+  rp_send_from(&r, c.peer_ip, c.peer_port, 80, c.snd_nxt, una + 1460, TCP_ACK, 0, NULL, NULL, 0);
+  rp_clear(&r);
+  rp_advance(&r, 300 * USTCP_MSEC);                /* past the RTO */
+  struct tcp_packet p;
+  bool probe = false;
+  while (rp_next(&r, &p))
+    if (p.tcp.seq == una + 1460 && p.payload_len > 0) probe = true;
+  CHECK(probe);
+  /* Its answer (window open) gets the rest through. */
+  rp_send_from(&r, c.peer_ip, c.peer_port, 80, c.snd_nxt, una + 2920, TCP_ACK, 65535, NULL, NULL, 0);
+  rp_advance(&r, 10 * USTCP_MSEC);
+  uint32_t top = 0;
+  while (rp_next(&r, &p))
+    if (p.payload_len) top = p.tcp.seq + (uint32_t)p.payload_len;
+  CHECK_EQ(top, una + 3000);
+  check_stack(&r);
+  rp_free(&r);
+}
+
+/* ---- soak seed 101701: a peer that filled our receive window with data that
+ * was lost sends its pure ACKs with seq = its snd_max = our advertised right
+ * edge. RFC 9293's test (RCV.NXT =< SEG.SEQ < RCV.NXT+RCV.WND) rejects them, so
+ * their ACK field and window were ignored and, since they did not count as a
+ * sign of life, keepalive killed the connection (ETIMEDOUT) while the peer
+ * answered every probe. Linux (tcp_sequence) accepts a segment that starts at
+ * the right edge; so does ustcp now for a segment without data. */
+static void ack_at_the_right_edge_is_processed(void)
+{
+  struct rp r;
+  rp_init(&r, NULL, 27);
+  int l = rp_listen(&r, 80, 16);
+  struct rp_conn c;
+  int fd = rp_handshake_in(&r, &c, l, RP_PEER_IP, 40015, 80, 92000, NULL);
+  CHECK(fd >= 0);
+  static uint8_t data[1000];
+  CHECK_EQ(ustcp_send(r.s, fd, data, sizeof data, 0), 1000);
+  struct ustcp_tcp_info ti;
+  ustcp_get_info(r.s, fd, &ti);
+  uint32_t edge = c.snd_nxt + ti.rcv_wnd;
+  /* The peer's data up to our edge was lost; its ACK of our 1000 bytes. */
+  rp_send_from(&r, c.peer_ip, c.peer_port, 80, edge, c.rcv_nxt + 1000, TCP_ACK, 65535, NULL, NULL, 0);
+  ustcp_get_info(r.s, fd, &ti);
+  CHECK_EQ(ti.unacked, 0);
+  check_stack(&r);
+  rp_free(&r);
+}
+
 /* ---- simtest seed 6 (conn 103): keepalive counted its probes and never reset
  * the count when the peer answered (only new data acked did), and its idle
  * timer was never restarted by traffic: an idle connection whose peer answers
@@ -578,6 +645,8 @@ int main(void)
   RUN(no_fast_retransmit_burst_after_a_timeout);
   RUN(fast_retransmit_after_a_timeout_when_acks_advance_little);
   RUN(no_persist_timer_with_data_in_flight);
+  RUN(timeout_retransmits_into_a_zero_window);
+  RUN(ack_at_the_right_edge_is_processed);
   RUN(listener_reused_for_connect_is_demultiplexed);
   RUN(keepalive_answered_probes_keep_the_connection);
   RUN(keepalive_probes_only_an_idle_connection);
