@@ -75,7 +75,9 @@ struct ustcp_config {
   bool sack;                    /* 1 (RFC 2018): selective acknowledgments */
   uint32_t challenge_ack_limit; /* 1000 per second (RFC 5961 §7, Linux's default) */
   uint32_t max_sockets;         /* 1048576: sockets (descriptors) per stack */
-  uint32_t max_ooo_segments;    /* 256: out-of-order segments queued per connection */
+  uint32_t max_ooo_segments;    /* 0: out-of-order segments queued per connection; 0 means
+                                   enough for the receive window (buffer / MSS + 1),
+                                   so a bigger SO_RCVBUF gets a longer queue */
   uint32_t rfc1337;             /* 0 (Linux): 1 = ignore RST in TIME_WAIT (RFC 1337) */
 };
 void ustcp_config_default(struct ustcp_config *cfg);

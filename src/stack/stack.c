@@ -36,7 +36,7 @@ void ustcp_config_default(struct ustcp_config *c)
   c->sack = true;
   c->challenge_ack_limit = 1000;
   c->max_sockets = 1u << 20;
-  c->max_ooo_segments = 256;
+  c->max_ooo_segments = 0;   /* derived from the receive buffer: tcp_ooo_limit() */
   c->rfc1337 = 0;
 }
 

@@ -85,7 +85,7 @@ bool ooo_insert(struct tcp_engine *e, struct tcb *t, uint32_t seq, const uint8_t
       return true;
     }
     if (*pp && seq_lt((*pp)->seq, seq)) return true;   /* inside queued data: bogus */
-    if (t->ooo_count >= e->cfg->max_ooo_segments) return false;
+    if (t->ooo_count >= tcp_ooo_limit(e, t)) return false;
     struct ooo_seg *n = ooo_new(e, seq, data, 0, true);
     if (!n) return false;
     n->next = *pp;
@@ -98,7 +98,7 @@ bool ooo_insert(struct tcp_engine *e, struct tcb *t, uint32_t seq, const uint8_t
    * tcp_prune_ofo_queue). Dropping the newcomer instead let segments far ahead
    * (from an earlier burst) hold every slot, so each later loss needed a
    * retransmission timeout. The bound max_ooo_segments still holds. */
-  while (t->ooo_count >= e->cfg->max_ooo_segments && t->ooo) {
+  while (t->ooo_count >= tcp_ooo_limit(e, t) && t->ooo) {
     struct ooo_seg **last = &t->ooo;
     while ((*last)->next) last = &(*last)->next;
     if (!seq_gt((*last)->seq, seq)) break;
@@ -124,7 +124,7 @@ bool ooo_insert(struct tcp_engine *e, struct tcb *t, uint32_t seq, const uint8_t
     }
     /* A gap [seq, min(s->seq, end)) precedes s: fill it. */
     uint32_t piece = seq_lt(s->seq, end) ? s->seq - seq : end - seq;
-    if (t->ooo_count >= e->cfg->max_ooo_segments) return false;
+    if (t->ooo_count >= tcp_ooo_limit(e, t)) return false;
     bool last = seq + piece == end;
     struct ooo_seg *n = ooo_new(e, seq, data, piece, fin && last);
     if (!n) return false;
@@ -135,7 +135,7 @@ bool ooo_insert(struct tcp_engine *e, struct tcb *t, uint32_t seq, const uint8_t
     pp = &n->next;
   }
   if (seq_lt(seq, end)) {
-    if (t->ooo_count >= e->cfg->max_ooo_segments) return false;
+    if (t->ooo_count >= tcp_ooo_limit(e, t)) return false;
     struct ooo_seg *n = ooo_new(e, seq, data, end - seq, fin);
     if (!n) return false;
     n->next = *pp;
@@ -153,4 +153,12 @@ void ooo_free_all(struct tcp_engine *e, struct tcb *t)
     tcp_free_mem(e, s, sizeof *s + s->len);
   }
   t->ooo_count = 0;
+}
+
+uint32_t tcp_ooo_limit(const struct tcp_engine *e, const struct tcb *t)
+{
+  if (e->cfg->max_ooo_segments) return e->cfg->max_ooo_segments;
+  /* 536: the smallest segments a conforming peer sends (RFC 9293 §3.7.1), so
+   * a window of them fits; 131072 bytes give 245 (the old fixed 256). */
+  return t->rcvbuf.cap / 536 + 1;
 }

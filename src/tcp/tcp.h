@@ -251,6 +251,10 @@ void ring_free(struct tcp_engine *e, struct ring *r);
 static inline uint32_t ring_space(const struct ring *r) { return r->cap - r->len; }
 /* Queues an out-of-order segment (trimmed copies; overlaps resolved). Returns false
  * if it was dropped (limit reached). */
+/* How many out-of-order segments t may queue: max_ooo_segments, or (0) as many
+ * 536-byte segments as the receive buffer holds, plus one. Bytes are bounded by the
+ * window anyway; the count bounds the per-segment overhead of tiny segments. */
+uint32_t tcp_ooo_limit(const struct tcp_engine *e, const struct tcb *t);
 bool ooo_insert(struct tcp_engine *e, struct tcb *t, uint32_t seq, const uint8_t *data,
                 uint32_t len, bool fin);
 void ooo_free_all(struct tcp_engine *e, struct tcb *t);

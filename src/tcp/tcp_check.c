@@ -108,7 +108,7 @@ const char *tcp_check_tcb(const struct tcp_engine *e, const struct tcb *t, char 
       FAIL("out-of-order segments overlap or are unsorted (%u+%u, %u)", s->seq - t->irs, s->len, s->next->seq - t->irs);
   }
   if (n != t->ooo_count) FAIL("out-of-order queue holds %u, count says %u", n, t->ooo_count);
-  if (n > c->max_ooo_segments) FAIL("out-of-order queue %u over max_ooo_segments %u", n, c->max_ooo_segments);
+  if (n > tcp_ooo_limit(e, t)) FAIL("out-of-order queue %u over its limit %u", n, tcp_ooo_limit(e, t));
 
   if (t->state == USTCP_LISTEN) {
     if (t->rto_at_us || t->persist_at_us || t->close_at_us || t->delack_at_us)
