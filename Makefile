@@ -1,7 +1,8 @@
 # The two commands a newcomer types (README):
 #   make demo   builds everything and runs `ustcp demo`
 #   make test   installs test dependencies (as root), builds, runs every test
-#               (plain build, then again under ASan+UBSan); ends with CTest's summary
+#               (under ASan+UBSan, then plain); ends with both CTest summaries
+SHELL := /bin/bash
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
@@ -31,17 +32,19 @@ test-asan: $(ASAN_BUILD)/Makefile
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	@echo "== test suite under ASan+UBSan =="
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  USTCP_SANITIZED=1 ctest --output-on-failure -j $(JOBS)
+	  USTCP_SANITIZED=1 ctest --output-on-failure -j $(JOBS) 2>&1 | tee ctest.log; exit $${PIPESTATUS[0]}
 
 test-plain: build
 	@echo "== test suite =="
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) 2>&1 | tee ctest.log; exit $${PIPESTATUS[0]}
 
 # The sanitizer run goes first so the closing line is the plain run's CTest summary;
 # both must pass.
 test: deps
 	$(MAKE) --no-print-directory test-asan
 	$(MAKE) --no-print-directory test-plain
+	@echo "ASan+UBSan: $$(grep -h 'tests passed' $(ASAN_BUILD)/ctest.log)"
+	@echo "plain:      $$(grep -h 'tests passed' $(BUILD)/ctest.log)"
 
 # libFuzzer targets (clang). `make fuzz-run FUZZ_SECONDS=600 FUZZ_TARGET=fuzz_wire`
 $(FUZZ_BUILD)/Makefile:
