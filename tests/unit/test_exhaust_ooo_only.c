@@ -2,8 +2,9 @@
  * (never the byte at rcv_nxt), from everywhere in the window, overlapping, in
  * tiny and large pieces. Proves:
  *   - the out-of-order queue never holds more than max_ooo_segments segments
- *     (configurable; 256 by default, 8 here) and its memory stays under
- *     max_ooo_segments * (segment header + MSS);
+ *     (configurable; by default derived from the receive buffer, buffer/536 + 1;
+ *     8 here) and its memory stays under max_ooo_segments * (segment header +
+ *     MSS);
  *   - nothing is delivered to the application (recv says EAGAIN) and every
  *     segment is answered by a duplicate ACK at rcv_nxt (RFC 5681 §4.2);
  *   - data beyond the advertised window is never queued;
