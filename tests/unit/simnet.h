@@ -177,9 +177,10 @@ static inline uint64_t sn_stream_recv(struct sn_stream *st)
   }
   return st->got - before;
 }
-/* Pumps streams (send and receive, stepping the network in `step_us` slices) until
- * every stream has been fully received or `limit_us` of virtual time passed.
- * Returns true when all arrived. */
+/* Pumps streams (send and receive, stepping the network in `step_us` slices, or
+ * after every single network event when step_us is 0) until every stream has
+ * been fully received or `limit_us` of virtual time passed. Returns true when
+ * all arrived. */
 static inline bool sn_pump(struct simnet *sn, struct sn_stream **sts, int n, uint64_t step_us,
                            uint64_t limit_us)
 {
@@ -193,7 +194,12 @@ static inline bool sn_pump(struct simnet *sn, struct sn_stream **sts, int n, uin
     }
     if (done) return true;
     if (sim_now(sn->net) >= end) return false;
-    sn_advance(sn, step_us);
+    if (step_us) {
+      sn_advance(sn, step_us);
+    } else {
+      if (!sim_step(sn->net, end)) return false;
+      sn_sync(sn);
+    }
   }
 }
 

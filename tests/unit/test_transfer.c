@@ -25,24 +25,6 @@ struct bulk {
   int lfd, cfd, sfd;
 };
 
-/* Pumps both streams after every network event until both arrived. */
-static bool pump_events(struct simnet *sn, struct sn_stream **sts, int n, uint64_t limit_us)
-{
-  uint64_t end = sim_now(sn->net) + limit_us;
-  for (;;) {
-    bool done = true;
-    for (int i = 0; i < n; i++) {
-      sn_stream_send(sts[i]);
-      sn_stream_recv(sts[i]);
-      if (sts[i]->got < sts[i]->total) done = false;
-    }
-    if (done) return true;
-    if (sim_now(sn->net) >= end) return false;
-    if (!sim_step(sn->net, end)) return false;
-    sn_sync(sn);
-  }
-}
-
 static void bulk_open(struct bulk *b, uint64_t seed, const struct sim_link_cfg *lc)
 {
   sn_init(&b->sn, seed);
@@ -98,7 +80,7 @@ static void run_lossy(uint64_t seed, uint64_t bytes, const struct sim_link_cfg *
   struct sn_stream up = {b.c, b.s, b.cfd, b.sfd, (uint32_t)seed * 2, bytes, 0, 0, false, false, 0};
   struct sn_stream down = {b.s, b.c, b.sfd, b.cfd, (uint32_t)seed * 2 + 1, bytes, 0, 0, false, false, 0};
   struct sn_stream *sts[2] = {&up, &down};
-  bool ok = pump_events(&b.sn, sts, 2, 3000 * SEC);
+  bool ok = sn_pump(&b.sn, sts, 2, 0, 3000 * SEC);
   CHECK(ok);
   CHECK_EQ(up.got, bytes);
   CHECK_EQ(down.got, bytes);
@@ -168,7 +150,7 @@ static void D4_bulk_clean(void)
   struct sn_stream up = {b.c, b.s, b.cfd, b.sfd, 90, 10u << 20, 0, 0, false, false, 0};
   struct sn_stream down = {b.s, b.c, b.sfd, b.cfd, 91, 10u << 20, 0, 0, false, false, 0};
   struct sn_stream *sts[2] = {&up, &down};
-  CHECK(pump_events(&b.sn, sts, 2, 600 * SEC));
+  CHECK(sn_pump(&b.sn, sts, 2, 0, 600 * SEC));
   CHECK(!up.bad && !down.bad);
   struct ustcp_tcp_info ci;
   CHECK_EQ(ustcp_get_info(b.c, b.cfd, &ci), 0);
@@ -211,7 +193,7 @@ static void D3_zero_window_persist(void)
   CHECK_EQ(sn_state(b.c, b.cfd), USTCP_ESTABLISHED);
   /* The application reads: the window reopens and the rest flows. */
   struct sn_stream *sts[1] = {&up};
-  CHECK(pump_events(&b.sn, sts, 1, 120 * SEC));
+  CHECK(sn_pump(&b.sn, sts, 1, 0, 120 * SEC));
   CHECK_EQ(up.got, 1u << 20);
   CHECK(!up.bad);
   bulk_close(&b);
@@ -249,7 +231,7 @@ static void D3_zero_window_update_lost(void)
   CHECK_EQ(ustcp_get_info(b.c, b.cfd, &ci), 0);
   CHECK_EQ(ci.snd_wnd, 0);                        /* the sender did not hear of it */
   struct sn_stream *sts[1] = {&up};
-  CHECK(pump_events(&b.sn, sts, 1, 120 * SEC));
+  CHECK(sn_pump(&b.sn, sts, 1, 0, 120 * SEC));
   CHECK_EQ(ustcp_get_info(b.c, b.cfd, &ci), 0);
   CHECK(ci.zero_window_probes > probes);
   CHECK(!up.bad);
