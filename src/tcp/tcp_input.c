@@ -50,6 +50,25 @@ static void wake(struct tcp_engine *e, struct tcb *t)
   if (e->ops.wake) e->ops.wake(e, t);
 }
 
+/* Our SYN is acknowledged (H1 in SYN_SENT, H2/H8 in SYN_RCVD): an RTT sample
+ * unless the SYN was resent (Karn), the peer's window, ESTABLISHED. */
+static void handshake_done(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32_t ack,
+                           uint32_t wnd)
+{
+  t->snd_una = ack;
+  if (t->rtt.timing && t->backoff == 0) tcp_rtt_sample(e, t, e->now_us - t->rtt.sent_us);
+  t->rtt.timing = false;
+  t->backoff = 0;
+  t->snd_wnd = wnd;
+  t->max_snd_wnd = u32_max(t->max_snd_wnd, wnd);
+  t->snd_wl1 = seq;
+  t->snd_wl2 = ack;
+  t->rto_at_us = 0;
+  timer_update(e, t);
+  tcb_set_state(e, t, USTCP_ESTABLISHED, USTCP_CAUSE_SEGMENT);
+  tcp_arm_keepalive(e, t);
+}
+
 /* RFC 9293 §3.10.7.3 */
 static void syn_sent_input(struct tcp_engine *e, struct tcb *t, const struct tcp_packet *p)
 {
@@ -79,19 +98,10 @@ static void syn_sent_input(struct tcp_engine *e, struct tcb *t, const struct tcp
   take_syn_options(e, t, h);
   tcb_init_conn(e, t);
   if (ack_ok) {
-    /* H1: our SYN is acknowledged: ESTABLISHED, send the third handshake ACK. */
-    t->snd_una = h->ack;
-    if (t->rtt.timing && t->backoff == 0) tcp_rtt_sample(e, t, e->now_us - t->rtt.sent_us);
-    t->rtt.timing = false;
-    t->backoff = 0;
-    t->snd_wnd = h->window;          /* a SYN's window is never scaled */
-    t->max_snd_wnd = t->snd_wnd;
-    t->snd_wl1 = h->seq;
-    t->snd_wl2 = h->ack;
-    t->rto_at_us = 0;
-    timer_update(e, t);
-    tcb_set_state(e, t, USTCP_ESTABLISHED, USTCP_CAUSE_SEGMENT);
-    tcp_arm_keepalive(e, t);
+    /* H1: our SYN is acknowledged: ESTABLISHED, send the third handshake ACK.
+     * A SYN's window is never scaled (RFC 7323 §2.2). */
+    t->max_snd_wnd = 0;
+    handshake_done(e, t, h->seq, h->ack, h->window);
     t->ack_now = true;
     tcp_output(e, t);
     wake(e, t);
@@ -425,18 +435,7 @@ int tcp_input(struct tcp_engine *e, struct tcb *t, const struct tcp_packet *p)
         return 0;
       }
     }
-    if (t->rtt.timing && t->backoff == 0) tcp_rtt_sample(e, t, e->now_us - t->rtt.sent_us);
-    t->rtt.timing = false;
-    t->backoff = 0;
-    t->snd_wnd = (uint32_t)h->window << t->snd_wscale;
-    t->max_snd_wnd = u32_max(t->max_snd_wnd, t->snd_wnd);
-    t->snd_wl1 = seq;
-    t->snd_wl2 = h->ack;
-    t->snd_una = h->ack;
-    t->rto_at_us = 0;
-    timer_update(e, t);
-    tcb_set_state(e, t, USTCP_ESTABLISHED, USTCP_CAUSE_SEGMENT);
-    tcp_arm_keepalive(e, t);
+    handshake_done(e, t, seq, h->ack, (uint32_t)h->window << t->snd_wscale);
     wake(e, t);
   }
   bool our_fin_acked_now = false;

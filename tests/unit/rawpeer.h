@@ -11,6 +11,7 @@
 #include <string.h>
 #include "ustcp.h"
 #include "wire/wire.h"
+#include "stack/stack_check.h"
 
 #define RP_LOCAL_IP 0xc0000201u   /* 192.0.2.1: the stack */
 #define RP_PEER_IP 0xc0000202u    /* 192.0.2.2: the default peer */
@@ -176,4 +177,21 @@ static inline int rp_listen(struct rp *r, uint16_t port, int backlog)
   if (ustcp_bind(r->s, l, &a) || ustcp_listen(r->s, l, backlog)) return -1;
   return l;
 }
+/* The state of the socket fd (-1 for a bad fd). */
+static inline int rp_state(struct rp *r, int fd)
+{
+  struct ustcp_tcp_info ti;
+  if (ustcp_get_info(r->s, fd, &ti) != 0) return -1;
+  return (int)ti.state;
+}
+
+/* NULL when the whole stack passes stack_check(), else the reason (printed). */
+static inline const char *rp_stack_problem(struct rp *r)
+{
+  static char buf[512];
+  const char *why = stack_check(r->s, true, buf, sizeof buf);
+  if (why) fprintf(stderr, "stack_check: %s\n", why);
+  return why;
+}
+
 #endif

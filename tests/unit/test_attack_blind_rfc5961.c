@@ -15,7 +15,6 @@
  *   - after all of it the connection still carries data both ways. */
 #include "check.h"
 #include "rawpeer.h"
-#include "stack/stack_check.h"
 
 static uint64_t rng = 0xb11d;
 static uint32_t rnd32(void)
@@ -24,21 +23,6 @@ static uint32_t rnd32(void)
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   return (uint32_t)(z ^ (z >> 31));
-}
-
-static int state_of(struct rp *r, int fd)
-{
-  struct ustcp_tcp_info ti;
-  if (ustcp_get_info(r->s, fd, &ti) != 0) return -1;
-  return (int)ti.state;
-}
-
-static void check_stack(struct rp *r)
-{
-  char buf[512];
-  const char *why = stack_check(r->s, true, buf, sizeof buf);
-  if (why) fprintf(stderr, "stack_check: %s\n", why);
-  CHECK(why == NULL);
 }
 
 /* A connection with 1000 bytes already exchanged each way. */
@@ -85,7 +69,7 @@ static void blind_rst_only_exact_sequence_resets(void)
     rp_send_from(&r, c.peer_ip, c.peer_port, 80, rcv_nxt + off, rnd32(), TCP_RST | TCP_ACK, 0, NULL, NULL, 0);
     rp_clear(&r);
   }
-  CHECK_EQ(state_of(&r, fd), USTCP_ESTABLISHED);
+  CHECK_EQ(rp_state(&r, fd), USTCP_ESTABLISHED);
   CHECK_EQ(ustcp_sock_error(r.s, fd), 0);
   struct ustcp_stats st;
   ustcp_get_stats(r.s, &st);
@@ -94,10 +78,10 @@ static void blind_rst_only_exact_sequence_resets(void)
   printf("blind RST: %llu window-stepped guesses + in-window offsets: no reset; %llu challenge ACKs, "
          "%llu rate-limited\n", (unsigned long long)steps, (unsigned long long)st.challenge_acks,
          (unsigned long long)st.challenge_acks_limited);
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   /* The exact value does reset (the sanity check of the test itself). */
   rp_send_from(&r, c.peer_ip, c.peer_port, 80, rcv_nxt, 0, TCP_RST, 0, NULL, NULL, 0);
-  CHECK_EQ(state_of(&r, fd), USTCP_CLOSED);
+  CHECK_EQ(rp_state(&r, fd), USTCP_CLOSED);
   uint8_t b[4];
   CHECK_EQ(ustcp_recv(r.s, fd, b, sizeof b, 0), -ECONNRESET);
   CHECK_EQ(ustcp_close(r.s, fd), 0);
@@ -116,7 +100,7 @@ static void blind_syn_never_resets(void)
   for (unsigned i = 0; i < sizeof seqs / sizeof seqs[0]; i++) {
     rp_clear(&r);
     rp_send_from(&r, c.peer_ip, c.peer_port, 80, seqs[i], 0, TCP_SYN, 65535, NULL, NULL, 0);
-    CHECK_EQ(state_of(&r, fd), USTCP_ESTABLISHED);
+    CHECK_EQ(rp_state(&r, fd), USTCP_ESTABLISHED);
     bool rst = false;
     while (rp_next(&r, &p)) if (p.tcp.flags & TCP_RST) rst = true;
     CHECK(!rst);
@@ -125,9 +109,9 @@ static void blind_syn_never_resets(void)
     rp_send_from(&r, c.peer_ip, c.peer_port, 80, rnd32(), rnd32(), (i & 1) ? TCP_SYN : TCP_SYN | TCP_ACK,
                  65535, NULL, NULL, 0);
   rp_clear(&r);
-  CHECK_EQ(state_of(&r, fd), USTCP_ESTABLISHED);
+  CHECK_EQ(rp_state(&r, fd), USTCP_ESTABLISHED);
   CHECK_EQ(ustcp_sock_error(r.s, fd), 0);
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   rp_free(&r);
 }
 
@@ -156,8 +140,8 @@ static void blind_data_never_delivered(void)
   rp_seg(&r, &c, TCP_ACK | TCP_PSH, d, sizeof d, 65535);
   CHECK_EQ(ustcp_recv(r.s, fd, b, sizeof b, 0), 200);
   CHECK_MEM(b, d, 200);
-  CHECK_EQ(state_of(&r, fd), USTCP_ESTABLISHED);
-  check_stack(&r);
+  CHECK_EQ(rp_state(&r, fd), USTCP_ESTABLISHED);
+  CHECK(rp_stack_problem(&r) == NULL);
   rp_free(&r);
 }
 
@@ -184,14 +168,14 @@ static void challenge_acks_rate_limited(void)
   CHECK(acks <= cfg.challenge_ack_limit);
   CHECK(r.sent_total - sent_before <= cfg.challenge_ack_limit);
   CHECK_EQ(acks + limited, 5000);
-  CHECK_EQ(state_of(&r, fd), USTCP_ESTABLISHED);
+  CHECK_EQ(rp_state(&r, fd), USTCP_ESTABLISHED);
   /* The next second has a fresh budget. */
   rp_advance(&r, USTCP_SEC);
   ustcp_get_stats(r.s, &before);
   rp_send_from(&r, c.peer_ip, c.peer_port, 80, c.snd_nxt + 7, 0, TCP_RST, 0, NULL, NULL, 0);
   ustcp_get_stats(r.s, &after);
   CHECK_EQ(after.challenge_acks - before.challenge_acks, 1);
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   rp_free(&r);
 }
 

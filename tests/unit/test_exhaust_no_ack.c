@@ -14,22 +14,6 @@
  *     127 s (H4). */
 #include "check.h"
 #include "rawpeer.h"
-#include "stack/stack_check.h"
-
-static int state_of(struct rp *r, int fd)
-{
-  struct ustcp_tcp_info ti;
-  if (ustcp_get_info(r->s, fd, &ti) != 0) return -1;
-  return (int)ti.state;
-}
-
-static void check_stack(struct rp *r)
-{
-  char buf[512];
-  const char *why = stack_check(r->s, true, buf, sizeof buf);
-  if (why) fprintf(stderr, "stack_check: %s\n", why);
-  CHECK(why == NULL);
-}
 
 /* Runs until fd (or, with fd < 0, the only connection) is gone; counts data
  * retransmissions and checks the backoff. Returns the time it took. */
@@ -55,7 +39,7 @@ static uint64_t run_unacked(struct rp *r, int fd, int *retrans, uint64_t *max_ga
     }
     struct ustcp_stats st;
     ustcp_get_stats(r->s, &st);
-    if (fd >= 0 ? state_of(r, fd) == USTCP_CLOSED : st.conns_alive == 1) return r->now - t0;
+    if (fd >= 0 ? rp_state(r, fd) == USTCP_CLOSED : st.conns_alive == 1) return r->now - t0;
   }
   return 0;
 }
@@ -91,7 +75,7 @@ static void peer_never_acks_times_out_after_retries2(void)
   uint8_t b[4];
   CHECK_EQ(ustcp_recv(r.s, fd, b, sizeof b, 0), -ETIMEDOUT);
   CHECK_EQ(ustcp_send(r.s, fd, b, sizeof b, 0), -EPIPE);
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   CHECK_EQ(ustcp_close(r.s, fd), 0);
   CHECK_EQ(ustcp_close(r.s, l), 0);
   ustcp_get_stats(r.s, &st);
@@ -122,7 +106,7 @@ static void orphan_never_acked_gives_up_after_orphan_retries(void)
   struct ustcp_stats st;
   ustcp_get_stats(r.s, &st);
   CHECK_EQ(st.conns_alive, 1);
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   CHECK_EQ(ustcp_close(r.s, l), 0);
   ustcp_get_stats(r.s, &st);
   CHECK_EQ(st.mem_bytes, 0);
@@ -138,7 +122,7 @@ static void unanswered_syn_fails_after_syn_retries(void)
   uint64_t t0 = r.now;
   CHECK_EQ(ustcp_connect(r.s, fd, &to), -EINPROGRESS);
   int syns = 0;
-  while (state_of(&r, fd) == USTCP_SYN_SENT && r.now - t0 < 300 * USTCP_SEC) {
+  while (rp_state(&r, fd) == USTCP_SYN_SENT && r.now - t0 < 300 * USTCP_SEC) {
     rp_advance(&r, 100 * USTCP_MSEC);
     struct tcp_packet p;
     while (rp_next(&r, &p)) syns += (p.tcp.flags & TCP_SYN) != 0;

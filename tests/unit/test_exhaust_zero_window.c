@@ -15,22 +15,6 @@
  *     its memory. */
 #include "check.h"
 #include "rawpeer.h"
-#include "stack/stack_check.h"
-
-static void check_stack(struct rp *r)
-{
-  char buf[512];
-  const char *why = stack_check(r->s, true, buf, sizeof buf);
-  if (why) fprintf(stderr, "stack_check: %s\n", why);
-  CHECK(why == NULL);
-}
-
-static int state_of(struct rp *r, int fd)
-{
-  struct ustcp_tcp_info ti;
-  if (ustcp_get_info(r->s, fd, &ti) != 0) return -1;
-  return (int)ti.state;
-}
 
 /* A connection whose peer's window is zero, with the send buffer full. */
 static int setup(struct rp *r, struct rp_conn *c, uint64_t seed)
@@ -90,7 +74,7 @@ static void zero_window_forever_probes_back_off_memory_bounded(void)
   CHECK(max_gap <= 121 * USTCP_SEC);
   CHECK_EQ(data, 0);                                    /* nothing beyond the zero window */
   CHECK_EQ(st.mem_bytes, mem0);
-  CHECK_EQ(state_of(&r, fd), USTCP_ESTABLISHED);
+  CHECK_EQ(rp_state(&r, fd), USTCP_ESTABLISHED);
   CHECK_EQ(ustcp_sock_error(r.s, fd), 0);
   /* The window opens: all 16384 bytes arrive, in order. */
   rp_seg(&r, &c, TCP_ACK, NULL, 0, 65535);
@@ -111,7 +95,7 @@ static void zero_window_forever_probes_back_off_memory_bounded(void)
   }
   CHECK_EQ(got, 16384);
   CHECK(in_order);
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   rp_free(&r);
 }
 
@@ -127,7 +111,7 @@ static void zero_window_peer_gone_times_out(void)
     rp_advance(&r, USTCP_SEC);
     struct tcp_packet p;
     while (rp_next(&r, &p)) if (is_probe(&p, &c)) probes++;   /* never answered */
-    if (state_of(&r, fd) == USTCP_CLOSED) end = r.now;
+    if (rp_state(&r, fd) == USTCP_CLOSED) end = r.now;
   }
   printf("zero window, peer gone: %d unanswered probes, ETIMEDOUT after %.0f s\n", probes,
          end ? (double)(end - t0) / USTCP_SEC : -1.0);
@@ -136,7 +120,7 @@ static void zero_window_peer_gone_times_out(void)
   CHECK_EQ(probes, (int)ustcp_get_config(r.s)->retries2);
   uint8_t b[4];
   CHECK_EQ(ustcp_recv(r.s, fd, b, sizeof b, 0), -ETIMEDOUT);
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   CHECK_EQ(ustcp_close(r.s, fd), 0);
   struct ustcp_stats st;
   ustcp_get_stats(r.s, &st);
@@ -165,7 +149,7 @@ static void zero_window_orphan_dropped_after_orphan_retries(void)
   printf("zero window, orphan: dropped after %d answered probes\n", probes);
   CHECK_EQ(st.conns_alive, 1);                          /* the listener only */
   CHECK(probes <= 8 + 1);
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   rp_free(&r);
 }
 

@@ -4,22 +4,6 @@
  * that found it is in the comment. */
 #include "check.h"
 #include "rawpeer.h"
-#include "stack/stack_check.h"
-
-static int sn_state_of(struct rp *r, int fd)
-{
-  struct ustcp_tcp_info ti;
-  if (ustcp_get_info(r->s, fd, &ti) != 0) return -1;
-  return (int)ti.state;
-}
-
-static void check_stack(struct rp *r)
-{
-  char buf[512];
-  const char *why = stack_check(r->s, true, buf, sizeof buf);
-  if (why) fprintf(stderr, "stack_check: %s\n", why);
-  CHECK(why == NULL);
-}
 
 /* ---- simtest seed 2: a connection made from a SYN cookie reported CLOSED ->
  * SYN_RCVD as its first state change; a child is born from LISTEN (RFC 9293
@@ -52,7 +36,7 @@ static void cookie_child_is_born_from_listen(void)
   CHECK_EQ(log.ev[0].new_state, USTCP_SYN_RCVD);
   CHECK_EQ(log.ev[1].old_state, USTCP_SYN_RCVD);
   CHECK_EQ(log.ev[1].new_state, USTCP_ESTABLISHED);
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   rp_free(&r);
 }
 
@@ -96,7 +80,7 @@ static void scaled_window_accepts_data_up_to_the_largest_edge(void)
       if (!have || seq_gt(edge, max_edge)) max_edge = edge;
       have = true;
     }
-    check_stack(&r);
+    CHECK(rp_stack_problem(&r) == NULL);
   }
   CHECK(have);
   CHECK(!retracted_unit);
@@ -113,7 +97,7 @@ static void scaled_window_accepts_data_up_to_the_largest_edge(void)
   struct tcp_packet p;
   CHECK(rp_last(&r, &p));
   CHECK_EQ(p.tcp.ack, max_edge);
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   rp_free(&r);
 }
 
@@ -135,17 +119,17 @@ static void ooo_fin_alone_keeps_the_queue_sorted(void)
   /* [1000, 2000) then the FIN alone at 3000, both beyond a hole at 0. */
   rp_send_from(&r, c.peer_ip, c.peer_port, 80, base + 1000, c.rcv_nxt, TCP_ACK, 65535, NULL, data + 1000, 1000);
   rp_send_from(&r, c.peer_ip, c.peer_port, 80, base + 3000, c.rcv_nxt, TCP_ACK | TCP_FIN, 65535, NULL, NULL, 0);
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   /* The holes fill; everything must come out in order, then EOF. */
   rp_send_from(&r, c.peer_ip, c.peer_port, 80, base, c.rcv_nxt, TCP_ACK, 65535, NULL, data, 1000);
   rp_send_from(&r, c.peer_ip, c.peer_port, 80, base + 2000, c.rcv_nxt, TCP_ACK, 65535, NULL, data + 2000, 1000);
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   uint8_t got[4000];
   ssize_t n = ustcp_recv(r.s, fd, got, sizeof got, 0);
   CHECK_EQ(n, 3000);
   if (n == 3000) CHECK_MEM(got, data, 3000);
   CHECK_EQ(ustcp_recv(r.s, fd, got, sizeof got, 0), 0);
-  CHECK_EQ(sn_state_of(&r, fd), USTCP_CLOSE_WAIT);
+  CHECK_EQ(rp_state(&r, fd), USTCP_CLOSE_WAIT);
   rp_free(&r);
 }
 
@@ -182,7 +166,7 @@ static void fast_retransmit_resends_only_what_was_sent(void)
     CHECK(!(p.tcp.flags & TCP_FIN));
   }
   CHECK(any);
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   rp_free(&r);
 }
 
@@ -215,7 +199,7 @@ static void cookie_never_exceeds_the_peer_mss(void)
     CHECK(p.payload_len <= 179);
   }
   CHECK(segs > 0);
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   rp_free(&r);
 }
 
@@ -263,7 +247,7 @@ static void acking_retransmission_updates_the_window(void)
     if (p.payload_len)
       CHECK(seq_leq(p.tcp.seq + (uint32_t)p.payload_len, max_edge));
   }
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   rp_free(&r);
 }
 
@@ -297,7 +281,7 @@ static void old_ack_never_updates_the_window(void)
   struct tcp_packet p;
   while (rp_next(&r, &p))
     if (p.payload_len) CHECK(seq_leq(p.tcp.seq + (uint32_t)p.payload_len, una + 5840));
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   rp_free(&r);
 }
 
@@ -328,7 +312,7 @@ static void full_ooo_queue_keeps_the_segments_nearest_rcv_nxt(void)
                  TCP_ACK, 65535, NULL, data + 10000 + 1000 * k, 1000);
   /* The segment right after the hole, then the hole. */
   rp_send_from(&r, c.peer_ip, c.peer_port, 80, base + 1000, c.rcv_nxt, TCP_ACK, 65535, NULL, data + 1000, 1000);
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   rp_clear(&r);
   rp_send_from(&r, c.peer_ip, c.peer_port, 80, base, c.rcv_nxt, TCP_ACK, 65535, NULL, data, 1000);
   struct tcp_packet p;
@@ -337,7 +321,7 @@ static void full_ooo_queue_keeps_the_segments_nearest_rcv_nxt(void)
   uint8_t got[4000];
   CHECK_EQ(ustcp_recv(r.s, fd, got, sizeof got, 0), 2000);
   CHECK_MEM(got, data, 2000);
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   rp_free(&r);
 }
 
@@ -372,7 +356,7 @@ static void no_fast_retransmit_burst_after_a_timeout(void)
   int burst = 0;
   while (rp_next(&r, &p)) if (p.payload_len) burst++;
   CHECK(burst <= 1);
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   rp_free(&r);
 }
 
@@ -408,7 +392,7 @@ static void fast_retransmit_after_a_timeout_when_acks_advance_little(void)
   while (rp_next(&r, &p))
     if (p.payload_len && p.tcp.seq == una + 1460) resent = true;
   CHECK(resent);                                   /* at once, not after another timeout */
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   rp_free(&r);
 }
 
@@ -431,9 +415,9 @@ static void no_persist_timer_with_data_in_flight(void)
   CHECK_EQ(ustcp_send(r.s, fd, data, sizeof data, 0), 3000);
   /* The peer closes its window without acknowledging anything. */
   rp_seg(&r, &c, TCP_ACK, NULL, 0, 0);
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   rp_advance(&r, 250 * USTCP_MSEC);                /* the retransmission timeout */
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   struct tcb *t = sock_debug_tcb(r.s, fd, NULL);
   CHECK(t && t->rto_at_us && !t->persist_at_us);
   rp_free(&r);
@@ -474,7 +458,7 @@ static void timeout_retransmits_into_a_zero_window(void)
   while (rp_next(&r, &p))
     if (p.payload_len) top = p.tcp.seq + (uint32_t)p.payload_len;
   CHECK_EQ(top, una + 3000);
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   rp_free(&r);
 }
 
@@ -502,7 +486,7 @@ static void ack_at_the_right_edge_is_processed(void)
   rp_send_from(&r, c.peer_ip, c.peer_port, 80, edge, c.rcv_nxt + 1000, TCP_ACK, 65535, NULL, NULL, 0);
   ustcp_get_info(r.s, fd, &ti);
   CHECK_EQ(ti.unacked, 0);
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   rp_free(&r);
 }
 
@@ -546,7 +530,7 @@ static void keepalive_answered_probes_keep_the_connection(void)
   ustcp_get_info(r.s, fd, &ti);
   CHECK_EQ(ti.state, USTCP_ESTABLISHED);
   CHECK_EQ(ustcp_sock_error(r.s, fd), 0);
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   rp_free(&r);
 }
 
@@ -573,7 +557,7 @@ static void keepalive_probes_only_an_idle_connection(void)
   struct ustcp_tcp_info ti;
   ustcp_get_info(r.s, fd, &ti);
   CHECK_EQ(ti.state, USTCP_ESTABLISHED);
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   rp_free(&r);
 }
 
@@ -601,7 +585,7 @@ static void keepalive_detects_a_dead_peer_in_fin_wait_2(void)
   CHECK_EQ(ti.state, USTCP_CLOSED);
   uint8_t b[4];
   CHECK_EQ(ustcp_recv(r.s, fd, b, sizeof b, 0), -ETIMEDOUT);
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   CHECK_EQ(ustcp_close(r.s, fd), 0);
   rp_free(&r);
 }
@@ -617,17 +601,17 @@ static void listener_reused_for_connect_is_demultiplexed(void)
   int l = rp_listen(&r, 8080, 16);
   CHECK(l >= 0);
   CHECK_EQ(ustcp_shutdown(r.s, l, USTCP_SHUT_RD), 0);
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   rp_clear(&r);
   struct ustcp_addr to = {RP_PEER_IP, 9000};
   CHECK_EQ(ustcp_connect(r.s, l, &to), -EINPROGRESS);
-  check_stack(&r);
+  CHECK(rp_stack_problem(&r) == NULL);
   struct tcp_packet p;
   CHECK(rp_last(&r, &p) && p.tcp.flags == TCP_SYN);
   rp_send_from(&r, RP_PEER_IP, 9000, p.tcp.src_port, 777, p.tcp.seq + 1, TCP_SYN | TCP_ACK, 65535,
                NULL, NULL, 0);
-  CHECK_EQ(sn_state_of(&r, l), USTCP_ESTABLISHED);
-  check_stack(&r);
+  CHECK_EQ(rp_state(&r, l), USTCP_ESTABLISHED);
+  CHECK(rp_stack_problem(&r) == NULL);
   CHECK_EQ(ustcp_close(r.s, l), 0);
   rp_free(&r);
 }

@@ -1,0 +1,27 @@
+/* Big-endian field access for the wire codecs (src/wire only). Byte by byte, so
+ * any alignment is fine and UBSan has nothing to say. */
+#ifndef USTCP_WIRE_BYTES_H
+#define USTCP_WIRE_BYTES_H
+#include <stdint.h>
+
+static inline uint16_t be16(const uint8_t *p) { return (uint16_t)((unsigned)p[0] << 8 | p[1]); }
+
+static inline uint32_t be32(const uint8_t *p)
+{
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void put16(uint8_t *p, uint16_t v)
+{
+  p[0] = (uint8_t)(v >> 8);
+  p[1] = (uint8_t)v;
+}
+
+static inline void put32(uint8_t *p, uint32_t v)
+{
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+#endif
