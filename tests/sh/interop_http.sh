@@ -115,9 +115,14 @@ sleep 0.5
 kill -INT "$tshark_pid" 2>/dev/null   # timeout passes it on to tshark
 for i in $(seq 1 100); do kill -0 "$tshark_pid" 2>/dev/null || break; sleep 0.1; done
 check "capture written" [ -s "$tmp/cap.pcap" ]
+# One exception, the kernel's own: when a segment's checksum comes out 0, Linux
+# writes 0xFFFF (skb_checksum_help's CSUM_MANGLED_0; equal in one's complement,
+# and ustcp accepts both), which tshark calls bad. About 1 kernel segment in
+# 65536, so a 20 MB run meets it now and then. ustcp's own segments get no pass.
 tshark -r "$tmp/cap.pcap" -o tcp.check_checksum:TRUE -o ip.check_checksum:TRUE \
   -o udp.check_checksum:TRUE -Y '_ws.malformed || _ws.expert.severity == "Error" ||
-  tcp.checksum.status == "Bad" || ip.checksum.status == "Bad"' > "$tmp/bad.txt" 2> /dev/null
+  (tcp.checksum.status == "Bad" && !(tcp.checksum == 0xffff && ip.src == 10.7.0.1)) ||
+  ip.checksum.status == "Bad"' > "$tmp/bad.txt" 2> /dev/null
 head -5 "$tmp/bad.txt"
 check "tshark: no malformed packets, no checksum errors ($(wc -l < "$tmp/bad.txt") bad)" [ ! -s "$tmp/bad.txt" ]
 tshark -r "$tmp/cap.pcap" -o tcp.check_checksum:TRUE -q -z expert,error 2>/dev/null | grep -v "^Running" > "$tmp/expert.txt"
