@@ -9,7 +9,7 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 600
 
-.PHONY: all build demo test test-asan test-plain deps fuzz fuzz-run clean bench
+.PHONY: all build demo test test-asan test-plain deps fuzz fuzz-run clean bench install
 
 all: build
 
@@ -64,6 +64,13 @@ fuzz-run: fuzz
 bench: $(BUILD)/Makefile
 	cmake --build $(BUILD) -j $(JOBS) --target ustcp_bench kernel_bench
 	BUILD=$(BUILD) bash bench/run.sh
+
+# make install PREFIX=/usr/local: libustcp.a, libustcp.so (SONAME libustcp.so.0,
+# only the public API exported), the headers, ustcp.pc, the ustcp command and
+# its man pages. Then: cc prog.c $$(pkg-config --cflags --libs ustcp)
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
