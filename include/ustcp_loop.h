@@ -59,6 +59,11 @@ uint64_t ustcp_loop_now_us(void);
  * what came (packets, timers, watched descriptors). Returns 0, -EINTR when the
  * loop is stopped, or another -errno. */
 int ustcp_loop_run_once(struct ustcp_loop *l, int timeout_ms);
+/* A descriptor that polls readable when the loop has work (a packet, a due
+ * timer, a watched descriptor): for driving the loop from another thread or
+ * event loop, which waits on it and then calls ustcp_loop_run_once(l, 0).
+ * Each round re-arms the loop's timer for the stack's next deadline. */
+int ustcp_loop_fd(const struct ustcp_loop *l);
 /* Runs rounds until ustcp_loop_stop(). Returns 0 or -errno. */
 int ustcp_loop_run(struct ustcp_loop *l);
 /* Async-signal-safe: asks the loop (and any blocking call) to return. */

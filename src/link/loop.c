@@ -406,8 +406,15 @@ int ustcp_loop_run_once(struct ustcp_loop *l, int timeout_ms)
   now = ustcp_loop_now_us();
   release_due(l, now);
   ustcp_poll(l->st, now);
+  /* What this round did may have moved the deadline (an RTO armed by a send):
+   * the timerfd follows now, so a caller that waits on ustcp_loop_fd() between
+   * rounds is woken in time. */
+  uint64_t next = next_deadline(l);
+  if (next == USTCP_NO_DEADLINE || next > now) arm_timer(l, next);
   return l->stop ? -EINTR : 0;
 }
+
+int ustcp_loop_fd(const struct ustcp_loop *l) { return l->ep_fd; }
 
 int ustcp_loop_run(struct ustcp_loop *l)
 {
