@@ -984,7 +984,8 @@ EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t le
       memcpy(&p->opts[p->nopts].val, val, sizeof(int));
       p->nopts++;
     }
-    if (rc == -ENOPROTOOPT || rc == -EOPNOTSUPP)
+    /* IPv6 options on an IPv4 socket fail on Linux as well: no news there. */
+    if ((rc == -ENOPROTOOPT || rc == -EOPNOTSUPP) && level != IPPROTO_IPV6)
       say("fd %d: socket option %d/%d is not supported on ustcp sockets", fd, level, name);
   }
   after_op(p);
