@@ -27,7 +27,7 @@ cmake --install "$build" --prefix "$prefix" >"$tmp/install.log"
 fail=0
 bad() { echo "FAIL: $*"; fail=1; }
 libdir=$(ls -d "$prefix"/lib*/ | head -1); libdir=${libdir%/}
-for f in "$libdir/libustcp.a" "$libdir/libustcp.so" "$prefix/include/ustcp.h" \
+for f in "$libdir/libustcp.a" "$libdir/libustcp.so" "$libdir/libustcp_preload.so" "$prefix/include/ustcp.h" \
          "$prefix/include/ustcp_loop.h" "$libdir/pkgconfig/ustcp.pc" "$prefix/bin/ustcp" \
          "$prefix/share/man/man1/ustcp.1" "$prefix/share/man/man3/libustcp.3"; do
   [ -e "$f" ] || bad "not installed: ${f#$prefix/}"
