@@ -19,7 +19,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
 case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 REPS=${BENCH_REPS:-5}
-ONLY=${BENCH_ONLY:-"bulk rr hs mem lat loss tun"}
+ONLY=${BENCH_ONLY:-"bulk rr hs mem lat loss tun apps"}
 UB=$BUILD/bench/ustcp_bench
 KB=$BUILD/bench/kernel_bench
 
@@ -311,6 +311,9 @@ row() {
     echo "| over TUN | | SKIP: TUN benchmark needs src/link/tun | | | | |"
   fi
 } >"$REPORT"
+if want apps; then
+  { echo; BUILD=$BUILD APPS_REPS=$REPS bash "$ROOT/bench/apps.sh" 2>>"$LOG" || echo "apps: FAILED (see $LOG)"; } >>"$REPORT"
+fi
 echo
 cat "$REPORT"
 if grep -q FAILED "$LOG"; then
