@@ -116,16 +116,43 @@ struct ustcp_event {
   uint64_t time_us;
 };
 
+/* ---- callbacks ----
+ * The stack calls the application back through four callbacks: output (given to
+ * ustcp_stack_new), state events (ustcp_set_event_cb), readiness
+ * (ustcp_set_ready_cb) and capture (ustcp_set_capture_cb). All of them follow
+ * the same rules:
+ *   - They run on the stack's thread, from inside ustcp_input, ustcp_poll or a
+ *     socket call of this stack, at the END of that call's work: never while the
+ *     engine is in the middle of a segment, a timer or a socket call. What the
+ *     engine did is recorded as it happens and delivered afterwards, in the
+ *     order it happened (events and packets interleaved as they occurred).
+ *   - A callback may call any function of this API on the same stack, on any
+ *     socket, ustcp_close and ustcp_abort of the socket being reported included;
+ *     also ustcp_input and ustcp_poll. Such a call does its work as an event of
+ *     its own and, before it returns, delivers what it caused (e.g. close() from
+ *     a readiness callback: the LAST_ACK event and the FIN come before close()
+ *     returns); beyond a nesting depth of 8 callbacks the delivery waits for the
+ *     outer loop instead.
+ *   - The one call refused inside a callback is ustcp_stack_free on the stack
+ *     itself: it returns -EBUSY and frees nothing.
+ *   - Since an event is delivered after the fact, the socket may have moved on
+ *     when its callback runs (a later event follows); ustcp_event.fd is the
+ *     descriptor as it is at delivery, -1 if the application closed it since.
+ * Pointers handed to a callback (packets, events) are valid during the call only. */
+
+/* A packet to send (a whole IPv4 datagram). */
 typedef void (*ustcp_output_fn)(void *ctx, const uint8_t *pkt, size_t len);
+/* A state change (A4), delivered as described above. */
 typedef void (*ustcp_event_fn)(void *ctx, const struct ustcp_event *ev);
 /* Readiness may have changed on fd (events: USTCP_POLL* bits now true). Called
- * at the end of the event that changed it (never from inside the engine), so the
- * callback may call any socket function of this stack, close() included; what it
- * sends rides on the segments the event itself was about to send (e.g. a response
- * on the ACK of the request, or a FIN on the ACK of the peer's FIN). */
+ * at the end of the event that changed it, after that event's state events and
+ * packets; what the callback sends rides on the segments the event itself was
+ * about to send (e.g. a response on the ACK of the request, or a FIN on the ACK
+ * of the peer's FIN). */
 typedef void (*ustcp_ready_fn)(void *ctx, int fd, unsigned events);
 /* Sees every IPv4 packet the stack sends (outgoing = true, including packets to
- * its own address) and every packet handed to it (outgoing = false). */
+ * its own address) and every packet handed to it (outgoing = false); now_us is
+ * when it was sent or handed in. */
 typedef void (*ustcp_capture_fn)(void *ctx, bool outgoing, const uint8_t *pkt, size_t len,
                                  uint64_t now_us);
 
@@ -137,7 +164,10 @@ struct ustcp_stack;
  * configuration. */
 struct ustcp_stack *ustcp_stack_new(const struct ustcp_config *cfg, uint32_t local_ip,
                                     uint64_t seed, ustcp_output_fn out, void *out_ctx);
-void ustcp_stack_free(struct ustcp_stack *s);
+/* Frees the stack and every socket and connection in it (nothing is sent).
+ * Returns 0, or -EBUSY (freeing nothing) when called from one of this stack's
+ * own callbacks. NULL is a no-op. */
+int ustcp_stack_free(struct ustcp_stack *s);
 void ustcp_set_event_cb(struct ustcp_stack *s, ustcp_event_fn fn, void *ctx);
 void ustcp_set_ready_cb(struct ustcp_stack *s, ustcp_ready_fn fn, void *ctx);
 void ustcp_set_capture_cb(struct ustcp_stack *s, ustcp_capture_fn fn, void *ctx);
@@ -173,7 +203,14 @@ ssize_t ustcp_send(struct ustcp_stack *s, int fd, const void *buf, size_t len, i
 /* Returns bytes read, 0 at end of stream, -EAGAIN when nothing is there yet. */
 ssize_t ustcp_recv(struct ustcp_stack *s, int fd, void *buf, size_t len, int flags);
 int ustcp_shutdown(struct ustcp_stack *s, int fd, int how);
+/* Gives up the descriptor. The connection closes gracefully (FIN after the data,
+ * the close finishing in the background) or, with unread data or SO_LINGER 0,
+ * is aborted with RST (RFC 9293 §3.10.4, RFC 2525 §2.17). */
 int ustcp_close(struct ustcp_stack *s, int fd);
+/* ABORT (RFC 9293 §3.10.5): a RST to the peer if the connection is synchronized,
+ * unsent and unread data discarded, the descriptor given up at once; like close()
+ * with SO_LINGER 0. */
+int ustcp_abort(struct ustcp_stack *s, int fd);
 int ustcp_getsockname(struct ustcp_stack *s, int fd, struct ustcp_addr *addr);
 int ustcp_getpeername(struct ustcp_stack *s, int fd, struct ustcp_addr *addr);
 /* Takes and clears the pending error (SO_ERROR); 0 if none. */
@@ -254,6 +291,9 @@ struct ustcp_stats {
   uint64_t challenge_acks, challenge_acks_limited, ooo_dropped, paws_dropped;
   uint64_t icmp_in, icmp_out;
   uint64_t conns_alive, mem_bytes, mem_peak_bytes;
+  /* state events and packets dropped on their way to the callbacks (out of
+   * memory); a dropped outgoing packet is as if lost on the wire */
+  uint64_t callback_drops;
 };
 void ustcp_get_stats(const struct ustcp_stack *s, struct ustcp_stats *out);
 

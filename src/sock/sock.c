@@ -2,11 +2,16 @@
  *
  * A descriptor names one control block for its whole life: socket() creates a
  * CLOSED block, bind/listen/connect move it, close() gives it up (the engine then
- * finishes the close as an orphan, W1/W5/W7, or frees it at once). Every call
- * checks its arguments and the state first and returns a negative errno without
- * changing anything when they are wrong (Linux's errno choices). Nothing here
+ * finishes the close as an orphan, W1/W5/W7, or frees it at once). This layer
+ * maps descriptors to control blocks, checks the arguments (Linux's errno
+ * choices), binds local ports, sizes buffers (options), reports readiness and
+ * errors; what a call does to the connection, state by state, is the engine's:
+ * the user calls of RFC 9293 §3.10 in src/tcp/tcp_user.c. Every call returns a
+ * negative errno without changing anything when it is refused. Nothing here
  * blocks: "would block" is -EAGAIN / -EINPROGRESS, and readiness is reported
- * through ustcp_sock_events() and the ready callback.
+ * through ustcp_sock_events() and the ready callback. Each call that made the
+ * engine work ends the event (stack_after_event): the callbacks then see what it
+ * did, and may themselves call anything here (src/stack/notify.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +30,7 @@ struct sock_table {
 static void sock_wake_cb(struct ustcp_stack *s, struct tcb *t);
 static void sock_free_all(struct ustcp_stack *s);
 static bool sock_dispatch(struct ustcp_stack *s);
+static int sock_fd_of(struct ustcp_stack *s, int fd, uint64_t conn_id);
 
 static struct sock_table *table(struct ustcp_stack *s)
 {
@@ -33,6 +39,7 @@ static struct sock_table *table(struct ustcp_stack *s)
     s->sock_wake = sock_wake_cb;
     s->sock_free = sock_free_all;
     s->sock_dispatch = sock_dispatch;
+    s->sock_fd_of = sock_fd_of;
   }
   return s->socks;
 }
@@ -161,22 +168,20 @@ int ustcp_listen(struct ustcp_stack *s, int fd, int backlog)
 {
   struct tcb *t = get(s, fd);
   if (!t) return -EBADF;
-  if (t->state == USTCP_LISTEN) {
-    t->lst->backlog = u32_min(backlog < 0 ? 0 : (uint32_t)backlog, s->cfg.somaxconn);
-    return 0;
-  }
-  if (t->state != USTCP_CLOSED || ever_connected(t)) return -EINVAL;
+  int rc = tcp_user_listen_allowed(&s->eng, t, backlog);
+  if (rc != TCP_USER_PROCEED) return rc;
+  /* The local port: bound now if it was not, never beside another listener. */
   if (!t->port_held) {
     struct ustcp_addr any = {0, 0};
-    int rc = ustcp_bind(s, fd, &any);
+    rc = ustcp_bind(s, fd, &any);
     if (rc) return rc;
   } else {
     struct tcb *other = stack_lookup_listener(s, t->local.ip, t->local.port);
     if (other && other->local.ip == t->local.ip) return -EADDRINUSE;
   }
-  int rc = tcp_listen_start(&s->eng, t, backlog);
+  rc = tcp_user_listen(&s->eng, t, backlog);
   if (rc) return rc;
-  s->eng.ops.hash_insert(&s->eng, t);
+  stack_deliver(s);                 /* the LISTEN event */
   return 0;
 }
 
@@ -191,8 +196,8 @@ int ustcp_accept(struct ustcp_stack *s, int fd, struct ustcp_addr *peer)
   int nfd = fd_alloc(s, c);
   if (nfd < 0) {
     /* Could not give it a descriptor: abort it rather than leak it. */
-    tcp_send_rst(&s->eng, c);
-    tcb_close(&s->eng, c, 0, USTCP_CAUSE_ERROR);
+    tcp_user_abort(&s->eng, c, USTCP_CAUSE_ERROR);
+    stack_deliver(s);
     return nfd;
   }
   if (peer) *peer = c->remote;
@@ -206,38 +211,10 @@ int ustcp_connect(struct ustcp_stack *s, int fd, const struct ustcp_addr *addr)
   struct tcb *t = get(s, fd);
   if (!t) return -EBADF;
   if (!addr) return -EFAULT;
-  switch (t->state) {
-  case USTCP_SYN_SENT: case USTCP_SYN_RCVD:
-    return -EALREADY;
-  case USTCP_CLOSED:
-    /* Linux: a socket whose connect() was reported (or that was accepted) is
-     * SS_CONNECTED: EISCONN after a reset too, leaving the error pending. */
-    if (ever_connected(t) && !t->connect_unreported) return -EISCONN;
-    if (t->so_error) {              /* the outcome of the previous attempt */
-      int err = t->so_error;
-      t->so_error = 0;
-      t->connect_unreported = false;
-      return err;
-    }
-    if (t->connect_unreported) {
-      /* Linux: a failed attempt whose error was already taken (SO_ERROR)
-       * reports ECONNABORTED to the next connect(). */
-      t->connect_unreported = false;
-      return -ECONNABORTED;
-    }
-    if (ever_connected(t)) return -EISCONN;
-    break;
-  default:
-    /* Linux (__inet_stream_connect): the first connect() after a non-blocking
-     * connect completed returns 0, later ones -EISCONN. */
-    if (t->connect_unreported) {
-      t->connect_unreported = false;
-      return 0;
-    }
-    return -EISCONN;
-  }
+  int rc = tcp_user_connect_allowed(t);
+  if (rc != TCP_USER_PROCEED) return rc;
   if (addr->port == 0 || addr->ip == 0) return -EINVAL;
-  struct tcp_engine *e = &s->eng;
+  /* The stack's part of OPEN: the local address and port. */
   uint16_t lport = t->local.port;
   if (!t->port_held) {
     lport = stack_ephemeral_port(s, addr, false);
@@ -245,19 +222,8 @@ int ustcp_connect(struct ustcp_stack *s, int fd, const struct ustcp_addr *addr)
   }
   /* W10: a 4-tuple still in use (TIME_WAIT included) cannot be reused. */
   if (stack_lookup(s, s->local_ip, lport, addr->ip, addr->port)) return -EADDRNOTAVAIL;
-  t->local.ip = s->local_ip;
-  t->local.port = lport;
-  t->remote = *addr;
-  t->rcv_mss = tcp_adv_mss(e, t);
-  t->rcv_wscale = tcp_choose_wscale(e, t);
-  t->snd_mss = t->rcv_mss;
-  t->iss = tcp_isn(e, &t->local, &t->remote);
-  t->snd_una = t->snd_nxt = t->snd_max = t->iss;
-  t->snd_buf_seq = t->iss + 1;
-  e->ops.hash_insert(e, t);
-  tcb_set_state(e, t, USTCP_SYN_SENT, USTCP_CAUSE_CALL);
-  t->connect_unreported = true;
-  tcp_output(e, t);
+  struct ustcp_addr local = {s->local_ip, lport};
+  tcp_user_open(&s->eng, t, &local, addr);
   after_call(s);
   return -EINPROGRESS;
 }
@@ -268,33 +234,10 @@ ssize_t ustcp_send(struct ustcp_stack *s, int fd, const void *buf, size_t len, i
   if (!t) return -EBADF;
   if (flags & USTCP_MSG_OOB) return -EOPNOTSUPP;
   if (!buf && len) return -EFAULT;
-  switch (t->state) {
-  case USTCP_ESTABLISHED: case USTCP_CLOSE_WAIT:
-    if (t->fin_queued) return -EPIPE;
-    break;
-  case USTCP_SYN_SENT: case USTCP_SYN_RCVD:
-    return -EAGAIN;
-  case USTCP_CLOSED:
-    if (t->so_error) {              /* ECONNRESET once, then EPIPE (POSIX/Linux) */
-      int err = t->so_error;
-      t->so_error = 0;
-      return err;
-    }
-    /* Linux (sk_stream_wait_connect): EPIPE on a socket that is not
-     * connecting, never-connected ones included; not ENOTCONN. */
-    return -EPIPE;
-  case USTCP_LISTEN:
-    return -EPIPE;
-  default:
-    return -EPIPE;                  /* our FIN is out: FIN_WAIT_*, CLOSING, LAST_ACK, TIME_WAIT */
-  }
-  if (len == 0) return 0;
-  if (len > UINT32_MAX) len = UINT32_MAX;
-  uint32_t n = ring_write(&s->eng, &t->sndbuf, buf, (uint32_t)len);
-  if (n == 0) return ring_space(&t->sndbuf) ? -ENOMEM : -EAGAIN;
-  tcp_output(&s->eng, t);
-  after_call(s);
-  return (ssize_t)n;
+  bool ran = false;
+  ssize_t n = tcp_user_send(&s->eng, t, buf, len, &ran);
+  if (ran) after_call(s);
+  return n;
 }
 
 ssize_t ustcp_recv(struct ustcp_stack *s, int fd, void *buf, size_t len, int flags)
@@ -303,41 +246,10 @@ ssize_t ustcp_recv(struct ustcp_stack *s, int fd, void *buf, size_t len, int fla
   if (!t) return -EBADF;
   if (flags & USTCP_MSG_OOB) return -EOPNOTSUPP;
   if (!buf && len) return -EFAULT;
-  if (t->state == USTCP_LISTEN) return -ENOTCONN;
-  if (t->state == USTCP_CLOSED && !ever_connected(t)) return -ENOTCONN;
-  if (len == 0) return 0;
-  if (t->rcvbuf.len > 0 && !t->shut_rd) {
-    uint32_t want = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
-    uint32_t n = ring_read(&t->rcvbuf, buf, want, !(flags & USTCP_MSG_PEEK));
-    if (!(flags & USTCP_MSG_PEEK) && tcb_has_conn_state(t->state) && !t->rcv_fin) {
-      /* Window update when reading opened the window by a useful amount
-       * (RFC 9293 §3.8.6.2.2: at least min(buffer/2, MSS)). */
-      /* Only what the window field can carry counts (65535 << rcv_wscale). */
-      uint32_t space = u32_min(ring_space(&t->rcvbuf), 65535u << t->rcv_wscale);
-      uint32_t new_edge = t->rcv_nxt + space;
-      /* A standalone update only helps a sender that the window may be holding
-       * back: when what is left of the advertised window is small. Otherwise
-       * the next ACK carries the larger window for free (e.g. after a SYN-ACK's
-       * unscaled 65535 the first read would always have sent one). */
-      uint32_t left = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
-      bool sender_may_wait = left < t->rcvbuf.cap / 4 || left < 2u * t->rcv_mss;
-      if (sender_may_wait && seq_geq(new_edge, t->rcv_adv) &&
-          new_edge - t->rcv_adv >= u32_min(t->rcvbuf.cap / 2, 2u * t->rcv_mss) &&
-          t->state != USTCP_SYN_SENT && t->state != USTCP_SYN_RCVD) {
-        t->ack_now = true;
-        tcp_output(&s->eng, t);
-        after_call(s);
-      }
-    }
-    return (ssize_t)n;
-  }
-  if (t->so_error) {
-    int err = t->so_error;
-    t->so_error = 0;
-    return err;
-  }
-  if (t->rcv_fin || t->shut_rd || t->state == USTCP_CLOSED) return 0;
-  return -EAGAIN;
+  bool ran = false;
+  ssize_t n = tcp_user_receive(&s->eng, t, buf, len, (flags & USTCP_MSG_PEEK) != 0, &ran);
+  if (ran) after_call(s);
+  return n;
 }
 
 int ustcp_shutdown(struct ustcp_stack *s, int fd, int how)
@@ -345,94 +257,29 @@ int ustcp_shutdown(struct ustcp_stack *s, int fd, int how)
   struct tcb *t = get(s, fd);
   if (!t) return -EBADF;
   if (how != USTCP_SHUT_RD && how != USTCP_SHUT_WR && how != USTCP_SHUT_RDWR) return -EINVAL;
-  switch (t->state) {
-  case USTCP_ESTABLISHED: case USTCP_CLOSE_WAIT: case USTCP_FIN_WAIT_1:
-  case USTCP_FIN_WAIT_2: case USTCP_CLOSING: case USTCP_LAST_ACK: case USTCP_TIME_WAIT:
-    break;
-  case USTCP_LISTEN:
-    /* Linux (inet_shutdown): SHUT_WR does nothing; SHUT_RD stops listening
-     * (queued children are reset) and the socket may listen again. */
-    if (how != USTCP_SHUT_WR) {
-      tcb_close(&s->eng, t, 0, USTCP_CAUSE_CALL);
-      after_call(s);
-    }
-    return 0;
-  case USTCP_SYN_SENT:
-    /* Linux (inet_shutdown -> tcp_disconnect): the attempt is aborted and
-     * reported as ECONNRESET. */
-    tcb_close(&s->eng, t, -ECONNRESET, USTCP_CAUSE_CALL);
-    after_call(s);
-    return 0;
-  default:
-    return -ENOTCONN;
-  }
-  if (how != USTCP_SHUT_WR) t->shut_rd = true;
-  if (how != USTCP_SHUT_RD && !t->fin_queued &&
-      (t->state == USTCP_ESTABLISHED || t->state == USTCP_CLOSE_WAIT)) {
-    t->fin_queued = true;
-    t->fin_seq = t->snd_buf_seq + t->sndbuf.len;
-    tcb_set_state(&s->eng, t, t->state == USTCP_ESTABLISHED ? USTCP_FIN_WAIT_1 : USTCP_LAST_ACK,
-                  USTCP_CAUSE_CALL);
-    tcp_output(&s->eng, t);
-    after_call(s);
-  }
-  return 0;
+  bool ran = false;
+  int rc = tcp_user_shutdown(&s->eng, t, how != USTCP_SHUT_WR, how != USTCP_SHUT_RD, &ran);
+  if (ran) after_call(s);
+  return rc;
 }
 
 int ustcp_close(struct ustcp_stack *s, int fd)
 {
   struct tcb *t = get(s, fd);
   if (!t) return -EBADF;
-  struct tcp_engine *e = &s->eng;
+  fd_release(s, t);
+  tcp_user_close(&s->eng, t, t->linger_on && t->linger_s == 0);
+  after_call(s);
+  return 0;
+}
+
+int ustcp_abort(struct ustcp_stack *s, int fd)
+{
+  struct tcb *t = get(s, fd);
+  if (!t) return -EBADF;
   fd_release(s, t);
   t->orphan = true;
-  bool abortive = t->linger_on && t->linger_s == 0;
-  switch (t->state) {
-  case USTCP_CLOSED:
-    tcb_free(e, t);
-    break;
-  case USTCP_LISTEN:
-  case USTCP_SYN_SENT:
-    tcb_close(e, t, 0, USTCP_CAUSE_CALL);
-    break;
-  case USTCP_SYN_RCVD:
-    tcp_send_rst(e, t);
-    tcb_close(e, t, 0, USTCP_CAUSE_CALL);
-    break;
-  case USTCP_ESTABLISHED: case USTCP_CLOSE_WAIT:
-    if (abortive || t->rcvbuf.len > 0) {
-      /* SO_LINGER 0, or unread data: abort with RST (RFC 9293 §3.10.4, RFC 2525
-       * §2.17), so the peer knows its data was not consumed. */
-      tcp_send_rst(e, t);
-      tcb_close(e, t, 0, USTCP_CAUSE_CALL);
-      break;
-    }
-    t->fin_queued = true;
-    t->fin_seq = t->snd_buf_seq + t->sndbuf.len;
-    tcb_set_state(e, t, t->state == USTCP_ESTABLISHED ? USTCP_FIN_WAIT_1 : USTCP_LAST_ACK,
-                  USTCP_CAUSE_CALL);
-    tcp_output(e, t);
-    break;
-  case USTCP_FIN_WAIT_2:
-    if (abortive) {
-      tcp_send_rst(e, t);
-      tcb_close(e, t, 0, USTCP_CAUSE_CALL);
-      break;
-    }
-    /* W7: after shutdown(SHUT_WR) the socket waited without limit; as an orphan
-     * it waits at most fin_timeout. */
-    t->close_at_us = e->now_us + s->cfg.fin_timeout_us;
-    timer_update(e, t);
-    break;
-  case USTCP_FIN_WAIT_1: case USTCP_CLOSING: case USTCP_LAST_ACK:
-    if (abortive) {
-      tcp_send_rst(e, t);
-      tcb_close(e, t, 0, USTCP_CAUSE_CALL);
-    }
-    break;
-  case USTCP_TIME_WAIT:
-    break;
-  }
+  tcp_user_abort(&s->eng, t, USTCP_CAUSE_CALL);
   after_call(s);
   return 0;
 }
@@ -612,7 +459,7 @@ int ustcp_getsockopt(struct ustcp_stack *s, int fd, int level, int name,
     case USTCP_TCP_INFO: {
       if (!val || !len) return -EFAULT;
       if (*len < sizeof(struct ustcp_tcp_info)) return -EINVAL;
-      tcb_fill_info(t, val);
+      tcp_user_status(t, val);
       *len = sizeof(struct ustcp_tcp_info);
       return 0;
     }
@@ -680,7 +527,11 @@ static bool sock_dispatch(struct ustcp_stack *s)
     struct tcb *t = get(s, fd);
     if (!t || !t->wake_pending) continue;
     t->wake_pending = false;
-    if (s->ready_fn) s->ready_fn(s->ready_ctx, fd, events_of(t));
+    if (s->ready_fn) {
+      s->cb_depth++;
+      s->ready_fn(s->ready_ctx, fd, events_of(t));
+      s->cb_depth--;
+    }
     tb = s->socks;
     if (!tb) return true;
   }
@@ -688,12 +539,18 @@ static bool sock_dispatch(struct ustcp_stack *s)
   return true;
 }
 
+static int sock_fd_of(struct ustcp_stack *s, int fd, uint64_t conn_id)
+{
+  struct tcb *t = get(s, fd);
+  return t && t->conn_id == conn_id ? fd : -1;
+}
+
 int ustcp_get_info(struct ustcp_stack *s, int fd, struct ustcp_tcp_info *info)
 {
   struct tcb *t = get(s, fd);
   if (!t) return -EBADF;
   if (!info) return -EFAULT;
-  tcb_fill_info(t, info);
+  tcp_user_status(t, info);
   return 0;
 }
 

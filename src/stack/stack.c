@@ -184,16 +184,25 @@ static void eng_output(struct tcp_engine *e, uint32_t src, uint32_t dst,
                        const struct tcp_hdr *h, const uint8_t *payload, size_t plen)
 {
   struct ustcp_stack *s = stack_of(e);
-  uint8_t pkt[IPV4_HDR_LEN + TCP_MAX_HDR_LEN + 65536];
   if (src == 0) src = s->local_ip;
-  int n = tcp_packet_encode(h, payload, plen, src, dst, s->ip_id++, pkt, sizeof pkt);
-  if (n < 0) return;
+  bool looped = dst == s->local_ip;
+  /* Encoded straight into the queue of notices (notify.c): the output and
+   * capture callbacks get it at the end of the event, never from in here. */
+  size_t cap = IPV4_HDR_LEN + TCP_MAX_HDR_LEN + plen;
+  uint8_t *pkt = notify_packet_begin(s, looped, cap);
+  if (!pkt) return;
+  int n = tcp_packet_encode(h, payload, plen, src, dst, s->ip_id++, pkt, cap);
+  if (n < 0) {
+    notify_packet_end(s, pkt, 0, false);
+    return;
+  }
   s->stats.tcp_out++;
   s->stats.ip_out++;
-  if (s->capture_fn) s->capture_fn(s->capture_ctx, true, pkt, (size_t)n, e->now_us);
-  if (dst == s->local_ip) {
+  if (looped) {
     /* Loopback (H9 self-connect): queued and delivered after the current event,
-     * never re-entrantly. Bounded like any queue. */
+     * never re-entrantly. Bounded like any queue. The capture callback still
+     * sees it go out. */
+    notify_packet_end(s, pkt, (size_t)n, s->capture_fn != NULL);
     if (s->loop_len >= 4096) return;
     struct loop_pkt *lp = malloc(sizeof *lp + (size_t)n);
     if (!lp) return;
@@ -205,7 +214,7 @@ static void eng_output(struct tcp_engine *e, uint32_t src, uint32_t dst,
     s->loop_len++;
     return;
   }
-  if (s->out) s->out(s->out_ctx, pkt, (size_t)n);
+  notify_packet_end(s, pkt, (size_t)n, true);
 }
 
 static void eng_hash_insert(struct tcp_engine *e, struct tcb *t)
@@ -242,7 +251,7 @@ static void eng_event(struct tcp_engine *e, struct tcb *t, enum ustcp_state old,
   struct ustcp_event ev = {
     .fd = t->fd, .conn_id = t->conn_id, .local = t->local, .remote = t->remote,
     .old_state = old, .new_state = t->state, .cause = cause, .time_us = e->now_us};
-  s->event_fn(s->event_ctx, &ev);
+  notify_event(s, &ev);   /* delivered at the end of the event (notify.c) */
 }
 
 static void eng_wake(struct tcp_engine *e, struct tcb *t)
@@ -300,9 +309,12 @@ static void free_chain_all(struct ustcp_stack *s, struct stack_hash *h)
   h->nbuckets = h->count = 0;
 }
 
-void ustcp_stack_free(struct ustcp_stack *s)
+int ustcp_stack_free(struct ustcp_stack *s)
 {
-  if (!s) return;
+  if (!s) return 0;
+  /* From one of its own callbacks the stack is still in use below the caller
+   * (the delivery loop, the socket being reported). */
+  if (s->cb_depth || s->nq_delivering || s->in_after_event) return -EBUSY;
   if (s->sock_free) s->sock_free(s);     /* sockets first: they hold control blocks */
   /* Everything left is in a hash table; children's queue links die with them. */
   for (size_t i = 0; i < s->listeners.nbuckets; i++)
@@ -317,9 +329,11 @@ void ustcp_stack_free(struct ustcp_stack *s)
     s->loop_head = lp->next;
     free(lp);
   }
+  notify_free(s);
   tcp_engine_free(&s->eng);
   free(s->port_refs);
   free(s);
+  return 0;
 }
 
 void ustcp_set_event_cb(struct ustcp_stack *s, ustcp_event_fn fn, void *ctx)
@@ -360,7 +374,7 @@ static void tcp_in(struct ustcp_stack *s, const struct tcp_packet *p)
 static void ip_in(struct ustcp_stack *s, const uint8_t *pkt, size_t len)
 {
   s->stats.ip_in++;
-  if (s->capture_fn) s->capture_fn(s->capture_ctx, false, pkt, len, s->eng.now_us);
+  notify_capture_in(s, pkt, len);
   struct tcp_packet p;
   int rc = tcp_packet_decode(pkt, len, &p);
   if (rc == WIRE_OK) {
@@ -381,12 +395,19 @@ static void ip_in(struct ustcp_stack *s, const uint8_t *pkt, size_t len)
 
 void stack_after_event(struct ustcp_stack *s)
 {
-  if (s->in_after_event) return;
+  if (s->in_after_event) {
+    /* A socket call from a callback: its own notices (and those before them)
+     * reach the callbacks before it returns; the outer loop does the rest. */
+    stack_deliver(s);
+    return;
+  }
   s->in_after_event = true;
   for (;;) {
     bool did = false;
+    if (stack_deliver(s)) did = true;
     if (s->sock_dispatch && s->sock_dispatch(s)) did = true;
     if (tcp_flush_deferred(&s->eng)) did = true;
+    if (stack_deliver(s)) did = true;
     if (s->loop_head) {
       struct loop_pkt *lp = s->loop_head;
       s->loop_head = lp->next;

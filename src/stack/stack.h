@@ -59,6 +59,14 @@ struct ustcp_stack {
   void (*sock_free)(struct ustcp_stack *s);
   /* runs queued readiness callbacks; returns true if it ran any */
   bool (*sock_dispatch)(struct ustcp_stack *s);
+  /* fd if descriptor fd still names connection conn_id, else -1 (src/sock) */
+  int (*sock_fd_of)(struct ustcp_stack *s, int fd, uint64_t conn_id);
+  /* Callbacks are never called from inside the engine (src/stack/notify.c):
+   * state events and packets wait here, in order, for stack_deliver. */
+  struct notify_chunk *nq_first, *nq_last, *nq_rd;
+  size_t nq_rd_off;
+  unsigned nq_delivering;         /* stack_deliver calls under way (nested) */
+  unsigned cb_depth;              /* application callbacks under way (nested) */
 };
 
 static inline struct ustcp_stack *stack_of(struct tcp_engine *e)
@@ -79,12 +87,29 @@ uint32_t stack_port_users(const struct ustcp_stack *s, uint16_t port);
  * random choice), or 0 if the range is exhausted for that destination. */
 uint16_t stack_ephemeral_port(struct ustcp_stack *s, const struct ustcp_addr *remote,
                               bool for_bind);
-/* Ends an event (input, poll, socket call): runs the application's readiness
- * callbacks, then the output they and the event made due, then packets looped
- * back to our own address, until nothing is left. Not re-entrant: a socket call
- * made from a callback returns and the outer loop picks up its work. */
+/* Ends an event (input, poll, socket call): delivers the recorded notices (state
+ * events, packets) to the callbacks, runs the application's readiness callbacks,
+ * then the output they and the event made due, then packets looped back to our
+ * own address, until nothing is left. Not re-entrant: a socket call made from a
+ * callback delivers its notices and returns; the outer loop picks up the rest of
+ * its work. */
 void stack_after_event(struct ustcp_stack *s);
 uint64_t stack_rand(struct ustcp_stack *s);
+
+/* ---- notify.c: the application's callbacks, outside the engine ---- */
+/* Records a state event for the event callback. */
+void notify_event(struct ustcp_stack *s, const struct ustcp_event *ev);
+/* Room for an outgoing packet of at most max_len bytes, queued for the capture
+ * and (unless looped, i.e. to our own address) output callbacks; NULL if out of
+ * memory (counted). notify_packet_end gives its length, or drops it (!keep). */
+uint8_t *notify_packet_begin(struct ustcp_stack *s, bool looped, size_t max_len);
+void notify_packet_end(struct ustcp_stack *s, uint8_t *pkt, size_t len, bool keep);
+/* Records an incoming packet for the capture callback. */
+void notify_capture_in(struct ustcp_stack *s, const uint8_t *pkt, size_t len);
+/* Runs the callbacks of everything recorded, in order; true if there was any.
+ * Only where no engine function is on the stack (end of an entry). */
+bool stack_deliver(struct ustcp_stack *s);
+void notify_free(struct ustcp_stack *s);
 /* An IPv4 datagram that is not TCP (ICMP, UDP, others): src/stack/ip_icmp.c. */
 void stack_ip_other(struct ustcp_stack *s, const uint8_t *pkt, size_t len);
 #endif

@@ -10,6 +10,8 @@
  *   tcp_timer.c   one min-heap of connections keyed by their earliest deadline;
  *                 retransmission (RFC 6298), persist, delayed ACK, keepalive,
  *                 TIME_WAIT and FIN_WAIT_2 expiry
+ *   tcp_user.c    the user calls of §3.10 (OPEN, SEND, RECEIVE, CLOSE, ABORT,
+ *                 STATUS), state by state, for src/sock
  *   tcp_cb.c      control block life cycle, state changes and their events
  *   buf.c         byte rings (send/receive buffers) and the out-of-order queue
  *   siphash.c     the keyed hash behind ISNs (RFC 6528) and SYN cookies
@@ -307,6 +309,23 @@ bool tcp_listen_established(struct tcp_engine *e, struct tcb *child);
 
 /* The window scale we offer on a SYN (RFC 7323 §2.3). */
 uint8_t tcp_choose_wscale(const struct tcp_engine *e, const struct tcb *t);
+
+/* ---- tcp_user.c: RFC 9293 §3.10 user calls (src/sock calls these) ---- */
+#define TCP_USER_PROCEED 1   /* a check passed: go on with the call */
+int tcp_user_connect_allowed(struct tcb *t);
+void tcp_user_open(struct tcp_engine *e, struct tcb *t, const struct ustcp_addr *local,
+                   const struct ustcp_addr *remote);
+int tcp_user_listen_allowed(struct tcp_engine *e, struct tcb *t, int backlog);
+int tcp_user_listen(struct tcp_engine *e, struct tcb *t, int backlog);
+/* ran: set when the engine changed state or sent (the caller ends the event). */
+ssize_t tcp_user_send(struct tcp_engine *e, struct tcb *t, const void *buf, size_t len,
+                      bool *ran);
+ssize_t tcp_user_receive(struct tcp_engine *e, struct tcb *t, void *buf, size_t len, bool peek,
+                         bool *ran);
+int tcp_user_shutdown(struct tcp_engine *e, struct tcb *t, bool rd, bool wr, bool *ran);
+void tcp_user_close(struct tcp_engine *e, struct tcb *t, bool abortive);
+void tcp_user_abort(struct tcp_engine *e, struct tcb *t, enum ustcp_cause cause);
+void tcp_user_status(const struct tcb *t, struct ustcp_tcp_info *out);
 
 /* ---- tcp_icmp.c ---- */
 /* An ICMP error (type, code) quoting a segment of t with sequence number seq;
