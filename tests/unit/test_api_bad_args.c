@@ -112,6 +112,7 @@ static void unknown_descriptors_are_ebadf(void)
   for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     int fd = bad[i];
     CHECK_EQ(ustcp_close(s, fd), -EBADF);
+    CHECK_EQ(ustcp_abort(s, fd), -EBADF);
     CHECK_EQ(ustcp_recv(s, fd, b, sizeof b, 0), -EBADF);
     CHECK_EQ(ustcp_send(s, fd, b, sizeof b, 0), -EBADF);
     CHECK_EQ(ustcp_bind(s, fd, &a), -EBADF);
