@@ -189,6 +189,9 @@ struct tcb {
 };
 
 struct tcp_engine;
+/* The engine calls these in the middle of its work, with control blocks in use
+ * below: they must not call back into the application (the stack records state
+ * events and packets and delivers them at the end of the event, notify.c). */
 struct tcp_engine_ops {
   /* Sends one segment from src to dst. */
   void (*output)(struct tcp_engine *e, uint32_t src, uint32_t dst,

@@ -90,6 +90,9 @@ void tcb_free(struct tcp_engine *e, struct tcb *t)
   tcp_free_mem(e, t, sizeof *t);
 }
 
+/* The event is recorded, not delivered (ops.event, see tcp.h): the engine goes on
+ * using t after this, and tcb_close may free it, so no application code may run
+ * here (issue 10: close() from the event callback freed t under tcb_close). */
 void tcb_set_state(struct tcp_engine *e, struct tcb *t, enum ustcp_state s,
                    enum ustcp_cause cause)
 {
