@@ -168,6 +168,7 @@ struct ustcp_stack *ustcp_stack_new(const struct ustcp_config *cfg, uint32_t loc
  * Returns 0, or -EBUSY (freeing nothing) when called from one of this stack's
  * own callbacks. NULL is a no-op. */
 int ustcp_stack_free(struct ustcp_stack *s);
+/* Callback setters; the rules every callback follows are above (---- callbacks). */
 void ustcp_set_event_cb(struct ustcp_stack *s, ustcp_event_fn fn, void *ctx);
 void ustcp_set_ready_cb(struct ustcp_stack *s, ustcp_ready_fn fn, void *ctx);
 void ustcp_set_capture_cb(struct ustcp_stack *s, ustcp_capture_fn fn, void *ctx);
