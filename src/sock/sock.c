@@ -136,17 +136,12 @@ int ustcp_socket(struct ustcp_stack *s)
   return fd;
 }
 
-static bool ever_connected(const struct tcb *t)
-{
-  return t->remote.port != 0;
-}
-
 int ustcp_bind(struct ustcp_stack *s, int fd, const struct ustcp_addr *addr)
 {
   struct tcb *t = get(s, fd);
   if (!t) return -EBADF;
   if (!addr) return -EFAULT;
-  if (t->state != USTCP_CLOSED || t->port_held || ever_connected(t)) return -EINVAL;
+  if (t->state != USTCP_CLOSED || t->port_held || tcb_ever_connected(t)) return -EINVAL;
   if (addr->ip != 0 && addr->ip != s->local_ip) return -EADDRNOTAVAIL;
   uint16_t port = addr->port;
   if (port == 0) {
@@ -300,7 +295,7 @@ int ustcp_getpeername(struct ustcp_stack *s, int fd, struct ustcp_addr *addr)
   if (!addr) return -EFAULT;
   /* Linux (inet_getname): no peer while CLOSED or SYN_SENT, even after a
    * connection existed. */
-  if (!ever_connected(t) || t->state == USTCP_LISTEN || t->state == USTCP_CLOSED ||
+  if (!tcb_ever_connected(t) || t->state == USTCP_LISTEN || t->state == USTCP_CLOSED ||
       t->state == USTCP_SYN_SENT)
     return -ENOTCONN;
   *addr = t->remote;
@@ -477,7 +472,7 @@ static unsigned events_of(const struct tcb *t)
    * shut; OUT when writable or when writing is shut (a write fails at once);
    * nothing readable or writable while the handshake is under way. */
   if (t->state == USTCP_LISTEN) return t->lst && t->lst->accept_head ? USTCP_POLLIN : 0;
-  bool dead = t->state == USTCP_CLOSED && ever_connected(t);
+  bool dead = t->state == USTCP_CLOSED && tcb_ever_connected(t);
   bool rd_shut = t->rcv_fin || t->shut_rd || dead;
   bool wr_shut = t->fin_queued || dead;
   unsigned ev = 0;

@@ -353,6 +353,9 @@ uint64_t siphash24(const uint64_t key[2], const void *data, size_t len);
 
 /* ---- helpers ---- */
 static inline uint32_t tcb_unacked(const struct tcb *t) { return t->snd_nxt - t->snd_una; }
+/* A connection was attempted or accepted on this block: the socket is no longer
+ * fresh (Linux's SS_CONNECTING/SS_CONNECTED socket states). */
+static inline bool tcb_ever_connected(const struct tcb *t) { return t->remote.port != 0; }
 static inline bool tcb_has_conn_state(enum ustcp_state s)
 {
   return s != USTCP_CLOSED && s != USTCP_LISTEN;

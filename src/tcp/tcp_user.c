@@ -27,13 +27,6 @@
  */
 #include "tcp/tcp.h"
 
-/* A connection was attempted or accepted on this block: the socket is no longer
- * fresh (Linux's SS_CONNECTED/SS_CONNECTING socket state). */
-static bool ever_connected(const struct tcb *t)
-{
-  return t->remote.port != 0;
-}
-
 static void start_fin(struct tcp_engine *e, struct tcb *t)
 {
   t->fin_queued = true;
@@ -58,7 +51,7 @@ int tcp_user_connect_allowed(struct tcb *t)
   case USTCP_CLOSED:
     /* Linux: a socket whose connect() was reported (or that was accepted) is
      * SS_CONNECTED: EISCONN after a reset too, leaving the error pending. */
-    if (ever_connected(t) && !t->connect_unreported) return -EISCONN;
+    if (tcb_ever_connected(t) && !t->connect_unreported) return -EISCONN;
     if (t->so_error) {              /* the outcome of the previous attempt */
       int err = t->so_error;
       t->so_error = 0;
@@ -71,7 +64,7 @@ int tcp_user_connect_allowed(struct tcb *t)
       t->connect_unreported = false;
       return -ECONNABORTED;
     }
-    if (ever_connected(t)) return -EISCONN;
+    if (tcb_ever_connected(t)) return -EISCONN;
     return TCP_USER_PROCEED;
   default:
     /* Linux (__inet_stream_connect): the first connect() after a non-blocking
@@ -113,7 +106,7 @@ int tcp_user_listen_allowed(struct tcp_engine *e, struct tcb *t, int backlog)
     t->lst->backlog = u32_min(backlog < 0 ? 0 : (uint32_t)backlog, e->cfg->somaxconn);
     return 0;
   }
-  if (t->state != USTCP_CLOSED || ever_connected(t)) return -EINVAL;
+  if (t->state != USTCP_CLOSED || tcb_ever_connected(t)) return -EINVAL;
   return TCP_USER_PROCEED;
 }
 
@@ -176,7 +169,7 @@ ssize_t tcp_user_receive(struct tcp_engine *e, struct tcb *t, void *buf, size_t 
                          bool *ran)
 {
   if (t->state == USTCP_LISTEN) return -ENOTCONN;
-  if (t->state == USTCP_CLOSED && !ever_connected(t)) return -ENOTCONN;
+  if (t->state == USTCP_CLOSED && !tcb_ever_connected(t)) return -ENOTCONN;
   if (len == 0) return 0;
   if (t->rcvbuf.len > 0 && !t->shut_rd) {
     uint32_t want = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
