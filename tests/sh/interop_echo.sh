@@ -64,7 +64,7 @@ nsx timeout 60 python3 "$tmp/servers.py" half 7300 "$tmp/in.bin" > /dev/null 2>&
 PIDS+=($!)
 wait_listen 7100 && wait_listen 7200 && wait_listen 7300 || exit 1
 ctl2=$tmp/ctl2.sock
-nsx timeout 30 "$U" connect 10.7.0.1:7100 --tun t1 --ctl "$ctl2" --port-local 42000 --linger 3 \
+nsx timeout 30 "$U" connect 10.7.0.1:7100 --tun t1 --ctl "$ctl2" --port-local 42000 --linger 10 \
   < "$tmp/in.bin" > "$tmp/b.out" 2> "$tmp/b.err" &
 cpid=$!
 # while it lingers after the close: who is in TIME_WAIT?
@@ -72,8 +72,13 @@ for i in $(seq 1 100); do
   [ -s "$tmp/b.out" ] && [ "$(stat -c %s "$tmp/b.out")" = 3000000 ] && break
   sleep 0.1
 done
-sleep 0.5
-timeout 10 "$U" stat --ctl "$ctl2" > "$tmp/stat_b.txt" 2>&1
+# The close handshake ends when the kernel's echo server has sent everything
+# back and closed: poll (a fixed sleep lost this race on a loaded machine).
+for i in $(seq 1 80); do
+  timeout 10 "$U" stat --ctl "$ctl2" > "$tmp/stat_b.txt" 2>&1
+  grep -q "TIME_WAIT.*10.7.0.2:42000" "$tmp/stat_b.txt" && break
+  sleep 0.1
+done
 nsx ss -tan > "$tmp/ss_b.txt"
 wait $cpid
 rc=$?
