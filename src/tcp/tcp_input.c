@@ -720,5 +720,6 @@ int tcp_input(struct tcp_engine *e, struct tcb *t, const struct tcp_packet *p)
 
 void tcp_input_no_conn(struct tcp_engine *e, const struct tcp_packet *p)
 {
+  e->tw_isn_set = false;   /* a TIME_WAIT reopen with no listener to take it */
   tcp_send_rst_for(e, p);
 }
