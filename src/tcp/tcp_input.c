@@ -2,16 +2,23 @@
  *
  *   tcp_input
  *     SYN_SENT        -> syn_sent_input       §3.10.7.3
- *     every other     -> the checks in order  §3.10.7.4:
- *       1. sequence acceptability (+ TIME_WAIT's FIN re-ACK, W9)
- *       2. RST  (RFC 5961 §3: exact match resets, in-window gets a challenge ACK)
- *       4. SYN  (RFC 5961 §4: challenge ACK; TIME_WAIT may be reopened, W10)
- *       5. ACK  (SYN_RCVD completes H2/H8; snd_una, RTT, cwnd, dup ACKs and fast
- *                retransmit D4; window update D3; FIN acked moves the close, W1-W4)
- *       6. URG  (RFC 6093: pointer to the byte after the urgent data, kept inline)
- *       7. text (in order to the receive buffer, else the out-of-order queue)
- *       8. FIN  (CLOSE_WAIT, CLOSING, TIME_WAIT)
- *     then tcp_output sends what the segment made due (ACK, data, FIN).
+ *     TIME_WAIT first -> time_wait_input      W9 FIN re-ACK, W10 reopen by SYN
+ *     then the steps of §3.10.7.4, one function each, in the RFC's order:
+ *       1. check_sequence  acceptability; the unacceptable get a rate-limited ACK
+ *                          (a SYN a challenge ACK, a RST nothing); trim to window
+ *       2. check_rst       RFC 5961 §3 on the ORIGINAL SEQ: exact resets, else
+ *                          a challenge ACK
+ *       3. (security/precedence: nothing)
+ *       4. check_syn       RFC 5961 §4: a challenge ACK (passive SYN_RCVD: goes)
+ *       5. process_ack     SYN_RCVD completes H2/H8; RFC 5961 §5 acceptability;
+ *                          snd_una, RTT, cwnd, dup ACKs and fast retransmit (D4);
+ *                          window update (D3); FIN acked moves the close (W1-W4)
+ *       6. process_urg     RFC 6093: pointer to the byte after the urgent data
+ *       7. process_text    in order to the receive buffer, else out-of-order queue
+ *       8. process_fin     CLOSE_WAIT, CLOSING, TIME_WAIT
+ *     then tcp_output (deferred) sends what the segment made due.
+ *   Every ACK to an unacceptable segment goes through tcp_oow_rate_limited,
+ *   every challenge ACK through tcp_send_challenge_ack (tcp_output.c).
  *   tcp_input_no_conn: RST per §3.10.7.1 (H3).
  */
 #include <string.h>
@@ -700,21 +707,25 @@ int tcp_input(struct tcp_engine *e, struct tcb *t, const struct tcp_packet *p)
     int r = time_wait_input(e, t, &s, &done);
     if (done) return r;
   }
-  enum verdict v;
-  bool fin_in_order;
-  if ((v = check_sequence(e, t, &s)) != SEG_GO ||           /* 1 */
-      (v = check_rst(e, t, &s)) != SEG_GO ||                /* 2 */
-      /* 3, security: no compartments here */
-      (v = check_syn(e, t, &s)) != SEG_GO)                  /* 4 */
-    return checked(e, t, v), 0;
-  peer_alive(e, t);
-  if ((v = process_ack(e, t, &s)) != SEG_GO) return checked(e, t, v), 0;   /* 5 */
-  process_urg(t, &s);                                                       /* 6 */
-  if ((v = process_text(e, t, &s, &fin_in_order)) != SEG_GO)                /* 7 */
-    return checked(e, t, v), 0;
-  if (fin_in_order) process_fin(e, t);                                      /* 8 */
-  tcp_defer_output(e, t);
-  checked(e, t, SEG_GO);
+  /* §3.10.7.4, "Otherwise," first to eighth: each step may end the segment. */
+  bool fin_in_order = false;
+  enum verdict v = check_sequence(e, t, &s);               /* first */
+  if (v == SEG_GO) v = check_rst(e, t, &s);                /* second */
+  /* third, security: no compartments here */
+  if (v == SEG_GO) v = check_syn(e, t, &s);                /* fourth */
+  if (v == SEG_GO) {
+    peer_alive(e, t);
+    v = process_ack(e, t, &s);                             /* fifth */
+  }
+  if (v == SEG_GO) {
+    process_urg(t, &s);                                    /* sixth */
+    v = process_text(e, t, &s, &fin_in_order);             /* seventh */
+  }
+  if (v == SEG_GO) {
+    if (fin_in_order) process_fin(e, t);                   /* eighth */
+    tcp_defer_output(e, t);
+  }
+  checked(e, t, v);
   return 0;
 }
 

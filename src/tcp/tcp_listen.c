@@ -18,6 +18,7 @@
  */
 #include <string.h>
 #include "tcp/tcp.h"
+#include "tcp/tcp_check.h"
 
 int tcp_listen_start(struct tcp_engine *e, struct tcb *t, int backlog)
 {
@@ -250,7 +251,7 @@ static void cookie_ack(struct tcp_engine *e, struct tcb *l, const struct tcp_pac
   if (e->ops.wake) e->ops.wake(e, l);
 }
 
-void tcp_listen_input(struct tcp_engine *e, struct tcb *l, const struct tcp_packet *p)
+static void listen_segment(struct tcp_engine *e, struct tcb *l, const struct tcp_packet *p)
 {
   const struct tcp_hdr *h = &p->tcp;
   /* W10: a SYN that reopened a TIME_WAIT 4-tuple starts above the old
@@ -310,6 +311,12 @@ void tcp_listen_input(struct tcp_engine *e, struct tcb *l, const struct tcp_pack
   syn_queue_add(l, c);
   tcb_set_state(e, c, USTCP_SYN_RCVD, USTCP_CAUSE_SEGMENT);
   tcp_send_syn(e, c);
+}
+
+void tcp_listen_input(struct tcp_engine *e, struct tcb *l, const struct tcp_packet *p)
+{
+  listen_segment(e, l, p);
+  TCP_CHECK_INVARIANTS(e, l);   /* queue counts within their limits */
 }
 
 struct tcb *tcp_listen_accept(struct tcp_engine *e, struct tcb *l)
