@@ -137,7 +137,12 @@ static bool acceptable(const struct tcb *t, uint32_t seq, uint32_t len)
      * away their ACK field and window and let keepalive kill a live peer. */
     return seq_between(seq, t->rcv_nxt, t->rcv_nxt + wnd);
   }
-  if (wnd == 0) return false;
+  /* A zero window takes no data, but the RFC's "special allowance ... to
+   * accept valid ACKs, URGs, and RSTs" needs the segment itself: one at
+   * exactly rcv_nxt is accepted, its text trimmed away in check_sequence, so
+   * its ACK field still acknowledges our data (as Linux's tcp_sequence and
+   * tcp_data_queue; issue 13). */
+  if (wnd == 0) return seq == t->rcv_nxt;
   return seq_in(seq, t->rcv_nxt, t->rcv_nxt + wnd) ||
          seq_in(seq + len - 1, t->rcv_nxt, t->rcv_nxt + wnd);
 }
@@ -420,10 +425,14 @@ static enum verdict check_sequence(struct tcp_engine *e, struct tcb *t, struct s
   uint32_t seq = h->seq, len = seg_len(s->p);
   /* H8/H9: in SYN_RCVD after a simultaneous open, the peer's SYN-ACK (its SYN
    * again, acking ours) completes the handshake: its SYN is consumed here (as
-   * Linux's tcp_validate_incoming lets it pass step 4). */
+   * Linux's tcp_validate_incoming lets it pass step 4). Its SYN is a duplicate
+   * (below rcv_nxt), and a duplicate segment is ACKed (§3.10.7.4; Linux's
+   * tcp_data_queue does): that ACK is what tells the peer, whose own SYN-ACK
+   * may be lost, that its SYN-ACK arrived (issue 13). */
   if (t->state == USTCP_SYN_RCVD && (h->flags & TCP_SYN) && (h->flags & TCP_ACK) && !t->parent &&
       seq + 1 == t->rcv_nxt && h->ack == t->snd_nxt) {
     s->synack_crossed = true;
+    t->ack_now = true;
     seq++;
     len--;
   }
@@ -465,6 +474,8 @@ static enum verdict check_sequence(struct tcp_engine *e, struct tcb *t, struct s
   if (seq_gt(s->seq + s->plen, wnd_edge)) {
     s->plen = seq_gt(wnd_edge, s->seq) ? wnd_edge - s->seq : 0;
     s->fin = false;
+    /* Nothing fit (zero window): say so at once (Linux's out_of_window). */
+    if (s->plen == 0) t->ack_now = true;
   }
   return SEG_GO;
 }
@@ -567,7 +578,8 @@ static enum verdict process_ack(struct tcp_engine *e, struct tcb *t, const struc
   if (acks_new) {
     ack_advance(e, t, h->ack);
     wake(e, t);
-  } else if (h->ack == t->snd_una && s->plen == 0 && !s->fin && t->snd_max != t->snd_una &&
+  } else if (h->ack == t->snd_una && s->p->payload_len == 0 && !(h->flags & TCP_FIN) &&
+             t->snd_max != t->snd_una &&
              ((uint32_t)h->window << t->snd_wscale) == t->snd_wnd) {
     dup_ack(e, t);
   }
