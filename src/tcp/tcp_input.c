@@ -446,7 +446,12 @@ static enum verdict check_sequence(struct tcp_engine *e, struct tcb *t, struct s
           (h->flags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) == TCP_SYN) {
         /* The peer's SYN again: our SYN-ACK was lost; resend it, rate-limited
          * (Linux's tcp_check_req, inet_rtx_syn_ack). */
-        if (!tcp_oow_rate_limited(e, t, s->p)) tcp_send_syn(e, t);
+        if (!tcp_oow_rate_limited(e, t, s->p)) {
+          tcp_send_syn(e, t);
+          t->rtt.timing = false;   /* Karn: the final ACK may answer either copy */
+          t->info.retrans_segs++;
+          if (e->stats) e->stats->retrans_segs++;
+        }
         return SEG_DROP;
       }
       tcp_send_challenge_ack(e, t);
