@@ -73,12 +73,18 @@ struct ustcp_config {
   uint16_t mtu;                 /* 1500: link MTU; the advertised MSS is mtu - 40 */
   bool window_scaling;          /* 1 (RFC 7323) */
   bool sack;                    /* 1 (RFC 2018): selective acknowledgments */
-  uint32_t challenge_ack_limit; /* 1000 per second (RFC 5961 §7, Linux's default) */
+  uint32_t challenge_ack_limit; /* UINT32_MAX = none (Linux 6.x's INT_MAX): stack-wide
+                                   challenge ACKs a second (RFC 5961 §7), on top of the
+                                   per-connection invalid_ratelimit_us; a finite limit is
+                                   randomised per second (Linux 4.7) */
   uint32_t max_sockets;         /* 1048576: sockets (descriptors) per stack */
   uint32_t max_ooo_segments;    /* 0: out-of-order segments queued per connection; 0 means
                                    enough for the receive window (buffer / MSS + 1),
                                    so a bigger SO_RCVBUF gets a longer queue */
   uint32_t rfc1337;             /* 0 (Linux): 1 = ignore RST in TIME_WAIT (RFC 1337) */
+  uint64_t invalid_ratelimit_us; /* 500 ms (tcp_invalid_ratelimit): per connection, at most
+                                    one ACK this often to out-of-window segments and one
+                                    challenge ACK (Linux's tcp_oow_rate_limited) */
 };
 void ustcp_config_default(struct ustcp_config *cfg);
 
@@ -295,6 +301,10 @@ struct ustcp_stats {
   /* state events and packets dropped on their way to the callbacks (out of
    * memory); a dropped outgoing packet is as if lost on the wire */
   uint64_t callback_drops;
+  /* issue 10 (input path): ACKs to out-of-window segments not sent (per-connection
+   * rate limit, Linux's TCPACKSkipped*); SYNs dropped for a flag combination no
+   * stack sends (SYN+FIN, SYN+RST at a listener; Linux's TCP_FLAGS drop reason) */
+  uint64_t oow_acks_limited, syn_bad_flags;
 };
 void ustcp_get_stats(const struct ustcp_stack *s, struct ustcp_stats *out);
 

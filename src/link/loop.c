@@ -581,6 +581,7 @@ void ustcp_loop_report(struct ustcp_loop *l, void *file)
   C(syn_queue_drops); C(accept_queue_drops); C(syncookies_sent); C(syncookies_recv);
   C(syncookies_failed); C(challenge_acks); C(challenge_acks_limited); C(ooo_dropped);
   C(paws_dropped); C(icmp_in); C(icmp_out); C(conns_alive); C(mem_bytes); C(mem_peak_bytes);
+  C(oow_acks_limited); C(syn_bad_flags);
 #undef C
   const struct ustcp_loop_stats *k = &l->stats;
 #define C(x) fprintf(f, "link_%s %llu\n", #x, (unsigned long long)k->x)

@@ -34,10 +34,11 @@ void ustcp_config_default(struct ustcp_config *c)
   c->mtu = 1500;
   c->window_scaling = true;
   c->sack = true;
-  c->challenge_ack_limit = 1000;
+  c->challenge_ack_limit = UINT32_MAX;   /* per-connection limit only, as Linux 6.x */
   c->max_sockets = 1u << 20;
   c->max_ooo_segments = 0;   /* derived from the receive buffer: tcp_ooo_limit() */
   c->rfc1337 = 0;
+  c->invalid_ratelimit_us = 500 * USTCP_MSEC;
 }
 
 const char *ustcp_state_name(enum ustcp_state st)

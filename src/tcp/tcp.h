@@ -165,6 +165,11 @@ struct tcb {
     uint32_t last_advance;        /* bytes the latest cumulative ACK advanced (RFC 6582 §4) */
   } cc;
 
+  /* Rate limit of ACKs to out-of-window segments and of challenge ACKs, as
+   * Linux's tcp_oow_rate_limited (last_oow_ack_time): when one was last sent. */
+  bool oow_ack_sent;
+  uint64_t oow_ack_us;
+
   /* ACK generation */
   bool ack_now;                   /* send an ACK at the next output */
   uint32_t unacked_segs;          /* full segments received since our last ACK */
@@ -219,9 +224,17 @@ struct tcp_engine {
   uint64_t mem_bytes, mem_peak_bytes;
   uint64_t conns;
   struct tcb *defer_head;         /* connections with deferred output */
-  /* RFC 5961 §7 challenge ACK rate limit: count in the current one-second slot */
+  /* RFC 5961 §7 stack-wide challenge ACK budget, only when challenge_ack_limit
+   * is finite: what is left of it in the current one-second slot, drawn at
+   * random for each slot (tcp_send_challenge_ack). */
   uint64_t challenge_slot;
-  uint32_t challenge_count;
+  uint32_t challenge_left;
+  bool challenge_slot_set;
+  /* W10: the ISN for the connection a SYN is about to reopen from TIME_WAIT
+   * (set by tcp_input when it returns 1, taken by the next tcp_listen_input or
+   * tcp_input_no_conn for the same segment). */
+  uint32_t tw_isn;
+  bool tw_isn_set;
 };
 
 /* ---- tcp_cb.c ---- */
@@ -281,7 +294,14 @@ void tcp_send_rst(struct tcp_engine *e, struct tcb *t);   /* abort: RST from snd
 void tcp_send_syn(struct tcp_engine *e, struct tcb *t);   /* SYN or SYN-ACK per state */
 void tcp_retransmit_una(struct tcp_engine *e, struct tcb *t);
 uint16_t tcp_window_field(struct tcp_engine *e, struct tcb *t);
+/* RFC 5961 §7 challenge ACK: through the per-connection limiter, then the
+ * stack-wide budget if one is configured. */
 void tcp_send_challenge_ack(struct tcp_engine *e, struct tcb *t);
+/* True if an ACK to an out-of-window segment p must not be sent now (Linux's
+ * tcp_oow_rate_limited: one per invalid_ratelimit_us per connection; segments
+ * with data and no SYN are exempt). p may be NULL (no exemption). Records the
+ * ACK as sent otherwise. */
+bool tcp_oow_rate_limited(struct tcp_engine *e, struct tcb *t, const struct tcp_packet *p);
 void tcp_schedule_ack(struct tcp_engine *e, struct tcb *t, bool full_segment);
 /* Runs tcp_output for t at the end of the current event instead of now. */
 void tcp_defer_output(struct tcp_engine *e, struct tcb *t);

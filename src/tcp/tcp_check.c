@@ -1,8 +1,10 @@
-/* Invariant checks of control blocks (see tcp_check.h). Only tests call these.
+/* Invariant checks of control blocks (see tcp_check.h). Tests call these; the
+ * engine itself asserts only tcp_check_cheap, after every segment.
  * Each check names the rule it enforces; a failure message carries the numbers
  * needed to understand it (relative to iss/irs where that helps). */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include "tcp/tcp_check.h"
 
 static const char *fail(char *buf, size_t cap, const struct tcb *t, const char *fmt, ...)
@@ -259,4 +261,35 @@ const char *tcp_check_timers(const struct tcp_engine *e, char *buf, size_t cap)
     }
   }
   return NULL;
+}
+
+const char *tcp_check_cheap(const struct tcp_engine *e, const struct tcb *t, char *buf, size_t cap)
+{
+  if ((t->ooo == NULL) != (t->ooo_count == 0))
+    FAIL("out-of-order queue %s but its count is %u", t->ooo ? "holds segments" : "empty", t->ooo_count);
+#ifdef USTCP_CHECK_INVARIANTS
+  uint32_t n = 0;
+  for (const struct ooo_seg *s = t->ooo; s; s = s->next) n++;
+  if (n != t->ooo_count) FAIL("out-of-order queue holds %u, count says %u", n, t->ooo_count);
+#endif
+  if (t->lst) {
+    if (t->lst->syn_q_len > e->cfg->max_syn_backlog)
+      FAIL("SYN queue %u over max_syn_backlog %u", t->lst->syn_q_len, e->cfg->max_syn_backlog);
+    if (t->lst->accept_q_len > e->cfg->somaxconn + 1)
+      FAIL("accept queue %u over somaxconn %u + 1", t->lst->accept_q_len, e->cfg->somaxconn);
+  }
+  if (!tcb_has_conn_state(t->state) || t->state == USTCP_SYN_SENT) return NULL;
+  if (!seq_leq(t->snd_una, t->snd_nxt) || !seq_leq(t->snd_nxt, t->snd_max))
+    FAIL("snd_una %u, snd_nxt %u, snd_max %u out of order (relative to iss)",
+         t->snd_una - t->iss, t->snd_nxt - t->iss, t->snd_max - t->iss);
+  if (seq_gt(t->rcv_nxt, t->rcv_adv + (t->rcv_fin ? 1u : 0u)))
+    FAIL("rcv_nxt %u beyond the advertised edge %u", t->rcv_nxt - t->irs, t->rcv_adv - t->irs);
+  return NULL;
+}
+
+void tcp_invariant_failed(const struct tcb *t, const char *why)
+{
+  fprintf(stderr, "ustcp: engine invariant broken: %s\n", why);
+  (void)t;
+  abort();
 }

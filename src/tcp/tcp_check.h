@@ -22,4 +22,20 @@ const char *tcp_check_tcb(const struct tcp_engine *e, const struct tcb *t, char 
 uint64_t tcp_tcb_mem(const struct tcb *t);
 /* The timer heap: heap order and every node's index. */
 const char *tcp_check_timers(const struct tcp_engine *e, char *buf, size_t cap);
+
+/* The cheap invariants the engine asserts on itself after every segment (RFC
+ * 9293 §3.3.1 order snd_una <= snd_nxt <= snd_max, rcv_nxt <= rcv_adv (+1 for
+ * the peer's FIN), the out-of-order queue empty exactly when its count is 0;
+ * listener queue counts within their limits). O(1). Built with
+ * USTCP_CHECK_INVARIANTS (CMake: Debug, sanitizer and fuzzer builds) the
+ * out-of-order queue is also walked and counted. */
+const char *tcp_check_cheap(const struct tcp_engine *e, const struct tcb *t, char *buf,
+                            size_t cap);
+/* Prints why and aborts: an engine invariant broke (a programmer error). */
+void tcp_invariant_failed(const struct tcb *t, const char *why);
+#define TCP_CHECK_INVARIANTS(e, t) do {                                         \
+    char tcp_why_buf_[256];                                                     \
+    const char *tcp_why_ = tcp_check_cheap((e), (t), tcp_why_buf_, sizeof tcp_why_buf_); \
+    if (tcp_why_) tcp_invariant_failed((t), tcp_why_);                         \
+  } while (0)
 #endif

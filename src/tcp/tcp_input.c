@@ -2,20 +2,28 @@
  *
  *   tcp_input
  *     SYN_SENT        -> syn_sent_input       §3.10.7.3
- *     every other     -> the checks in order  §3.10.7.4:
- *       1. sequence acceptability (+ TIME_WAIT's FIN re-ACK, W9)
- *       2. RST  (RFC 5961 §3: exact match resets, in-window gets a challenge ACK)
- *       4. SYN  (RFC 5961 §4: challenge ACK; TIME_WAIT may be reopened, W10)
- *       5. ACK  (SYN_RCVD completes H2/H8; snd_una, RTT, cwnd, dup ACKs and fast
- *                retransmit D4; window update D3; FIN acked moves the close, W1-W4)
- *       6. URG  (RFC 6093: pointer to the byte after the urgent data, kept inline)
- *       7. text (in order to the receive buffer, else the out-of-order queue)
- *       8. FIN  (CLOSE_WAIT, CLOSING, TIME_WAIT)
- *     then tcp_output sends what the segment made due (ACK, data, FIN).
+ *     TIME_WAIT first -> time_wait_input      W9 FIN re-ACK, W10 reopen by SYN
+ *     then the steps of §3.10.7.4, one function each, in the RFC's order:
+ *       1. check_sequence  acceptability; the unacceptable get a rate-limited ACK
+ *                          (a SYN a challenge ACK, a RST nothing); trim to window
+ *       2. check_rst       RFC 5961 §3 on the ORIGINAL SEQ: exact resets, else
+ *                          a challenge ACK
+ *       3. (security/precedence: nothing)
+ *       4. check_syn       RFC 5961 §4: a challenge ACK (passive SYN_RCVD: goes)
+ *       5. process_ack     SYN_RCVD completes H2/H8; RFC 5961 §5 acceptability;
+ *                          snd_una, RTT, cwnd, dup ACKs and fast retransmit (D4);
+ *                          window update (D3); FIN acked moves the close (W1-W4)
+ *       6. process_urg     RFC 6093: pointer to the byte after the urgent data
+ *       7. process_text    in order to the receive buffer, else out-of-order queue
+ *       8. process_fin     CLOSE_WAIT, CLOSING, TIME_WAIT
+ *     then tcp_output (deferred) sends what the segment made due.
+ *   Every ACK to an unacceptable segment goes through tcp_oow_rate_limited,
+ *   every challenge ACK through tcp_send_challenge_ack (tcp_output.c).
  *   tcp_input_no_conn: RST per §3.10.7.1 (H3).
  */
 #include <string.h>
 #include "tcp/tcp.h"
+#include "tcp/tcp_check.h"
 
 static uint32_t seg_len(const struct tcp_packet *p)
 {
@@ -129,7 +137,12 @@ static bool acceptable(const struct tcb *t, uint32_t seq, uint32_t len)
      * away their ACK field and window and let keepalive kill a live peer. */
     return seq_between(seq, t->rcv_nxt, t->rcv_nxt + wnd);
   }
-  if (wnd == 0) return false;
+  /* A zero window takes no data, but the RFC's "special allowance ... to
+   * accept valid ACKs, URGs, and RSTs" needs the segment itself: one at
+   * exactly rcv_nxt is accepted, its text trimmed away in check_sequence, so
+   * its ACK field still acknowledges our data (as Linux's tcp_sequence and
+   * tcp_data_queue; issue 13). */
+  if (wnd == 0) return seq == t->rcv_nxt;
   return seq_in(seq, t->rcv_nxt, t->rcv_nxt + wnd) ||
          seq_in(seq + len - 1, t->rcv_nxt, t->rcv_nxt + wnd);
 }
@@ -307,9 +320,390 @@ static void enter_time_wait(struct tcp_engine *e, struct tcb *t)
   timer_update(e, t);
 }
 
+/* ---- segment arrival in a synchronized state (RFC 9293 §3.10.7.4) ----
+ *
+ * The steps see the segment through struct seg: step 1 trims it to the
+ * receive window, but the RFC 5961 tests of steps 2 (RST, §3) and 4 (SYN, §4)
+ * read the ORIGINAL header (Linux's tcp_validate_incoming does too): a RST
+ * whose SEQ lies below RCV.NXT while its payload spans RCV.NXT must not pass
+ * the exact-match test after the trim, nor a SYN one below RCV.NXT pass as
+ * in-order data once its SYN is trimmed away. */
+struct seg {
+  const struct tcp_packet *p;
+  uint32_t seq;            /* sequence number of the first byte of data kept */
+  const uint8_t *data;
+  uint32_t plen;           /* data bytes kept */
+  bool fin;                /* the FIN, unless the right edge cut it off */
+  bool synack_crossed;     /* H8: the peer's SYN-ACK crossed ours; its SYN is consumed */
+};
+
+/* What a step decided: go on to the next step, the segment is done with (t
+ * lives on), or t was closed and may be freed. */
+enum verdict { SEG_GO, SEG_DROP, SEG_GONE };
+
+/* Cheap invariants at the end of every segment (see tcp_check.h). */
+static enum verdict checked(struct tcp_engine *e, struct tcb *t, enum verdict v)
+{
+  if (v != SEG_GONE) TCP_CHECK_INVARIANTS(e, t);
+  return v;
+}
+
+/* A RST resets only with SEQ exactly RCV.NXT (RFC 5961 §3.2) or, after the
+ * peer's FIN, one below it: the FIN's own sequence number, which some stacks
+ * put on the RST that follows their FIN (Linux's tcp_reset_check). */
+static bool rst_seq_matches(const struct tcb *t, uint32_t seq)
+{
+  if (seq == t->rcv_nxt) return true;
+  return seq == t->rcv_nxt - 1 && (t->state == USTCP_CLOSE_WAIT || t->state == USTCP_LAST_ACK ||
+                                   t->state == USTCP_CLOSING);
+}
+
+/* An acceptable RST: the connection ends (§3.10.7.4 step 2, per state). */
+static enum verdict reset_by_peer(struct tcp_engine *e, struct tcb *t)
+{
+  if (e->stats) e->stats->tcp_rst_in++;
+  switch (t->state) {
+  case USTCP_SYN_RCVD:
+    /* A passive child just goes away; an active open is refused. */
+    tcb_close(e, t, t->parent ? 0 : -ECONNREFUSED, USTCP_CAUSE_RESET);
+    return SEG_GONE;
+  case USTCP_ESTABLISHED: case USTCP_FIN_WAIT_1: case USTCP_FIN_WAIT_2:
+  case USTCP_CLOSE_WAIT:
+    if (e->stats) e->stats->estab_resets++;
+    tcb_close(e, t, -ECONNRESET, USTCP_CAUSE_RESET);
+    return SEG_GONE;
+  case USTCP_TIME_WAIT:
+    if (e->cfg->rfc1337) return SEG_DROP;   /* RFC 1337: no TIME_WAIT assassination */
+    tcb_close(e, t, 0, USTCP_CAUSE_RESET);
+    return SEG_GONE;
+  default:
+    tcb_close(e, t, 0, USTCP_CAUSE_RESET);
+    return SEG_GONE;
+  }
+}
+
+/* TIME_WAIT before the common steps (Linux's tcp_timewait_state_process):
+ * W9, a retransmitted FIN is re-ACKed and restarts 2MSL; W10, a new SYN beyond
+ * the old sequence space reopens the 4-tuple (RFC 9293 §3.6.1 note). Returns 1
+ * when the SYN must go to the listener (t is closed, maybe freed). */
+static int time_wait_input(struct tcp_engine *e, struct tcb *t, const struct seg *s, bool *done)
+{
+  const struct tcp_hdr *h = &s->p->tcp;
+  *done = false;
+  if ((h->flags & (TCP_FIN | TCP_SYN | TCP_RST)) == TCP_FIN &&
+      h->seq + seg_len(s->p) == t->rcv_nxt) {
+    t->close_at_us = e->now_us + e->cfg->time_wait_us;
+    timer_update(e, t);
+    tcp_send_ack(e, t);
+    *done = true;
+    return 0;
+  }
+  /* A SYN+FIN does not reopen: the listener drops it (tcp_listen.c), and
+   * TIME_WAIT must not end for a segment nobody accepts. */
+  if ((h->flags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) == TCP_SYN &&
+      seq_gt(h->seq, t->rcv_nxt)) {
+    /* Issue 10 point 6: the new connection's ISN lies above anything the old
+     * one sent, whatever the clock says (RFC 9293 §3.6.1; Linux's
+     * tw_snd_nxt + 65535 + 2), so its segments never fall in the window the
+     * peer may still hold for the old incarnation. tcp_listen_input takes it. */
+    e->tw_isn = t->snd_nxt + 65535 + 2;
+    e->tw_isn_set = true;
+    tcb_close(e, t, 0, USTCP_CAUSE_SEGMENT);
+    *done = true;
+    return 1;
+  }
+  return 0;
+}
+
+/* Step 1: sequence number check. An unacceptable segment is dropped: a RST
+ * silently (RFC 5961 §3.2), a SYN with a challenge ACK (§4: "irrespective of
+ * the sequence number"), anything else with a duplicate ACK. Then the segment
+ * is trimmed to the window. */
+static enum verdict check_sequence(struct tcp_engine *e, struct tcb *t, struct seg *s)
+{
+  const struct tcp_hdr *h = &s->p->tcp;
+  uint32_t seq = h->seq, len = seg_len(s->p);
+  /* H8/H9: in SYN_RCVD after a simultaneous open, the peer's SYN-ACK (its SYN
+   * again, acking ours) completes the handshake: its SYN is consumed here (as
+   * Linux's tcp_validate_incoming lets it pass step 4). Its SYN is a duplicate
+   * (below rcv_nxt), and a duplicate segment is ACKed (§3.10.7.4; Linux's
+   * tcp_data_queue does): that ACK is what tells the peer, whose own SYN-ACK
+   * may be lost, that its SYN-ACK arrived (issue 13). */
+  if (t->state == USTCP_SYN_RCVD && (h->flags & TCP_SYN) && (h->flags & TCP_ACK) && !t->parent &&
+      seq + 1 == t->rcv_nxt && h->ack == t->snd_nxt) {
+    s->synack_crossed = true;
+    t->ack_now = true;
+    seq++;
+    len--;
+  }
+  if (!acceptable(t, seq, len)) {
+    if (h->flags & TCP_RST) {
+      if (rst_seq_matches(t, h->seq)) return reset_by_peer(e, t);
+      return SEG_DROP;
+    }
+    if ((h->flags & TCP_SYN) && !s->synack_crossed) {
+      if (t->state == USTCP_SYN_RCVD && t->parent && h->seq == t->irs &&
+          (h->flags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) == TCP_SYN) {
+        /* The peer's SYN again: our SYN-ACK was lost; resend it, rate-limited
+         * (Linux's tcp_check_req, inet_rtx_syn_ack). */
+        if (!tcp_oow_rate_limited(e, t, s->p)) {
+          tcp_send_syn(e, t);
+          t->rtt.timing = false;   /* Karn: the final ACK may answer either copy */
+          t->info.retrans_segs++;
+          if (e->stats) e->stats->retrans_segs++;
+        }
+        return SEG_DROP;
+      }
+      tcp_send_challenge_ack(e, t);
+      return SEG_DROP;
+    }
+    t->info.dup_segs_in++;
+    /* A duplicate ACK tells the peer where we are; rate-limited so that two
+     * stacks (or a stack and its own reflection) cannot ping-pong ACKs. */
+    if (!tcp_oow_rate_limited(e, t, s->p)) {
+      t->ack_now = true;
+      tcp_output(e, t);
+    }
+    return SEG_DROP;
+  }
+  /* Trim to the window: what precedes rcv_nxt, and what exceeds the edge. */
+  if (seq_lt(s->seq, t->rcv_nxt)) {
+    uint32_t skip = t->rcv_nxt - s->seq;
+    if (skip > s->plen) skip = s->plen;
+    s->data += skip;
+    s->plen -= skip;
+    s->seq += skip;
+    if (skip) t->info.dup_segs_in++;
+  }
+  uint32_t wnd_edge = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv : t->rcv_nxt;
+  if (seq_gt(s->seq + s->plen, wnd_edge)) {
+    s->plen = seq_gt(wnd_edge, s->seq) ? wnd_edge - s->seq : 0;
+    s->fin = false;
+    /* Nothing fit (zero window): say so at once (Linux's out_of_window). */
+    if (s->plen == 0) t->ack_now = true;
+  }
+  return SEG_GO;
+}
+
+/* Step 2: RST (RFC 5961 §3.2), on the segment's original SEQ. */
+static enum verdict check_rst(struct tcp_engine *e, struct tcb *t, const struct seg *s)
+{
+  const struct tcp_hdr *h = &s->p->tcp;
+  if (!(h->flags & TCP_RST)) return SEG_GO;
+  if (rst_seq_matches(t, h->seq)) return reset_by_peer(e, t);
+  tcp_send_challenge_ack(e, t);
+  return SEG_DROP;
+}
+
+/* Step 4: SYN in a synchronized state (RFC 5961 §4), whatever its sequence
+ * number: a challenge ACK. A passive child in SYN_RCVD getting a new SYN goes
+ * away (RFC 9293: "return to LISTEN"). */
+static enum verdict check_syn(struct tcp_engine *e, struct tcb *t, const struct seg *s)
+{
+  if (!(s->p->tcp.flags & TCP_SYN) || s->synack_crossed) return SEG_GO;
+  if (t->state == USTCP_SYN_RCVD && t->parent) {
+    tcb_close(e, t, 0, USTCP_CAUSE_SEGMENT);
+    return SEG_GONE;
+  }
+  tcp_send_challenge_ack(e, t);
+  return SEG_DROP;
+}
+
+/* Step 5, the window update (snd_wl1/snd_wl2 rule). A segment that
+ * acknowledges new data updates it too, as in Linux (tcp_may_update_window):
+ * its (ack, window) pair is current, while a peer's retransmission carries a
+ * lower seq than its earlier pure ACKs (which carry its snd_max), and keeping
+ * the old snd_wnd from the new snd_una would move the right edge beyond
+ * anything the peer advertised (D3). An old ACK (below snd_una) never updates
+ * it (§3.10.7.4: only if SND.UNA =< SEG.ACK; Linux's old_ack): its window is
+ * stale, yet its seq may pass the snd_wl1 test. */
+static void update_send_window(struct tcp_engine *e, struct tcb *t, const struct seg *s,
+                               bool acks_new)
+{
+  const struct tcp_hdr *h = &s->p->tcp;
+  if (!seq_geq(h->ack, t->snd_una)) return;
+  if (!(acks_new || seq_lt(t->snd_wl1, s->seq) ||
+        (t->snd_wl1 == s->seq && seq_leq(t->snd_wl2, h->ack))))
+    return;
+  uint32_t w = (uint32_t)h->window << t->snd_wscale;
+  if (w > t->snd_wnd && t->persist_at_us) {
+    t->persist_at_us = 0;
+    t->probes = 0;
+    t->backoff = 0;        /* the probes' backoff ends with the zero window */
+    timer_update(e, t);
+  }
+  t->snd_wnd = w;
+  t->max_snd_wnd = u32_max(t->max_snd_wnd, w);
+  t->snd_wl1 = s->seq;
+  t->snd_wl2 = h->ack;
+}
+
+/* Step 5: ACK. In SYN_RCVD it completes the handshake (H2/H8); then RFC 5961
+ * §5.2's acceptability, SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.MAX, with the
+ * lower bound never below ISS + 1 (Linux's tcp_ack bounds MAX.SND.WND by the
+ * bytes acknowledged so far: an ACK for bytes never sent is no old ACK); new
+ * data acknowledged (D4), the send window (D3), our FIN acknowledged (W1-W4). */
+static enum verdict process_ack(struct tcp_engine *e, struct tcb *t, const struct seg *s)
+{
+  const struct tcp_hdr *h = &s->p->tcp;
+  if (!(h->flags & TCP_ACK)) return SEG_DROP;
+  if (t->state == USTCP_SYN_RCVD) {
+    if (!seq_gt(h->ack, t->snd_una) || seq_gt(h->ack, t->snd_max)) {
+      tcp_send_rst_for(e, s->p);
+      return SEG_DROP;
+    }
+    if (t->parent && !tcp_listen_established(e, t)) {
+      /* H6: accept queue full. Linux drops the ACK (the SYN-ACK timer will
+       * elicit it again) or, with abort_on_overflow, resets. A dropped ACK
+       * leaves no trace: no RTT sample, the SYN-ACK backoff goes on. */
+      if (e->cfg->abort_on_overflow) {
+        tcp_send_rst_for(e, s->p);
+        tcb_close(e, t, 0, USTCP_CAUSE_ERROR);
+        return SEG_GONE;
+      }
+      return SEG_DROP;
+    }
+    handshake_done(e, t, s->seq, h->ack, (uint32_t)h->window << t->snd_wscale);
+    wake(e, t);
+  }
+  if (seq_gt(h->ack, t->snd_max)) {
+    /* Acknowledges something not yet sent (§3.10.7.4 step 5, RFC 5961 §5.2). */
+    tcp_send_challenge_ack(e, t);
+    return SEG_DROP;
+  }
+  uint32_t acked_so_far = t->snd_una - (t->iss + 1);
+  if (seq_lt(h->ack, t->snd_una - u32_min(t->max_snd_wnd, acked_so_far))) {
+    /* RFC 5961 §5.2: too old to be valid. */
+    tcp_send_challenge_ack(e, t);
+    return SEG_DROP;
+  }
+  bool was_fin_acked = fin_acked(t);
+  bool acks_new = seq_gt(h->ack, t->snd_una);
+  if (t->sack_ok) sack_update(t, &h->opts);
+  if (acks_new) {
+    ack_advance(e, t, h->ack);
+    wake(e, t);
+  } else if (h->ack == t->snd_una && s->p->payload_len == 0 && !(h->flags & TCP_FIN) &&
+             t->snd_max != t->snd_una &&
+             ((uint32_t)h->window << t->snd_wscale) == t->snd_wnd) {
+    dup_ack(e, t);
+  }
+  update_send_window(e, t, s, acks_new);
+  if (!was_fin_acked && !fin_acked(t)) return SEG_GO;
+  switch (t->state) {
+  case USTCP_FIN_WAIT_1:
+    /* W3: if this segment also carries the peer's in-order FIN, step 8 takes
+     * FIN_WAIT_1 straight to TIME_WAIT. */
+    if (!(s->fin && s->seq + s->plen == t->rcv_nxt)) {
+      tcb_set_state(e, t, USTCP_FIN_WAIT_2, USTCP_CAUSE_SEGMENT);
+      if (t->orphan) {      /* W7: an orphan waits at most fin_timeout */
+        t->close_at_us = e->now_us + e->cfg->fin_timeout_us;
+        timer_update(e, t);
+      }
+    }
+    return SEG_GO;
+  case USTCP_CLOSING:
+    enter_time_wait(e, t);
+    return SEG_DROP;
+  case USTCP_LAST_ACK:
+    tcb_close(e, t, 0, USTCP_CAUSE_SEGMENT);
+    return SEG_GONE;
+  default:
+    return SEG_GO;
+  }
+}
+
+/* Step 6: URG (RFC 6093: the pointer marks the byte after the urgent data; the
+ * data stays inline, as with SO_OOBINLINE). */
+static void process_urg(struct tcb *t, const struct seg *s)
+{
+  const struct tcp_hdr *h = &s->p->tcp;
+  if (!(h->flags & TCP_URG) || !h->urg_ptr) return;
+  if (t->state != USTCP_ESTABLISHED && t->state != USTCP_FIN_WAIT_1 &&
+      t->state != USTCP_FIN_WAIT_2)
+    return;
+  uint32_t up = h->seq + h->urg_ptr;
+  if (seq_gt(up, t->rcv_up)) t->rcv_up = up;
+}
+
+/* Step 7: segment text, in order to the receive buffer, else to the
+ * out-of-order queue. Sets *fin_in_order when the FIN is next in sequence. */
+static enum verdict process_text(struct tcp_engine *e, struct tcb *t, const struct seg *s,
+                                 bool *fin_in_order)
+{
+  *fin_in_order = false;
+  if (s->plen == 0 && !s->fin) return SEG_GO;
+  if (t->state != USTCP_ESTABLISHED && t->state != USTCP_FIN_WAIT_1 &&
+      t->state != USTCP_FIN_WAIT_2) {
+    /* CLOSE_WAIT, CLOSING, LAST_ACK, TIME_WAIT: the peer's FIN came already;
+     * nothing new can be valid. */
+    return SEG_GO;
+  }
+  if (t->orphan && s->plen > 0) {
+    /* Data for an application that closed: RST (RFC 9293 §3.10.4 / Linux's
+     * TCPAbortOnData) so the peer learns it was not read. */
+    tcp_send_rst(e, t);
+    tcb_close(e, t, 0, USTCP_CAUSE_SEGMENT);
+    return SEG_GONE;
+  }
+  if (s->seq == t->rcv_nxt) {
+    bool filling = t->ooo != NULL;    /* before delivery drains the queue */
+    *fin_in_order = deliver_in_order(e, t, s->data, s->plen, s->fin);
+    if (s->plen) {
+      tcp_schedule_ack(e, t, s->plen >= t->rcv_mss);
+      if (filling) t->ack_now = true;  /* filling a hole: ACK at once (RFC 5681 §4.2) */
+      wake(e, t);
+    }
+    return SEG_GO;
+  }
+  t->info.ooo_segs++;
+  t->ooo_last_seq = s->seq;   /* RFC 2018 §4: its block goes first */
+  if (!ooo_insert(e, t, s->seq, s->data, s->plen, s->fin) && e->stats) e->stats->ooo_dropped++;
+  t->ack_now = true;                  /* duplicate ACK tells the sender (D4) */
+  return SEG_GO;
+}
+
+/* Step 8: FIN, once it is in order: CLOSE_WAIT, CLOSING or TIME_WAIT. */
+static void process_fin(struct tcp_engine *e, struct tcb *t)
+{
+  t->rcv_nxt++;
+  t->rcv_fin = true;
+  t->ack_now = true;                    /* W2: the FIN is ACKed at once */
+  switch (t->state) {
+  case USTCP_SYN_RCVD:
+  case USTCP_ESTABLISHED:
+    tcb_set_state(e, t, USTCP_CLOSE_WAIT, USTCP_CAUSE_SEGMENT);
+    break;
+  case USTCP_FIN_WAIT_1:
+    if (fin_acked(t)) {
+      tcp_send_ack(e, t);
+      enter_time_wait(e, t);            /* W3 */
+    } else {
+      tcb_set_state(e, t, USTCP_CLOSING, USTCP_CAUSE_SEGMENT);   /* W4 */
+    }
+    break;
+  case USTCP_FIN_WAIT_2:
+    tcp_send_ack(e, t);
+    enter_time_wait(e, t);              /* W1 */
+    break;
+  default:
+    break;
+  }
+  wake(e, t);
+}
+
+/* The peer is alive (an acceptable segment that is neither RST nor SYN):
+ * keepalive's idle time restarts (RFC 1122 4.2.3.6), and a zero-window probe
+ * is answered (see persist_expired). */
+static void peer_alive(struct tcp_engine *e, struct tcb *t)
+{
+  t->last_rcv_us = e->now_us;
+  t->keepalive_probes = 0;
+  t->probes = 0;
+}
+
 int tcp_input(struct tcp_engine *e, struct tcb *t, const struct tcp_packet *p)
 {
-  const struct tcp_hdr *h = &p->tcp;
   t->info.segs_in++;
   if (p->payload_len) t->info.data_segs_in++;
   if (t->state == USTCP_SYN_SENT) {
@@ -318,267 +712,42 @@ int tcp_input(struct tcp_engine *e, struct tcb *t, const struct tcp_packet *p)
   }
   if (t->state == USTCP_CLOSED || t->state == USTCP_LISTEN) return 0;
 
-  uint32_t seq = h->seq;
-  uint32_t len = seg_len(p);
-  const uint8_t *data = p->payload;
-  uint32_t plen = (uint32_t)p->payload_len;
-  bool syn = h->flags & TCP_SYN;
-  bool fin = h->flags & TCP_FIN;
-
-  /* RFC 5961 §4.2 / Linux: in SYN_RCVD after a simultaneous open, the peer's
-   * SYN-ACK (its SYN again, acking ours) completes the handshake (H8, H9). */
-  if (t->state == USTCP_SYN_RCVD && syn && (h->flags & TCP_ACK) && !t->parent &&
-      seq + 1 == t->rcv_nxt && h->ack == t->snd_nxt) {
-    seq++;
-    len--;
-    syn = false;
+  struct seg s = {
+    .p = p,
+    .seq = p->tcp.seq + !!(p->tcp.flags & TCP_SYN),
+    .data = p->payload,
+    .plen = (uint32_t)p->payload_len,
+    .fin = p->tcp.flags & TCP_FIN,
+  };
+  if (t->state == USTCP_TIME_WAIT) {
+    bool done;
+    int r = time_wait_input(e, t, &s, &done);
+    if (done) return r;
   }
-
-  /* W9: a retransmitted FIN in TIME_WAIT is re-ACKed and restarts 2MSL. */
-  if (t->state == USTCP_TIME_WAIT && fin && !syn && !(h->flags & TCP_RST) &&
-      seq + len == t->rcv_nxt) {
-    t->close_at_us = e->now_us + e->cfg->time_wait_us;
-    timer_update(e, t);
-    tcp_send_ack(e, t);
-    return 0;
-  }
-
-  /* W10: a new SYN for a TIME_WAIT 4-tuple beyond the old sequence space may
-   * reopen it (RFC 9293 §3.6.1 note, Linux's tcp_timewait_state_process). */
-  if (t->state == USTCP_TIME_WAIT && syn && !(h->flags & (TCP_ACK | TCP_RST)) &&
-      seq_gt(seq, t->rcv_nxt)) {
-    tcb_close(e, t, 0, USTCP_CAUSE_SEGMENT);
-    return 1;   /* the stack hands the SYN to a listener */
-  }
-
-  /* 1. sequence number check */
-  if (!acceptable(t, seq, len)) {
-    if (!(h->flags & TCP_RST)) {
-      t->info.dup_segs_in++;
-      t->ack_now = true;
-      tcp_output(e, t);
-    }
-    return 0;
-  }
-  /* The peer is alive: keepalive's idle time restarts (RFC 1122 4.2.3.6). */
-  t->last_rcv_us = e->now_us;
-  t->keepalive_probes = 0;
-  t->probes = 0;             /* a zero-window probe answered (see persist_expired) */
-  /* Trim to the window: drop what precedes rcv_nxt and what exceeds the edge. */
-  if (seq_lt(seq, t->rcv_nxt)) {
-    uint32_t skip = t->rcv_nxt - seq;
-    if (syn) { syn = false; skip--; seq++; len--; }
-    if (skip > plen) skip = plen;
-    data += skip; plen -= skip; seq += skip; len -= skip;
-    if (skip) t->info.dup_segs_in++;
-  }
-  uint32_t wnd_edge = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv : t->rcv_nxt;
-  if (seq_gt(seq + plen, wnd_edge)) {
-    plen = wnd_edge - seq;
-    fin = false;
-  }
-
-  /* 2. RST (RFC 5961 §3.2) */
-  if (h->flags & TCP_RST) {
-    if (seq != t->rcv_nxt) {
-      tcp_send_challenge_ack(e, t);
-      return 0;
-    }
-    if (e->stats) e->stats->tcp_rst_in++;
-    switch (t->state) {
-    case USTCP_SYN_RCVD:
-      /* A passive child just goes away; an active open is refused. */
-      tcb_close(e, t, t->parent ? 0 : -ECONNREFUSED, USTCP_CAUSE_RESET);
-      return 0;
-    case USTCP_ESTABLISHED: case USTCP_FIN_WAIT_1: case USTCP_FIN_WAIT_2:
-    case USTCP_CLOSE_WAIT:
-      if (e->stats) e->stats->estab_resets++;
-      tcb_close(e, t, -ECONNRESET, USTCP_CAUSE_RESET);
-      return 0;
-    case USTCP_TIME_WAIT:
-      if (e->cfg->rfc1337) return 0;   /* RFC 1337: no TIME_WAIT assassination */
-      tcb_close(e, t, 0, USTCP_CAUSE_RESET);
-      return 0;
-    default:
-      tcb_close(e, t, 0, USTCP_CAUSE_RESET);
-      return 0;
-    }
-  }
-
-  /* 4. SYN in a synchronized state: RFC 5961 §4 challenge ACK. A passive child
-   * in SYN_RCVD getting a new SYN goes away (RFC 9293: "return to LISTEN"). */
-  if (syn) {
-    if (t->state == USTCP_SYN_RCVD && t->parent) {
-      tcb_close(e, t, 0, USTCP_CAUSE_SEGMENT);
-      return 0;
-    }
-    tcp_send_challenge_ack(e, t);
-    return 0;
-  }
-
-  /* 5. ACK */
-  if (!(h->flags & TCP_ACK)) return 0;
-  if (t->state == USTCP_SYN_RCVD) {
-    if (!seq_gt(h->ack, t->snd_una) || seq_gt(h->ack, t->snd_max)) {
-      tcp_send_rst_for(e, p);
-      return 0;
-    }
-    if (t->parent) {
-      if (!tcp_listen_established(e, t)) {
-        /* H6: accept queue full. Linux drops the ACK (the SYN-ACK timer will
-         * elicit it again) or, with abort_on_overflow, resets. A dropped ACK
-         * leaves no trace: no RTT sample, the SYN-ACK backoff goes on. */
-        if (e->cfg->abort_on_overflow) {
-          tcp_send_rst_for(e, p);
-          tcb_close(e, t, 0, USTCP_CAUSE_ERROR);
-        }
-        return 0;
-      }
-    }
-    handshake_done(e, t, seq, h->ack, (uint32_t)h->window << t->snd_wscale);
-    wake(e, t);
-  }
-  bool our_fin_acked_now = false;
-  if (seq_gt(h->ack, t->snd_max)) {
-    /* Acks something not yet sent: ACK and drop (§3.10.7.4 step 5). */
-    t->ack_now = true;
-    tcp_output(e, t);
-    return 0;
-  }
-  if (seq_lt(h->ack, t->snd_una - t->max_snd_wnd)) {
-    /* RFC 5961 §5.2: an ACK too old to be valid. */
-    tcp_send_challenge_ack(e, t);
-    return 0;
-  }
-  bool was_fin_acked = fin_acked(t);
-  bool acks_new = seq_gt(h->ack, t->snd_una);
-  if (t->sack_ok) sack_update(t, &h->opts);
-  if (seq_gt(h->ack, t->snd_una)) {
-    ack_advance(e, t, h->ack);
-    wake(e, t);
-  } else if (h->ack == t->snd_una && plen == 0 && !fin && t->snd_max != t->snd_una &&
-             ((uint32_t)h->window << t->snd_wscale) == t->snd_wnd) {
-    dup_ack(e, t);
-  }
-  /* Window update (§3.10.7.4 step 5, snd_wl1/snd_wl2 rule). A segment that
-   * acknowledges new data updates it too, as in Linux (tcp_may_update_window):
-   * its (ack, window) pair is current, while a peer's retransmission carries a
-   * lower seq than its earlier pure ACKs (which carry its snd_max), and keeping
-   * the old snd_wnd from the new snd_una would move the right edge beyond
-   * anything the peer advertised (D3). An old ACK (below snd_una) never
-   * updates it (§3.10.7.4: only if SND.UNA =< SEG.ACK; Linux's old_ack): its
-   * window is stale, yet its seq may pass the snd_wl1 test. */
-  if (seq_geq(h->ack, t->snd_una) &&
-      (acks_new || seq_lt(t->snd_wl1, seq) ||
-       (t->snd_wl1 == seq && seq_leq(t->snd_wl2, h->ack)))) {
-    uint32_t w = (uint32_t)h->window << t->snd_wscale;
-    if (w > t->snd_wnd && t->persist_at_us) {
-      t->persist_at_us = 0;
-      t->probes = 0;
-      t->backoff = 0;        /* the probes' backoff ends with the zero window */
-      timer_update(e, t);
-    }
-    t->snd_wnd = w;
-    t->max_snd_wnd = u32_max(t->max_snd_wnd, w);
-    t->snd_wl1 = seq;
-    t->snd_wl2 = h->ack;
-  }
-  our_fin_acked_now = !was_fin_acked && fin_acked(t);
-  if (our_fin_acked_now || fin_acked(t)) {
-    switch (t->state) {
-    case USTCP_FIN_WAIT_1:
-      /* W3: if this segment also carries the peer's in-order FIN, step 8 takes
-       * FIN_WAIT_1 straight to TIME_WAIT. */
-      if (!(fin && seq + plen == t->rcv_nxt)) {
-        tcb_set_state(e, t, USTCP_FIN_WAIT_2, USTCP_CAUSE_SEGMENT);
-        if (t->orphan) {      /* W7: an orphan waits at most fin_timeout */
-          t->close_at_us = e->now_us + e->cfg->fin_timeout_us;
-          timer_update(e, t);
-        }
-      }
-      break;
-    case USTCP_CLOSING:
-      enter_time_wait(e, t);
-      return 0;
-    case USTCP_LAST_ACK:
-      tcb_close(e, t, 0, USTCP_CAUSE_SEGMENT);
-      return 0;
-    default:
-      break;
-    }
-  }
-
-  /* 6. URG (RFC 6093: the pointer marks the byte after the urgent data; the data
-   * stays inline, as with SO_OOBINLINE). */
-  if ((h->flags & TCP_URG) && h->urg_ptr &&
-      (t->state == USTCP_ESTABLISHED || t->state == USTCP_FIN_WAIT_1 ||
-       t->state == USTCP_FIN_WAIT_2)) {
-    uint32_t up = h->seq + h->urg_ptr;
-    if (seq_gt(up, t->rcv_up)) t->rcv_up = up;
-  }
-
-  /* 7. segment text */
+  /* §3.10.7.4, "Otherwise," first to eighth: each step may end the segment. */
   bool fin_in_order = false;
-  if (plen > 0 || fin) {
-    bool may_receive = t->state == USTCP_ESTABLISHED || t->state == USTCP_FIN_WAIT_1 ||
-                       t->state == USTCP_FIN_WAIT_2;
-    if (!may_receive) {
-      /* CLOSE_WAIT, CLOSING, LAST_ACK, TIME_WAIT: the peer's FIN came already;
-       * nothing new can be valid. */
-    } else if (t->orphan && plen > 0) {
-      /* Data for an application that closed: RST (RFC 9293 §3.10.4 / Linux's
-       * TCPAbortOnData) so the peer learns it was not read. */
-      tcp_send_rst(e, t);
-      tcb_close(e, t, 0, USTCP_CAUSE_SEGMENT);
-      return 0;
-    } else if (seq == t->rcv_nxt) {
-      bool filling = t->ooo != NULL;    /* before delivery drains the queue */
-      fin_in_order = deliver_in_order(e, t, data, plen, fin);
-      if (plen) {
-        tcp_schedule_ack(e, t, plen >= t->rcv_mss);
-        if (filling) t->ack_now = true;  /* filling a hole: ACK at once (RFC 5681 §4.2) */
-        wake(e, t);
-      }
-    } else {
-      t->info.ooo_segs++;
-      t->ooo_last_seq = seq;   /* RFC 2018 §4: its block goes first */
-      if (!ooo_insert(e, t, seq, data, plen, fin) && e->stats) e->stats->ooo_dropped++;
-      t->ack_now = true;                  /* duplicate ACK tells the sender (D4) */
-    }
+  enum verdict v = check_sequence(e, t, &s);               /* first */
+  if (v == SEG_GO) v = check_rst(e, t, &s);                /* second */
+  /* third, security: no compartments here */
+  if (v == SEG_GO) v = check_syn(e, t, &s);                /* fourth */
+  if (v == SEG_GO) {
+    peer_alive(e, t);
+    v = process_ack(e, t, &s);                             /* fifth */
   }
-
-  /* 8. FIN */
-  if (fin_in_order) {
-    t->rcv_nxt++;
-    t->rcv_fin = true;
-    t->ack_now = true;                    /* W2: the FIN is ACKed at once */
-    switch (t->state) {
-    case USTCP_SYN_RCVD:
-    case USTCP_ESTABLISHED:
-      tcb_set_state(e, t, USTCP_CLOSE_WAIT, USTCP_CAUSE_SEGMENT);
-      break;
-    case USTCP_FIN_WAIT_1:
-      if (fin_acked(t)) {
-        tcp_send_ack(e, t);
-        enter_time_wait(e, t);            /* W3 */
-      } else {
-        tcb_set_state(e, t, USTCP_CLOSING, USTCP_CAUSE_SEGMENT);   /* W4 */
-      }
-      break;
-    case USTCP_FIN_WAIT_2:
-      tcp_send_ack(e, t);
-      enter_time_wait(e, t);              /* W1 */
-      break;
-    default:
-      break;
-    }
-    wake(e, t);
+  if (v == SEG_GO) {
+    process_urg(t, &s);                                    /* sixth */
+    v = process_text(e, t, &s, &fin_in_order);             /* seventh */
   }
-  tcp_defer_output(e, t);
+  if (v == SEG_GO) {
+    if (fin_in_order) process_fin(e, t);                   /* eighth */
+    tcp_defer_output(e, t);
+  }
+  checked(e, t, v);
   return 0;
 }
 
 void tcp_input_no_conn(struct tcp_engine *e, const struct tcp_packet *p)
 {
+  e->tw_isn_set = false;   /* a TIME_WAIT reopen with no listener to take it */
   tcp_send_rst_for(e, p);
 }

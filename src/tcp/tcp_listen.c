@@ -7,6 +7,7 @@
  *                                  else a SYN_RCVD child in the SYN queue + SYN-ACK
  *                         ACK   -> a valid cookie makes an ESTABLISHED child in
  *                                  the accept queue; otherwise RST (§3.10.7.2)
+ *                         SYN+FIN, SYN+RST -> dropped, counted (Linux)
  *                         RST   -> ignored
  *   tcp_listen_established a child's final ACK: SYN queue -> accept queue
  *   tcp_listen_accept     accept() takes the head of the accept queue
@@ -17,6 +18,7 @@
  */
 #include <string.h>
 #include "tcp/tcp.h"
+#include "tcp/tcp_check.h"
 
 int tcp_listen_start(struct tcp_engine *e, struct tcb *t, int backlog)
 {
@@ -249,9 +251,22 @@ static void cookie_ack(struct tcp_engine *e, struct tcb *l, const struct tcp_pac
   if (e->ops.wake) e->ops.wake(e, l);
 }
 
-void tcp_listen_input(struct tcp_engine *e, struct tcb *l, const struct tcp_packet *p)
+static void listen_segment(struct tcp_engine *e, struct tcb *l, const struct tcp_packet *p)
 {
   const struct tcp_hdr *h = &p->tcp;
+  /* W10: a SYN that reopened a TIME_WAIT 4-tuple starts above the old
+   * connection's sequence space (tcp_input set it for this segment only). */
+  bool tw_reuse = e->tw_isn_set;
+  uint32_t tw_isn = e->tw_isn;
+  e->tw_isn_set = false;
+  /* Impossible flags on a SYN: no stack sends them (Linux's
+   * tcp_rcv_state_process drops both in LISTEN, SKB_DROP_REASON_TCP_FLAGS for
+   * SYN+FIN), and answering a SYN+FIN with a SYN-ACK tells a scanner the port
+   * is open past filters that look for "SYN without FIN". */
+  if ((h->flags & (TCP_SYN | TCP_ACK)) == TCP_SYN && (h->flags & (TCP_FIN | TCP_RST))) {
+    if (e->stats) e->stats->syn_bad_flags++;
+    return;
+  }
   if (h->flags & TCP_RST) return;
   if (h->flags & TCP_ACK) {
     if (h->flags & TCP_SYN) { tcp_send_rst_for(e, p); return; }
@@ -286,7 +301,7 @@ void tcp_listen_input(struct tcp_engine *e, struct tcb *l, const struct tcp_pack
     }
     c->sack_ok = e->cfg->sack && (h->opts.present & TCP_OPT_HAS_SACK_PERM);
   }
-  c->iss = tcp_isn(e, &c->local, &c->remote);
+  c->iss = tw_reuse ? tw_isn : tcp_isn(e, &c->local, &c->remote);
   c->snd_una = c->snd_nxt = c->snd_max = c->iss;
   c->snd_wnd = h->window;
   c->max_snd_wnd = c->snd_wnd;
@@ -296,6 +311,12 @@ void tcp_listen_input(struct tcp_engine *e, struct tcb *l, const struct tcp_pack
   syn_queue_add(l, c);
   tcb_set_state(e, c, USTCP_SYN_RCVD, USTCP_CAUSE_SEGMENT);
   tcp_send_syn(e, c);
+}
+
+void tcp_listen_input(struct tcp_engine *e, struct tcb *l, const struct tcp_packet *p)
+{
+  listen_segment(e, l, p);
+  TCP_CHECK_INVARIANTS(e, l);   /* queue counts within their limits */
 }
 
 struct tcb *tcp_listen_accept(struct tcp_engine *e, struct tcb *l)

@@ -138,19 +138,65 @@ void tcp_send_rst(struct tcp_engine *e, struct tcb *t)
   if (e->stats) e->stats->tcp_rst_out++;
 }
 
-/* RFC 5961 §7: challenge ACKs, at most challenge_ack_limit a second per stack. */
+/* Linux's tcp_oow_rate_limited / __tcp_oow_rate_limited: at most one ACK per
+ * invalid_ratelimit_us (500 ms, net.ipv4.tcp_invalid_ratelimit) to segments
+ * that fail the sequence, ACK, RST or SYN tests, per connection. This is what
+ * breaks an ACK loop between two stacks that each find the other's segments
+ * unacceptable (or a stack and its own reflection), and what bounds the
+ * challenge ACKs a flood of forged segments can draw from one connection.
+ * Segments that occupy sequence space (data or FIN) without SYN are exempt, as
+ * in Linux: they cannot loop (an ACK occupies none), and the peer whose ACK
+ * was lost needs the duplicate ACK for its retransmission at once (W6). */
+bool tcp_oow_rate_limited(struct tcp_engine *e, struct tcb *t, const struct tcp_packet *p)
+{
+  if (p && (p->payload_len > 0 || (p->tcp.flags & TCP_FIN)) && !(p->tcp.flags & TCP_SYN))
+    return false;
+  if (t->oow_ack_sent && e->now_us - t->oow_ack_us < e->cfg->invalid_ratelimit_us) {
+    if (e->stats) e->stats->oow_acks_limited++;
+    return true;
+  }
+  t->oow_ack_sent = true;
+  t->oow_ack_us = e->now_us;
+  return false;
+}
+
+/* RFC 5961 §7: challenge ACKs (to an in-window RST that is not exact, a SYN in
+ * a synchronized state, an ACK too old or of data never sent), limited first
+ * per connection (tcp_oow_rate_limited, as Linux's tcp_send_challenge_ack).
+ *
+ * The stack-wide budget is Linux 6.x's default: none (challenge_ack_limit =
+ * UINT32_MAX, Linux's INT_MAX since 6.0). A budget shared by all connections
+ * is a side channel (CVE-2016-5696): an off-path attacker counting the
+ * challenge ACKs on its own connection learns whether its spoofed segment made
+ * another connection spend one. Randomising the budget per second (Linux
+ * 4.7-5.x) only adds noise the attacker averages away over repeated trials
+ * (Cao et al., 2020, the reason Linux dropped the global limit); the
+ * per-connection limit alone bounds the output (2 a second per connection,
+ * and connections are bounded by max_sockets). A finite challenge_ack_limit
+ * still gets Linux 4.7's randomised budget: uniform in [limit/2, limit*3/2)
+ * per one-second slot, keyed by the stack's secret so the attacker cannot
+ * predict it. */
 void tcp_send_challenge_ack(struct tcp_engine *e, struct tcb *t)
 {
-  uint64_t slot = e->now_us / USTCP_SEC;
-  if (slot != e->challenge_slot) {
-    e->challenge_slot = slot;
-    e->challenge_count = 0;
-  }
-  if (e->challenge_count >= e->cfg->challenge_ack_limit) {
+  if (tcp_oow_rate_limited(e, t, NULL)) {
     if (e->stats) e->stats->challenge_acks_limited++;
     return;
   }
-  e->challenge_count++;
+  uint32_t limit = e->cfg->challenge_ack_limit;
+  if (limit != UINT32_MAX) {
+    uint64_t slot = e->now_us / USTCP_SEC;
+    if (!e->challenge_slot_set || slot != e->challenge_slot) {
+      uint64_t r = siphash24(e->secret, &slot, sizeof slot);
+      e->challenge_slot = slot;
+      e->challenge_slot_set = true;
+      e->challenge_left = limit ? (limit + 1) / 2 + (uint32_t)(r % limit) : 0;
+    }
+    if (e->challenge_left == 0) {
+      if (e->stats) e->stats->challenge_acks_limited++;
+      return;
+    }
+    e->challenge_left--;
+  }
   if (e->stats) e->stats->challenge_acks++;
   tcp_send_ack(e, t);
 }

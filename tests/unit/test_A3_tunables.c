@@ -42,7 +42,10 @@ static void A3_linux_defaults(void)
   CHECK_EQ(c.window_scaling, 1);
   CHECK_EQ(c.sack, 1);
   CHECK_EQ(c.rfc1337, 0);
-  CHECK_EQ(c.challenge_ack_limit, 1000);
+  /* Linux 6.x: net.ipv4.tcp_challenge_ack_limit = INT_MAX (no stack-wide
+   * budget, issue 10 point 2); tcp_invalid_ratelimit = 500 ms. */
+  CHECK_EQ(c.challenge_ack_limit, UINT32_MAX);
+  CHECK_EQ(c.invalid_ratelimit_us, 500 * USTCP_MSEC);
 }
 
 /* A client whose SYNs are all lost: fails at the sum of the backed-off waits. */
