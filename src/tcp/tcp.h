@@ -168,6 +168,17 @@ struct tcb {
   /* ACK generation */
   bool ack_now;                   /* send an ACK at the next output */
   uint32_t unacked_segs;          /* full segments received since our last ACK */
+  /* Linux's delayed-ACK engine (tcp_event_data_recv, tcp_measure_rcv_mss,
+   * __tcp_ack_snd_check): quick-ACK mode at the start and after idle, the
+   * "more than one segment" test against the size the peer actually sends, and
+   * interactive (pingpong) mode where ACKs wait to ride on the replies. */
+  uint32_t rcv_seg_est;           /* the peer's segment size as seen (icsk_ack.rcv_mss) */
+  uint32_t last_seg_size;         /* previous smaller segment (icsk_ack.last_seg_size) */
+  uint32_t rcv_wup;               /* rcv_nxt when we last sent an ACK */
+  uint64_t lrcv_us;               /* when data last arrived (icsk_ack.lrcvtime) */
+  uint8_t quick;                  /* ACKs still sent at once (icsk_ack.quick) */
+  bool data_seen;                 /* data has arrived once (Linux: icsk_ack.ato != 0) */
+  bool pingpong;                  /* we reply within the ATO: delay ACKs (pingpong mode) */
 
   /* timers: absolute deadlines in us, 0 = unarmed */
   uint64_t rto_at_us;             /* retransmission: SYN, SYN-ACK, data, FIN */
@@ -282,7 +293,7 @@ void tcp_send_syn(struct tcp_engine *e, struct tcb *t);   /* SYN or SYN-ACK per 
 void tcp_retransmit_una(struct tcp_engine *e, struct tcb *t);
 uint16_t tcp_window_field(struct tcp_engine *e, struct tcb *t);
 void tcp_send_challenge_ack(struct tcp_engine *e, struct tcb *t);
-void tcp_schedule_ack(struct tcp_engine *e, struct tcb *t, bool full_segment);
+void tcp_schedule_ack(struct tcp_engine *e, struct tcb *t, uint32_t plen, uint8_t flags);
 /* Runs tcp_output for t at the end of the current event instead of now. */
 void tcp_defer_output(struct tcp_engine *e, struct tcb *t);
 void tcp_defer_cancel(struct tcp_engine *e, struct tcb *t);

@@ -535,7 +535,7 @@ int tcp_input(struct tcp_engine *e, struct tcb *t, const struct tcp_packet *p)
       bool filling = t->ooo != NULL;    /* before delivery drains the queue */
       fin_in_order = deliver_in_order(e, t, data, plen, fin);
       if (plen) {
-        tcp_schedule_ack(e, t, plen >= t->rcv_mss);
+        tcp_schedule_ack(e, t, plen, h->flags);
         if (filling) t->ack_now = true;  /* filling a hole: ACK at once (RFC 5681 §4.2) */
         wake(e, t);
       }

@@ -8,7 +8,8 @@
 # Environment: PACKETDRILL (the binary, required); USTCP_PD_SO (the adapter, for
 # ustcp mode; default: ../../build/tools/packetdrill/libustcp_packetdrill.so);
 # PD_TIMEOUT (seconds, default 60); PD_SYSCTLS (kernel mode: space-separated
-# name=value pairs set inside the namespace before the run).
+# name=value pairs set inside the namespace before the run; commas in a value
+# stand for spaces: net.ipv4.tcp_rmem=4096,540000,15728640).
 set -u
 mode=${1:?usage: pdrun.sh ustcp|kernel SCRIPT.pkt [options]}
 script=${2:?usage: pdrun.sh ustcp|kernel SCRIPT.pkt [options]}
@@ -39,7 +40,7 @@ ustcp)
   ;;
 kernel)
   for kv in ${PD_SYSCTLS:-}; do
-    ip netns exec "$ns" sysctl -q -w "$kv" >/dev/null 2>&1 ||
+    ip netns exec "$ns" sysctl -q -w "${kv//,/ }" >/dev/null 2>&1 ||
       echo "pdrun: cannot set $kv in the namespace" >&2
   done
   (cd "$dir" && exec ip netns exec "$ns" timeout -k 5 "$timeout_s" "$PACKETDRILL" "${addr[@]}" \
