@@ -128,6 +128,7 @@ struct tcb {
   /* options and behaviour */
   bool nodelay, keepalive, quickack, reuseaddr;
   bool rcvbuf_locked;             /* SO_RCVBUF was set: the window scale fits this buffer */
+  bool sndbuf_locked;             /* SO_SNDBUF was set (reads back doubled, as Linux) */
   bool linger_on; int linger_s;
   uint32_t keepidle_s, keepintvl_s, keepcnt;
   uint16_t user_mss;              /* TCP_MAXSEG, 0 = from MTU */

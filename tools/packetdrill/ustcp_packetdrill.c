@@ -104,7 +104,9 @@ struct epoll_item {
   int fd;                 /* placeholder fd watched */
   struct epoll_event ev;
   bool disabled;          /* EPOLLONESHOT fired */
-  unsigned last;          /* EPOLLET: readiness last reported */
+  bool woken;             /* EPOLLET: a wakeup since the last report (Linux reports
+                             an edge on every wakeup, e.g. each arrival of data,
+                             even when the socket was readable already) */
 };
 
 struct slot {
@@ -170,6 +172,21 @@ static void on_output(void *ctx, const uint8_t *pkt, size_t len)
   memcpy(p->data, pkt, len);
   if (g.q_tail) g.q_tail->next = p; else g.q_head = p;
   g.q_tail = p;
+}
+
+/* The stack's readiness callback: a wakeup for every epoll item watching ufd. */
+static void on_ready(void *ctx, int ufd, unsigned events)
+{
+  (void)ctx;
+  (void)events;
+  for (int i = 0; i < MAX_FDS; i++) {
+    struct slot *ep = &g.slots[i];
+    if (ep->kind != SLOT_EPOLL) continue;
+    for (int k = 0; k < ep->nitems; k++) {
+      int pfd = ep->items[k].fd;
+      if (g.slots[pfd].kind == SLOT_SOCK && g.slots[pfd].ufd == ufd) ep->items[k].woken = true;
+    }
+  }
 }
 
 /* Runs the stack at the current virtual time (timers due fire here). */
@@ -862,11 +879,11 @@ static int pd_epoll_ctl(void *ud, int epfd, int op, int fd, struct epoll_event *
     struct epoll_item *ni = realloc(ep->items, (size_t)(ep->nitems + 1) * sizeof *ni);
     if (!ni) { r = -ENOMEM; goto out; }
     ep->items = ni;
-    ep->items[ep->nitems++] = (struct epoll_item){.fd = fd, .ev = *ev};
+    ep->items[ep->nitems++] = (struct epoll_item){.fd = fd, .ev = *ev, .woken = true};
   } else if (op == EPOLL_CTL_MOD) {
     if (!found) { r = -ENOENT; goto out; }
     if (!ev) { r = -EFAULT; goto out; }
-    ep->items[i] = (struct epoll_item){.fd = fd, .ev = *ev};
+    ep->items[i] = (struct epoll_item){.fd = fd, .ev = *ev, .woken = true};
   } else if (op == EPOLL_CTL_DEL) {
     if (!found) { r = -ENOENT; goto out; }
     ep->items[i] = ep->items[--ep->nitems];
@@ -896,9 +913,8 @@ static bool ready_epoll(void *p)
     unsigned ev = linux_events(sl->ufd) & (it->ev.events | EPOLLERR | EPOLLHUP);
     unsigned report = ev;
     if (it->ev.events & EPOLLET) {
-      report = ev & ~it->last;          /* only edges: bits that became true */
-      it->last = ev;
-      if (report) report = ev;
+      if (!it->woken) report = 0;
+      else if (report) it->woken = false;
     }
     if (!report) continue;
     a->out[a->count].events = report;
@@ -1091,6 +1107,7 @@ void packetdrill_interface_init(const char *flags, struct pd_ifc *ifc)
     fprintf(stderr, "ustcp_packetdrill: cannot create the stack\n");
     exit(EXIT_FAILURE);
   }
+  ustcp_set_ready_cb(g.stack, on_ready, NULL);
   sync_stack();
   *ifc = (struct pd_ifc){
     .userdata = &g,
