@@ -206,7 +206,9 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, uint32_t ack)
       t->info.fast_retrans++;
     }
   } else if (t->cc.cwnd < t->cc.ssthresh) {
-    t->cc.cwnd += u32_min(acked, mss);          /* slow start (RFC 5681 eq. 2) */
+    /* slow start: every segment acked, up to ssthresh, as Linux's tcp_slow_start
+     * (RFC 3465 byte counting; at most doubling per RTT, immune to ACK division) */
+    t->cc.cwnd += u32_min(acked, t->cc.ssthresh - t->cc.cwnd);
   } else {
     t->cc.acked_accum += acked;                 /* congestion avoidance, per RTT */
     if (t->cc.acked_accum >= t->cc.cwnd) {
