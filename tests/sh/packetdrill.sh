@@ -24,11 +24,13 @@ fi
 export PACKETDRILL PD_TIMEOUT=${PD_TIMEOUT:-60}
 # The kernel's choices the scripts depend on, pinned: no timestamps (ustcp sends
 # none), SACK and window scaling on, reno (cubic cannot be chosen inside a
-# namespace), packetdrill's defaults.sh buffer sizes (wscale 8).
+# namespace), packetdrill's defaults.sh buffer sizes (wscale 8), SYN timeouts
+# doubling as RFC 6298 5.5 says (Linux 6.x keeps the first four at 1 s).
 export PD_SYSCTLS="net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=1 net.ipv4.tcp_window_scaling=1
   net.ipv4.tcp_congestion_control=reno net.ipv4.tcp_syncookies=1
   net.ipv4.tcp_rmem=4096,540000,15728640 net.ipv4.tcp_wmem=4096,262144,4194304
-  net.ipv4.tcp_slow_start_after_idle=0 net.ipv4.tcp_fin_timeout=60"
+  net.ipv4.tcp_slow_start_after_idle=0 net.ipv4.tcp_fin_timeout=60
+  net.ipv4.tcp_syn_linear_timeouts=0"
 run=$src/tools/packetdrill/pdrun.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
