@@ -28,7 +28,15 @@ if [ ! -d "$work/ustcp" ]; then
   for f in "$work"/ustcp/common/defaults.sh "$work"/ustcp/tcp/common/defaults.sh; do
     printf '#!/bin/sh\n# stubbed for a user-space stack (tools/packetdrill/measure.sh)\nexit 0\n' >"$f"
   done
-  printf '#!/bin/sh\n# stubbed for a user-space stack\nexit 0\n' >"$work/ustcp/tcp/common/set_sysctls.py"
+  # set_sysctls.py also writes /tmp/sysctl_restore_$PACKETDRILL_PID.sh, which the
+  # scripts run at their end: the stub writes an empty one.
+  cat >"$work/ustcp/tcp/common/set_sysctls.py" <<'STUB'
+#!/bin/sh
+# stubbed for a user-space stack (tools/packetdrill/measure.sh)
+printf '#!/bin/sh\nexit 0\n' >"/tmp/sysctl_restore_${PACKETDRILL_PID}.sh"
+chmod +x "/tmp/sysctl_restore_${PACKETDRILL_PID}.sh"
+exit 0
+STUB
   for f in "$work"/kernel/common/defaults.sh "$work"/kernel/tcp/common/defaults.sh; do
     sed -i 's/tcp_congestion_control=cubic/tcp_congestion_control=reno/' "$f"
   done
