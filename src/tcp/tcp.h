@@ -164,6 +164,11 @@ struct tcb {
     uint32_t lt_extra;            /* RFC 3042 limited transmit: bytes allowed past cwnd */
     uint32_t acked_accum;         /* bytes acked toward one MSS of growth (CA) */
     uint32_t last_advance;        /* bytes the latest cumulative ACK advanced (RFC 6582 §4) */
+    /* Linux's tcp_cwnd_validate (RFC 7661): per window of data, whether cwnd
+     * stopped the sending, else the most bytes that were in flight */
+    bool is_cwnd_limited;
+    uint32_t max_flight;
+    uint32_t usage_seq;           /* snd_nxt when that window began */
   } cc;
 
   /* ACK generation */
@@ -295,6 +300,9 @@ void tcp_retransmit_una(struct tcp_engine *e, struct tcb *t);
 uint16_t tcp_window_field(struct tcp_engine *e, struct tcb *t);
 void tcp_send_challenge_ack(struct tcp_engine *e, struct tcb *t);
 void tcp_schedule_ack(struct tcp_engine *e, struct tcb *t, uint32_t plen, uint8_t flags);
+/* May an ACK grow cwnd? Only while cwnd limits the sending (Linux's
+ * tcp_is_cwnd_limited, RFC 7661 §4.3). */
+bool tcp_is_cwnd_limited(const struct tcb *t);
 /* Runs tcp_output for t at the end of the current event instead of now. */
 void tcp_defer_output(struct tcp_engine *e, struct tcb *t);
 void tcp_defer_cancel(struct tcp_engine *e, struct tcb *t);

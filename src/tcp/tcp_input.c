@@ -205,6 +205,8 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, uint32_t ack)
       t->cc.cwnd = t->cc.cwnd > acked ? t->cc.cwnd - acked + mss : mss;
       t->info.fast_retrans++;
     }
+  } else if (!tcp_is_cwnd_limited(t)) {
+    /* the application, not cwnd, limits the sending: no growth (RFC 7661) */
   } else if (t->cc.cwnd < t->cc.ssthresh) {
     /* slow start: every segment acked, up to ssthresh, as Linux's tcp_slow_start
      * (RFC 3465 byte counting; at most doubling per RTT, immune to ACK division) */

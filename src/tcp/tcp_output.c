@@ -277,6 +277,27 @@ void tcp_retransmit_at(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32
   if (!t->rto_at_us) tcp_arm_rto(e, t);
 }
 
+/* Linux's tcp_cwnd_validate: remember, for the current window of data, whether
+ * cwnd stopped the sending, or else the most that was in flight; a new window
+ * starts when everything sent before it is acknowledged. */
+static void cwnd_validate(struct tcb *t, bool cwnd_limited)
+{
+  uint32_t flight = t->snd_max - t->snd_una;
+  if (seq_geq(t->snd_una, t->cc.usage_seq) || cwnd_limited ||
+      (!t->cc.is_cwnd_limited && flight > t->cc.max_flight)) {
+    t->cc.is_cwnd_limited = cwnd_limited;
+    t->cc.max_flight = flight;
+    t->cc.usage_seq = t->snd_max;
+  }
+}
+
+bool tcp_is_cwnd_limited(const struct tcb *t)
+{
+  if (t->cc.is_cwnd_limited) return true;
+  /* in slow start, let cwnd grow to twice what was in flight */
+  return t->cc.cwnd < t->cc.ssthresh && t->cc.cwnd / 2 < t->cc.max_flight;
+}
+
 static bool can_send_data(enum ustcp_state s)
 {
   return s == USTCP_ESTABLISHED || s == USTCP_CLOSE_WAIT || s == USTCP_FIN_WAIT_1 ||
@@ -356,6 +377,13 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     }
     sent = true;
     if (fin) break;
+  }
+  {
+    /* cwnd-limited: data waits and the flight fills cwnd (Linux's tcp_write_xmit) */
+    uint32_t off_now = t->snd_nxt - t->snd_buf_seq;
+    bool data_waits = t->sndbuf.len > off_now;
+    bool cwnd_limited = data_waits && t->snd_nxt - t->snd_una >= t->cc.cwnd + t->cc.lt_extra;
+    if (sent || cwnd_limited) cwnd_validate(t, cwnd_limited);
   }
   if (!sent && t->ack_now) tcp_send_ack(e, t);
   /* D3: data waits, the peer's window is zero and nothing is in flight to elicit
