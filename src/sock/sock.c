@@ -360,7 +360,9 @@ int ustcp_setsockopt(struct ustcp_stack *s, int fd, int level, int name,
       return 0;
     case USTCP_SO_SNDBUF:
       if (v < 0) return -EINVAL;
-      return resize_ring(e, &t->sndbuf, u32_min(u32_max((uint32_t)v, 2048), s->cfg.wmem_max));
+      rc = resize_ring(e, &t->sndbuf, u32_min(u32_max((uint32_t)v, 2048), s->cfg.wmem_max));
+      if (rc == 0) t->sndbuf_locked = true;
+      return rc;
     case USTCP_SO_RCVBUF: {
       if (v < 0) return -EINVAL;
       uint32_t cap = u32_min(u32_max((uint32_t)v, 2048), s->cfg.rmem_max);
@@ -416,6 +418,16 @@ static int put_int(void *val, size_t *len, int v)
   return 0;
 }
 
+/* SO_SNDBUF/SO_RCVBUF as read back: Linux's sock_setsockopt stores twice the
+ * value set (its buffers count bookkeeping overhead too), so a set value reads
+ * back doubled; a default one reads back as it is (tcp_wmem[1], tcp_rmem[1]).
+ * The data the buffer holds stays the value set. */
+static int linux_bufsize(uint32_t cap, bool user_set)
+{
+  uint64_t v = user_set ? 2ull * cap : cap;
+  return v > INT32_MAX ? INT32_MAX : (int)v;
+}
+
 int ustcp_getsockopt(struct ustcp_stack *s, int fd, int level, int name,
                      void *val, size_t *len)
 {
@@ -425,8 +437,8 @@ int ustcp_getsockopt(struct ustcp_stack *s, int fd, int level, int name,
     switch (name) {
     case USTCP_SO_REUSEADDR: return put_int(val, len, t->reuseaddr);
     case USTCP_SO_KEEPALIVE: return put_int(val, len, t->keepalive);
-    case USTCP_SO_SNDBUF: return put_int(val, len, (int)t->sndbuf.cap);
-    case USTCP_SO_RCVBUF: return put_int(val, len, (int)t->rcvbuf.cap);
+    case USTCP_SO_SNDBUF: return put_int(val, len, linux_bufsize(t->sndbuf.cap, t->sndbuf_locked));
+    case USTCP_SO_RCVBUF: return put_int(val, len, linux_bufsize(t->rcvbuf.cap, t->rcvbuf_locked));
     case USTCP_SO_ERROR: {
       int err = t->so_error;
       t->so_error = 0;

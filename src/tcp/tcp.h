@@ -128,6 +128,7 @@ struct tcb {
   /* options and behaviour */
   bool nodelay, keepalive, quickack, reuseaddr;
   bool rcvbuf_locked;             /* SO_RCVBUF was set: the window scale fits this buffer */
+  bool sndbuf_locked;             /* SO_SNDBUF was set (reads back doubled, as Linux) */
   bool linger_on; int linger_s;
   uint32_t keepidle_s, keepintvl_s, keepcnt;
   uint16_t user_mss;              /* TCP_MAXSEG, 0 = from MTU */
@@ -163,6 +164,11 @@ struct tcb {
     uint32_t lt_extra;            /* RFC 3042 limited transmit: bytes allowed past cwnd */
     uint32_t acked_accum;         /* bytes acked toward one MSS of growth (CA) */
     uint32_t last_advance;        /* bytes the latest cumulative ACK advanced (RFC 6582 §4) */
+    /* Linux's tcp_cwnd_validate (RFC 7661): per window of data, whether cwnd
+     * stopped the sending, else the most bytes that were in flight */
+    bool is_cwnd_limited;
+    uint32_t max_flight;
+    uint32_t usage_seq;           /* snd_nxt when that window began */
   } cc;
 
   /* Rate limit of ACKs to out-of-window segments and of challenge ACKs, as
@@ -173,6 +179,17 @@ struct tcb {
   /* ACK generation */
   bool ack_now;                   /* send an ACK at the next output */
   uint32_t unacked_segs;          /* full segments received since our last ACK */
+  /* Linux's delayed-ACK engine (tcp_event_data_recv, tcp_measure_rcv_mss,
+   * __tcp_ack_snd_check): quick-ACK mode at the start and after idle, the
+   * "more than one segment" test against the size the peer actually sends, and
+   * interactive (pingpong) mode where ACKs wait to ride on the replies. */
+  uint32_t rcv_seg_est;           /* the peer's segment size as seen (icsk_ack.rcv_mss) */
+  uint32_t last_seg_size;         /* previous smaller segment (icsk_ack.last_seg_size) */
+  uint32_t rcv_wup;               /* rcv_nxt when we last sent an ACK */
+  uint64_t lrcv_us;               /* when data last arrived (icsk_ack.lrcvtime) */
+  uint8_t quick;                  /* ACKs still sent at once (icsk_ack.quick) */
+  bool data_seen;                 /* data has arrived once (Linux: icsk_ack.ato != 0) */
+  bool pingpong;                  /* we reply within the ATO: delay ACKs (pingpong mode) */
 
   /* timers: absolute deadlines in us, 0 = unarmed */
   uint64_t rto_at_us;             /* retransmission: SYN, SYN-ACK, data, FIN */
@@ -302,7 +319,10 @@ void tcp_send_challenge_ack(struct tcp_engine *e, struct tcb *t);
  * with data and no SYN are exempt). p may be NULL (no exemption). Records the
  * ACK as sent otherwise. */
 bool tcp_oow_rate_limited(struct tcp_engine *e, struct tcb *t, const struct tcp_packet *p);
-void tcp_schedule_ack(struct tcp_engine *e, struct tcb *t, bool full_segment);
+void tcp_schedule_ack(struct tcp_engine *e, struct tcb *t, uint32_t plen, uint8_t flags);
+/* May an ACK grow cwnd? Only while cwnd limits the sending (Linux's
+ * tcp_is_cwnd_limited, RFC 7661 §4.3). */
+bool tcp_is_cwnd_limited(const struct tcb *t);
 /* Runs tcp_output for t at the end of the current event instead of now. */
 void tcp_defer_output(struct tcp_engine *e, struct tcb *t);
 void tcp_defer_cancel(struct tcp_engine *e, struct tcb *t);

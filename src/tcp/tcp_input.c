@@ -218,8 +218,12 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, uint32_t ack)
       t->cc.cwnd = t->cc.cwnd > acked ? t->cc.cwnd - acked + mss : mss;
       t->info.fast_retrans++;
     }
+  } else if (!tcp_is_cwnd_limited(t)) {
+    /* the application, not cwnd, limits the sending: no growth (RFC 7661) */
   } else if (t->cc.cwnd < t->cc.ssthresh) {
-    t->cc.cwnd += u32_min(acked, mss);          /* slow start (RFC 5681 eq. 2) */
+    /* slow start: every segment acked, up to ssthresh, as Linux's tcp_slow_start
+     * (RFC 3465 byte counting; at most doubling per RTT, immune to ACK division) */
+    t->cc.cwnd += u32_min(acked, t->cc.ssthresh - t->cc.cwnd);
   } else {
     t->cc.acked_accum += acked;                 /* congestion avoidance, per RTT */
     if (t->cc.acked_accum >= t->cc.cwnd) {
@@ -650,7 +654,7 @@ static enum verdict process_text(struct tcp_engine *e, struct tcb *t, const stru
     bool filling = t->ooo != NULL;    /* before delivery drains the queue */
     *fin_in_order = deliver_in_order(e, t, s->data, s->plen, s->fin);
     if (s->plen) {
-      tcp_schedule_ack(e, t, s->plen >= t->rcv_mss);
+      tcp_schedule_ack(e, t, s->plen, s->p->tcp.flags);
       if (filling) t->ack_now = true;  /* filling a hole: ACK at once (RFC 5681 §4.2) */
       wake(e, t);
     }

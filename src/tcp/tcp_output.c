@@ -85,6 +85,10 @@ static void emit(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint8_t flag
     t->info.bytes_sent += plen;
   }
   if (flags & TCP_ACK) {
+    /* Linux's tcp_dec_quickack_mode: an ACK that answers received data uses up
+     * one quick ACK. */
+    if (t->quick && (t->ack_now || t->delack_at_us) && t->rcv_nxt != t->rcv_wup) t->quick--;
+    t->rcv_wup = t->rcv_nxt;
     t->ack_now = false;
     t->unacked_segs = 0;
     if (t->delack_at_us) {
@@ -223,18 +227,61 @@ void tcp_send_rst_for(struct tcp_engine *e, const struct tcp_packet *p)
   if (e->stats) e->stats->tcp_rst_out++;
 }
 
-/* Schedules the ACK for arriving data: at once for every second full-sized
- * segment (RFC 5681 §4.2, RFC 1122 4.2.3.2) or in quickack mode, otherwise after
- * the delayed-ACK timeout. */
-void tcp_schedule_ack(struct tcp_engine *e, struct tcb *t, bool full_segment)
+/* Linux's tcp_incr_quickack: up to 16 ACKs sent at once, fewer when half the
+ * window holds fewer segments of the peer's size. */
+static void incr_quickack(struct tcb *t)
 {
-  if (full_segment) t->unacked_segs++;
+  uint32_t q = t->rcv_wnd / (2u * t->rcv_seg_est);
+  if (q == 0) q = 2;
+  if (q > 16) q = 16;                   /* TCP_MAX_QUICKACKS */
+  if (q > t->quick) t->quick = (uint8_t)q;
+}
+
+/* Linux's tcp_measure_rcv_mss: the peer's segment size as seen, so that a peer
+ * sending segments smaller than our MSS still gets an ACK every second one. It
+ * starts at min(our MSS, its MSS, 536) (tcp_initialize_rcv_mss), grows to any
+ * larger segment, and takes a smaller size seen twice in a row unless the
+ * segment was a remnant (PSH/FIN/URG) shorter than 536 bytes. */
+static void measure_rcv_seg(struct tcb *t, uint32_t plen, uint8_t flags)
+{
+  uint32_t lss = t->last_seg_size;
+  t->last_seg_size = 0;
+  if (plen >= t->rcv_seg_est) {
+    t->rcv_seg_est = u32_min(plen, t->rcv_mss);
+  } else if (plen >= 536 || (plen >= 88 && !(flags & (TCP_PSH | TCP_FIN | TCP_URG | TCP_SYN)))) {
+    t->last_seg_size = plen;
+    if (plen == lss) t->rcv_seg_est = plen;
+  }
+}
+
+/* Schedules the ACK for arriving in-order data, as Linux's tcp_event_data_recv
+ * and __tcp_ack_snd_check: at once in quick-ACK mode (the first data of a
+ * connection, and data after a silence longer than the RTO), when more than one
+ * of the peer's segments is unacknowledged (RFC 5681 §4.2, RFC 1122 4.2.3.2),
+ * otherwise after the delayed-ACK timeout. */
+void tcp_schedule_ack(struct tcp_engine *e, struct tcb *t, uint32_t plen, uint8_t flags)
+{
+  if (t->rcv_seg_est == 0) {
+    uint32_t init = u32_min(u32_min(t->rcv_mss, t->snd_mss ? t->snd_mss : t->rcv_mss), 536);
+    t->rcv_seg_est = init < 88 ? 88 : init;
+  }
+  measure_rcv_seg(t, plen, flags);
+  if (!t->data_seen) {
+    t->data_seen = true;
+    incr_quickack(t);
+  } else if (e->now_us - t->lrcv_us > t->rtt.rto_us) {
+    incr_quickack(t);                   /* idle longer than an RTO: the sender restarts */
+  }
+  t->lrcv_us = e->now_us;
+  if (plen >= t->rcv_seg_est) t->unacked_segs++;
   /* A sender with less than two segments of our window left is about to stop
    * and wait for this ACK: delaying it would stall the flow for the whole
    * delayed-ACK timeout (RFC 1122 4.2.3.2 allows delaying, never requires it). */
   uint32_t left = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
   bool window_nearly_used = left < 2u * t->rcv_mss;
-  if (t->quickack || t->unacked_segs >= 2 || window_nearly_used || e->cfg->delack_min_us == 0) {
+  bool quick_mode = t->quick > 0 && !t->pingpong;
+  if (t->quickack || quick_mode || t->rcv_nxt - t->rcv_wup > t->rcv_seg_est ||
+      window_nearly_used || e->cfg->delack_min_us == 0) {
     t->ack_now = true;
     return;
   }
@@ -274,6 +321,27 @@ void tcp_retransmit_at(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32
   t->rtt.timing = false;   /* Karn's rule */
   t->snd_nxt = seq_max(saved, seq + len + fin);
   if (!t->rto_at_us) tcp_arm_rto(e, t);
+}
+
+/* Linux's tcp_cwnd_validate: remember, for the current window of data, whether
+ * cwnd stopped the sending, or else the most that was in flight; a new window
+ * starts when everything sent before it is acknowledged. */
+static void cwnd_validate(struct tcb *t, bool cwnd_limited)
+{
+  uint32_t flight = t->snd_max - t->snd_una;
+  if (seq_geq(t->snd_una, t->cc.usage_seq) || cwnd_limited ||
+      (!t->cc.is_cwnd_limited && flight > t->cc.max_flight)) {
+    t->cc.is_cwnd_limited = cwnd_limited;
+    t->cc.max_flight = flight;
+    t->cc.usage_seq = t->snd_max;
+  }
+}
+
+bool tcp_is_cwnd_limited(const struct tcb *t)
+{
+  if (t->cc.is_cwnd_limited) return true;
+  /* in slow start, let cwnd grow to twice what was in flight */
+  return t->cc.cwnd < t->cc.ssthresh && t->cc.cwnd / 2 < t->cc.max_flight;
 }
 
 static bool can_send_data(enum ustcp_state s)
@@ -335,6 +403,11 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     }
     t->snd_nxt += len + (fin ? 1 : 0);
     if (fin) t->fin_sent = true;
+    /* Linux's tcp_event_data_sent: a reply within the ATO of the last data
+     * received makes the connection interactive (pingpong): its ACKs then wait
+     * to ride on the replies. */
+    if (len && !retrans && t->data_seen && e->now_us - t->lrcv_us < e->cfg->delack_min_us)
+      t->pingpong = true;
     if (seq_gt(t->snd_nxt, t->snd_max)) {
       if (!t->rtt.timing && !retrans) {
         t->rtt.timing = true;
@@ -350,6 +423,13 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     }
     sent = true;
     if (fin) break;
+  }
+  {
+    /* cwnd-limited: data waits and the flight fills cwnd (Linux's tcp_write_xmit) */
+    uint32_t off_now = t->snd_nxt - t->snd_buf_seq;
+    bool data_waits = t->sndbuf.len > off_now;
+    bool cwnd_limited = data_waits && t->snd_nxt - t->snd_una >= t->cc.cwnd + t->cc.lt_extra;
+    if (sent || cwnd_limited) cwnd_validate(t, cwnd_limited);
   }
   if (!sent && t->ack_now) tcp_send_ack(e, t);
   /* D3: data waits, the peer's window is zero and nothing is in flight to elicit

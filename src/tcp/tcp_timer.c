@@ -316,6 +316,7 @@ static bool tcb_timers_fire(struct tcp_engine *e, struct tcb *t, uint64_t now)
   if (t->delack_at_us && t->delack_at_us <= now) {
     t->delack_at_us = 0;
     t->ack_now = true;
+    t->pingpong = false;   /* a delayed ACK no reply carried: Linux's tcp_delack_timer_handler leaves pingpong mode */
     tcp_output(e, t);
   }
   return false;

@@ -171,7 +171,10 @@ ssize_t tcp_user_receive(struct tcp_engine *e, struct tcb *t, void *buf, size_t 
   if (t->state == USTCP_LISTEN) return -ENOTCONN;
   if (t->state == USTCP_CLOSED && !tcb_ever_connected(t)) return -ENOTCONN;
   if (len == 0) return 0;
-  if (t->rcvbuf.len > 0 && !t->shut_rd) {
+  /* Queued data is read even after shutdown(SHUT_RD), and data arriving after it
+   * is still queued: Linux's tcp_recvmsg checks RCV_SHUTDOWN only when nothing
+   * is queued. */
+  if (t->rcvbuf.len > 0) {
     uint32_t want = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
     uint32_t n = ring_read(&t->rcvbuf, buf, want, !peek);
     if (!peek && tcb_has_conn_state(t->state) && !t->rcv_fin) {
