@@ -35,7 +35,7 @@ static int sock_fd_of(struct ustcp_stack *s, int fd, uint64_t conn_id);
 static struct sock_table *table(struct ustcp_stack *s)
 {
   if (!s->socks) {
-    s->socks = calloc(1, sizeof *s->socks);
+    s->socks = tcp_sys_calloc(&s->eng, 1, sizeof *s->socks);
     s->sock_wake = sock_wake_cb;
     s->sock_free = sock_free_all;
     s->sock_dispatch = sock_dispatch;
@@ -72,7 +72,7 @@ static int fd_alloc(struct ustcp_stack *s, struct tcb *t)
       return (int)i;
     }
   uint32_t ncap = tb->cap ? tb->cap * 2 : 64;
-  struct tcb **nv = realloc(tb->by_fd, ncap * sizeof *nv);
+  struct tcb **nv = tcp_sys_realloc(&s->eng, tb->by_fd, ncap * sizeof *nv);
   if (!nv) return -ENOMEM;
   memset(nv + tb->cap, 0, (ncap - tb->cap) * sizeof *nv);
   uint32_t i = tb->cap;
@@ -502,7 +502,7 @@ static void sock_wake_cb(struct ustcp_stack *s, struct tcb *t)
   if (!s->ready_fn || t->fd < 0 || t->wake_pending || !tb) return;
   if (tb->wake_len == tb->wake_cap) {
     uint32_t ncap = tb->wake_cap ? tb->wake_cap * 2 : 16;
-    int *nv = realloc(tb->wake_fds, ncap * sizeof *nv);
+    int *nv = tcp_sys_realloc(&s->eng, tb->wake_fds, ncap * sizeof *nv);
     if (!nv) return;
     tb->wake_fds = nv;
     tb->wake_cap = ncap;

@@ -96,7 +96,7 @@ void timer_update(struct tcp_engine *e, struct tcb *t)
   }
   if (h->n == h->cap) {
     size_t ncap = h->cap ? h->cap * 2 : 64;
-    struct timer_node **nv = realloc(h->v, ncap * sizeof *nv);
+    struct timer_node **nv = tcp_sys_realloc(e, h->v, ncap * sizeof *nv);
     if (!nv) return;   /* out of memory: the timer stays unarmed; counted as lost */
     h->v = nv;
     h->cap = ncap;
