@@ -97,9 +97,12 @@ static int hash_grow(struct ustcp_stack *s, struct stack_hash *h)
   return 0;
 }
 
+/* Never fails: the tables have buckets from the stack's creation on, and a
+ * growth that cannot get memory only leaves the chains longer (a block the
+ * demultiplexer cannot find would be a connection nobody can reach). */
 static void hash_add(struct ustcp_stack *s, struct stack_hash *h, struct tcb *t)
 {
-  if (h->count >= h->nbuckets && hash_grow(s, h) != 0 && !h->nbuckets) return;
+  if (h->count >= h->nbuckets) (void)hash_grow(s, h);
   size_t i = tcb_hash(s, t) & (h->nbuckets - 1);
   t->hash_next = h->buckets[i];
   h->buckets[i] = t;
@@ -289,6 +292,12 @@ struct ustcp_stack *ustcp_stack_new(const struct ustcp_config *cfg, uint32_t loc
   s->eng.ops.event = eng_event;
   s->eng.ops.wake = eng_wake;
   s->ip_id = (uint16_t)stack_rand(s);
+  if (hash_grow(s, &s->conns) != 0 || hash_grow(s, &s->listeners) != 0) {
+    free(s->conns.buckets);
+    free(s->port_refs);
+    free(s);
+    return NULL;
+  }
   return s;
 }
 

@@ -95,8 +95,25 @@ void tcp_free_mem(struct tcp_engine *e, void *p, size_t n)
   free(p);
 }
 
+/* Every control block may sit in the timer heap: room for it is made when the
+ * block is made, so arming a timer never allocates and never fails (a
+ * connection is never left without its timers, issue 10 §7). */
+static bool timer_heap_reserve(struct tcp_engine *e, size_t n)
+{
+  struct timer_heap *h = &e->timers;
+  if (h->cap >= n) return true;
+  size_t ncap = h->cap ? h->cap * 2 : 64;
+  while (ncap < n) ncap *= 2;
+  struct timer_node **nv = tcp_sys_realloc(e, h->v, ncap * sizeof *nv);
+  if (!nv) return false;
+  h->v = nv;
+  h->cap = ncap;
+  return true;
+}
+
 struct tcb *tcb_new(struct tcp_engine *e)
 {
+  if (!timer_heap_reserve(e, e->conns + 1)) return NULL;
   struct tcb *t = tcp_alloc(e, sizeof *t);
   if (!t) return NULL;
   const struct ustcp_config *c = e->cfg;
