@@ -314,7 +314,7 @@ static void syn_dropped_and_counted_when_block_alloc_fails(void)
   int l = rp_listen(&r, 80, 16);
   CHECK(l >= 0);
   struct failer f;
-  arm(&r, &f, 0, 1);                              /* the next allocation, whatever it is */
+  arm(&r, &f, sizeof(struct tcb), 1);            /* the SYN_RCVD child */
   struct tcp_opts o = {.present = TCP_OPT_HAS_MSS, .mss = 1460};
   rp_clear(&r);
   rp_send_from(&r, RP_PEER_IP, 40000, 80, 1000, 0, TCP_SYN, 65535, &o, NULL, 0);
