@@ -179,6 +179,17 @@ void ustcp_set_event_cb(struct ustcp_stack *s, ustcp_event_fn fn, void *ctx);
 void ustcp_set_ready_cb(struct ustcp_stack *s, ustcp_ready_fn fn, void *ctx);
 void ustcp_set_capture_cb(struct ustcp_stack *s, ustcp_capture_fn fn, void *ctx);
 const struct ustcp_config *ustcp_get_config(const struct ustcp_stack *s);
+/* Testing aid: fn(ctx, size) is asked before every allocation the stack makes
+ * after its creation (control blocks, listener state, socket buffers,
+ * out-of-order segments, the connection and listener tables, the timer heap,
+ * loopback packets, the descriptor table, the readiness queue); returning true
+ * makes that allocation fail as if malloc had returned NULL. NULL removes the
+ * hook. Every failure, injected or real, is counted in stats.alloc_failures and
+ * handled: a segment that needed memory is dropped (and not acknowledged), a
+ * call that needed it returns -ENOMEM, no connection loses its timers or a
+ * readiness callback. Drivers (src/link) do not consult it. */
+typedef bool (*ustcp_alloc_fail_fn)(void *ctx, size_t size);
+void ustcp_set_alloc_fail(struct ustcp_stack *s, ustcp_alloc_fail_fn fn, void *ctx);
 uint32_t ustcp_local_ip(const struct ustcp_stack *s);
 
 /* Feeds one received IPv4 packet. */
@@ -305,6 +316,9 @@ struct ustcp_stats {
    * rate limit, Linux's TCPACKSkipped*); SYNs dropped for a flag combination no
    * stack sends (SYN+FIN, SYN+RST at a listener; Linux's TCP_FLAGS drop reason) */
   uint64_t oow_acks_limited, syn_bad_flags;
+  uint64_t alloc_failures;      /* allocations that failed (or were failed by the test
+                                   hook, ustcp_set_alloc_fail); each is handled: the
+                                   segment or call it served is dropped or refused */
 };
 void ustcp_get_stats(const struct ustcp_stack *s, struct ustcp_stats *out);
 

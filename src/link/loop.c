@@ -143,7 +143,10 @@ static void impair(struct ustcp_loop *l, int dir, const uint8_t *pkt, size_t len
     return;
   }
   struct dpkt *d = malloc(sizeof *d + len);
-  if (!d) return;
+  if (!d) {                       /* no memory to delay it: dropped, and counted */
+    l->stats.impair_dropped++;
+    return;
+  }
   d->next = NULL;
   d->at_us = ustcp_loop_now_us() + l->delay_us;
   d->len = len;
@@ -551,8 +554,12 @@ void ustcp_loop_report(struct ustcp_loop *l, void *file)
   struct ustcp_sock_row *rows = NULL;
   size_t n;
   for (;;) {
-    rows = realloc(rows, cap * sizeof *rows);
-    if (!rows) return;
+    struct ustcp_sock_row *nr = realloc(rows, cap * sizeof *rows);
+    if (!nr) {                    /* the old block is still ours */
+      free(rows);
+      return;
+    }
+    rows = nr;
     n = ustcp_sock_table(l->st, rows, cap);
     if (n <= cap) break;
     cap = n;

@@ -25,6 +25,8 @@ struct sock_table {
   uint32_t next_free_hint;
   int *wake_fds;                  /* descriptors with a readiness callback queued */
   uint32_t wake_len, wake_cap;
+  bool wake_scan;                 /* the queue could not grow: some blocks have
+                                     wake_pending without an entry; find them by a scan */
 };
 
 static void sock_wake_cb(struct ustcp_stack *s, struct tcb *t);
@@ -35,7 +37,7 @@ static int sock_fd_of(struct ustcp_stack *s, int fd, uint64_t conn_id);
 static struct sock_table *table(struct ustcp_stack *s)
 {
   if (!s->socks) {
-    s->socks = calloc(1, sizeof *s->socks);
+    s->socks = tcp_sys_calloc(&s->eng, 1, sizeof *s->socks);
     s->sock_wake = sock_wake_cb;
     s->sock_free = sock_free_all;
     s->sock_dispatch = sock_dispatch;
@@ -72,7 +74,7 @@ static int fd_alloc(struct ustcp_stack *s, struct tcb *t)
       return (int)i;
     }
   uint32_t ncap = tb->cap ? tb->cap * 2 : 64;
-  struct tcb **nv = realloc(tb->by_fd, ncap * sizeof *nv);
+  struct tcb **nv = tcp_sys_realloc(&s->eng, tb->by_fd, ncap * sizeof *nv);
   if (!nv) return -ENOMEM;
   memset(nv + tb->cap, 0, (ncap - tb->cap) * sizeof *nv);
   uint32_t i = tb->cap;
@@ -187,14 +189,13 @@ int ustcp_accept(struct ustcp_stack *s, int fd, struct ustcp_addr *peer)
   if (t->state != USTCP_LISTEN) return -EINVAL;
   if (!t->lst->accept_head) return -EAGAIN;
   if (s->socks->used >= s->cfg.max_sockets) return -EMFILE;
-  struct tcb *c = tcp_listen_accept(&s->eng, t);
+  /* The descriptor first, as Linux's do_accept takes it before the
+   * connection: when there is no memory for it the connection stays queued
+   * for a later accept() instead of being reset (issue 10 §7). */
+  struct tcb *c = t->lst->accept_head;
   int nfd = fd_alloc(s, c);
-  if (nfd < 0) {
-    /* Could not give it a descriptor: abort it rather than leak it. */
-    tcp_user_abort(&s->eng, c, USTCP_CAUSE_ERROR);
-    stack_deliver(s);
-    return nfd;
-  }
+  if (nfd < 0) return nfd;
+  tcp_listen_accept(&s->eng, t);
   if (peer) *peer = c->remote;
   /* readiness of the new socket may already be set (data, FIN) */
   sock_wake_cb(s, c);
@@ -514,8 +515,14 @@ static void sock_wake_cb(struct ustcp_stack *s, struct tcb *t)
   if (!s->ready_fn || t->fd < 0 || t->wake_pending || !tb) return;
   if (tb->wake_len == tb->wake_cap) {
     uint32_t ncap = tb->wake_cap ? tb->wake_cap * 2 : 16;
-    int *nv = realloc(tb->wake_fds, ncap * sizeof *nv);
-    if (!nv) return;
+    int *nv = tcp_sys_realloc(&s->eng, tb->wake_fds, ncap * sizeof *nv);
+    if (!nv) {
+      /* No memory to queue it: the callback is not lost, the dispatch finds
+       * the block by its flag (issue 10 §7). */
+      t->wake_pending = true;
+      tb->wake_scan = true;
+      return;
+    }
     tb->wake_fds = nv;
     tb->wake_cap = ncap;
   }
@@ -526,23 +533,42 @@ static void sock_wake_cb(struct ustcp_stack *s, struct tcb *t)
 static bool sock_dispatch(struct ustcp_stack *s)
 {
   struct sock_table *tb = s->socks;
-  if (!tb || tb->wake_len == 0) return false;
-  /* Callbacks may queue more wakes: take one at a time from the front. */
-  uint32_t i = 0;
-  while (i < tb->wake_len) {
-    int fd = tb->wake_fds[i++];
-    struct tcb *t = get(s, fd);
-    if (!t || !t->wake_pending) continue;
-    t->wake_pending = false;
-    if (s->ready_fn) {
-      s->cb_depth++;
-      s->ready_fn(s->ready_ctx, fd, events_of(t));
-      s->cb_depth--;
+  if (!tb || (tb->wake_len == 0 && !tb->wake_scan)) return false;
+  while (tb->wake_len > 0 || tb->wake_scan) {
+    if (tb->wake_scan) {
+      /* Wakes that found no room in the queue: every descriptor with its flag. */
+      tb->wake_scan = false;
+      for (uint32_t fd = 0; fd < tb->cap; fd++) {
+        struct tcb *t = tb->by_fd[fd];
+        if (!t || !t->wake_pending) continue;
+        t->wake_pending = false;
+        if (s->ready_fn) {
+          s->cb_depth++;
+          s->ready_fn(s->ready_ctx, (int)fd, events_of(t));
+          s->cb_depth--;
+        }
+        tb = s->socks;
+        if (!tb) return true;
+      }
+      continue;
     }
-    tb = s->socks;
-    if (!tb) return true;
+    /* Callbacks may queue more wakes: take one at a time from the front. */
+    uint32_t i = 0;
+    while (i < tb->wake_len) {
+      int fd = tb->wake_fds[i++];
+      struct tcb *t = get(s, fd);
+      if (!t || !t->wake_pending) continue;
+      t->wake_pending = false;
+      if (s->ready_fn) {
+        s->cb_depth++;
+        s->ready_fn(s->ready_ctx, fd, events_of(t));
+        s->cb_depth--;
+      }
+      tb = s->socks;
+      if (!tb) return true;
+    }
+    tb->wake_len = 0;
   }
-  tb->wake_len = 0;
   return true;
 }
 

@@ -67,7 +67,7 @@ static struct notice *reserve(struct ustcp_stack *s, uint32_t kind, size_t len)
   struct notify_chunk *c = s->nq_last;
   if (!c || c->cap - c->len < need) {
     size_t cap = need > NOTIFY_CHUNK ? need : NOTIFY_CHUNK;
-    c = malloc(sizeof *c + cap);
+    c = tcp_sys_malloc(&s->eng, sizeof *c + cap);   /* counted in alloc_failures too */
     if (!c) {
       s->stats.callback_drops++;
       return NULL;

@@ -79,7 +79,7 @@ static size_t tcb_hash(const struct ustcp_stack *s, const struct tcb *t)
 static int hash_grow(struct ustcp_stack *s, struct stack_hash *h)
 {
   size_t n = h->nbuckets ? h->nbuckets * 2 : 256;
-  struct tcb **b = calloc(n, sizeof *b);
+  struct tcb **b = tcp_sys_calloc(&s->eng, n, sizeof *b);
   if (!b) return -1;
   for (size_t i = 0; i < h->nbuckets; i++) {
     struct tcb *t = h->buckets[i];
@@ -97,9 +97,12 @@ static int hash_grow(struct ustcp_stack *s, struct stack_hash *h)
   return 0;
 }
 
+/* Never fails: the tables have buckets from the stack's creation on, and a
+ * growth that cannot get memory only leaves the chains longer (a block the
+ * demultiplexer cannot find would be a connection nobody can reach). */
 static void hash_add(struct ustcp_stack *s, struct stack_hash *h, struct tcb *t)
 {
-  if (h->count >= h->nbuckets && hash_grow(s, h) != 0 && !h->nbuckets) return;
+  if (h->count >= h->nbuckets) (void)hash_grow(s, h);
   size_t i = tcb_hash(s, t) & (h->nbuckets - 1);
   t->hash_next = h->buckets[i];
   h->buckets[i] = t;
@@ -205,7 +208,7 @@ static void eng_output(struct tcp_engine *e, uint32_t src, uint32_t dst,
      * sees it go out. */
     notify_packet_end(s, pkt, (size_t)n, s->capture_fn != NULL);
     if (s->loop_len >= 4096) return;
-    struct loop_pkt *lp = malloc(sizeof *lp + (size_t)n);
+    struct loop_pkt *lp = tcp_sys_malloc(e, sizeof *lp + (size_t)n);
     if (!lp) return;
     lp->next = NULL;
     lp->len = (size_t)n;
@@ -289,6 +292,12 @@ struct ustcp_stack *ustcp_stack_new(const struct ustcp_config *cfg, uint32_t loc
   s->eng.ops.event = eng_event;
   s->eng.ops.wake = eng_wake;
   s->ip_id = (uint16_t)stack_rand(s);
+  if (hash_grow(s, &s->conns) != 0 || hash_grow(s, &s->listeners) != 0) {
+    free(s->conns.buckets);
+    free(s->port_refs);
+    free(s);
+    return NULL;
+  }
   return s;
 }
 
@@ -353,6 +362,12 @@ void ustcp_set_capture_cb(struct ustcp_stack *s, ustcp_capture_fn fn, void *ctx)
 {
   s->capture_fn = fn;
   s->capture_ctx = ctx;
+}
+
+void ustcp_set_alloc_fail(struct ustcp_stack *s, ustcp_alloc_fail_fn fn, void *ctx)
+{
+  s->eng.alloc_fail = fn;
+  s->eng.alloc_fail_ctx = ctx;
 }
 
 const struct ustcp_config *ustcp_get_config(const struct ustcp_stack *s) { return &s->cfg; }

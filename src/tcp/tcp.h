@@ -252,12 +252,24 @@ struct tcp_engine {
    * tcp_input_no_conn for the same segment). */
   uint32_t tw_isn;
   bool tw_isn_set;
+  /* Allocation-failure injection for tests (ustcp_set_alloc_fail): asked before
+   * every allocation of the library; true makes it fail. */
+  bool (*alloc_fail)(void *ctx, size_t n);
+  void *alloc_fail_ctx;
 };
 
 /* ---- tcp_cb.c ---- */
 void tcp_engine_init(struct tcp_engine *e, const struct ustcp_config *cfg,
                      uint64_t seed, void *owner);
 void tcp_engine_free(struct tcp_engine *e);
+/* Every allocation of the library after the stack's creation goes through
+ * tcp_sys_* (tables of the stack and the socket layer, the timer heap, loopback
+ * packets) or tcp_alloc* (per-connection memory, also counted in mem_bytes):
+ * they consult the test hook (ustcp_set_alloc_fail) and count every failure,
+ * injected or real, in stats.alloc_failures (issue 10 §7). */
+void *tcp_sys_malloc(struct tcp_engine *e, size_t n);
+void *tcp_sys_calloc(struct tcp_engine *e, size_t count, size_t size);
+void *tcp_sys_realloc(struct tcp_engine *e, void *p, size_t n);
 void *tcp_alloc(struct tcp_engine *e, size_t n);      /* zeroed */
 void *tcp_alloc_raw(struct tcp_engine *e, size_t n);  /* not zeroed */
 void tcp_free_mem(struct tcp_engine *e, void *p, size_t n);

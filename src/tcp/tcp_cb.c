@@ -33,9 +33,46 @@ void tcp_engine_free(struct tcp_engine *e)
   e->timers.n = e->timers.cap = 0;
 }
 
+/* The test hook, then the counter: every allocation failure is seen. */
+static bool alloc_refused(struct tcp_engine *e, size_t n)
+{
+  if (!e->alloc_fail || !e->alloc_fail(e->alloc_fail_ctx, n)) return false;
+  if (e->stats) e->stats->alloc_failures++;
+  return true;
+}
+
+static void *alloc_failed(struct tcp_engine *e)
+{
+  if (e->stats) e->stats->alloc_failures++;
+  return NULL;
+}
+
+void *tcp_sys_malloc(struct tcp_engine *e, size_t n)
+{
+  if (alloc_refused(e, n)) return NULL;
+  void *p = malloc(n);
+  return p ? p : alloc_failed(e);
+}
+
+void *tcp_sys_calloc(struct tcp_engine *e, size_t count, size_t size)
+{
+  if (size && count > SIZE_MAX / size) return alloc_failed(e);
+  if (alloc_refused(e, count * size)) return NULL;
+  void *p = calloc(count, size);
+  return p ? p : alloc_failed(e);
+}
+
+/* Like realloc: on failure p is untouched and still owned by the caller. */
+void *tcp_sys_realloc(struct tcp_engine *e, void *p, size_t n)
+{
+  if (alloc_refused(e, n)) return NULL;
+  void *q = realloc(p, n);
+  return q ? q : alloc_failed(e);
+}
+
 void *tcp_alloc(struct tcp_engine *e, size_t n)
 {
-  void *p = calloc(1, n);
+  void *p = tcp_sys_calloc(e, 1, n);
   if (!p) return NULL;
   e->mem_bytes += n;
   if (e->mem_bytes > e->mem_peak_bytes) e->mem_peak_bytes = e->mem_bytes;
@@ -44,7 +81,7 @@ void *tcp_alloc(struct tcp_engine *e, size_t n)
 
 void *tcp_alloc_raw(struct tcp_engine *e, size_t n)
 {
-  void *p = malloc(n);
+  void *p = tcp_sys_malloc(e, n);
   if (!p) return NULL;
   e->mem_bytes += n;
   if (e->mem_bytes > e->mem_peak_bytes) e->mem_peak_bytes = e->mem_bytes;
@@ -58,8 +95,25 @@ void tcp_free_mem(struct tcp_engine *e, void *p, size_t n)
   free(p);
 }
 
+/* Every control block may sit in the timer heap: room for it is made when the
+ * block is made, so arming a timer never allocates and never fails (a
+ * connection is never left without its timers, issue 10 §7). */
+static bool timer_heap_reserve(struct tcp_engine *e, size_t n)
+{
+  struct timer_heap *h = &e->timers;
+  if (h->cap >= n) return true;
+  size_t ncap = h->cap ? h->cap * 2 : 64;
+  while (ncap < n) ncap *= 2;
+  struct timer_node **nv = tcp_sys_realloc(e, h->v, ncap * sizeof *nv);
+  if (!nv) return false;
+  h->v = nv;
+  h->cap = ncap;
+  return true;
+}
+
 struct tcb *tcb_new(struct tcp_engine *e)
 {
+  if (!timer_heap_reserve(e, e->conns + 1)) return NULL;
   struct tcb *t = tcp_alloc(e, sizeof *t);
   if (!t) return NULL;
   const struct ustcp_config *c = e->cfg;

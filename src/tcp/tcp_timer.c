@@ -94,13 +94,9 @@ void timer_update(struct tcp_engine *e, struct tcb *t)
     heap_up(h, node->idx);
     return;
   }
-  if (h->n == h->cap) {
-    size_t ncap = h->cap ? h->cap * 2 : 64;
-    struct timer_node **nv = realloc(h->v, ncap * sizeof *nv);
-    if (!nv) return;   /* out of memory: the timer stays unarmed; counted as lost */
-    h->v = nv;
-    h->cap = ncap;
-  }
+  /* tcb_new made room for every block; a full heap here is a bug, and the
+   * block would be left without its timers. */
+  if (h->n == h->cap) abort();
   node->at_us = at;
   node->idx = h->n;
   h->v[h->n++] = node;

@@ -4,6 +4,14 @@
  *
  *   simtest --seed N [--count K] [--conns C] [--hosts H] [-v]
  *   simtest --seconds S | --minutes M     soak: consecutive seeds until time is up
+ *   simtest ... --fail-alloc N            the Nth allocation of the stacks fails
+ *   simtest ... --fail-alloc-rate P       each allocation fails with probability P
+ *     (issue 10 §7; ustcp_set_alloc_fail, armed once the listeners are up, the
+ *     draws from their own generator). Every invariant below is still checked;
+ *     in addition every injected failure must be counted in stats.alloc_failures.
+ *     The applications see -ENOMEM from socket(), send() and accept() and retry
+ *     the latter two later (a connection whose socket() failed is not started);
+ *     the data the stacks accepted must still arrive exactly once.
  *
  * One seed = one world:
  *   - H hosts (stacks with tunables drawn from the seed: buffer sizes, MTU, window
@@ -78,8 +86,23 @@ struct options {
   long trace;                     /* connection to trace (-1 none) */
   long trace_port;                /* segments to or from this port (-1 none) */
   double dump_at;                 /* dump the traced connection's blocks at this time */
+  uint64_t fail_alloc;            /* --fail-alloc N: fail the Nth allocation (0 = off) */
+  double fail_alloc_rate;         /* --fail-alloc-rate P */
 };
-static struct options opt = {1, 1, 0, 0, 0, 0, -1, -1, 0};
+static struct options opt = {1, 1, 0, 0, 0, 0, -1, -1, 0, 0, 0};
+
+/* Allocation-failure injection (--fail-alloc, --fail-alloc-rate): one count and
+ * one generator for all the stacks of a seed, apart from the world's generator. */
+static struct {
+  bool on;
+  uint64_t rng;
+  uint64_t calls, injected;
+  uint64_t nomem_socket, nomem_send, nomem_accept;
+  uint64_t conns_failed;          /* normal applications that saw an errno */
+} AF;
+static struct {
+  uint64_t calls, injected, nomem_socket, nomem_send, nomem_accept, conns_failed;
+} af_total;
 
 /* ---------------------------------------------------------------- world */
 enum ep_mode {
@@ -117,6 +140,7 @@ struct conn {
   enum ep_mode cmode, smode;
   bool expect_ok;                 /* two normal applications: must fully succeed */
   bool refused_expected;
+  bool nomem;                     /* socket() failed for lack of memory: not started */
   bool disrupt_client, disrupt_server;
   bool cookie_reset;              /* a reordered segment failed the SYN cookie check */
   uint32_t cookie_children;       /* server connections made from a SYN cookie */
@@ -310,6 +334,52 @@ static void schedule_step(int e, uint64_t at)
   if (p->step_at && p->step_at <= at) return;
   p->step_at = at;
   heap_push(at, A_STEP, e, 0);
+}
+
+/* ---------------------------------------------------------------- allocation failure */
+static bool af_hook(void *ctx, size_t n)
+{
+  (void)ctx; (void)n;
+  AF.calls++;
+  bool fail = opt.fail_alloc && AF.calls == opt.fail_alloc;
+  if (!fail && opt.fail_alloc_rate > 0) {
+    uint64_t z = (AF.rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    fail = (double)(z >> 11) * 0x1p-53 < opt.fail_alloc_rate;
+  }
+  if (fail) AF.injected++;
+  return fail;
+}
+
+/* Armed once the listeners are up (their setup is not what is tested). */
+static void af_arm(uint64_t seed)
+{
+  memset(&AF, 0, sizeof AF);
+  AF.on = opt.fail_alloc || opt.fail_alloc_rate > 0;
+  AF.rng = seed * 0xd1342543de82ef95ull + 3;
+  if (!AF.on) return;
+  for (int i = 0; i < W->nhosts; i++) ustcp_set_alloc_fail(W->hosts[i].st, af_hook, NULL);
+}
+
+/* Every injected failure was counted by a stack (no hidden failure). */
+static void af_check_counted(void)
+{
+  uint64_t counted = 0;
+  for (int i = 0; i < W->nhosts; i++) {
+    struct ustcp_stats st;
+    ustcp_get_stats(W->hosts[i].st, &st);
+    counted += st.alloc_failures;
+  }
+  if (counted != AF.injected)
+    failf("%" PRIu64 " allocations failed by the test, the stacks counted %" PRIu64, AF.injected, counted);
+  af_total.calls += AF.calls;
+  af_total.injected += AF.injected;
+  af_total.nomem_socket += AF.nomem_socket;
+  af_total.nomem_send += AF.nomem_send;
+  af_total.nomem_accept += AF.nomem_accept;
+  af_total.conns_failed += AF.conns_failed;
 }
 
 /* ---------------------------------------------------------------- checks */
@@ -920,6 +990,13 @@ static void ep_step_body(int e)
         continue;
       }
       if (r == -EAGAIN) break;
+      if (r == -ENOMEM && AF.on) {
+        /* No memory for the send buffer: nothing was taken; try again later. */
+        AF.nomem_send++;
+        TR(p, "send: ENOMEM");
+        schedule_step(e, t + range(1 * MS, 50 * MS));
+        break;
+      }
       if (r == 0) { failf("send returned 0 for %" PRIu64 " bytes", n); return; }
       ep_error(e, (int)r, "send");
       ep_finish(e);
@@ -981,6 +1058,7 @@ static void do_accept(int hid)
     struct ustcp_addr peer;
     int fd = ustcp_accept(h->st, h->lfd, &peer);
     if (fd == -EAGAIN) break;
+    if (fd == -ENOMEM && AF.on) { AF.nomem_accept++; break; }   /* still queued: later */
     if (fd < 0) { failf("accept on host %d = %d", hid, fd); return; }
     int e = new_ep(hid, fd, false);
     W->eps[e].connected = true;
@@ -1042,6 +1120,13 @@ static void start_conn(uint32_t ci)
   struct host *h = &W->hosts[c->chost];
   ustcp_poll(h->st, now());
   int fd = ustcp_socket(h->st);
+  if (fd == -ENOMEM && AF.on) {
+    AF.nomem_socket++;
+    c->nomem = true;
+    c->expect_ok = false;
+    W->started++;
+    return;
+  }
   if (fd < 0) { failf("socket() = %d", fd); return; }
   int e = new_ep(c->chost, fd, true);
   struct ep *p = &W->eps[e];
@@ -1285,6 +1370,7 @@ static void final_checks(void)
     struct conn *c = &W->conns[i];
     struct ep *ce = c->cep >= 0 ? &W->eps[c->cep] : NULL;
     struct ep *se = c->sep >= 0 ? &W->eps[c->sep] : NULL;
+    if (c->nomem) continue;
     if (c->refused_expected) {
       if (!ce || (ce->err != -ECONNREFUSED && ce->err != -ETIMEDOUT))
         failf("conn %u to a closed port: %s", i, ce ? err_name(ce->err) : "not started");
@@ -1294,6 +1380,16 @@ static void final_checks(void)
     if (errored) W->err_conns++;
     if (!c->expect_ok) continue;
     if (c->cookie_reset) continue;   /* reset through a failed cookie: see h_deliver */
+    if (AF.on && ((ce && ce->err) || (se && se->err))) {
+      /* Failed allocations are lost segments too (a SYN, a loopback packet,
+       * data without a buffer): a connection may time out or be given up as
+       * with any loss, or meet the SYN-cookie limit h_deliver notes for the
+       * network over loopback (where a lost packet was impossible before); an
+       * application saw the errno, so nothing is hidden. Without an errno it
+       * must be whole, as always. */
+      AF.conns_failed++;
+      continue;
+    }
     if (!ce || !se) { failf("conn %u (two normal applications) was %s", i, ce ? "never accepted" : "not started"); continue; }
     if (ce->err || se->err)
       failf("conn %u (two normal applications) failed: client %s, server %s (client sent %" PRIu64
@@ -1314,6 +1410,7 @@ static int run_seed(uint64_t seed, uint32_t nconns, uint32_t nhosts)
   memset(&w, 0, sizeof w);
   W = &w;
   setup(seed, nconns, nhosts);
+  af_arm(seed);
   uint64_t span = (uint64_t)nconns * 150 * MS + 10 * US;
   /* Phase 1: connections come and go; applications finish (keepalive and
    * retransmission limits bound how long a dead peer can keep one waiting). */
@@ -1382,6 +1479,14 @@ static int run_seed(uint64_t seed, uint32_t nconns, uint32_t nhosts)
       if (r) failf("final check host %d: %s", i, r);
     }
   }
+  if (AF.on) {
+    af_check_counted();
+    if (opt.verbose || w.failed)
+      printf("seed %" PRIu64 ": %" PRIu64 " allocations, %" PRIu64 " failed by the test and counted;"
+             " -ENOMEM seen by socket %" PRIu64 ", send %" PRIu64 ", accept %" PRIu64 "; %" PRIu64
+             " normal connections ended with an errno\n", seed, AF.calls, AF.injected,
+             AF.nomem_socket, AF.nomem_send, AF.nomem_accept, AF.conns_failed);
+  }
   struct sim_stats ss;
   sim_get_stats(w.net, &ss);
   if (opt.verbose || w.failed) {
@@ -1417,7 +1522,10 @@ static int run_seed(uint64_t seed, uint32_t nconns, uint32_t nhosts)
   int rc = 0;
   if (w.failed) {
     fprintf(stderr, "FAIL seed %" PRIu64 " at %.6f s: %s\n", seed, (double)now() / US, w.why);
-    fprintf(stderr, "replay: simtest --seed %" PRIu64 " --conns %u --hosts %u -v\n", seed, nconns, nhosts);
+    fprintf(stderr, "replay: simtest --seed %" PRIu64 " --conns %u --hosts %u -v", seed, nconns, nhosts);
+    if (opt.fail_alloc) fprintf(stderr, " --fail-alloc %" PRIu64, opt.fail_alloc);
+    if (opt.fail_alloc_rate > 0) fprintf(stderr, " --fail-alloc-rate %g", opt.fail_alloc_rate);
+    fprintf(stderr, "\n");
     rc = 1;
   }
   for (int i = 0; i < w.nhosts; i++) {
@@ -1447,6 +1555,7 @@ static void usage(void)
   fprintf(stderr,
           "usage: simtest [--seed N] [--count K] [--conns C] [--hosts H] [-v]\n"
           "       simtest [--seed N] --seconds S | --minutes M     (soak)\n"
+          "       ... [--fail-alloc N] [--fail-alloc-rate P]      (allocation failure)\n"
           "Runs K seeds from N (default 1, 1). Under USTCP_SANITIZED=1 the default\n"
           "number of connections per seed is smaller.\n");
 }
@@ -1466,6 +1575,8 @@ int main(int argc, char **argv)
     else if (!strcmp(a, "--trace") && v) { opt.trace = strtol(v, NULL, 0); i++; }
     else if (!strcmp(a, "--trace-port") && v) { opt.trace_port = strtol(v, NULL, 0); i++; }
     else if (!strcmp(a, "--dump-at") && v) { opt.dump_at = strtod(v, NULL); i++; }
+    else if (!strcmp(a, "--fail-alloc") && v) { opt.fail_alloc = strtoull(v, NULL, 0); i++; }
+    else if (!strcmp(a, "--fail-alloc-rate") && v) { opt.fail_alloc_rate = strtod(v, NULL); i++; }
     else { usage(); return 2; }
   }
   bool sanitized = getenv("USTCP_SANITIZED") && strcmp(getenv("USTCP_SANITIZED"), "0");
@@ -1495,5 +1606,10 @@ int main(int argc, char **argv)
          total.sim.dropped_loss, total.sim.duplicated, total.sim.corrupted, total.sim.reordered,
          total.sim.dropped_down, total.events, total.checks, wall() - t0, failures,
          total.cookie_resets, total.cookie_zombies, total.slowest_seed, (double)total.slowest_us / US);
+  if (opt.fail_alloc || opt.fail_alloc_rate > 0)
+    printf("  allocation failure: %" PRIu64 " allocations, %" PRIu64 " failed by the test (all counted);"
+           " -ENOMEM seen by socket %" PRIu64 ", send %" PRIu64 ", accept %" PRIu64 "; %" PRIu64
+           " normal connections ended with an errno\n", af_total.calls, af_total.injected,
+           af_total.nomem_socket, af_total.nomem_send, af_total.nomem_accept, af_total.conns_failed);
   return failures ? 1 : 0;
 }
