@@ -85,6 +85,11 @@ struct ustcp_config {
   uint64_t invalid_ratelimit_us; /* 500 ms (tcp_invalid_ratelimit): per connection, at most
                                     one ACK this often to out-of-window segments and one
                                     challenge ACK (Linux's tcp_oow_rate_limited) */
+  /* IP input hygiene (issue 10) */
+  uint32_t accept_local;        /* 0 (Linux's net.ipv4.conf.*.accept_local): a packet from
+                                   the link with our own source address is a martian */
+  uint32_t netdev_budget;       /* 300 (Linux's net.core.netdev_budget): looped-back
+                                   packets one call processes; the rest wait for the next */
 };
 void ustcp_config_default(struct ustcp_config *cfg);
 
@@ -305,6 +310,12 @@ struct ustcp_stats {
    * rate limit, Linux's TCPACKSkipped*); SYNs dropped for a flag combination no
    * stack sends (SYN+FIN, SYN+RST at a listener; Linux's TCP_FLAGS drop reason) */
   uint64_t oow_acks_limited, syn_bad_flags;
+  /* IP input hygiene (issue 10) */
+  uint64_t ip_martian_src;      /* source 0/8, 127/8, 224/4, 240/4 or ours from the link */
+  uint64_t ip_source_routed;    /* LSRR/SSRR options: dropped (accept_source_route = 0) */
+  uint64_t ip_out_martian;      /* output to a non-unicast address, refused */
+  uint64_t loop_budget_hits;    /* calls that left looped-back packets for the next call */
+  uint64_t loop_dropped;        /* looped-back packets dropped: loopback queue full */
 };
 void ustcp_get_stats(const struct ustcp_stack *s, struct ustcp_stats *out);
 

@@ -21,19 +21,25 @@
 #define ICMP_MSGS_PER_SEC 1000u
 #define ICMP_MSGS_BURST 50u
 
-static void ip_send(struct ustcp_stack *s, const uint8_t *pkt, size_t len)
+/* Builds one ICMP message in its notice (notify.c: the callbacks get it at the
+ * end of the event) and sends it; never to a non-unicast address. */
+static void icmp_send(struct ustcp_stack *s, uint32_t dst, uint8_t tos, uint8_t type,
+                      uint8_t code, uint32_t rest, const uint8_t *data, size_t dlen)
 {
-  s->stats.ip_out++;
-  s->stats.icmp_out++;
-  if (s->capture_fn) s->capture_fn(s->capture_ctx, true, pkt, len, s->eng.now_us);
-  if (s->out) s->out(s->out_ctx, pkt, len);
-}
-
-/* RFC 1122 3.2.2: a source that is not a single host gets no ICMP error. */
-static bool single_host(uint32_t ip)
-{
-  uint8_t a = (uint8_t)(ip >> 24);
-  return ip != 0 && ip != 0xffffffffu && a != 127 && (a & 0xf0) != 0xe0;
+  if (!stack_addr_unicast(dst)) {
+    s->stats.ip_out_martian++;
+    return;
+  }
+  size_t cap = IPV4_HDR_LEN + 8 + dlen;
+  uint8_t *buf = notify_packet_begin(s, false, cap);
+  if (!buf) return;
+  int n = icmp_packet_encode(s->local_ip, dst, s->ip_id++, tos, type, code, rest, data, dlen,
+                             buf, cap);
+  if (n > 0) {
+    s->stats.ip_out++;
+    s->stats.icmp_out++;
+  }
+  notify_packet_end(s, buf, n > 0 ? (size_t)n : 0, n > 0);
 }
 
 static bool icmp_error_allowed(struct ustcp_stack *s)
@@ -59,15 +65,15 @@ static bool icmp_error_allowed(struct ustcp_stack *s)
 static void send_unreachable(struct ustcp_stack *s, const struct ipv4_hdr *ip,
                              const uint8_t *pkt, uint8_t code)
 {
-  if (ip->frag_off != 0 || !single_host(ip->src)) return;
+  /* RFC 1122 3.2.2: not about a fragment other than the first, nor to a source
+   * that is not one host (ip_in has already dropped those: checked again here,
+   * where the rule applies). */
+  if (ip->frag_off != 0 || !stack_addr_unicast(ip->src)) return;
   if (!icmp_error_allowed(s)) return;
-  uint8_t out[576];
   /* The quote: the offending datagram as received, header first. */
   size_t qlen = icmp_error_quote_len(ip->total_len);
   /* Linux sends its errors with tos = IPTOS_PREC_INTERNETCONTROL (0xc0). */
-  int n = icmp_packet_encode(s->local_ip, ip->src, s->ip_id++, 0xc0, ICMP_DEST_UNREACH, code,
-                             0, pkt, qlen, out, sizeof out);
-  if (n > 0) ip_send(s, out, (size_t)n);
+  icmp_send(s, ip->src, 0xc0, ICMP_DEST_UNREACH, code, 0, pkt, qlen);
 }
 
 static void icmp_in(struct ustcp_stack *s, const struct ipv4_hdr *ip, const uint8_t *msg,
@@ -80,11 +86,8 @@ static void icmp_in(struct ustcp_stack *s, const struct ipv4_hdr *ip, const uint
   }
   s->stats.icmp_in++;
   if (m.type == ICMP_ECHO_REQUEST && m.code == 0) {
-    if (!single_host(ip->src)) return;
-    static uint8_t out[65536];
-    int n = icmp_packet_encode(s->local_ip, ip->src, s->ip_id++, ip->tos, ICMP_ECHO_REPLY, 0,
-                               m.rest, m.data, m.data_len, out, sizeof out);
-    if (n > 0) ip_send(s, out, (size_t)n);
+    if (!stack_addr_unicast(ip->src)) return;
+    icmp_send(s, ip->src, ip->tos, ICMP_ECHO_REPLY, 0, m.rest, m.data, m.data_len);
     return;
   }
   if (!icmp_is_error(m.type)) return;         /* replies, timestamps ...: ignored */
@@ -99,40 +102,26 @@ static void icmp_in(struct ustcp_stack *s, const struct ipv4_hdr *ip, const uint
                  m.type == ICMP_DEST_UNREACH && m.code == ICMP_FRAG_NEEDED ? icmp_next_mtu(&m) : 0);
 }
 
-void stack_ip_other(struct ustcp_stack *s, const uint8_t *pkt, size_t len)
+void stack_ip_other(struct ustcp_stack *s, const struct ipv4_hdr *ip, const uint8_t *pkt,
+                    const uint8_t *payload, size_t plen)
 {
-  struct ipv4_hdr ip;
-  const uint8_t *payload;
-  size_t plen;
-  if (ipv4_decode(pkt, len, &ip, &payload, &plen) != WIRE_OK) {
-    s->stats.ip_bad++;
-    return;
-  }
-  if (ip.dst != s->local_ip) {
-    s->stats.ip_not_for_us++;
-    return;
-  }
-  if ((ip.flags & IPV4_FLAG_MF) || ip.frag_off != 0) {
-    /* No reassembly (DESIGN.md §2). The first fragment of a UDP datagram gets
-     * no port unreachable either: its length check cannot pass. */
-    s->stats.ip_frag_dropped++;
-    return;
-  }
-  switch (ip.proto) {
+  /* ip_in has checked the header, the source, the destination (ours), source
+   * routes and fragments. */
+  switch (ip->proto) {
   case IPPROTO_ICMP_:
-    icmp_in(s, &ip, payload, plen);
+    icmp_in(s, ip, payload, plen);
     break;
   case IPPROTO_UDP_: {
     struct udp_hdr u;
-    if (udp_decode(ip.src, ip.dst, payload, plen, &u) != WIRE_OK) {
+    if (udp_decode(ip->src, ip->dst, payload, plen, &u) != WIRE_OK) {
       s->stats.ip_bad++;
       return;
     }
-    send_unreachable(s, &ip, pkt, ICMP_PORT_UNREACH);
+    send_unreachable(s, ip, pkt, ICMP_PORT_UNREACH);
     break;
   }
   default:
-    send_unreachable(s, &ip, pkt, ICMP_PROTO_UNREACH);
+    send_unreachable(s, ip, pkt, ICMP_PROTO_UNREACH);
     break;
   }
 }
