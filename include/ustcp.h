@@ -186,7 +186,12 @@ void ustcp_set_capture_cb(struct ustcp_stack *s, ustcp_capture_fn fn, void *ctx)
 const struct ustcp_config *ustcp_get_config(const struct ustcp_stack *s);
 uint32_t ustcp_local_ip(const struct ustcp_stack *s);
 
-/* Feeds one received IPv4 packet. */
+/* Feeds one received IPv4 packet. The work one call does is bounded: packets the
+ * stack sends to its own address (self-connect, H9) are processed at most
+ * cfg.netdev_budget per call (ustcp_input, ustcp_poll, or a socket call); any
+ * left wait for the next call, and ustcp_next_deadline is the current time
+ * until they are done. Packets from martian sources (our own address,
+ * 0/8, 127/8, 224/4, 240/4) and source-routed ones are dropped and counted. */
 void ustcp_input(struct ustcp_stack *s, const uint8_t *pkt, size_t len, uint64_t now_us);
 /* Runs due timers; returns the next deadline (absolute) or USTCP_NO_DEADLINE. */
 uint64_t ustcp_poll(struct ustcp_stack *s, uint64_t now_us);
