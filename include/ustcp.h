@@ -321,6 +321,8 @@ struct ustcp_stats {
   uint64_t ip_out_martian;      /* output to a non-unicast address, refused */
   uint64_t loop_budget_hits;    /* calls that left looped-back packets for the next call */
   uint64_t loop_dropped;        /* looped-back packets dropped: loopback queue full */
+  uint64_t icmp_out_ratelimited; /* ICMP errors not sent: rate limit (icmp_msgs_per_sec) */
+  uint64_t icmp_err_unmatched;  /* ICMP errors quoting no connection of ours: dropped */
 };
 void ustcp_get_stats(const struct ustcp_stack *s, struct ustcp_stats *out);
 

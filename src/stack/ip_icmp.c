@@ -72,7 +72,10 @@ static void send_unreachable(struct ustcp_stack *s, const struct ipv4_hdr *ip,
    * that is not one host (ip_in has already dropped those: checked again here,
    * where the rule applies). */
   if (ip->frag_off != 0 || !stack_addr_unicast(ip->src)) return;
-  if (!icmp_error_allowed(s)) return;
+  if (!icmp_error_allowed(s)) {
+    s->stats.icmp_out_ratelimited++;   /* Linux: ICMP_MIB_RATELIMITHOST */
+    return;
+  }
   /* The quote: the offending datagram as received, header first. */
   size_t qlen = icmp_error_quote_len(ip->total_len);
   /* Linux sends its errors with tos = IPTOS_PREC_INTERNETCONTROL (0xc0). */
@@ -95,12 +98,17 @@ static void icmp_in(struct ustcp_stack *s, const struct ipv4_hdr *ip, const uint
   }
   if (!icmp_is_error(m.type)) return;         /* replies, timestamps ...: ignored */
   struct icmp_quote q;
-  if (icmp_quote_decode(m.data, m.data_len, &q) != WIRE_OK) return;
   /* RFC 5927 §4.1: the quoted datagram must be one we sent: our address and a
-   * connection with exactly that 4-tuple; the sequence check is the engine's. */
-  if (q.proto != IPPROTO_TCP_ || q.src != s->local_ip) return;
-  struct tcb *t = stack_lookup(s, q.src, q.src_port, q.dst, q.dst_port);
-  if (!t) return;
+   * connection with exactly that 4-tuple; the sequence check is the engine's.
+   * An error about anything else (a forged or stale quote) is dropped, counted. */
+  struct tcb *t = NULL;
+  if (icmp_quote_decode(m.data, m.data_len, &q) == WIRE_OK && q.proto == IPPROTO_TCP_ &&
+      q.src == s->local_ip)
+    t = stack_lookup(s, q.src, q.src_port, q.dst, q.dst_port);
+  if (!t) {
+    s->stats.icmp_err_unmatched++;
+    return;
+  }
   tcp_icmp_error(&s->eng, t, m.type, m.code, q.tcp_seq,
                  m.type == ICMP_DEST_UNREACH && m.code == ICMP_FRAG_NEEDED ? icmp_next_mtu(&m) : 0);
 }

@@ -184,6 +184,15 @@ static void no_error_about_error(void)
   CHECK(n > 0);
   if (n > 0) ustcp_input(r.s, pkt, (size_t)n, r.now);
   CHECK_EQ(r.sent_total, 1);
+  struct ustcp_stats st;
+  ustcp_get_stats(r.s, &st);
+  CHECK_EQ(st.icmp_err_unmatched, 1);   /* quotes no connection of ours: counted */
+  /* A flood of datagrams to closed ports: the ICMP errors stop at the burst
+   * (Linux's icmp_msgs_burst, 50), and every one not sent is counted. */
+  for (int i = 0; i < 100; i++) send_udp(&r, RP_PEER_IP, RP_LOCAL_IP);
+  ustcp_get_stats(r.s, &st);
+  CHECK_EQ(r.sent_total, 50);
+  CHECK_EQ(st.icmp_out_ratelimited, 51);
   rp_free(&r);
 }
 
