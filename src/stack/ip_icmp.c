@@ -10,7 +10,7 @@
  *
  * Packets reach here past ip_in's checks (stack.c): from a unicast source other
  * than ours, to our address, not source-routed, not a fragment. Every message
- * is built in the stack's transmit buffer (stack_tx_begin), never on the C stack.
+ * is built in its notice (notify_packet_begin), never on the C stack.
  * ICMP errors are never sent about an ICMP error, a fragment other than the
  * first, or a datagram whose source is not one host (RFC 1122 3.2.2), and at most
  * ICMP_MSGS_PER_SEC a second with a burst of ICMP_MSGS_BURST (Linux's

@@ -1,11 +1,9 @@
-/* The stack builds every outgoing packet in one per-stack transmit buffer (issue
- * 10, point 7: no 64 KiB packet on the C stack). A callback that is handed a
- * packet from that buffer may itself send (here: ustcp_send on another
- * connection from the capture callback, with TCP_NODELAY so the segments go at
- * once). The nested packets must not be built over the one the callback is
- * still holding, and all must leave, in order, intact. Run under ASan by make
- * test-asan. (A send on the SAME connection from inside its own output re-enters
- * tcp_output itself: that is the engine's callback rule, issue 10 point 4.) */
+/* A callback that is handed an outgoing packet may itself send (here:
+ * ustcp_send on another connection from the capture callback, with TCP_NODELAY
+ * so the segments go at once). The nested packets must not be built over the
+ * one the callback is still holding (issue 10, point 7 moved packets off the C
+ * stack: they must not move into one shared buffer either), and all must leave,
+ * in order, intact. Run under ASan by make test-asan. */
 #include "check.h"
 #include "rawpeer.h"
 
@@ -54,18 +52,27 @@ static void nested_send_from_capture(void)
   CHECK_EQ(ustcp_send(r.s, fd, "A", 1, 0), 1);
   CHECK_EQ(n.nested_sends, 2);
   CHECK(n.held_intact);                 /* the packet in the callback's hands */
-  /* 'A' on the first connection, then 'B' and 'C' on the second. */
-  const char want[] = "ABC";
-  const uint16_t port[] = {40000, 40001, 40001};
-  const uint32_t seq[] = {c.rcv_nxt, c2.rcv_nxt, c2.rcv_nxt + 1};
+  /* 'A' on the first connection; 'B' then 'C' on the second. The order across
+   * the two connections is the callbacks' business (notify.c), not checked. */
   struct tcp_packet p;
+  int got_a = 0, got_bc = 0;
   for (int i = 0; i < 3; i++) {
     CHECK(rp_next(&r, &p));
     CHECK_EQ(p.payload_len, 1);
-    if (p.payload_len == 1) CHECK_EQ(p.payload[0], want[i]);
-    CHECK_EQ(p.tcp.dst_port, port[i]);
-    CHECK_EQ(p.tcp.seq, seq[i]);
+    if (p.payload_len != 1) continue;
+    if (p.tcp.dst_port == 40000) {
+      CHECK_EQ(p.payload[0], 'A');
+      CHECK_EQ(p.tcp.seq, c.rcv_nxt);
+      got_a++;
+    } else {
+      CHECK_EQ(p.tcp.dst_port, 40001);
+      CHECK_EQ(p.payload[0], got_bc == 0 ? 'B' : 'C');
+      CHECK_EQ(p.tcp.seq, c2.rcv_nxt + (uint32_t)got_bc);
+      got_bc++;
+    }
   }
+  CHECK_EQ(got_a, 1);
+  CHECK_EQ(got_bc, 2);
   CHECK(!rp_next(&r, &p));
   struct ustcp_stats st;
   ustcp_get_stats(r.s, &st);
