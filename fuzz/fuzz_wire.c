@@ -7,7 +7,10 @@
  *   - whatever decodes is re-encoded and decoded again, and every field must survive
  *     (abort() otherwise): a property check, not just a crash hunt;
  *   - the fast checksum must equal a byte-by-byte reference on the input;
- *   - the text helpers run on input-derived values.
+ *   - the text helpers run on input-derived values;
+ *   - the input's first bytes as IPv4 options (a header built around them with a
+ *     valid checksum, so the walk is reached on every input): ipv4_decode's
+ *     verdict and source-route flag must match a plain reference walk.
  */
 #include "wire/wire.h"
 
@@ -116,6 +119,53 @@ static void check_ipv4_roundtrip(const struct ipv4_hdr *h, const uint8_t *pay, s
     REQUIRE(d.checksum == h->checksum || (d.checksum == 0 && h->checksum == 0xffff));
 }
 
+/* Reference for ipv4_decode's option walk (RFC 791 §3.1, Linux's
+ * ip_options_compile rules): -1 malformed, else the IPV4_OPT_* flags. */
+static int ref_ip_options(const uint8_t *o, size_t n)
+{
+  int flags = 0;
+  for (size_t i = 0; i < n;) {
+    if (o[i] == 0) return flags;
+    if (o[i] == 1) { i++; continue; }
+    if (i + 1 >= n) return -1;
+    size_t l = o[i + 1];
+    if (l < 2 || i + l > n) return -1;
+    if (o[i] == 131 || o[i] == 137) {
+      if (l < 3) return -1;
+      flags |= IPV4_OPT_SRR;
+    }
+    i += l;
+  }
+  return flags;
+}
+
+static void check_ip_options(const uint8_t *data, size_t size)
+{
+  size_t olen = size < 40 ? size & ~(size_t)3 : 40;
+  uint8_t pkt[64];
+  memset(pkt, 0, sizeof pkt);
+  pkt[0] = (uint8_t)(0x40 | (20 + olen) / 4);
+  pkt[3] = (uint8_t)(20 + olen);
+  pkt[8] = 64;
+  pkt[9] = IPPROTO_UDP_;
+  memcpy(pkt + 20, data, olen);
+  uint16_t c = inet_checksum(pkt, 20 + olen);
+  pkt[10] = (uint8_t)(c >> 8);
+  pkt[11] = (uint8_t)c;
+  struct ipv4_hdr h;
+  const uint8_t *pay;
+  size_t plen;
+  int err = ipv4_decode(pkt, 20 + olen, &h, &pay, &plen);
+  int ref = ref_ip_options(data, olen);
+  if (ref < 0) {
+    REQUIRE(err == WIRE_E_IP_OPT);
+  } else {
+    REQUIRE(err == WIRE_OK);
+    REQUIRE(h.opt_flags == ref);
+    REQUIRE(plen == 0 && pay == pkt + 20 + olen);
+  }
+}
+
 static void check_packet_roundtrip(const struct tcp_packet *pk)
 {
   struct tcp_hdr e = pk->tcp;
@@ -217,6 +267,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_packet_roundtrip(&pk);
   }
 
+  check_ip_options(data, size);
   check_text(data, size);
   return 0;
 }

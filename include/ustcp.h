@@ -85,6 +85,11 @@ struct ustcp_config {
   uint64_t invalid_ratelimit_us; /* 500 ms (tcp_invalid_ratelimit): per connection, at most
                                     one ACK this often to out-of-window segments and one
                                     challenge ACK (Linux's tcp_oow_rate_limited) */
+  /* IP input hygiene (issue 10) */
+  uint32_t accept_local;        /* 0 (Linux's net.ipv4.conf.*.accept_local): a packet from
+                                   the link with our own source address is a martian */
+  uint32_t netdev_budget;       /* 300 (Linux's net.core.netdev_budget): looped-back
+                                   packets one call processes; the rest wait for the next */
 };
 void ustcp_config_default(struct ustcp_config *cfg);
 
@@ -192,7 +197,12 @@ typedef bool (*ustcp_alloc_fail_fn)(void *ctx, size_t size);
 void ustcp_set_alloc_fail(struct ustcp_stack *s, ustcp_alloc_fail_fn fn, void *ctx);
 uint32_t ustcp_local_ip(const struct ustcp_stack *s);
 
-/* Feeds one received IPv4 packet. */
+/* Feeds one received IPv4 packet. The work one call does is bounded: packets the
+ * stack sends to its own address (self-connect, H9) are processed at most
+ * cfg.netdev_budget per call (ustcp_input, ustcp_poll, or a socket call); any
+ * left wait for the next call, and ustcp_next_deadline is the current time
+ * until they are done. Packets from martian sources (our own address,
+ * 0/8, 127/8, 224/4, 240/4) and source-routed ones are dropped and counted. */
 void ustcp_input(struct ustcp_stack *s, const uint8_t *pkt, size_t len, uint64_t now_us);
 /* Runs due timers; returns the next deadline (absolute) or USTCP_NO_DEADLINE. */
 uint64_t ustcp_poll(struct ustcp_stack *s, uint64_t now_us);
@@ -319,6 +329,14 @@ struct ustcp_stats {
   uint64_t alloc_failures;      /* allocations that failed (or were failed by the test
                                    hook, ustcp_set_alloc_fail); each is handled: the
                                    segment or call it served is dropped or refused */
+  /* IP input hygiene (issue 10) */
+  uint64_t ip_martian_src;      /* source 0/8, 127/8, 224/4, 240/4 or ours from the link */
+  uint64_t ip_source_routed;    /* LSRR/SSRR options: dropped (accept_source_route = 0) */
+  uint64_t ip_out_martian;      /* output to a non-unicast address, refused */
+  uint64_t loop_budget_hits;    /* calls that left looped-back packets for the next call */
+  uint64_t loop_dropped;        /* looped-back packets dropped: loopback queue full */
+  uint64_t icmp_out_ratelimited; /* ICMP errors not sent: rate limit (icmp_msgs_per_sec) */
+  uint64_t icmp_err_unmatched;  /* ICMP errors quoting no connection of ours: dropped */
 };
 void ustcp_get_stats(const struct ustcp_stack *s, struct ustcp_stats *out);
 

@@ -352,7 +352,7 @@ int get_main(int argc, char **argv)
     fprintf(stderr, "ustcp get: connect to %s: %s\n", withport, net_strerror(rc, e, sizeof e));
     goto done;
   }
-  char req[4096];
+  static char req[4096];   /* static: frames stay under 4 KiB (tests/sh/stack_usage.sh); one thread */
   int qn = snprintf(req, sizeof req,
                     "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: ustcp\r\nAccept: */*\r\n"
                     "Connection: close\r\n\r\n", path, hostport);
@@ -361,7 +361,7 @@ int get_main(int argc, char **argv)
   if (sn < 0) { fprintf(stderr, "ustcp get: send: %s\n", net_strerror((int)sn, e, sizeof e)); goto done; }
   r->l = l;
   r->fd = fd;
-  char line[8192];
+  static char line[8192];
   int code = 0;
   for (;;) {   /* skip 1xx interim responses */
     if (rd_line(r, line, sizeof line) < 0) {

@@ -425,7 +425,7 @@ static void c_send(struct demo *d, struct dhost *h, int fd, const char *data, si
 
 static ssize_t c_recv(struct demo *d, struct dhost *h, int fd)
 {
-  char buf[65536];
+  static char buf[65536];   /* static: frames stay under 4 KiB (tests/sh/stack_usage.sh); one thread */
   d->mark = d->v.n;
   ssize_t n = ustcp_recv(h->st, fd, buf, sizeof buf, 0);
   if (n > 0) call_line(d, h->side, "recv() = %zd", n);

@@ -306,7 +306,8 @@ static void dir_listing(struct conn *c, const char *dir, const char *urlpath, bo
 
 static void http_serve_path(struct server *sv, struct conn *c, const char *target, bool head_only)
 {
-  char path[4096], full[PATH_MAX + 4096], real[PATH_MAX];
+  /* static: frames stay under 4 KiB (tests/sh/stack_usage.sh); one thread */
+  static char path[4096], full[PATH_MAX + 4096], real[PATH_MAX];
   int code = decode_path(target, path, sizeof path);
   if (code) { http_error(c, code, head_only, code == 400); return; }
   snprintf(full, sizeof full, "%s%s", sv->root, path);
@@ -318,14 +319,14 @@ static void http_serve_path(struct server *sv, struct conn *c, const char *targe
     size_t pl = strlen(path);
     if (path[pl - 1] != '/') {
       /* Relative links in the page need the trailing slash. */
-      char loc[4200];
+      static char loc[4200];
       snprintf(loc, sizeof loc, "Location: %s/\r\n", path);
       char body[] = "moved\n";
       http_head(c, 301, "text/plain; charset=utf-8", sizeof body - 1, loc);
       if (!head_only) obuf_add(&c->out, body, sizeof body - 1);
       return;
     }
-    char idx[PATH_MAX + 16];
+    static char idx[PATH_MAX + 16];
     snprintf(idx, sizeof idx, "%s/index.html", real);
     struct stat si;
     if (stat(idx, &si) == 0 && S_ISREG(si.st_mode)) {
@@ -388,7 +389,9 @@ static bool http_take_request(struct server *sv, struct conn *c)
   *end = 0;
   char *line = c->in, *save = NULL;
   char *reqline = strtok_r(line, "\r\n", &save);
-  char method[16] = "", target[4096] = "", version[16] = "";
+  char method[16] = "", version[16] = "";
+  static char target[4096];   /* static: frames stay under 4 KiB (tests/sh/stack_usage.sh); one thread */
+  target[0] = 0;
   bool bad = !reqline || sscanf(reqline, "%15s %4095s %15s", method, target, version) != 3 ||
              strncmp(version, "HTTP/1.", 7) != 0;
   bool http10 = !strcmp(version, "HTTP/1.0");
@@ -550,7 +553,7 @@ int serve_main(int argc, char **argv)
 {
   struct net_opts o;
   net_opts_init(&o);
-  struct server sv;
+  static struct server sv;   /* static: frames stay under 4 KiB (tests/sh/stack_usage.sh); one thread */
   memset(&sv, 0, sizeof sv);
   sv.idle_us = 60 * USTCP_SEC;
   uint64_t port = 0, backlog = 128, n;

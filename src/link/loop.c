@@ -589,6 +589,8 @@ void ustcp_loop_report(struct ustcp_loop *l, void *file)
   C(syncookies_failed); C(challenge_acks); C(challenge_acks_limited); C(ooo_dropped);
   C(paws_dropped); C(icmp_in); C(icmp_out); C(conns_alive); C(mem_bytes); C(mem_peak_bytes);
   C(oow_acks_limited); C(syn_bad_flags);
+  C(ip_martian_src); C(ip_source_routed); C(ip_out_martian); C(loop_budget_hits); C(loop_dropped);
+  C(icmp_out_ratelimited); C(icmp_err_unmatched);
 #undef C
   const struct ustcp_loop_stats *k = &l->stats;
 #define C(x) fprintf(f, "link_%s %llu\n", #x, (unsigned long long)k->x)

@@ -210,6 +210,9 @@ int ustcp_connect(struct ustcp_stack *s, int fd, const struct ustcp_addr *addr)
   int rc = tcp_user_connect_allowed(t);
   if (rc != TCP_USER_PROCEED) return rc;
   if (addr->port == 0 || addr->ip == 0) return -EINVAL;
+  /* Broadcast, multicast, 0/8, 127/8 (no loopback device here), 240/4: no route
+   * to one host there; Linux's tcp_v4_connect fails these with ENETUNREACH. */
+  if (!stack_addr_unicast(addr->ip)) return -ENETUNREACH;
   /* The stack's part of OPEN: the local address and port. */
   uint16_t lport = t->local.port;
   if (!t->port_held) {

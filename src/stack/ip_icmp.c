@@ -8,6 +8,9 @@
  *     UDP                      -> port unreachable (no UDP sockets: RFC 1122 4.1.3.1)
  *     any other protocol       -> protocol unreachable (RFC 1122 3.2.2.1)
  *
+ * Packets reach here past ip_in's checks (stack.c): from a unicast source other
+ * than ours, to our address, not source-routed, not a fragment. Every message
+ * is built in its notice (notify_packet_begin), never on the C stack.
  * ICMP errors are never sent about an ICMP error, a fragment other than the
  * first, or a datagram whose source is not one host (RFC 1122 3.2.2), and at most
  * ICMP_MSGS_PER_SEC a second with a burst of ICMP_MSGS_BURST (Linux's
@@ -21,19 +24,25 @@
 #define ICMP_MSGS_PER_SEC 1000u
 #define ICMP_MSGS_BURST 50u
 
-static void ip_send(struct ustcp_stack *s, const uint8_t *pkt, size_t len)
+/* Builds one ICMP message in its notice (notify.c: the callbacks get it at the
+ * end of the event) and sends it; never to a non-unicast address. */
+static void icmp_send(struct ustcp_stack *s, uint32_t dst, uint8_t tos, uint8_t type,
+                      uint8_t code, uint32_t rest, const uint8_t *data, size_t dlen)
 {
-  s->stats.ip_out++;
-  s->stats.icmp_out++;
-  if (s->capture_fn) s->capture_fn(s->capture_ctx, true, pkt, len, s->eng.now_us);
-  if (s->out) s->out(s->out_ctx, pkt, len);
-}
-
-/* RFC 1122 3.2.2: a source that is not a single host gets no ICMP error. */
-static bool single_host(uint32_t ip)
-{
-  uint8_t a = (uint8_t)(ip >> 24);
-  return ip != 0 && ip != 0xffffffffu && a != 127 && (a & 0xf0) != 0xe0;
+  if (!stack_addr_unicast(dst)) {
+    s->stats.ip_out_martian++;
+    return;
+  }
+  size_t cap = IPV4_HDR_LEN + 8 + dlen;
+  uint8_t *buf = notify_packet_begin(s, false, cap);
+  if (!buf) return;
+  int n = icmp_packet_encode(s->local_ip, dst, s->ip_id++, tos, type, code, rest, data, dlen,
+                             buf, cap);
+  if (n > 0) {
+    s->stats.ip_out++;
+    s->stats.icmp_out++;
+  }
+  notify_packet_end(s, buf, n > 0 ? (size_t)n : 0, n > 0);
 }
 
 static bool icmp_error_allowed(struct ustcp_stack *s)
@@ -59,15 +68,18 @@ static bool icmp_error_allowed(struct ustcp_stack *s)
 static void send_unreachable(struct ustcp_stack *s, const struct ipv4_hdr *ip,
                              const uint8_t *pkt, uint8_t code)
 {
-  if (ip->frag_off != 0 || !single_host(ip->src)) return;
-  if (!icmp_error_allowed(s)) return;
-  uint8_t out[576];
+  /* RFC 1122 3.2.2: not about a fragment other than the first, nor to a source
+   * that is not one host (ip_in has already dropped those: checked again here,
+   * where the rule applies). */
+  if (ip->frag_off != 0 || !stack_addr_unicast(ip->src)) return;
+  if (!icmp_error_allowed(s)) {
+    s->stats.icmp_out_ratelimited++;   /* Linux: ICMP_MIB_RATELIMITHOST */
+    return;
+  }
   /* The quote: the offending datagram as received, header first. */
   size_t qlen = icmp_error_quote_len(ip->total_len);
   /* Linux sends its errors with tos = IPTOS_PREC_INTERNETCONTROL (0xc0). */
-  int n = icmp_packet_encode(s->local_ip, ip->src, s->ip_id++, 0xc0, ICMP_DEST_UNREACH, code,
-                             0, pkt, qlen, out, sizeof out);
-  if (n > 0) ip_send(s, out, (size_t)n);
+  icmp_send(s, ip->src, 0xc0, ICMP_DEST_UNREACH, code, 0, pkt, qlen);
 }
 
 static void icmp_in(struct ustcp_stack *s, const struct ipv4_hdr *ip, const uint8_t *msg,
@@ -80,59 +92,47 @@ static void icmp_in(struct ustcp_stack *s, const struct ipv4_hdr *ip, const uint
   }
   s->stats.icmp_in++;
   if (m.type == ICMP_ECHO_REQUEST && m.code == 0) {
-    if (!single_host(ip->src)) return;
-    static uint8_t out[65536];
-    int n = icmp_packet_encode(s->local_ip, ip->src, s->ip_id++, ip->tos, ICMP_ECHO_REPLY, 0,
-                               m.rest, m.data, m.data_len, out, sizeof out);
-    if (n > 0) ip_send(s, out, (size_t)n);
+    if (!stack_addr_unicast(ip->src)) return;
+    icmp_send(s, ip->src, ip->tos, ICMP_ECHO_REPLY, 0, m.rest, m.data, m.data_len);
     return;
   }
   if (!icmp_is_error(m.type)) return;         /* replies, timestamps ...: ignored */
   struct icmp_quote q;
-  if (icmp_quote_decode(m.data, m.data_len, &q) != WIRE_OK) return;
   /* RFC 5927 §4.1: the quoted datagram must be one we sent: our address and a
-   * connection with exactly that 4-tuple; the sequence check is the engine's. */
-  if (q.proto != IPPROTO_TCP_ || q.src != s->local_ip) return;
-  struct tcb *t = stack_lookup(s, q.src, q.src_port, q.dst, q.dst_port);
-  if (!t) return;
+   * connection with exactly that 4-tuple; the sequence check is the engine's.
+   * An error about anything else (a forged or stale quote) is dropped, counted. */
+  struct tcb *t = NULL;
+  if (icmp_quote_decode(m.data, m.data_len, &q) == WIRE_OK && q.proto == IPPROTO_TCP_ &&
+      q.src == s->local_ip)
+    t = stack_lookup(s, q.src, q.src_port, q.dst, q.dst_port);
+  if (!t) {
+    s->stats.icmp_err_unmatched++;
+    return;
+  }
   tcp_icmp_error(&s->eng, t, m.type, m.code, q.tcp_seq,
                  m.type == ICMP_DEST_UNREACH && m.code == ICMP_FRAG_NEEDED ? icmp_next_mtu(&m) : 0);
 }
 
-void stack_ip_other(struct ustcp_stack *s, const uint8_t *pkt, size_t len)
+void stack_ip_other(struct ustcp_stack *s, const struct ipv4_hdr *ip, const uint8_t *pkt,
+                    const uint8_t *payload, size_t plen)
 {
-  struct ipv4_hdr ip;
-  const uint8_t *payload;
-  size_t plen;
-  if (ipv4_decode(pkt, len, &ip, &payload, &plen) != WIRE_OK) {
-    s->stats.ip_bad++;
-    return;
-  }
-  if (ip.dst != s->local_ip) {
-    s->stats.ip_not_for_us++;
-    return;
-  }
-  if ((ip.flags & IPV4_FLAG_MF) || ip.frag_off != 0) {
-    /* No reassembly (DESIGN.md §2). The first fragment of a UDP datagram gets
-     * no port unreachable either: its length check cannot pass. */
-    s->stats.ip_frag_dropped++;
-    return;
-  }
-  switch (ip.proto) {
+  /* ip_in has checked the header, the source, the destination (ours), source
+   * routes and fragments. */
+  switch (ip->proto) {
   case IPPROTO_ICMP_:
-    icmp_in(s, &ip, payload, plen);
+    icmp_in(s, ip, payload, plen);
     break;
   case IPPROTO_UDP_: {
     struct udp_hdr u;
-    if (udp_decode(ip.src, ip.dst, payload, plen, &u) != WIRE_OK) {
+    if (udp_decode(ip->src, ip->dst, payload, plen, &u) != WIRE_OK) {
       s->stats.ip_bad++;
       return;
     }
-    send_unreachable(s, &ip, pkt, ICMP_PORT_UNREACH);
+    send_unreachable(s, ip, pkt, ICMP_PORT_UNREACH);
     break;
   }
   default:
-    send_unreachable(s, &ip, pkt, ICMP_PROTO_UNREACH);
+    send_unreachable(s, ip, pkt, ICMP_PROTO_UNREACH);
     break;
   }
 }

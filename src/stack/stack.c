@@ -1,4 +1,6 @@
 /* One stack instance: see stack.h for the map. */
+#include <assert.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include "stack/stack.h"
@@ -39,6 +41,8 @@ void ustcp_config_default(struct ustcp_config *c)
   c->max_ooo_segments = 0;   /* derived from the receive buffer: tcp_ooo_limit() */
   c->rfc1337 = 0;
   c->invalid_ratelimit_us = 500 * USTCP_MSEC;
+  c->accept_local = 0;
+  c->netdev_budget = 300;
 }
 
 const char *ustcp_state_name(enum ustcp_state st)
@@ -183,18 +187,50 @@ uint16_t stack_ephemeral_port(struct ustcp_stack *s, const struct ustcp_addr *re
   return 0;
 }
 
+/* ---- IP output ---- */
+bool stack_addr_unicast(uint32_t ip)
+{
+  uint8_t a = (uint8_t)(ip >> 24);
+  /* 0/8 "this network", 127/8 loopback (RFC 1122 3.2.1.3), 224/4 multicast,
+   * 240/4 reserved and the limited broadcast (RFC 1112, RFC 1122 3.2.1.3). */
+  return a != 0 && a != 127 && a < 224;
+}
+
+
 /* ---- engine callbacks ---- */
+/* The engine's segment: header fields and a payload in up to two pieces (a run
+ * of the send ring that wraps), encoded straight into its notice (notify.c):
+ * one copy of the data, no packet on the C stack. */
 static void eng_output(struct tcp_engine *e, uint32_t src, uint32_t dst,
-                       const struct tcp_hdr *h, const uint8_t *payload, size_t plen)
+                       const struct tcp_hdr *h, const struct tcp_iov *pl, size_t npl)
 {
   struct ustcp_stack *s = stack_of(e);
   if (src == 0) src = s->local_ip;
+  if (!stack_addr_unicast(dst)) {
+    /* Nothing is ever sent to a martian (issue 10): input drops every packet
+     * from one and connect() refuses one, so this is a last line, counted. */
+    s->stats.ip_out_martian++;
+    return;
+  }
   bool looped = dst == s->local_ip;
-  /* Encoded straight into the queue of notices (notify.c): the output and
-   * capture callbacks get it at the end of the event, never from in here. */
+  size_t plen = 0;
+  for (size_t i = 0; i < npl; i++) plen += pl[i].len;
+  size_t olen = tcp_opts_len(&h->opts);
+  size_t hlen = IPV4_HDR_LEN + TCP_HDR_LEN + (olen < TCP_MAX_HDR_LEN ? olen : TCP_MAX_HDR_LEN);
   size_t cap = IPV4_HDR_LEN + TCP_MAX_HDR_LEN + plen;
   uint8_t *pkt = notify_packet_begin(s, looped, cap);
   if (!pkt) return;
+  const uint8_t *payload = npl ? pl[0].base : NULL;
+  if (npl > 1) {
+    /* Pieces laid end to end where tcp_encode puts the payload; it sums them
+     * in place (it sees payload == its destination). */
+    uint8_t *d = pkt + hlen;
+    for (size_t i = 0; i < npl; i++) {
+      memcpy(d, pl[i].base, pl[i].len);
+      d += pl[i].len;
+    }
+    payload = pkt + hlen;
+  }
   int n = tcp_packet_encode(h, payload, plen, src, dst, s->ip_id++, pkt, cap);
   if (n < 0) {
     notify_packet_end(s, pkt, 0, false);
@@ -204,12 +240,14 @@ static void eng_output(struct tcp_engine *e, uint32_t src, uint32_t dst,
   s->stats.ip_out++;
   if (looped) {
     /* Loopback (H9 self-connect): queued and delivered after the current event,
-     * never re-entrantly. Bounded like any queue. The capture callback still
-     * sees it go out. */
+     * never re-entrantly; bounded like Linux's backlog (netdev_max_backlog),
+     * drops counted. The capture callback still sees it go out. */
     notify_packet_end(s, pkt, (size_t)n, s->capture_fn != NULL);
-    if (s->loop_len >= 4096) return;
-    struct loop_pkt *lp = tcp_sys_malloc(e, sizeof *lp + (size_t)n);
-    if (!lp) return;
+    struct loop_pkt *lp = s->loop_len < 4096 ? tcp_sys_malloc(e, sizeof *lp + (size_t)n) : NULL;
+    if (!lp) {
+      s->stats.loop_dropped++;
+      return;
+    }
     lp->next = NULL;
     lp->len = (size_t)n;
     memcpy(lp->data, pkt, (size_t)n);
@@ -387,22 +425,59 @@ static void tcp_in(struct ustcp_stack *s, const struct tcp_packet *p)
   tcp_input_no_conn(e, p);
 }
 
-static void ip_in(struct ustcp_stack *s, const uint8_t *pkt, size_t len)
+/* IP input (RFC 1122 3.2.1), in the order of Linux's ip_rcv and
+ * ip_route_input_slow: header checks (ip_bad), martian source, destination,
+ * source route, fragments; each drop has its counter. from_link: the packet came
+ * through ustcp_input, not our own loopback queue. */
+static void ip_in(struct ustcp_stack *s, const uint8_t *pkt, size_t len, bool from_link)
 {
   s->stats.ip_in++;
   notify_capture_in(s, pkt, len);
+  struct ipv4_hdr ip;
+  const uint8_t *seg;
+  size_t seg_len;
+  if (ipv4_decode(pkt, len, &ip, &seg, &seg_len) != WIRE_OK) {
+    s->stats.ip_bad++;    /* version, lengths, header checksum, option lengths */
+    return;
+  }
+  /* A source that cannot be one host (RFC 1122 3.2.1.3: a host MUST silently
+   * discard such datagrams), or our own address arriving from the link (LAND:
+   * Linux's fib_validate_source refuses a local source unless accept_local).
+   * Nothing is answered to a martian: no RST, no ICMP, no SYN-ACK. */
+  if (!stack_addr_unicast(ip.src) ||
+      (from_link && ip.src == s->local_ip && !s->cfg.accept_local)) {
+    s->stats.ip_martian_src++;
+    return;
+  }
+  /* Only our unicast address: no broadcast or multicast is served (no UDP). */
+  if (ip.dst != s->local_ip) {
+    s->stats.ip_not_for_us++;
+    return;
+  }
+  /* LSRR/SSRR: dropped as with Linux's accept_source_route = 0 (ip_rcv_options
+   * never accepts a source route then; RFC 1122 3.2.1.8 lets a host refuse). */
+  if (ip.opt_flags & IPV4_OPT_SRR) {
+    s->stats.ip_source_routed++;
+    return;
+  }
+  if ((ip.flags & IPV4_FLAG_MF) || ip.frag_off != 0) {
+    /* No reassembly (DESIGN.md §2); a TCP fragment cannot be checked either. */
+    s->stats.ip_frag_dropped++;
+    return;
+  }
+  if (ip.proto != IPPROTO_TCP_) {
+    stack_ip_other(s, &ip, pkt, seg, seg_len);   /* ICMP, UDP, ... */
+    return;
+  }
   struct tcp_packet p;
-  int rc = tcp_packet_decode(pkt, len, &p);
+  int rc = tcp_segment_decode(&ip, seg, seg_len, &p);
   if (rc == WIRE_OK) {
-    if (p.ip.dst != s->local_ip) { s->stats.ip_not_for_us++; return; }
     tcp_in(s, &p);
     return;
   }
   /* D5: a bad checksum or malformed segment is dropped and counted. */
   switch (rc) {
   case WIRE_E_TCP_CHECKSUM: s->stats.tcp_bad_checksum++; break;
-  case WIRE_E_FRAGMENT: s->stats.ip_frag_dropped++; break;
-  case WIRE_E_PROTO: stack_ip_other(s, pkt, len); break;   /* ICMP, UDP, ... */
   case WIRE_E_DATA_OFFSET: case WIRE_E_OPT_LEN: case WIRE_E_OPT_VALUE:
     s->stats.tcp_malformed++; break;
   default: s->stats.ip_bad++; break;
@@ -418,30 +493,41 @@ void stack_after_event(struct ustcp_stack *s)
     return;
   }
   s->in_after_event = true;
+  /* The work one call can cause is bounded (issue 10): a connection that talks
+   * to itself (H9) -- or, were it let in, a LAND packet -- feeds its own output
+   * back, possibly forever. At most netdev_budget looped-back packets are
+   * processed per call, as Linux's net_rx_action stops at net.core.netdev_budget
+   * and leaves the rest on the backlog (counted like its time_squeeze). The
+   * rest stay queued, not dropped: a self-connected transfer loses nothing;
+   * ustcp_next_deadline is "now" while any wait, so the caller comes back. */
+  uint32_t budget = s->cfg.netdev_budget ? s->cfg.netdev_budget : 300;
+  uint32_t looped = 0;
   for (;;) {
     bool did = false;
     if (stack_deliver(s)) did = true;
     if (s->sock_dispatch && s->sock_dispatch(s)) did = true;
     if (tcp_flush_deferred(&s->eng)) did = true;
     if (stack_deliver(s)) did = true;
-    if (s->loop_head) {
+    if (s->loop_head && looped < budget) {
       struct loop_pkt *lp = s->loop_head;
       s->loop_head = lp->next;
       if (!s->loop_head) s->loop_tail = NULL;
       s->loop_len--;
-      ip_in(s, lp->data, lp->len);
+      looped++;
+      ip_in(s, lp->data, lp->len, false);
       free(lp);
       did = true;
     }
     if (!did) break;
   }
+  if (s->loop_head) s->stats.loop_budget_hits++;
   s->in_after_event = false;
 }
 
 void ustcp_input(struct ustcp_stack *s, const uint8_t *pkt, size_t len, uint64_t now_us)
 {
   if (now_us > s->eng.now_us) s->eng.now_us = now_us;
-  ip_in(s, pkt, len);
+  ip_in(s, pkt, len, true);
   stack_after_event(s);
 }
 
@@ -450,11 +536,13 @@ uint64_t ustcp_poll(struct ustcp_stack *s, uint64_t now_us)
   if (now_us > s->eng.now_us) s->eng.now_us = now_us;
   tcp_run_timers(&s->eng, s->eng.now_us);
   stack_after_event(s);
-  return tcp_next_deadline(&s->eng);
+  return ustcp_next_deadline(s);
 }
 
 uint64_t ustcp_next_deadline(const struct ustcp_stack *s)
 {
+  /* Looped-back packets left by the budget are due now. */
+  if (s->loop_head) return s->eng.now_us;
   return tcp_next_deadline(&s->eng);
 }
 

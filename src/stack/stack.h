@@ -3,11 +3,19 @@
  * (RFC 6056), the ISN secret (inside the engine), IPv4 and ICMP in and out,
  * loopback to its own address, and the tunables.
  *
- *   ustcp_input -> ipv4 + tcp decode (src/wire) -> demux:
+ *   ustcp_input -> ipv4 decode (src/wire) -> IP checks: martian source, not for
+ *                  us, source route, fragment (each dropped and counted)
+ *               -> tcp decode -> demux:
  *                    4-tuple match   -> tcp_input
  *                    listener match  -> tcp_listen_input
  *                    neither         -> tcp_input_no_conn (RST, H3)
- *   engine output -> tcp_packet_encode -> loopback queue or the output callback
+ *   engine output -> never to a non-unicast address (ip_out_martian) ->
+ *                    tcp_packet_encode into a notice (notify.c) -> loopback queue
+ *                    (at most netdev_budget packets taken from it per call) or
+ *                    the output callback at the end of the event
+ *
+ * No function here keeps a packet on the C stack (issue 10, point 7: at most
+ * 4 KiB a frame, checked by tests/sh/stack_usage.sh).
  */
 #ifndef USTCP_STACK_H
 #define USTCP_STACK_H
@@ -110,6 +118,12 @@ void notify_capture_in(struct ustcp_stack *s, const uint8_t *pkt, size_t len);
  * Only where no engine function is on the stack (end of an entry). */
 bool stack_deliver(struct ustcp_stack *s);
 void notify_free(struct ustcp_stack *s);
-/* An IPv4 datagram that is not TCP (ICMP, UDP, others): src/stack/ip_icmp.c. */
-void stack_ip_other(struct ustcp_stack *s, const uint8_t *pkt, size_t len);
+/* An IPv4 datagram for us that is not TCP (ICMP, UDP, others), past the IP
+ * checks of ip_in: src/stack/ip_icmp.c. */
+void stack_ip_other(struct ustcp_stack *s, const struct ipv4_hdr *ip, const uint8_t *pkt,
+                    const uint8_t *payload, size_t plen);
+/* True for an address that can be one host on the network: not 0.0.0.0/8,
+ * 127.0.0.0/8, multicast 224.0.0.0/4, nor 240.0.0.0/4 (which holds the limited
+ * broadcast 255.255.255.255). Nothing is sent to, or accepted from, others. */
+bool stack_addr_unicast(uint32_t ip);
 #endif

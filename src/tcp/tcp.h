@@ -211,13 +211,22 @@ struct tcb {
 };
 
 struct tcp_engine;
+/* A piece of a segment's payload. The data of a segment may wrap around the
+ * send ring: it reaches the stack as up to two pieces pointing into the ring,
+ * and is copied once, into the packet (no 64 KiB scratch on the C stack). */
+struct tcp_iov {
+  const uint8_t *base;
+  uint32_t len;
+};
+
 /* The engine calls these in the middle of its work, with control blocks in use
  * below: they must not call back into the application (the stack records state
  * events and packets and delivers them at the end of the event, notify.c). */
 struct tcp_engine_ops {
-  /* Sends one segment from src to dst. */
+  /* Sends one segment from src to dst; its payload is the npl pieces of pl
+   * laid end to end (NULL, 0: none). */
   void (*output)(struct tcp_engine *e, uint32_t src, uint32_t dst,
-                 const struct tcp_hdr *h, const uint8_t *payload, size_t plen);
+                 const struct tcp_hdr *h, const struct tcp_iov *pl, size_t npl);
   void (*hash_insert)(struct tcp_engine *e, struct tcb *t);
   void (*hash_remove)(struct tcp_engine *e, struct tcb *t);
   /* A state changed (A4). */

@@ -55,8 +55,10 @@ uint16_t tcp_window_field(struct tcp_engine *e, struct tcb *t)
 
 /* Fills the fields every segment of t shares and hands it to the stack. */
 static void emit(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint8_t flags,
-                 const uint8_t *payload, uint32_t plen)
+                 const struct tcp_iov *pl, size_t npl)
 {
+  uint32_t plen = 0;
+  for (size_t i = 0; i < npl; i++) plen += pl[i].len;
   struct tcp_hdr h;
   memset(&h, 0, sizeof h);
   h.src_port = t->local.port;
@@ -78,7 +80,7 @@ static void emit(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint8_t flag
     sack_fill_blocks(t, &h.opts);
   }
   if (!(flags & TCP_RST)) h.window = tcp_window_field(e, t);
-  e->ops.output(e, t->local.ip, t->remote.ip, &h, payload, plen);
+  e->ops.output(e, t->local.ip, t->remote.ip, &h, pl, npl);
   t->info.segs_out++;
   if (plen) {
     t->info.data_segs_out++;
@@ -98,18 +100,21 @@ static void emit(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint8_t flag
   }
 }
 
-/* The payload [off, off+len) of the send buffer as one contiguous run: a pointer
- * into the ring itself when the run does not wrap (no copy here; the stack's
- * output copies it once, into the packet), otherwise copied into scratch. */
-static const uint8_t *snd_payload(const struct tcb *t, uint32_t off, uint32_t len,
-                                  uint8_t *scratch)
+/* The payload [off, off+len) of the send buffer as pieces of the ring itself:
+ * one, or two when the run wraps around the end (no copy here; the stack's
+ * output copies them once, into the packet). Returns the number of pieces. */
+static size_t snd_payload(const struct tcb *t, uint32_t off, uint32_t len, struct tcp_iov iov[2])
 {
-  if (len == 0) return NULL;
+  if (len == 0) return 0;
   const struct ring *r = &t->sndbuf;
   uint32_t start = (r->head + off) % r->cap;
-  if (start + len <= r->cap) return r->data + start;
-  ring_copy_out(r, off, scratch, len);
-  return scratch;
+  if (start + len <= r->cap) {
+    iov[0] = (struct tcp_iov){r->data + start, len};
+    return 1;
+  }
+  iov[0] = (struct tcp_iov){r->data + start, r->cap - start};
+  iov[1] = (struct tcp_iov){r->data, len - (r->cap - start)};
+  return 2;
 }
 
 void tcp_send_syn(struct tcp_engine *e, struct tcb *t)
@@ -309,13 +314,13 @@ void tcp_retransmit_at(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32
   uint32_t data_max = t->fin_sent ? t->fin_seq : t->snd_max;
   uint32_t in_flight = seq_gt(data_max, seq) ? data_max - seq : 0;
   uint32_t len = u32_min(u32_min(u32_min(avail, t->snd_mss), in_flight), max_len);
-  uint8_t buf[65536];
   uint8_t flags = TCP_ACK;
-  const uint8_t *payload = snd_payload(t, off, len, buf);
+  struct tcp_iov pl[2];
+  size_t npl = snd_payload(t, off, len, pl);
   bool fin = t->fin_sent && seq + len == t->fin_seq;
   if (fin) flags |= TCP_FIN;
   if (len == 0 && !fin) { t->snd_nxt = saved; return; }
-  emit(e, t, seq, flags, payload, len);
+  emit(e, t, seq, flags, pl, npl);
   t->info.retrans_segs++;
   if (e->stats) e->stats->retrans_segs++;
   t->rtt.timing = false;   /* Karn's rule */
@@ -361,7 +366,6 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     if (t->ack_now && t->state != USTCP_CLOSED && t->state != USTCP_LISTEN) tcp_send_ack(e, t);
     return;
   }
-  uint8_t buf[65536];   /* scratch for a segment that wraps around the ring */
   bool sent = false;
   for (;;) {
     if (t->nsacked && seq_lt(t->snd_nxt, t->snd_max)) {
@@ -394,9 +398,10 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     uint8_t flags = TCP_ACK;
     if (len && len == avail) flags |= TCP_PSH;
     if (fin) flags |= TCP_FIN;
-    const uint8_t *payload = snd_payload(t, off, len, buf);
+    struct tcp_iov pl[2];
+    size_t npl = snd_payload(t, off, len, pl);
     bool retrans = seq_lt(t->snd_nxt, t->snd_max);
-    emit(e, t, t->snd_nxt, flags, payload, len);
+    emit(e, t, t->snd_nxt, flags, pl, npl);
     if (retrans) {
       t->info.retrans_segs++;
       if (e->stats) e->stats->retrans_segs++;

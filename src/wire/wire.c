@@ -39,6 +39,7 @@ const char *wire_strerror(int err)
   case WIRE_E_OPT_VALUE: return "bad TCP option value";
   case WIRE_E_TCP_CHECKSUM: return "bad TCP checksum";
   case WIRE_E_NOSPACE: return "no space in output buffer";
+  case WIRE_E_IP_OPT: return "bad IPv4 option length";
   default: return "unknown wire error";
   }
 }
@@ -306,6 +307,36 @@ bool tcp_checksum_ok(uint32_t src_ip, uint32_t dst_ip, const uint8_t *seg, size_
 
 /* ---- IPv4 (RFC 791 §3.1) ---- */
 
+/* Walks the option list of an IPv4 header (at most 40 bytes, so the loop is
+ * bounded by the header) and reports what matters to the stack in *flags. The
+ * rules are those of Linux's ip_options_compile: End of Option List ends the
+ * list (what follows is ignored), NOP is one byte, every other option has a
+ * length byte of at least 2 that stays inside the header, and a source route
+ * needs at least its pointer byte (length >= 3). The contents of other options
+ * (Record Route, Timestamp, ...) are not interpreted: a host that only receives
+ * has no use for them. */
+static int ipv4_options_walk(const uint8_t *opt, size_t len, uint8_t *flags)
+{
+  size_t i = 0;
+  while (i < len) {
+    uint8_t kind = opt[i];
+    if (kind == IPOPT_EOL_) break;
+    if (kind == IPOPT_NOP_) {
+      i++;
+      continue;
+    }
+    if (len - i < 2) return WIRE_E_IP_OPT;
+    uint8_t olen = opt[i + 1];
+    if (olen < 2 || olen > len - i) return WIRE_E_IP_OPT;
+    if (kind == IPOPT_LSRR_ || kind == IPOPT_SSRR_) {
+      if (olen < 3) return WIRE_E_IP_OPT;
+      *flags |= IPV4_OPT_SRR;
+    }
+    i += olen;
+  }
+  return WIRE_OK;
+}
+
 int ipv4_decode(const uint8_t *buf, size_t len, struct ipv4_hdr *out,
                 const uint8_t **payload, size_t *payload_len)
 {
@@ -318,8 +349,12 @@ int ipv4_decode(const uint8_t *buf, size_t len, struct ipv4_hdr *out,
   /* Link-layer padding past total_len (e.g. Ethernet's 60-byte minimum) is
    * allowed and excluded; a total_len past the buffer means truncation. */
   if (total < hlen || total > len) return WIRE_E_TOTAL_LEN;
-  /* Options (IHL > 5) are covered by the checksum and otherwise skipped. */
   if (inet_checksum(buf, hlen) != 0) return WIRE_E_IP_CHECKSUM;
+  uint8_t opt_flags = 0;
+  if (hlen > IPV4_HDR_LEN) {
+    int err = ipv4_options_walk(buf + IPV4_HDR_LEN, hlen - IPV4_HDR_LEN, &opt_flags);
+    if (err != WIRE_OK) return err;
+  }
 
   memset(out, 0, sizeof *out);
   out->version = version;
@@ -334,6 +369,7 @@ int ipv4_decode(const uint8_t *buf, size_t len, struct ipv4_hdr *out,
   out->checksum = be16(buf + 10);
   out->src = be32(buf + 12);
   out->dst = be32(buf + 16);
+  out->opt_flags = opt_flags;
   if (payload) *payload = buf + hlen;
   if (payload_len) *payload_len = total - hlen;
   return WIRE_OK;
@@ -583,6 +619,13 @@ int tcp_packet_decode(const uint8_t *buf, size_t len, struct tcp_packet *out)
    * or absent, so reject before looking at the protocol's bytes. */
   if ((out->ip.flags & IPV4_FLAG_MF) || out->ip.frag_off != 0) return WIRE_E_FRAGMENT;
   if (out->ip.proto != IPPROTO_TCP_) return WIRE_E_PROTO;
+  return tcp_segment_decode(&out->ip, seg, seg_len, out);
+}
+
+int tcp_segment_decode(const struct ipv4_hdr *ip, const uint8_t *seg, size_t seg_len,
+                       struct tcp_packet *out)
+{
+  if (&out->ip != ip) out->ip = *ip;
   /* Like Linux tcp_v4_rcv(): check the fixed header and data offset, then the
    * checksum, and only then parse options, so a corrupted option byte counts as a
    * checksum error rather than as a malformed option. */

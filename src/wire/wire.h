@@ -29,6 +29,8 @@ enum wire_err {
   WIRE_E_OPT_VALUE = -10,   /* known option with a wrong fixed length (e.g. MSS len != 4) */
   WIRE_E_TCP_CHECKSUM = -11,/* TCP checksum over pseudo-header wrong */
   WIRE_E_NOSPACE = -12,     /* encode: output buffer too small / too many options */
+  WIRE_E_IP_OPT = -13,      /* IPv4 option length < 2 (or < 3 for a source route) or
+                               running past the header */
 };
 const char *wire_strerror(int err);
 
@@ -53,9 +55,17 @@ struct ipv4_hdr {
   uint16_t checksum;   /* as found on decode; computed on encode */
   uint32_t src;
   uint32_t dst;
+  uint8_t opt_flags;   /* IPV4_OPT_*: what the options (IHL > 5) carry */
 };
+/* IPv4 options (RFC 791 §3.1) that ipv4_decode reports in opt_flags */
+#define IPOPT_EOL_ 0
+#define IPOPT_NOP_ 1
+#define IPOPT_LSRR_ 131      /* Loose Source and Record Route */
+#define IPOPT_SSRR_ 137      /* Strict Source and Record Route */
+#define IPV4_OPT_SRR 0x01    /* a source route (LSRR or SSRR) is present */
 
-/* Decodes and validates an IPv4 header (version, IHL, total length, header checksum).
+/* Decodes and validates an IPv4 header (version, IHL, total length, header checksum,
+ * option lengths: WIRE_E_IP_OPT; a source route sets IPV4_OPT_SRR in opt_flags).
  * Fragments are decoded (no WIRE_E_FRAGMENT here); the caller decides. On success
  * *payload and *payload_len describe the bytes after the header up to total_len (any
  * link padding past total_len is excluded). Returns WIRE_OK or WIRE_E_*. */
@@ -165,6 +175,10 @@ struct tcp_packet {
 /* Decodes IPv4 then TCP, and verifies both checksums. Rejects fragments
  * (WIRE_E_FRAGMENT) and non-TCP (WIRE_E_PROTO). */
 int tcp_packet_decode(const uint8_t *buf, size_t len, struct tcp_packet *out);
+/* The TCP half of tcp_packet_decode, for a caller that decoded (and checked) the
+ * IPv4 header itself: seg/seg_len is its payload. Copies *ip into out->ip. */
+int tcp_segment_decode(const struct ipv4_hdr *ip, const uint8_t *seg, size_t seg_len,
+                       struct tcp_packet *out);
 
 /* Encodes a whole IPv4+TCP packet (ttl 64, DF set, id given in ip_id). Returns the
  * packet length or WIRE_E_NOSPACE. */

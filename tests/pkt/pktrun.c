@@ -351,6 +351,7 @@ static const struct cfg_field cfg_fields[] = {
   CF(port_range_lo, CT_U16), CF(port_range_hi, CT_U16), CF(mtu, CT_U16),
   CF(window_scaling, CT_BOOL), CF(challenge_ack_limit, CT_U32), CF(max_sockets, CT_U32),
   CF(max_ooo_segments, CT_U32), CF(rfc1337, CT_U32), CF(invalid_ratelimit_us, CT_U64),
+  CF(accept_local, CT_U32), CF(netdev_budget, CT_U32),
 };
 
 static void do_config(struct runner *r, const char *s)

@@ -42,6 +42,8 @@ static void A3_linux_defaults(void)
   CHECK_EQ(c.window_scaling, 1);
   CHECK_EQ(c.sack, 1);
   CHECK_EQ(c.rfc1337, 0);
+  CHECK_EQ(c.accept_local, 0);      /* behaviour: test_attack_land */
+  CHECK_EQ(c.netdev_budget, 300);   /* behaviour: test_attack_land */
   /* Linux 6.x: net.ipv4.tcp_challenge_ack_limit = INT_MAX (no stack-wide
    * budget, issue 10 point 2); tcp_invalid_ratelimit = 500 ms. */
   CHECK_EQ(c.challenge_ack_limit, UINT32_MAX);
