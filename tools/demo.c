@@ -23,6 +23,7 @@
 
 #define MAX_DROPS 16
 #define DEMO_MAX_SOCKS 8
+#define DEMO_MAX_ROWS 1024
 
 struct demo;
 struct dhost {
@@ -31,6 +32,7 @@ struct dhost {
   int id;
   uint32_t ip;
   int side;             /* column: 0 client, 1 server, -1 not drawn */
+  int draw_col;         /* column its segments are drawn in (the attacker's SYNs: 0) */
 };
 
 struct demo {
@@ -49,12 +51,15 @@ struct demo {
   bool self_connect;         /* one stack: both columns are the same socket */
   /* the application */
   int csock[DEMO_MAX_SOCKS]; /* client sockets whose connect() outcome we report */
+  struct tv_tuple csock_tu[DEMO_MAX_SOCKS]; /* their connections, once known */
   bool connect_pending[DEMO_MAX_SOCKS];
   int ncsock;
   bool server_close_on_eof;  /* close() from the readiness callback at EOF (W3) */
   int server_conn;
   size_t mark;               /* first entry of the event in progress */
   uint64_t flood_syns;
+  struct tv_tuple cur_tu;    /* the connection of the call being logged */
+  bool cur_opens;
   char err[160];
 };
 
@@ -102,9 +107,10 @@ static uint64_t fnv(const uint8_t *p, size_t n)
 static enum ustcp_state tuple_state(struct ustcp_stack *st, uint16_t lport, uint32_t rip,
                                     uint16_t rport, bool allow_listener)
 {
-  struct ustcp_sock_row rows[64];
-  size_t n = ustcp_sock_table(st, rows, 64);
-  if (n > 64) n = 64;
+  /* room for a flooded SYN queue and more: a row cut off would read as CLOSED */
+  static struct ustcp_sock_row rows[DEMO_MAX_ROWS];
+  size_t n = ustcp_sock_table(st, rows, DEMO_MAX_ROWS);
+  if (n > DEMO_MAX_ROWS) n = DEMO_MAX_ROWS;
   enum ustcp_state best = USTCP_CLOSED;
   for (size_t i = 0; i < n; i++) {
     if (rows[i].local.port != lport) continue;
@@ -112,6 +118,36 @@ static enum ustcp_state tuple_state(struct ustcp_stack *st, uint16_t lport, uint
     if (rows[i].state == USTCP_LISTEN && allow_listener) best = USTCP_LISTEN;
   }
   return best;
+}
+
+/* The columns' endpoints of socket fd on host h (unset if it has no peer). */
+static struct tv_tuple fd_tuple(struct demo *d, struct dhost *h, int fd)
+{
+  struct tv_tuple tu;
+  memset(&tu, 0, sizeof tu);
+  struct ustcp_addr l, r;
+  if (fd < 0 || ustcp_getsockname(h->st, fd, &l) != 0 || ustcp_getpeername(h->st, fd, &r) != 0) {
+    /* a client socket whose connection failed: the tuple its connect() had */
+    for (int i = d->ncsock; i-- > 0 && h->side == 0;)
+      if (d->csock[i] == fd) return d->csock_tu[i];
+    return tu;
+  }
+  int me = d->self_connect ? 0 : h->side;
+  if (me < 0) return tu;
+  tu.ip[me] = l.ip ? l.ip : h->ip;
+  tu.port[me] = l.port;
+  tu.ip[1 - me] = r.ip;
+  tu.port[1 - me] = r.port;
+  tu.set = true;
+  return tu;
+}
+
+/* Names the connection of the entry just logged. */
+static void tag_last(struct demo *d, const struct tv_tuple *tu, bool opens)
+{
+  if (!d->v.n || !tu->set) return;
+  d->v.e[d->v.n - 1].tu = *tu;
+  d->v.e[d->v.n - 1].opens = opens;
 }
 
 /* After an event on host h: fill the sender's state into the segments it sent. */
@@ -141,9 +177,11 @@ static void end_event(struct demo *d, struct dhost *h)
       ustcp_get_info(h->st, d->csock[i], &ti);
       if (ti.state == USTCP_SYN_SENT || ti.state == USTCP_SYN_RCVD) continue;
       d->connect_pending[i] = false;
+      struct tv_tuple tu = fd_tuple(d, h, d->csock[i]);
       int err = ustcp_sock_error(h->st, d->csock[i]);
       if (err) tv_call(&d->v, now(d), 0, d->v.zh ? "connect() 失败: %s" : "connect() fails: %s", errno_name(err));
       else tv_call(&d->v, now(d), 0, d->v.zh ? "connect() 返回 0 (已连接)" : "connect() returns 0 (connected)");
+      tag_last(d, &tu, false);
     }
   }
 }
@@ -202,9 +240,9 @@ static void tap(void *ctx, int from, int to, enum sim_fate fate, const uint8_t *
   struct demo *d = ctx;
   (void)to;
   if (fate == SIM_SENT && d->pcap) pcap_writer_write(d->pcap, t, pkt, len);
-  if (from < 0 || from >= d->nhosts || d->h[from].side < 0) return;
+  if (from < 0 || from >= d->nhosts || d->h[from].draw_col < 0) return;
   if (fate == SIM_SENT) {
-    struct tv_entry *e = tv_add_seg(&d->v, t, d->h[from].side, pkt, len);
+    struct tv_entry *e = tv_add_seg(&d->v, t, d->h[from].draw_col, pkt, len);
     if (e) e->key = fnv(pkt, len);
   } else if (fate == SIM_DROP_LOSS || fate == SIM_DROP_RULE || fate == SIM_DROP_QUEUE ||
              fate == SIM_DROP_DOWN || fate == SIM_DROP_NOROUTE) {
@@ -227,11 +265,6 @@ static void capture(void *ctx, bool outgoing, const uint8_t *pkt, size_t len, ui
   if (e) {
     e->key = fnv(pkt, len);
     e->arrive_us = t;
-    /* both columns are the same socket: one ISN */
-    d->v.isn[1] = d->v.isn[0];
-    d->v.isn_known[1] = d->v.isn_known[0];
-    e->isn_rel[1] = e->isn_rel[0];
-    e->isn_rel_known[1] = e->isn_rel_known[0];
   }
 }
 
@@ -251,6 +284,15 @@ static void on_event(void *ctx, const struct ustcp_event *ev)
   if (!e) return;
   e->old_state = ev->old_state;
   e->new_state = ev->new_state;
+  if (ev->remote.ip) {
+    int me = d->self_connect ? 0 : h->side;
+    e->tu.ip[me] = ev->local.ip ? ev->local.ip : h->ip;
+    e->tu.port[me] = ev->local.port;
+    e->tu.ip[1 - me] = ev->remote.ip;
+    e->tu.port[1 - me] = ev->remote.port;
+    e->tu.set = true;
+    e->opens = ev->new_state == USTCP_SYN_SENT;
+  }
 }
 
 static void on_ready(void *ctx, int fd, unsigned events)
@@ -278,6 +320,7 @@ static struct dhost *add_host(struct demo *d, const char *name, uint32_t ip, int
   h->d = d;
   h->ip = ip;
   h->side = side;
+  h->draw_col = side;
   h->st = ustcp_stack_new(&d->cfg, ip, d->seed * 7919 + (uint64_t)d->nhosts, out_fn, h);
   if (!h->st) return NULL;
   h->id = sim_add_host(d->net, name, ip, &ops, h);
@@ -309,9 +352,9 @@ static bool busy(struct demo *d)
   if (sim_in_flight(d->net)) return true;
   for (int k = 0; k < d->nhosts; k++) {
     if (d->h[k].side < 0) continue;
-    struct ustcp_sock_row rows[64];
-    size_t n = ustcp_sock_table(d->h[k].st, rows, 64);
-    if (n > 64) n = 64;
+    static struct ustcp_sock_row rows[DEMO_MAX_ROWS];
+    size_t n = ustcp_sock_table(d->h[k].st, rows, DEMO_MAX_ROWS);
+    if (n > DEMO_MAX_ROWS) n = DEMO_MAX_ROWS;
     for (size_t i = 0; i < n; i++) {
       if (d->h[k].side == 1 && rows[i].remote.ip != CLIENT_IP) continue;
       enum ustcp_state s = rows[i].state;
@@ -350,6 +393,9 @@ static void call_line(struct demo *d, int side, const char *fmt, ...)
   vsnprintf(text, sizeof text, fmt, ap);
   va_end(ap);
   tv_call(&d->v, now(d), side, "%s", text);
+  tag_last(d, &d->cur_tu, d->cur_opens);
+  memset(&d->cur_tu, 0, sizeof d->cur_tu);
+  d->cur_opens = false;
   if (d->mark >= d->v.n - 1) return;
   struct tv_entry last = d->v.e[d->v.n - 1];
   memmove(&d->v.e[d->mark + 1], &d->v.e[d->mark], (d->v.n - 1 - d->mark) * sizeof last);
@@ -376,6 +422,7 @@ static void track_connect(struct demo *d, int fd)
 {
   if (d->ncsock < DEMO_MAX_SOCKS) {
     d->csock[d->ncsock] = fd;
+    d->csock_tu[d->ncsock] = d->cur_tu;
     d->connect_pending[d->ncsock] = true;
     d->ncsock++;
   }
@@ -387,9 +434,21 @@ static int c_connect_fd(struct demo *d, struct dhost *h, int fd, uint32_t ip, ui
   d->mark = d->v.n;
   int rc = ustcp_connect(h->st, fd, &a);
   char ipb[16];
+  d->cur_tu = fd_tuple(d, h, fd);
+  struct ustcp_addr l;
+  if (!d->cur_tu.set && rc == -EINPROGRESS && ustcp_getsockname(h->st, fd, &l) == 0 && l.port) {
+    /* in SYN_SENT there is no peer name yet (ENOTCONN, as in Linux) */
+    int me = d->self_connect ? 0 : h->side;
+    d->cur_tu.ip[me] = l.ip ? l.ip : h->ip;
+    d->cur_tu.port[me] = l.port;
+    d->cur_tu.ip[1 - me] = ip;
+    d->cur_tu.port[1 - me] = port;
+    d->cur_tu.set = true;
+  }
+  d->cur_opens = true;
+  if (rc == -EINPROGRESS) track_connect(d, fd);
   call_line(d, h->side, "connect(%s:%u) = %s", ipv4_str(ip, ipb, sizeof ipb), port,
           errno_name(rc));
-  if (rc == -EINPROGRESS) track_connect(d, fd);
   end_event(d, h);
   return rc;
 }
@@ -407,6 +466,7 @@ static int c_accept(struct demo *d, struct dhost *h, int lfd)
   d->mark = d->v.n;
   int fd = ustcp_accept(h->st, lfd, &peer);
   char ipb[16];
+  d->cur_tu = fd_tuple(d, h, fd);
   if (fd >= 0)
     call_line(d, h->side, "accept() = fd %d (%s:%u)", fd, ipv4_str(peer.ip, ipb, sizeof ipb), peer.port);
   else
@@ -417,6 +477,7 @@ static int c_accept(struct demo *d, struct dhost *h, int lfd)
 static void c_send(struct demo *d, struct dhost *h, int fd, const char *data, size_t len)
 {
   d->mark = d->v.n;
+  d->cur_tu = fd_tuple(d, h, fd);
   ssize_t n = ustcp_send(h->st, fd, data, len, 0);
   if (n >= 0) call_line(d, h->side, "send(%zu bytes) = %zd", len, n);
   else call_line(d, h->side, "send(%zu bytes) = %s", len, errno_name((int)n));
@@ -427,6 +488,7 @@ static ssize_t c_recv(struct demo *d, struct dhost *h, int fd)
 {
   char buf[65536];
   d->mark = d->v.n;
+  d->cur_tu = fd_tuple(d, h, fd);
   ssize_t n = ustcp_recv(h->st, fd, buf, sizeof buf, 0);
   if (n > 0) call_line(d, h->side, "recv() = %zd", n);
   else if (n == 0) call_line(d, h->side, d->v.zh ? "recv() = 0 (对端已关闭, EOF)" : "recv() = 0 (EOF: the peer closed)");
@@ -438,6 +500,9 @@ static ssize_t c_recv(struct demo *d, struct dhost *h, int fd)
 static void c_close(struct demo *d, struct dhost *h, int fd)
 {
   d->mark = d->v.n;
+  d->cur_tu = fd_tuple(d, h, fd);
+  for (int i = 0; i < d->ncsock && h->side == 0; i++)
+    if (d->csock[i] == fd) d->csock[i] = -1;   /* the number may be reused */
   int rc = ustcp_close(h->st, fd);
   call_line(d, h->side, "close() = %s", errno_name(rc));
   end_event(d, h);
@@ -446,6 +511,7 @@ static void c_close(struct demo *d, struct dhost *h, int fd)
 static void c_shutdown_wr(struct demo *d, struct dhost *h, int fd)
 {
   d->mark = d->v.n;
+  d->cur_tu = fd_tuple(d, h, fd);
   int rc = ustcp_shutdown(h->st, fd, USTCP_SHUT_WR);
   call_line(d, h->side, "shutdown(SHUT_WR) = %s", errno_name(rc));
   end_event(d, h);
@@ -759,9 +825,10 @@ static void flood(struct demo *d, struct dhost *attacker, unsigned count)
 static void sc_syn_flood_common(struct demo *d, struct env *x, bool cookies)
 {
   struct dhost *att = add_host(d, "attacker", ATTACKER_IP, -1);
+  if (att) att->draw_col = 0;   /* its spoofed SYNs come from the left */
   x->lfd = c_listen(d, x->s, 80, 128);
-  tv_note(&d->v, now(d), 1, d->v.zh ? "攻击者发送 %u 个伪造源地址的 SYN (未画出); max_syn_backlog = %u, syncookies = %s"
-                                     : "an attacker sends %u SYNs from spoofed addresses (not drawn); max_syn_backlog = %u, syncookies = %s",
+  tv_note(&d->v, now(d), 1, d->v.zh ? "攻击者发送 %u 个伪造源地址的 SYN (f1, f2, ...; 只画出前几个); max_syn_backlog = %u, syncookies = %s"
+                                     : "an attacker sends %u SYNs from spoofed addresses (f1, f2, ...; the first few are drawn); max_syn_backlog = %u, syncookies = %s",
           3 * d->cfg.max_syn_backlog, d->cfg.max_syn_backlog, cookies ? "1" : "0");
   flood(d, att, 3 * d->cfg.max_syn_backlog);
   run_until(d, now(d) + 50 * USTCP_MSEC);
@@ -884,8 +951,10 @@ static void usage(FILE *f)
     "  --pcap FILE       write the capture for Wireshark/tshark (example: --pcap demo.pcap)\n"
     "  --svg FILE        write the diagram as an SVG picture (example: --svg demo.svg)\n"
     "  --json            print the events as JSON instead of the diagram\n"
+    "  --verbose         draw every segment of a flood (by default only those of its first\n"
+    "                    %d spoofed connections, the others counted on one line)\n"
     "  --color, --no-color  force colour on or off (default: on for a terminal)\n"
-    "  -h, --help        this text\n");
+    "  -h, --help        this text\n", TV_FLOOD_SHOWN);
 }
 
 static bool parse_double(const char *s, double *out)
@@ -953,6 +1022,7 @@ int demo_main(int argc, char **argv)
     else if (!strcmp(a, "--pcap")) { NEED_VAL(); pcap_path = val; }
     else if (!strcmp(a, "--svg")) { NEED_VAL(); svg_path = val; }
     else if (!strcmp(a, "--json")) json = true;
+    else if (!strcmp(a, "--verbose")) d.v.verbose = true;
     else if (!strcmp(a, "--color")) color = 1;
     else if (!strcmp(a, "--no-color")) color = 0;
     else {
@@ -975,7 +1045,12 @@ int demo_main(int argc, char **argv)
     d.cfg.max_syn_backlog = 64;
     d.cfg.syncookies = !strcmp(sc->name, "syn-flood") ? 1 : 0;
   }
+  bool verbose = d.v.verbose;
   tv_init(&d.v);
+  d.v.verbose = verbose;
+  /* The flood's spoofed sources (198.18.0.0/16): summarised, not drawn one by one. */
+  d.v.flood_net = 0xc6120000u;
+  d.v.flood_mask = 0xffff0000u;
   d.v.zh = !strcmp(lang, "zh");
   d.v.color = color == -1 ? isatty(STDOUT_FILENO) : color;
   d.net = sim_new(d.seed);
