@@ -160,7 +160,9 @@ static void end_event(struct demo *d, struct dhost *h)
     for (int k = 0; !sender && k < d->nhosts; k++)
       if (d->h[k].ip == e->src_ip) sender = &d->h[k];
     if (!sender || sender != h) continue;
-    e->st[e->side] = tuple_state(h->st, e->tcp.src_port, e->dst_ip, e->tcp.dst_port, true);
+    /* a RST leaves its connection CLOSED even where a listener owns the port */
+    e->st[e->side] = tuple_state(h->st, e->tcp.src_port, e->dst_ip, e->tcp.dst_port,
+                                 !(e->tcp.flags & TCP_RST));
     e->st_known[e->side] = true;
     if (d->self_connect) {
       e->st[1 - e->side] = e->st[e->side];
@@ -776,30 +778,89 @@ static void sc_time_wait(struct demo *d, struct env *x)
   settle(d);
 }
 
-static void sc_backlog_full(struct demo *d, struct env *x)
+/* The server's listen-queue counters, as a note with the count as its claim. */
+static void listen_counters(struct demo *d, struct dhost *srv)
+{
+  struct ustcp_stats st;
+  ustcp_get_stats(srv->st, &st);
+  char claim[64];
+  snprintf(claim, sizeof claim, "overflows %llu", (unsigned long long)st.accept_queue_drops);
+  tv_note_claim(&d->v, now(d), 1, claim,
+                d->v.zh ? "服务器计数: accept_queue_drops = %llu (Linux 的 ListenOverflows, 也计入 ListenDrops), syn_queue_drops = %llu"
+                        : "server counters: accept_queue_drops = %llu (Linux's ListenOverflows, also counted in ListenDrops), syn_queue_drops = %llu",
+                (unsigned long long)st.accept_queue_drops, (unsigned long long)st.syn_queue_drops);
+}
+
+/* Three clients connect at once to a listener with backlog 1 (the accept queue
+ * holds 2): all three SYNs find room, but the third final ACK finds the queue
+ * full. Linux (tcp_check_req -> inet_csk_complete_hashdance failing) drops that
+ * ACK and keeps the request; the SYN-ACK timer resends the SYN-ACK, the client
+ * (ESTABLISHED since it sent the ACK) answers again, and once accept() has made
+ * room the connection completes. A fourth client's SYN arriving while the queue
+ * is full is dropped (tcp_conn_request: sk_acceptq_is_full). With
+ * abort_on_overflow = 1 the full-queue ACK is answered with a RST instead. */
+static void backlog_common(struct demo *d, struct env *x, bool abort_on_overflow)
 {
   x->lfd = c_listen(d, x->s, 80, 1);
-  tv_note(&d->v, now(d), 1, d->v.zh ? "backlog 1: 全连接队列可容纳 2 个 (Linux: 已排队 > backlog 才算满); 服务器暂不 accept()"
-                                     : "backlog 1: the accept queue holds 2 (Linux counts it full when queued > backlog); the server does not accept() yet");
-  int fds[3];
-  for (int i = 0; i < 3; i++) {
-    fds[i] = c_connect(d, x->c, SERVER_IP, 80);
-    settle(d);
+  tv_note_claim(&d->v, now(d), 1, "state c1 server ESTABLISHED; state c2 server ESTABLISHED",
+                d->v.zh ? "backlog 1: 全连接队列可容纳 2 个 (Linux: 已排队 > backlog 才算满); 服务器暂不 accept()"
+                        : "backlog 1: the accept queue holds 2 (Linux counts it full when queued > backlog); the server does not accept() yet");
+  int fds[4] = {-1, -1, -1, -1};
+  for (int i = 0; i < 3; i++) fds[i] = c_connect(d, x->c, SERVER_IP, 80);
+  if (!abort_on_overflow) {
+    tv_note_claim(&d->v, now(d), 0,
+                  "later seg c1 client . server=ESTABLISHED; later seg c2 client . server=ESTABLISHED; "
+                  "later seg c3 client . client=ESTABLISHED server=SYN_RCVD",
+                  d->v.zh ? "三个 SYN 同时到达, 都有空位 (SYN_RCVD); c3 的第三次握手到达时队列已满 (2 个): 被丢弃, 服务器端 c3 仍是 SYN_RCVD, 客户端已 ESTABLISHED"
+                          : "three SYNs at once all find room (SYN_RCVD); c3's third handshake arrives when the queue already holds 2: dropped, the server keeps c3 in SYN_RCVD while its client is ESTABLISHED");
+  } else {
+    tv_note_claim(&d->v, now(d), 0, "later seg c3 server R; later state c3 client CLOSED; no seg c3 server S. label=retransmission",
+                  d->v.zh ? "abort_on_overflow = 1: c3 的第三次握手到达时队列已满, 服务器回 RST 并丢弃 c3 (不重传 SYN-ACK)"
+                          : "abort_on_overflow = 1: c3's third handshake finds the queue full; the server answers with RST and forgets c3 (no SYN-ACK resent)");
   }
-  run_until(d, now(d) + 4 * USTCP_SEC);
-  int a1 = c_accept(d, x->s, x->lfd);
-  int a2 = c_accept(d, x->s, x->lfd);
-  tv_note(&d->v, now(d), 1, d->v.zh ? "队列有空位了: 第三个连接在下次 SYN-ACK 重传后完成"
-                                     : "room again: the third connection completes after the next SYN-ACK retransmission");
-  run_until(d, now(d) + 10 * USTCP_SEC);
-  int a3 = c_accept(d, x->s, x->lfd);
-  for (int i = 0; i < 3; i++) c_close(d, x->c, fds[i]);
+  run_until(d, now(d) + 100 * USTCP_MSEC);
+  if (abort_on_overflow) {
+    tv_note_claim(&d->v, now(d), 0, "later call client ECONNRESET",
+                  d->v.zh ? "c3 的 connect() 已经返回 0: 客户端下一次 recv() 才发现连接被复位"
+                          : "c3's connect() had already returned 0: the client learns of the reset at its next recv()");
+    c_recv(d, x->c, fds[2]);
+    listen_counters(d, x->s);
+    int a1 = c_accept(d, x->s, x->lfd);
+    int a2 = c_accept(d, x->s, x->lfd);
+    for (int i = 0; i < 3; i++) c_close(d, x->c, fds[i]);
+    settle(d);
+    if (a1 >= 0) { c_recv(d, x->s, a1); c_close(d, x->s, a1); }
+    if (a2 >= 0) { c_recv(d, x->s, a2); c_close(d, x->s, a2); }
+    settle(d);
+    return;
+  }
+  tv_note_claim(&d->v, now(d), 0, "later seg c4 client S server=LISTEN; later seg c4 client S label=retransmission server=LISTEN",
+                d->v.zh ? "c4 的 SYN 在队列满时到达: 被丢弃 (没有 SYN-ACK), 客户端重传"
+                        : "c4's SYN arrives while the queue is full: dropped (no SYN-ACK); its client retransmits");
+  fds[3] = c_connect(d, x->c, SERVER_IP, 80);
+  run_until(d, 2500 * USTCP_MSEC);
+  listen_counters(d, x->s);
+  int a[4];
+  a[0] = c_accept(d, x->s, x->lfd);
+  a[1] = c_accept(d, x->s, x->lfd);
+  tv_note_claim(&d->v, now(d), 1,
+                "later seg c3 server S. label=retransmission; later seg c3 client . server=ESTABLISHED; "
+                "later seg c4 client S server=SYN_RCVD; later state c4 server ESTABLISHED",
+                d->v.zh ? "accept() 腾出了空位: c3 在下一次 SYN-ACK 重传后完成 (客户端再回 ACK), c4 在下一次 SYN 重传后完成"
+                        : "accept() made room: c3 completes at its next SYN-ACK retransmission (its client ACKs it again), c4 at its next SYN");
+  run_until(d, now(d) + 5 * USTCP_SEC);
+  a[2] = c_accept(d, x->s, x->lfd);
+  a[3] = c_accept(d, x->s, x->lfd);
+  listen_counters(d, x->s);
+  for (int i = 0; i < 4; i++) c_close(d, x->c, fds[i]);
   settle(d);
-  if (a1 >= 0) c_close(d, x->s, a1);
-  if (a2 >= 0) c_close(d, x->s, a2);
-  if (a3 >= 0) c_close(d, x->s, a3);
+  for (int i = 0; i < 4; i++)
+    if (a[i] >= 0) { c_recv(d, x->s, a[i]); c_close(d, x->s, a[i]); }
   settle(d);
 }
+
+static void sc_backlog_full(struct demo *d, struct env *x) { backlog_common(d, x, false); }
+static void sc_abort_on_overflow(struct demo *d, struct env *x) { backlog_common(d, x, true); }
 
 static void flood(struct demo *d, struct dhost *attacker, unsigned count)
 {
@@ -827,14 +888,19 @@ static void sc_syn_flood_common(struct demo *d, struct env *x, bool cookies)
   struct dhost *att = add_host(d, "attacker", ATTACKER_IP, -1);
   if (att) att->draw_col = 0;   /* its spoofed SYNs come from the left */
   x->lfd = c_listen(d, x->s, 80, 128);
-  tv_note(&d->v, now(d), 1, d->v.zh ? "攻击者发送 %u 个伪造源地址的 SYN (f1, f2, ...; 只画出前几个); max_syn_backlog = %u, syncookies = %s"
+  char claim[200];
+  snprintf(claim, sizeof claim, "later count f client S %u", 3 * d->cfg.max_syn_backlog);
+  tv_note_claim(&d->v, now(d), 1, claim, d->v.zh ? "攻击者发送 %u 个伪造源地址的 SYN (f1, f2, ...; 只画出前几个); max_syn_backlog = %u, syncookies = %s"
                                      : "an attacker sends %u SYNs from spoofed addresses (f1, f2, ...; the first few are drawn); max_syn_backlog = %u, syncookies = %s",
           3 * d->cfg.max_syn_backlog, d->cfg.max_syn_backlog, cookies ? "1" : "0");
   flood(d, att, 3 * d->cfg.max_syn_backlog);
   run_until(d, now(d) + 50 * USTCP_MSEC);
   struct ustcp_stats st;
   ustcp_get_stats(x->s->st, &st);
-  tv_note(&d->v, now(d), 1, d->v.zh ? "SYN 队列已满 (%u/%u 半连接); 已发送 SYN cookie: %llu, 丢弃的 SYN: %llu"
+  /* every SYN-ACK so far: one per SYN queue child, one per cookie */
+  snprintf(claim, sizeof claim, "count f server S. %llu",
+           (unsigned long long)(d->cfg.max_syn_backlog + st.syncookies_sent));
+  tv_note_claim(&d->v, now(d), 1, claim, d->v.zh ? "SYN 队列已满 (%u/%u 半连接); 已发送 SYN cookie: %llu, 丢弃的 SYN: %llu"
                                      : "SYN queue full (%u/%u half-open); SYN cookies sent: %llu, SYNs dropped: %llu",
           d->cfg.max_syn_backlog, d->cfg.max_syn_backlog, (unsigned long long)st.syncookies_sent,
           (unsigned long long)st.syn_queue_drops);
@@ -842,8 +908,11 @@ static void sc_syn_flood_common(struct demo *d, struct env *x, bool cookies)
   if (cookies) {
     settle(d);
   } else {
-    tv_note(&d->v, now(d), 0, d->v.zh ? "没有 cookie: 合法客户端的 SYN 被丢弃, 直到半连接在 63 s 后过期"
-                                       : "without cookies the legitimate SYNs are dropped until the half-open entries expire at 63 s");
+    tv_note_claim(&d->v, now(d), 0,
+                  "later seg c1 client S server=LISTEN label=retransmission; later seg c1 client S server=SYN_RCVD after=63; "
+                  "no seg c1 client S server=SYN_RCVD before=63",
+                  d->v.zh ? "没有 cookie: 合法客户端的 SYN 被丢弃, 直到半连接在 63 s 后过期"
+                          : "without cookies the legitimate SYNs are dropped until the half-open entries expire at 63 s");
     run_until(d, now(d) + 70 * USTCP_SEC);
     settle(d);
   }
@@ -858,9 +927,14 @@ static void sc_syn_flood_common(struct demo *d, struct env *x, bool cookies)
     settle(d);
   }
   ustcp_get_stats(x->s->st, &st);
-  tv_note(&d->v, now(d), 1, d->v.zh ? "服务器: 收到的 cookie 有效 %llu 次, 内存 %llu 字节"
-                                     : "server: %llu valid cookie(s) came back; engine memory %llu bytes",
-          (unsigned long long)st.syncookies_recv, (unsigned long long)st.mem_bytes);
+  /* a valid cookie: the SYN-ACK came from the listener itself (no child), and
+   * the third handshake made the connection */
+  tv_note_claim(&d->v, now(d), 1,
+                st.syncookies_recv ? "seg c1 server S. server=LISTEN; seg c1 client . label=third server=ESTABLISHED"
+                                   : "no seg c1 server S. server=LISTEN",
+                d->v.zh ? "服务器: 收到的 cookie 有效 %llu 次, 内存 %llu 字节"
+                        : "server: %llu valid cookie(s) came back; engine memory %llu bytes",
+                (unsigned long long)st.syncookies_recv, (unsigned long long)st.mem_bytes);
 }
 
 static void sc_syn_flood(struct demo *d, struct env *x) { sc_syn_flood_common(d, x, true); }
@@ -902,29 +976,35 @@ struct scenario {
   const char *name;
   const char *about;
   void (*run)(struct demo *d, struct env *x);
+  const char *claim;   /* what the title claims (tests/sh/demo_claims.sh), or NULL */
 };
 
 static const struct scenario scenarios[] = {
-  {"normal", "handshake, request and response, the client closes first (four waves), TIME_WAIT", sc_normal},
-  {"server-closes-first", "the server closes first: it is the one in TIME_WAIT", sc_server_first},
-  {"three-way-close", "the server closes as soon as it reads EOF: its FIN rides on the ACK (FIN_WAIT_1 -> TIME_WAIT)", sc_three_way_close},
-  {"simultaneous-open", "both ends connect() to each other at once, no listen(): SYN_SENT -> SYN_RCVD -> ESTABLISHED", sc_simultaneous_open},
-  {"self-connect", "a socket bound to 10.0.0.1:6000 connects to 10.0.0.1:6000", sc_self_connect},
-  {"simultaneous-close", "both ends close at once: FIN_WAIT_1 -> CLOSING -> TIME_WAIT on both", sc_simultaneous_close},
-  {"half-close", "the client shuts down writing and keeps receiving in FIN_WAIT_2", sc_half_close},
-  {"refused", "connect to a port nobody listens on: RST|ACK, ECONNREFUSED", sc_refused},
-  {"syn-timeout", "every SYN is lost: retransmissions at 1, 3, 7, 15, 31, 63 s, ETIMEDOUT at 127 s", sc_syn_timeout},
-  {"synack-lost", "the second handshake is lost: both ends retransmit", sc_synack_lost},
-  {"lost-fin1", "the first wave (client FIN) is lost and retransmitted", sc_lost_fin1},
-  {"lost-ack2", "the second wave (ACK of the FIN) is lost: the FIN is retransmitted", sc_lost_ack2},
-  {"lost-fin3", "the third wave (server FIN) is lost: LAST_ACK retransmits it", sc_lost_fin3},
-  {"lost-ack4", "the fourth wave (last ACK) is lost: TIME_WAIT re-ACKs the retransmitted FIN", sc_lost_ack4},
-  {"orphan-fin-wait-2", "the server never closes: the client leaves FIN_WAIT_2 after fin_timeout; CLOSE_WAIT stays", sc_orphan_fin_wait_2},
-  {"time-wait", "a new connect() on the same 4-tuple during TIME_WAIT fails; after 2MSL it works", sc_time_wait},
-  {"backlog-full", "listen backlog 1 and no accept(): the third handshake waits for room in the accept queue", sc_backlog_full},
-  {"syn-flood", "spoofed SYNs fill the SYN queue; SYN cookies let a legitimate client in", sc_syn_flood},
-  {"syn-flood-nocookies", "the same flood with syncookies = 0: the client waits until half-open entries expire", sc_syn_flood_nocookies},
-  {"data-loss", "a lost data segment: duplicate ACKs and fast retransmit; then a lost tail segment: RTO", sc_data_loss},
+  {"normal", "handshake, request and response, the client closes first (four waves), TIME_WAIT", sc_normal, NULL},
+  {"server-closes-first", "the server closes first: it is the one in TIME_WAIT", sc_server_first, NULL},
+  {"three-way-close", "the server closes as soon as it reads EOF: its FIN rides on the ACK (FIN_WAIT_1 -> TIME_WAIT)", sc_three_way_close, NULL},
+  {"simultaneous-open", "both ends connect() to each other at once, no listen(): SYN_SENT -> SYN_RCVD -> ESTABLISHED", sc_simultaneous_open, NULL},
+  {"self-connect", "a socket bound to 10.0.0.1:6000 connects to 10.0.0.1:6000", sc_self_connect, NULL},
+  {"simultaneous-close", "both ends close at once: FIN_WAIT_1 -> CLOSING -> TIME_WAIT on both", sc_simultaneous_close, NULL},
+  {"half-close", "the client shuts down writing and keeps receiving in FIN_WAIT_2", sc_half_close, NULL},
+  {"refused", "connect to a port nobody listens on: RST|ACK, ECONNREFUSED", sc_refused, NULL},
+  {"syn-timeout", "every SYN is lost: retransmissions at 1, 3, 7, 15, 31, 63 s, ETIMEDOUT at 127 s", sc_syn_timeout, NULL},
+  {"synack-lost", "the second handshake is lost: both ends retransmit", sc_synack_lost, NULL},
+  {"lost-fin1", "the first wave (client FIN) is lost and retransmitted", sc_lost_fin1, NULL},
+  {"lost-ack2", "the second wave (ACK of the FIN) is lost: the FIN is retransmitted", sc_lost_ack2, NULL},
+  {"lost-fin3", "the third wave (server FIN) is lost: LAST_ACK retransmits it", sc_lost_fin3, NULL},
+  {"lost-ack4", "the fourth wave (last ACK) is lost: TIME_WAIT re-ACKs the retransmitted FIN", sc_lost_ack4, NULL},
+  {"orphan-fin-wait-2", "the server never closes: the client leaves FIN_WAIT_2 after fin_timeout; CLOSE_WAIT stays", sc_orphan_fin_wait_2, NULL},
+  {"time-wait", "a new connect() on the same 4-tuple during TIME_WAIT fails; after 2MSL it works", sc_time_wait, NULL},
+  {"backlog-full", "backlog 1, accept() late: a SYN is dropped while the accept queue is full; a third handshake that finds it full is dropped, the SYN-ACK resent until accept() makes room", sc_backlog_full,
+   "seg c4 client S server=LISTEN; seg c3 client . client=ESTABLISHED server=SYN_RCVD; seg c3 server S. label=retransmission; state c3 server ESTABLISHED; state c4 server ESTABLISHED"},
+  {"abort-on-overflow", "backlog 1 with abort_on_overflow = 1: the third handshake that finds the accept queue full is answered with RST", sc_abort_on_overflow,
+   "seg c3 server R; call client ECONNRESET"},
+  {"syn-flood", "spoofed SYNs fill the SYN queue; SYN cookies let a legitimate client in", sc_syn_flood,
+   "later count f client S 192; seg c1 server S. server=LISTEN; state c1 server ESTABLISHED"},
+  {"syn-flood-nocookies", "the same flood with syncookies = 0: the client waits until half-open entries expire", sc_syn_flood_nocookies,
+   "no seg c1 server S. server=LISTEN; seg c1 client S server=SYN_RCVD after=63; no seg c1 client S server=SYN_RCVD before=63"},
+  {"data-loss", "a lost data segment: duplicate ACKs and fast retransmit; then a lost tail segment: RTO", sc_data_loss, NULL},
 };
 #define NSCEN (sizeof scenarios / sizeof scenarios[0])
 
@@ -1040,6 +1120,7 @@ int demo_main(int argc, char **argv)
   }
 
   ustcp_config_default(&d.cfg);
+  if (!strcmp(sc->name, "abort-on-overflow")) d.cfg.abort_on_overflow = 1;
   if (!strcmp(sc->name, "syn-flood") || !strcmp(sc->name, "syn-flood-nocookies")) {
     /* A small SYN queue keeps the demo short; the mechanism is the same at 2048. */
     d.cfg.max_syn_backlog = 64;
@@ -1048,6 +1129,9 @@ int demo_main(int argc, char **argv)
   bool verbose = d.v.verbose;
   tv_init(&d.v);
   d.v.verbose = verbose;
+  d.v.title = sc->name;
+  d.v.about = sc->about;
+  d.v.title_claim = sc->claim;
   /* The flood's spoofed sources (198.18.0.0/16): summarised, not drawn one by one. */
   d.v.flood_net = 0xc6120000u;
   d.v.flood_mask = 0xffff0000u;

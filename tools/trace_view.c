@@ -148,6 +148,17 @@ void tv_note(struct tv *v, uint64_t t_us, int side, const char *fmt, ...)
   va_end(ap);
 }
 
+void tv_note_claim(struct tv *v, uint64_t t_us, int side, const char *claim, const char *fmt, ...)
+{
+  struct tv_entry *e = tv_add(v, TV_NOTE, t_us, side);
+  if (!e) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vtext(e->text, sizeof e->text, fmt, ap);
+  va_end(ap);
+  snprintf(e->claim, sizeof e->claim, "%s", claim);
+}
+
 void tv_call(struct tv *v, uint64_t t_us, int side, const char *fmt, ...)
 {
   struct tv_entry *e = tv_add(v, TV_CALL, t_us, side);
@@ -185,6 +196,7 @@ static void add_label(char *buf, size_t cap, const char *s)
 /* What the labeller knows of one connection. */
 struct lab {
   bool syn_seen[2], synack_seen[2], third_done;
+  bool synack_again;         /* a SYN-ACK came again after the third handshake */
   int first_syn_side;
   int fin_count, fin_order[2];
   uint32_t fin_seq[2];
@@ -247,12 +259,20 @@ void tv_label(struct tv *v)
     } else if (syn && ack) {
       add_label(L, sizeof e->label, lbl(v, L_H2));
       b->synack_seen[s] = true;
+      if (b->third_done) b->synack_again = true;
     } else {
       bool simultaneous = b->syn_seen[0] && b->syn_seen[1];
       if (ack && !b->third_done && !simultaneous && s == b->first_syn_side && b->synack_seen[o] &&
           e->isn_rel_known[o] && h->ack == e->isn_rel[o] + 1) {
         add_label(L, sizeof e->label, lbl(v, L_H3));
         b->third_done = true;
+      } else if (ack && b->third_done && b->synack_again && s == b->first_syn_side && !e->plen &&
+                 !fin && e->isn_rel_known[o] && h->ack == e->isn_rel[o] + 1) {
+        /* the answer to a resent SYN-ACK: the third handshake once more (the
+         * server dropped the first one, e.g. with its accept queue full) */
+        add_label(L, sizeof e->label, lbl(v, L_H3));
+        add_label(L, sizeof e->label, lbl(v, L_AGAIN));
+        b->synack_again = false;
       }
       bool acks_other_fin = ack && b->fin_order[o] && h->ack == b->fin_seq[o] + 1;
       if (fin) {
@@ -579,7 +599,17 @@ static void json_str(FILE *out, const char *s)
 void tv_render_json(const struct tv *v, FILE *out)
 {
   static const char *const kinds[] = {"segment", "call", "state", "note"};
-  fprintf(out, "{\"columns\":[");
+  fprintf(out, "{");
+  if (v->title) {
+    fprintf(out, "\"scenario\":");
+    json_str(out, v->title);
+    fprintf(out, ",\"about\":");
+    json_str(out, v->about ? v->about : "");
+    fprintf(out, ",\"claim\":");
+    json_str(out, v->title_claim ? v->title_claim : "");
+    fprintf(out, ",");
+  }
+  fprintf(out, "\"columns\":[");
   json_str(out, v->name[0]);
   fputc(',', out);
   json_str(out, v->name[1]);
@@ -623,6 +653,10 @@ void tv_render_json(const struct tv *v, FILE *out)
     } else {
       fprintf(out, ",\"text\":");
       json_str(out, e->text);
+      if (e->claim[0]) {
+        fprintf(out, ",\"claim\":");
+        json_str(out, e->claim);
+      }
     }
     fprintf(out, "}%s\n", i + 1 < v->n ? "," : "");
   }

@@ -62,8 +62,11 @@ struct tv_entry {
   /* TV_STATE */
   enum ustcp_state old_state, new_state;
   /* TV_CALL / TV_NOTE / segment label */
-  char text[160];
+  char text[320];             /* long enough for a Chinese note (3 bytes a character) */
   char label[96];
+  /* TV_NOTE: what the note claims, as checks of the events that
+   * tests/sh/demo_claims.sh runs on --json (grammar there); "" for none */
+  char claim[200];
 };
 
 struct tv {
@@ -78,6 +81,8 @@ struct tv {
   int nflood;
   uint32_t flood_net, flood_mask; /* left-column addresses that are spoofed */
   bool verbose;              /* draw every flood segment */
+  const char *title;         /* for --json: the scenario's name, about and claim */
+  const char *about, *title_claim;
 };
 
 void tv_init(struct tv *v);
@@ -89,6 +94,9 @@ void tv_note(struct tv *v, uint64_t t_us, int side, const char *fmt, ...)
   __attribute__((format(printf, 4, 5)));
 void tv_call(struct tv *v, uint64_t t_us, int side, const char *fmt, ...)
   __attribute__((format(printf, 4, 5)));
+/* A note with the claims it makes about the run (checked by a test). */
+void tv_note_claim(struct tv *v, uint64_t t_us, int side, const char *claim, const char *fmt, ...)
+  __attribute__((format(printf, 5, 6)));
 /* The connection's display name ("c2", "f17") or "" for none. */
 const char *tv_conn_name(const struct tv *v, int conn, char *buf, size_t cap);
 /* Flood connections drawn before the rest are summarised (unless verbose). */
