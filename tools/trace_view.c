@@ -676,106 +676,177 @@ static void xml_text(FILE *out, const char *s)
   }
 }
 
-/* Two lifelines; one row per entry; a segment is a slanted arrow from its row to
- * the next (a lost one stops halfway with a cross); state changes are boxes on
- * the lifeline; calls and notes are text beside it. */
+/* ---- SVG ----
+ * Two lifelines; one row per entry. Nothing overlaps (tests/sh/demo_svg.sh
+ * checks the boxes): a segment is a shallow arrow from its sender's lifeline
+ * (y) to the receiver's (y + SLANT) with its text above it, wholly inside its
+ * row; a lost one stops halfway with a cross; each end's state, when it
+ * changed, is a box beside the lifeline at the arrow's end; the seeds' name for
+ * the segment is right of the server's state boxes; calls are beside their
+ * lifeline and notes on rows of their own. Column positions follow the widest
+ * texts, estimated as monospace: 0.6 em a character, 1 em for CJK (wide). */
+#define SVG_FS 12                 /* font size of every text but the titles */
+#define SVG_ROW 34
+#define SVG_SLANT 8
+#define SVG_BOX_W 96
+/* Latin monospace first (its digits keep the numbers aligned), then fonts with
+ * Chinese glyphs, so --lang zh never falls back to boxes where one is
+ * installed (Debian: fonts-noto-cjk), then the generic family. */
+#define SVG_FONTS "'DejaVu Sans Mono', 'Noto Sans Mono CJK SC', 'Noto Sans CJK SC', " \
+                  "'Source Han Sans SC', 'WenQuanYi Zen Hei', 'WenQuanYi Micro Hei', " \
+                  "'Microsoft YaHei', 'PingFang SC', 'Hiragino Sans GB', monospace"
+
+static int text_w(const char *s, int fs)
+{
+  int w10 = 0;   /* tenths of the font size */
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if ((c & 0xc0) == 0x80) continue;
+    w10 += (c >= 0xe3 && c <= 0xef) ? 10 : 6;
+  }
+  return (w10 * fs + 9) / 10;
+}
+
+static void svg_text(FILE *out, int x, int y, const char *anchor, const char *fill,
+                     const char *extra, const char *s)
+{
+  fprintf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"%s\" fill=\"%s\"%s>", x, y, anchor, fill, extra);
+  xml_text(out, s);
+  fprintf(out, "</text>\n");
+}
+
+static void svg_state(FILE *out, int x_lifeline, int side, int ymid, enum ustcp_state st)
+{
+  int x = side ? x_lifeline + 6 : x_lifeline - 6 - SVG_BOX_W;
+  fprintf(out, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"16\" rx=\"3\" fill=\"#e8f5e9\" stroke=\"#2e7d32\"/>"
+               "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"11\">%s</text>\n",
+          x, ymid - 8, SVG_BOX_W, x + SVG_BOX_W / 2, ymid + 4, ustcp_state_name(st));
+}
+
 void tv_render_svg(const struct tv *v, FILE *out)
 {
-  const int xl = 380, xr = 840, row = 34, top = 70, width = 1280;
+  /* widths: left calls, segment texts, labels and right calls, notes */
+  int w_lcall = 0, w_seg = 0, w_label = 0, w_rcall = 0, w_note = 0;
   int rows = 0;
-  for (size_t i = 0; i < v->n; i++)
-    if (!v->e[i].hidden) rows += 1 + (i > 0 && v->e[i - 1].hidden);
-  int height = top + (rows + 3) * row;
+  char txt[240];
+  for (size_t i = 0; i < v->n; i++) {
+    const struct tv_entry *e = &v->e[i];
+    if (e->hidden) continue;
+    rows += 1 + (i > 0 && v->e[i - 1].hidden);
+    int w;
+    switch (e->kind) {
+    case TV_SEG:
+      tv_seg_text(v, e, txt, sizeof txt);
+      if ((w = text_w(txt, SVG_FS)) > w_seg) w_seg = w;
+      if ((w = text_w(e->label, SVG_FS)) > w_label) w_label = w;
+      break;
+    case TV_CALL:
+      w = text_w(e->text, SVG_FS);
+      if (e->side == 0 && w > w_lcall) w_lcall = w;
+      if (e->side == 1 && w > w_rcall) w_rcall = w;
+      break;
+    case TV_NOTE:
+      if ((w = text_w(e->text, SVG_FS) + 2 * SVG_FS) > w_note) w_note = w;
+      break;
+    default: break;
+    }
+  }
+  rows += 1;   /* a last flood summary */
+  int nlist = 0;
+  if (conn_column(v))
+    for (size_t k = 0; k < v->nc; k++) nlist += !v->c[k].flood;
+  if (v->nflood) nlist++;
+  const int x_time = 10, x_tag = 82, x_body = 120;
+  int xl = x_body + w_lcall + 10;
+  if (xl < x_body + SVG_BOX_W + 20) xl = x_body + SVG_BOX_W + 20;
+  int gap = w_seg + 40 > 420 ? w_seg + 40 : 420;
+  int xr = xl + gap;
+  int x_label = xr + 6 + SVG_BOX_W + 14;
+  int width = x_label + (w_label > w_rcall ? w_label : w_rcall) + 20;
+  if (width < x_body + w_note + 20) width = x_body + w_note + 20;
+  const int title_y = 30 + nlist * 18;
+  const int top = title_y + 50;
+  int height = top + (rows + 1) * SVG_ROW;
   fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-               "font-family=\"monospace\" font-size=\"12\">\n", width, height);
+               "font-family=\"%s\" font-size=\"%d\">\n", width, height, SVG_FONTS, SVG_FS);
   fprintf(out, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
   fprintf(out, "<defs><marker id=\"arr\" markerWidth=\"10\" markerHeight=\"8\" refX=\"9\" refY=\"4\" "
                "orient=\"auto\"><path d=\"M0,0 L10,4 L0,8 z\" fill=\"#333\"/></marker></defs>\n");
+  /* the connections, as in the text header */
+  int ly = 24;
+  int first_flood = 0, last_flood = 0;
+  for (size_t k = 0; k < v->nc && conn_column(v); k++) {
+    const struct tv_conn *c = &v->c[k];
+    if (c->flood) { if (!first_flood) first_flood = c->num; last_flood = c->num; continue; }
+    char a[16], b[16];
+    snprintf(txt, sizeof txt, "c%d  %s:%u <-> %s:%u", c->num, ipv4_str(c->tu.ip[0], a, sizeof a),
+             c->tu.port[0], ipv4_str(c->tu.ip[1], b, sizeof b), c->tu.port[1]);
+    svg_text(out, x_time, ly, "start", "#333", "", txt);
+    ly += 18;
+  }
+  if (first_flood) {
+    snprintf(txt, sizeof txt, v->zh ? "f%d-f%d  %d 个来自伪造源地址的连接 (洪泛)" : "f%d-f%d  %d connections from spoofed source addresses (the flood)",
+             first_flood, last_flood, last_flood - first_flood + 1);
+    svg_text(out, x_time, ly, "start", "#333", "", txt);
+  }
   for (int k = 0; k < 2; k++) {
     int x = k ? xr : xl;
-    fprintf(out, "<text x=\"%d\" y=\"30\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">", x);
-    xml_text(out, v->name[k]);
-    fprintf(out, "</text>\n<line x1=\"%d\" y1=\"45\" x2=\"%d\" y2=\"%d\" stroke=\"#888\" stroke-dasharray=\"4 3\"/>\n",
-            x, x, height - 20);
+    svg_text(out, x, title_y, "middle", "#000", " font-size=\"15\" font-weight=\"bold\"", v->name[k]);
+    fprintf(out, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#888\" stroke-dasharray=\"4 3\"/>\n",
+            x, title_y + 12, x, height - 10);
   }
   enum ustcp_state *shown_all = malloc((v->nc + 1) * 2 * sizeof *shown_all);
   if (!shown_all) return;
   for (size_t k = 0; k < (v->nc + 1) * 2; k++) shown_all[k] = (enum ustcp_state)-1;
   int r = 0;
   struct hid hidden = {0};
-  for (size_t i = 0; i < v->n; i++) {
-    const struct tv_entry *e = &v->e[i];
-    if (e->hidden) { hid_add(&hidden, e); continue; }
-    if (hidden.n && !(e->conn >= 0 && v->c[e->conn].flood)) {
-      char txt[200];
+  for (size_t i = 0; i <= v->n; i++) {
+    const struct tv_entry *e = i < v->n ? &v->e[i] : NULL;
+    if (e && e->hidden) { hid_add(&hidden, e); continue; }
+    if (hidden.n && (!e || !(e->conn >= 0 && v->c[e->conn].flood))) {
       hid_text(v, &hidden, txt, sizeof txt);
-      fprintf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#666\">", (xl + xr) / 2, top + r * row + 4);
-      xml_text(out, txt);
-      fprintf(out, "</text>\n");
-      r++;
+      svg_text(out, x_body, top + r++ * SVG_ROW + 4, "start", "#666", "", txt);
       memset(&hidden, 0, sizeof hidden);
     }
+    if (!e) break;
     enum ustcp_state *shown = shown_for(shown_all, e);
-    int y = top + r++ * row;
-    fprintf(out, "<text x=\"10\" y=\"%d\" fill=\"#555\">%.3f s</text>\n", y + 4, (double)e->t_us / 1e6);
+    int y = top + r++ * SVG_ROW;
+    char t[32], nm[16];
+    snprintf(t, sizeof t, "%.3f s", (double)e->t_us / 1e6);
+    svg_text(out, x_time, y + 4, "start", "#555", "", t);
+    if (conn_column(v) && e->conn >= 0)
+      svg_text(out, x_tag, y + 4, "start", "#555", "", tv_conn_name(v, e->conn, nm, sizeof nm));
     if (e->kind == TV_SEG) {
       int x1 = e->side ? xr : xl, x2 = e->side ? xl : xr;
-      int y2 = y + row;
+      int y2 = y + SVG_SLANT;
       const char *col = e->lost ? "#c00" : (e->side ? "#b07000" : "#0060b0");
       if (e->lost) {
         int xm = (x1 + x2) / 2, ym = (y + y2) / 2;
         fprintf(out, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"1.5\"/>\n",
                 x1, y, xm, ym, col);
         fprintf(out, "<path d=\"M%d,%d L%d,%d M%d,%d L%d,%d\" stroke=\"#c00\" stroke-width=\"2.5\"/>\n",
-                xm - 7, ym - 7, xm + 7, ym + 7, xm - 7, ym + 7, xm + 7, ym - 7);
+                xm - 5, ym - 5, xm + 5, ym + 5, xm - 5, ym + 5, xm + 5, ym - 5);
       } else {
         fprintf(out, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"1.5\" "
                      "marker-end=\"url(#arr)\"/>\n", x1, y, x2, y2, col);
       }
-      char txt[200];
       tv_seg_text(v, e, txt, sizeof txt);
-      /* a white halo keeps the label readable where the slanted arrow crosses it */
-      fprintf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"%s\" stroke=\"white\" "
-                   "stroke-width=\"4\" paint-order=\"stroke\">", (xl + xr) / 2, y + row / 2 - 4, col);
-      xml_text(out, txt);
-      fprintf(out, "</text>\n");
-      if (e->label[0]) {
-        fprintf(out, "<text x=\"%d\" y=\"%d\" font-weight=\"bold\">", xr + 115, y + row / 2);
-        xml_text(out, e->label);
-        fprintf(out, "</text>\n");
-      }
+      svg_text(out, (xl + xr) / 2, y - 7, "middle", col, "", txt);
+      if (e->label[0]) svg_text(out, x_label, y + 8, "start", "#000", " font-weight=\"bold\"", e->label);
       for (int k = 0; k < 2; k++) {
         if (!e->st_known[k] || e->st[k] == shown[k]) continue;
         shown[k] = e->st[k];
-        int x = k ? xr : xl;
-        int yy = k == e->side ? y : y + row;
-        fprintf(out, "<rect x=\"%d\" y=\"%d\" width=\"96\" height=\"16\" rx=\"3\" fill=\"#e8f5e9\" stroke=\"#2e7d32\"/>"
-                     "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"11\">%s</text>\n",
-                k ? x + 6 : x - 102, yy - 8, k ? x + 54 : x - 54, yy + 4, ustcp_state_name(e->st[k]));
+        svg_state(out, k ? xr : xl, k, k == e->side ? y : y2, e->st[k]);
       }
     } else if (e->kind == TV_STATE) {
-      int x = e->side ? xr : xl;
       shown[e->side] = e->new_state;
-      fprintf(out, "<rect x=\"%d\" y=\"%d\" width=\"96\" height=\"16\" rx=\"3\" fill=\"#e8f5e9\" stroke=\"#2e7d32\"/>"
-                   "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"11\">%s</text>\n",
-              e->side ? x + 6 : x - 102, y - 8, e->side ? x + 54 : x - 54, y + 4,
-              ustcp_state_name(e->new_state));
+      svg_state(out, e->side ? xr : xl, e->side, y, e->new_state);
+    } else if (e->kind == TV_CALL) {
+      svg_text(out, e->side ? xr + 10 : xl - 10, y + 4, e->side ? "start" : "end", "#000", "", e->text);
     } else {
-      int x = e->kind == TV_NOTE ? (xl + xr) / 2 : (e->side ? xr + 10 : xl - 10);
-      const char *anchor = e->kind == TV_NOTE ? "middle" : (e->side ? "start" : "end");
-      fprintf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"%s\" fill=\"%s\">", x, y + 4, anchor,
-              e->kind == TV_NOTE ? "#666" : "#000");
-      xml_text(out, e->text);
-      fprintf(out, "</text>\n");
+      svg_text(out, x_body + SVG_FS, y + 4, "start", "#666", "", e->text);
     }
-  }
-  if (hidden.n) {
-    char txt[200];
-    hid_text(v, &hidden, txt, sizeof txt);
-    fprintf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#666\">", (xl + xr) / 2, top + r * row + 4);
-    xml_text(out, txt);
-    fprintf(out, "</text>\n");
   }
   free(shown_all);
   fprintf(out, "</svg>\n");
