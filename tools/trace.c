@@ -33,20 +33,41 @@ static bool same_conn(const struct conn_key *k, const struct tcp_packet *p, int 
 /* Per-side state inference from the segments seen. */
 struct infer {
   enum ustcp_state st[2];
+  bool unknown[2];           /* nothing yet says what this side's state is */
   bool fin_sent[2];
   uint32_t fin_seq[2];
   bool fin_acked[2];
 };
 
-static void infer_send(struct infer *f, int s, const struct tcp_hdr *h, uint32_t plen)
+/* What the other side answered to a bare SYN: the next segment it sent. */
+enum answer { ANS_NONE, ANS_RST, ANS_SYN, ANS_OTHER };
+
+static enum answer answer_to(const struct tv *v, size_t i)
+{
+  for (size_t j = i + 1; j < v->n; j++) {
+    const struct tv_entry *a = &v->e[j];
+    if (a->kind != TV_SEG || a->side == v->e[i].side) continue;
+    if (a->tcp.flags & TCP_RST) return ANS_RST;
+    if (a->tcp.flags & TCP_SYN) return ANS_SYN;
+    return ANS_OTHER;
+  }
+  return ANS_NONE;
+}
+
+static void infer_send(struct infer *f, int s, const struct tcp_hdr *h, uint32_t plen, enum answer ans)
 {
   int o = 1 - s;
+  f->unknown[s] = false;
   if (h->flags & TCP_RST) { f->st[s] = USTCP_CLOSED; return; }
   if ((h->flags & TCP_SYN) && !(h->flags & TCP_ACK)) {
     f->st[s] = f->st[s] == USTCP_SYN_RCVD ? USTCP_SYN_RCVD : USTCP_SYN_SENT;
-    if (f->st[o] == USTCP_CLOSED) f->st[o] = USTCP_LISTEN;
+    /* The peer listens only if it answered with a SYN: a RST means nobody
+     * listens (CLOSED), silence tells nothing. */
+    if (f->st[o] == USTCP_CLOSED && ans == ANS_SYN) f->st[o] = USTCP_LISTEN;
   }
-  if ((h->flags & TCP_SYN) && (h->flags & TCP_ACK)) f->st[s] = USTCP_SYN_RCVD;
+  /* (in a simultaneous open the SYN-ACKs cross: the other one may be in already) */
+  if ((h->flags & TCP_SYN) && (h->flags & TCP_ACK) && f->st[s] != USTCP_ESTABLISHED)
+    f->st[s] = USTCP_SYN_RCVD;
   if (!(h->flags & TCP_SYN) && (h->flags & TCP_ACK) && f->st[s] == USTCP_SYN_SENT)
     f->st[s] = USTCP_ESTABLISHED;
   if (h->flags & TCP_FIN) {
@@ -57,16 +78,27 @@ static void infer_send(struct infer *f, int s, const struct tcp_hdr *h, uint32_t
   }
 }
 
-static void infer_recv(struct infer *f, int r, const struct tcp_hdr *h)
+static void infer_recv(struct infer *f, int r, const struct tcp_hdr *h, enum answer ans)
 {
   int s = 1 - r;
   if (h->flags & TCP_RST) { f->st[r] = USTCP_CLOSED; return; }
-  if ((h->flags & TCP_SYN) && (h->flags & TCP_ACK) && f->st[r] == USTCP_SYN_SENT) {
+  if ((h->flags & TCP_SYN) && (h->flags & TCP_ACK) &&
+      (f->st[r] == USTCP_SYN_SENT || f->st[r] == USTCP_SYN_RCVD)) {
     f->st[r] = USTCP_ESTABLISHED;
   }
-  if ((h->flags & TCP_SYN) && !(h->flags & TCP_ACK) && f->st[r] == USTCP_SYN_SENT)
+  bool bare_syn = (h->flags & TCP_SYN) && !(h->flags & TCP_ACK);
+  if (bare_syn && ans != ANS_SYN) {
+    /* refused (RST: no listener, the receiver is CLOSED) or unanswered (lost,
+     * dropped or filtered: its state is not known); not SYN_RCVD */
+    if (f->st[r] == USTCP_LISTEN || f->st[r] == USTCP_CLOSED) {
+      f->st[r] = USTCP_CLOSED;
+      f->unknown[r] = ans != ANS_RST;
+    }
+    return;
+  }
+  if (bare_syn && f->st[r] == USTCP_SYN_SENT)
     f->st[r] = USTCP_SYN_RCVD;   /* simultaneous open */
-  if ((h->flags & TCP_SYN) && !(h->flags & TCP_ACK) && (f->st[r] == USTCP_LISTEN || f->st[r] == USTCP_CLOSED))
+  if (bare_syn && (f->st[r] == USTCP_LISTEN || f->st[r] == USTCP_CLOSED))
     f->st[r] = USTCP_SYN_RCVD;
   if (!(h->flags & TCP_SYN) && (h->flags & TCP_ACK) && f->st[r] == USTCP_SYN_RCVD)
     f->st[r] = USTCP_ESTABLISHED;
@@ -210,7 +242,9 @@ int trace_main(int argc, char **argv)
   char a[16], b[16];
   snprintf(v.name[0], sizeof v.name[0], "%s:%u", ipv4_str(ck->a_ip, a, sizeof a), ck->a_port);
   snprintf(v.name[1], sizeof v.name[1], "%s:%u", ipv4_str(ck->b_ip, b, sizeof b), ck->b_port);
-  struct infer inf = {{USTCP_CLOSED, USTCP_CLOSED}, {0}, {0}, {0}};
+  struct infer inf;
+  memset(&inf, 0, sizeof inf);
+  inf.st[0] = inf.st[1] = USTCP_CLOSED;
   if (!ck->has_syn) inf.st[0] = inf.st[1] = USTCP_ESTABLISHED;
   r = pcap_reader_open(path, err, sizeof err);
   if (!r) { fprintf(stderr, "ustcp trace: %s\n", err); return 1; }
@@ -221,13 +255,17 @@ int trace_main(int argc, char **argv)
     int side;
     if (decode_any(pkt, len, &p) != WIRE_OK || !same_conn(ck, &p, &side)) continue;
     if (!have_t0) { t0 = ts; have_t0 = true; }
-    struct tv_entry *e = tv_add_seg(&v, ts - t0, side, pkt, len);
-    if (!e) continue;
-    infer_send(&inf, side, &p.tcp, (uint32_t)p.payload_len);
-    infer_recv(&inf, 1 - side, &p.tcp);
-    for (int k = 0; k < 2; k++) { e->st[k] = inf.st[k]; e->st_known[k] = true; }
+    tv_add_seg(&v, ts - t0, side, pkt, len);
   }
   pcap_reader_close(r);
+  /* States, from each segment and what the peer answered to it. */
+  for (size_t i = 0; i < v.n; i++) {
+    struct tv_entry *e = &v.e[i];
+    enum answer ans = (e->tcp.flags & (TCP_SYN | TCP_ACK)) == TCP_SYN ? answer_to(&v, i) : ANS_OTHER;
+    infer_send(&inf, e->side, &e->tcp, e->plen, ans);
+    infer_recv(&inf, 1 - e->side, &e->tcp, ans);
+    for (int k = 0; k < 2; k++) { e->st[k] = inf.st[k]; e->st_known[k] = !inf.unknown[k]; }
+  }
   tv_label(&v);
   if (json) tv_render_json(&v, stdout);
   else tv_render_text(&v, stdout);
