@@ -18,10 +18,11 @@
 #include "link/pcap.h"
 #include "link/sim.h"
 #include "tools.h"
+#include "demo.h"
 #include "trace_view.h"
 #include "ustcp.h"
 
-#define MAX_DROPS 16
+#define MAX_DROPS DEMO_MAX_DROPS
 #define DEMO_MAX_SOCKS 8
 #define DEMO_MAX_ROWS 1024
 
@@ -33,6 +34,8 @@ struct dhost {
   uint32_t ip;
   int side;             /* column: 0 client, 1 server, -1 not drawn */
   int draw_col;         /* column its segments are drawn in (the attacker's SYNs: 0) */
+  const char *name;     /* as drop rules name it */
+  unsigned kinds_seen[7]; /* segments sent so far of each enum sim_seg_kind */
 };
 
 struct demo {
@@ -45,8 +48,6 @@ struct demo {
   double delay_ms;
   double loss;
   uint64_t seed;
-  const char *drops[MAX_DROPS];
-  int ndrops;
   struct pcap_writer *pcap;
   bool self_connect;         /* one stack: both columns are the same socket */
   /* the application */
@@ -244,8 +245,23 @@ static void tap(void *ctx, int from, int to, enum sim_fate fate, const uint8_t *
   if (fate == SIM_SENT && d->pcap) pcap_writer_write(d->pcap, t, pkt, len);
   if (from < 0 || from >= d->nhosts || d->h[from].draw_col < 0) return;
   if (fate == SIM_SENT) {
+    /* The --drop rule that would lose exactly this segment (the web page's
+     * click): its host, its most specific kind and its number of that kind,
+     * counted the way the network's rules count. */
+    static const char *const kname[] = {"any", "syn", "syn-ack", "ack", "data", "fin", "rst"};
+    struct dhost *hs = &d->h[from];
+    for (int k = 0; k < 7; k++)
+      if (sim_seg_matches(pkt, len, (enum sim_seg_kind)k)) hs->kinds_seen[k]++;
+    int kind = SIM_SEG_ANY;
+    static const enum sim_seg_kind order[] = {SIM_SEG_RST, SIM_SEG_SYN, SIM_SEG_SYNACK,
+                                              SIM_SEG_FIN, SIM_SEG_DATA, SIM_SEG_ACK};
+    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++)
+      if (sim_seg_matches(pkt, len, order[k])) { kind = (int)order[k]; break; }
     struct tv_entry *e = tv_add_seg(&d->v, t, d->h[from].draw_col, pkt, len);
-    if (e) e->key = fnv(pkt, len);
+    if (e) {
+      e->key = fnv(pkt, len);
+      snprintf(e->drop, sizeof e->drop, "%s:%s#%u", hs->name, kname[kind], hs->kinds_seen[kind]);
+    }
   } else if (fate == SIM_DROP_LOSS || fate == SIM_DROP_RULE || fate == SIM_DROP_QUEUE ||
              fate == SIM_DROP_DOWN || fate == SIM_DROP_NOROUTE) {
     uint64_t key = fnv(pkt, len);
@@ -323,6 +339,7 @@ static struct dhost *add_host(struct demo *d, const char *name, uint32_t ip, int
   h->ip = ip;
   h->side = side;
   h->draw_col = side;
+  h->name = name;
   h->st = ustcp_stack_new(&d->cfg, ip, d->seed * 7919 + (uint64_t)d->nhosts, out_fn, h);
   if (!h->st) return NULL;
   h->id = sim_add_host(d->net, name, ip, &ops, h);
@@ -1031,6 +1048,9 @@ static void usage(FILE *f)
     "  --pcap FILE       write the capture for Wireshark/tshark (example: --pcap demo.pcap)\n"
     "  --svg FILE        write the diagram as an SVG picture (example: --svg demo.svg)\n"
     "  --json            print the events as JSON instead of the diagram\n"
+    "  --web [ADDR:]PORT serve a page to play with: pick a scenario, click a segment\n"
+    "                    to lose it, step through the events, en/zh, pcap/SVG\n"
+    "                    (address 127.0.0.1 unless given; example: --web 8080)\n"
     "  --verbose         draw every segment of a flood (by default only those of its first\n"
     "                    %d spoofed connections, the others counted on one line)\n"
     "  --color, --no-color  force colour on or off (default: on for a terminal)\n"
@@ -1046,79 +1066,26 @@ static bool parse_double(const char *s, double *out)
   return true;
 }
 
-int demo_main(int argc, char **argv)
+/* Runs one scenario of rq; writes it to out as text (coloured if color), JSON or
+ * SVG, the capture to pcap_path when not NULL and the SVG also to svg_out when not
+ * NULL. Returns 0, 1 (cannot write) or 2 (a bad request: reason in err). Used by
+ * the command line and by the web page (tools/demo_web.c). */
+int demo_run(const struct demo_req *rq, FILE *out, enum demo_fmt fmt, bool color,
+             const char *pcap_path, FILE *svg_out, char *err, size_t errcap)
 {
-  struct demo d;
-  memset(&d, 0, sizeof d);
-  d.delay_ms = 5;
-  d.seed = 1;
-  d.server_conn = -1;
-  const char *scen = "normal", *pcap_path = NULL, *svg_path = NULL, *lang = "en";
-  bool json = false;
-  int color = -1;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEED_VAL() do { if (!val) { fprintf(stderr, "ustcp demo: %s needs a value (see ustcp demo --help)\n", a); return 2; } i++; } while (0)
-    if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
-    else if (!strcmp(a, "--list")) {
-      for (size_t k = 0; k < NSCEN; k++) printf("  %-20s %s\n", scenarios[k].name, scenarios[k].about);
-      return 0;
-    }
-    else if (!strcmp(a, "--scenario")) { NEED_VAL(); scen = val; }
-    else if (!strcmp(a, "--drop")) {
-      NEED_VAL();
-      if (d.ndrops == MAX_DROPS) { fprintf(stderr, "ustcp demo: at most %d --drop rules\n", MAX_DROPS); return 2; }
-      d.drops[d.ndrops++] = val;
-    }
-    else if (!strcmp(a, "--loss")) {
-      NEED_VAL();
-      if (!parse_double(val, &d.loss) || d.loss < 0 || d.loss > 1) {
-        fprintf(stderr, "ustcp demo: --loss must be a probability between 0 and 1, got '%s'\n", val);
-        return 2;
-      }
-    }
-    else if (!strcmp(a, "--delay")) {
-      NEED_VAL();
-      if (!parse_double(val, &d.delay_ms) || d.delay_ms < 0 || d.delay_ms > 10000) {
-        fprintf(stderr, "ustcp demo: --delay must be milliseconds between 0 and 10000, got '%s'\n", val);
-        return 2;
-      }
-    }
-    else if (!strcmp(a, "--seed")) {
-      NEED_VAL();
-      char *end;
-      d.seed = strtoull(val, &end, 10);
-      if (!*val || *end) { fprintf(stderr, "ustcp demo: --seed must be a number, got '%s'\n", val); return 2; }
-    }
-    else if (!strcmp(a, "--lang")) {
-      NEED_VAL();
-      if (strcmp(val, "en") && strcmp(val, "zh")) {
-        fprintf(stderr, "ustcp demo: --lang must be en or zh, got '%s'\n", val);
-        return 2;
-      }
-      lang = val;
-    }
-    else if (!strcmp(a, "--pcap")) { NEED_VAL(); pcap_path = val; }
-    else if (!strcmp(a, "--svg")) { NEED_VAL(); svg_path = val; }
-    else if (!strcmp(a, "--json")) json = true;
-    else if (!strcmp(a, "--verbose")) d.v.verbose = true;
-    else if (!strcmp(a, "--color")) color = 1;
-    else if (!strcmp(a, "--no-color")) color = 0;
-    else {
-      fprintf(stderr, "ustcp demo: unknown option '%s' (see ustcp demo --help)\n", a);
-      return 2;
-    }
-#undef NEED_VAL
-  }
   const struct scenario *sc = NULL;
   for (size_t k = 0; k < NSCEN; k++)
-    if (!strcmp(scenarios[k].name, scen)) sc = &scenarios[k];
+    if (!strcmp(scenarios[k].name, rq->scen)) sc = &scenarios[k];
   if (!sc) {
-    fprintf(stderr, "ustcp demo: unknown scenario '%s' (see ustcp demo --list)\n", scen);
+    snprintf(err, errcap, "unknown scenario '%s' (see ustcp demo --list)", rq->scen);
     return 2;
   }
-
+  static struct demo d;   /* large; one run at a time */
+  memset(&d, 0, sizeof d);
+  d.server_conn = -1;
+  d.delay_ms = rq->delay_ms;
+  d.loss = rq->loss;
+  d.seed = rq->seed;
   ustcp_config_default(&d.cfg);
   if (!strcmp(sc->name, "abort-on-overflow")) d.cfg.abort_on_overflow = 1;
   if (!strcmp(sc->name, "syn-flood") || !strcmp(sc->name, "syn-flood-nocookies")) {
@@ -1126,23 +1093,24 @@ int demo_main(int argc, char **argv)
     d.cfg.max_syn_backlog = 64;
     d.cfg.syncookies = !strcmp(sc->name, "syn-flood") ? 1 : 0;
   }
-  bool verbose = d.v.verbose;
   tv_init(&d.v);
-  d.v.verbose = verbose;
+  d.v.verbose = rq->verbose;
   d.v.title = sc->name;
   d.v.about = sc->about;
   d.v.title_claim = sc->claim;
   /* The flood's spoofed sources (198.18.0.0/16): summarised, not drawn one by one. */
   d.v.flood_net = 0xc6120000u;
   d.v.flood_mask = 0xffff0000u;
-  d.v.zh = !strcmp(lang, "zh");
-  d.v.color = color == -1 ? isatty(STDOUT_FILENO) : color;
+  d.v.zh = rq->lang && !strcmp(rq->lang, "zh");
+  d.v.color = color;
   d.net = sim_new(d.seed);
+  if (!d.net) { snprintf(err, errcap, "out of memory"); tv_free(&d.v); return 1; }
   if (pcap_path) {
     d.pcap = pcap_writer_open(pcap_path);
     if (!d.pcap) {
-      fprintf(stderr, "ustcp demo: cannot write %s: %s\n", pcap_path, strerror(errno));
+      snprintf(err, errcap, "cannot write %s: %s", pcap_path, strerror(errno));
       sim_free(d.net);
+      tv_free(&d.v);
       return 1;
     }
   }
@@ -1154,14 +1122,12 @@ int demo_main(int argc, char **argv)
   lc.delay_us = (uint64_t)(d.delay_ms * 1000.0);
   lc.loss = d.loss;
   sim_set_all_links(d.net, &lc);
-  for (int i = 0; i < d.ndrops; i++)
-    if (add_drop(&d, d.drops[i]) != 0) {
-      fprintf(stderr, "ustcp demo: %s\n", d.err);
-      if (d.pcap) pcap_writer_close(d.pcap);
-      for (int k = 0; k < d.nhosts; k++) ustcp_stack_free(d.h[k].st);
-      sim_free(d.net);
-      tv_free(&d.v);
-      return 2;
+  int rc = 0;
+  for (int i = 0; i < rq->ndrops; i++)
+    if (add_drop(&d, rq->drops[i]) != 0) {
+      snprintf(err, errcap, "%s", d.err);
+      rc = 2;
+      goto out;
     }
   snprintf(d.v.name[0], sizeof d.v.name[0], "client 10.0.0.1");
   snprintf(d.v.name[1], sizeof d.v.name[1], "server 10.0.0.2");
@@ -1171,27 +1137,117 @@ int demo_main(int argc, char **argv)
     snprintf(d.v.name[0], sizeof d.v.name[0], "socket 10.0.0.1:6000");
     snprintf(d.v.name[1], sizeof d.v.name[1], "(the same socket)");
   }
-  if (!json) {
-    printf("%s%s%s: %s\n\n", d.v.color ? "\033[1m" : "", sc->name, d.v.color ? "\033[0m" : "", sc->about);
-  }
+  if (fmt == DEMO_TEXT)
+    fprintf(out, "%s%s%s: %s\n\n", d.v.color ? "\033[1m" : "", sc->name, d.v.color ? "\033[0m" : "", sc->about);
   sc->run(&d, &x);
   tv_label(&d.v);
-  if (json) tv_render_json(&d.v, stdout);
-  else tv_render_text(&d.v, stdout);
-  int rc = 0;
-  if (svg_path) {
-    FILE *f = fopen(svg_path, "w");
-    if (!f) {
-      fprintf(stderr, "ustcp demo: cannot write %s: %s\n", svg_path, strerror(errno));
-      rc = 1;
-    } else {
-      tv_render_svg(&d.v, f);
-      fclose(f);
-    }
-  }
+  if (fmt == DEMO_JSON) tv_render_json(&d.v, out);
+  else if (fmt == DEMO_SVG) tv_render_svg(&d.v, out);
+  else tv_render_text(&d.v, out);
+  if (svg_out) tv_render_svg(&d.v, svg_out);
+out:
   if (d.pcap) pcap_writer_close(d.pcap);
   for (int i = 0; i < d.nhosts; i++) ustcp_stack_free(d.h[i].st);
   sim_free(d.net);
   tv_free(&d.v);
+  return rc;
+}
+
+void demo_list_json(FILE *out)
+{
+  fprintf(out, "[");
+  for (size_t k = 0; k < NSCEN; k++) {
+    fprintf(out, "%s{\"name\":\"%s\",\"about\":\"", k ? "," : "", scenarios[k].name);
+    for (const char *c = scenarios[k].about; *c; c++) {
+      if (*c == '"' || *c == '\\') fputc('\\', out);
+      fputc(*c, out);
+    }
+    fprintf(out, "\"}");
+  }
+  fprintf(out, "]\n");
+}
+
+int demo_main(int argc, char **argv)
+{
+  struct demo_req rq;
+  memset(&rq, 0, sizeof rq);
+  rq.scen = "normal";
+  rq.lang = "en";
+  rq.delay_ms = 5;
+  rq.seed = 1;
+  const char *pcap_path = NULL, *svg_path = NULL, *web = NULL;
+  bool json = false;
+  int color = -1;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED_VAL() do { if (!val) { fprintf(stderr, "ustcp demo: %s needs a value (see ustcp demo --help)\n", a); return 2; } i++; } while (0)
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
+    else if (!strcmp(a, "--list")) {
+      for (size_t k = 0; k < NSCEN; k++) printf("  %-20s %s\n", scenarios[k].name, scenarios[k].about);
+      return 0;
+    }
+    else if (!strcmp(a, "--scenario")) { NEED_VAL(); rq.scen = val; }
+    else if (!strcmp(a, "--drop")) {
+      NEED_VAL();
+      if (rq.ndrops == MAX_DROPS) { fprintf(stderr, "ustcp demo: at most %d --drop rules\n", MAX_DROPS); return 2; }
+      rq.drops[rq.ndrops++] = val;
+    }
+    else if (!strcmp(a, "--loss")) {
+      NEED_VAL();
+      if (!parse_double(val, &rq.loss) || rq.loss < 0 || rq.loss > 1) {
+        fprintf(stderr, "ustcp demo: --loss must be a probability between 0 and 1, got '%s'\n", val);
+        return 2;
+      }
+    }
+    else if (!strcmp(a, "--delay")) {
+      NEED_VAL();
+      if (!parse_double(val, &rq.delay_ms) || rq.delay_ms < 0 || rq.delay_ms > 10000) {
+        fprintf(stderr, "ustcp demo: --delay must be milliseconds between 0 and 10000, got '%s'\n", val);
+        return 2;
+      }
+    }
+    else if (!strcmp(a, "--seed")) {
+      NEED_VAL();
+      char *end;
+      rq.seed = strtoull(val, &end, 10);
+      if (!*val || *end) { fprintf(stderr, "ustcp demo: --seed must be a number, got '%s'\n", val); return 2; }
+    }
+    else if (!strcmp(a, "--lang")) {
+      NEED_VAL();
+      if (strcmp(val, "en") && strcmp(val, "zh")) {
+        fprintf(stderr, "ustcp demo: --lang must be en or zh, got '%s'\n", val);
+        return 2;
+      }
+      rq.lang = val;
+    }
+    else if (!strcmp(a, "--pcap")) { NEED_VAL(); pcap_path = val; }
+    else if (!strcmp(a, "--svg")) { NEED_VAL(); svg_path = val; }
+    else if (!strcmp(a, "--web")) { NEED_VAL(); web = val; }
+    else if (!strcmp(a, "--json")) json = true;
+    else if (!strcmp(a, "--verbose")) rq.verbose = true;
+    else if (!strcmp(a, "--color")) color = 1;
+    else if (!strcmp(a, "--no-color")) color = 0;
+    else {
+      fprintf(stderr, "ustcp demo: unknown option '%s' (see ustcp demo --help)\n", a);
+      return 2;
+    }
+#undef NEED_VAL
+  }
+  if (web) return demo_web_main(web);
+  FILE *svg = NULL;
+  if (svg_path && !(svg = fopen(svg_path, "w"))) {
+    fprintf(stderr, "ustcp demo: cannot write %s: %s\n", svg_path, strerror(errno));
+    return 1;
+  }
+  char err[200];
+  int rc = demo_run(&rq, stdout, json ? DEMO_JSON : DEMO_TEXT,
+                    color == -1 ? isatty(STDOUT_FILENO) : color, pcap_path, svg, err, sizeof err);
+  if (svg && fclose(svg) != 0 && rc == 0) {
+    snprintf(err, sizeof err, "cannot write %s: %s", svg_path, strerror(errno));
+    rc = 1;
+  }
+  if (rc) fprintf(stderr, "ustcp demo: %s\n", err);
+  if (rc == 2 && svg_path) remove(svg_path);
   return rc;
 }

@@ -640,9 +640,14 @@ void tv_render_json(const struct tv *v, FILE *out)
               fl, e->isn_rel_known[s] ? e->tcp.seq - e->isn_rel[s] : e->tcp.seq,
               (e->tcp.flags & TCP_ACK) && e->isn_rel_known[o] ? e->tcp.ack - e->isn_rel[o] : e->tcp.ack,
               tv_seg_window(v, e), e->plen, e->lost ? "true" : "false");
+      if (e->hidden) fprintf(out, ",\"hidden\":true");
       if (e->arrive_us) fprintf(out, ",\"arrive_us\":%llu", (unsigned long long)e->arrive_us);
       fprintf(out, ",\"text\":");
       json_str(out, txt);
+      if (e->drop[0]) {
+        fprintf(out, ",\"drop\":");
+        json_str(out, e->drop);
+      }
       fprintf(out, ",\"label\":");
       json_str(out, e->label);
       for (int k = 0; k < 2; k++)

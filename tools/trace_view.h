@@ -48,6 +48,7 @@ struct tv_entry {
   bool lost;
   bool delivered;
   bool hidden;               /* a flood segment summarised rather than drawn */
+  char drop[40];             /* demo: the --drop rule that loses just this segment */
   uint64_t key;              /* hash of the packet bytes (matches sends to arrivals) */
   uint32_t isn_rel[2];       /* ISNs that relative numbers of this segment use */
   bool isn_rel_known[2];
