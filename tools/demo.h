@@ -24,6 +24,17 @@ int demo_run(const struct demo_req *rq, FILE *out, enum demo_fmt fmt, bool color
              const char *pcap_path, FILE *svg_out, char *err, size_t errcap);
 /* [{"name":..,"about":..},...] */
 void demo_list_json(FILE *out);
-/* `ustcp demo --web [ADDR:]PORT`: serves the page until interrupted. */
+/* What the page shows: the demo's scenarios, or (ustcp trace --web) the
+ * connections of a capture. */
+struct web_backend {
+  void (*list)(FILE *out);   /* [{"name","about"[,"trace":true]},...] */
+  /* A run as fmt (JSON or SVG) to out; the capture to pcap_path if not NULL;
+   * 0, 1 (failed) or 2 (bad request: err). */
+  int (*run)(const struct demo_req *rq, FILE *out, enum demo_fmt fmt, const char *pcap_path,
+             char *err, size_t errcap);
+};
+/* Serves the page on [ADDR:]PORT until interrupted. */
+int demo_web_serve(const char *addrport, const struct web_backend *be);
+/* `ustcp demo --web [ADDR:]PORT`. */
 int demo_web_main(const char *addrport);
 #endif

@@ -9,6 +9,8 @@
  *   GET /api/run?QUERY           the run as JSON (ustcp demo --json)
  *   GET /api/svg?QUERY           the run as SVG (download)
  *   GET /api/pcap?QUERY          the run's capture (download)
+ * `ustcp trace FILE --web` serves the same page with the file's connections in
+ * place of the scenarios (struct web_backend).
  *   QUERY: scenario=NAME&lang=en|zh&loss=P&delay=MS&seed=N&drop=SPEC (repeatable)
  *
  * One request at a time; a request is at most 8 KiB and must arrive within 5 s;
@@ -124,6 +126,8 @@ static int parse_query(char *q, struct demo_req *rq, char *err, size_t errcap)
   return 0;
 }
 
+static const struct web_backend *backend;
+
 static void serve_run(int fd, char *query, const char *what)
 {
   struct demo_req rq;
@@ -139,8 +143,8 @@ static void serve_run(int fd, char *query, const char *what)
     pfd = mkstemp(pcap_path);
     if (pfd < 0) { fclose(m); free(buf); reply_text(fd, 500, "cannot make a temporary file"); return; }
   }
-  int rc = demo_run(&rq, m, !strcmp(what, "svg") ? DEMO_SVG : DEMO_JSON, false,
-                    pfd >= 0 ? pcap_path : NULL, NULL, err, sizeof err);
+  int rc = backend->run(&rq, m, !strcmp(what, "svg") ? DEMO_SVG : DEMO_JSON,
+                        pfd >= 0 ? pcap_path : NULL, err, sizeof err);
   fclose(m);
   if (rc) {
     reply_text(fd, rc == 2 ? 400 : 500, err);
@@ -197,7 +201,7 @@ static void handle(int fd)
     size_t len = 0;
     FILE *m = open_memstream(&buf, &len);
     if (!m) { reply_text(fd, 500, "out of memory"); return; }
-    demo_list_json(m);
+    backend->list(m);
     fclose(m);
     reply(fd, 200, "application/json", NULL, buf, len);
     free(buf);
@@ -215,14 +219,27 @@ static void handle(int fd)
   reply_text(fd, 404, "not found");
 }
 
+static int demo_backend_run(const struct demo_req *rq, FILE *out, enum demo_fmt fmt,
+                            const char *pcap_path, char *err, size_t errcap)
+{
+  return demo_run(rq, out, fmt, false, pcap_path, NULL, err, errcap);
+}
+
 int demo_web_main(const char *addrport)
 {
+  static const struct web_backend be = {demo_list_json, demo_backend_run};
+  return demo_web_serve(addrport, &be);
+}
+
+int demo_web_serve(const char *addrport, const struct web_backend *be)
+{
+  backend = be;
   char host[64] = "127.0.0.1";
   const char *colon = strrchr(addrport, ':');
   const char *port_s = addrport;
   if (colon) {
     size_t hl = (size_t)(colon - addrport);
-    if (hl == 0 || hl >= sizeof host) { fprintf(stderr, "ustcp demo: --web takes [ADDR:]PORT, got '%s'\n", addrport); return 2; }
+    if (hl == 0 || hl >= sizeof host) { fprintf(stderr, "ustcp: --web takes [ADDR:]PORT, got '%s'\n", addrport); return 2; }
     memcpy(host, addrport, hl);
     host[hl] = 0;
     port_s = colon + 1;
@@ -234,27 +251,27 @@ int demo_web_main(const char *addrport)
   sa.sin_family = AF_INET;
   sa.sin_port = htons((uint16_t)port);
   if (!*port_s || *end || port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-    fprintf(stderr, "ustcp demo: --web takes [ADDR:]PORT (IPv4; default address 127.0.0.1), got '%s'\n", addrport);
+    fprintf(stderr, "ustcp: --web takes [ADDR:]PORT (IPv4; default address 127.0.0.1), got '%s'\n", addrport);
     return 2;
   }
   int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   if (ls >= 0) setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(ls, 16) < 0) {
-    fprintf(stderr, "ustcp demo: cannot listen on %s:%lu: %s\n", host, port, strerror(errno));
+    fprintf(stderr, "ustcp: cannot listen on %s:%lu: %s\n", host, port, strerror(errno));
     if (ls >= 0) close(ls);
     return 1;
   }
   socklen_t sl = sizeof sa;
   getsockname(ls, (struct sockaddr *)&sa, &sl);
-  printf("ustcp demo: open http://%s:%u/ (Ctrl-C stops)\n", host, ntohs(sa.sin_port));
+  printf("ustcp: open http://%s:%u/ (Ctrl-C stops)\n", host, ntohs(sa.sin_port));
   fflush(stdout);
   signal(SIGPIPE, SIG_IGN);
   for (;;) {
     int c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
     if (c < 0) {
       if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE || errno == ENFILE) continue;
-      fprintf(stderr, "ustcp demo: accept: %s\n", strerror(errno));
+      fprintf(stderr, "ustcp: accept: %s\n", strerror(errno));
       close(ls);
       return 1;
     }

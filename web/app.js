@@ -6,11 +6,11 @@
 'use strict';
 
 const UI = {
-  en: { scenario: 'scenario', loss: 'loss', delay: 'delay (ms)', seed: 'seed', run: 'Run',
+  en: { scenario: 'scenario', connection: 'connection', loss: 'loss', delay: 'delay (ms)', seed: 'seed', run: 'Run',
         drops: 'dropped segments (click a segment to lose it):', clear: 'clear', all: 'all',
         pcap: 'download pcap', svg: 'download SVG', none: 'none', step: 'event',
         of: 'of', flood: 'more flood segments not drawn', running: 'running…' },
-  zh: { scenario: '场景', loss: '丢包率', delay: '延迟 (毫秒)', seed: '随机种子', run: '运行',
+  zh: { scenario: '场景', connection: '连接', loss: '丢包率', delay: '延迟 (毫秒)', seed: '随机种子', run: '运行',
         drops: '丢弃的报文段 (点击一个报文段使其丢失):', clear: '清除', all: '全部',
         pcap: '下载 pcap', svg: '下载 SVG', none: '无', step: '事件',
         of: '/', flood: '个洪泛报文段未画出', running: '运行中…' },
@@ -34,6 +34,7 @@ function query() {
 function translate() {
   document.documentElement.lang = st.lang === 'zh' ? 'zh-CN' : 'en';
   for (const el of document.querySelectorAll('[data-t]')) el.textContent = t(el.dataset.t);
+  if (st.trace) $('pick').textContent = t('connection');
   $('lang-en').classList.toggle('on', st.lang === 'en');
   $('lang-zh').classList.toggle('on', st.lang === 'zh');
 }
@@ -59,7 +60,7 @@ function render() {
   const tb = $('diagram').tBodies[0];
   tb.textContent = '';
   st.rows = [];
-  $('about').textContent = d.about || '';
+  $('about').textContent = d.about || (st.trace ? $('scenario').selectedOptions[0].textContent : '');
   $('cname').textContent = d.columns[0];
   $('sname').textContent = d.columns[1];
   const named = d.connections.filter((c) => !c.flood);
@@ -116,6 +117,7 @@ function render() {
     st.rows.push({ tr, ev });
   });
   flush();
+  drawTsg();
   st.step = -1;
   showStep();
   $('dl-pcap').href = '/api/pcap?' + query();
@@ -130,6 +132,63 @@ function render() {
     c.addEventListener('click', () => { st.drops.splice(k, 1); run(); });
     drops.append(c);
   });
+}
+
+// The time-sequence graph of the main data sender (as Wireshark's tcptrace
+// graph): each data segment a vertical bar from seq to seq+len at its send time
+// (red: retransmission, a cross: lost), the receiver's ACKs as a step line and
+// ACK + window (the right edge the sender may fill) as a second one.
+function drawTsg() {
+  const box = $('tsg');
+  box.textContent = '';
+  const segs = st.data.events.filter((e) => e.kind === 'segment' && e.conn && e.conn[0] === 'c');
+  const bytes = [0, 0];
+  for (const e of segs) bytes[e.side] += e.len;
+  const s = bytes[1] > bytes[0] ? 1 : 0;
+  const conn = (segs.find((e) => e.side === s && e.len > 0) || {}).conn;
+  if (!conn || bytes[s] < 2000) return;   // only for a real transfer
+  const data = segs.filter((e) => e.conn === conn && e.side === s && e.len > 0);
+  const acks = segs.filter((e) => e.conn === conn && e.side !== s && e.flags.includes('.') && !e.lost);
+  const t0 = Math.min(...data.map((e) => e.t_us)), t1 = Math.max(...data.concat(acks).map((e) => e.arrive_us || e.t_us));
+  // the window line may run far above the data: the scale follows the data
+  // (and ACKs), the window line is clipped at the top
+  const dmax = Math.max(...data.map((e) => e.seq + e.len), ...acks.map((e) => e.ack));
+  const smin = Math.min(...data.map((e) => e.seq));
+  const smax = dmax + Math.max(1, Math.round((dmax - smin) * 0.25));
+  const W = 900, H = 360, L = 70, B = 30;
+  const x = (us) => L + (W - L - 10) * (us - t0) / Math.max(1, t1 - t0);
+  const y = (sq) => H - B - (H - B - 10) * (sq - smin) / Math.max(1, smax - smin);
+  const NS = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(NS, 'svg');
+  svg.setAttribute('width', W); svg.setAttribute('height', H);
+  const add = (tag, attrs) => { const el = document.createElementNS(NS, tag); for (const k in attrs) el.setAttribute(k, attrs[k]); svg.append(el); return el; };
+  add('line', { x1: L, y1: H - B, x2: W - 10, y2: H - B, stroke: '#888' });
+  add('line', { x1: L, y1: 10, x2: L, y2: H - B, stroke: '#888' });
+  const lab = (xx, yy, txt, anchor) => { const el = add('text', { x: xx, y: yy, 'font-size': 11, 'text-anchor': anchor || 'start', fill: '#555' }); el.textContent = txt; };
+  lab(L, H - 8, (t0 / 1e6).toFixed(3) + ' s');
+  lab(W - 10, H - 8, (t1 / 1e6).toFixed(3) + ' s', 'end');
+  lab(L - 4, y(smin) + 4, String(smin), 'end');
+  lab(L - 4, y(smax) + 4, String(smax), 'end');
+  let pa = '', pw = '';
+  for (const a of acks) {
+    const xa = x(a.arrive_us || a.t_us);
+    pa += (pa ? ' L' : 'M') + xa.toFixed(1) + ',' + y(a.ack).toFixed(1);
+    pw += (pw ? ' L' : 'M') + xa.toFixed(1) + ',' + y(Math.min(smax, a.ack + a.win)).toFixed(1);
+  }
+  if (pa) add('path', { d: pa, fill: 'none', stroke: '#2e7d32', 'stroke-width': 1.5, class: 'ackline' });
+  if (pw) add('path', { d: pw, fill: 'none', stroke: '#b07000', 'stroke-dasharray': '4 3', class: 'winline' });
+  for (const e of data) {
+    const retr = /retransmission|重传/.test(e.label);
+    const xx = x(e.t_us);
+    add('line', { x1: xx, y1: y(e.seq), x2: xx, y2: y(e.seq + e.len), stroke: retr ? '#c00' : '#0060b0',
+                  'stroke-width': 3, class: 'dataseg' + (retr ? ' retrans' : '') + (e.lost ? ' lost' : '') });
+    if (e.lost) add('path', { d: `M${xx - 4},${y(e.seq + e.len / 2) - 4} l8,8 m0,-8 l-8,8`, stroke: '#c00', 'stroke-width': 2 });
+  }
+  const h = document.createElement('h2');
+  h.textContent = (st.lang === 'zh' ? '时间-序号图 ' : 'time-sequence graph ') + conn + ' (' + st.data.columns[s] + ')' +
+    (st.lang === 'zh' ? ': 蓝 = 数据, 红 = 重传, × = 丢失, 绿 = ACK, 虚线 = ACK + 窗口'
+                      : ': blue = data, red = retransmission, × = lost, green = ACK, dashed = ACK + window');
+  box.append(h, svg);
 }
 
 // Each side's state as of row n (for the row's connection), the term for it.
@@ -188,10 +247,13 @@ async function run() {
 async function init() {
   const r = await fetch('/api/scenarios');
   const list = await r.json();
+  // `ustcp trace FILE --web`: the capture's connections instead of scenarios
+  st.trace = list.length > 0 && !!list[0].trace;
+  document.body.classList.toggle('trace', st.trace);
   for (const s of list) {
     const o = document.createElement('option');
     o.value = s.name;
-    o.textContent = s.name;
+    o.textContent = st.trace ? s.name + '  ' + s.about : s.name;
     o.title = s.about;
     $('scenario').append(o);
   }
@@ -245,8 +307,18 @@ async function selftest() {
   check(segRows().some((r) => r.ev.conn === 'c3' && r.ev.flags === '.' && r.ev.state1 === 'SYN_RCVD'),
         'backlog-full: c3\'s third handshake leaves the server in SYN_RCVD');
 
+  $('scenario').value = 'data-loss';
+  await runVia(() => $('scenario').dispatchEvent(new Event('change')));
+  const nData = st.data.events.filter((e) => e.kind === 'segment' && e.side === 0 && e.len > 0).length;
+  check(document.querySelectorAll('#tsg .dataseg').length === nData && nData >= 10,
+        'data-loss: the time-sequence graph draws every data segment (' + nData + ')');
+  check(document.querySelectorAll('#tsg .dataseg.retrans').length === 2 && document.querySelectorAll('#tsg .dataseg.lost').length === 2 &&
+        document.querySelector('#tsg .ackline') && document.querySelector('#tsg .winline'),
+        'data-loss: two retransmissions and two losses in red, the ACK and window lines');
+
   $('scenario').value = 'normal';
   await runVia(() => $('scenario').dispatchEvent(new Event('change')));
+  check(!document.querySelector('#tsg svg'), 'normal: no graph for a few bytes');
   const fin = segRows().find((r) => /first wave/.test(r.ev.label));
   check(!!fin, 'normal: a first-wave row to click');
   if (fin) await runVia(() => fin.tr.dispatchEvent(new MouseEvent('click', { bubbles: true })));

@@ -13,7 +13,8 @@
 #       containing WORD, leaving the client/server in STATE
 #   state CONN SIDE STATE    SIDE of CONN is in STATE at some point
 #   call SIDE WORD           a socket call line of SIDE contains WORD
-#   count PREFIX FROM FLAGS N  N segments with those flags sent by FROM on the
+#   count PREFIX FROM FLAGS N [label=WORD]  N segments with those flags (* any)
+#                            and a label containing WORD sent by FROM on the
 #                            connections named PREFIX... before the note (with
 #                            "later": after it)
 #   seg options after=SECONDS / before=SECONDS bound the segment's time
@@ -25,7 +26,7 @@ set -u
 U=${USTCP:?USTCP must name the ustcp binary}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-must_claim="backlog-full abort-on-overflow syn-flood syn-flood-nocookies"
+must_claim="backlog-full abort-on-overflow syn-flood syn-flood-nocookies data-loss"
 pass=0 fail=0
 cat > "$tmp/check.py" <<'PY'
 import json, sys
@@ -65,8 +66,10 @@ def check(clause, upto):
     elif kind == "call":
         hit = any(e["kind"] == "call" and e["side"] == SIDE[args[0]] and args[1] in e["text"] for e in rng)
     elif kind == "count":   # count CONNPREFIX FROM FLAGS N: segments before (later: after) the note
+        opts = dict(a.split("=", 1) for a in args[4:])
         n = sum(1 for e in (ev[upto + 1:] if later else ev[:upto]) if e["kind"] == "segment" and e.get("conn", "").startswith(args[0])
-                and e["side"] == SIDE[args[1]] and e["flags"] == args[2])
+                and e["side"] == SIDE[args[1]] and args[2] in ("*", e["flags"])
+                and opts.get("label", "") in e["label"])
         if n != int(args[3]): errs.append("%r: the events show %d" % (clause, n))
         return
     elif kind == "overflows":

@@ -8,6 +8,7 @@
 # A screenshot of the end state is kept as an artefact:
 # $USTCP_BUILD_DIR/test-artifacts/demo_web.png. The API is checked with curl:
 # JSON, SVG, a pcap tshark reads, 400 on a bad request, 404, loopback by default.
+# `ustcp trace FILE --web` serves the same page with the file's connections.
 set -u
 U=${USTCP:?USTCP must name the ustcp binary}
 tmp=$(mktemp -d)
@@ -82,5 +83,38 @@ fi
 kill "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
 pid=""
+
+# ustcp trace FILE --web: the same page on a capture, its connections to pick.
+"$U" demo --scenario backlog-full --pcap "$tmp/b.pcap" > /dev/null
+"$U" trace "$tmp/b.pcap" --web 0 > "$tmp/tweb.log" 2>&1 &
+pid=$!
+url=""
+for i in $(seq 1 50); do
+  url=$(grep -o 'http://[0-9.]*:[0-9]*/' "$tmp/tweb.log" | head -1)
+  [ -n "$url" ] && break
+  sleep 0.1
+done
+if [ -z "$url" ]; then bad "ustcp trace --web did not start: $(cat "$tmp/tweb.log")"
+else
+  curl -sf "${url}api/scenarios" | python3 -c '
+import json,sys
+l=json.load(sys.stdin)
+assert len(l)==4 and all(c["trace"] for c in l), l' && ok || bad "trace --web lists the 4 connections"
+  curl -sf "${url}api/run?scenario=3" | python3 -c '
+import json,sys
+d=json.load(sys.stdin)
+segs=[e for e in d["events"] if e["kind"]=="segment"]
+assert any("again" in e["label"] for e in segs), [e["label"] for e in segs]' && ok || bad "trace --web: connection 3 (c3 of backlog-full) with its third handshake again"
+  curl -sf "${url}api/pcap?scenario=1" -o "$tmp/back.pcap" && cmp -s "$tmp/back.pcap" "$tmp/b.pcap" && ok || bad "trace --web: the pcap download is the file"
+  if [ -n "$browser" ]; then
+    timeout 90 "$browser" $flags --virtual-time-budget=10000 --dump-dom "${url}?scenario=3" > "$tmp/tdom.html" 2>/dev/null
+    n=$(grep -o '<tr class="segment' "$tmp/tdom.html" | wc -l)
+    [ "$n" -ge 5 ] && grep -q '<body class="trace">' "$tmp/tdom.html" && ok ||
+      bad "trace --web page in Chromium: $n segment rows, trace mode $(grep -c 'class="trace"' "$tmp/tdom.html")"
+  fi
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  pid=""
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
