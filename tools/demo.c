@@ -637,7 +637,7 @@ static void sc_half_close(struct demo *d, struct env *x)
   settle(d);
   c_recv(d, x->s, x->sfd);
   c_recv(d, x->s, x->sfd);
-  tv_note(&d->v, now(d), 1, d->v.zh ? "半关闭: 服务器仍可发送, 客户端在 FIN_WAIT_2 中继续接收"
+  tv_note_claim(&d->v, now(d), 1, "later seg c1 server P. client=FIN_WAIT_2 label=data", d->v.zh ? "半关闭: 服务器仍可发送, 客户端在 FIN_WAIT_2 中继续接收"
                                      : "half-close: the server may still send; the client receives in FIN_WAIT_2");
   c_send(d, x->s, x->sfd, RESPONSE, sizeof RESPONSE - 1);
   settle(d);
@@ -665,7 +665,7 @@ static void sc_simultaneous_open(struct demo *d, struct env *x)
   int rc = ustcp_connect(x->s->st, b, &ca);
   call_line(d, 1, "connect(10.0.0.1:5001) = %s", errno_name(rc));
   end_event(d, x->s);
-  tv_note(&d->v, now(d), 0, d->v.zh ? "两端同时 connect(), 没有 listen()" : "both connect() at once, nobody listens");
+  tv_note_claim(&d->v, now(d), 0, "seg c1 client S; seg c1 server S before=0.001", d->v.zh ? "两端同时 connect(), 没有 listen()" : "both connect() at once, nobody listens");
   settle(d);
   c_close(d, x->c, a);
   settle(d);
@@ -700,7 +700,11 @@ static void sc_refused(struct demo *d, struct env *x)
 static void sc_syn_timeout(struct demo *d, struct env *x)
 {
   add_drop(d, "client:syn+");
-  tv_note(&d->v, 0, 0, d->v.zh ? "每个 SYN 都丢失; syn_retries = %u, 初始 RTO 1 s, 每次加倍"
+  char claim[64];
+  /* the first SYN and syn_retries resends, every one lost, no SYN-ACK */
+  snprintf(claim, sizeof claim, "later count c1 client S %u label=LOST; later no seg c1 server S.",
+           d->cfg.syn_retries + 1);
+  tv_note_claim(&d->v, 0, 0, claim, d->v.zh ? "每个 SYN 都丢失; syn_retries = %u, 初始 RTO 1 s, 每次加倍"
                                 : "every SYN is lost; syn_retries = %u, initial RTO 1 s, doubling",
           d->cfg.syn_retries);
   x->lfd = c_listen(d, x->s, 80, 128);
@@ -751,13 +755,16 @@ static void sc_orphan_fin_wait_2(struct demo *d, struct env *x)
   request_response(d, x);
   c_close(d, x->c, x->cfd);
   settle(d);
-  tv_note(&d->v, now(d), 0, d->v.zh ? "服务器从不 close(): 客户端是孤儿, 在 FIN_WAIT_2 最多等待 fin_timeout = %.0f s; 服务器停在 CLOSE_WAIT"
+  char claim[96];
+  snprintf(claim, sizeof claim, "later state c1 client CLOSED; later no seg c1 server F. before=%.0f",
+           (double)d->cfg.fin_timeout_us / 1e6);
+  tv_note_claim(&d->v, now(d), 0, claim, d->v.zh ? "服务器从不 close(): 客户端是孤儿, 在 FIN_WAIT_2 最多等待 fin_timeout = %.0f s; 服务器停在 CLOSE_WAIT"
                                      : "the server never calls close(): the orphaned client waits in FIN_WAIT_2 at most fin_timeout = %.0f s; the server stays in CLOSE_WAIT",
           (double)d->cfg.fin_timeout_us / 1e6);
   run_until(d, now(d) + d->cfg.fin_timeout_us + USTCP_SEC);
   struct ustcp_tcp_info ti;
   ustcp_get_info(x->s->st, x->sfd, &ti);
-  tv_note(&d->v, now(d), 1, d->v.zh ? "服务器仍在 %s (协议栈从不替应用关闭)" : "server still in %s (the stack never closes for the application)",
+  tv_note_claim(&d->v, now(d), 1, ti.state == USTCP_CLOSE_WAIT ? "state c1 server CLOSE_WAIT" : "", d->v.zh ? "服务器仍在 %s (协议栈从不替应用关闭)" : "server still in %s (the stack never closes for the application)",
           ustcp_state_name(ti.state));
   c_close(d, x->s, x->sfd);
   settle(d);
@@ -780,7 +787,7 @@ static void sc_time_wait(struct demo *d, struct env *x)
   c_recv(d, x->s, x->sfd);
   c_close(d, x->s, x->sfd);
   settle(d);
-  tv_note(&d->v, now(d), 0, d->v.zh ? "同一个四元组 10.0.0.1:40000 -> 10.0.0.2:80 仍在 TIME_WAIT"
+  tv_note_claim(&d->v, now(d), 0, "state c1 client TIME_WAIT; later call client EADDRNOTAVAIL", d->v.zh ? "同一个四元组 10.0.0.1:40000 -> 10.0.0.2:80 仍在 TIME_WAIT"
                                      : "the 4-tuple 10.0.0.1:40000 -> 10.0.0.2:80 is in TIME_WAIT");
   int fd2 = c_socket(d, x->c);
   ustcp_setsockopt(x->c->st, fd2, USTCP_SOL_SOCKET, USTCP_SO_REUSEADDR, &one, sizeof one);
@@ -1011,22 +1018,38 @@ struct scenario {
 };
 
 static const struct scenario scenarios[] = {
-  {"normal", "handshake, request and response, the client closes first (four waves), TIME_WAIT", sc_normal, NULL},
-  {"server-closes-first", "the server closes first: it is the one in TIME_WAIT", sc_server_first, NULL},
-  {"three-way-close", "the server closes as soon as it reads EOF: its FIN rides on the ACK (FIN_WAIT_1 -> TIME_WAIT)", sc_three_way_close, NULL},
-  {"simultaneous-open", "both ends connect() to each other at once, no listen(): SYN_SENT -> SYN_RCVD -> ESTABLISHED", sc_simultaneous_open, NULL},
-  {"self-connect", "a socket bound to 10.0.0.1:6000 connects to 10.0.0.1:6000", sc_self_connect, NULL},
-  {"simultaneous-close", "both ends close at once: FIN_WAIT_1 -> CLOSING -> TIME_WAIT on both", sc_simultaneous_close, NULL},
-  {"half-close", "the client shuts down writing and keeps receiving in FIN_WAIT_2", sc_half_close, NULL},
-  {"refused", "connect to a port nobody listens on: RST|ACK, ECONNREFUSED", sc_refused, NULL},
-  {"syn-timeout", "every SYN is lost: retransmissions at 1, 3, 7, 15, 31, 63 s, ETIMEDOUT at 127 s", sc_syn_timeout, NULL},
-  {"synack-lost", "the second handshake is lost: both ends retransmit", sc_synack_lost, NULL},
-  {"lost-fin1", "the first wave (client FIN) is lost and retransmitted", sc_lost_fin1, NULL},
-  {"lost-ack2", "the second wave (ACK of the FIN) is lost: the FIN is retransmitted", sc_lost_ack2, NULL},
-  {"lost-fin3", "the third wave (server FIN) is lost: LAST_ACK retransmits it", sc_lost_fin3, NULL},
-  {"lost-ack4", "the fourth wave (last ACK) is lost: TIME_WAIT re-ACKs the retransmitted FIN", sc_lost_ack4, NULL},
-  {"orphan-fin-wait-2", "the server never closes: the client leaves FIN_WAIT_2 after fin_timeout; CLOSE_WAIT stays", sc_orphan_fin_wait_2, NULL},
-  {"time-wait", "a new connect() on the same 4-tuple during TIME_WAIT fails; after 2MSL it works", sc_time_wait, NULL},
+  {"normal", "handshake, request and response, the client closes first (four waves), TIME_WAIT", sc_normal, 
+   "seg c1 client S client=SYN_SENT server=SYN_RCVD; seg c1 client F. label=first client=FIN_WAIT_1 server=CLOSE_WAIT; seg c1 server F. label=third server=LAST_ACK client=TIME_WAIT; state c1 client CLOSED"},
+  {"server-closes-first", "the server closes first: it is the one in TIME_WAIT", sc_server_first, 
+   "seg c1 server F. label=first; state c1 server TIME_WAIT; no state c1 client TIME_WAIT"},
+  {"three-way-close", "the server closes as soon as it reads EOF: its FIN rides on the ACK (FIN_WAIT_1 -> TIME_WAIT)", sc_three_way_close, 
+   "seg c1 server F. label=second+third client=TIME_WAIT; no state c1 client FIN_WAIT_2"},
+  {"simultaneous-open", "both ends connect() to each other at once, no listen(): SYN_SENT -> SYN_RCVD -> ESTABLISHED", sc_simultaneous_open, 
+   "seg c1 server S label=simultaneous; state c1 client SYN_RCVD; state c1 server SYN_RCVD; state c1 client ESTABLISHED; state c1 server ESTABLISHED"},
+  {"self-connect", "a socket bound to 10.0.0.1:6000 connects to 10.0.0.1:6000", sc_self_connect, 
+   "state c1 client ESTABLISHED; state c1 client TIME_WAIT"},
+  {"simultaneous-close", "both ends close at once: FIN_WAIT_1 -> CLOSING -> TIME_WAIT on both", sc_simultaneous_close, 
+   "state c1 client CLOSING; state c1 server CLOSING; state c1 client TIME_WAIT; state c1 server TIME_WAIT"},
+  {"half-close", "the client shuts down writing and keeps receiving in FIN_WAIT_2", sc_half_close, 
+   "seg c1 server P. client=FIN_WAIT_2; state c1 client FIN_WAIT_2"},
+  {"refused", "connect to a port nobody listens on: RST|ACK, ECONNREFUSED", sc_refused, 
+   "seg c1 server R. client=CLOSED; call client ECONNREFUSED"},
+  {"syn-timeout", "every SYN is lost: retransmissions at 1, 3, 7, 15, 31, 63 s, ETIMEDOUT at 127 s", sc_syn_timeout, 
+   "count c1 client S 7; seg c1 client S label=retransmission after=63 before=63.1; no seg c1 server S.; call client ETIMEDOUT"},
+  {"synack-lost", "the second handshake is lost: both ends retransmit", sc_synack_lost, 
+   "seg c1 server S. label=LOST; seg c1 server S. label=retransmission; seg c1 client S label=retransmission"},
+  {"lost-fin1", "the first wave (client FIN) is lost and retransmitted", sc_lost_fin1, 
+   "seg c1 client F. label=LOST; seg c1 client F. label=retransmission server=CLOSE_WAIT"},
+  {"lost-ack2", "the second wave (ACK of the FIN) is lost: the FIN is retransmitted", sc_lost_ack2, 
+   "seg c1 server . label=LOST; seg c1 client F. label=retransmission"},
+  {"lost-fin3", "the third wave (server FIN) is lost: LAST_ACK retransmits it", sc_lost_fin3, 
+   "seg c1 server F. label=LOST; seg c1 server F. label=retransmission server=LAST_ACK"},
+  {"lost-ack4", "the fourth wave (last ACK) is lost: TIME_WAIT re-ACKs the retransmitted FIN", sc_lost_ack4, 
+   "seg c1 client . label=LOST; seg c1 server F. label=retransmission; seg c1 client . label=again client=TIME_WAIT"},
+  {"orphan-fin-wait-2", "the server never closes: the client leaves FIN_WAIT_2 after fin_timeout; CLOSE_WAIT stays", sc_orphan_fin_wait_2, 
+   "state c1 client FIN_WAIT_2; state c1 client CLOSED; no seg c1 server F. before=60"},
+  {"time-wait", "a new connect() on the same 4-tuple during TIME_WAIT fails; after 2MSL it works", sc_time_wait, 
+   "call client EADDRNOTAVAIL; state c2 client ESTABLISHED; state c2 server ESTABLISHED"},
   {"backlog-full", "backlog 1, accept() late: a SYN is dropped while the accept queue is full; a third handshake that finds it full is dropped, the SYN-ACK resent until accept() makes room", sc_backlog_full,
    "seg c4 client S server=LISTEN; seg c3 client . client=ESTABLISHED server=SYN_RCVD; seg c3 server S. label=retransmission; state c3 server ESTABLISHED; state c4 server ESTABLISHED"},
   {"abort-on-overflow", "backlog 1 with abort_on_overflow = 1: the third handshake that finds the accept queue full is answered with RST", sc_abort_on_overflow,
