@@ -1085,6 +1085,9 @@ static void usage(FILE *f)
     "  --lang en|zh      labels in English (default) or Chinese (example: --lang zh)\n"
     "  --pcap FILE       write the capture for Wireshark/tshark (example: --pcap demo.pcap)\n"
     "  --svg FILE        write the diagram as an SVG picture (example: --svg demo.svg)\n"
+    "  --tsg FILE        write the time-sequence graph of the data as SVG (sequence\n"
+    "                    numbers over time, ACK and window lines, as Wireshark's\n"
+    "                    tcptrace graph; example: --scenario data-loss --tsg g.svg)\n"
     "  --json            print the events as JSON instead of the diagram\n"
     "  --web [ADDR:]PORT serve a page to play with: pick a scenario, click a segment\n"
     "                    to lose it, step through the events, en/zh, pcap/SVG\n"
@@ -1108,7 +1111,7 @@ static bool parse_double(const char *s, double *out)
  * SVG, the capture to pcap_path when not NULL and the SVG also to svg_out when not
  * NULL. Returns 0, 1 (cannot write) or 2 (a bad request: reason in err). Used by
  * the command line and by the web page (tools/demo_web.c). */
-int demo_run(const struct demo_req *rq, FILE *out, enum demo_fmt fmt, bool color,
+int demo_run(struct demo_req *rq, FILE *out, enum demo_fmt fmt, bool color,
              const char *pcap_path, FILE *svg_out, char *err, size_t errcap)
 {
   const struct scenario *sc = NULL;
@@ -1183,6 +1186,7 @@ int demo_run(const struct demo_req *rq, FILE *out, enum demo_fmt fmt, bool color
   else if (fmt == DEMO_SVG) tv_render_svg(&d.v, out);
   else tv_render_text(&d.v, out);
   if (svg_out) tv_render_svg(&d.v, svg_out);
+  if (rq->tsg) rq->tsg_written = tv_render_tsg(&d.v, rq->tsg) == 0;
 out:
   if (d.pcap) pcap_writer_close(d.pcap);
   for (int i = 0; i < d.nhosts; i++) ustcp_stack_free(d.h[i].st);
@@ -1213,7 +1217,7 @@ int demo_main(int argc, char **argv)
   rq.lang = "en";
   rq.delay_ms = 5;
   rq.seed = 1;
-  const char *pcap_path = NULL, *svg_path = NULL, *web = NULL;
+  const char *pcap_path = NULL, *svg_path = NULL, *web = NULL, *tsg_path = NULL;
   bool json = false;
   int color = -1;
   for (int i = 1; i < argc; i++) {
@@ -1261,6 +1265,7 @@ int demo_main(int argc, char **argv)
     }
     else if (!strcmp(a, "--pcap")) { NEED_VAL(); pcap_path = val; }
     else if (!strcmp(a, "--svg")) { NEED_VAL(); svg_path = val; }
+    else if (!strcmp(a, "--tsg")) { NEED_VAL(); tsg_path = val; }
     else if (!strcmp(a, "--web")) { NEED_VAL(); web = val; }
     else if (!strcmp(a, "--json")) json = true;
     else if (!strcmp(a, "--verbose")) rq.verbose = true;
@@ -1278,9 +1283,21 @@ int demo_main(int argc, char **argv)
     fprintf(stderr, "ustcp demo: cannot write %s: %s\n", svg_path, strerror(errno));
     return 1;
   }
+  if (tsg_path && !(rq.tsg = fopen(tsg_path, "w"))) {
+    fprintf(stderr, "ustcp demo: cannot write %s: %s\n", tsg_path, strerror(errno));
+    if (svg) fclose(svg);
+    return 1;
+  }
   char err[200];
   int rc = demo_run(&rq, stdout, json ? DEMO_JSON : DEMO_TEXT,
                     color == -1 ? isatty(STDOUT_FILENO) : color, pcap_path, svg, err, sizeof err);
+  if (rq.tsg) {
+    fclose(rq.tsg);
+    if (rc == 0 && !rq.tsg_written) {
+      fprintf(stderr, "ustcp demo: --tsg: no data segments in this run, no graph written\n");
+      remove(tsg_path);
+    }
+  }
   if (svg && fclose(svg) != 0 && rc == 0) {
     snprintf(err, sizeof err, "cannot write %s: %s", svg_path, strerror(errno));
     rc = 1;

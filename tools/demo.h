@@ -16,11 +16,13 @@ struct demo_req {
   const char *drops[DEMO_MAX_DROPS];   /* --drop specs */
   int ndrops;
   bool verbose;              /* draw every flood segment */
+  FILE *tsg;                 /* if not NULL: the time-sequence graph (SVG) */
+  bool tsg_written;          /* out: there was data to draw */
 };
 
 enum demo_fmt { DEMO_TEXT, DEMO_JSON, DEMO_SVG };
 
-int demo_run(const struct demo_req *rq, FILE *out, enum demo_fmt fmt, bool color,
+int demo_run(struct demo_req *rq, FILE *out, enum demo_fmt fmt, bool color,
              const char *pcap_path, FILE *svg_out, char *err, size_t errcap);
 /* [{"name":..,"about":..},...] */
 void demo_list_json(FILE *out);
@@ -30,7 +32,7 @@ struct web_backend {
   void (*list)(FILE *out);   /* [{"name","about"[,"trace":true]},...] */
   /* A run as fmt (JSON or SVG) to out; the capture to pcap_path if not NULL;
    * 0, 1 (failed) or 2 (bad request: err). */
-  int (*run)(const struct demo_req *rq, FILE *out, enum demo_fmt fmt, const char *pcap_path,
+  int (*run)(struct demo_req *rq, FILE *out, enum demo_fmt fmt, const char *pcap_path,
              char *err, size_t errcap);
 };
 /* Serves the page on [ADDR:]PORT until interrupted. */

@@ -219,7 +219,7 @@ static void handle(int fd)
   reply_text(fd, 404, "not found");
 }
 
-static int demo_backend_run(const struct demo_req *rq, FILE *out, enum demo_fmt fmt,
+static int demo_backend_run(struct demo_req *rq, FILE *out, enum demo_fmt fmt,
                             const char *pcap_path, char *err, size_t errcap)
 {
   return demo_run(rq, out, fmt, false, pcap_path, NULL, err, errcap);

@@ -149,6 +149,7 @@ static void usage(FILE *f)
     "  --lang en|zh      labels in English (default) or Chinese\n"
     "  --svg FILE        also write the diagram as SVG\n"
     "  --json            print the events as JSON\n"
+    "  --tsg FILE        write the connection's time-sequence graph as SVG\n"
     "  --web [ADDR:]PORT open the file in the demo's page (127.0.0.1 unless given):\n"
     "                    pick a connection, step through it, en/zh, SVG\n"
     "  --color, --no-color\n"
@@ -196,7 +197,8 @@ static long trace_conns(const char *path, struct conn_key *conns, char *err, siz
 
 /* Pass 2: one connection as a diagram, in fmt, to out. */
 static int trace_draw(const char *path, const struct conn_key *ck, bool zh, int color,
-                      enum demo_fmt fmt, FILE *out, FILE *svg_out, char *err, size_t errcap)
+                      enum demo_fmt fmt, FILE *out, FILE *svg_out, FILE *tsg_out, char *err,
+                      size_t errcap)
 {
   struct tv v;
   tv_init(&v);
@@ -236,8 +238,13 @@ static int trace_draw(const char *path, const struct conn_key *ck, bool zh, int 
   else if (fmt == DEMO_SVG) tv_render_svg(&v, out);
   else tv_render_text(&v, out);
   if (svg_out) tv_render_svg(&v, svg_out);
+  int rc = 0;
+  if (tsg_out && tv_render_tsg(&v, tsg_out) != 0) {
+    snprintf(err, errcap, "--tsg: no data segments in this connection, no graph written");
+    rc = 3;
+  }
   tv_free(&v);
-  return 0;
+  return rc;
 }
 
 /* The page (tools/demo_web.c) on a capture: its connections are the
@@ -259,7 +266,7 @@ static void web_list(FILE *out)
   fprintf(out, "]\n");
 }
 
-static int web_run(const struct demo_req *rq, FILE *out, enum demo_fmt fmt, const char *pcap_path,
+static int web_run(struct demo_req *rq, FILE *out, enum demo_fmt fmt, const char *pcap_path,
                    char *err, size_t errcap)
 {
   char *end;
@@ -277,12 +284,12 @@ static int web_run(const struct demo_req *rq, FILE *out, enum demo_fmt fmt, cons
     if (o) fclose(o);
   }
   return trace_draw(web_path, &web_conns[k - 1], rq->lang && !strcmp(rq->lang, "zh"), 0, fmt, out,
-                    NULL, err, errcap);
+                    NULL, NULL, err, errcap);
 }
 
 int trace_main(int argc, char **argv)
 {
-  const char *path = NULL, *svg = NULL, *lang = "en", *web = NULL;
+  const char *path = NULL, *svg = NULL, *lang = "en", *web = NULL, *tsg = NULL;
   long want = 1;
   bool list = false, json = false;
   int color = -1;
@@ -293,11 +300,13 @@ int trace_main(int argc, char **argv)
     if (!strcmp(a, "--json")) { json = true; continue; }
     if (!strcmp(a, "--color")) { color = 1; continue; }
     if (!strcmp(a, "--no-color")) { color = 0; continue; }
-    if (!strcmp(a, "--conn") || !strcmp(a, "--svg") || !strcmp(a, "--lang") || !strcmp(a, "--web")) {
+    if (!strcmp(a, "--conn") || !strcmp(a, "--svg") || !strcmp(a, "--lang") || !strcmp(a, "--web") ||
+        !strcmp(a, "--tsg")) {
       if (i + 1 >= argc) { fprintf(stderr, "ustcp trace: %s needs a value\n", a); return 2; }
       const char *val = argv[++i];
       if (!strcmp(a, "--svg")) svg = val;
       else if (!strcmp(a, "--web")) web = val;
+      else if (!strcmp(a, "--tsg")) tsg = val;
       else if (!strcmp(a, "--lang")) {
         if (strcmp(val, "en") && strcmp(val, "zh")) { fprintf(stderr, "ustcp trace: --lang must be en or zh\n"); return 2; }
         lang = val;
@@ -344,10 +353,23 @@ int trace_main(int argc, char **argv)
     fprintf(stderr, "ustcp trace: cannot write %s: %s\n", svg, strerror(errno));
     return 1;
   }
+  FILE *tf = NULL;
+  if (tsg && !(tf = fopen(tsg, "w"))) {
+    fprintf(stderr, "ustcp trace: cannot write %s: %s\n", tsg, strerror(errno));
+    if (sf) fclose(sf);
+    return 1;
+  }
   int ret = trace_draw(path, &conns[want - 1], !strcmp(lang, "zh"),
                        color == -1 ? isatty(STDOUT_FILENO) : color, json ? DEMO_JSON : DEMO_TEXT,
-                       stdout, sf, err, sizeof err);
-  if (ret) fprintf(stderr, "ustcp trace: %s\n", err);
+                       stdout, sf, tf, err, sizeof err);
   if (sf) fclose(sf);
+  if (tf) fclose(tf);
+  if (ret == 3) {   /* no data: a warning, the diagram was drawn */
+    fprintf(stderr, "ustcp trace: %s\n", err);
+    remove(tsg);
+    ret = 0;
+  } else if (ret) {
+    fprintf(stderr, "ustcp trace: %s\n", err);
+  }
   return ret;
 }

@@ -856,3 +856,103 @@ void tv_render_svg(const struct tv *v, FILE *out)
   free(shown_all);
   fprintf(out, "</svg>\n");
 }
+
+/* ---- time-sequence graph ----
+ * The main data sender's segments over time, as Wireshark's tcptrace graph:
+ * a bar from seq to seq+len at each send time (red: retransmission, a cross:
+ * lost), the receiver's ACKs as a line (green) and ACK + window as a
+ * dashed one, clipped to the data's scale. Relative numbers, as in the text. */
+int tv_render_tsg(const struct tv *v, FILE *out)
+{
+  uint64_t bytes[2] = {0, 0};
+  int conn = -1;
+  for (size_t i = 0; i < v->n; i++) {
+    const struct tv_entry *e = &v->e[i];
+    if (e->kind == TV_SEG && e->conn >= 0 && !v->c[e->conn].flood) bytes[e->side] += e->plen;
+  }
+  int s = bytes[1] > bytes[0] ? 1 : 0;
+  for (size_t i = 0; i < v->n && conn < 0; i++)
+    if (v->e[i].kind == TV_SEG && v->e[i].side == s && v->e[i].plen && v->e[i].conn >= 0 &&
+        !v->c[v->e[i].conn].flood)
+      conn = v->e[i].conn;
+  if (conn < 0) return -1;
+  uint64_t t0 = UINT64_MAX, t1 = 0;
+  uint32_t smin = UINT32_MAX, dmax = 0;
+  for (size_t i = 0; i < v->n; i++) {
+    const struct tv_entry *e = &v->e[i];
+    if (e->kind != TV_SEG || e->conn != conn) continue;
+    uint32_t rs = e->tcp.seq - e->isn_rel[s], ra = e->tcp.ack - e->isn_rel[s];
+    if (e->side == s && e->plen) {
+      if (e->t_us < t0) t0 = e->t_us;
+      if (e->t_us > t1) t1 = e->t_us;
+      if (rs < smin) smin = rs;
+      if (rs + e->plen > dmax) dmax = rs + e->plen;
+    } else if (e->side != s && (e->tcp.flags & TCP_ACK) && !e->lost) {
+      uint64_t ta = e->arrive_us ? e->arrive_us : e->t_us;
+      if (ta > t1) t1 = ta;
+      if (ra > dmax && ra < dmax + (1u << 30)) dmax = ra;
+    }
+  }
+  uint32_t smax = dmax + (dmax - smin) / 4 + 1;
+  char nm[16], title[240];
+  snprintf(title, sizeof title, v->zh ? "时间-序号图 %s (%s): 蓝 = 数据, 红 = 重传, × = 丢失, 绿 = ACK, 虚线 = ACK + 窗口"
+                                      : "time-sequence graph %s (%s): blue = data, red = retransmission, x = lost, green = ACK, dashed = ACK + window",
+           tv_conn_name(v, conn, nm, sizeof nm), v->name[s]);
+  const int L = 80, H = 420, B = 40, T = 40;
+  int W = L + text_w(title, SVG_FS) + 40;
+  if (W < 900) W = 900;
+  double xs = (double)(W - L - 20) / (double)(t1 > t0 ? t1 - t0 : 1);
+  double ys = (double)(H - B - T) / (double)(smax - smin);
+#define TX(us) (L + xs * (double)((us) - t0))
+#define TY(sq) (H - B - ys * (double)((sq) - smin))
+  fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"%s\" font-size=\"12\">\n"
+               "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H, SVG_FONTS);
+  fprintf(out, "<text x=\"%d\" y=\"20\" font-weight=\"bold\">", L);
+  xml_text(out, title);
+  fprintf(out, "</text>\n<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#888\"/>"
+               "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#888\"/>\n",
+          L, H - B, W - 20, H - B, L, T, L, H - B);
+  fprintf(out, "<text x=\"%d\" y=\"%d\" fill=\"#555\">%.3f s</text>"
+               "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" fill=\"#555\">%.3f s</text>\n"
+               "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" fill=\"#555\">%u</text>"
+               "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" fill=\"#555\">%u</text>\n",
+          L, H - 12, (double)t0 / 1e6, W - 20, H - 12, (double)t1 / 1e6,
+          L - 6, TY(smin) + 4, smin, L - 6, TY(smax) + 4, smax);
+  /* the ACK and window lines */
+  for (int w = 0; w < 2; w++) {
+    bool first = true;
+    for (size_t i = 0; i < v->n; i++) {
+      const struct tv_entry *e = &v->e[i];
+      if (e->kind != TV_SEG || e->conn != conn || e->side == s || !(e->tcp.flags & TCP_ACK) || e->lost) continue;
+      uint32_t ra = e->tcp.ack - e->isn_rel[s];
+      uint64_t top = (uint64_t)ra + (w ? tv_seg_window(v, e) : 0);
+      if (top > smax) top = smax;
+      if (ra < smin) continue;
+      if (first) fprintf(out, "<path class=\"%s\" fill=\"none\" stroke=\"%s\"%s d=\"M", w ? "winline" : "ackline",
+                         w ? "#b07000" : "#2e7d32", w ? " stroke-dasharray=\"4 3\"" : " stroke-width=\"1.5\"");
+      uint64_t ta = e->arrive_us ? e->arrive_us : e->t_us;
+      if (ta < t0) ta = t0;   /* ACKs before the first data (the handshake's) start the line */
+      fprintf(out, "%s%.1f,%.1f", first ? "" : " L", TX(ta), TY(top));
+      first = false;
+    }
+    if (!first) fprintf(out, "\"/>\n");
+  }
+  for (size_t i = 0; i < v->n; i++) {
+    const struct tv_entry *e = &v->e[i];
+    if (e->kind != TV_SEG || e->conn != conn || e->side != s || !e->plen) continue;
+    uint32_t rs = e->tcp.seq - e->isn_rel[s];
+    bool retr = strstr(e->label, "retransmission") || strstr(e->label, "重传");
+    double x = TX(e->t_us);
+    fprintf(out, "<line class=\"dataseg%s%s\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"3\"/>\n",
+            retr ? " retrans" : "", e->lost ? " lost" : "", x, TY(rs), x, TY(rs + e->plen), retr ? "#c00" : "#0060b0");
+    if (e->lost) {
+      double y = TY(rs + e->plen / 2);
+      fprintf(out, "<path d=\"M%.1f,%.1f l8,8 m0,-8 l-8,8\" stroke=\"#c00\" stroke-width=\"2\"/>\n", x - 4, y - 4);
+    }
+  }
+#undef TX
+#undef TY
+  fprintf(out, "</svg>\n");
+  return 0;
+}

@@ -108,6 +108,9 @@ void tv_label(struct tv *v);
 void tv_render_text(const struct tv *v, FILE *out);
 void tv_render_json(const struct tv *v, FILE *out);
 void tv_render_svg(const struct tv *v, FILE *out);
+/* The time-sequence graph (tcptrace style) of the connection that sends the
+ * most data, as SVG; -1 (nothing written) when no data was sent. */
+int tv_render_tsg(const struct tv *v, FILE *out);
 /* "SYN,ACK seq=0 ack=1 win=65535 len=0 <mss 1460,wscale 10>" for one entry. */
 /* The segment's receive window in bytes (scaled as negotiated on the SYNs). */
 uint32_t tv_seg_window(const struct tv *v, const struct tv_entry *e);

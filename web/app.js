@@ -136,7 +136,7 @@ function render() {
 
 // The time-sequence graph of the main data sender (as Wireshark's tcptrace
 // graph): each data segment a vertical bar from seq to seq+len at its send time
-// (red: retransmission, a cross: lost), the receiver's ACKs as a step line and
+// (red: retransmission, a cross: lost), the receiver's ACKs as a line and
 // ACK + window (the right edge the sender may fill) as a second one.
 function drawTsg() {
   const box = $('tsg');

@@ -99,6 +99,27 @@ open(sys.argv[2], "w").write(s)
 PY
 if python3 "$tmp/geom.py" "$tmp/bad.svg" > /dev/null; then bad "a text on its arrow was not caught"; else ok; fi
 
+# The time-sequence graph (--tsg): data-loss's 10 data segments, 2 of them
+# retransmissions, 2 lost, the ACK and window lines; the same from ustcp trace
+# of the run's pcap (which cannot know what was lost); none (a warning, no file) for a run without data.
+tsg_ok() {   # file, expected lost segments (a pcap does not know what was lost)
+  python3 - "$1" "$2" <<'PY'
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+cls = [el.get("class", "") for el in root.iter()]
+data = [c for c in cls if c.startswith("dataseg")]
+ok = (len(data) == 10 and sum("retrans" in c for c in data) == 2 and sum("lost" in c for c in data) == int(sys.argv[2])
+      and "ackline" in cls and "winline" in cls)
+if not ok: print("tsg:", len(data), "data,", cls.count("ackline"), "ack lines"); sys.exit(1)
+PY
+}
+"$U" demo --scenario data-loss --tsg "$tmp/g.svg" --pcap "$tmp/g.pcap" > /dev/null && tsg_ok "$tmp/g.svg" 2 && ok || bad "demo --tsg of data-loss"
+"$U" trace "$tmp/g.pcap" --tsg "$tmp/g2.svg" > /dev/null && tsg_ok "$tmp/g2.svg" 0 && ok || bad "trace --tsg of data-loss's pcap"
+if command -v rsvg-convert > /dev/null; then rsvg-convert "$tmp/g.svg" -o "$tmp/g.png" && ok || bad "rsvg-convert the graph"; fi
+"$U" demo --scenario refused --tsg "$tmp/none.svg" > /dev/null 2> "$tmp/none.err"
+rc=$?
+[ "$rc" = 0 ] && [ ! -e "$tmp/none.svg" ] && grep -q "no data" "$tmp/none.err" && ok || bad "--tsg without data: exit $rc, $(cat "$tmp/none.err")"
+
 # Chinese glyphs.
 if ! command -v fc-list > /dev/null; then
   echo "SKIP: fontconfig not installed (scripts/install-test-deps.sh)"
