@@ -197,6 +197,7 @@ static void add_label(char *buf, size_t cap, const char *s)
 struct lab {
   bool syn_seen[2], synack_seen[2], third_done;
   bool synack_again;         /* a SYN-ACK came again after the third handshake */
+  bool simack[2];            /* simultaneous open: this column ACKed the other's SYN-ACK */
   int first_syn_side;
   int fin_count, fin_order[2];
   uint32_t fin_seq[2];
@@ -266,6 +267,13 @@ void tv_label(struct tv *v)
           e->isn_rel_known[o] && h->ack == e->isn_rel[o] + 1) {
         add_label(L, sizeof e->label, lbl(v, L_H3));
         b->third_done = true;
+      } else if (ack && simultaneous && !b->simack[s] && b->synack_seen[o] && !e->plen && !fin &&
+                 e->isn_rel_known[o] && h->ack == e->isn_rel[o] + 1) {
+        /* simultaneous open (RFC 9293 figure 8): each end ACKs the other's
+         * SYN-ACK, a third handshake in each direction */
+        add_label(L, sizeof e->label, lbl(v, L_H3));
+        add_label(L, sizeof e->label, lbl(v, L_SIMOPEN));
+        b->simack[s] = true;
       } else if (ack && b->third_done && b->synack_again && s == b->first_syn_side && !e->plen &&
                  !fin && e->isn_rel_known[o] && h->ack == e->isn_rel[o] + 1) {
         /* the answer to a resent SYN-ACK: the third handshake once more (the
