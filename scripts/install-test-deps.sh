@@ -17,6 +17,13 @@ if command -v clang >/dev/null 2>&1; then
     missing="$missing libclang-rt-${ver}-dev"
   fi
 fi
+# The demo's web page is tested in headless Chromium (tests/sh/demo_web.sh).
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+# The demo's SVG test renders Chinese labels: it needs a CJK font (and fc-list).
+command -v fc-list >/dev/null 2>&1 || missing="$missing fontconfig"
+if ! { command -v fc-list >/dev/null 2>&1 && fc-list :lang=zh family 2>/dev/null | grep -q .; }; then
+  missing="$missing fonts-noto-cjk"
+fi
 if [ -z "$missing" ]; then
   echo "test dependencies: all present"
   exit 0

@@ -216,6 +216,9 @@ static void get_usage(FILE *f)
     "  -o, --output FILE  write the body to FILE (default stdout)\n"
     "  --timeout SECS     give up when nothing arrives for SECS (default 30)\n"
     "  -i, --include      print the status line and headers to stderr\n"
+    "  --progress         a progress meter on stderr (default: when the body goes to a\n"
+    "                     file or pipe and stderr is a terminal, as curl; after 0.5 s)\n"
+    "  --no-progress      never\n"
     "\n"
     "%s"
     "\n"
@@ -226,8 +229,58 @@ static void get_usage(FILE *f)
     net_opts_help);
 }
 
+/* The progress meter (like curl's when its output is not the terminal):
+ * "\r  12.5 MiB of 1.0 GiB  (1%)  48.2 MiB/s" redrawn on stderr. */
+struct progress {
+  int mode;                  /* 0 never, 1 after PROGRESS_DELAY_US, 2 from the start */
+  uint64_t total;            /* UINT64_MAX: unknown */
+  uint64_t done;
+  uint64_t start_us, last_us;
+  bool shown;
+};
+#define PROGRESS_DELAY_US (500 * 1000ull)
+#define PROGRESS_EVERY_US (200 * 1000ull)
+
+static void human(uint64_t n, char *buf, size_t cap)
+{
+  static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = (double)n;
+  int u = 0;
+  while (v >= 1024 && u < 4) { v /= 1024; u++; }
+  if (u == 0) snprintf(buf, cap, "%llu B", (unsigned long long)n);
+  else snprintf(buf, cap, "%.1f %s", v, unit[u]);
+}
+
+static void progress_draw(struct progress *p, bool final)
+{
+  if (!p->mode) return;
+  uint64_t now = ustcp_loop_now_us();
+  if (!final) {
+    if (p->mode == 1 && now - p->start_us < PROGRESS_DELAY_US) return;
+    if (p->shown && now - p->last_us < PROGRESS_EVERY_US) return;
+  } else if (!p->shown) {
+    return;   /* a short transfer: no meter at all */
+  }
+  p->last_us = now;
+  p->shown = true;
+  char d[32], t[32], r[32];
+  human(p->done, d, sizeof d);
+  double secs = (double)(now - p->start_us) / 1e6;
+  human(secs > 0 ? (uint64_t)((double)p->done / secs) : 0, r, sizeof r);
+  if (p->total != UINT64_MAX) {
+    human(p->total, t, sizeof t);
+    fprintf(stderr, "\r  %s of %s (%3.0f%%)  %s/s   ", d, t,
+            p->total ? 100.0 * (double)p->done / (double)p->total : 100.0, r);
+  } else {
+    fprintf(stderr, "\r  %s  %s/s   ", d, r);
+  }
+  if (final) fputc('\n', stderr);
+  fflush(stderr);
+}
+
 struct reader {
   struct ustcp_loop *l;
+  struct progress *pg;
   int fd;
   uint8_t buf[65536];
   size_t len, off;
@@ -275,6 +328,10 @@ static uint64_t rd_copy(struct reader *r, int out_fd, uint64_t want, int *werr)
     if (write_all(out_fd, r->buf + r->off, n) < 0) { *werr = -errno; return got; }
     r->off += n;
     got += n;
+    if (r->pg) {
+      r->pg->done += n;
+      progress_draw(r->pg, false);
+    }
   }
   return got;
 }
@@ -286,6 +343,7 @@ int get_main(int argc, char **argv)
   const char *url = NULL, *outpath = NULL;
   uint64_t timeout = 30;
   bool include = false;
+  int progress_opt = -1;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -302,6 +360,10 @@ int get_main(int argc, char **argv)
       i++;
     } else if (!strcmp(a, "-i") || !strcmp(a, "--include")) {
       include = true;
+    } else if (!strcmp(a, "--progress")) {
+      progress_opt = 1;
+    } else if (!strcmp(a, "--no-progress")) {
+      progress_opt = 0;
     } else if (a[0] == '-' && a[1]) {
       fprintf(stderr, "ustcp get: unknown option '%s' (try: ustcp get --help)\n", a);
       return 2;
@@ -391,6 +453,14 @@ int get_main(int argc, char **argv)
       else if (!strcasecmp(line, "Transfer-Encoding") && strcasestr(v, "chunked")) chunked = true;
     }
     if (interim) continue;
+    struct progress pg;
+    memset(&pg, 0, sizeof pg);
+    pg.mode = progress_opt == 1 ? 2
+            : progress_opt == 0 ? 0
+            : ((outpath || !isatty(STDOUT_FILENO)) && isatty(STDERR_FILENO)) ? 1 : 0;
+    pg.total = chunked ? UINT64_MAX : clen;
+    pg.start_us = ustcp_loop_now_us();
+    r->pg = &pg;
     int werr = 0;
     uint64_t got = 0;
     bool complete;
@@ -416,6 +486,8 @@ int get_main(int argc, char **argv)
       got = rd_copy(r, out_fd, UINT64_MAX, &werr);
       complete = !r->err;
     }
+    progress_draw(&pg, true);
+    r->pg = NULL;
     if (werr) {
       fprintf(stderr, "ustcp get: writing the body: %s\n", strerror(-werr));
     } else if (!complete) {

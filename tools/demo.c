@@ -18,11 +18,13 @@
 #include "link/pcap.h"
 #include "link/sim.h"
 #include "tools.h"
+#include "demo.h"
 #include "trace_view.h"
 #include "ustcp.h"
 
-#define MAX_DROPS 16
+#define MAX_DROPS DEMO_MAX_DROPS
 #define DEMO_MAX_SOCKS 8
+#define DEMO_MAX_ROWS 1024
 
 struct demo;
 struct dhost {
@@ -31,6 +33,9 @@ struct dhost {
   int id;
   uint32_t ip;
   int side;             /* column: 0 client, 1 server, -1 not drawn */
+  int draw_col;         /* column its segments are drawn in (the attacker's SYNs: 0) */
+  const char *name;     /* as drop rules name it */
+  unsigned kinds_seen[7]; /* segments sent so far of each enum sim_seg_kind */
 };
 
 struct demo {
@@ -43,18 +48,19 @@ struct demo {
   double delay_ms;
   double loss;
   uint64_t seed;
-  const char *drops[MAX_DROPS];
-  int ndrops;
   struct pcap_writer *pcap;
   bool self_connect;         /* one stack: both columns are the same socket */
   /* the application */
   int csock[DEMO_MAX_SOCKS]; /* client sockets whose connect() outcome we report */
+  struct tv_tuple csock_tu[DEMO_MAX_SOCKS]; /* their connections, once known */
   bool connect_pending[DEMO_MAX_SOCKS];
   int ncsock;
   bool server_close_on_eof;  /* close() from the readiness callback at EOF (W3) */
   int server_conn;
   size_t mark;               /* first entry of the event in progress */
   uint64_t flood_syns;
+  struct tv_tuple cur_tu;    /* the connection of the call being logged */
+  bool cur_opens;
   char err[160];
 };
 
@@ -102,9 +108,10 @@ static uint64_t fnv(const uint8_t *p, size_t n)
 static enum ustcp_state tuple_state(struct ustcp_stack *st, uint16_t lport, uint32_t rip,
                                     uint16_t rport, bool allow_listener)
 {
-  struct ustcp_sock_row rows[64];
-  size_t n = ustcp_sock_table(st, rows, 64);
-  if (n > 64) n = 64;
+  /* room for a flooded SYN queue and more: a row cut off would read as CLOSED */
+  static struct ustcp_sock_row rows[DEMO_MAX_ROWS];
+  size_t n = ustcp_sock_table(st, rows, DEMO_MAX_ROWS);
+  if (n > DEMO_MAX_ROWS) n = DEMO_MAX_ROWS;
   enum ustcp_state best = USTCP_CLOSED;
   for (size_t i = 0; i < n; i++) {
     if (rows[i].local.port != lport) continue;
@@ -112,6 +119,36 @@ static enum ustcp_state tuple_state(struct ustcp_stack *st, uint16_t lport, uint
     if (rows[i].state == USTCP_LISTEN && allow_listener) best = USTCP_LISTEN;
   }
   return best;
+}
+
+/* The columns' endpoints of socket fd on host h (unset if it has no peer). */
+static struct tv_tuple fd_tuple(struct demo *d, struct dhost *h, int fd)
+{
+  struct tv_tuple tu;
+  memset(&tu, 0, sizeof tu);
+  struct ustcp_addr l, r;
+  if (fd < 0 || ustcp_getsockname(h->st, fd, &l) != 0 || ustcp_getpeername(h->st, fd, &r) != 0) {
+    /* a client socket whose connection failed: the tuple its connect() had */
+    for (int i = d->ncsock; i-- > 0 && h->side == 0;)
+      if (d->csock[i] == fd) return d->csock_tu[i];
+    return tu;
+  }
+  int me = d->self_connect ? 0 : h->side;
+  if (me < 0) return tu;
+  tu.ip[me] = l.ip ? l.ip : h->ip;
+  tu.port[me] = l.port;
+  tu.ip[1 - me] = r.ip;
+  tu.port[1 - me] = r.port;
+  tu.set = true;
+  return tu;
+}
+
+/* Names the connection of the entry just logged. */
+static void tag_last(struct demo *d, const struct tv_tuple *tu, bool opens)
+{
+  if (!d->v.n || !tu->set) return;
+  d->v.e[d->v.n - 1].tu = *tu;
+  d->v.e[d->v.n - 1].opens = opens;
 }
 
 /* After an event on host h: fill the sender's state into the segments it sent. */
@@ -124,7 +161,9 @@ static void end_event(struct demo *d, struct dhost *h)
     for (int k = 0; !sender && k < d->nhosts; k++)
       if (d->h[k].ip == e->src_ip) sender = &d->h[k];
     if (!sender || sender != h) continue;
-    e->st[e->side] = tuple_state(h->st, e->tcp.src_port, e->dst_ip, e->tcp.dst_port, true);
+    /* a RST leaves its connection CLOSED even where a listener owns the port */
+    e->st[e->side] = tuple_state(h->st, e->tcp.src_port, e->dst_ip, e->tcp.dst_port,
+                                 !(e->tcp.flags & TCP_RST));
     e->st_known[e->side] = true;
     if (d->self_connect) {
       e->st[1 - e->side] = e->st[e->side];
@@ -141,9 +180,11 @@ static void end_event(struct demo *d, struct dhost *h)
       ustcp_get_info(h->st, d->csock[i], &ti);
       if (ti.state == USTCP_SYN_SENT || ti.state == USTCP_SYN_RCVD) continue;
       d->connect_pending[i] = false;
+      struct tv_tuple tu = fd_tuple(d, h, d->csock[i]);
       int err = ustcp_sock_error(h->st, d->csock[i]);
       if (err) tv_call(&d->v, now(d), 0, d->v.zh ? "connect() 失败: %s" : "connect() fails: %s", errno_name(err));
       else tv_call(&d->v, now(d), 0, d->v.zh ? "connect() 返回 0 (已连接)" : "connect() returns 0 (connected)");
+      tag_last(d, &tu, false);
     }
   }
 }
@@ -202,10 +243,25 @@ static void tap(void *ctx, int from, int to, enum sim_fate fate, const uint8_t *
   struct demo *d = ctx;
   (void)to;
   if (fate == SIM_SENT && d->pcap) pcap_writer_write(d->pcap, t, pkt, len);
-  if (from < 0 || from >= d->nhosts || d->h[from].side < 0) return;
+  if (from < 0 || from >= d->nhosts || d->h[from].draw_col < 0) return;
   if (fate == SIM_SENT) {
-    struct tv_entry *e = tv_add_seg(&d->v, t, d->h[from].side, pkt, len);
-    if (e) e->key = fnv(pkt, len);
+    /* The --drop rule that would lose exactly this segment (the web page's
+     * click): its host, its most specific kind and its number of that kind,
+     * counted the way the network's rules count. */
+    static const char *const kname[] = {"any", "syn", "syn-ack", "ack", "data", "fin", "rst"};
+    struct dhost *hs = &d->h[from];
+    for (int k = 0; k < 7; k++)
+      if (sim_seg_matches(pkt, len, (enum sim_seg_kind)k)) hs->kinds_seen[k]++;
+    int kind = SIM_SEG_ANY;
+    static const enum sim_seg_kind order[] = {SIM_SEG_RST, SIM_SEG_SYN, SIM_SEG_SYNACK,
+                                              SIM_SEG_FIN, SIM_SEG_DATA, SIM_SEG_ACK};
+    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++)
+      if (sim_seg_matches(pkt, len, order[k])) { kind = (int)order[k]; break; }
+    struct tv_entry *e = tv_add_seg(&d->v, t, d->h[from].draw_col, pkt, len);
+    if (e) {
+      e->key = fnv(pkt, len);
+      snprintf(e->drop, sizeof e->drop, "%s:%s#%u", hs->name, kname[kind], hs->kinds_seen[kind]);
+    }
   } else if (fate == SIM_DROP_LOSS || fate == SIM_DROP_RULE || fate == SIM_DROP_QUEUE ||
              fate == SIM_DROP_DOWN || fate == SIM_DROP_NOROUTE) {
     uint64_t key = fnv(pkt, len);
@@ -227,11 +283,6 @@ static void capture(void *ctx, bool outgoing, const uint8_t *pkt, size_t len, ui
   if (e) {
     e->key = fnv(pkt, len);
     e->arrive_us = t;
-    /* both columns are the same socket: one ISN */
-    d->v.isn[1] = d->v.isn[0];
-    d->v.isn_known[1] = d->v.isn_known[0];
-    e->isn_rel[1] = e->isn_rel[0];
-    e->isn_rel_known[1] = e->isn_rel_known[0];
   }
 }
 
@@ -251,6 +302,15 @@ static void on_event(void *ctx, const struct ustcp_event *ev)
   if (!e) return;
   e->old_state = ev->old_state;
   e->new_state = ev->new_state;
+  if (ev->remote.ip) {
+    int me = d->self_connect ? 0 : h->side;
+    e->tu.ip[me] = ev->local.ip ? ev->local.ip : h->ip;
+    e->tu.port[me] = ev->local.port;
+    e->tu.ip[1 - me] = ev->remote.ip;
+    e->tu.port[1 - me] = ev->remote.port;
+    e->tu.set = true;
+    e->opens = ev->new_state == USTCP_SYN_SENT;
+  }
 }
 
 static void on_ready(void *ctx, int fd, unsigned events)
@@ -278,6 +338,8 @@ static struct dhost *add_host(struct demo *d, const char *name, uint32_t ip, int
   h->d = d;
   h->ip = ip;
   h->side = side;
+  h->draw_col = side;
+  h->name = name;
   h->st = ustcp_stack_new(&d->cfg, ip, d->seed * 7919 + (uint64_t)d->nhosts, out_fn, h);
   if (!h->st) return NULL;
   h->id = sim_add_host(d->net, name, ip, &ops, h);
@@ -309,9 +371,9 @@ static bool busy(struct demo *d)
   if (sim_in_flight(d->net)) return true;
   for (int k = 0; k < d->nhosts; k++) {
     if (d->h[k].side < 0) continue;
-    struct ustcp_sock_row rows[64];
-    size_t n = ustcp_sock_table(d->h[k].st, rows, 64);
-    if (n > 64) n = 64;
+    static struct ustcp_sock_row rows[DEMO_MAX_ROWS];
+    size_t n = ustcp_sock_table(d->h[k].st, rows, DEMO_MAX_ROWS);
+    if (n > DEMO_MAX_ROWS) n = DEMO_MAX_ROWS;
     for (size_t i = 0; i < n; i++) {
       if (d->h[k].side == 1 && rows[i].remote.ip != CLIENT_IP) continue;
       enum ustcp_state s = rows[i].state;
@@ -350,6 +412,9 @@ static void call_line(struct demo *d, int side, const char *fmt, ...)
   vsnprintf(text, sizeof text, fmt, ap);
   va_end(ap);
   tv_call(&d->v, now(d), side, "%s", text);
+  tag_last(d, &d->cur_tu, d->cur_opens);
+  memset(&d->cur_tu, 0, sizeof d->cur_tu);
+  d->cur_opens = false;
   if (d->mark >= d->v.n - 1) return;
   struct tv_entry last = d->v.e[d->v.n - 1];
   memmove(&d->v.e[d->mark + 1], &d->v.e[d->mark], (d->v.n - 1 - d->mark) * sizeof last);
@@ -376,6 +441,7 @@ static void track_connect(struct demo *d, int fd)
 {
   if (d->ncsock < DEMO_MAX_SOCKS) {
     d->csock[d->ncsock] = fd;
+    d->csock_tu[d->ncsock] = d->cur_tu;
     d->connect_pending[d->ncsock] = true;
     d->ncsock++;
   }
@@ -387,9 +453,21 @@ static int c_connect_fd(struct demo *d, struct dhost *h, int fd, uint32_t ip, ui
   d->mark = d->v.n;
   int rc = ustcp_connect(h->st, fd, &a);
   char ipb[16];
+  d->cur_tu = fd_tuple(d, h, fd);
+  struct ustcp_addr l;
+  if (!d->cur_tu.set && rc == -EINPROGRESS && ustcp_getsockname(h->st, fd, &l) == 0 && l.port) {
+    /* in SYN_SENT there is no peer name yet (ENOTCONN, as in Linux) */
+    int me = d->self_connect ? 0 : h->side;
+    d->cur_tu.ip[me] = l.ip ? l.ip : h->ip;
+    d->cur_tu.port[me] = l.port;
+    d->cur_tu.ip[1 - me] = ip;
+    d->cur_tu.port[1 - me] = port;
+    d->cur_tu.set = true;
+  }
+  d->cur_opens = true;
+  if (rc == -EINPROGRESS) track_connect(d, fd);
   call_line(d, h->side, "connect(%s:%u) = %s", ipv4_str(ip, ipb, sizeof ipb), port,
           errno_name(rc));
-  if (rc == -EINPROGRESS) track_connect(d, fd);
   end_event(d, h);
   return rc;
 }
@@ -407,6 +485,7 @@ static int c_accept(struct demo *d, struct dhost *h, int lfd)
   d->mark = d->v.n;
   int fd = ustcp_accept(h->st, lfd, &peer);
   char ipb[16];
+  d->cur_tu = fd_tuple(d, h, fd);
   if (fd >= 0)
     call_line(d, h->side, "accept() = fd %d (%s:%u)", fd, ipv4_str(peer.ip, ipb, sizeof ipb), peer.port);
   else
@@ -417,6 +496,7 @@ static int c_accept(struct demo *d, struct dhost *h, int lfd)
 static void c_send(struct demo *d, struct dhost *h, int fd, const char *data, size_t len)
 {
   d->mark = d->v.n;
+  d->cur_tu = fd_tuple(d, h, fd);
   ssize_t n = ustcp_send(h->st, fd, data, len, 0);
   if (n >= 0) call_line(d, h->side, "send(%zu bytes) = %zd", len, n);
   else call_line(d, h->side, "send(%zu bytes) = %s", len, errno_name((int)n));
@@ -427,6 +507,7 @@ static ssize_t c_recv(struct demo *d, struct dhost *h, int fd)
 {
   static char buf[65536];   /* static: frames stay under 4 KiB (tests/sh/stack_usage.sh); one thread */
   d->mark = d->v.n;
+  d->cur_tu = fd_tuple(d, h, fd);
   ssize_t n = ustcp_recv(h->st, fd, buf, sizeof buf, 0);
   if (n > 0) call_line(d, h->side, "recv() = %zd", n);
   else if (n == 0) call_line(d, h->side, d->v.zh ? "recv() = 0 (对端已关闭, EOF)" : "recv() = 0 (EOF: the peer closed)");
@@ -438,6 +519,9 @@ static ssize_t c_recv(struct demo *d, struct dhost *h, int fd)
 static void c_close(struct demo *d, struct dhost *h, int fd)
 {
   d->mark = d->v.n;
+  d->cur_tu = fd_tuple(d, h, fd);
+  for (int i = 0; i < d->ncsock && h->side == 0; i++)
+    if (d->csock[i] == fd) d->csock[i] = -1;   /* the number may be reused */
   int rc = ustcp_close(h->st, fd);
   call_line(d, h->side, "close() = %s", errno_name(rc));
   end_event(d, h);
@@ -446,6 +530,7 @@ static void c_close(struct demo *d, struct dhost *h, int fd)
 static void c_shutdown_wr(struct demo *d, struct dhost *h, int fd)
 {
   d->mark = d->v.n;
+  d->cur_tu = fd_tuple(d, h, fd);
   int rc = ustcp_shutdown(h->st, fd, USTCP_SHUT_WR);
   call_line(d, h->side, "shutdown(SHUT_WR) = %s", errno_name(rc));
   end_event(d, h);
@@ -552,7 +637,7 @@ static void sc_half_close(struct demo *d, struct env *x)
   settle(d);
   c_recv(d, x->s, x->sfd);
   c_recv(d, x->s, x->sfd);
-  tv_note(&d->v, now(d), 1, d->v.zh ? "半关闭: 服务器仍可发送, 客户端在 FIN_WAIT_2 中继续接收"
+  tv_note_claim(&d->v, now(d), 1, "later seg c1 server P. client=FIN_WAIT_2 label=data", d->v.zh ? "半关闭: 服务器仍可发送, 客户端在 FIN_WAIT_2 中继续接收"
                                      : "half-close: the server may still send; the client receives in FIN_WAIT_2");
   c_send(d, x->s, x->sfd, RESPONSE, sizeof RESPONSE - 1);
   settle(d);
@@ -580,7 +665,7 @@ static void sc_simultaneous_open(struct demo *d, struct env *x)
   int rc = ustcp_connect(x->s->st, b, &ca);
   call_line(d, 1, "connect(10.0.0.1:5001) = %s", errno_name(rc));
   end_event(d, x->s);
-  tv_note(&d->v, now(d), 0, d->v.zh ? "两端同时 connect(), 没有 listen()" : "both connect() at once, nobody listens");
+  tv_note_claim(&d->v, now(d), 0, "seg c1 client S; seg c1 server S before=0.001", d->v.zh ? "两端同时 connect(), 没有 listen()" : "both connect() at once, nobody listens");
   settle(d);
   c_close(d, x->c, a);
   settle(d);
@@ -615,7 +700,11 @@ static void sc_refused(struct demo *d, struct env *x)
 static void sc_syn_timeout(struct demo *d, struct env *x)
 {
   add_drop(d, "client:syn+");
-  tv_note(&d->v, 0, 0, d->v.zh ? "每个 SYN 都丢失; syn_retries = %u, 初始 RTO 1 s, 每次加倍"
+  char claim[64];
+  /* the first SYN and syn_retries resends, every one lost, no SYN-ACK */
+  snprintf(claim, sizeof claim, "later count c1 client S %u label=LOST; later no seg c1 server S.",
+           d->cfg.syn_retries + 1);
+  tv_note_claim(&d->v, 0, 0, claim, d->v.zh ? "每个 SYN 都丢失; syn_retries = %u, 初始 RTO 1 s, 每次加倍"
                                 : "every SYN is lost; syn_retries = %u, initial RTO 1 s, doubling",
           d->cfg.syn_retries);
   x->lfd = c_listen(d, x->s, 80, 128);
@@ -666,13 +755,16 @@ static void sc_orphan_fin_wait_2(struct demo *d, struct env *x)
   request_response(d, x);
   c_close(d, x->c, x->cfd);
   settle(d);
-  tv_note(&d->v, now(d), 0, d->v.zh ? "服务器从不 close(): 客户端是孤儿, 在 FIN_WAIT_2 最多等待 fin_timeout = %.0f s; 服务器停在 CLOSE_WAIT"
+  char claim[96];
+  snprintf(claim, sizeof claim, "later state c1 client CLOSED; later no seg c1 server F. before=%.0f",
+           (double)d->cfg.fin_timeout_us / 1e6);
+  tv_note_claim(&d->v, now(d), 0, claim, d->v.zh ? "服务器从不 close(): 客户端是孤儿, 在 FIN_WAIT_2 最多等待 fin_timeout = %.0f s; 服务器停在 CLOSE_WAIT"
                                      : "the server never calls close(): the orphaned client waits in FIN_WAIT_2 at most fin_timeout = %.0f s; the server stays in CLOSE_WAIT",
           (double)d->cfg.fin_timeout_us / 1e6);
   run_until(d, now(d) + d->cfg.fin_timeout_us + USTCP_SEC);
   struct ustcp_tcp_info ti;
   ustcp_get_info(x->s->st, x->sfd, &ti);
-  tv_note(&d->v, now(d), 1, d->v.zh ? "服务器仍在 %s (协议栈从不替应用关闭)" : "server still in %s (the stack never closes for the application)",
+  tv_note_claim(&d->v, now(d), 1, ti.state == USTCP_CLOSE_WAIT ? "state c1 server CLOSE_WAIT" : "", d->v.zh ? "服务器仍在 %s (协议栈从不替应用关闭)" : "server still in %s (the stack never closes for the application)",
           ustcp_state_name(ti.state));
   c_close(d, x->s, x->sfd);
   settle(d);
@@ -695,7 +787,7 @@ static void sc_time_wait(struct demo *d, struct env *x)
   c_recv(d, x->s, x->sfd);
   c_close(d, x->s, x->sfd);
   settle(d);
-  tv_note(&d->v, now(d), 0, d->v.zh ? "同一个四元组 10.0.0.1:40000 -> 10.0.0.2:80 仍在 TIME_WAIT"
+  tv_note_claim(&d->v, now(d), 0, "state c1 client TIME_WAIT; later call client EADDRNOTAVAIL", d->v.zh ? "同一个四元组 10.0.0.1:40000 -> 10.0.0.2:80 仍在 TIME_WAIT"
                                      : "the 4-tuple 10.0.0.1:40000 -> 10.0.0.2:80 is in TIME_WAIT");
   int fd2 = c_socket(d, x->c);
   ustcp_setsockopt(x->c->st, fd2, USTCP_SOL_SOCKET, USTCP_SO_REUSEADDR, &one, sizeof one);
@@ -710,30 +802,89 @@ static void sc_time_wait(struct demo *d, struct env *x)
   settle(d);
 }
 
-static void sc_backlog_full(struct demo *d, struct env *x)
+/* The server's listen-queue counters, as a note with the count as its claim. */
+static void listen_counters(struct demo *d, struct dhost *srv)
+{
+  struct ustcp_stats st;
+  ustcp_get_stats(srv->st, &st);
+  char claim[64];
+  snprintf(claim, sizeof claim, "overflows %llu", (unsigned long long)st.accept_queue_drops);
+  tv_note_claim(&d->v, now(d), 1, claim,
+                d->v.zh ? "服务器计数: accept_queue_drops = %llu (Linux 的 ListenOverflows, 也计入 ListenDrops), syn_queue_drops = %llu"
+                        : "server counters: accept_queue_drops = %llu (Linux's ListenOverflows, also counted in ListenDrops), syn_queue_drops = %llu",
+                (unsigned long long)st.accept_queue_drops, (unsigned long long)st.syn_queue_drops);
+}
+
+/* Three clients connect at once to a listener with backlog 1 (the accept queue
+ * holds 2): all three SYNs find room, but the third final ACK finds the queue
+ * full. Linux (tcp_check_req -> inet_csk_complete_hashdance failing) drops that
+ * ACK and keeps the request; the SYN-ACK timer resends the SYN-ACK, the client
+ * (ESTABLISHED since it sent the ACK) answers again, and once accept() has made
+ * room the connection completes. A fourth client's SYN arriving while the queue
+ * is full is dropped (tcp_conn_request: sk_acceptq_is_full). With
+ * abort_on_overflow = 1 the full-queue ACK is answered with a RST instead. */
+static void backlog_common(struct demo *d, struct env *x, bool abort_on_overflow)
 {
   x->lfd = c_listen(d, x->s, 80, 1);
-  tv_note(&d->v, now(d), 1, d->v.zh ? "backlog 1: 全连接队列可容纳 2 个 (Linux: 已排队 > backlog 才算满); 服务器暂不 accept()"
-                                     : "backlog 1: the accept queue holds 2 (Linux counts it full when queued > backlog); the server does not accept() yet");
-  int fds[3];
-  for (int i = 0; i < 3; i++) {
-    fds[i] = c_connect(d, x->c, SERVER_IP, 80);
-    settle(d);
+  tv_note_claim(&d->v, now(d), 1, "state c1 server ESTABLISHED; state c2 server ESTABLISHED",
+                d->v.zh ? "backlog 1: 全连接队列可容纳 2 个 (Linux: 已排队 > backlog 才算满); 服务器暂不 accept()"
+                        : "backlog 1: the accept queue holds 2 (Linux counts it full when queued > backlog); the server does not accept() yet");
+  int fds[4] = {-1, -1, -1, -1};
+  for (int i = 0; i < 3; i++) fds[i] = c_connect(d, x->c, SERVER_IP, 80);
+  if (!abort_on_overflow) {
+    tv_note_claim(&d->v, now(d), 0,
+                  "later seg c1 client . server=ESTABLISHED; later seg c2 client . server=ESTABLISHED; "
+                  "later seg c3 client . client=ESTABLISHED server=SYN_RCVD",
+                  d->v.zh ? "三个 SYN 同时到达, 都有空位 (SYN_RCVD); c3 的第三次握手到达时队列已满 (2 个): 被丢弃, 服务器端 c3 仍是 SYN_RCVD, 客户端已 ESTABLISHED"
+                          : "three SYNs at once all find room (SYN_RCVD); c3's third handshake arrives when the queue already holds 2: dropped, the server keeps c3 in SYN_RCVD while its client is ESTABLISHED");
+  } else {
+    tv_note_claim(&d->v, now(d), 0, "later seg c3 server R; later state c3 client CLOSED; no seg c3 server S. label=retransmission",
+                  d->v.zh ? "abort_on_overflow = 1: c3 的第三次握手到达时队列已满, 服务器回 RST 并丢弃 c3 (不重传 SYN-ACK)"
+                          : "abort_on_overflow = 1: c3's third handshake finds the queue full; the server answers with RST and forgets c3 (no SYN-ACK resent)");
   }
-  run_until(d, now(d) + 4 * USTCP_SEC);
-  int a1 = c_accept(d, x->s, x->lfd);
-  int a2 = c_accept(d, x->s, x->lfd);
-  tv_note(&d->v, now(d), 1, d->v.zh ? "队列有空位了: 第三个连接在下次 SYN-ACK 重传后完成"
-                                     : "room again: the third connection completes after the next SYN-ACK retransmission");
-  run_until(d, now(d) + 10 * USTCP_SEC);
-  int a3 = c_accept(d, x->s, x->lfd);
-  for (int i = 0; i < 3; i++) c_close(d, x->c, fds[i]);
+  run_until(d, now(d) + 100 * USTCP_MSEC);
+  if (abort_on_overflow) {
+    tv_note_claim(&d->v, now(d), 0, "later call client ECONNRESET",
+                  d->v.zh ? "c3 的 connect() 已经返回 0: 客户端下一次 recv() 才发现连接被复位"
+                          : "c3's connect() had already returned 0: the client learns of the reset at its next recv()");
+    c_recv(d, x->c, fds[2]);
+    listen_counters(d, x->s);
+    int a1 = c_accept(d, x->s, x->lfd);
+    int a2 = c_accept(d, x->s, x->lfd);
+    for (int i = 0; i < 3; i++) c_close(d, x->c, fds[i]);
+    settle(d);
+    if (a1 >= 0) { c_recv(d, x->s, a1); c_close(d, x->s, a1); }
+    if (a2 >= 0) { c_recv(d, x->s, a2); c_close(d, x->s, a2); }
+    settle(d);
+    return;
+  }
+  tv_note_claim(&d->v, now(d), 0, "later seg c4 client S server=LISTEN; later seg c4 client S label=retransmission server=LISTEN",
+                d->v.zh ? "c4 的 SYN 在队列满时到达: 被丢弃 (没有 SYN-ACK), 客户端重传"
+                        : "c4's SYN arrives while the queue is full: dropped (no SYN-ACK); its client retransmits");
+  fds[3] = c_connect(d, x->c, SERVER_IP, 80);
+  run_until(d, 2500 * USTCP_MSEC);
+  listen_counters(d, x->s);
+  int a[4];
+  a[0] = c_accept(d, x->s, x->lfd);
+  a[1] = c_accept(d, x->s, x->lfd);
+  tv_note_claim(&d->v, now(d), 1,
+                "later seg c3 server S. label=retransmission; later seg c3 client . server=ESTABLISHED; "
+                "later seg c4 client S server=SYN_RCVD; later state c4 server ESTABLISHED",
+                d->v.zh ? "accept() 腾出了空位: c3 在下一次 SYN-ACK 重传后完成 (客户端再回 ACK), c4 在下一次 SYN 重传后完成"
+                        : "accept() made room: c3 completes at its next SYN-ACK retransmission (its client ACKs it again), c4 at its next SYN");
+  run_until(d, now(d) + 5 * USTCP_SEC);
+  a[2] = c_accept(d, x->s, x->lfd);
+  a[3] = c_accept(d, x->s, x->lfd);
+  listen_counters(d, x->s);
+  for (int i = 0; i < 4; i++) c_close(d, x->c, fds[i]);
   settle(d);
-  if (a1 >= 0) c_close(d, x->s, a1);
-  if (a2 >= 0) c_close(d, x->s, a2);
-  if (a3 >= 0) c_close(d, x->s, a3);
+  for (int i = 0; i < 4; i++)
+    if (a[i] >= 0) { c_recv(d, x->s, a[i]); c_close(d, x->s, a[i]); }
   settle(d);
 }
+
+static void sc_backlog_full(struct demo *d, struct env *x) { backlog_common(d, x, false); }
+static void sc_abort_on_overflow(struct demo *d, struct env *x) { backlog_common(d, x, true); }
 
 static void flood(struct demo *d, struct dhost *attacker, unsigned count)
 {
@@ -759,15 +910,21 @@ static void flood(struct demo *d, struct dhost *attacker, unsigned count)
 static void sc_syn_flood_common(struct demo *d, struct env *x, bool cookies)
 {
   struct dhost *att = add_host(d, "attacker", ATTACKER_IP, -1);
+  if (att) att->draw_col = 0;   /* its spoofed SYNs come from the left */
   x->lfd = c_listen(d, x->s, 80, 128);
-  tv_note(&d->v, now(d), 1, d->v.zh ? "攻击者发送 %u 个伪造源地址的 SYN (未画出); max_syn_backlog = %u, syncookies = %s"
-                                     : "an attacker sends %u SYNs from spoofed addresses (not drawn); max_syn_backlog = %u, syncookies = %s",
+  char claim[200];
+  snprintf(claim, sizeof claim, "later count f client S %u", 3 * d->cfg.max_syn_backlog);
+  tv_note_claim(&d->v, now(d), 1, claim, d->v.zh ? "攻击者发送 %u 个伪造源地址的 SYN (f1, f2, ...; 只画出前几个); max_syn_backlog = %u, syncookies = %s"
+                                     : "an attacker sends %u SYNs from spoofed addresses (f1, f2, ...; the first few are drawn); max_syn_backlog = %u, syncookies = %s",
           3 * d->cfg.max_syn_backlog, d->cfg.max_syn_backlog, cookies ? "1" : "0");
   flood(d, att, 3 * d->cfg.max_syn_backlog);
   run_until(d, now(d) + 50 * USTCP_MSEC);
   struct ustcp_stats st;
   ustcp_get_stats(x->s->st, &st);
-  tv_note(&d->v, now(d), 1, d->v.zh ? "SYN 队列已满 (%u/%u 半连接); 已发送 SYN cookie: %llu, 丢弃的 SYN: %llu"
+  /* every SYN-ACK so far: one per SYN queue child, one per cookie */
+  snprintf(claim, sizeof claim, "count f server S. %llu",
+           (unsigned long long)(d->cfg.max_syn_backlog + st.syncookies_sent));
+  tv_note_claim(&d->v, now(d), 1, claim, d->v.zh ? "SYN 队列已满 (%u/%u 半连接); 已发送 SYN cookie: %llu, 丢弃的 SYN: %llu"
                                      : "SYN queue full (%u/%u half-open); SYN cookies sent: %llu, SYNs dropped: %llu",
           d->cfg.max_syn_backlog, d->cfg.max_syn_backlog, (unsigned long long)st.syncookies_sent,
           (unsigned long long)st.syn_queue_drops);
@@ -775,8 +932,11 @@ static void sc_syn_flood_common(struct demo *d, struct env *x, bool cookies)
   if (cookies) {
     settle(d);
   } else {
-    tv_note(&d->v, now(d), 0, d->v.zh ? "没有 cookie: 合法客户端的 SYN 被丢弃, 直到半连接在 63 s 后过期"
-                                       : "without cookies the legitimate SYNs are dropped until the half-open entries expire at 63 s");
+    tv_note_claim(&d->v, now(d), 0,
+                  "later seg c1 client S server=LISTEN label=retransmission; later seg c1 client S server=SYN_RCVD after=63; "
+                  "no seg c1 client S server=SYN_RCVD before=63",
+                  d->v.zh ? "没有 cookie: 合法客户端的 SYN 被丢弃, 直到半连接在 63 s 后过期"
+                          : "without cookies the legitimate SYNs are dropped until the half-open entries expire at 63 s");
     run_until(d, now(d) + 70 * USTCP_SEC);
     settle(d);
   }
@@ -791,9 +951,14 @@ static void sc_syn_flood_common(struct demo *d, struct env *x, bool cookies)
     settle(d);
   }
   ustcp_get_stats(x->s->st, &st);
-  tv_note(&d->v, now(d), 1, d->v.zh ? "服务器: 收到的 cookie 有效 %llu 次, 内存 %llu 字节"
-                                     : "server: %llu valid cookie(s) came back; engine memory %llu bytes",
-          (unsigned long long)st.syncookies_recv, (unsigned long long)st.mem_bytes);
+  /* a valid cookie: the SYN-ACK came from the listener itself (no child), and
+   * the third handshake made the connection */
+  tv_note_claim(&d->v, now(d), 1,
+                st.syncookies_recv ? "seg c1 server S. server=LISTEN; seg c1 client . label=third server=ESTABLISHED"
+                                   : "no seg c1 server S. server=LISTEN",
+                d->v.zh ? "服务器: 收到的 cookie 有效 %llu 次, 内存 %llu 字节"
+                        : "server: %llu valid cookie(s) came back; engine memory %llu bytes",
+                (unsigned long long)st.syncookies_recv, (unsigned long long)st.mem_bytes);
 }
 
 static void sc_syn_flood(struct demo *d, struct env *x) { sc_syn_flood_common(d, x, true); }
@@ -806,24 +971,38 @@ static void sc_data_loss(struct demo *d, struct env *x)
   ustcp_setsockopt(x->c->st, x->cfd, USTCP_IPPROTO_TCP, USTCP_TCP_NODELAY, &one, sizeof one);
   static char block[8 * 1000];
   memset(block, 'x', sizeof block);
-  tv_note(&d->v, now(d), 0, d->v.zh ? "第 3 个数据段丢失: 后面的段触发重复 ACK, 第三个重复 ACK 触发快速重传"
-                                     : "the 3rd data segment is lost: the later ones draw duplicate ACKs; the third duplicate triggers fast retransmit");
+  /* fast retransmit: well before the 200 ms minimum RTO */
+  tv_note_claim(&d->v, now(d), 0,
+                "later seg c1 client . label=LOST; later seg c1 server . label=duplicate; "
+                "later seg c1 client . label=retransmission before=0.1",
+                d->v.zh ? "第 3 个数据段丢失: 后面的段触发重复 ACK, 第三个重复 ACK 触发快速重传"
+                        : "the 3rd data segment is lost: the later ones draw duplicate ACKs; the third duplicate triggers fast retransmit");
   add_drop(d, "client:data#3");
   c_send(d, x->c, x->cfd, block, sizeof block);
   settle(d);
   c_recv(d, x->s, x->sfd);
-  tv_note(&d->v, now(d), 0, d->v.zh ? "最后一个数据段丢失: 没有重复 ACK, 由重传超时 (RTO) 恢复"
-                                     : "the last segment of a burst is lost: no duplicate ACKs, the retransmission timeout (RTO) recovers it");
-  add_drop(d, "client:data#10");
+  /* A rule counts from when it is added: the 2000 bytes go as two data
+   * segments, the 2nd is the tail. (It was data#10, which never came: the note
+   * was false of its own run.) */
+  tv_note_claim(&d->v, now(d), 0,
+                "later seg c1 client P. label=LOST; later no seg c1 server . label=duplicate; "
+                "later seg c1 client P. label=retransmission after=0.2",
+                d->v.zh ? "最后一个数据段丢失: 没有重复 ACK, 由重传超时 (RTO) 恢复"
+                        : "the last segment of a burst is lost: no duplicate ACKs, the retransmission timeout (RTO) recovers it");
+  add_drop(d, "client:data#2");
   c_send(d, x->c, x->cfd, block, 2000);
   settle(d);
   c_recv(d, x->s, x->sfd);
   struct ustcp_tcp_info ti;
   ustcp_get_info(x->c->st, x->cfd, &ti);
-  tv_note(&d->v, now(d), 0, "TCP_INFO: srtt %.1f ms, rto %.0f ms, cwnd %u, retransmissions %llu (fast %llu, timeouts %llu)",
-          (double)ti.rtt_us / 1000.0, (double)ti.rto_us / 1000.0, ti.snd_cwnd,
-          (unsigned long long)ti.retrans_segs, (unsigned long long)ti.fast_retrans,
-          (unsigned long long)ti.rto_expirations);
+  char claim[96];
+  snprintf(claim, sizeof claim, "count c1 client * %llu label=retransmission",
+           (unsigned long long)ti.retrans_segs);
+  tv_note_claim(&d->v, now(d), 0, claim,
+                "TCP_INFO: srtt %.1f ms, rto %.0f ms, cwnd %u, retransmissions %llu (fast %llu, timeouts %llu)",
+                (double)ti.rtt_us / 1000.0, (double)ti.rto_us / 1000.0, ti.snd_cwnd,
+                (unsigned long long)ti.retrans_segs, (unsigned long long)ti.fast_retrans,
+                (unsigned long long)ti.rto_expirations);
   c_close(d, x->c, x->cfd);
   settle(d);
   c_recv(d, x->s, x->sfd);
@@ -835,29 +1014,52 @@ struct scenario {
   const char *name;
   const char *about;
   void (*run)(struct demo *d, struct env *x);
+  const char *claim;   /* what the title claims (tests/sh/demo_claims.sh), or NULL */
 };
 
 static const struct scenario scenarios[] = {
-  {"normal", "handshake, request and response, the client closes first (four waves), TIME_WAIT", sc_normal},
-  {"server-closes-first", "the server closes first: it is the one in TIME_WAIT", sc_server_first},
-  {"three-way-close", "the server closes as soon as it reads EOF: its FIN rides on the ACK (FIN_WAIT_1 -> TIME_WAIT)", sc_three_way_close},
-  {"simultaneous-open", "both ends connect() to each other at once, no listen(): SYN_SENT -> SYN_RCVD -> ESTABLISHED", sc_simultaneous_open},
-  {"self-connect", "a socket bound to 10.0.0.1:6000 connects to 10.0.0.1:6000", sc_self_connect},
-  {"simultaneous-close", "both ends close at once: FIN_WAIT_1 -> CLOSING -> TIME_WAIT on both", sc_simultaneous_close},
-  {"half-close", "the client shuts down writing and keeps receiving in FIN_WAIT_2", sc_half_close},
-  {"refused", "connect to a port nobody listens on: RST|ACK, ECONNREFUSED", sc_refused},
-  {"syn-timeout", "every SYN is lost: retransmissions at 1, 3, 7, 15, 31, 63 s, ETIMEDOUT at 127 s", sc_syn_timeout},
-  {"synack-lost", "the second handshake is lost: both ends retransmit", sc_synack_lost},
-  {"lost-fin1", "the first wave (client FIN) is lost and retransmitted", sc_lost_fin1},
-  {"lost-ack2", "the second wave (ACK of the FIN) is lost: the FIN is retransmitted", sc_lost_ack2},
-  {"lost-fin3", "the third wave (server FIN) is lost: LAST_ACK retransmits it", sc_lost_fin3},
-  {"lost-ack4", "the fourth wave (last ACK) is lost: TIME_WAIT re-ACKs the retransmitted FIN", sc_lost_ack4},
-  {"orphan-fin-wait-2", "the server never closes: the client leaves FIN_WAIT_2 after fin_timeout; CLOSE_WAIT stays", sc_orphan_fin_wait_2},
-  {"time-wait", "a new connect() on the same 4-tuple during TIME_WAIT fails; after 2MSL it works", sc_time_wait},
-  {"backlog-full", "listen backlog 1 and no accept(): the third handshake waits for room in the accept queue", sc_backlog_full},
-  {"syn-flood", "spoofed SYNs fill the SYN queue; SYN cookies let a legitimate client in", sc_syn_flood},
-  {"syn-flood-nocookies", "the same flood with syncookies = 0: the client waits until half-open entries expire", sc_syn_flood_nocookies},
-  {"data-loss", "a lost data segment: duplicate ACKs and fast retransmit; then a lost tail segment: RTO", sc_data_loss},
+  {"normal", "handshake, request and response, the client closes first (four waves), TIME_WAIT", sc_normal, 
+   "seg c1 client S client=SYN_SENT server=SYN_RCVD; seg c1 client F. label=first client=FIN_WAIT_1 server=CLOSE_WAIT; seg c1 server F. label=third server=LAST_ACK client=TIME_WAIT; state c1 client CLOSED"},
+  {"server-closes-first", "the server closes first: it is the one in TIME_WAIT", sc_server_first, 
+   "seg c1 server F. label=first; state c1 server TIME_WAIT; no state c1 client TIME_WAIT"},
+  {"three-way-close", "the server closes as soon as it reads EOF: its FIN rides on the ACK (FIN_WAIT_1 -> TIME_WAIT)", sc_three_way_close, 
+   "seg c1 server F. label=second+third client=TIME_WAIT; no state c1 client FIN_WAIT_2"},
+  {"simultaneous-open", "both ends connect() to each other at once, no listen(): SYN_SENT -> SYN_RCVD -> ESTABLISHED", sc_simultaneous_open, 
+   "seg c1 server S label=simultaneous; state c1 client SYN_RCVD; state c1 server SYN_RCVD; state c1 client ESTABLISHED; state c1 server ESTABLISHED"},
+  {"self-connect", "a socket bound to 10.0.0.1:6000 connects to 10.0.0.1:6000", sc_self_connect, 
+   "state c1 client ESTABLISHED; state c1 client TIME_WAIT"},
+  {"simultaneous-close", "both ends close at once: FIN_WAIT_1 -> CLOSING -> TIME_WAIT on both", sc_simultaneous_close, 
+   "state c1 client CLOSING; state c1 server CLOSING; state c1 client TIME_WAIT; state c1 server TIME_WAIT"},
+  {"half-close", "the client shuts down writing and keeps receiving in FIN_WAIT_2", sc_half_close, 
+   "seg c1 server P. client=FIN_WAIT_2; state c1 client FIN_WAIT_2"},
+  {"refused", "connect to a port nobody listens on: RST|ACK, ECONNREFUSED", sc_refused, 
+   "seg c1 server R. client=CLOSED; call client ECONNREFUSED"},
+  {"syn-timeout", "every SYN is lost: retransmissions at 1, 3, 7, 15, 31, 63 s, ETIMEDOUT at 127 s", sc_syn_timeout, 
+   "count c1 client S 7; seg c1 client S label=retransmission after=63 before=63.1; no seg c1 server S.; call client ETIMEDOUT"},
+  {"synack-lost", "the second handshake is lost: both ends retransmit", sc_synack_lost, 
+   "seg c1 server S. label=LOST; seg c1 server S. label=retransmission; seg c1 client S label=retransmission"},
+  {"lost-fin1", "the first wave (client FIN) is lost and retransmitted", sc_lost_fin1, 
+   "seg c1 client F. label=LOST; seg c1 client F. label=retransmission server=CLOSE_WAIT"},
+  {"lost-ack2", "the second wave (ACK of the FIN) is lost: the FIN is retransmitted", sc_lost_ack2, 
+   "seg c1 server . label=LOST; seg c1 client F. label=retransmission"},
+  {"lost-fin3", "the third wave (server FIN) is lost: LAST_ACK retransmits it", sc_lost_fin3, 
+   "seg c1 server F. label=LOST; seg c1 server F. label=retransmission server=LAST_ACK"},
+  {"lost-ack4", "the fourth wave (last ACK) is lost: TIME_WAIT re-ACKs the retransmitted FIN", sc_lost_ack4, 
+   "seg c1 client . label=LOST; seg c1 server F. label=retransmission; seg c1 client . label=again client=TIME_WAIT"},
+  {"orphan-fin-wait-2", "the server never closes: the client leaves FIN_WAIT_2 after fin_timeout; CLOSE_WAIT stays", sc_orphan_fin_wait_2, 
+   "state c1 client FIN_WAIT_2; state c1 client CLOSED; no seg c1 server F. before=60"},
+  {"time-wait", "a new connect() on the same 4-tuple during TIME_WAIT fails; after 2MSL it works", sc_time_wait, 
+   "call client EADDRNOTAVAIL; state c2 client ESTABLISHED; state c2 server ESTABLISHED"},
+  {"backlog-full", "backlog 1, accept() late: a SYN is dropped while the accept queue is full; a third handshake that finds it full is dropped, the SYN-ACK resent until accept() makes room", sc_backlog_full,
+   "seg c4 client S server=LISTEN; seg c3 client . client=ESTABLISHED server=SYN_RCVD; seg c3 server S. label=retransmission; state c3 server ESTABLISHED; state c4 server ESTABLISHED"},
+  {"abort-on-overflow", "backlog 1 with abort_on_overflow = 1: the third handshake that finds the accept queue full is answered with RST", sc_abort_on_overflow,
+   "seg c3 server R; call client ECONNRESET"},
+  {"syn-flood", "spoofed SYNs fill the SYN queue; SYN cookies let a legitimate client in", sc_syn_flood,
+   "later count f client S 192; seg c1 server S. server=LISTEN; state c1 server ESTABLISHED"},
+  {"syn-flood-nocookies", "the same flood with syncookies = 0: the client waits until half-open entries expire", sc_syn_flood_nocookies,
+   "no seg c1 server S. server=LISTEN; seg c1 client S server=SYN_RCVD after=63; no seg c1 client S server=SYN_RCVD before=63"},
+  {"data-loss", "a lost data segment: duplicate ACKs and fast retransmit; then a lost tail segment: RTO", sc_data_loss,
+   "seg c1 client . label=retransmission before=0.1; seg c1 client P. label=retransmission after=0.2"},
 };
 #define NSCEN (sizeof scenarios / sizeof scenarios[0])
 
@@ -883,9 +1085,17 @@ static void usage(FILE *f)
     "  --lang en|zh      labels in English (default) or Chinese (example: --lang zh)\n"
     "  --pcap FILE       write the capture for Wireshark/tshark (example: --pcap demo.pcap)\n"
     "  --svg FILE        write the diagram as an SVG picture (example: --svg demo.svg)\n"
+    "  --tsg FILE        write the time-sequence graph of the data as SVG (sequence\n"
+    "                    numbers over time, ACK and window lines, as Wireshark's\n"
+    "                    tcptrace graph; example: --scenario data-loss --tsg g.svg)\n"
     "  --json            print the events as JSON instead of the diagram\n"
+    "  --web [ADDR:]PORT serve a page to play with: pick a scenario, click a segment\n"
+    "                    to lose it, step through the events, en/zh, pcap/SVG\n"
+    "                    (address 127.0.0.1 unless given; example: --web 8080)\n"
+    "  --verbose         draw every segment of a flood (by default only those of its first\n"
+    "                    %d spoofed connections, the others counted on one line)\n"
     "  --color, --no-color  force colour on or off (default: on for a terminal)\n"
-    "  -h, --help        this text\n");
+    "  -h, --help        this text\n", TV_FLOOD_SHOWN);
 }
 
 static bool parse_double(const char *s, double *out)
@@ -897,93 +1107,51 @@ static bool parse_double(const char *s, double *out)
   return true;
 }
 
-int demo_main(int argc, char **argv)
+/* Runs one scenario of rq; writes it to out as text (coloured if color), JSON or
+ * SVG, the capture to pcap_path when not NULL and the SVG also to svg_out when not
+ * NULL. Returns 0, 1 (cannot write) or 2 (a bad request: reason in err). Used by
+ * the command line and by the web page (tools/demo_web.c). */
+int demo_run(struct demo_req *rq, FILE *out, enum demo_fmt fmt, bool color,
+             const char *pcap_path, FILE *svg_out, char *err, size_t errcap)
 {
-  struct demo d;
-  memset(&d, 0, sizeof d);
-  d.delay_ms = 5;
-  d.seed = 1;
-  d.server_conn = -1;
-  const char *scen = "normal", *pcap_path = NULL, *svg_path = NULL, *lang = "en";
-  bool json = false;
-  int color = -1;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEED_VAL() do { if (!val) { fprintf(stderr, "ustcp demo: %s needs a value (see ustcp demo --help)\n", a); return 2; } i++; } while (0)
-    if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
-    else if (!strcmp(a, "--list")) {
-      for (size_t k = 0; k < NSCEN; k++) printf("  %-20s %s\n", scenarios[k].name, scenarios[k].about);
-      return 0;
-    }
-    else if (!strcmp(a, "--scenario")) { NEED_VAL(); scen = val; }
-    else if (!strcmp(a, "--drop")) {
-      NEED_VAL();
-      if (d.ndrops == MAX_DROPS) { fprintf(stderr, "ustcp demo: at most %d --drop rules\n", MAX_DROPS); return 2; }
-      d.drops[d.ndrops++] = val;
-    }
-    else if (!strcmp(a, "--loss")) {
-      NEED_VAL();
-      if (!parse_double(val, &d.loss) || d.loss < 0 || d.loss > 1) {
-        fprintf(stderr, "ustcp demo: --loss must be a probability between 0 and 1, got '%s'\n", val);
-        return 2;
-      }
-    }
-    else if (!strcmp(a, "--delay")) {
-      NEED_VAL();
-      if (!parse_double(val, &d.delay_ms) || d.delay_ms < 0 || d.delay_ms > 10000) {
-        fprintf(stderr, "ustcp demo: --delay must be milliseconds between 0 and 10000, got '%s'\n", val);
-        return 2;
-      }
-    }
-    else if (!strcmp(a, "--seed")) {
-      NEED_VAL();
-      char *end;
-      d.seed = strtoull(val, &end, 10);
-      if (!*val || *end) { fprintf(stderr, "ustcp demo: --seed must be a number, got '%s'\n", val); return 2; }
-    }
-    else if (!strcmp(a, "--lang")) {
-      NEED_VAL();
-      if (strcmp(val, "en") && strcmp(val, "zh")) {
-        fprintf(stderr, "ustcp demo: --lang must be en or zh, got '%s'\n", val);
-        return 2;
-      }
-      lang = val;
-    }
-    else if (!strcmp(a, "--pcap")) { NEED_VAL(); pcap_path = val; }
-    else if (!strcmp(a, "--svg")) { NEED_VAL(); svg_path = val; }
-    else if (!strcmp(a, "--json")) json = true;
-    else if (!strcmp(a, "--color")) color = 1;
-    else if (!strcmp(a, "--no-color")) color = 0;
-    else {
-      fprintf(stderr, "ustcp demo: unknown option '%s' (see ustcp demo --help)\n", a);
-      return 2;
-    }
-#undef NEED_VAL
-  }
   const struct scenario *sc = NULL;
   for (size_t k = 0; k < NSCEN; k++)
-    if (!strcmp(scenarios[k].name, scen)) sc = &scenarios[k];
+    if (!strcmp(scenarios[k].name, rq->scen)) sc = &scenarios[k];
   if (!sc) {
-    fprintf(stderr, "ustcp demo: unknown scenario '%s' (see ustcp demo --list)\n", scen);
+    snprintf(err, errcap, "unknown scenario '%s' (see ustcp demo --list)", rq->scen);
     return 2;
   }
-
+  static struct demo d;   /* large; one run at a time */
+  memset(&d, 0, sizeof d);
+  d.server_conn = -1;
+  d.delay_ms = rq->delay_ms;
+  d.loss = rq->loss;
+  d.seed = rq->seed;
   ustcp_config_default(&d.cfg);
+  if (!strcmp(sc->name, "abort-on-overflow")) d.cfg.abort_on_overflow = 1;
   if (!strcmp(sc->name, "syn-flood") || !strcmp(sc->name, "syn-flood-nocookies")) {
     /* A small SYN queue keeps the demo short; the mechanism is the same at 2048. */
     d.cfg.max_syn_backlog = 64;
     d.cfg.syncookies = !strcmp(sc->name, "syn-flood") ? 1 : 0;
   }
   tv_init(&d.v);
-  d.v.zh = !strcmp(lang, "zh");
-  d.v.color = color == -1 ? isatty(STDOUT_FILENO) : color;
+  d.v.verbose = rq->verbose;
+  d.v.title = sc->name;
+  d.v.about = sc->about;
+  d.v.title_claim = sc->claim;
+  /* The flood's spoofed sources (198.18.0.0/16): summarised, not drawn one by one. */
+  d.v.flood_net = 0xc6120000u;
+  d.v.flood_mask = 0xffff0000u;
+  d.v.zh = rq->lang && !strcmp(rq->lang, "zh");
+  d.v.color = color;
   d.net = sim_new(d.seed);
+  if (!d.net) { snprintf(err, errcap, "out of memory"); tv_free(&d.v); return 1; }
   if (pcap_path) {
     d.pcap = pcap_writer_open(pcap_path);
     if (!d.pcap) {
-      fprintf(stderr, "ustcp demo: cannot write %s: %s\n", pcap_path, strerror(errno));
+      snprintf(err, errcap, "cannot write %s: %s", pcap_path, strerror(errno));
       sim_free(d.net);
+      tv_free(&d.v);
       return 1;
     }
   }
@@ -995,14 +1163,12 @@ int demo_main(int argc, char **argv)
   lc.delay_us = (uint64_t)(d.delay_ms * 1000.0);
   lc.loss = d.loss;
   sim_set_all_links(d.net, &lc);
-  for (int i = 0; i < d.ndrops; i++)
-    if (add_drop(&d, d.drops[i]) != 0) {
-      fprintf(stderr, "ustcp demo: %s\n", d.err);
-      if (d.pcap) pcap_writer_close(d.pcap);
-      for (int k = 0; k < d.nhosts; k++) ustcp_stack_free(d.h[k].st);
-      sim_free(d.net);
-      tv_free(&d.v);
-      return 2;
+  int rc = 0;
+  for (int i = 0; i < rq->ndrops; i++)
+    if (add_drop(&d, rq->drops[i]) != 0) {
+      snprintf(err, errcap, "%s", d.err);
+      rc = 2;
+      goto out;
     }
   snprintf(d.v.name[0], sizeof d.v.name[0], "client 10.0.0.1");
   snprintf(d.v.name[1], sizeof d.v.name[1], "server 10.0.0.2");
@@ -1012,27 +1178,131 @@ int demo_main(int argc, char **argv)
     snprintf(d.v.name[0], sizeof d.v.name[0], "socket 10.0.0.1:6000");
     snprintf(d.v.name[1], sizeof d.v.name[1], "(the same socket)");
   }
-  if (!json) {
-    printf("%s%s%s: %s\n\n", d.v.color ? "\033[1m" : "", sc->name, d.v.color ? "\033[0m" : "", sc->about);
-  }
+  if (fmt == DEMO_TEXT)
+    fprintf(out, "%s%s%s: %s\n\n", d.v.color ? "\033[1m" : "", sc->name, d.v.color ? "\033[0m" : "", sc->about);
   sc->run(&d, &x);
   tv_label(&d.v);
-  if (json) tv_render_json(&d.v, stdout);
-  else tv_render_text(&d.v, stdout);
-  int rc = 0;
-  if (svg_path) {
-    FILE *f = fopen(svg_path, "w");
-    if (!f) {
-      fprintf(stderr, "ustcp demo: cannot write %s: %s\n", svg_path, strerror(errno));
-      rc = 1;
-    } else {
-      tv_render_svg(&d.v, f);
-      fclose(f);
-    }
-  }
+  if (fmt == DEMO_JSON) tv_render_json(&d.v, out);
+  else if (fmt == DEMO_SVG) tv_render_svg(&d.v, out);
+  else tv_render_text(&d.v, out);
+  if (svg_out) tv_render_svg(&d.v, svg_out);
+  if (rq->tsg) rq->tsg_written = tv_render_tsg(&d.v, rq->tsg) == 0;
+out:
   if (d.pcap) pcap_writer_close(d.pcap);
   for (int i = 0; i < d.nhosts; i++) ustcp_stack_free(d.h[i].st);
   sim_free(d.net);
   tv_free(&d.v);
+  return rc;
+}
+
+void demo_list_json(FILE *out)
+{
+  fprintf(out, "[");
+  for (size_t k = 0; k < NSCEN; k++) {
+    fprintf(out, "%s{\"name\":\"%s\",\"about\":\"", k ? "," : "", scenarios[k].name);
+    for (const char *c = scenarios[k].about; *c; c++) {
+      if (*c == '"' || *c == '\\') fputc('\\', out);
+      fputc(*c, out);
+    }
+    fprintf(out, "\"}");
+  }
+  fprintf(out, "]\n");
+}
+
+int demo_main(int argc, char **argv)
+{
+  struct demo_req rq;
+  memset(&rq, 0, sizeof rq);
+  rq.scen = "normal";
+  rq.lang = "en";
+  rq.delay_ms = 5;
+  rq.seed = 1;
+  const char *pcap_path = NULL, *svg_path = NULL, *web = NULL, *tsg_path = NULL;
+  bool json = false;
+  int color = -1;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED_VAL() do { if (!val) { fprintf(stderr, "ustcp demo: %s needs a value (see ustcp demo --help)\n", a); return 2; } i++; } while (0)
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
+    else if (!strcmp(a, "--list")) {
+      for (size_t k = 0; k < NSCEN; k++) printf("  %-20s %s\n", scenarios[k].name, scenarios[k].about);
+      return 0;
+    }
+    else if (!strcmp(a, "--scenario")) { NEED_VAL(); rq.scen = val; }
+    else if (!strcmp(a, "--drop")) {
+      NEED_VAL();
+      if (rq.ndrops == MAX_DROPS) { fprintf(stderr, "ustcp demo: at most %d --drop rules\n", MAX_DROPS); return 2; }
+      rq.drops[rq.ndrops++] = val;
+    }
+    else if (!strcmp(a, "--loss")) {
+      NEED_VAL();
+      if (!parse_double(val, &rq.loss) || rq.loss < 0 || rq.loss > 1) {
+        fprintf(stderr, "ustcp demo: --loss must be a probability between 0 and 1, got '%s'\n", val);
+        return 2;
+      }
+    }
+    else if (!strcmp(a, "--delay")) {
+      NEED_VAL();
+      if (!parse_double(val, &rq.delay_ms) || rq.delay_ms < 0 || rq.delay_ms > 10000) {
+        fprintf(stderr, "ustcp demo: --delay must be milliseconds between 0 and 10000, got '%s'\n", val);
+        return 2;
+      }
+    }
+    else if (!strcmp(a, "--seed")) {
+      NEED_VAL();
+      char *end;
+      rq.seed = strtoull(val, &end, 10);
+      if (!*val || *end) { fprintf(stderr, "ustcp demo: --seed must be a number, got '%s'\n", val); return 2; }
+    }
+    else if (!strcmp(a, "--lang")) {
+      NEED_VAL();
+      if (strcmp(val, "en") && strcmp(val, "zh")) {
+        fprintf(stderr, "ustcp demo: --lang must be en or zh, got '%s'\n", val);
+        return 2;
+      }
+      rq.lang = val;
+    }
+    else if (!strcmp(a, "--pcap")) { NEED_VAL(); pcap_path = val; }
+    else if (!strcmp(a, "--svg")) { NEED_VAL(); svg_path = val; }
+    else if (!strcmp(a, "--tsg")) { NEED_VAL(); tsg_path = val; }
+    else if (!strcmp(a, "--web")) { NEED_VAL(); web = val; }
+    else if (!strcmp(a, "--json")) json = true;
+    else if (!strcmp(a, "--verbose")) rq.verbose = true;
+    else if (!strcmp(a, "--color")) color = 1;
+    else if (!strcmp(a, "--no-color")) color = 0;
+    else {
+      fprintf(stderr, "ustcp demo: unknown option '%s' (see ustcp demo --help)\n", a);
+      return 2;
+    }
+#undef NEED_VAL
+  }
+  if (web) return demo_web_main(web);
+  FILE *svg = NULL;
+  if (svg_path && !(svg = fopen(svg_path, "w"))) {
+    fprintf(stderr, "ustcp demo: cannot write %s: %s\n", svg_path, strerror(errno));
+    return 1;
+  }
+  if (tsg_path && !(rq.tsg = fopen(tsg_path, "w"))) {
+    fprintf(stderr, "ustcp demo: cannot write %s: %s\n", tsg_path, strerror(errno));
+    if (svg) fclose(svg);
+    return 1;
+  }
+  char err[200];
+  int rc = demo_run(&rq, stdout, json ? DEMO_JSON : DEMO_TEXT,
+                    color == -1 ? isatty(STDOUT_FILENO) : color, pcap_path, svg, err, sizeof err);
+  if (rq.tsg) {
+    fclose(rq.tsg);
+    if (rc == 0 && !rq.tsg_written) {
+      fprintf(stderr, "ustcp demo: --tsg: no data segments in this run, no graph written\n");
+      remove(tsg_path);
+    }
+  }
+  if (svg && fclose(svg) != 0 && rc == 0) {
+    snprintf(err, sizeof err, "cannot write %s: %s", svg_path, strerror(errno));
+    rc = 1;
+  }
+  if (rc) fprintf(stderr, "ustcp demo: %s\n", err);
+  if (rc == 2 && svg_path) remove(svg_path);
   return rc;
 }

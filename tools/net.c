@@ -163,8 +163,10 @@ int net_opts_parse(struct net_opts *o, const char *cmd, int argc, char **argv, i
       fprintf(stderr, "ustcp %s: bad --impair '%s' (e.g. loss=2%%,reorder=5%%,delay=5ms)\n", cmd, v);
       return -1;
     }
-  } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+  } else if (!strcmp(a, "--verbose")) {
     o->verbose++;
+  } else if (a[0] == '-' && a[1] == 'v' && strspn(a + 1, "v") == strlen(a + 1)) {
+    o->verbose += (int)strlen(a + 1);   /* -v, -vv (as --help says: twice for more) */
   } else {
     return 0;
   }

@@ -12,6 +12,8 @@
 #include "net.h"
 #include "tools.h"
 
+#define STAT_TIMEOUT_S 5   /* a running stack answers at once: its loop writes the report */
+
 static void usage(FILE *f)
 {
   fprintf(f,
@@ -71,7 +73,7 @@ int stat_main(int argc, char **argv)
     if (fd >= 0) close(fd);
     return 1;
   }
-  struct timeval tv = {5, 0};
+  struct timeval tv = {STAT_TIMEOUT_S, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   char *text = NULL;
   size_t len = 0, cap = 0;
@@ -84,7 +86,21 @@ int stat_main(int argc, char **argv)
     }
     ssize_t n = recv(fd, text + len, cap - len, 0);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) { fprintf(stderr, "ustcp stat: %s\n", strerror(errno)); free(text); close(fd); return 1; }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      /* SO_RCVTIMEO expired: something accepted the connection but does not
+       * answer (a stopped or busy process) */
+      if (len)
+        fprintf(stderr, "ustcp stat: the answer from %s stopped after %zu bytes: nothing more "
+                        "within %d s (is that ustcp stopped or busy?)\n", ctl, len, STAT_TIMEOUT_S);
+      else
+        fprintf(stderr, "ustcp stat: timeout: connected to %s, but nothing came back "
+                        "within %d s (is that ustcp stopped, e.g. by ^Z or a debugger, or busy?)\n",
+                ctl, STAT_TIMEOUT_S);
+      free(text);
+      close(fd);
+      return 1;
+    }
+    if (n < 0) { fprintf(stderr, "ustcp stat: reading from %s: %s\n", ctl, strerror(errno)); free(text); close(fd); return 1; }
     if (n == 0) break;
     len += (size_t)n;
   }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "link/pcap.h"
+#include "demo.h"
 #include "tools.h"
 #include "trace_view.h"
 #include "wire/seq.h"
@@ -33,20 +34,41 @@ static bool same_conn(const struct conn_key *k, const struct tcp_packet *p, int 
 /* Per-side state inference from the segments seen. */
 struct infer {
   enum ustcp_state st[2];
+  bool unknown[2];           /* nothing yet says what this side's state is */
   bool fin_sent[2];
   uint32_t fin_seq[2];
   bool fin_acked[2];
 };
 
-static void infer_send(struct infer *f, int s, const struct tcp_hdr *h, uint32_t plen)
+/* What the other side answered to a bare SYN: the next segment it sent. */
+enum answer { ANS_NONE, ANS_RST, ANS_SYN, ANS_OTHER };
+
+static enum answer answer_to(const struct tv *v, size_t i)
+{
+  for (size_t j = i + 1; j < v->n; j++) {
+    const struct tv_entry *a = &v->e[j];
+    if (a->kind != TV_SEG || a->side == v->e[i].side) continue;
+    if (a->tcp.flags & TCP_RST) return ANS_RST;
+    if (a->tcp.flags & TCP_SYN) return ANS_SYN;
+    return ANS_OTHER;
+  }
+  return ANS_NONE;
+}
+
+static void infer_send(struct infer *f, int s, const struct tcp_hdr *h, uint32_t plen, enum answer ans)
 {
   int o = 1 - s;
+  f->unknown[s] = false;
   if (h->flags & TCP_RST) { f->st[s] = USTCP_CLOSED; return; }
   if ((h->flags & TCP_SYN) && !(h->flags & TCP_ACK)) {
     f->st[s] = f->st[s] == USTCP_SYN_RCVD ? USTCP_SYN_RCVD : USTCP_SYN_SENT;
-    if (f->st[o] == USTCP_CLOSED) f->st[o] = USTCP_LISTEN;
+    /* The peer listens only if it answered with a SYN: a RST means nobody
+     * listens (CLOSED), silence tells nothing. */
+    if (f->st[o] == USTCP_CLOSED && ans == ANS_SYN) f->st[o] = USTCP_LISTEN;
   }
-  if ((h->flags & TCP_SYN) && (h->flags & TCP_ACK)) f->st[s] = USTCP_SYN_RCVD;
+  /* (in a simultaneous open the SYN-ACKs cross: the other one may be in already) */
+  if ((h->flags & TCP_SYN) && (h->flags & TCP_ACK) && f->st[s] != USTCP_ESTABLISHED)
+    f->st[s] = USTCP_SYN_RCVD;
   if (!(h->flags & TCP_SYN) && (h->flags & TCP_ACK) && f->st[s] == USTCP_SYN_SENT)
     f->st[s] = USTCP_ESTABLISHED;
   if (h->flags & TCP_FIN) {
@@ -57,16 +79,27 @@ static void infer_send(struct infer *f, int s, const struct tcp_hdr *h, uint32_t
   }
 }
 
-static void infer_recv(struct infer *f, int r, const struct tcp_hdr *h)
+static void infer_recv(struct infer *f, int r, const struct tcp_hdr *h, enum answer ans)
 {
   int s = 1 - r;
   if (h->flags & TCP_RST) { f->st[r] = USTCP_CLOSED; return; }
-  if ((h->flags & TCP_SYN) && (h->flags & TCP_ACK) && f->st[r] == USTCP_SYN_SENT) {
+  if ((h->flags & TCP_SYN) && (h->flags & TCP_ACK) &&
+      (f->st[r] == USTCP_SYN_SENT || f->st[r] == USTCP_SYN_RCVD)) {
     f->st[r] = USTCP_ESTABLISHED;
   }
-  if ((h->flags & TCP_SYN) && !(h->flags & TCP_ACK) && f->st[r] == USTCP_SYN_SENT)
+  bool bare_syn = (h->flags & TCP_SYN) && !(h->flags & TCP_ACK);
+  if (bare_syn && ans != ANS_SYN) {
+    /* refused (RST: no listener, the receiver is CLOSED) or unanswered (lost,
+     * dropped or filtered: its state is not known); not SYN_RCVD */
+    if (f->st[r] == USTCP_LISTEN || f->st[r] == USTCP_CLOSED) {
+      f->st[r] = USTCP_CLOSED;
+      f->unknown[r] = ans != ANS_RST;
+    }
+    return;
+  }
+  if (bare_syn && f->st[r] == USTCP_SYN_SENT)
     f->st[r] = USTCP_SYN_RCVD;   /* simultaneous open */
-  if ((h->flags & TCP_SYN) && !(h->flags & TCP_ACK) && (f->st[r] == USTCP_LISTEN || f->st[r] == USTCP_CLOSED))
+  if (bare_syn && (f->st[r] == USTCP_LISTEN || f->st[r] == USTCP_CLOSED))
     f->st[r] = USTCP_SYN_RCVD;
   if (!(h->flags & TCP_SYN) && (h->flags & TCP_ACK) && f->st[r] == USTCP_SYN_RCVD)
     f->st[r] = USTCP_ESTABLISHED;
@@ -116,15 +149,147 @@ static void usage(FILE *f)
     "  --lang en|zh      labels in English (default) or Chinese\n"
     "  --svg FILE        also write the diagram as SVG\n"
     "  --json            print the events as JSON\n"
+    "  --tsg FILE        write the connection's time-sequence graph as SVG\n"
+    "  --web [ADDR:]PORT open the file in the demo's page (127.0.0.1 unless given):\n"
+    "                    pick a connection, step through it, en/zh, SVG\n"
     "  --color, --no-color\n"
     "  -h, --help        this text\n");
 }
 
 #define MAX_CONNS 1024
 
+/* Pass 1: the connections of the file. Returns their number, or -1 (err). */
+static long trace_conns(const char *path, struct conn_key *conns, char *err, size_t errcap)
+{
+  struct pcap_reader *r = pcap_reader_open(path, err, errcap);
+  if (!r) return -1;
+  size_t nconns = 0;
+  uint64_t ts;
+  const uint8_t *pkt;
+  size_t len;
+  int rc;
+  while ((rc = pcap_reader_next(r, &ts, &pkt, &len, err, errcap)) == 1) {
+    struct tcp_packet p;
+    if (decode_any(pkt, len, &p) != WIRE_OK) continue;
+    int side;
+    size_t k;
+    for (k = 0; k < nconns; k++)
+      if (same_conn(&conns[k], &p, &side)) break;
+    if (k == nconns) {
+      if (nconns == MAX_CONNS) continue;
+      memset(&conns[k], 0, sizeof conns[k]);
+      conns[k].a_ip = p.ip.src; conns[k].a_port = p.tcp.src_port;
+      conns[k].b_ip = p.ip.dst; conns[k].b_port = p.tcp.dst_port;
+      /* The left column is the active opener: the SYN's sender. */
+      if ((p.tcp.flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK)) {
+        conns[k].a_ip = p.ip.dst; conns[k].a_port = p.tcp.dst_port;
+        conns[k].b_ip = p.ip.src; conns[k].b_port = p.tcp.src_port;
+      }
+      nconns++;
+    }
+    conns[k].packets++;
+    if (p.tcp.flags & TCP_SYN) conns[k].has_syn = true;
+  }
+  pcap_reader_close(r);
+  if (rc < 0) fprintf(stderr, "ustcp trace: %s: %s (reading what came before)\n", path, err);
+  return (long)nconns;
+}
+
+/* Pass 2: one connection as a diagram, in fmt, to out. */
+static int trace_draw(const char *path, const struct conn_key *ck, bool zh, int color,
+                      enum demo_fmt fmt, FILE *out, FILE *svg_out, FILE *tsg_out, char *err,
+                      size_t errcap)
+{
+  struct tv v;
+  tv_init(&v);
+  v.zh = zh;
+  v.color = color;
+  char a[16], b[16];
+  snprintf(v.name[0], sizeof v.name[0], "%s:%u", ipv4_str(ck->a_ip, a, sizeof a), ck->a_port);
+  snprintf(v.name[1], sizeof v.name[1], "%s:%u", ipv4_str(ck->b_ip, b, sizeof b), ck->b_port);
+  struct infer inf;
+  memset(&inf, 0, sizeof inf);
+  inf.st[0] = inf.st[1] = USTCP_CLOSED;
+  if (!ck->has_syn) inf.st[0] = inf.st[1] = USTCP_ESTABLISHED;
+  struct pcap_reader *r = pcap_reader_open(path, err, errcap);
+  if (!r) { tv_free(&v); return 1; }
+  uint64_t t0 = 0, ts;
+  bool have_t0 = false;
+  const uint8_t *pkt;
+  size_t len;
+  while (pcap_reader_next(r, &ts, &pkt, &len, err, errcap) == 1) {
+    struct tcp_packet p;
+    int side;
+    if (decode_any(pkt, len, &p) != WIRE_OK || !same_conn(ck, &p, &side)) continue;
+    if (!have_t0) { t0 = ts; have_t0 = true; }
+    tv_add_seg(&v, ts - t0, side, pkt, len);
+  }
+  pcap_reader_close(r);
+  /* States, from each segment and what the peer answered to it. */
+  for (size_t i = 0; i < v.n; i++) {
+    struct tv_entry *e = &v.e[i];
+    enum answer ans = (e->tcp.flags & (TCP_SYN | TCP_ACK)) == TCP_SYN ? answer_to(&v, i) : ANS_OTHER;
+    infer_send(&inf, e->side, &e->tcp, e->plen, ans);
+    infer_recv(&inf, 1 - e->side, &e->tcp, ans);
+    for (int k = 0; k < 2; k++) { e->st[k] = inf.st[k]; e->st_known[k] = !inf.unknown[k]; }
+  }
+  tv_label(&v);
+  if (fmt == DEMO_JSON) tv_render_json(&v, out);
+  else if (fmt == DEMO_SVG) tv_render_svg(&v, out);
+  else tv_render_text(&v, out);
+  if (svg_out) tv_render_svg(&v, svg_out);
+  int rc = 0;
+  if (tsg_out && tv_render_tsg(&v, tsg_out) != 0) {
+    snprintf(err, errcap, "--tsg: no data segments in this connection, no graph written");
+    rc = 3;
+  }
+  tv_free(&v);
+  return rc;
+}
+
+/* The page (tools/demo_web.c) on a capture: its connections are the
+ * "scenarios"; a run draws one. */
+static const char *web_path;
+static struct conn_key web_conns[MAX_CONNS];
+static long web_nconns;
+
+static void web_list(FILE *out)
+{
+  fprintf(out, "[");
+  for (long k = 0; k < web_nconns; k++) {
+    char a[16], b[16];
+    const struct conn_key *c = &web_conns[k];
+    fprintf(out, "%s{\"name\":\"%ld\",\"about\":\"%s:%u -> %s:%u, %u packets%s\",\"trace\":true}",
+            k ? "," : "", k + 1, ipv4_str(c->a_ip, a, sizeof a), c->a_port, ipv4_str(c->b_ip, b, sizeof b),
+            c->b_port, c->packets, c->has_syn ? "" : " (no SYN seen)");
+  }
+  fprintf(out, "]\n");
+}
+
+static int web_run(struct demo_req *rq, FILE *out, enum demo_fmt fmt, const char *pcap_path,
+                   char *err, size_t errcap)
+{
+  char *end;
+  long k = strtol(rq->scen, &end, 10);
+  if (!*rq->scen || *end || k < 1 || k > web_nconns) {
+    snprintf(err, errcap, "no connection '%s' (1..%ld)", rq->scen, web_nconns);
+    return 2;
+  }
+  if (pcap_path) {   /* the capture itself */
+    FILE *in = fopen(web_path, "rb"), *o = fopen(pcap_path, "wb");
+    char buf[16384];
+    size_t n;
+    while (in && o && (n = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, n, o);
+    if (in) fclose(in);
+    if (o) fclose(o);
+  }
+  return trace_draw(web_path, &web_conns[k - 1], rq->lang && !strcmp(rq->lang, "zh"), 0, fmt, out,
+                    NULL, NULL, err, errcap);
+}
+
 int trace_main(int argc, char **argv)
 {
-  const char *path = NULL, *svg = NULL, *lang = "en";
+  const char *path = NULL, *svg = NULL, *lang = "en", *web = NULL, *tsg = NULL;
   long want = 1;
   bool list = false, json = false;
   int color = -1;
@@ -135,10 +300,13 @@ int trace_main(int argc, char **argv)
     if (!strcmp(a, "--json")) { json = true; continue; }
     if (!strcmp(a, "--color")) { color = 1; continue; }
     if (!strcmp(a, "--no-color")) { color = 0; continue; }
-    if (!strcmp(a, "--conn") || !strcmp(a, "--svg") || !strcmp(a, "--lang")) {
+    if (!strcmp(a, "--conn") || !strcmp(a, "--svg") || !strcmp(a, "--lang") || !strcmp(a, "--web") ||
+        !strcmp(a, "--tsg")) {
       if (i + 1 >= argc) { fprintf(stderr, "ustcp trace: %s needs a value\n", a); return 2; }
       const char *val = argv[++i];
       if (!strcmp(a, "--svg")) svg = val;
+      else if (!strcmp(a, "--web")) web = val;
+      else if (!strcmp(a, "--tsg")) tsg = val;
       else if (!strcmp(a, "--lang")) {
         if (strcmp(val, "en") && strcmp(val, "zh")) { fprintf(stderr, "ustcp trace: --lang must be en or zh\n"); return 2; }
         lang = val;
@@ -156,87 +324,52 @@ int trace_main(int argc, char **argv)
   if (!path) { fprintf(stderr, "ustcp trace: which pcap file? (see ustcp trace --help)\n"); return 2; }
 
   char err[160];
-  struct pcap_reader *r = pcap_reader_open(path, err, sizeof err);
-  if (!r) { fprintf(stderr, "ustcp trace: %s\n", err); return 1; }
-  /* Pass 1: the connections. */
   static struct conn_key conns[MAX_CONNS];
-  size_t nconns = 0;
-  uint64_t ts;
-  const uint8_t *pkt;
-  size_t len;
-  int rc;
-  while ((rc = pcap_reader_next(r, &ts, &pkt, &len, err, sizeof err)) == 1) {
-    struct tcp_packet p;
-    if (decode_any(pkt, len, &p) != WIRE_OK) continue;
-    int side;
-    size_t k;
-    for (k = 0; k < nconns; k++)
-      if (same_conn(&conns[k], &p, &side)) break;
-    if (k == nconns) {
-      if (nconns == MAX_CONNS) continue;
-      conns[k].a_ip = p.ip.src; conns[k].a_port = p.tcp.src_port;
-      conns[k].b_ip = p.ip.dst; conns[k].b_port = p.tcp.dst_port;
-      /* The left column is the active opener: the SYN's sender. */
-      if ((p.tcp.flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK)) {
-        conns[k].a_ip = p.ip.dst; conns[k].a_port = p.tcp.dst_port;
-        conns[k].b_ip = p.ip.src; conns[k].b_port = p.tcp.src_port;
-      }
-      nconns++;
-    }
-    conns[k].packets++;
-    if (p.tcp.flags & TCP_SYN) conns[k].has_syn = true;
-  }
-  pcap_reader_close(r);
-  if (rc < 0) fprintf(stderr, "ustcp trace: %s: %s (reading what came before)\n", path, err);
+  long nconns = trace_conns(path, conns, err, sizeof err);
+  if (nconns < 0) { fprintf(stderr, "ustcp trace: %s\n", err); return 1; }
   if (nconns == 0) { fprintf(stderr, "ustcp trace: %s: no TCP segments found\n", path); return 1; }
+  if (web) {
+    static const struct web_backend be = {web_list, web_run};
+    web_path = path;
+    memcpy(web_conns, conns, (size_t)nconns * sizeof conns[0]);
+    web_nconns = nconns;
+    return demo_web_serve(web, &be);
+  }
   if (list) {
-    for (size_t k = 0; k < nconns; k++) {
+    for (long k = 0; k < nconns; k++) {
       char a[16], b[16];
-      printf("%3zu  %s:%u -> %s:%u  %u packets%s\n", k + 1, ipv4_str(conns[k].a_ip, a, sizeof a),
+      printf("%3ld  %s:%u -> %s:%u  %u packets%s\n", k + 1, ipv4_str(conns[k].a_ip, a, sizeof a),
              conns[k].a_port, ipv4_str(conns[k].b_ip, b, sizeof b), conns[k].b_port,
              conns[k].packets, conns[k].has_syn ? "" : " (no SYN seen)");
     }
     return 0;
   }
-  if ((size_t)want > nconns) {
-    fprintf(stderr, "ustcp trace: %s has %zu connection(s); --conn %ld does not exist\n", path, nconns, want);
+  if (want > nconns) {
+    fprintf(stderr, "ustcp trace: %s has %ld connection(s); --conn %ld does not exist\n", path, nconns, want);
     return 2;
   }
-  const struct conn_key *ck = &conns[want - 1];
-  struct tv v;
-  tv_init(&v);
-  v.zh = !strcmp(lang, "zh");
-  v.color = color == -1 ? isatty(STDOUT_FILENO) : color;
-  char a[16], b[16];
-  snprintf(v.name[0], sizeof v.name[0], "%s:%u", ipv4_str(ck->a_ip, a, sizeof a), ck->a_port);
-  snprintf(v.name[1], sizeof v.name[1], "%s:%u", ipv4_str(ck->b_ip, b, sizeof b), ck->b_port);
-  struct infer inf = {{USTCP_CLOSED, USTCP_CLOSED}, {0}, {0}, {0}};
-  if (!ck->has_syn) inf.st[0] = inf.st[1] = USTCP_ESTABLISHED;
-  r = pcap_reader_open(path, err, sizeof err);
-  if (!r) { fprintf(stderr, "ustcp trace: %s\n", err); return 1; }
-  uint64_t t0 = 0;
-  bool have_t0 = false;
-  while (pcap_reader_next(r, &ts, &pkt, &len, err, sizeof err) == 1) {
-    struct tcp_packet p;
-    int side;
-    if (decode_any(pkt, len, &p) != WIRE_OK || !same_conn(ck, &p, &side)) continue;
-    if (!have_t0) { t0 = ts; have_t0 = true; }
-    struct tv_entry *e = tv_add_seg(&v, ts - t0, side, pkt, len);
-    if (!e) continue;
-    infer_send(&inf, side, &p.tcp, (uint32_t)p.payload_len);
-    infer_recv(&inf, 1 - side, &p.tcp);
-    for (int k = 0; k < 2; k++) { e->st[k] = inf.st[k]; e->st_known[k] = true; }
+  FILE *sf = NULL;
+  if (svg && !(sf = fopen(svg, "w"))) {
+    fprintf(stderr, "ustcp trace: cannot write %s: %s\n", svg, strerror(errno));
+    return 1;
   }
-  pcap_reader_close(r);
-  tv_label(&v);
-  if (json) tv_render_json(&v, stdout);
-  else tv_render_text(&v, stdout);
-  int ret = 0;
-  if (svg) {
-    FILE *f = fopen(svg, "w");
-    if (!f) { fprintf(stderr, "ustcp trace: cannot write %s: %s\n", svg, strerror(errno)); ret = 1; }
-    else { tv_render_svg(&v, f); fclose(f); }
+  FILE *tf = NULL;
+  if (tsg && !(tf = fopen(tsg, "w"))) {
+    fprintf(stderr, "ustcp trace: cannot write %s: %s\n", tsg, strerror(errno));
+    if (sf) fclose(sf);
+    return 1;
   }
-  tv_free(&v);
+  int ret = trace_draw(path, &conns[want - 1], !strcmp(lang, "zh"),
+                       color == -1 ? isatty(STDOUT_FILENO) : color, json ? DEMO_JSON : DEMO_TEXT,
+                       stdout, sf, tf, err, sizeof err);
+  if (sf) fclose(sf);
+  if (tf) fclose(tf);
+  if (ret == 3) {   /* no data: a warning, the diagram was drawn */
+    fprintf(stderr, "ustcp trace: %s\n", err);
+    remove(tsg);
+    ret = 0;
+  } else if (ret) {
+    fprintf(stderr, "ustcp trace: %s\n", err);
+  }
   return ret;
 }

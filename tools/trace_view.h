@@ -15,6 +15,28 @@
 
 enum tv_kind { TV_SEG, TV_CALL, TV_STATE, TV_NOTE };
 
+/* The two endpoints of a connection by column: [0] the left (client) column's
+ * address and port, [1] the right (server) column's. */
+struct tv_tuple {
+  uint32_t ip[2];
+  uint16_t port[2];
+  bool set;
+};
+
+/* One connection (4-tuple; a new SYN with another ISN on the same 4-tuple starts
+ * a new one). Labels, relative sequence numbers, window scaling and the state
+ * columns are all kept per connection. */
+struct tv_conn {
+  struct tv_tuple tu;
+  uint32_t isn[2];           /* each column's ISN, learned from its SYN */
+  bool isn_known[2];
+  bool wscale_seen[2];       /* each column's SYN carried the window scale option */
+  uint8_t wscale[2];
+  bool flood;                /* the peer is a spoofed address of a flood */
+  int num;                   /* shown as c<num> (or f<num> for a flood) */
+  size_t first;              /* index of its first entry */
+};
+
 struct tv_entry {
   enum tv_kind kind;
   uint64_t t_us;
@@ -25,17 +47,27 @@ struct tv_entry {
   uint32_t plen;             /* payload bytes */
   bool lost;
   bool delivered;
+  bool hidden;               /* a flood segment summarised rather than drawn */
+  char drop[40];             /* demo: the --drop rule that loses just this segment */
   uint64_t key;              /* hash of the packet bytes (matches sends to arrivals) */
   uint32_t isn_rel[2];       /* ISNs that relative numbers of this segment use */
   bool isn_rel_known[2];
   uint64_t arrive_us;        /* 0 if lost or unknown */
   enum ustcp_state st[2];    /* each side's state after the event (TV_SEG, TV_STATE) */
   bool st_known[2];
+  /* every kind: the connection (index into tv.c, -1 none); calls and state
+   * changes name theirs by tuple, resolved by tv_label */
+  int conn;
+  struct tv_tuple tu;
+  bool opens;                /* a connect() or SYN_SENT: belongs to the next connection */
   /* TV_STATE */
   enum ustcp_state old_state, new_state;
   /* TV_CALL / TV_NOTE / segment label */
-  char text[160];
+  char text[320];             /* long enough for a Chinese note (3 bytes a character) */
   char label[96];
+  /* TV_NOTE: what the note claims, as checks of the events that
+   * tests/sh/demo_claims.sh runs on --json (grammar there); "" for none */
+  char claim[200];
 };
 
 struct tv {
@@ -44,8 +76,14 @@ struct tv {
   char name[2][64];          /* column titles */
   bool zh;                   /* labels in Chinese */
   bool color;
-  uint32_t isn[2];           /* each side's ISN, learned from its SYN */
-  bool isn_known[2];
+  struct tv_conn *c;         /* connections in order of first appearance */
+  size_t nc, ccap;
+  int nshown;                /* connections drawn with a name (not flood) */
+  int nflood;
+  uint32_t flood_net, flood_mask; /* left-column addresses that are spoofed */
+  bool verbose;              /* draw every flood segment */
+  const char *title;         /* for --json: the scenario's name, about and claim */
+  const char *about, *title_claim;
 };
 
 void tv_init(struct tv *v);
@@ -57,11 +95,24 @@ void tv_note(struct tv *v, uint64_t t_us, int side, const char *fmt, ...)
   __attribute__((format(printf, 4, 5)));
 void tv_call(struct tv *v, uint64_t t_us, int side, const char *fmt, ...)
   __attribute__((format(printf, 4, 5)));
-/* Names segments with the seeds' terms; call once the run is complete. */
+/* A note with the claims it makes about the run (checked by a test). */
+void tv_note_claim(struct tv *v, uint64_t t_us, int side, const char *claim, const char *fmt, ...)
+  __attribute__((format(printf, 5, 6)));
+/* The connection's display name ("c2", "f17") or "" for none. */
+const char *tv_conn_name(const struct tv *v, int conn, char *buf, size_t cap);
+/* Flood connections drawn before the rest are summarised (unless verbose). */
+#define TV_FLOOD_SHOWN 2
+/* Names segments with the seeds' terms, per connection; resolves the
+ * connections of calls and state changes; call once the run is complete. */
 void tv_label(struct tv *v);
 void tv_render_text(const struct tv *v, FILE *out);
 void tv_render_json(const struct tv *v, FILE *out);
 void tv_render_svg(const struct tv *v, FILE *out);
+/* The time-sequence graph (tcptrace style) of the connection that sends the
+ * most data, as SVG; -1 (nothing written) when no data was sent. */
+int tv_render_tsg(const struct tv *v, FILE *out);
 /* "SYN,ACK seq=0 ack=1 win=65535 len=0 <mss 1460,wscale 10>" for one entry. */
+/* The segment's receive window in bytes (scaled as negotiated on the SYNs). */
+uint32_t tv_seg_window(const struct tv *v, const struct tv_entry *e);
 void tv_seg_text(const struct tv *v, const struct tv_entry *e, char *buf, size_t cap);
 #endif
