@@ -254,6 +254,7 @@ int ustcp_connect(struct ustcp_stack *s, int fd, const struct ustcp_addr *addr)
   t->iss = tcp_isn(e, &t->local, &t->remote);
   t->snd_una = t->snd_nxt = t->snd_max = t->iss;
   t->snd_buf_seq = t->iss + 1;
+  t->port_shared = !t->port_held;   /* picked here: other destinations may share it */
   e->ops.hash_insert(e, t);
   tcb_set_state(e, t, USTCP_SYN_SENT, USTCP_CAUSE_CALL);
   t->connect_unreported = true;
