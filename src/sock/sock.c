@@ -222,6 +222,7 @@ int ustcp_connect(struct ustcp_stack *s, int fd, const struct ustcp_addr *addr)
   /* W10: a 4-tuple still in use (TIME_WAIT included) cannot be reused. */
   if (stack_lookup(s, s->local_ip, lport, addr->ip, addr->port)) return -EADDRNOTAVAIL;
   struct ustcp_addr local = {s->local_ip, lport};
+  t->port_shared = !t->port_held;   /* picked here: other destinations may share it */
   tcp_user_open(&s->eng, t, &local, addr);
   after_call(s);
   return -EINPROGRESS;

@@ -168,21 +168,60 @@ void stack_port_unref(struct ustcp_stack *s, uint16_t port)
 }
 uint32_t stack_port_users(const struct ustcp_stack *s, uint16_t port) { return s->port_refs[port]; }
 
+/* Keyed hash of the connection's addresses for RFC 6056 Algorithm 4: F gives
+ * the destination's offset into the range, G (another key) picks its counter. */
+static uint32_t port_hash(const struct ustcp_stack *s, const struct ustcp_addr *remote,
+                          uint64_t key)
+{
+  uint64_t x = ((uint64_t)remote->ip << 16 | remote->port) ^ ((uint64_t)s->local_ip << 40);
+  x ^= s->eng.secret[0] ^ key;
+  x ^= x >> 33; x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ull;
+  x ^= x >> 33;
+  return (uint32_t)x;
+}
+
+/* A port connect() may use toward remote: every holder of it is itself a
+ * connection that connect() placed there (no bind(), no listener, no child of
+ * a listener), and none of them already talks to remote. */
+static bool port_free_for(struct ustcp_stack *s, uint16_t port, const struct ustcp_addr *remote)
+{
+  if (s->port_refs[port] != s->port_shared_refs[port]) return false;
+  if (s->port_refs[port] == 0) return true;
+  return stack_lookup(s, s->local_ip, port, remote->ip, remote->port) == NULL;
+}
+
 uint16_t stack_ephemeral_port(struct ustcp_stack *s, const struct ustcp_addr *remote,
                               bool for_bind)
 {
   uint32_t lo = s->cfg.port_range_lo, hi = s->cfg.port_range_hi;
   if (lo == 0 || hi < lo) return 0;
   uint32_t n = hi - lo + 1;
-  /* RFC 6056 §3.3.1 (Algorithm 1): a random start, then a linear search for a
-   * port no control block holds. (Sharing one port across destinations, as
-   * Linux does, is left for later: the range gives 28,232 connections per
-   * local address.) */
-  (void)remote; (void)for_bind;
-  uint32_t start = (uint32_t)(stack_rand(s) % n);
+  if (for_bind || !remote) {
+    /* bind(port 0): a port nobody holds, from a random start (RFC 6056
+     * §3.3.1, Algorithm 1), as Linux's inet_csk_find_open_port. */
+    uint32_t start = (uint32_t)(stack_rand(s) % n);
+    for (uint32_t i = 0; i < n; i++) {
+      uint16_t port = (uint16_t)(lo + (start + i) % n);
+      if (s->port_refs[port] == 0) return port;
+    }
+    return 0;
+  }
+  /* connect(): RFC 6056 §3.3.4 (Algorithm 4, double-hash), as Linux's
+   * __inet_hash_connect: the 4-tuple is the uniqueness key, so one local port
+   * serves many destinations and a client stack is not limited to one range's
+   * worth of connections. The destination's offset F is secret; the counter
+   * G indexes moves on by the ports it skipped plus a small random step, as
+   * Linux does since 5.18, so successive ports to one destination are not
+   * predictable from each other either. */
+  uint32_t offset = port_hash(s, remote, 0x6a09e667f3bcc908ull);
+  uint16_t *perturb = &s->port_perturb[port_hash(s, remote, 0xbb67ae8584caa73bull) & 255];
+  uint32_t start = offset + *perturb;
   for (uint32_t i = 0; i < n; i++) {
     uint16_t port = (uint16_t)(lo + (start + i) % n);
-    if (s->port_refs[port] == 0) return port;
+    if (!port_free_for(s, port, remote)) continue;
+    *perturb = (uint16_t)(*perturb + i + 1 + stack_rand(s) % 8);
+    return port;
   }
   return 0;
 }
@@ -266,6 +305,7 @@ static void eng_hash_insert(struct tcp_engine *e, struct tcb *t)
   if (!t->port_held) {
     stack_port_ref(s, t->local.port);
     t->port_held = true;
+    if (t->port_shared) s->port_shared_refs[t->local.port]++;
   }
 }
 
@@ -280,6 +320,7 @@ static void eng_freed(struct tcp_engine *e, struct tcb *t)
   struct ustcp_stack *s = stack_of(e);
   if (t->port_held) {
     stack_port_unref(s, t->local.port);
+    if (t->port_shared && s->port_shared_refs[t->local.port]) s->port_shared_refs[t->local.port]--;
     t->port_held = false;
   }
 }
@@ -316,7 +357,13 @@ struct ustcp_stack *ustcp_stack_new(const struct ustcp_config *cfg, uint32_t loc
     return NULL;
   }
   s->port_refs = calloc(65536, sizeof *s->port_refs);
-  if (!s->port_refs) { free(s); return NULL; }
+  s->port_shared_refs = calloc(65536, sizeof *s->port_shared_refs);
+  if (!s->port_refs || !s->port_shared_refs) {
+    free(s->port_refs);
+    free(s->port_shared_refs);
+    free(s);
+    return NULL;
+  }
   s->local_ip = local_ip;
   s->out = out;
   s->out_ctx = out_ctx;
@@ -380,6 +427,7 @@ int ustcp_stack_free(struct ustcp_stack *s)
   notify_free(s);
   tcp_engine_free(&s->eng);
   free(s->port_refs);
+  free(s->port_shared_refs);
   free(s);
   return 0;
 }

@@ -51,6 +51,8 @@ struct ustcp_stack {
   struct stack_hash conns;        /* connections by 4-tuple */
   struct stack_hash listeners;    /* LISTEN sockets by local port */
   uint32_t *port_refs;            /* control blocks holding each local port */
+  uint32_t *port_shared_refs;     /* of those, the ones connect() picked (shareable) */
+  uint16_t port_perturb[256];     /* RFC 6056 Algorithm 4's table of counters */
   uint64_t rng;                   /* ephemeral ports (RFC 6056) */
   uint16_t ip_id;
   struct ustcp_stats stats;
@@ -91,8 +93,10 @@ void stack_listener_remove(struct ustcp_stack *s, struct tcb *t);
 void stack_port_ref(struct ustcp_stack *s, uint16_t port);
 void stack_port_unref(struct ustcp_stack *s, uint16_t port);
 uint32_t stack_port_users(const struct ustcp_stack *s, uint16_t port);
-/* Picks a free ephemeral port for a connection to remote (RFC 6056 §3.3.1:
- * random choice), or 0 if the range is exhausted for that destination. */
+/* Picks an ephemeral port: for bind() (remote NULL or for_bind) one nobody
+ * holds; for connect() to remote, one whose 4-tuple is free and that no bound
+ * socket or listener holds exclusively (RFC 6056 §3.3.4, Algorithm 4). 0 if
+ * there is none: EADDRNOTAVAIL only when that destination's 4-tuples are used. */
 uint16_t stack_ephemeral_port(struct ustcp_stack *s, const struct ustcp_addr *remote,
                               bool for_bind);
 /* Ends an event (input, poll, socket call): delivers the recorded notices (state

@@ -4,7 +4,7 @@
 #include "stack/stack_check.h"
 
 struct walk {
-  uint64_t count, mem, timers, ports_held;
+  uint64_t count, mem, timers, ports_held, ports_shared;
 };
 
 static const char *visit(struct ustcp_stack *s, struct tcb *t, struct walk *w, char *buf, size_t cap)
@@ -15,12 +15,13 @@ static const char *visit(struct ustcp_stack *s, struct tcb *t, struct walk *w, c
   w->mem += tcp_tcb_mem(t);
   if (t->timer.at_us) w->timers++;
   if (t->port_held) w->ports_held++;
+  if (t->port_held && t->port_shared) w->ports_shared++;
   return NULL;
 }
 
 const char *stack_check(struct ustcp_stack *s, bool deep, char *buf, size_t cap)
 {
-  struct walk w = {0, 0, 0, 0};
+  struct walk w = {0, 0, 0, 0, 0};
   const char *r;
   for (size_t i = 0; i < s->conns.nbuckets; i++)
     for (struct tcb *t = s->conns.buckets[i]; t; t = t->hash_next) {
@@ -79,8 +80,21 @@ const char *stack_check(struct ustcp_stack *s, bool deep, char *buf, size_t cap)
   }
   if ((r = tcp_check_timers(&s->eng, buf, cap))) return r;
   if (deep) {
-    uint64_t refs = 0;
-    for (uint32_t p = 0; p < 65536; p++) refs += s->port_refs[p];
+    uint64_t refs = 0, shared = 0;
+    for (uint32_t p = 0; p < 65536; p++) {
+      refs += s->port_refs[p];
+      shared += s->port_shared_refs[p];
+      if (s->port_shared_refs[p] > s->port_refs[p]) {
+        snprintf(buf, cap, "port %u: %u shared references of %u", p, s->port_shared_refs[p],
+                 s->port_refs[p]);
+        return buf;
+      }
+    }
+    if (shared != w.ports_shared) {
+      snprintf(buf, cap, "%llu shared port references, %llu blocks share a port",
+               (unsigned long long)shared, (unsigned long long)w.ports_shared);
+      return buf;
+    }
     if (refs != w.ports_held) {
       snprintf(buf, cap, "%llu port references, %llu blocks hold a port",
                (unsigned long long)refs, (unsigned long long)w.ports_held);

@@ -84,6 +84,8 @@ struct tcb {
   bool orphan;                    /* the application closed it (no descriptor) */
   bool in_hash;
   bool port_held;                 /* holds a reference on local.port (stack) */
+  bool port_shared;               /* local.port was picked by connect(): other destinations
+                                     may use it too (RFC 6056 §3.3.4, stack.c) */
   bool wake_pending;              /* a readiness callback is queued (src/sock) */
   /* Output deferred to the end of the current event (tcp_defer_output), so that
    * what the application does in its callbacks rides on the same segment, e.g. a
