@@ -188,5 +188,5 @@ void tcb_fill_info(const struct tcb *t, struct ustcp_tcp_info *out)
   out->rcv_buf_used = t->rcvbuf.len;
   out->mem_bytes = sizeof *t + (t->sndbuf.data ? t->sndbuf.cap : 0) +
                    (t->rcvbuf.data ? t->rcvbuf.cap : 0);
-  for (const struct ooo_seg *s = t->ooo; s; s = s->next) out->mem_bytes += sizeof *s + s->len;
+  out->mem_bytes += ooo_mem(t);
 }

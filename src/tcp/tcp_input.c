@@ -147,8 +147,8 @@ static bool acceptable(const struct tcb *t, uint32_t seq, uint32_t len)
          seq_in(seq + len - 1, t->rcv_nxt, t->rcv_nxt + wnd);
 }
 
-/* Appends in-order data and drains the out-of-order queue behind it. Returns true
- * if a FIN became in order. */
+/* Appends in-order data and joins the out-of-order intervals it reaches. Returns
+ * true if a FIN became in order. */
 static bool deliver_in_order(struct tcp_engine *e, struct tcb *t, const uint8_t *data,
                              uint32_t len, bool fin)
 {
@@ -156,22 +156,11 @@ static bool deliver_in_order(struct tcp_engine *e, struct tcb *t, const uint8_t 
   t->rcv_nxt += n;
   t->info.bytes_received += n;
   if (n < len) fin = false;   /* the rest did not fit: the peer will resend it */
-  while (!fin && t->ooo && seq_leq(t->ooo->seq, t->rcv_nxt)) {
-    struct ooo_seg *s = t->ooo;
-    uint32_t end = s->seq + s->len;
-    if (seq_gt(end, t->rcv_nxt)) {
-      uint32_t skip = t->rcv_nxt - s->seq;
-      uint32_t m = ring_write(e, &t->rcvbuf, s->data + skip, s->len - skip);
-      t->rcv_nxt += m;
-      t->info.bytes_received += m;
-      if (m < s->len - skip) break;
-    }
-    if (s->fin && t->rcv_nxt == end) fin = true;
-    t->ooo = s->next;
-    t->ooo_count--;
-    tcp_free_mem(e, s, sizeof *s + s->len);
+  if (fin) {
+    ooo_free_all(e, t);       /* nothing beyond the FIN is data */
+    return true;
   }
-  return fin;
+  return ooo_deliver(e, t);
 }
 
 /* New data acknowledged: buffers, RTT (RFC 6298 with Karn's rule), congestion
@@ -651,7 +640,7 @@ static enum verdict process_text(struct tcp_engine *e, struct tcb *t, const stru
     return SEG_GONE;
   }
   if (s->seq == t->rcv_nxt) {
-    bool filling = t->ooo != NULL;    /* before delivery drains the queue */
+    bool filling = t->ooo_count != 0;  /* before delivery drains the queue */
     *fin_in_order = deliver_in_order(e, t, s->data, s->plen, s->fin);
     if (s->plen) {
       tcp_schedule_ack(e, t, s->plen, s->p->tcp.flags);
@@ -661,7 +650,6 @@ static enum verdict process_text(struct tcp_engine *e, struct tcb *t, const stru
     return SEG_GO;
   }
   t->info.ooo_segs++;
-  t->ooo_last_seq = s->seq;   /* RFC 2018 §4: its block goes first */
   if (!ooo_insert(e, t, s->seq, s->data, s->plen, s->fin) && e->stats) e->stats->ooo_dropped++;
   t->ack_now = true;                  /* duplicate ACK tells the sender (D4) */
   return SEG_GO;
