@@ -85,6 +85,13 @@ struct ustcp_config {
   uint64_t invalid_ratelimit_us; /* 500 ms (tcp_invalid_ratelimit): per connection, at most
                                     one ACK this often to out-of-window segments and one
                                     challenge ACK (Linux's tcp_oow_rate_limited) */
+  /* Caps on what closed connections may hold (issue 10 point 5), as Linux's
+   * sysctls of the same names; Linux sizes both at half its established hash
+   * table (131072 on a machine with 16-32 GB). */
+  uint32_t max_tw_buckets;      /* 131072: TIME_WAIT connections per stack; past it a
+                                   connection skips TIME_WAIT and closes (stats.tw_overflow) */
+  uint32_t max_orphans;         /* 131072: closed-by-the-application connections still
+                                   finishing; past it close() resets (stats.abort_on_memory) */
 };
 void ustcp_config_default(struct ustcp_config *cfg);
 
@@ -305,6 +312,9 @@ struct ustcp_stats {
    * rate limit, Linux's TCPACKSkipped*); SYNs dropped for a flag combination no
    * stack sends (SYN+FIN, SYN+RST at a listener; Linux's TCP_FLAGS drop reason) */
   uint64_t oow_acks_limited, syn_bad_flags;
+  /* Linux's TCPTimeWaitOverflow and TCPAbortOnMemory (issue 10 point 5). */
+  uint64_t tw_overflow, abort_on_memory;
+  uint64_t time_wait, orphans;          /* connections now in TIME_WAIT / orphaned */
 };
 void ustcp_get_stats(const struct ustcp_stack *s, struct ustcp_stats *out);
 

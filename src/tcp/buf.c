@@ -186,6 +186,14 @@ static uint32_t tree_end(struct ooo_tree *s, uint64_t *w, int dir)   /* 0: lowes
   return i;
 }
 
+static void sack_forget(struct ooo_tree *s, uint32_t i)
+{
+  unsigned k = 0;
+  for (unsigned j = 0; j < s->nrecent; j++)
+    if (s->recent[j] != i) s->recent[k++] = s->recent[j];
+  s->nrecent = (uint8_t)k;
+}
+
 /* Takes a node from the pool, growing it by doubling (amortised O(1)). */
 static uint32_t node_new(struct tcp_engine *e, struct tcb *t, uint32_t left, uint32_t right)
 {
@@ -233,6 +241,7 @@ static void node_erase(struct tcp_engine *e, struct tcb *t, uint32_t i)
 {
   struct ooo_tree *s = t->ooo;
   s->root = tree_erase(s, &e->ooo_work, s->root, nd(s, i)->left);
+  sack_forget(s, i);
   nd(s, i)->kid[0] = s->free_list;
   s->free_list = i;
   t->ooo_count--;
@@ -256,19 +265,20 @@ static void put_bytes(struct tcb *t, uint32_t seq, const uint8_t *data, uint32_t
   if (seq_lt(from, to)) ring_put(&t->rcvbuf, from - t->rcv_nxt, data + (from - seq), to - from);
 }
 
-/* RFC 2018 §4: interval [left, right) holds the latest segment (at seq): it
- * goes first in the next SACK option; entries it has swallowed go away. */
-static void sack_note(struct tcb *t, uint32_t seq, uint32_t left, uint32_t right)
+/* RFC 2018 §4: interval i holds the latest segment: it goes first in the next
+ * SACK option, the others reported recently after it. */
+static void sack_note(struct tcb *t, uint32_t i)
 {
   struct ooo_tree *s = t->ooo;
   uint32_t keep[TCP_MAX_SACK_BLOCKS];
   unsigned k = 0;
-  keep[k++] = seq;
-  for (unsigned i = 0; i < s->nrecent && k < TCP_MAX_SACK_BLOCKS; i++)
-    if (!seq_in(s->recent[i], left, right)) keep[k++] = s->recent[i];
+  keep[k++] = i;
+  for (unsigned j = 0; j < s->nrecent && k < TCP_MAX_SACK_BLOCKS; j++)
+    if (s->recent[j] != i) keep[k++] = s->recent[j];
   memcpy(s->recent, keep, k * sizeof keep[0]);
   s->nrecent = (uint8_t)k;
 }
+
 
 bool ooo_insert(struct tcp_engine *e, struct tcb *t, uint32_t seq, const uint8_t *data,
                 uint32_t len, bool fin)
@@ -306,7 +316,7 @@ bool ooo_insert(struct tcp_engine *e, struct tcb *t, uint32_t seq, const uint8_t
         put_bytes(t, seq, data, n->right, end);
         n->right = end;
       }
-      sack_note(t, seq, n->left, n->right);
+      sack_note(t, cur);
       return whole;
     }
     /* A new highest interval: farthest of all, so at the limit it is the one
@@ -315,7 +325,7 @@ bool ooo_insert(struct tcp_engine *e, struct tcb *t, uint32_t seq, const uint8_t
     if (!(cur = node_new(e, t, seq, end))) return false;
     put_bytes(t, seq, data, seq, end);
     node_insert(e, t, cur);
-    sack_note(t, seq, seq, end);
+    sack_note(t, cur);
     return whole;
   }
   uint32_t p = tree_near(s, w, seq, 0);
@@ -343,7 +353,7 @@ bool ooo_insert(struct tcp_engine *e, struct tcb *t, uint32_t seq, const uint8_t
       if (!(cur = node_new(e, t, seq, end))) return false;
       put_bytes(t, seq, data, seq, end);
       node_insert(e, t, cur);
-      sack_note(t, seq, seq, end);
+      sack_note(t, cur);
       return whole;
     }
   }
@@ -362,7 +372,7 @@ bool ooo_insert(struct tcp_engine *e, struct tcb *t, uint32_t seq, const uint8_t
       nd(s, cur)->right = end;
     }
   }
-  sack_note(t, seq, nd(s, cur)->left, nd(s, cur)->right);
+  sack_note(t, cur);
   return whole;
 }
 
@@ -410,13 +420,12 @@ bool ooo_next(const struct tcb *t, bool first, uint32_t after, uint32_t *left, u
   return true;
 }
 
-bool ooo_find(struct tcp_engine *e, const struct tcb *t, uint32_t seq, uint32_t *left,
-              uint32_t *right)
+bool ooo_recent(const struct tcb *t, unsigned k, uint32_t *left, uint32_t *right)
 {
-  uint32_t i = tree_near(t->ooo, &e->ooo_work, seq, 0);
-  if (!i || !seq_lt(seq, nd(t->ooo, i)->right)) return false;
-  *left = nd(t->ooo, i)->left;
-  *right = nd(t->ooo, i)->right;
+  if (!t->ooo || k >= t->ooo->nrecent) return false;
+  const struct ooo_node *n = &t->ooo->pool[t->ooo->recent[k] - 1];
+  *left = n->left;
+  *right = n->right;
   return true;
 }
 

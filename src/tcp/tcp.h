@@ -59,8 +59,8 @@ struct ooo_tree {                 /* allocated while intervals exist */
   uint32_t pool_cap;              /* nodes allocated */
   uint32_t root, last;            /* index + 1: the root, the highest interval */
   uint32_t free_list;             /* index + 1 of the first free node (chained via kid[0]) */
-  /* RFC 2018 §4: a sequence number inside each of the intervals reported most
-   * recently, latest first (Linux's selective_acks). */
+  /* RFC 2018 §4: the intervals reported most recently, latest first (Linux's
+   * selective_acks), as node references; an interval leaves when it goes. */
   uint32_t recent[TCP_MAX_SACK_BLOCKS];
   uint8_t nrecent;
   struct ooo_node pool[];
@@ -100,6 +100,7 @@ struct tcb {
   struct ustcp_addr local, remote;
   int fd;                         /* the socket's descriptor, -1 if none (embryonic, orphan) */
   bool orphan;                    /* the application closed it (no descriptor) */
+  bool orphan_counted;            /* counted in tcp_engine.orphan_count (max_orphans) */
   bool in_hash;
   bool port_held;                 /* holds a reference on local.port (stack) */
   bool wake_pending;              /* a readiness callback is queued (src/sock) */
@@ -272,6 +273,8 @@ struct tcp_engine {
   uint32_t tw_isn;
   bool tw_isn_set;
   uint64_t ooo_work;              /* steps taken in out-of-order trees (tests bound it) */
+  uint64_t tw_count;              /* connections in TIME_WAIT (max_tw_buckets) */
+  uint64_t orphan_count;          /* orphans not yet in TIME_WAIT or CLOSED (max_orphans) */
 };
 
 /* ---- tcp_cb.c ---- */
@@ -286,6 +289,11 @@ struct tcb *tcb_new(struct tcp_engine *e);
 void tcb_free(struct tcp_engine *e, struct tcb *t);
 void tcb_set_state(struct tcp_engine *e, struct tcb *t, enum ustcp_state s,
                    enum ustcp_cause cause);
+/* The application closed t, which still has its close to finish: counts it as
+ * an orphan, or resets it past max_orphans. Returns true if t was closed. */
+bool tcb_orphaned(struct tcp_engine *e, struct tcb *t);
+/* TIME_WAIT has room (max_tw_buckets); otherwise counts the overflow. */
+bool tcp_time_wait_room(struct tcp_engine *e);
 /* Moves t to CLOSED with err recorded for the application (0 for a normal end);
  * frees it if it has no socket. Returns true if t was freed. */
 bool tcb_close(struct tcp_engine *e, struct tcb *t, int err, enum ustcp_cause cause);
@@ -320,9 +328,9 @@ void ooo_free_all(struct tcp_engine *e, struct tcb *t);
 /* Interval walk for checks and SACK: the lowest interval with left edge after
  * `after` (or the lowest of all if first), false if none. */
 bool ooo_next(const struct tcb *t, bool first, uint32_t after, uint32_t *left, uint32_t *right);
-/* The interval that holds seq, false if none. */
-bool ooo_find(struct tcp_engine *e, const struct tcb *t, uint32_t seq, uint32_t *left,
-              uint32_t *right);
+/* The k-th interval in order of recent report (RFC 2018 §4: 0 holds the latest
+ * segment), false past the last. O(1). */
+bool ooo_recent(const struct tcb *t, unsigned k, uint32_t *left, uint32_t *right);
 uint64_t ooo_mem(const struct tcb *t);
 /* NULL if the interval tree is well formed (tcp_check). */
 const char *ooo_check_tree(const struct tcb *t);

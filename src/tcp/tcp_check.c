@@ -94,6 +94,8 @@ const char *tcp_check_tcb(const struct tcp_engine *e, const struct tcb *t, char 
   if (t->sndbuf.cap > u32_max(c->wmem_max, c->wmem_default)) FAIL("send buffer cap %u over wmem_max", t->sndbuf.cap);
   if (t->rcvbuf.cap > u32_max(c->rmem_max, c->rmem_default)) FAIL("receive buffer cap %u over rmem_max", t->rcvbuf.cap);
   if (t->orphan && t->fd >= 0) FAIL("orphan with descriptor %d", t->fd);
+  if (t->orphan_counted && (!t->orphan || t->state == USTCP_TIME_WAIT || !tcb_has_conn_state(t->state)))
+    FAIL("counted as an orphan (max_orphans) but is not one");
 
   /* Timers: the heap key is the earliest armed deadline. */
   uint64_t at = earliest(t);

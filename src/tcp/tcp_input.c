@@ -302,8 +302,13 @@ static bool fin_acked(const struct tcb *t)
   return t->fin_sent && seq_gt(t->snd_una, t->fin_seq);
 }
 
-static void enter_time_wait(struct tcp_engine *e, struct tcb *t)
+/* Returns true if t closed instead (max_tw_buckets reached): the caller stops. */
+static bool enter_time_wait(struct tcp_engine *e, struct tcb *t)
 {
+  if (!tcp_time_wait_room(e)) {
+    tcb_close(e, t, 0, USTCP_CAUSE_ERROR);
+    return true;
+  }
   tcb_set_state(e, t, USTCP_TIME_WAIT, USTCP_CAUSE_SEGMENT);
   t->rto_at_us = t->persist_at_us = t->keepalive_at_us = 0;
   t->close_at_us = e->now_us + e->cfg->time_wait_us;
@@ -311,6 +316,7 @@ static void enter_time_wait(struct tcp_engine *e, struct tcb *t)
   /* TIME_WAIT lasts a minute: keep no buffer that holds nothing. */
   if (t->rcvbuf.len == 0) ring_free(e, &t->rcvbuf);
   timer_update(e, t);
+  return false;
 }
 
 /* ---- segment arrival in a synchronized state (RFC 9293 §3.10.7.4) ----
@@ -596,8 +602,7 @@ static enum verdict process_ack(struct tcp_engine *e, struct tcb *t, const struc
     }
     return SEG_GO;
   case USTCP_CLOSING:
-    enter_time_wait(e, t);
-    return SEG_DROP;
+    return enter_time_wait(e, t) ? SEG_GONE : SEG_DROP;
   case USTCP_LAST_ACK:
     tcb_close(e, t, 0, USTCP_CAUSE_SEGMENT);
     return SEG_GONE;
@@ -656,7 +661,7 @@ static enum verdict process_text(struct tcp_engine *e, struct tcb *t, const stru
 }
 
 /* Step 8: FIN, once it is in order: CLOSE_WAIT, CLOSING or TIME_WAIT. */
-static void process_fin(struct tcp_engine *e, struct tcb *t)
+static enum verdict process_fin(struct tcp_engine *e, struct tcb *t)
 {
   t->rcv_nxt++;
   t->rcv_fin = true;
@@ -669,19 +674,20 @@ static void process_fin(struct tcp_engine *e, struct tcb *t)
   case USTCP_FIN_WAIT_1:
     if (fin_acked(t)) {
       tcp_send_ack(e, t);
-      enter_time_wait(e, t);            /* W3 */
+      if (enter_time_wait(e, t)) return SEG_GONE;   /* W3 (or closed: max_tw_buckets) */
     } else {
       tcb_set_state(e, t, USTCP_CLOSING, USTCP_CAUSE_SEGMENT);   /* W4 */
     }
     break;
   case USTCP_FIN_WAIT_2:
     tcp_send_ack(e, t);
-    enter_time_wait(e, t);              /* W1 */
+    if (enter_time_wait(e, t)) return SEG_GONE;     /* W1 (or closed: max_tw_buckets) */
     break;
   default:
     break;
   }
   wake(e, t);
+  return SEG_GO;
 }
 
 /* The peer is alive (an acceptable segment that is neither RST nor SYN):
@@ -731,8 +737,8 @@ int tcp_input(struct tcp_engine *e, struct tcb *t, const struct tcp_packet *p)
     v = process_text(e, t, &s, &fin_in_order);             /* seventh */
   }
   if (v == SEG_GO) {
-    if (fin_in_order) process_fin(e, t);                   /* eighth */
-    tcp_defer_output(e, t);
+    if (fin_in_order) v = process_fin(e, t);               /* eighth */
+    if (v == SEG_GO) tcp_defer_output(e, t);
   }
   checked(e, t, v);
   return 0;

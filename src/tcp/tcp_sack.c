@@ -22,23 +22,13 @@
 
 void sack_fill_blocks(struct tcp_engine *e, struct tcb *t, struct tcp_opts *o)
 {
-  struct ooo_tree *s = t->ooo;
-  if (!s) return;
+  (void)e;
   struct tcp_sack_block b[TCP_MAX_SACK_BLOCKS];
-  unsigned n = 0, k = 0;
+  unsigned n = 0;
   uint32_t l, r;
   /* RFC 2018 §4: the latest segment's interval first, then the intervals
-   * reported most recently (as Linux's tcp_sack_new_ofo_skb keeps them);
-   * entries whose interval was delivered or dropped are forgotten. */
-  for (unsigned i = 0; i < s->nrecent; i++) {
-    if (!ooo_find(e, t, s->recent[i], &l, &r)) continue;
-    bool dup = false;
-    for (unsigned j = 0; j < n; j++) dup |= b[j].left == l;
-    if (dup) continue;
-    b[n++] = (struct tcp_sack_block){l, r};
-    s->recent[k++] = s->recent[i];
-  }
-  s->nrecent = (uint8_t)k;
+   * reported most recently (as Linux's tcp_sack_new_ofo_skb keeps them). */
+  while (n < TCP_MAX_SACK_BLOCKS && ooo_recent(t, n, &l, &r)) b[n++] = (struct tcp_sack_block){l, r};
   /* Room left: the lowest intervals, the holes the sender must fill first. At
    * most 2 * TCP_MAX_SACK_BLOCKS lookups, whatever the number of intervals. */
   bool first = true;
