@@ -82,8 +82,10 @@ struct listen_state {
   uint32_t backlog;        /* min(listen backlog, somaxconn) */
   uint32_t syn_q_len;      /* half-open children (SYN_RCVD) */
   uint32_t accept_q_len;   /* established children waiting for accept */
+  bool cookies_sent;       /* a cookie went out, last at last_overflow_us (H7) */
   struct tcb *accept_head, *accept_tail;
   struct tcb *syn_head;    /* doubly linked via q_prev/q_next */
+  uint64_t last_overflow_us;
 };
 
 enum tcb_queue { TCB_Q_NONE, TCB_Q_SYN, TCB_Q_ACCEPT };
