@@ -11,7 +11,7 @@
 # it in $BUILD/bench/last-run.md (raw values in $BUILD/bench/raw.txt).
 #
 # Environment: BUILD (build dir, default build), BENCH_REPS (5), BENCH_QUICK=1
-# (small sizes, to try the script), BENCH_ONLY="bulk rr hs mem lat loss ooo tun" (subset).
+# (small sizes, to try the script), BENCH_ONLY="bulk rr hs mem lat loss ooo tun apps" (subset).
 # Needs root (namespaces), iproute2 and coreutils' timeout.
 set -euo pipefail
 
