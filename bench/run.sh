@@ -11,7 +11,7 @@
 # it in $BUILD/bench/last-run.md (raw values in $BUILD/bench/raw.txt).
 #
 # Environment: BUILD (build dir, default build), BENCH_REPS (5), BENCH_QUICK=1
-# (small sizes, to try the script), BENCH_ONLY="bulk rr hs mem lat loss tun" (subset).
+# (small sizes, to try the script), BENCH_ONLY="bulk rr hs mem lat loss ooo tun apps" (subset).
 # Needs root (namespaces), iproute2 and coreutils' timeout.
 set -euo pipefail
 
@@ -19,16 +19,16 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
 case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 REPS=${BENCH_REPS:-5}
-ONLY=${BENCH_ONLY:-"bulk rr hs mem lat loss tun apps"}
+ONLY=${BENCH_ONLY:-"bulk rr hs mem lat loss ooo tun apps"}
 UB=$BUILD/bench/ustcp_bench
 KB=$BUILD/bench/kernel_bench
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
   BULK_BYTES=$((64 << 20)); CONNS=3000; MEM_CONNS=10000; ITERS=2000; LOSS_BYTES=$((1 << 20))
-  TUN_CONNS=500
+  TUN_CONNS=500; OOO_SEGS=2000000
 else
   BULK_BYTES=$((1 << 30)); CONNS=30000; MEM_CONNS=100000; ITERS=20000; LOSS_BYTES=$((10 << 20))
-  TUN_CONNS=5000
+  TUN_CONNS=5000; OOO_SEGS=16777216   # the whole 32 MiB window: every odd byte
 fi
 CONC=32
 
@@ -167,6 +167,12 @@ if want loss; then
     run 1800 "$UB" loss --loss "$loss" --bytes "$LOSS_BYTES" --reps "$REPS"
   done
 fi
+if want ooo; then
+  # Issue 10 point 5: the out-of-order attack pattern must cost at most 3x the CPU
+  # per segment of an in-order stream (both in one process, interleaved per rep).
+  note "out-of-order attack: 1-byte segments with 1-byte holes across a 32 MiB window vs in order, $OOO_SEGS segments each"
+  run 1800 "$UB" ooo --segs "$OOO_SEGS" --reps "$REPS"
+fi
 # (6) Over TUN, MTU 1500: the kernel's clients (in the client namespace) to and
 # from ustcp on a TUN device there (ustcp_bench tun-serve: src/link/loop + tun),
 # vs kernel-to-kernel over the veth, and vs the TUN ceiling: a reflector that
@@ -299,6 +305,7 @@ row() {
   row "loss 1 %" "B/s (virtual)" loss1.ustcp "window/RTT" ideal.window_rtt -
   row "loss 10 %" "B/s (virtual)" loss10.ustcp "smoltcp netsim" smoltcp.loss10 3
   row "loss 30 %" "B/s (virtual)" loss30.ustcp "smoltcp netsim" smoltcp.loss30 -
+  row "1-byte segments with 1-byte holes, 32 MiB window" "CPU ns/segment" ooo.holes.ns "same, in order" ooo.inorder.ns 3 le
   if grep -q "^R tunceiling" "$RAW" || grep -q "^R bulk1500.tun" "$RAW"; then
     row "over TUN, MTU 1500: kernel client → ustcp" "Gbit/s" bulk1500.tun "kernel→kernel, veth" bulk1500.kernel -
     row "over TUN, MTU 1500: kernel client → ustcp" "Gbit/s" bulk1500.tun "TUN ceiling (reflector)" tunceiling1500.gbps 0.9

@@ -17,6 +17,9 @@
  *             the growth of this process's RSS
  *   lat       one 64-byte request/response round trip on a connection, median
  *             and p99 (microseconds)
+ *   ooo       the out-of-order attack pattern (1-byte segments with 1-byte holes
+ *             across a 32 MiB window) vs an in-order stream of 1-byte segments:
+ *             CPU nanoseconds per segment of the receiving stack, and their ratio
  *   loss      the simulated network (src/link/sim) in virtual time: one flow,
  *             100 ms RTT, 32 KiB buffers, given loss both ways, 10 MiB;
  *             bytes per second of virtual time (as smoltcp's tests/netsim.rs)
@@ -1033,6 +1036,128 @@ static int run_tun_reflect(const char *name, uint32_t addr, uint32_t peer, uint1
   return 0;
 }
 
+/* ---- ooo: the out-of-order attack pattern vs an in-order stream ----
+ * One receiving stack with a 32 MiB receive buffer; this function plays the
+ * peer with hand-built segments. "holes": 1-byte segments at odd offsets, a
+ * 1-byte hole before each, across the window (each answered at once by a
+ * duplicate ACK with SACK blocks; past the interval limit each is dropped and
+ * counted). "inorder": the same number of 1-byte segments in order. Segments
+ * are encoded in batches outside the timed part; the timed part is the stack's
+ * ustcp_input (and its timers) only, in CPU time of this thread. Returns
+ * nanoseconds of CPU per segment. */
+struct ooob {
+  uint64_t out;
+  bool want_synack;
+  uint32_t synack_seq;
+};
+
+static void ooob_out(void *ctx, const uint8_t *pkt, size_t len)
+{
+  struct ooob *o = ctx;
+  o->out++;
+  if (!o->want_synack) return;
+  struct tcp_packet p;
+  if (tcp_packet_decode(pkt, len, &p) == WIRE_OK && (p.tcp.flags & TCP_SYN)) {
+    o->synack_seq = p.tcp.seq;
+    o->want_synack = false;
+  }
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+#define OOO_BATCH 8192
+#define OOO_PKT 64
+static int ooob_seg(uint8_t *pkt, uint32_t seq, uint32_t ack, uint8_t flags,
+                    const struct tcp_opts *opts, const uint8_t *data, size_t len)
+{
+  struct tcp_hdr h;
+  memset(&h, 0, sizeof h);
+  h.src_port = 40000;
+  h.dst_port = 80;
+  h.seq = seq;
+  h.ack = ack;
+  h.flags = flags;
+  h.window = 65535;
+  if (opts) h.opts = *opts;
+  int n = tcp_packet_encode(&h, data, len, IP_CLIENT, IP_SERVER, 64, pkt, OOO_PKT + 1500);
+  if (n < 0) bench_die("tcp_packet_encode");
+  return n;
+}
+
+static double run_ooo(bool holes, uint32_t window, uint64_t segs)
+{
+  struct ustcp_config cfg;
+  ustcp_config_default(&cfg);
+  if (cfg.rmem_max < window) cfg.rmem_max = window;
+  struct ooob o = {0};
+  struct ustcp_stack *s = ustcp_stack_new(&cfg, IP_SERVER, 77, ooob_out, &o);
+  if (!s) bench_die("ustcp_stack_new failed");
+  uint64_t now = 1000;
+  ustcp_poll(s, now);
+  int lfd = listen_on(s, 80, 16);
+  int big = (int)window;
+  must(ustcp_setsockopt(s, lfd, USTCP_SOL_SOCKET, USTCP_SO_RCVBUF, &big, sizeof big), "SO_RCVBUF");
+  static uint8_t pkt[OOO_PKT + 1500];
+  static uint8_t data[1460];
+  struct tcp_opts so = {0};
+  so.present = TCP_OPT_HAS_MSS | TCP_OPT_HAS_WSCALE | TCP_OPT_HAS_SACK_PERM;
+  so.mss = 1460;
+  so.wscale = 9;
+  uint32_t isn = 1000000;
+  o.want_synack = true;
+  int n = ooob_seg(pkt, isn, 0, TCP_SYN, &so, NULL, 0);
+  ustcp_input(s, pkt, (size_t)n, now);
+  if (o.want_synack) bench_die("ooo: no SYN-ACK");
+  uint32_t ack = o.synack_seq + 1, seq = isn + 1;
+  n = ooob_seg(pkt, seq, ack, TCP_ACK, NULL, NULL, 0);
+  ustcp_input(s, pkt, (size_t)n, now);
+  int fd = ustcp_accept(s, lfd, NULL);
+  if (fd < 0) bench_die("ooo: accept failed");
+  /* Two full segments draw an ACK that opens the whole (scaled) window. */
+  for (int k = 0; k < 2; k++, seq += 1460) {
+    n = ooob_seg(pkt, seq, ack, TCP_ACK, NULL, data, 1460);
+    ustcp_input(s, pkt, (size_t)n, now);
+  }
+  struct ustcp_tcp_info ti;
+  ustcp_get_info(s, fd, &ti);
+  if (ti.rcv_wnd < window / 2) bench_die("ooo: window did not open");
+  uint64_t max_segs = holes ? ti.rcv_wnd / 2 : ti.rcv_wnd;
+  if (segs > max_segs) segs = max_segs;
+  static uint8_t batch[OOO_BATCH][OOO_PKT];
+  static uint32_t blen[OOO_BATCH];
+  uint64_t cpu = 0, done = 0;
+  while (done < segs) {
+    uint32_t k = (uint32_t)(segs - done < OOO_BATCH ? segs - done : OOO_BATCH);
+    for (uint32_t i = 0; i < k; i++) {
+      uint64_t j = done + i;
+      uint32_t off = holes ? (uint32_t)(2 * j + 1) : (uint32_t)j;
+      blen[i] = (uint32_t)ooob_seg(pkt, seq + off, ack, TCP_ACK, NULL, data, 1);
+      memcpy(batch[i], pkt, blen[i]);
+    }
+    uint64_t t0 = thread_cpu_ns();
+    for (uint32_t i = 0; i < k; i++) {
+      now++;                        /* 1 us a segment: delayed ACKs fire in order mode */
+      ustcp_input(s, batch[i], blen[i], now);
+      if (ustcp_next_deadline(s) <= now) ustcp_poll(s, now);
+    }
+    cpu += thread_cpu_ns() - t0;
+    done += k;
+  }
+  struct ustcp_stats st;
+  ustcp_get_stats(s, &st);
+  ustcp_get_info(s, fd, &ti);
+  fprintf(stderr, "ooo %s: %llu segments, %llu packets out, ooo_dropped %llu, rcv_buf_used %u\n",
+          holes ? "holes" : "inorder", (unsigned long long)segs, (unsigned long long)o.out,
+          (unsigned long long)st.ooo_dropped, ti.rcv_buf_used);
+  ustcp_stack_free(s);
+  return (double)cpu / (double)segs;
+}
+
 static void usage(void)
 {
   fprintf(stderr,
@@ -1044,6 +1169,8 @@ static void usage(void)
           "  mem    --conns N                     idle established connections (bytes each)\n"
           "  lat    --iters N                     64 B round trip (us, p50 and p99)\n"
           "  loss   --loss P --bytes N            sim network, 100 ms RTT, 32 KiB buffers (B/s)\n"
+          "  ooo    [--buf B] [--segs N]           1-byte segments with 1-byte holes vs in order,\n"
+          "                                       receive window B (32 MiB): CPU ns/segment\n"
           "  tun-serve   --ns NS --tun IF --addr IP --peer IP [--mtu M]  ustcp server on TUN\n"
           "  tun-reflect --ns NS --tun IF --addr IP --peer IP [--mtu M]  TUN packet reflector\n"
           "common: --reps R (5), --wall S (seconds per repetition, 120)\n");
@@ -1058,6 +1185,8 @@ int main(int argc, char **argv)
   uint32_t mtu = 1500, buf = 4u << 20;
   int conc = 32, reps = 5;
   double loss = 0;
+  uint64_t segs = UINT64_MAX;
+  bool buf_given = false;
   const char *ns = NULL, *tun = "ubtun0";
   uint32_t addr = 0, peer = 0;
   static const struct option opts[] = {
@@ -1067,14 +1196,14 @@ int main(int argc, char **argv)
     {"loss", required_argument, 0, 'l'}, {"reps", required_argument, 0, 'r'},
     {"wall", required_argument, 0, 'w'}, {"ns", required_argument, 0, 'N'},
     {"tun", required_argument, 0, 'T'}, {"addr", required_argument, 0, 'A'},
-    {"peer", required_argument, 0, 'P'}, {0, 0, 0, 0}};
+    {"peer", required_argument, 0, 'P'}, {"segs", required_argument, 0, 'S'}, {0, 0, 0, 0}};
   optind = 2;
   int ch;
   while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (ch) {
     case 'm': mtu = (uint32_t)strtoul(optarg, NULL, 0); break;
     case 'b': bytes = strtoull(optarg, NULL, 0); break;
-    case 'B': buf = (uint32_t)strtoul(optarg, NULL, 0); break;
+    case 'B': buf = (uint32_t)strtoul(optarg, NULL, 0); buf_given = true; break;
     case 'n': conns = strtoull(optarg, NULL, 0); break;
     case 'c': conc = atoi(optarg); break;
     case 'i': iters = strtoull(optarg, NULL, 0); break;
@@ -1085,6 +1214,7 @@ int main(int argc, char **argv)
     case 'T': tun = optarg; break;
     case 'A': if (ipv4_parse(optarg, &addr) != 0) usage(); break;
     case 'P': if (ipv4_parse(optarg, &peer) != 0) usage(); break;
+    case 'S': segs = strtoull(optarg, NULL, 0); break;
     default: usage();
     }
   }
@@ -1109,6 +1239,13 @@ int main(int argc, char **argv)
       run_mem(conns);
     } else if (!strcmp(mode, "lat")) {
       run_lat(iters);
+    } else if (!strcmp(mode, "ooo")) {
+      /* Interleaved in each repetition, so both see the same machine state. */
+      uint32_t w = buf_given ? buf : 32u << 20;
+      double h = run_ooo(true, w, segs), i = run_ooo(false, w, segs);
+      bench_result("ooo.holes.ns", h);
+      bench_result("ooo.inorder.ns", i);
+      bench_result("ooo.ratio", h / i);
     } else if (!strcmp(mode, "loss")) {
       snprintf(key, sizeof key, "loss%g.ustcp", loss * 100);
       bench_result(key, run_loss(loss, bytes, 1 + (uint64_t)r));

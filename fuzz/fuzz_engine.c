@@ -726,10 +726,16 @@ static void check_bytes(void)
         REQUIRE(tmp[k] == pattern(first + k - sl->peer_isn - 1),
                 "slot %d: receive buffer byte at seq +%u is wrong (rcv_nxt +%u, %u buffered, irs +%u, %s)", i, first + k - sl->peer_isn - 1, t->rcv_nxt - sl->peer_isn, t->rcvbuf.len, t->irs - sl->peer_isn, ustcp_state_name(t->state));
     }
-    for (const struct ooo_seg *q = t->ooo; q; q = q->next)
-      for (uint32_t k = 0; k < q->len; k++)
-        REQUIRE(q->data[k] == pattern(q->seq + k - sl->peer_isn - 1),
-                "slot %d: out-of-order byte at seq +%u is wrong", i, q->seq + k - sl->peer_isn - 1);
+    /* Out-of-order bytes sit in the ring past the in-order ones, at their
+     * distance from rcv_nxt. */
+    uint32_t ql, qr;
+    for (bool more = ooo_next(t, true, 0, &ql, &qr); more; more = ooo_next(t, false, ql, &ql, &qr)) {
+      uint32_t qn = qr - ql < sizeof tmp ? qr - ql : (uint32_t)sizeof tmp;
+      ring_copy_out(&t->rcvbuf, t->rcvbuf.len + (ql - t->rcv_nxt), tmp, qn);
+      for (uint32_t k = 0; k < qn; k++)
+        REQUIRE(tmp[k] == pattern(ql + k - sl->peer_isn - 1),
+                "slot %d: out-of-order byte at seq +%u is wrong", i, ql + k - sl->peer_isn - 1);
+    }
   }
 }
 

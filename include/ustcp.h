@@ -90,6 +90,13 @@ struct ustcp_config {
                                    the link with our own source address is a martian */
   uint32_t netdev_budget;       /* 300 (Linux's net.core.netdev_budget): looped-back
                                    packets one call processes; the rest wait for the next */
+  /* Caps on what closed connections may hold (issue 10 point 5), as Linux's
+   * sysctls of the same names; Linux sizes both at half its established hash
+   * table (131072 on a machine with 16-32 GB). */
+  uint32_t max_tw_buckets;      /* 131072: TIME_WAIT connections per stack; past it a
+                                   connection skips TIME_WAIT and closes (stats.tw_overflow) */
+  uint32_t max_orphans;         /* 131072: closed-by-the-application connections still
+                                   finishing; past it close() resets (stats.abort_on_memory) */
 };
 void ustcp_config_default(struct ustcp_config *cfg);
 
@@ -337,6 +344,9 @@ struct ustcp_stats {
   uint64_t loop_dropped;        /* looped-back packets dropped: loopback queue full */
   uint64_t icmp_out_ratelimited; /* ICMP errors not sent: rate limit (icmp_msgs_per_sec) */
   uint64_t icmp_err_unmatched;  /* ICMP errors quoting no connection of ours: dropped */
+  /* Linux's TCPTimeWaitOverflow and TCPAbortOnMemory (issue 10 point 5). */
+  uint64_t tw_overflow, abort_on_memory;
+  uint64_t time_wait, orphans;          /* connections now in TIME_WAIT / orphaned */
 };
 void ustcp_get_stats(const struct ustcp_stack *s, struct ustcp_stats *out);
 

@@ -815,70 +815,76 @@ static void listen_counters(struct demo *d, struct dhost *srv)
                 (unsigned long long)st.accept_queue_drops, (unsigned long long)st.syn_queue_drops);
 }
 
-/* Three clients connect at once to a listener with backlog 1 (the accept queue
- * holds 2): all three SYNs find room, but the third final ACK finds the queue
- * full. Linux (tcp_check_req -> inet_csk_complete_hashdance failing) drops that
- * ACK and keeps the request; the SYN-ACK timer resends the SYN-ACK, the client
- * (ESTABLISHED since it sent the ACK) answers again, and once accept() has made
- * room the connection completes. A fourth client's SYN arriving while the queue
- * is full is dropped (tcp_conn_request: sk_acceptq_is_full). With
- * abort_on_overflow = 1 the full-queue ACK is answered with a RST instead. */
+/* A listener with backlog 2 (Linux counts the accept queue full when it holds
+ * MORE than the backlog, so it takes 3) and an application that does not
+ * accept() yet. c1 and c2 complete first. Then c3 and c4 send their SYNs at
+ * once: both find room in the SYN queue (it counts full at the backlog, Linux's
+ * inet_csk_reqsk_queue_is_full; past that SYN cookies would answer, and a
+ * cookie keeps no request to resend a SYN-ACK for). c3's final ACK fills the
+ * accept queue; c4's finds it full. Linux (tcp_check_req ->
+ * inet_csk_complete_hashdance failing) drops that ACK and keeps the request:
+ * the server stays SYN_RCVD while c4's client is ESTABLISHED, the SYN-ACK timer
+ * resends the SYN-ACK, and the handshake completes once accept() made room.
+ * With abort_on_overflow = 1 it answers c4 with RST instead. c5's SYN, sent
+ * while the accept queue is full, is dropped (tcp_conn_request's
+ * sk_acceptq_is_full) and gets in at its retransmission. */
 static void backlog_common(struct demo *d, struct env *x, bool abort_on_overflow)
 {
-  x->lfd = c_listen(d, x->s, 80, 1);
+  x->lfd = c_listen(d, x->s, 80, 2);
   tv_note_claim(&d->v, now(d), 1, "state c1 server ESTABLISHED; state c2 server ESTABLISHED",
-                d->v.zh ? "backlog 1: 全连接队列可容纳 2 个 (Linux: 已排队 > backlog 才算满); 服务器暂不 accept()"
-                        : "backlog 1: the accept queue holds 2 (Linux counts it full when queued > backlog); the server does not accept() yet");
-  int fds[4] = {-1, -1, -1, -1};
-  for (int i = 0; i < 3; i++) fds[i] = c_connect(d, x->c, SERVER_IP, 80);
+                d->v.zh ? "backlog 2: 全连接队列可容纳 3 个 (Linux: 已排队 > backlog 才算满); 服务器暂不 accept(); c1, c2 先完成握手"
+                        : "backlog 2: the accept queue holds 3 (Linux counts it full when queued > backlog); the server does not accept() yet; c1 and c2 connect first");
+  int fds[5] = {-1, -1, -1, -1, -1};
+  for (int i = 0; i < 2; i++) fds[i] = c_connect(d, x->c, SERVER_IP, 80);
+  run_until(d, now(d) + 50 * USTCP_MSEC);
+  for (int i = 2; i < 4; i++) fds[i] = c_connect(d, x->c, SERVER_IP, 80);
   if (!abort_on_overflow) {
     tv_note_claim(&d->v, now(d), 0,
-                  "later seg c1 client . server=ESTABLISHED; later seg c2 client . server=ESTABLISHED; "
-                  "later seg c3 client . client=ESTABLISHED server=SYN_RCVD",
-                  d->v.zh ? "三个 SYN 同时到达, 都有空位 (SYN_RCVD); c3 的第三次握手到达时队列已满 (2 个): 被丢弃, 服务器端 c3 仍是 SYN_RCVD, 客户端已 ESTABLISHED"
-                          : "three SYNs at once all find room (SYN_RCVD); c3's third handshake arrives when the queue already holds 2: dropped, the server keeps c3 in SYN_RCVD while its client is ESTABLISHED");
+                  "later seg c3 client . server=ESTABLISHED; seg c4 client S server=SYN_RCVD; "
+                  "later seg c4 client . client=ESTABLISHED server=SYN_RCVD",
+                  d->v.zh ? "c3, c4 的 SYN 同时到达, 半连接队列有空位 (SYN_RCVD); c3 的第三次握手填满了全连接队列, c4 的第三次握手到达时队列已满: 被丢弃, 服务器端 c4 仍是 SYN_RCVD, 客户端已 ESTABLISHED"
+                          : "c3's and c4's SYNs arrive at once and find room in the SYN queue (SYN_RCVD); c3's third handshake fills the accept queue, c4's finds it full: dropped, the server keeps c4 in SYN_RCVD while its client is ESTABLISHED");
   } else {
-    tv_note_claim(&d->v, now(d), 0, "later seg c3 server R; later state c3 client CLOSED; no seg c3 server S. label=retransmission",
-                  d->v.zh ? "abort_on_overflow = 1: c3 的第三次握手到达时队列已满, 服务器回 RST 并丢弃 c3 (不重传 SYN-ACK)"
-                          : "abort_on_overflow = 1: c3's third handshake finds the queue full; the server answers with RST and forgets c3 (no SYN-ACK resent)");
+    tv_note_claim(&d->v, now(d), 0, "later seg c4 server R; later state c4 client CLOSED; no seg c4 server S. label=retransmission",
+                  d->v.zh ? "abort_on_overflow = 1: c4 的第三次握手到达时队列已满, 服务器回 RST 并丢弃 c4 (不重传 SYN-ACK)"
+                          : "abort_on_overflow = 1: c4's third handshake finds the queue full; the server answers with RST and forgets c4 (no SYN-ACK resent)");
   }
   run_until(d, now(d) + 100 * USTCP_MSEC);
   if (abort_on_overflow) {
     tv_note_claim(&d->v, now(d), 0, "later call client ECONNRESET",
-                  d->v.zh ? "c3 的 connect() 已经返回 0: 客户端下一次 recv() 才发现连接被复位"
-                          : "c3's connect() had already returned 0: the client learns of the reset at its next recv()");
-    c_recv(d, x->c, fds[2]);
+                  d->v.zh ? "c4 的 connect() 已经返回 0: 客户端下一次 recv() 才发现连接被复位"
+                          : "c4's connect() had already returned 0: the client learns of the reset at its next recv()");
+    c_recv(d, x->c, fds[3]);
     listen_counters(d, x->s);
-    int a1 = c_accept(d, x->s, x->lfd);
-    int a2 = c_accept(d, x->s, x->lfd);
-    for (int i = 0; i < 3; i++) c_close(d, x->c, fds[i]);
+    int a[3];
+    for (int i = 0; i < 3; i++) a[i] = c_accept(d, x->s, x->lfd);
+    for (int i = 0; i < 4; i++) c_close(d, x->c, fds[i]);
     settle(d);
-    if (a1 >= 0) { c_recv(d, x->s, a1); c_close(d, x->s, a1); }
-    if (a2 >= 0) { c_recv(d, x->s, a2); c_close(d, x->s, a2); }
+    for (int i = 0; i < 3; i++)
+      if (a[i] >= 0) { c_recv(d, x->s, a[i]); c_close(d, x->s, a[i]); }
     settle(d);
     return;
   }
-  tv_note_claim(&d->v, now(d), 0, "later seg c4 client S server=LISTEN; later seg c4 client S label=retransmission server=LISTEN",
-                d->v.zh ? "c4 的 SYN 在队列满时到达: 被丢弃 (没有 SYN-ACK), 客户端重传"
-                        : "c4's SYN arrives while the queue is full: dropped (no SYN-ACK); its client retransmits");
-  fds[3] = c_connect(d, x->c, SERVER_IP, 80);
+  tv_note_claim(&d->v, now(d), 0, "later seg c5 client S server=LISTEN; later seg c5 client S label=retransmission server=LISTEN",
+                d->v.zh ? "c5 的 SYN 在队列满时到达: 被丢弃 (没有 SYN-ACK), 客户端重传"
+                        : "c5's SYN arrives while the queue is full: dropped (no SYN-ACK); its client retransmits");
+  fds[4] = c_connect(d, x->c, SERVER_IP, 80);
   run_until(d, 2500 * USTCP_MSEC);
   listen_counters(d, x->s);
-  int a[4];
+  int a[5];
   a[0] = c_accept(d, x->s, x->lfd);
   a[1] = c_accept(d, x->s, x->lfd);
   tv_note_claim(&d->v, now(d), 1,
-                "later seg c3 server S. label=retransmission; later seg c3 client . server=ESTABLISHED; "
-                "later seg c4 client S server=SYN_RCVD; later state c4 server ESTABLISHED",
-                d->v.zh ? "accept() 腾出了空位: c3 在下一次 SYN-ACK 重传后完成 (客户端再回 ACK), c4 在下一次 SYN 重传后完成"
-                        : "accept() made room: c3 completes at its next SYN-ACK retransmission (its client ACKs it again), c4 at its next SYN");
+                "later seg c4 server S. label=retransmission; later seg c4 client . server=ESTABLISHED; "
+                "later seg c5 client S server=SYN_RCVD; later state c5 server ESTABLISHED",
+                d->v.zh ? "accept() 腾出了空位: c4 在下一次 SYN-ACK 重传后完成 (客户端再回 ACK), c5 在下一次 SYN 重传后完成"
+                        : "accept() made room: c4 completes at its next SYN-ACK retransmission (its client ACKs it again), c5 at its next SYN");
   run_until(d, now(d) + 5 * USTCP_SEC);
-  a[2] = c_accept(d, x->s, x->lfd);
-  a[3] = c_accept(d, x->s, x->lfd);
+  for (int i = 2; i < 5; i++) a[i] = c_accept(d, x->s, x->lfd);
   listen_counters(d, x->s);
-  for (int i = 0; i < 4; i++) c_close(d, x->c, fds[i]);
+  for (int i = 0; i < 5; i++) c_close(d, x->c, fds[i]);
   settle(d);
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < 5; i++)
     if (a[i] >= 0) { c_recv(d, x->s, a[i]); c_close(d, x->s, a[i]); }
   settle(d);
 }
@@ -1050,10 +1056,10 @@ static const struct scenario scenarios[] = {
    "state c1 client FIN_WAIT_2; state c1 client CLOSED; no seg c1 server F. before=60"},
   {"time-wait", "a new connect() on the same 4-tuple during TIME_WAIT fails; after 2MSL it works", sc_time_wait, 
    "call client EADDRNOTAVAIL; state c2 client ESTABLISHED; state c2 server ESTABLISHED"},
-  {"backlog-full", "backlog 1, accept() late: a SYN is dropped while the accept queue is full; a third handshake that finds it full is dropped, the SYN-ACK resent until accept() makes room", sc_backlog_full,
-   "seg c4 client S server=LISTEN; seg c3 client . client=ESTABLISHED server=SYN_RCVD; seg c3 server S. label=retransmission; state c3 server ESTABLISHED; state c4 server ESTABLISHED"},
-  {"abort-on-overflow", "backlog 1 with abort_on_overflow = 1: the third handshake that finds the accept queue full is answered with RST", sc_abort_on_overflow,
-   "seg c3 server R; call client ECONNRESET"},
+  {"backlog-full", "backlog 2, accept() late: a SYN is dropped while the accept queue is full; a third handshake that finds it full is dropped, the SYN-ACK resent until accept() makes room", sc_backlog_full,
+   "seg c5 client S server=LISTEN; seg c4 client . client=ESTABLISHED server=SYN_RCVD; seg c4 server S. label=retransmission; state c4 server ESTABLISHED; state c5 server ESTABLISHED"},
+  {"abort-on-overflow", "backlog 2 with abort_on_overflow = 1: the third handshake that finds the accept queue full is answered with RST", sc_abort_on_overflow,
+   "seg c4 server R; call client ECONNRESET"},
   {"syn-flood", "spoofed SYNs fill the SYN queue; SYN cookies let a legitimate client in", sc_syn_flood,
    "later count f client S 192; seg c1 server S. server=LISTEN; state c1 server ESTABLISHED"},
   {"syn-flood-nocookies", "the same flood with syncookies = 0: the client waits until half-open entries expire", sc_syn_flood_nocookies,

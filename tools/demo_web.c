@@ -154,7 +154,7 @@ static void serve_run(int fd, char *query, const char *what)
     size_t pl = 0;
     if (f) {
       FILE *pm = open_memstream(&pb, &pl);
-      char tmp[16384];
+      static char tmp[16384];   /* single-threaded tool; frames stay under 4 KiB */
       size_t n;
       while (pm && (n = fread(tmp, 1, sizeof tmp, f)) > 0) fwrite(tmp, 1, n, pm);
       if (pm) fclose(pm);
@@ -178,7 +178,7 @@ static void serve_run(int fd, char *query, const char *what)
 
 static void handle(int fd)
 {
-  char req[REQ_MAX + 1];
+  static char req[REQ_MAX + 1];   /* one request at a time; frames stay under 4 KiB */
   size_t n = 0;
   while (n < REQ_MAX) {
     ssize_t r = recv(fd, req + n, REQ_MAX - n, 0);

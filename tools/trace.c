@@ -277,7 +277,7 @@ static int web_run(struct demo_req *rq, FILE *out, enum demo_fmt fmt, const char
   }
   if (pcap_path) {   /* the capture itself */
     FILE *in = fopen(web_path, "rb"), *o = fopen(pcap_path, "wb");
-    char buf[16384];
+    static char buf[16384];   /* single-threaded tool; frames stay under 4 KiB */
     size_t n;
     while (in && o && (n = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, n, o);
     if (in) fclose(in);

@@ -303,9 +303,9 @@ async function selftest() {
   $('scenario').value = 'backlog-full';
   await runVia(() => $('scenario').dispatchEvent(new Event('change')));
   check(st.data.scenario === 'backlog-full', 'second scenario: backlog-full ran');
-  check(/c4 /.test($('conns').textContent), 'backlog-full: the header lists c1..c4');
-  check(segRows().some((r) => r.ev.conn === 'c3' && r.ev.flags === '.' && r.ev.state1 === 'SYN_RCVD'),
-        'backlog-full: c3\'s third handshake leaves the server in SYN_RCVD');
+  check(/c5 /.test($('conns').textContent), 'backlog-full: the header lists c1..c5');
+  check(segRows().some((r) => r.ev.conn === 'c4' && r.ev.flags === '.' && r.ev.state1 === 'SYN_RCVD'),
+        'backlog-full: c4\'s third handshake leaves the server in SYN_RCVD');
 
   $('scenario').value = 'data-loss';
   await runVia(() => $('scenario').dispatchEvent(new Event('change')));

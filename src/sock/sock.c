@@ -330,7 +330,9 @@ static int resize_ring(struct tcp_engine *e, struct ring *r, uint32_t cap)
   if (!r->data) { r->cap = cap; return 0; }
   uint8_t *nd = tcp_alloc(e, cap);
   if (!nd) return -ENOMEM;
-  ring_copy_out(r, 0, nd, r->len);
+  /* Out-of-order bytes lie past len at their places: growing keeps the whole
+   * old ring in order (shrinking happens only with nothing received). */
+  ring_copy_out(r, 0, nd, u32_min(r->cap, cap));
   tcp_free_mem(e, r->data, r->cap);
   r->data = nd;
   r->cap = cap;

@@ -43,6 +43,8 @@ void ustcp_config_default(struct ustcp_config *c)
   c->invalid_ratelimit_us = 500 * USTCP_MSEC;
   c->accept_local = 0;
   c->netdev_budget = 300;
+  c->max_tw_buckets = 131072;
+  c->max_orphans = 131072;
 }
 
 const char *ustcp_state_name(enum ustcp_state st)
@@ -600,4 +602,6 @@ void ustcp_get_stats(const struct ustcp_stack *s, struct ustcp_stats *out)
   out->conns_alive = s->eng.conns;
   out->mem_bytes = s->eng.mem_bytes;
   out->mem_peak_bytes = s->eng.mem_peak_bytes;
+  out->time_wait = s->eng.tw_count;
+  out->orphans = s->eng.orphan_count;
 }

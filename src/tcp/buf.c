@@ -1,19 +1,35 @@
-/* Byte rings for the send and receive buffers, and the out-of-order queue (D4).
- * Rings allocate their storage on first write, so a connection that never carries
- * data holds no buffer memory. */
+/* Byte rings for the send and receive buffers, and the out-of-order intervals
+ * (D4). Rings allocate their storage on first write, so a connection that never
+ * carries data holds no buffer memory. */
 #include <stdlib.h>
 #include <string.h>
 #include "tcp/tcp.h"
+
+static bool ring_alloc(struct tcp_engine *e, struct ring *r)
+{
+  if (r->data) return true;
+  r->data = tcp_alloc_raw(e, r->cap);   /* no zeroing: every byte is written before it is read */
+  r->head = 0;
+  return r->data != NULL;
+}
+
+/* Writes n bytes at off bytes past the ring's content (out-of-order data),
+ * without changing its length. The caller keeps len + off + n <= cap. */
+static void ring_put(struct ring *r, uint32_t off, const uint8_t *src, uint32_t n)
+{
+  if (n == 0) return;
+  uint32_t at = (r->head + r->len + off) % r->cap;
+  uint32_t first = r->cap - at;
+  if (first > n) first = n;
+  memcpy(r->data + at, src, first);
+  memcpy(r->data, src + first, n - first);
+}
 
 uint32_t ring_write(struct tcp_engine *e, struct ring *r, const uint8_t *src, uint32_t n)
 {
   if (n > ring_space(r)) n = ring_space(r);
   if (n == 0) return 0;
-  if (!r->data) {
-    r->data = tcp_alloc_raw(e, r->cap);   /* no zeroing: every byte is written before it is read */
-    if (!r->data) return 0;
-    r->head = 0;
-  }
+  if (!ring_alloc(e, r)) return 0;
   uint32_t tail = (r->head + r->len) % r->cap;
   uint32_t first = r->cap - tail;
   if (first > n) first = n;
@@ -37,7 +53,9 @@ void ring_drop(struct ring *r, uint32_t n)
 {
   if (n > r->len) n = r->len;
   r->len -= n;
-  r->head = r->len ? (r->head + n) % r->cap : 0;
+  /* An empty ring restarts at 0 (whole runs stay contiguous), unless
+   * out-of-order bytes wait past its end. */
+  r->head = (r->len || r->pinned) ? (r->head + n) % r->cap : 0;
 }
 
 uint32_t ring_read(struct ring *r, uint8_t *dst, uint32_t n, bool consume)
@@ -55,104 +73,398 @@ void ring_free(struct tcp_engine *e, struct ring *r)
   r->head = r->len = 0;
 }
 
-static struct ooo_seg *ooo_new(struct tcp_engine *e, uint32_t seq, const uint8_t *data,
-                               uint32_t len, bool fin)
+/* ---- out-of-order intervals: an AVL tree over a node pool ----
+ * Node references are pool index + 1 (0 = none). Every step through a node adds
+ * to *w (the engine's ooo_work), which the attack test bounds per segment. Keys
+ * (left edges) all lie within the receive window, less than 2^31 apart, so
+ * sequence-space comparison orders them. */
+static inline struct ooo_node *nd(struct ooo_tree *s, uint32_t i) { return &s->pool[i - 1]; }
+static inline int32_t ht(struct ooo_tree *s, uint32_t i) { return i ? nd(s, i)->height : 0; }
+
+static void fix_height(struct ooo_tree *s, uint32_t i)
 {
-  struct ooo_seg *s = tcp_alloc(e, sizeof *s + len);
-  if (!s) return NULL;
-  s->seq = seq;
-  s->len = len;
-  s->fin = fin;
-  memcpy(s->data, data, len);
-  return s;
+  struct ooo_node *n = nd(s, i);
+  int32_t a = ht(s, n->kid[0]), b = ht(s, n->kid[1]);
+  n->height = 1 + (a > b ? a : b);
 }
 
-/* Inserts the parts of [seq, seq+len) that no queued segment covers yet, keeping
- * the list sorted and free of overlaps, so reassembly is a walk from the head. */
+/* dir 1: the left child rises (right rotation); dir 0: the right child rises. */
+static uint32_t rotate(struct ooo_tree *s, uint32_t i, int dir)
+{
+  struct ooo_node *n = nd(s, i);
+  uint32_t c = n->kid[!dir];
+  struct ooo_node *cn = nd(s, c);
+  n->kid[!dir] = cn->kid[dir];
+  cn->kid[dir] = i;
+  fix_height(s, i);
+  fix_height(s, c);
+  return c;
+}
+
+static uint32_t rebalance(struct ooo_tree *s, uint32_t i)
+{
+  fix_height(s, i);
+  struct ooo_node *n = nd(s, i);
+  int32_t b = ht(s, n->kid[0]) - ht(s, n->kid[1]);
+  if (b > 1) {
+    struct ooo_node *l = nd(s, n->kid[0]);
+    if (ht(s, l->kid[0]) < ht(s, l->kid[1])) n->kid[0] = rotate(s, n->kid[0], 0);
+    return rotate(s, i, 1);
+  }
+  if (b < -1) {
+    struct ooo_node *r = nd(s, n->kid[1]);
+    if (ht(s, r->kid[1]) < ht(s, r->kid[0])) n->kid[1] = rotate(s, n->kid[1], 1);
+    return rotate(s, i, 0);
+  }
+  return i;
+}
+
+static uint32_t tree_insert(struct ooo_tree *s, uint64_t *w, uint32_t i, uint32_t x)
+{
+  (*w)++;
+  if (!i) return x;
+  struct ooo_node *n = nd(s, i);
+  int dir = seq_lt(nd(s, x)->left, n->left) ? 0 : 1;
+  n->kid[dir] = tree_insert(s, w, n->kid[dir], x);
+  return rebalance(s, i);
+}
+
+static uint32_t tree_remove_min(struct ooo_tree *s, uint64_t *w, uint32_t i, uint32_t *min)
+{
+  (*w)++;
+  struct ooo_node *n = nd(s, i);
+  if (!n->kid[0]) {
+    *min = i;
+    return n->kid[1];
+  }
+  n->kid[0] = tree_remove_min(s, w, n->kid[0], min);
+  return rebalance(s, i);
+}
+
+/* Unlinks the node keyed left; nodes keep their identity (no data is moved
+ * between nodes), so callers may hold indices across it. */
+static uint32_t tree_erase(struct ooo_tree *s, uint64_t *w, uint32_t i, uint32_t left)
+{
+  (*w)++;
+  if (!i) return 0;
+  struct ooo_node *n = nd(s, i);
+  if (n->left != left) {
+    int dir = seq_lt(left, n->left) ? 0 : 1;
+    n->kid[dir] = tree_erase(s, w, n->kid[dir], left);
+    return rebalance(s, i);
+  }
+  uint32_t l = n->kid[0], r = n->kid[1], m;
+  if (!r) return l;
+  r = tree_remove_min(s, w, r, &m);
+  nd(s, m)->kid[0] = l;
+  nd(s, m)->kid[1] = r;
+  return rebalance(s, m);
+}
+
+/* The interval with the greatest left edge <= seq (dir 0), or the least left
+ * edge > seq (dir 1); 0 if none. */
+static uint32_t tree_near(struct ooo_tree *s, uint64_t *w, uint32_t seq, int dir)
+{
+  uint32_t best = 0;
+  for (uint32_t i = s ? s->root : 0; i;) {
+    (*w)++;
+    struct ooo_node *n = nd(s, i);
+    bool hit = dir ? seq_gt(n->left, seq) : seq_leq(n->left, seq);
+    if (hit) best = i;
+    i = n->kid[hit ? !dir : dir];   /* a hit: look for a closer one toward seq */
+  }
+  return best;
+}
+
+static uint32_t tree_end(struct ooo_tree *s, uint64_t *w, int dir)   /* 0: lowest, 1: highest */
+{
+  uint32_t i = s ? s->root : 0;
+  while (i && nd(s, i)->kid[dir]) {
+    (*w)++;
+    i = nd(s, i)->kid[dir];
+  }
+  return i;
+}
+
+static void sack_forget(struct ooo_tree *s, uint32_t i)
+{
+  unsigned k = 0;
+  for (unsigned j = 0; j < s->nrecent; j++)
+    if (s->recent[j] != i) s->recent[k++] = s->recent[j];
+  s->nrecent = (uint8_t)k;
+}
+
+/* Takes a node from the pool, growing it by doubling (amortised O(1)). */
+static uint32_t node_new(struct tcp_engine *e, struct tcb *t, uint32_t left, uint32_t right)
+{
+  struct ooo_tree *s = t->ooo;
+  if (!s || !s->free_list) {
+    uint32_t old = s ? s->pool_cap : 0;
+    uint32_t cap = old ? old * 2 : 8;
+    struct ooo_tree *g = tcp_alloc_raw(e, sizeof *g + (size_t)cap * sizeof g->pool[0]);
+    if (!g) return 0;
+    if (s) {
+      memcpy(g, s, sizeof *g + (size_t)old * sizeof g->pool[0]);
+      tcp_free_mem(e, s, sizeof *s + (size_t)old * sizeof s->pool[0]);
+    } else {
+      memset(g, 0, sizeof *g);
+    }
+    for (uint32_t k = old; k < cap; k++) g->pool[k].kid[0] = k + 1 < cap ? k + 2 : 0;
+    g->free_list = old + 1;
+    g->pool_cap = cap;
+    t->ooo = s = g;
+  }
+  uint32_t i = s->free_list;
+  struct ooo_node *n = nd(s, i);
+  s->free_list = n->kid[0];
+  n->left = left;
+  n->right = right;
+  n->kid[0] = n->kid[1] = 0;
+  n->height = 1;
+  t->ooo_count++;
+  t->rcvbuf.pinned = true;
+  return i;
+}
+
+static void release_tree(struct tcp_engine *e, struct tcb *t)
+{
+  struct ooo_tree *s = t->ooo;
+  if (s) tcp_free_mem(e, s, sizeof *s + (size_t)s->pool_cap * sizeof s->pool[0]);
+  t->ooo = NULL;
+  t->ooo_count = 0;
+  t->rcvbuf.pinned = false;
+}
+
+/* Removes interval i; the tree goes when its last interval does, so an idle
+ * connection holds none. */
+static void node_erase(struct tcp_engine *e, struct tcb *t, uint32_t i)
+{
+  struct ooo_tree *s = t->ooo;
+  s->root = tree_erase(s, &e->ooo_work, s->root, nd(s, i)->left);
+  sack_forget(s, i);
+  nd(s, i)->kid[0] = s->free_list;
+  s->free_list = i;
+  t->ooo_count--;
+  if (!t->ooo_count) {
+    release_tree(e, t);
+    return;
+  }
+  if (s->last == i) s->last = tree_end(s, &e->ooo_work, 1);
+}
+
+static void node_insert(struct tcp_engine *e, struct tcb *t, uint32_t i)
+{
+  struct ooo_tree *s = t->ooo;
+  s->root = tree_insert(s, &e->ooo_work, s->root, i);
+  if (!s->last || seq_gt(nd(s, i)->left, nd(s, s->last)->left)) s->last = i;
+}
+
+/* Copies the segment's bytes [from, to) into the ring at their place. */
+static void put_bytes(struct tcb *t, uint32_t seq, const uint8_t *data, uint32_t from, uint32_t to)
+{
+  if (seq_lt(from, to)) ring_put(&t->rcvbuf, from - t->rcv_nxt, data + (from - seq), to - from);
+}
+
+/* RFC 2018 §4: interval i holds the latest segment: it goes first in the next
+ * SACK option, the others reported recently after it. */
+static void sack_note(struct tcb *t, uint32_t i)
+{
+  struct ooo_tree *s = t->ooo;
+  uint32_t keep[TCP_MAX_SACK_BLOCKS];
+  unsigned k = 0;
+  keep[k++] = i;
+  for (unsigned j = 0; j < s->nrecent && k < TCP_MAX_SACK_BLOCKS; j++)
+    if (s->recent[j] != i) keep[k++] = s->recent[j];
+  memcpy(s->recent, keep, k * sizeof keep[0]);
+  s->nrecent = (uint8_t)k;
+}
+
+
 bool ooo_insert(struct tcp_engine *e, struct tcb *t, uint32_t seq, const uint8_t *data,
                 uint32_t len, bool fin)
 {
+  uint64_t *w = &e->ooo_work;
+  struct ring *r = &t->rcvbuf;
+  bool whole = true;
+  /* Every byte has its place in the ring: the window never exceeds the free
+   * space (tcp_window_field). Should that fail, what has none is dropped. */
+  uint32_t room_end = t->rcv_nxt + (r->cap - r->len);
+  if (seq_gt(seq + len, room_end)) {
+    len = seq_lt(seq, room_end) ? room_end - seq : 0;
+    fin = false;
+    whole = false;
+  }
   uint32_t end = seq + len;
-  struct ooo_seg **pp = &t->ooo;
-  if (len == 0) {
-    /* A FIN alone goes to its place in sequence order (the loop below never
-     * runs for it, and it once landed at the head, unsorting the queue): it
-     * marks the segment that ends where it stands, or is queued by itself. */
-    if (!fin) return true;
-    while (*pp && seq_lt((*pp)->seq + (*pp)->len, seq)) pp = &(*pp)->next;
-    if (*pp && (*pp)->seq + (*pp)->len == seq) {
-      (*pp)->fin = true;
-      return true;
+  struct ooo_tree *s = t->ooo;
+  if (fin && !t->ooo_fin) {
+    /* Remembered where it stands, unless data is already held beyond it (a
+     * FIN there is bogus); later FINs elsewhere are ignored. */
+    if (!s || !seq_gt(nd(s, s->last)->right, end)) {
+      t->ooo_fin = true;
+      t->ooo_fin_seq = end;
     }
-    if (*pp && seq_lt((*pp)->seq, seq)) return true;   /* inside queued data: bogus */
+  }
+  if (len == 0) return whole;
+  if (!ring_alloc(e, r)) return false;
+  uint32_t cur = s ? s->last : 0;
+  if (cur && seq_geq(seq, nd(s, cur)->left)) {
+    struct ooo_node *n = nd(s, cur);
+    if (seq_leq(seq, n->right)) {
+      /* Fast path: the segment extends (or repeats) the highest interval. */
+      (*w)++;
+      if (seq_gt(end, n->right)) {
+        put_bytes(t, seq, data, n->right, end);
+        n->right = end;
+      }
+      sack_note(t, cur);
+      return whole;
+    }
+    /* A new highest interval: farthest of all, so at the limit it is the one
+     * dropped. */
     if (t->ooo_count >= tcp_ooo_limit(e, t)) return false;
-    struct ooo_seg *n = ooo_new(e, seq, data, 0, true);
-    if (!n) return false;
-    n->next = *pp;
-    *pp = n;
-    t->ooo_count++;
+    if (!(cur = node_new(e, t, seq, end))) return false;
+    put_bytes(t, seq, data, seq, end);
+    node_insert(e, t, cur);
+    sack_note(t, cur);
+    return whole;
+  }
+  uint32_t p = tree_near(s, w, seq, 0);
+  if (p && seq_leq(seq, nd(s, p)->right)) {
+    cur = p;                                   /* starts inside (or at the end of) p */
+  } else {
+    uint32_t q = tree_near(s, w, seq, 1);
+    if (q && seq_leq(nd(s, q)->left, end)) {
+      /* Reaches the next interval: q grows leftwards. Its key decreases but
+       * stays above p's right edge, so the tree's order holds. */
+      put_bytes(t, seq, data, seq, nd(s, q)->left);
+      nd(s, q)->left = seq;
+      cur = q;
+    } else {
+      /* A new island. At the limit, the farthest intervals make room for a
+       * nearer one (Linux's tcp_prune_ofo_queue); otherwise it is dropped.
+       * Dropping the newcomer always let segments far ahead (from an earlier
+       * burst) hold every slot, so each later loss needed a timeout. */
+      while (t->ooo_count >= tcp_ooo_limit(e, t) && t->ooo &&
+             seq_gt(nd(t->ooo, t->ooo->last)->left, seq)) {
+        node_erase(e, t, t->ooo->last);
+        if (e->stats) e->stats->ooo_dropped++;
+      }
+      if (t->ooo_count >= tcp_ooo_limit(e, t)) return false;
+      if (!(cur = node_new(e, t, seq, end))) return false;
+      put_bytes(t, seq, data, seq, end);
+      node_insert(e, t, cur);
+      sack_note(t, cur);
+      return whole;
+    }
+  }
+  /* Extend cur to the segment's end, merging every interval it reaches (each
+   * merged interval disappears, so this is amortised O(log n)). */
+  while (seq_lt(nd(s, cur)->right, end)) {
+    uint32_t q = tree_near(s, w, nd(s, cur)->left, 1);
+    if (q && seq_leq(nd(s, q)->left, end)) {
+      put_bytes(t, seq, data, nd(s, cur)->right, nd(s, q)->left);
+      uint32_t right = nd(s, q)->right;
+      node_erase(e, t, q);                     /* cur remains, so the tree does */
+      nd(s, cur)->right = right;
+      if (seq_gt(nd(s, cur)->left, nd(s, s->last)->left)) s->last = cur;
+    } else {
+      put_bytes(t, seq, data, nd(s, cur)->right, end);
+      nd(s, cur)->right = end;
+    }
+  }
+  sack_note(t, cur);
+  return whole;
+}
+
+bool ooo_deliver(struct tcp_engine *e, struct tcb *t)
+{
+  while (t->ooo_count) {
+    struct ooo_tree *s = t->ooo;
+    uint32_t i = tree_end(s, &e->ooo_work, 0);
+    struct ooo_node *n = nd(s, i);
+    if (seq_gt(n->left, t->rcv_nxt)) break;
+    if (seq_gt(n->right, t->rcv_nxt)) {
+      /* Its bytes are in place right after the in-order ones: they join them. */
+      uint32_t upto = n->right;
+      if (t->ooo_fin && seq_gt(t->ooo_fin_seq, t->rcv_nxt) && seq_lt(t->ooo_fin_seq, upto))
+        upto = t->ooo_fin_seq;
+      uint32_t m = upto - t->rcv_nxt;
+      t->rcvbuf.len += m;
+      t->rcv_nxt += m;
+      t->info.bytes_received += m;
+    }
+    node_erase(e, t, i);
+  }
+  if (!t->ooo_fin) return false;
+  if (t->ooo_fin_seq == t->rcv_nxt) {
+    ooo_free_all(e, t);      /* whatever lies beyond the FIN is not data */
     return true;
   }
-  /* Full queue: a segment nearer rcv_nxt than the farthest queued one evicts
-   * that one (Linux prunes its out-of-order queue from the far end,
-   * tcp_prune_ofo_queue). Dropping the newcomer instead let segments far ahead
-   * (from an earlier burst) hold every slot, so each later loss needed a
-   * retransmission timeout. The bound max_ooo_segments still holds. */
-  while (t->ooo_count >= tcp_ooo_limit(e, t) && t->ooo) {
-    struct ooo_seg **last = &t->ooo;
-    while ((*last)->next) last = &(*last)->next;
-    if (!seq_gt((*last)->seq, seq)) break;
-    struct ooo_seg *victim = *last;
-    *last = NULL;
-    t->ooo_count--;
-    if (e->stats) e->stats->ooo_dropped++;
-    tcp_free_mem(e, victim, sizeof *victim + victim->len);
-  }
-  while (*pp && seq_lt(seq, end)) {
-    struct ooo_seg *s = *pp;
-    uint32_t s_end = s->seq + s->len;
-    if (seq_leq(s_end, seq)) { pp = &s->next; continue; }
-    if (seq_leq(s->seq, seq)) {           /* s covers our start: skip what it has */
-      uint32_t skip = s_end - seq;
-      if (seq_geq(s_end, end)) {
-        if (fin && s_end == end) s->fin = true;
-        return true;
-      }
-      data += skip; seq = s_end;
-      pp = &s->next;
-      continue;
-    }
-    /* A gap [seq, min(s->seq, end)) precedes s: fill it. */
-    uint32_t piece = seq_lt(s->seq, end) ? s->seq - seq : end - seq;
-    if (t->ooo_count >= tcp_ooo_limit(e, t)) return false;
-    bool last = seq + piece == end;
-    struct ooo_seg *n = ooo_new(e, seq, data, piece, fin && last);
-    if (!n) return false;
-    n->next = s;
-    *pp = n;
-    t->ooo_count++;
-    data += piece; seq += piece;
-    pp = &n->next;
-  }
-  if (seq_lt(seq, end)) {
-    if (t->ooo_count >= tcp_ooo_limit(e, t)) return false;
-    struct ooo_seg *n = ooo_new(e, seq, data, end - seq, fin);
-    if (!n) return false;
-    n->next = *pp;
-    *pp = n;
-    t->ooo_count++;
-  }
-  return true;
+  if (seq_lt(t->ooo_fin_seq, t->rcv_nxt)) t->ooo_fin = false;   /* passed over: not a FIN */
+  return false;
 }
 
 void ooo_free_all(struct tcp_engine *e, struct tcb *t)
 {
-  while (t->ooo) {
-    struct ooo_seg *s = t->ooo;
-    t->ooo = s->next;
-    tcp_free_mem(e, s, sizeof *s + s->len);
-  }
-  t->ooo_count = 0;
+  release_tree(e, t);
+  t->ooo_fin = false;
+}
+
+bool ooo_next(const struct tcb *t, bool first, uint32_t after, uint32_t *left, uint32_t *right)
+{
+  uint64_t w = 0;          /* walks for checks and SACK filling: not counted */
+  uint32_t i = first ? tree_end(t->ooo, &w, 0) : tree_near(t->ooo, &w, after, 1);
+  if (!i) return false;
+  *left = nd(t->ooo, i)->left;
+  *right = nd(t->ooo, i)->right;
+  return true;
+}
+
+bool ooo_recent(const struct tcb *t, unsigned k, uint32_t *left, uint32_t *right)
+{
+  if (!t->ooo || k >= t->ooo->nrecent) return false;
+  const struct ooo_node *n = &t->ooo->pool[t->ooo->recent[k] - 1];
+  *left = n->left;
+  *right = n->right;
+  return true;
+}
+
+uint64_t ooo_mem(const struct tcb *t)
+{
+  return t->ooo ? sizeof *t->ooo + (uint64_t)t->ooo->pool_cap * sizeof t->ooo->pool[0] : 0;
+}
+
+/* For tcp_check: the tree is ordered, balanced, counted; returns the number of
+ * nodes under i, or -1 with *why set. */
+static long check_tree(struct ooo_tree *s, uint32_t i, const char **why)
+{
+  if (!i) return 0;
+  if (i > s->pool_cap) { *why = "interval tree index outside its pool"; return -1; }
+  struct ooo_node *n = nd(s, i);
+  long a = check_tree(s, n->kid[0], why), b = check_tree(s, n->kid[1], why);
+  if (a < 0 || b < 0) return -1;
+  int32_t ha = ht(s, n->kid[0]), hb = ht(s, n->kid[1]);
+  if (n->height != 1 + (ha > hb ? ha : hb)) { *why = "interval tree height wrong"; return -1; }
+  if (ha - hb > 1 || hb - ha > 1) { *why = "interval tree unbalanced"; return -1; }
+  if (n->kid[0] && !seq_lt(nd(s, n->kid[0])->left, n->left)) { *why = "interval tree out of order"; return -1; }
+  if (n->kid[1] && !seq_gt(nd(s, n->kid[1])->left, n->left)) { *why = "interval tree out of order"; return -1; }
+  return a + b + 1;
+}
+
+const char *ooo_check_tree(const struct tcb *t)
+{
+  struct ooo_tree *s = t->ooo;
+  if (!s) return t->ooo_count ? "intervals counted but no tree" : NULL;
+  if (!t->ooo_count) return "empty interval tree kept";
+  const char *why = NULL;
+  long n = check_tree(s, s->root, &why);
+  if (n < 0) return why;
+  if ((uint32_t)n != t->ooo_count) return "interval tree count differs from ooo_count";
+  if (!t->rcvbuf.pinned) return "out-of-order bytes in an unpinned ring";
+  uint32_t hi = s->root;
+  while (hi && nd(s, hi)->kid[1]) hi = nd(s, hi)->kid[1];
+  if (s->last != hi) return "interval tree: last is not the highest interval";
+  return NULL;
 }
 
 uint32_t tcp_ooo_limit(const struct tcp_engine *e, const struct tcb *t)

@@ -13,7 +13,7 @@
  *   tcp_user.c    the user calls of §3.10 (OPEN, SEND, RECEIVE, CLOSE, ABORT,
  *                 STATUS), state by state, for src/sock
  *   tcp_cb.c      control block life cycle, state changes and their events
- *   buf.c         byte rings (send/receive buffers) and the out-of-order queue
+ *   buf.c         byte rings (send/receive buffers) and the out-of-order intervals
  *   siphash.c     the keyed hash behind ISNs (RFC 6528) and SYN cookies
  *
  * The engine does not know the socket API or IP: the stack (src/stack) owns a
@@ -37,15 +37,33 @@ struct ring {
   uint32_t cap;    /* capacity in bytes (the socket buffer size) */
   uint32_t head;   /* index of the first byte */
   uint32_t len;    /* bytes held */
+  bool pinned;     /* receive ring: out-of-order bytes lie past len, at fixed places,
+                      so head stays put when the ring empties */
 };
 
-/* ---- out-of-order segment queue (D4) ---- */
-struct ooo_seg {
-  struct ooo_seg *next;
-  uint32_t seq;
-  uint32_t len;
-  bool fin;         /* the segment carried FIN after its data */
-  uint8_t data[];
+/* ---- out-of-order data (D4) ----
+ * Out-of-order bytes are stored in the receive ring itself, at their distance
+ * past rcv_nxt (after the unread in-order bytes): the advertised window never
+ * exceeds the ring's free space, so every acceptable byte has its place. What
+ * is held is a set of disjoint, non-adjacent sequence intervals, an AVL tree
+ * keyed by left edge whose nodes live in one pool (indices, so the pool may
+ * grow). Insertion, merging, delivery and eviction cost O(log n) each (merges
+ * amortised: each interval is merged away once); a segment that extends the
+ * highest interval, the common case, costs O(1). */
+struct ooo_node {
+  uint32_t left, right;           /* [left, right) */
+  uint32_t kid[2];                /* pool index + 1 of the children, 0 = none */
+  int32_t height;
+};
+struct ooo_tree {                 /* allocated while intervals exist */
+  uint32_t pool_cap;              /* nodes allocated */
+  uint32_t root, last;            /* index + 1: the root, the highest interval */
+  uint32_t free_list;             /* index + 1 of the first free node (chained via kid[0]) */
+  /* RFC 2018 §4: the intervals reported most recently, latest first (Linux's
+   * selective_acks), as node references; an interval leaves when it goes. */
+  uint32_t recent[TCP_MAX_SACK_BLOCKS];
+  uint8_t nrecent;
+  struct ooo_node pool[];
 };
 
 /* ---- timers ---- */
@@ -64,8 +82,10 @@ struct listen_state {
   uint32_t backlog;        /* min(listen backlog, somaxconn) */
   uint32_t syn_q_len;      /* half-open children (SYN_RCVD) */
   uint32_t accept_q_len;   /* established children waiting for accept */
+  bool cookies_sent;       /* a cookie went out, last at last_overflow_us (H7) */
   struct tcb *accept_head, *accept_tail;
   struct tcb *syn_head;    /* doubly linked via q_prev/q_next */
+  uint64_t last_overflow_us;
 };
 
 enum tcb_queue { TCB_Q_NONE, TCB_Q_SYN, TCB_Q_ACCEPT };
@@ -82,6 +102,7 @@ struct tcb {
   struct ustcp_addr local, remote;
   int fd;                         /* the socket's descriptor, -1 if none (embryonic, orphan) */
   bool orphan;                    /* the application closed it (no descriptor) */
+  bool orphan_counted;            /* counted in tcp_engine.orphan_count (max_orphans) */
   bool in_hash;
   bool port_held;                 /* holds a reference on local.port (stack) */
   bool port_shared;               /* local.port was picked by connect(): other destinations
@@ -117,8 +138,10 @@ struct tcb {
 
   struct ring sndbuf;             /* bytes from snd_buf_seq on: unacked, then unsent */
   struct ring rcvbuf;             /* in-order bytes the application has not read */
-  struct ooo_seg *ooo;            /* out-of-order segments, sorted by seq */
-  uint32_t ooo_count;
+  struct ooo_tree *ooo;           /* out-of-order intervals (bytes in rcvbuf past its len) */
+  uint32_t ooo_count;             /* intervals held */
+  uint32_t ooo_fin_seq;           /* where a FIN that came out of order stands */
+  bool ooo_fin;
 
   /* close handshake */
   bool fin_queued;                /* shutdown(SHUT_WR)/close: FIN follows the data */
@@ -149,13 +172,12 @@ struct tcb {
   uint64_t last_rcv_us;           /* when an acceptable segment last arrived (keepalive idle) */
 
   /* SACK (RFC 2018): negotiated on the SYNs; the scoreboard of peer-SACKed
-   * ranges above snd_una; recovery's retransmission point; the latest
-   * out-of-order arrival (our first SACK block) */
+   * ranges above snd_una; recovery's retransmission point (the blocks we
+   * send come from the out-of-order intervals, ooo.recent first) */
   bool sack_ok;
   uint8_t nsacked;
   struct tcp_sack_block sacked[TCP_SACK_SCOREBOARD];
   uint32_t sack_rexmit;
-  uint32_t ooo_last_seq;
 
   /* congestion control: NewReno (RFC 5681, RFC 6582) */
   struct {
@@ -267,6 +289,9 @@ struct tcp_engine {
    * every allocation of the library; true makes it fail. */
   bool (*alloc_fail)(void *ctx, size_t n);
   void *alloc_fail_ctx;
+  uint64_t ooo_work;              /* steps taken in out-of-order trees (tests bound it) */
+  uint64_t tw_count;              /* connections in TIME_WAIT (max_tw_buckets) */
+  uint64_t orphan_count;          /* orphans not yet in TIME_WAIT or CLOSED (max_orphans) */
 };
 
 /* ---- tcp_cb.c ---- */
@@ -289,6 +314,11 @@ struct tcb *tcb_new(struct tcp_engine *e);
 void tcb_free(struct tcp_engine *e, struct tcb *t);
 void tcb_set_state(struct tcp_engine *e, struct tcb *t, enum ustcp_state s,
                    enum ustcp_cause cause);
+/* The application closed t, which still has its close to finish: counts it as
+ * an orphan, or resets it past max_orphans. Returns true if t was closed. */
+bool tcb_orphaned(struct tcp_engine *e, struct tcb *t);
+/* TIME_WAIT has room (max_tw_buckets); otherwise counts the overflow. */
+bool tcp_time_wait_room(struct tcp_engine *e);
 /* Moves t to CLOSED with err recorded for the application (0 for a normal end);
  * frees it if it has no socket. Returns true if t was freed. */
 bool tcb_close(struct tcp_engine *e, struct tcb *t, int err, enum ustcp_cause cause);
@@ -307,15 +337,28 @@ void ring_copy_out(const struct ring *r, uint32_t off, uint8_t *dst, uint32_t n)
 void ring_drop(struct ring *r, uint32_t n);
 void ring_free(struct tcp_engine *e, struct ring *r);
 static inline uint32_t ring_space(const struct ring *r) { return r->cap - r->len; }
-/* Queues an out-of-order segment (trimmed copies; overlaps resolved). Returns false
- * if it was dropped (limit reached). */
-/* How many out-of-order segments t may queue: max_ooo_segments, or (0) as many
+/* How many out-of-order intervals t may hold: max_ooo_segments, or (0) as many
  * 536-byte segments as the receive buffer holds, plus one. Bytes are bounded by the
- * window anyway; the count bounds the per-segment overhead of tiny segments. */
+ * window anyway (they sit in the receive ring); the count bounds the tree. */
 uint32_t tcp_ooo_limit(const struct tcp_engine *e, const struct tcb *t);
+/* Stores an out-of-order segment [seq, seq+len) (seq past rcv_nxt, within the
+ * window) and its FIN. Bytes already held win over the new ones. Returns false if
+ * it, or part of it, was dropped (interval limit reached, memory). */
 bool ooo_insert(struct tcp_engine *e, struct tcb *t, uint32_t seq, const uint8_t *data,
                 uint32_t len, bool fin);
+/* After in-order data advanced rcv_nxt: moves the intervals it reached into the
+ * in-order part of the ring. Returns true if the peer's FIN is now in order. */
+bool ooo_deliver(struct tcp_engine *e, struct tcb *t);
 void ooo_free_all(struct tcp_engine *e, struct tcb *t);
+/* Interval walk for checks and SACK: the lowest interval with left edge after
+ * `after` (or the lowest of all if first), false if none. */
+bool ooo_next(const struct tcb *t, bool first, uint32_t after, uint32_t *left, uint32_t *right);
+/* The k-th interval in order of recent report (RFC 2018 §4: 0 holds the latest
+ * segment), false past the last. O(1). */
+bool ooo_recent(const struct tcb *t, unsigned k, uint32_t *left, uint32_t *right);
+uint64_t ooo_mem(const struct tcb *t);
+/* NULL if the interval tree is well formed (tcp_check). */
+const char *ooo_check_tree(const struct tcb *t);
 
 /* ---- tcp_timer.c ---- */
 void timer_update(struct tcp_engine *e, struct tcb *t);  /* after changing deadlines */
@@ -402,7 +445,7 @@ void tcp_icmp_error(struct tcp_engine *e, struct tcb *t, uint8_t type, uint8_t c
                     uint32_t seq, uint16_t mtu);
 
 /* ---- tcp_sack.c ---- */
-void sack_fill_blocks(const struct tcb *t, struct tcp_opts *o);
+void sack_fill_blocks(struct tcp_engine *e, struct tcb *t, struct tcp_opts *o);
 void sack_update(struct tcb *t, const struct tcp_opts *o);
 void sack_prune(struct tcb *t);
 bool sack_next_hole(const struct tcb *t, uint32_t from, uint32_t *start, uint32_t *end);

@@ -153,7 +153,43 @@ void tcb_set_state(struct tcp_engine *e, struct tcb *t, enum ustcp_state s,
   enum ustcp_state old = t->state;
   if (old == s) return;
   t->state = s;
+  if (s == USTCP_TIME_WAIT) e->tw_count++;
+  if (old == USTCP_TIME_WAIT) e->tw_count--;
+  /* An orphan in TIME_WAIT no longer counts as one (Linux's time-wait sockets
+   * are not in tcp_orphan_count either). */
+  if (t->orphan_counted && (s == USTCP_TIME_WAIT || s == USTCP_CLOSED)) {
+    t->orphan_counted = false;
+    e->orphan_count--;
+  }
   if (e->ops.event) e->ops.event(e, t, old, cause);
+}
+
+bool tcb_orphaned(struct tcp_engine *e, struct tcb *t)
+{
+  if (t->orphan_counted || !tcb_has_conn_state(t->state) || t->state == USTCP_TIME_WAIT)
+    return false;
+  t->orphan_counted = true;
+  e->orphan_count++;
+  /* Linux's tcp_close: past tcp_max_orphans ("too many orphaned sockets",
+   * tcp_check_oom) the connection is reset after its FIN went out, counted as
+   * TCPAbortOnMemory: a silent peer cannot keep more than this many closed
+   * connections retransmitting. */
+  if (e->orphan_count > e->cfg->max_orphans) {
+    if (e->stats) e->stats->abort_on_memory++;
+    tcp_send_rst(e, t);
+    tcb_close(e, t, 0, USTCP_CAUSE_ERROR);
+    return true;
+  }
+  return false;
+}
+
+bool tcp_time_wait_room(struct tcp_engine *e)
+{
+  /* Linux's tcp_time_wait: when inet_twsk_alloc finds tcp_max_tw_buckets
+   * reached, the socket closes without TIME_WAIT (TCPTimeWaitOverflow). */
+  if (e->tw_count < e->cfg->max_tw_buckets) return true;
+  if (e->stats) e->stats->tw_overflow++;
+  return false;
 }
 
 bool tcb_close(struct tcp_engine *e, struct tcb *t, int err, enum ustcp_cause cause)
@@ -242,5 +278,5 @@ void tcb_fill_info(const struct tcb *t, struct ustcp_tcp_info *out)
   out->rcv_buf_used = t->rcvbuf.len;
   out->mem_bytes = sizeof *t + (t->sndbuf.data ? t->sndbuf.cap : 0) +
                    (t->rcvbuf.data ? t->rcvbuf.cap : 0);
-  for (const struct ooo_seg *s = t->ooo; s; s = s->next) out->mem_bytes += sizeof *s + s->len;
+  out->mem_bytes += ooo_mem(t);
 }

@@ -37,7 +37,7 @@ uint64_t tcp_tcb_mem(const struct tcb *t)
   if (t->lst) m += sizeof *t->lst;
   if (t->sndbuf.data) m += t->sndbuf.cap;
   if (t->rcvbuf.data) m += t->rcvbuf.cap;
-  for (const struct ooo_seg *s = t->ooo; s; s = s->next) m += sizeof *s + s->len;
+  m += ooo_mem(t);
   return m;
 }
 
@@ -94,6 +94,8 @@ const char *tcp_check_tcb(const struct tcp_engine *e, const struct tcb *t, char 
   if (t->sndbuf.cap > u32_max(c->wmem_max, c->wmem_default)) FAIL("send buffer cap %u over wmem_max", t->sndbuf.cap);
   if (t->rcvbuf.cap > u32_max(c->rmem_max, c->rmem_default)) FAIL("receive buffer cap %u over rmem_max", t->rcvbuf.cap);
   if (t->orphan && t->fd >= 0) FAIL("orphan with descriptor %d", t->fd);
+  if (t->orphan_counted && (!t->orphan || t->state == USTCP_TIME_WAIT || !tcb_has_conn_state(t->state)))
+    FAIL("counted as an orphan (max_orphans) but is not one");
 
   /* Timers: the heap key is the earliest armed deadline. */
   uint64_t at = earliest(t);
@@ -101,16 +103,20 @@ const char *tcp_check_tcb(const struct tcp_engine *e, const struct tcb *t, char 
   if (at && (t->timer.idx >= e->timers.n || e->timers.v[t->timer.idx] != &t->timer))
     FAIL("armed but not in the timer heap");
 
-  /* The out-of-order queue: sorted, disjoint, counted and bounded. */
-  uint32_t n = 0;
-  for (const struct ooo_seg *s = t->ooo; s; s = s->next) {
+  /* The out-of-order intervals: a well-formed tree of disjoint, non-adjacent,
+   * non-empty intervals, counted and bounded. */
+  const char *tree = ooo_check_tree(t);
+  if (tree) FAIL("%s", tree);
+  uint32_t n = 0, l, rt, prev_r = 0;
+  for (bool more = ooo_next(t, true, 0, &l, &rt); more; more = ooo_next(t, false, l, &l, &rt)) {
+    if (!seq_lt(l, rt)) FAIL("empty out-of-order interval at %u", l - t->irs);
+    if (n && !seq_gt(l, prev_r))
+      FAIL("out-of-order intervals overlap or touch (%u, %u)", prev_r - t->irs, l - t->irs);
+    prev_r = rt;
     n++;
-    if (s->len == 0 && !s->fin) FAIL("empty out-of-order segment");
-    if (s->next && seq_gt(s->seq + s->len, s->next->seq))
-      FAIL("out-of-order segments overlap or are unsorted (%u+%u, %u)", s->seq - t->irs, s->len, s->next->seq - t->irs);
   }
-  if (n != t->ooo_count) FAIL("out-of-order queue holds %u, count says %u", n, t->ooo_count);
-  if (n > tcp_ooo_limit(e, t)) FAIL("out-of-order queue %u over its limit %u", n, tcp_ooo_limit(e, t));
+  if (n != t->ooo_count) FAIL("out-of-order intervals: %u, count says %u", n, t->ooo_count);
+  if (n > tcp_ooo_limit(e, t)) FAIL("out-of-order intervals %u over their limit %u", n, tcp_ooo_limit(e, t));
 
   if (t->state == USTCP_LISTEN) {
     if (t->rto_at_us || t->persist_at_us || t->close_at_us || t->delack_at_us)
@@ -121,7 +127,7 @@ const char *tcp_check_tcb(const struct tcp_engine *e, const struct tcb *t, char 
     if (at) FAIL("CLOSED with a timer armed");
     if (t->in_hash) FAIL("CLOSED but still in the demux table");
     if (t->fd < 0) FAIL("CLOSED without descriptor (should have been freed)");
-    if (t->ooo) FAIL("CLOSED with out-of-order data");
+    if (t->ooo_count || t->ooo || t->ooo_fin) FAIL("CLOSED with out-of-order data");
     if (t->queue != TCB_Q_NONE) FAIL("CLOSED but queued on a listener");
     return NULL;
   }
@@ -234,11 +240,15 @@ const char *tcp_check_tcb(const struct tcp_engine *e, const struct tcb *t, char 
   if (seq_gt(t->rcv_adv, t->rcv_nxt + ring_space(&t->rcvbuf)))
     FAIL("advertised edge %u beyond buffer space (rcv_nxt %u, free %u)", t->rcv_adv - t->irs,
          t->rcv_nxt - t->irs, ring_space(&t->rcvbuf));
-  for (const struct ooo_seg *s = t->ooo; s; s = s->next) {
-    if (seq_gt(s->seq + s->len, t->rcv_adv))
-      FAIL("out-of-order data %u+%u beyond the advertised edge %u", s->seq - t->irs, s->len, t->rcv_adv - t->irs);
-    if (!t->rcv_fin && !seq_gt(s->seq + s->len, t->rcv_nxt))
-      FAIL("out-of-order data %u+%u already below rcv_nxt %u", s->seq - t->irs, s->len, t->rcv_nxt - t->irs);
+  uint32_t l2, r2;
+  for (bool more = ooo_next(t, true, 0, &l2, &r2); more; more = ooo_next(t, false, l2, &l2, &r2)) {
+    if (seq_gt(r2, t->rcv_adv))
+      FAIL("out-of-order data %u..%u beyond the advertised edge %u", l2 - t->irs, r2 - t->irs, t->rcv_adv - t->irs);
+    if (!seq_gt(l2, t->rcv_nxt))
+      FAIL("out-of-order data %u..%u not above rcv_nxt %u", l2 - t->irs, r2 - t->irs, t->rcv_nxt - t->irs);
+    /* Its bytes sit in the ring past the in-order ones. */
+    if (r2 - t->rcv_nxt > t->rcvbuf.cap - t->rcvbuf.len)
+      FAIL("out-of-order data %u..%u has no place in the receive ring", l2 - t->irs, r2 - t->irs);
   }
   return NULL;
 }
@@ -266,11 +276,10 @@ const char *tcp_check_timers(const struct tcp_engine *e, char *buf, size_t cap)
 const char *tcp_check_cheap(const struct tcp_engine *e, const struct tcb *t, char *buf, size_t cap)
 {
   if ((t->ooo == NULL) != (t->ooo_count == 0))
-    FAIL("out-of-order queue %s but its count is %u", t->ooo ? "holds segments" : "empty", t->ooo_count);
+    FAIL("out-of-order tree %s but its count is %u", t->ooo ? "exists" : "absent", t->ooo_count);
 #ifdef USTCP_CHECK_INVARIANTS
-  uint32_t n = 0;
-  for (const struct ooo_seg *s = t->ooo; s; s = s->next) n++;
-  if (n != t->ooo_count) FAIL("out-of-order queue holds %u, count says %u", n, t->ooo_count);
+  const char *tree = ooo_check_tree(t);
+  if (tree) FAIL("%s", tree);
 #endif
   if (t->lst) {
     if (t->lst->syn_q_len > e->cfg->max_syn_backlog)

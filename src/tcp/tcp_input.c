@@ -147,8 +147,8 @@ static bool acceptable(const struct tcb *t, uint32_t seq, uint32_t len)
          seq_in(seq + len - 1, t->rcv_nxt, t->rcv_nxt + wnd);
 }
 
-/* Appends in-order data and drains the out-of-order queue behind it. Returns true
- * if a FIN became in order. */
+/* Appends in-order data and joins the out-of-order intervals it reaches. Returns
+ * true if a FIN became in order. */
 static bool deliver_in_order(struct tcp_engine *e, struct tcb *t, const uint8_t *data,
                              uint32_t len, bool fin)
 {
@@ -156,22 +156,11 @@ static bool deliver_in_order(struct tcp_engine *e, struct tcb *t, const uint8_t 
   t->rcv_nxt += n;
   t->info.bytes_received += n;
   if (n < len) fin = false;   /* the rest did not fit: the peer will resend it */
-  while (!fin && t->ooo && seq_leq(t->ooo->seq, t->rcv_nxt)) {
-    struct ooo_seg *s = t->ooo;
-    uint32_t end = s->seq + s->len;
-    if (seq_gt(end, t->rcv_nxt)) {
-      uint32_t skip = t->rcv_nxt - s->seq;
-      uint32_t m = ring_write(e, &t->rcvbuf, s->data + skip, s->len - skip);
-      t->rcv_nxt += m;
-      t->info.bytes_received += m;
-      if (m < s->len - skip) break;
-    }
-    if (s->fin && t->rcv_nxt == end) fin = true;
-    t->ooo = s->next;
-    t->ooo_count--;
-    tcp_free_mem(e, s, sizeof *s + s->len);
+  if (fin) {
+    ooo_free_all(e, t);       /* nothing beyond the FIN is data */
+    return true;
   }
-  return fin;
+  return ooo_deliver(e, t);
 }
 
 /* New data acknowledged: buffers, RTT (RFC 6298 with Karn's rule), congestion
@@ -313,8 +302,13 @@ static bool fin_acked(const struct tcb *t)
   return t->fin_sent && seq_gt(t->snd_una, t->fin_seq);
 }
 
-static void enter_time_wait(struct tcp_engine *e, struct tcb *t)
+/* Returns true if t closed instead (max_tw_buckets reached): the caller stops. */
+static bool enter_time_wait(struct tcp_engine *e, struct tcb *t)
 {
+  if (!tcp_time_wait_room(e)) {
+    tcb_close(e, t, 0, USTCP_CAUSE_ERROR);
+    return true;
+  }
   tcb_set_state(e, t, USTCP_TIME_WAIT, USTCP_CAUSE_SEGMENT);
   t->rto_at_us = t->persist_at_us = t->keepalive_at_us = 0;
   t->close_at_us = e->now_us + e->cfg->time_wait_us;
@@ -322,6 +316,7 @@ static void enter_time_wait(struct tcp_engine *e, struct tcb *t)
   /* TIME_WAIT lasts a minute: keep no buffer that holds nothing. */
   if (t->rcvbuf.len == 0) ring_free(e, &t->rcvbuf);
   timer_update(e, t);
+  return false;
 }
 
 /* ---- segment arrival in a synchronized state (RFC 9293 §3.10.7.4) ----
@@ -607,8 +602,7 @@ static enum verdict process_ack(struct tcp_engine *e, struct tcb *t, const struc
     }
     return SEG_GO;
   case USTCP_CLOSING:
-    enter_time_wait(e, t);
-    return SEG_DROP;
+    return enter_time_wait(e, t) ? SEG_GONE : SEG_DROP;
   case USTCP_LAST_ACK:
     tcb_close(e, t, 0, USTCP_CAUSE_SEGMENT);
     return SEG_GONE;
@@ -651,7 +645,7 @@ static enum verdict process_text(struct tcp_engine *e, struct tcb *t, const stru
     return SEG_GONE;
   }
   if (s->seq == t->rcv_nxt) {
-    bool filling = t->ooo != NULL;    /* before delivery drains the queue */
+    bool filling = t->ooo_count != 0;  /* before delivery drains the queue */
     *fin_in_order = deliver_in_order(e, t, s->data, s->plen, s->fin);
     if (s->plen) {
       tcp_schedule_ack(e, t, s->plen, s->p->tcp.flags);
@@ -661,14 +655,13 @@ static enum verdict process_text(struct tcp_engine *e, struct tcb *t, const stru
     return SEG_GO;
   }
   t->info.ooo_segs++;
-  t->ooo_last_seq = s->seq;   /* RFC 2018 §4: its block goes first */
   if (!ooo_insert(e, t, s->seq, s->data, s->plen, s->fin) && e->stats) e->stats->ooo_dropped++;
   t->ack_now = true;                  /* duplicate ACK tells the sender (D4) */
   return SEG_GO;
 }
 
 /* Step 8: FIN, once it is in order: CLOSE_WAIT, CLOSING or TIME_WAIT. */
-static void process_fin(struct tcp_engine *e, struct tcb *t)
+static enum verdict process_fin(struct tcp_engine *e, struct tcb *t)
 {
   t->rcv_nxt++;
   t->rcv_fin = true;
@@ -681,19 +674,20 @@ static void process_fin(struct tcp_engine *e, struct tcb *t)
   case USTCP_FIN_WAIT_1:
     if (fin_acked(t)) {
       tcp_send_ack(e, t);
-      enter_time_wait(e, t);            /* W3 */
+      if (enter_time_wait(e, t)) return SEG_GONE;   /* W3 (or closed: max_tw_buckets) */
     } else {
       tcb_set_state(e, t, USTCP_CLOSING, USTCP_CAUSE_SEGMENT);   /* W4 */
     }
     break;
   case USTCP_FIN_WAIT_2:
     tcp_send_ack(e, t);
-    enter_time_wait(e, t);              /* W1 */
+    if (enter_time_wait(e, t)) return SEG_GONE;     /* W1 (or closed: max_tw_buckets) */
     break;
   default:
     break;
   }
   wake(e, t);
+  return SEG_GO;
 }
 
 /* The peer is alive (an acceptable segment that is neither RST nor SYN):
@@ -743,8 +737,8 @@ int tcp_input(struct tcp_engine *e, struct tcb *t, const struct tcp_packet *p)
     v = process_text(e, t, &s, &fin_in_order);             /* seventh */
   }
   if (v == SEG_GO) {
-    if (fin_in_order) process_fin(e, t);                   /* eighth */
-    tcp_defer_output(e, t);
+    if (fin_in_order) v = process_fin(e, t);               /* eighth */
+    if (v == SEG_GO) tcp_defer_output(e, t);
   }
   checked(e, t, v);
   return 0;

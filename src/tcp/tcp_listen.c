@@ -2,19 +2,23 @@
  *
  *   tcp_listen_input      a segment for a listener (no connection matched):
  *                         SYN   -> accept queue full? drop (Linux)
- *                                  SYN queue full or syncookies=2? cookie SYN-ACK
- *                                  (stateless, RFC 4987 §3.6) or drop
+ *                                  SYN queue full (as many requests as the
+ *                                  backlog, or max_syn_backlog) or syncookies=2?
+ *                                  cookie SYN-ACK (stateless, RFC 4987 §3.6) or drop
  *                                  else a SYN_RCVD child in the SYN queue + SYN-ACK
- *                         ACK   -> a valid cookie makes an ESTABLISHED child in
- *                                  the accept queue; otherwise RST (§3.10.7.2)
+ *                         ACK   -> checked as a cookie only if cookies went out
+ *                                  recently; a valid one makes an ESTABLISHED
+ *                                  child in the accept queue; otherwise RST
+ *                                  (§3.10.7.2)
  *                         SYN+FIN, SYN+RST -> dropped, counted (Linux)
  *                         RST   -> ignored
  *   tcp_listen_established a child's final ACK: SYN queue -> accept queue
  *   tcp_listen_accept     accept() takes the head of the accept queue
  *
  * Queue limits follow Linux: the accept queue is full when it holds MORE than
- * min(backlog, somaxconn) (so backlog 1 holds 2); the SYN queue holds at most
- * max_syn_backlog half-open children per listener.
+ * min(backlog, somaxconn) (so backlog 1 holds 2); the SYN queue is full when it
+ * holds as many half-open children as that backlog (inet_csk_reqsk_queue_is_full),
+ * and never holds more than max_syn_backlog.
  */
 #include <string.h>
 #include "tcp/tcp.h"
@@ -48,6 +52,9 @@ static bool accept_queue_full(const struct tcp_engine *e, const struct tcb *l)
  * its MSS. */
 static const uint16_t cookie_mss_table[8] = {64, 256, 536, 1200, 1360, 1440, 1460, 8960};
 #define COOKIE_SLOT_US (64ull * USTCP_SEC)
+/* How long after the last cookie went out an ACK is still checked as one
+ * (Linux's TCP_SYNCOOKIE_VALID: two cookie periods). */
+#define COOKIE_RECENT_US (2 * COOKIE_SLOT_US)
 
 static uint32_t cookie_hash(struct tcp_engine *e, const struct tcp_packet *p,
                             uint32_t peer_isn, uint64_t slot)
@@ -87,9 +94,13 @@ static uint16_t cookie_check(struct tcp_engine *e, const struct tcp_packet *p)
   return 0;
 }
 
-static void send_cookie_synack(struct tcp_engine *e, const struct tcp_packet *p,
+static void send_cookie_synack(struct tcp_engine *e, struct tcb *l, const struct tcp_packet *p,
                                uint16_t our_mss)
 {
+  /* Linux's tcp_synq_overflow: the listener remembers when it last needed a
+   * cookie, which opens the window in which ACKs are checked as cookies. */
+  l->lst->cookies_sent = true;
+  l->lst->last_overflow_us = e->now_us;
   uint16_t peer_mss = (p->tcp.opts.present & TCP_OPT_HAS_MSS) ? p->tcp.opts.mss : 536;
   uint32_t cookie = cookie_make(e, p, peer_mss < our_mss ? peer_mss : our_mss);
   struct tcp_hdr h;
@@ -211,11 +222,24 @@ uint8_t tcp_choose_wscale(const struct tcp_engine *e, const struct tcb *t)
   return e->cfg->window_scaling ? wscale_for(e, t) : 0;
 }
 
+/* Linux's tcp_synq_no_recent_overflow, negated. */
+static bool cookies_recent(const struct tcp_engine *e, const struct tcb *l)
+{
+  return l->lst->cookies_sent && e->now_us - l->lst->last_overflow_us <= COOKIE_RECENT_US;
+}
+
 static void cookie_ack(struct tcp_engine *e, struct tcb *l, const struct tcp_packet *p)
 {
-  uint16_t mss = cookie_mss_table[0];
-  if (!e->cfg->syncookies || !(mss = cookie_check(e, p))) {
-    if (e->cfg->syncookies && e->stats) e->stats->syncookies_failed++;
+  /* As Linux's cookie_v4_check: without cookies sent recently the ACK is not
+   * checked (no hash computed, nothing counted) and is answered as an ACK for
+   * no connection, so forged "cookies" cost a RST and nothing else. */
+  if (!e->cfg->syncookies || !cookies_recent(e, l)) {
+    tcp_send_rst_for(e, p);
+    return;
+  }
+  uint16_t mss = cookie_check(e, p);
+  if (!mss) {
+    if (e->stats) e->stats->syncookies_failed++;
     tcp_send_rst_for(e, p);
     return;
   }
@@ -280,8 +304,13 @@ static void listen_segment(struct tcp_engine *e, struct tcb *l, const struct tcp
     return;
   }
   uint16_t our_mss = tcp_adv_mss(e, l);
-  if (e->cfg->syncookies == 2 || l->lst->syn_q_len >= e->cfg->max_syn_backlog) {
-    if (e->cfg->syncookies) send_cookie_synack(e, p, our_mss);
+  /* Linux's tcp_conn_request: the SYN queue is full once it holds as many
+   * requests as the backlog (inet_csk_reqsk_queue_is_full); then a cookie, or a
+   * drop without cookies. max_syn_backlog stays a hard bound. */
+  bool syn_q_full = l->lst->syn_q_len >= l->lst->backlog ||
+                    l->lst->syn_q_len >= e->cfg->max_syn_backlog;
+  if (e->cfg->syncookies == 2 || syn_q_full) {
+    if (e->cfg->syncookies) send_cookie_synack(e, l, p, our_mss);
     else if (e->stats) e->stats->syn_queue_drops++;
     return;
   }

@@ -76,8 +76,8 @@ static void emit(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint8_t flag
     }
     /* RFC 2018 §2: SACK-permitted on a SYN; on a SYN-ACK only if offered. */
     if (e->cfg->sack && (!(flags & TCP_ACK) || t->sack_ok)) h.opts.present |= TCP_OPT_HAS_SACK_PERM;
-  } else if ((flags & TCP_ACK) && t->sack_ok && t->ooo) {
-    sack_fill_blocks(t, &h.opts);
+  } else if ((flags & TCP_ACK) && t->sack_ok && t->ooo_count) {
+    sack_fill_blocks(e, t, &h.opts);
   }
   if (!(flags & TCP_RST)) h.window = tcp_window_field(e, t);
   e->ops.output(e, t->local.ip, t->remote.ip, &h, pl, npl);

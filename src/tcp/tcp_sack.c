@@ -1,7 +1,9 @@
 /* Selective acknowledgment (RFC 2018) and SACK-directed loss recovery.
  *
- *   receiver: sack_fill_blocks   the out-of-order queue as SACK blocks on our
- *                                ACKs, the latest arrival's block first (§4)
+ *   receiver: sack_fill_blocks   the out-of-order intervals as SACK blocks on
+ *                                our ACKs: the latest arrival's block first,
+ *                                then the most recently reported ones (§4),
+ *                                then the lowest; O(log n) per block
  *   sender:   sack_update        the peer's blocks into a small scoreboard of
  *                                SACKed ranges above snd_una (merged, sorted)
  *             sack_prune         drops what the cumulative ACK now covers
@@ -18,31 +20,31 @@
  */
 #include "tcp/tcp.h"
 
-void sack_fill_blocks(const struct tcb *t, struct tcp_opts *o)
+void sack_fill_blocks(struct tcp_engine *e, struct tcb *t, struct tcp_opts *o)
 {
-  struct tcp_sack_block runs[TCP_MAX_SACK_BLOCKS + 1];
+  (void)e;
+  struct tcp_sack_block b[TCP_MAX_SACK_BLOCKS];
   unsigned n = 0;
-  int first = -1;
-  /* The queue is sorted and free of overlaps: merge adjacent segments. */
-  for (const struct ooo_seg *s = t->ooo; s; s = s->next) {
-    uint32_t end = s->seq + s->len;
-    if (n && runs[n - 1].right == s->seq) {
-      runs[n - 1].right = end;
-    } else {
-      if (n == TCP_MAX_SACK_BLOCKS + 1) break;
-      runs[n].left = s->seq;
-      runs[n].right = end;
-      n++;
-    }
-    if (seq_in(t->ooo_last_seq, s->seq, end > s->seq ? end : s->seq + 1)) first = (int)n - 1;
+  uint32_t l, r;
+  /* RFC 2018 §4: the latest segment's interval first, then the intervals
+   * reported most recently (as Linux's tcp_sack_new_ofo_skb keeps them). */
+  while (n < TCP_MAX_SACK_BLOCKS && ooo_recent(t, n, &l, &r)) b[n++] = (struct tcp_sack_block){l, r};
+  /* Room left: the lowest intervals, the holes the sender must fill first. At
+   * most 2 * TCP_MAX_SACK_BLOCKS lookups, whatever the number of intervals. */
+  bool first = true;
+  uint32_t after = 0;
+  for (unsigned tries = 0; n < TCP_MAX_SACK_BLOCKS && tries < 2 * TCP_MAX_SACK_BLOCKS; tries++) {
+    if (!ooo_next(t, first, after, &l, &r)) break;
+    first = false;
+    after = l;
+    bool dup = false;
+    for (unsigned j = 0; j < n; j++) dup |= b[j].left == l;
+    if (!dup) b[n++] = (struct tcp_sack_block){l, r};
   }
   if (n == 0) return;
   o->present |= TCP_OPT_HAS_SACK;
-  o->sack_count = 0;
-  /* RFC 2018 §4: the first block holds the segment that triggered this ACK. */
-  if (first >= 0) o->sack[o->sack_count++] = runs[first];
-  for (unsigned i = 0; i < n && o->sack_count < TCP_MAX_SACK_BLOCKS; i++)
-    if ((int)i != first) o->sack[o->sack_count++] = runs[i];
+  o->sack_count = (uint8_t)n;
+  for (unsigned i = 0; i < n; i++) o->sack[i] = b[i];
 }
 
 void sack_prune(struct tcb *t)

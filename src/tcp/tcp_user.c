@@ -277,6 +277,7 @@ void tcp_user_close(struct tcp_engine *e, struct tcb *t, bool abortive)
       break;
     }
     start_fin(e, t);
+    tcb_orphaned(e, t);   /* max_orphans */
     break;
   case USTCP_FIN_WAIT_2:
     if (abortive) {
@@ -288,11 +289,14 @@ void tcp_user_close(struct tcp_engine *e, struct tcb *t, bool abortive)
      * it waits at most fin_timeout. */
     t->close_at_us = e->now_us + e->cfg->fin_timeout_us;
     timer_update(e, t);
+    tcb_orphaned(e, t);
     break;
   case USTCP_FIN_WAIT_1: case USTCP_CLOSING: case USTCP_LAST_ACK:
     if (abortive) {
       tcp_send_rst(e, t);
       tcb_close(e, t, 0, USTCP_CAUSE_CALL);
+    } else {
+      tcb_orphaned(e, t);
     }
     break;
   case USTCP_TIME_WAIT:

@@ -102,9 +102,9 @@ for s in $("$U" demo --list | awk '{print $1}'); do
   if python3 "$tmp/check.py" "$s" "$tmp/$s.json" "$must"
   then pass=$((pass + 1)); else fail=$((fail + 1)); fi
 done
-# The checker can fail: the old backlog-full story (c3 never reaches the server
+# The checker can fail: the old backlog-full story (c4 never reaches the server
 # before accept(); the SYN-ACK is not resent) and a wrong counter are caught.
-for bad in "no seg c3 server S. label=retransmission" "later state c3 server SYN_SENT" "overflows 3" "count f server S. 1"; do
+for bad in "no seg c4 server S. label=retransmission" "later state c4 server SYN_SENT" "overflows 3" "count f server S. 1"; do
   python3 -c '
 import json,sys
 d=json.load(open(sys.argv[1]))

@@ -99,15 +99,15 @@ else
   curl -sf "${url}api/scenarios" | python3 -c '
 import json,sys
 l=json.load(sys.stdin)
-assert len(l)==4 and all(c["trace"] for c in l), l' && ok || bad "trace --web lists the 4 connections"
-  curl -sf "${url}api/run?scenario=3" | python3 -c '
+assert len(l)==5 and all(c["trace"] for c in l), l' && ok || bad "trace --web lists the 5 connections"
+  curl -sf "${url}api/run?scenario=4" | python3 -c '
 import json,sys
 d=json.load(sys.stdin)
 segs=[e for e in d["events"] if e["kind"]=="segment"]
-assert any("again" in e["label"] for e in segs), [e["label"] for e in segs]' && ok || bad "trace --web: connection 3 (c3 of backlog-full) with its third handshake again"
+assert any("again" in e["label"] for e in segs), [e["label"] for e in segs]' && ok || bad "trace --web: connection 4 (c4 of backlog-full) with its third handshake again"
   curl -sf "${url}api/pcap?scenario=1" -o "$tmp/back.pcap" && cmp -s "$tmp/back.pcap" "$tmp/b.pcap" && ok || bad "trace --web: the pcap download is the file"
   if [ -n "$browser" ]; then
-    timeout 90 "$browser" $flags --virtual-time-budget=10000 --dump-dom "${url}?scenario=3" > "$tmp/tdom.html" 2>/dev/null
+    timeout 90 "$browser" $flags --virtual-time-budget=10000 --dump-dom "${url}?scenario=4" > "$tmp/tdom.html" 2>/dev/null
     n=$(grep -o '<tr class="segment' "$tmp/tdom.html" | wc -l)
     [ "$n" -ge 5 ] && grep -q '<body class="trace">' "$tmp/tdom.html" && ok ||
       bad "trace --web page in Chromium: $n segment rows, trace mode $(grep -c 'class="trace"' "$tmp/tdom.html")"

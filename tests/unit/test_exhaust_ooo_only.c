@@ -1,10 +1,13 @@
 /* D4 / resource exhaustion (issue 6): a peer that sends only out-of-order data
  * (never the byte at rcv_nxt), from everywhere in the window, overlapping, in
  * tiny and large pieces. Proves:
- *   - the out-of-order queue never holds more than max_ooo_segments segments
+ *   - the out-of-order data never forms more than max_ooo_segments intervals
  *     (configurable; by default derived from the receive buffer, buffer/536 + 1;
- *     8 here) and its memory stays under max_ooo_segments * (segment header +
- *     MSS);
+ *     8 here), and its memory stays under the receive buffer (where the bytes
+ *     are kept: the window already reserves it) plus the interval nodes (the
+ *     pool at most doubles past the limit). Before the interval structure the
+ *     bound was max_ooo_segments * (segment header + MSS): copies outside the
+ *     buffer;
  *   - nothing is delivered to the application (recv says EAGAIN) and every
  *     segment is answered by a duplicate ACK at rcv_nxt (RFC 5681 §4.2);
  *   - data beyond the advertised window is never queued;
@@ -52,14 +55,16 @@ static void ooo_only_queue_bounded(void)
     if (st.mem_bytes > max_mem) max_mem = st.mem_bytes;
     struct tcb *t = sock_debug_tcb(r.s, fd, NULL);
     CHECK(t && t->ooo_count <= cfg.max_ooo_segments);
-    for (const struct ooo_seg *s = t ? t->ooo : NULL; s; s = s->next)
-      if (seq_gt(s->seq + s->len, t->rcv_adv)) { CHECK(!"queued beyond the window"); break; }
+    uint32_t ol, orr;
+    for (bool more = t && ooo_next(t, true, 0, &ol, &orr); more; more = ooo_next(t, false, ol, &ol, &orr))
+      if (seq_gt(orr, t->rcv_adv)) { CHECK(!"queued beyond the window"); break; }
   }
   uint8_t b[64];
   CHECK_EQ(ustcp_recv(r.s, fd, b, sizeof b, 0), -EAGAIN);
-  uint64_t bound = (uint64_t)cfg.max_ooo_segments * (sizeof(struct ooo_seg) + 1460);
-  printf("%d out-of-order segments: queue memory peaked at %llu bytes over the idle connection "
-         "(bound %llu = %u x (header + MSS)); %d duplicate ACKs\n", segs,
+  struct tcb *tt = sock_debug_tcb(r.s, fd, NULL);
+  uint64_t bound = (tt ? tt->rcvbuf.cap : 0) + sizeof(struct ooo_tree) + 2ull * cfg.max_ooo_segments * sizeof(struct ooo_node);
+  printf("%d out-of-order segments: memory peaked at %llu bytes over the idle connection "
+         "(bound %llu = receive buffer + 2 x %u interval nodes); %d duplicate ACKs\n", segs,
          (unsigned long long)(max_mem - mem0), (unsigned long long)bound, cfg.max_ooo_segments, dupacks);
   CHECK(max_mem - mem0 <= bound);
   CHECK_EQ(dupacks, segs);

@@ -4,6 +4,7 @@
  * names (a checker that accepts everything would make every test build's
  * assertion worthless): snd_una <= snd_nxt <= snd_max, rcv_nxt <= rcv_adv
  * (+1 after the peer's FIN), the out-of-order count, the listener's queues. */
+#include <stdlib.h>
 #include "check.h"
 #include "tcp/tcp.h"
 #include "tcp/tcp_check.h"
@@ -39,9 +40,17 @@ static void cheap_invariants_catch_each_break(void)
   b = t; b.rcv_nxt = t.rcv_adv + 1;                      CHECK(chk(&e, &b) != NULL);
   b = t; b.rcv_nxt = t.rcv_adv + 1; b.rcv_fin = true;    CHECK(chk(&e, &b) == NULL);
   b = t; b.ooo_count = 1;                                CHECK(chk(&e, &b) != NULL);
-  struct ooo_seg seg = {0};
-  b = t; b.ooo = &seg; b.ooo_count = 0;                  CHECK(chk(&e, &b) != NULL);
-  b = t; b.ooo = &seg; b.ooo_count = 1;                  CHECK(chk(&e, &b) == NULL);
+  /* A one-interval out-of-order tree (its bytes would sit in the pinned ring). */
+  struct ooo_tree *one = calloc(1, sizeof *one + sizeof one->pool[0]);
+  if (!one) abort();
+  one->pool_cap = 1;
+  one->root = one->last = 1;
+  one->pool[0].left = 1001;
+  one->pool[0].right = 1002;
+  one->pool[0].height = 1;
+  b = t; b.ooo = one; b.ooo_count = 0;                   CHECK(chk(&e, &b) != NULL);
+  b = t; b.ooo = one; b.ooo_count = 1; b.rcvbuf.pinned = true; CHECK(chk(&e, &b) == NULL);
+  free(one);
   struct listen_state ls = {0};
   struct tcb l;
   memset(&l, 0, sizeof l);
