@@ -23,13 +23,23 @@
  *           bad arguments too (unknown/closed descriptors, NULL, huge lengths)
  *     TIME  advance the clock (1 ms .. 55 min), running every timer on the way
  *     SLOT  define a peer slot
+ *     ATTACK what an attacker sends into a live connection, aimed at its state:
+ *           RST/SYN with payload across RCV.NXT, data across RCV.NXT and the
+ *           window's right edge, ACKs of unsent data and too-old ACKs, storms,
+ *           spoofed and martian sources, LAND (see op_attack)
  *   The prologue is itself a program (built by the same builder as the seed
  *   corpus): a listener, and connections in ESTABLISHED (with unread data),
  *   CLOSE_WAIT, LAST_ACK, FIN_WAIT_1, FIN_WAIT_2, CLOSING, TIME_WAIT, SYN_RCVD,
  *   SYN_SENT, ESTABLISHED with data in flight, zero window with data waiting,
- *   an unaccepted child, and out-of-order data queued.
+ *   an unaccepted child, and out-of-order data queued. It is built once for each
+ *   value of the setup bits that shape it (SNAP_BITS) and restored from a
+ *   snapshot for every input (fuzz/arena.h: the library's allocations come from
+ *   one region, saved after the prologue and copied back); the other setup
+ *   bits are tunables applied after it. FUZZ_ENGINE_FRESH=1 rebuilds it for
+ *   every input instead (same behaviour, slowly).
  *
- * Checked after every operation (abort() = a crash for libFuzzer):
+ * Checked after every 4th operation, any that made or freed a connection and the
+ * last (FUZZ_ENGINE_CHECK_ALL=1: every one) (abort() = a crash for libFuzzer):
  *   - stack_check(): every control block's invariants and the stack's
  *     bookkeeping (see src/stack/stack_check.h);
  *   - ustcp_poll() leaves no deadline in the past;
@@ -38,7 +48,11 @@
  *     allows, and never data beyond the largest right edge the peer advertised
  *     in a segment the stack took (tracked per slot);
  *   - recv() returns exactly the pattern bytes the peer injected, in order;
- *   - calls return 0/positive or a negative errno, never crash.
+ *   - calls return 0/positive or a negative errno, never crash;
+ *   - an ATTACK storm of n segments draws at most n + 8 segments without data;
+ *   - with FUZZ_ENGINE_LAND=1 (once the stack drops martians, issue 10.1):
+ *     nothing is sent to a martian address, and ATTACK may use the stack's own
+ *     address as the source (LAND; without the fix it hangs ustcp_input).
  * At the end every descriptor is closed and the clock runs until no timer is
  * left: the stack must then hold no connection and no memory (conns_alive and
  * mem_bytes 0), then it is freed (ASan checks for leaks).
@@ -225,8 +239,16 @@ struct world {
   bool trace;                     /* FUZZ_ENGINE_TRACE=1: print every segment and call */
   bool quiet;                     /* no checks after each operation (the prologue) */
   bool check_all;                 /* FUZZ_ENGINE_CHECK_ALL=1: checks after every operation */
+  bool land;                      /* FUZZ_ENGINE_LAND=1: LAND attacks, no output to martians */
 };
 static struct world W;
+
+/* Sources an attacker forges: martians (RFC 1122 3.2.1.3, RFC 5735), and the
+ * stack's own address. */
+static const uint32_t martians[] = {
+  0x00000000u, 0x00000001u, 0x7f000001u, 0x7f123456u, 0xe0000001u, 0xefffffffu,
+  0xffffffffu, 0xf0000001u, 0xfffffffeu, LOCAL_IP,
+};
 static unsigned out_ctl;              /* segments without data the stack sent (op_attack) */
 
 static void trace_pkt(const char *dir, const uint8_t *pkt, size_t len)
@@ -291,6 +313,14 @@ static void out_cb(void *ctx, const uint8_t *pkt, size_t len)
           "segment without ACK, flags %02x", h->flags);
   REQUIRE(p.payload_len <= (size_t)(W.cfg.mtu - 40u), "payload %zu over the MTU", p.payload_len);
   if (!p.payload_len) out_ctl++;
+  if (W.land) {
+    bool martian = false;
+    for (size_t k = 0; k < sizeof martians / sizeof martians[0]; k++)
+      if (p.ip.dst == martians[k]) martian = true;
+    uint32_t a = p.ip.dst >> 24;
+    if (a == 0 || a == 127 || a >= 224) martian = true;
+    REQUIRE(!martian, "a packet sent to the martian address %08x", p.ip.dst);
+  }
   int i = slot_of_ports(h->dst_port, h->src_port);
   if (i < 0 || p.ip.dst != PEER_IP) return;
   struct slot *sl = &W.slots[i];
@@ -417,12 +447,6 @@ static void send_seg(struct reader *r, int i, struct tcp_hdr *hp, unsigned len, 
   inject(pktbuf, (size_t)n);
 }
 
-/* Sources an attacker forges: martians (RFC 1122 3.2.1.3, RFC 5735), and the
- * stack's own address. */
-static const uint32_t martians[] = {
-  0x00000000u, 0x00000001u, 0x7f000001u, 0x7f123456u, 0xe0000001u, 0xefffffffu,
-  0xffffffffu, 0xf0000001u, 0xfffffffeu, LOCAL_IP,
-};
 
 /* ATTACK: what an attacker sends into a live connection, its numbers anchored
  * to the connection's own state (which a real attacker guesses or sniffs):
@@ -445,8 +469,7 @@ static const uint32_t martians[] = {
 
 static void op_attack(struct reader *r)
 {
-  static int land = -1;
-  if (land < 0) land = getenv("FUZZ_ENGINE_LAND") != NULL;
+  bool land = W.land;
   int i = (int)(rd_u8(r) % NSLOTS);
   unsigned kind = rd_u8(r);
   struct slot *sl = &W.slots[i];
@@ -1015,6 +1038,7 @@ static void tune(unsigned flags, unsigned tw)
   W.rng = 0x1234567u + flags * 77u + tw;
   W.trace = getenv("FUZZ_ENGINE_TRACE") != NULL;
   W.check_all = getenv("FUZZ_ENGINE_CHECK_ALL") != NULL;
+  W.land = getenv("FUZZ_ENGINE_LAND") != NULL;
   if (W.trace) setvbuf(stdout, NULL, _IOLBF, 0);
 }
 
