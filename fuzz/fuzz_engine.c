@@ -23,13 +23,23 @@
  *           bad arguments too (unknown/closed descriptors, NULL, huge lengths)
  *     TIME  advance the clock (1 ms .. 55 min), running every timer on the way
  *     SLOT  define a peer slot
+ *     ATTACK what an attacker sends into a live connection, aimed at its state:
+ *           RST/SYN with payload across RCV.NXT, data across RCV.NXT and the
+ *           window's right edge, ACKs of unsent data and too-old ACKs, storms,
+ *           spoofed and martian sources, LAND (see op_attack)
  *   The prologue is itself a program (built by the same builder as the seed
  *   corpus): a listener, and connections in ESTABLISHED (with unread data),
  *   CLOSE_WAIT, LAST_ACK, FIN_WAIT_1, FIN_WAIT_2, CLOSING, TIME_WAIT, SYN_RCVD,
  *   SYN_SENT, ESTABLISHED with data in flight, zero window with data waiting,
- *   an unaccepted child, and out-of-order data queued.
+ *   an unaccepted child, and out-of-order data queued. It is built once for each
+ *   value of the setup bits that shape it (SNAP_BITS) and restored from a
+ *   snapshot for every input (fuzz/arena.h: the library's allocations come from
+ *   one region, saved after the prologue and copied back); the other setup
+ *   bits are tunables applied after it. FUZZ_ENGINE_FRESH=1 rebuilds it for
+ *   every input instead (same behaviour, slowly).
  *
- * Checked after every operation (abort() = a crash for libFuzzer):
+ * Checked after every 4th operation, any that made or freed a connection and the
+ * last (FUZZ_ENGINE_CHECK_ALL=1: every one) (abort() = a crash for libFuzzer):
  *   - stack_check(): every control block's invariants and the stack's
  *     bookkeeping (see src/stack/stack_check.h);
  *   - ustcp_poll() leaves no deadline in the past;
@@ -38,7 +48,11 @@
  *     allows, and never data beyond the largest right edge the peer advertised
  *     in a segment the stack took (tracked per slot);
  *   - recv() returns exactly the pattern bytes the peer injected, in order;
- *   - calls return 0/positive or a negative errno, never crash.
+ *   - calls return 0/positive or a negative errno, never crash;
+ *   - an ATTACK storm of n segments draws at most n + 8 segments without data;
+ *   - with FUZZ_ENGINE_LAND=1 (once the stack drops martians, issue 10.1):
+ *     nothing is sent to a martian address, and ATTACK may use the stack's own
+ *     address as the source (LAND; without the fix it hangs ustcp_input).
  * At the end every descriptor is closed and the clock runs until no timer is
  * left: the stack must then hold no connection and no memory (conns_alive and
  * mem_bytes 0), then it is freed (ASan checks for leaks).
@@ -55,6 +69,7 @@
 #include "ustcp.h"
 #include "wire/wire.h"
 #include "stack/stack_check.h"
+#include "arena.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -63,9 +78,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define NSLOTS 16
 #define MAX_FDS 64
 #define MAX_OPS 4000
-#define MAX_FLOOD 2500
+#define MAX_FLOOD 512
 
-enum { OP_SEG, OP_RAWIP, OP_RAWTCP, OP_FLOOD, OP_CALL, OP_TIME, OP_SLOT, OP_COUNT };
+enum { OP_SEG, OP_RAWIP, OP_RAWTCP, OP_FLOOD, OP_CALL, OP_TIME, OP_SLOT, OP_ATTACK, OP_COUNT };
 enum {
   C_SOCKET, C_BIND, C_LISTEN, C_ACCEPT, C_CONNECT, C_SEND, C_RECV, C_SHUTDOWN, C_CLOSE,
   C_SETSOCKOPT, C_GETSOCKOPT, C_ERROR, C_EVENTS, C_INFO, C_NAMES, C_TABLE, C_COUNT
@@ -165,6 +180,22 @@ static void pb_time(struct prog *p, uint64_t dt_us)
     ms -= m;
   }
 }
+#ifdef FUZZ_ENGINE_MKCORPUS
+static void pb_attack(struct prog *p, unsigned slot, unsigned kind, unsigned flags, int32_t soff,
+                      int32_t aoff, unsigned win, unsigned len, unsigned count)
+{
+  pb_u8(p, OP_ATTACK);
+  pb_u8(p, slot);
+  pb_u8(p, kind);
+  pb_u8(p, flags);
+  /* small offsets in the compact form (see op_attack) */
+  pb_u32(p, soff >= -2048 && soff < 2048 ? (uint32_t)(soff + 2048) : (uint32_t)soff | 0x80000000u);
+  pb_u32(p, aoff >= -2048 && aoff < 2048 ? (uint32_t)(aoff + 2048) : (uint32_t)aoff | 0x80000000u);
+  pb_u16(p, win);
+  pb_u16(p, len);
+  if (kind & 0x80) pb_u8(p, (count - 1) % 64);
+}
+#endif
 static void pb_slot(struct prog *p, unsigned slot, unsigned peer_port, unsigned local_port,
                     uint32_t peer_isn)
 {
@@ -206,8 +237,19 @@ struct world {
   unsigned flood_total;
   const char *phase;
   bool trace;                     /* FUZZ_ENGINE_TRACE=1: print every segment and call */
+  bool quiet;                     /* no checks after each operation (the prologue) */
+  bool check_all;                 /* FUZZ_ENGINE_CHECK_ALL=1: checks after every operation */
+  bool land;                      /* FUZZ_ENGINE_LAND=1: LAND attacks, no output to martians */
 };
 static struct world W;
+
+/* Sources an attacker forges: martians (RFC 1122 3.2.1.3, RFC 5735), and the
+ * stack's own address. */
+static const uint32_t martians[] = {
+  0x00000000u, 0x00000001u, 0x7f000001u, 0x7f123456u, 0xe0000001u, 0xefffffffu,
+  0xffffffffu, 0xf0000001u, 0xfffffffeu, LOCAL_IP,
+};
+static unsigned out_ctl;              /* segments without data the stack sent (op_attack) */
 
 static void trace_pkt(const char *dir, const uint8_t *pkt, size_t len)
 {
@@ -270,6 +312,15 @@ static void out_cb(void *ctx, const uint8_t *pkt, size_t len)
   REQUIRE((h->flags & TCP_ACK) || (h->flags & TCP_RST) || h->flags == TCP_SYN,
           "segment without ACK, flags %02x", h->flags);
   REQUIRE(p.payload_len <= (size_t)(W.cfg.mtu - 40u), "payload %zu over the MTU", p.payload_len);
+  if (!p.payload_len) out_ctl++;
+  if (W.land) {
+    bool martian = false;
+    for (size_t k = 0; k < sizeof martians / sizeof martians[0]; k++)
+      if (p.ip.dst == martians[k]) martian = true;
+    uint32_t a = p.ip.dst >> 24;
+    if (a == 0 || a == 127 || a >= 224) martian = true;
+    REQUIRE(!martian, "a packet sent to the martian address %08x", p.ip.dst);
+  }
   int i = slot_of_ports(h->dst_port, h->src_port);
   if (i < 0 || p.ip.dst != PEER_IP) return;
   struct slot *sl = &W.slots[i];
@@ -317,6 +368,9 @@ static void inject(const uint8_t *pkt, size_t len)
 static uint8_t pktbuf[IPV4_HDR_LEN + TCP_MAX_HDR_LEN + 65536];
 static uint8_t paybuf[65536];
 
+static void send_seg(struct reader *r, int i, struct tcp_hdr *hp, unsigned len, unsigned opts,
+                     uint32_t src);
+
 static void op_seg(struct reader *r)
 {
   int i = (int)(rd_u8(r) % NSLOTS);
@@ -350,22 +404,33 @@ static void op_seg(struct reader *r)
   h.dst_port = sl->local_port ? sl->local_port : 8080;
   h.seq = (opts & O_ABS) ? seq : sl->peer_isn + seq;
   h.ack = ((opts & O_ABS) || !sl->have_isn) ? ack : sl->stack_isn + ack;
+  send_seg(r, i, &h, len, opts, PEER_IP);
+}
+
+/* Sends h (ports, numbers, flags, options set) from src with len bytes of
+ * payload: the slot's pattern at h->seq, or (O_RAWDATA) bytes of the input. */
+static void send_seg(struct reader *r, int i, struct tcp_hdr *hp, unsigned len, unsigned opts,
+                     uint32_t src)
+{
+  struct slot *sl = &W.slots[i];
+  struct tcp_hdr h = *hp;
   uint32_t first = h.seq + ((h.flags & TCP_SYN) ? 1u : 0u);
   if (opts & O_RAWDATA) {
     size_t take = r->n - r->i < len ? r->n - r->i : len;
     memcpy(paybuf, r->d + r->i, take);
     r->i += take;
     len = (unsigned)take;
-    sl->raw = true;
+    if (src == PEER_IP) sl->raw = true;
   } else {
     for (unsigned k = 0; k < len; k++) paybuf[k] = pattern(first + k - sl->peer_isn - 1);
   }
-  int n = tcp_packet_encode(&h, paybuf, len, PEER_IP, LOCAL_IP, 7, pktbuf, sizeof pktbuf);
+  uint32_t dst = LOCAL_IP;
+  int n = tcp_packet_encode(&h, paybuf, len, src, dst, 7, pktbuf, sizeof pktbuf);
   if (n < 0) return;
   if (opts & O_BADCSUM) pktbuf[IPV4_HDR_LEN + 16] ^= 0x5a;
   /* What the stack may send after this segment: its right edge, if the stack
    * takes the segment's window (an ACK inside [snd_una, snd_max]). */
-  struct tcb *t = tcb_of_slot(i);
+  struct tcb *t = src == PEER_IP ? tcb_of_slot(i) : NULL;
   bool may_edge = false;
   uint32_t edge = 0;
   if (t && !(opts & O_BADCSUM) && (h.flags & TCP_ACK) && !(h.flags & TCP_RST) &&
@@ -380,6 +445,86 @@ static void op_seg(struct reader *r)
     sl->have_edge = true;
   }
   inject(pktbuf, (size_t)n);
+}
+
+
+/* ATTACK: what an attacker sends into a live connection, its numbers anchored
+ * to the connection's own state (which a real attacker guesses or sniffs):
+ *   slot, kind, flags, seq offset (u32), ack offset (u32), window, length, count
+ *   kind bits 0-1  SEQ anchor: RCV.NXT; the right edge of the window the stack
+ *                  advertised; RCV.NXT - length (the segment ends at RCV.NXT +
+ *                  offset: straddles it); the peer's ISN (as SEG)
+ *   kind bits 2-3  ACK anchor: SND.UNA; SND.MAX (ahead: ACKs of unsent data);
+ *                  SND.UNA - MAX.SND.WND (too old, RFC 5961 section 5); the ISN
+ *   kind bits 4-6  source: the peer; another host (spoofed, same ports); a
+ *                  martian; the stack's own address and port (LAND) and the
+ *                  stack's address with the peer's port - these two only with
+ *                  FUZZ_ENGINE_LAND=1 until the stack drops them (issue 10.1)
+ *   kind bit 7     a storm: the segment count%64+1 times (data, at most 256
+ *                  bytes a segment, advances its SEQ);
+ *                  the stack must answer with at most one segment without
+ *                  data for each (no amplification, no loop)
+ * Payloads are the slot's pattern at their sequence numbers, so the
+ * delivered-bytes checks still hold for every byte the stack takes. */
+
+static void op_attack(struct reader *r)
+{
+  bool land = W.land;
+  int i = (int)(rd_u8(r) % NSLOTS);
+  unsigned kind = rd_u8(r);
+  struct slot *sl = &W.slots[i];
+  struct tcp_hdr h;
+  memset(&h, 0, sizeof h);
+  h.flags = (uint8_t)rd_u8(r);
+  uint32_t soff = rd_u32(r), aoff = rd_u32(r);
+  h.window = (uint16_t)rd_u16(r);
+  unsigned len = rd_u16(r) % 2049;
+  unsigned count = (kind & 0x80) ? rd_u8(r) % 64 + 1u : 1u;
+  if (count > 1 && len > 256) len %= 257;   /* a storm's bytes stay few */
+  struct tcb *t = tcb_of_slot(i);
+  /* offsets are small signed numbers most of the time */
+  int32_t so = (int32_t)soff, ao = (int32_t)aoff;
+  if (!(soff & 0x80000000u)) so = (int32_t)(soff % 4096) - 2048;
+  if (!(aoff & 0x80000000u)) ao = (int32_t)(aoff % 4096) - 2048;
+  uint32_t seq = sl->peer_isn + (uint32_t)so, ack = sl->stack_isn + (uint32_t)ao;
+  if (t && t->state != USTCP_LISTEN) {
+    switch (kind & 3) {
+    case 0: seq = t->rcv_nxt + (uint32_t)so; break;
+    case 1: seq = t->rcv_adv + (uint32_t)so; break;
+    case 2: seq = t->rcv_nxt - len + (uint32_t)so; break;
+    }
+    switch ((kind >> 2) & 3) {
+    case 0: ack = t->snd_una + (uint32_t)ao; break;
+    case 1: ack = t->snd_max + 1 + (uint32_t)(ao < 0 ? -ao : ao); break;
+    case 2: ack = t->snd_una - t->max_snd_wnd - 1 - (uint32_t)(ao < 0 ? -ao : ao); break;
+    }
+  }
+  uint32_t src = PEER_IP;
+  h.src_port = sl->peer_port;
+  h.dst_port = sl->local_port ? sl->local_port : 8080;
+  switch ((kind >> 4) & 7) {
+  case 1: src = 0xC6336400u | (soff & 0xff); break;            /* 198.51.100.x */
+  case 2: src = martians[aoff % (sizeof martians / sizeof martians[0])]; break;
+  case 3:
+    if (!land) return;
+    src = LOCAL_IP;
+    h.src_port = h.dst_port;                                      /* LAND */
+    break;
+  case 4:
+    if (!land) return;
+    src = LOCAL_IP;
+    break;
+  }
+  if (src == LOCAL_IP && !land) return;
+  unsigned ctl0 = out_ctl;
+  for (unsigned k = 0; k < count; k++) {
+    h.seq = seq;
+    h.ack = ack;
+    send_seg(r, i, &h, len, 0, src);
+    if (!(h.flags & (TCP_SYN | TCP_RST))) seq += len;
+  }
+  REQUIRE(out_ctl - ctl0 <= count + 8, "%u segments without data answered %u attack segments",
+          out_ctl - ctl0, count);
 }
 
 static void op_rawip(struct reader *r)
@@ -446,7 +591,7 @@ static uint64_t rnd(void)
 
 static void op_flood(struct reader *r)
 {
-  unsigned count = rd_u16(r) % 1001;
+  unsigned count = rd_u16(r) % 129;
   unsigned port = W.slots[0].local_port ? W.slots[0].local_port : 8080;
   if (W.flood_total + count > MAX_FLOOD) count = MAX_FLOOD - W.flood_total;
   W.flood_total += count;
@@ -741,6 +886,7 @@ static void check_bytes(void)
 
 static void run_ops(struct reader *r)
 {
+  uint64_t conns = W.s->eng.conns;
   for (int ops = 0; rd_more(r) && ops < MAX_OPS; ops++) {
     switch (rd_u8(r) % OP_COUNT) {
     case OP_SEG: op_seg(r); break;
@@ -750,9 +896,21 @@ static void run_ops(struct reader *r)
     case OP_CALL: op_call(r); break;
     case OP_TIME: op_time(r); break;
     case OP_SLOT: op_slot(r); break;
+    case OP_ATTACK: op_attack(r); break;
     }
-    check();
-    check_bytes();
+    /* The invariants after every 4th operation (every one with
+     * FUZZ_ENGINE_CHECK_ALL=1), after any that created or freed a connection
+     * and after the last; a broken invariant stays broken until its
+     * connection goes. The walk visits every connection, a flood's half-open
+     * entries too: with many, every 16th. The prologue, a fixed program, is
+     * checked once at its end. */
+    bool changed = W.s->eng.conns != conns;
+    conns = W.s->eng.conns;
+    if (!W.quiet && (W.check_all || !rd_more(r) || ops % 16 == 15 ||
+                     (conns <= 64 && (changed || ops % 4 == 3)))) {
+      check();
+      check_bytes();
+    }
   }
 }
 
@@ -846,25 +1004,23 @@ static void build_prologue(void)
 }
 
 /* ---------------------------------------------------------------- one input */
-static void setup(unsigned flags, unsigned tw)
+/* The setup bits that shape the prologue's connections (buffers, window
+ * scaling, queue sizes): one snapshot for each. The others (SYN cookies,
+ * rfc1337, delayed ACK, TIME_WAIT length) are tunables the stack reads when it
+ * uses them, applied after the prologue by tune(). */
+#define SNAP_BITS 0x62u
+
+static void setup(unsigned flags)
 {
   memset(&W, 0, sizeof W);
   W.phase = "setup";
   W.last_closed = 3;
-  W.rng = 0x1234567u + flags * 77u + tw;
   ustcp_config_default(&W.cfg);
   struct ustcp_config *c = &W.cfg;
   if (flags & 0x02) c->window_scaling = false;
-  c->syncookies = (flags >> 2) & 3;
-  if (c->syncookies == 3) c->syncookies = 1;
-  c->rfc1337 = (flags >> 4) & 1;
   if (flags & 0x20) { c->rmem_default = 4096; c->wmem_default = 4096; }
   if (flags & 0x40) { c->max_syn_backlog = 2; c->somaxconn = 1; c->max_ooo_segments = 2; }
-  if (flags & 0x80) c->delack_min_us = 0;
-  c->time_wait_us = tw ? (uint64_t)tw * USTCP_SEC : 60 * USTCP_SEC;
   W.now = 1000;
-  W.trace = getenv("FUZZ_ENGINE_TRACE") != NULL;
-  if (W.trace) setvbuf(stdout, NULL, _IOLBF, 0);
   W.s = ustcp_stack_new(c, LOCAL_IP, 42, out_cb, NULL);
   REQUIRE(W.s != NULL, "stack_new");
   ustcp_poll(W.s, W.now);
@@ -872,6 +1028,67 @@ static void setup(unsigned flags, unsigned tw)
     W.slots[i].peer_port = (uint16_t)(40000 + i);
     W.slots[i].local_port = 8080;
     W.slots[i].peer_isn = 1000000u;
+  }
+}
+
+static void tune(unsigned flags, unsigned tw)
+{
+  struct ustcp_config *c = &W.cfg;
+  c->syncookies = (flags >> 2) & 3;
+  if (c->syncookies == 3) c->syncookies = 1;
+  c->rfc1337 = (flags >> 4) & 1;
+  if (flags & 0x80) c->delack_min_us = 0;
+  c->time_wait_us = tw ? (uint64_t)tw * USTCP_SEC : 60 * USTCP_SEC;
+  /* the engine reads its configuration through a pointer to the stack's copy */
+  W.s->cfg = *c;
+  W.rng = 0x1234567u + flags * 77u + tw;
+  W.trace = getenv("FUZZ_ENGINE_TRACE") != NULL;
+  W.check_all = getenv("FUZZ_ENGINE_CHECK_ALL") != NULL;
+  W.land = getenv("FUZZ_ENGINE_LAND") != NULL;
+  if (W.trace) setvbuf(stdout, NULL, _IOLBF, 0);
+}
+
+static void run_prologue(void)
+{
+  W.phase = "prologue";
+  struct reader pr = {prologue.b, prologue.n, 0};
+  W.quiet = true;
+  run_ops(&pr);
+  W.quiet = false;
+  check();
+  check_bytes();
+}
+
+/* The stack after the prologue, one for each value of the SNAP_BITS, taken
+ * the first time that value is used (fuzz/arena.h). FUZZ_ENGINE_FRESH=1 builds
+ * every input's stack from scratch instead (the slow path, for comparison). */
+static struct snapshot {
+  struct fz_snap *mem;
+  struct world w;
+} snaps[SNAP_BITS + 1];
+
+static void prepare(unsigned flags)
+{
+  static int fresh = -1;
+  if (fresh < 0) fresh = getenv("FUZZ_ENGINE_FRESH") != NULL;
+  unsigned key = flags & SNAP_BITS;
+  if (!(flags & 1)) {
+    fz_arena_reset();
+    setup(key);
+    return;
+  }
+  struct snapshot *sn = &snaps[key];
+  if (sn->mem && !fresh) {
+    fz_arena_restore(sn->mem);
+    W = sn->w;
+    return;
+  }
+  fz_arena_reset();
+  setup(key);
+  run_prologue();
+  if (!fresh && !fz_arena_spilled()) {
+    sn->mem = fz_arena_save();
+    sn->w = W;
   }
 }
 
@@ -887,6 +1104,7 @@ static void teardown(void)
     check();
   }
   uint64_t limit = W.now + 48ull * 3600 * USTCP_SEC;
+  uint64_t conns = W.s->eng.conns;
   for (int guard = 0;; guard++) {
     REQUIRE(guard < 1000000, "timers never settle after close");
     uint64_t d = ustcp_next_deadline(W.s);
@@ -894,11 +1112,10 @@ static void teardown(void)
     REQUIRE(d <= limit, "a timer still armed two days after every descriptor closed");
     if (d > W.now) W.now = d;
     ustcp_poll(W.s, W.now);
-    /* Every poll is checked while few connections are left; with a flood's
-     * half-open entries, every 64th (the check walks them all). */
-    struct ustcp_stats now_st;
-    ustcp_get_stats(W.s, &now_st);
-    if (now_st.conns_alive < 64 || guard % 64 == 0) check();
+    /* Checked whenever a connection went away, and every 16th poll (the
+     * check walks every connection left). */
+    if (W.s->eng.conns != conns || guard % 16 == 0) check();
+    conns = W.s->eng.conns;
   }
   struct ustcp_stats st;
   ustcp_get_stats(W.s, &st);
@@ -916,18 +1133,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   if (size < 2) return 0;
   if (!prologue.n) build_prologue();
-  setup(data[0], data[1]);
-  if (data[0] & 1) {
-    W.phase = "prologue";
-    struct reader pr = {prologue.b, prologue.n, 0};
-    run_ops(&pr);
-    if (W.trace) {
-      struct ustcp_sock_row rows[64];
-      size_t n = ustcp_sock_table(W.s, rows, 64);
-      for (size_t i = 0; i < n && i < 64; i++)
-        printf("prologue: fd %d %s %u -> %u\n", rows[i].fd, ustcp_state_name(rows[i].state),
-               rows[i].local.port, rows[i].remote.port);
-    }
+  prepare(data[0]);
+  tune(data[0], data[1]);
+  if ((data[0] & 1) && W.trace) {
+    struct ustcp_sock_row rows[64];
+    size_t n = ustcp_sock_table(W.s, rows, 64);
+    for (size_t i = 0; i < n && i < 64; i++)
+      printf("prologue: fd %d %s %u -> %u\n", rows[i].fd, ustcp_state_name(rows[i].state),
+             rows[i].local.port, rows[i].remote.port);
   }
   W.phase = "program";
   struct reader r = {data, size, 2};
@@ -1197,6 +1410,38 @@ static void handmade(const char *dir)
   }
   pb_time(&p, 2 * USTCP_SEC);
   write_prog(dir, "prologue-blind", &p);
+  /* Prologue + what an attacker sends into every connection (op_attack): RSTs
+   * and SYNs with payload straddling RCV.NXT, data straddling both window
+   * edges, ACKs of unsent data and too-old ACKs, storms, spoofed and martian
+   * sources. */
+  p.n = 0; pb_u8(&p, 0x05); pb_u8(&p, 0);
+  for (unsigned i = 0; i < 13; i++) {
+    pb_attack(&p, i, 0x02, TCP_RST, 10, 0, 0, 100, 1);              /* RST+data over RCV.NXT */
+    pb_attack(&p, i, 0x02, TCP_RST | TCP_ACK, 0, 0, 0, 1, 1);
+    pb_attack(&p, i, 0x02, TCP_SYN, 5, 0, 65535, 50, 1);            /* SYN+data over RCV.NXT */
+    pb_attack(&p, i, 0x02, TCP_ACK | TCP_PSH, 20, 0, 65535, 40, 1); /* data over RCV.NXT */
+    pb_attack(&p, i, 0x01, TCP_ACK, -30, 0, 65535, 60, 1);          /* over the right edge */
+    pb_attack(&p, i, 0x04, TCP_ACK, 0, 100, 65535, 0, 1);           /* ACK of unsent data */
+    pb_attack(&p, i, 0x08, TCP_ACK, 0, 5, 65535, 0, 1);             /* too old an ACK */
+    pb_attack(&p, i, 0x80 | 0x04, TCP_ACK, 0, 1, 65535, 0, 64);    /* ACK storm, unsent */
+    pb_attack(&p, i, 0x80 | 0x08, TCP_ACK, 0, 0, 65535, 0, 64);    /* ACK storm, too old */
+    pb_attack(&p, i, 0x80, TCP_ACK, 0, 0, 65535, 0, 64);            /* duplicate ACKs */
+    pb_attack(&p, i, 0x10, TCP_RST, 0, 0, 0, 0, 1);                 /* spoofed source */
+    pb_attack(&p, i, 0x20, TCP_SYN, 0, (int32_t)i, 65535, 10, 1);   /* martian sources */
+    pb_attack(&p, i, 0x20 | 0x80, TCP_ACK, 0, (int32_t)i, 65535, 10, 20);
+    pb_attack(&p, i, 0x00, TCP_RST, 0, 0, 0, 0, 1);                 /* exact RST (legitimate) */
+  }
+  pb_time(&p, 2 * USTCP_SEC);
+  write_prog(dir, "prologue-attack", &p);
+  /* The stack's own address and port as the source (LAND): only run with
+   * FUZZ_ENGINE_LAND=1 (a no-op without). */
+  p.n = 0; pb_u8(&p, 0x01); pb_u8(&p, 0);
+  pb_attack(&p, 0, 0x30, TCP_SYN, 0, 0, 65535, 0, 1);
+  pb_attack(&p, 0, 0x30, TCP_ACK, 0, 0, 65535, 10, 1);
+  pb_attack(&p, 1, 0x40, TCP_SYN, 0, 0, 65535, 0, 1);
+  pb_attack(&p, 7, 0x30, TCP_SYN | TCP_ACK, 0, 0, 65535, 0, 1);
+  pb_time(&p, 5 * USTCP_SEC);
+  write_prog(dir, "prologue-land", &p);
   /* Prologue + a SYN flood + time. */
   p.n = 0; pb_u8(&p, 0x05 | 0x40); pb_u8(&p, 1);
   pb_u8(&p, OP_FLOOD); pb_u16(&p, 500);

@@ -38,9 +38,14 @@ struct ustcp_loop_config {
   const char *pcap_path;      /* capture every packet in and out of the stack */
   /* netem-like impairment done by ustcp itself on both directions (for tests
    * where sch_netem is missing): loss and reorder probabilities, one-way delay;
-   * a reordered packet skips the delay (as netem's "reorder"). Seeded by seed. */
+   * a reordered packet skips the delay (as netem's "reorder"); corruption and
+   * duplication below. Seeded by seed. */
   double loss, reorder;
   uint64_t delay_us;
+  /* (issue 10) probabilities that a packet has one random bit flipped (the
+   * receiver must drop it by checksum), and that it is sent twice (the copy
+   * right after it) */
+  double corrupt, duplicate;
 };
 void ustcp_loop_config_default(struct ustcp_loop_config *c);
 
@@ -113,6 +118,7 @@ struct ustcp_loop_stats {
   uint64_t rx_not_ipv4;        /* e.g. IPv6 from the kernel: not for this stack */
   uint64_t tx_errors;          /* write() to the device failed: the packet is lost */
   uint64_t impair_dropped, impair_reordered, impair_delayed;
+  uint64_t impair_corrupted, impair_duplicated;
 };
 void ustcp_loop_get_stats(const struct ustcp_loop *l, struct ustcp_loop_stats *out);
 

@@ -27,7 +27,8 @@ const char net_opts_help[] =
   "  --rcvbuf BYTES    socket receive buffer (default 1048576)\n"
   "  --seed N          seed for ISNs, ports and --impair (default: random)\n"
   "  --impair SPEC     netem-like faults done by ustcp on both directions, e.g.\n"
-  "                    loss=2%,reorder=5%,delay=5ms (for tests without sch_netem)\n"
+  "                    loss=2%,reorder=5%,delay=5ms,corrupt=1%,duplicate=1%\n"
+  "                    (for tests without sch_netem; corrupt flips one bit)\n"
   "  -v, --verbose     log connections (twice: every state change) to stderr\n";
 
 void net_opts_init(struct net_opts *o)
@@ -101,6 +102,10 @@ static int parse_impair(struct net_opts *o, const char *spec)
       if (parse_percent(v, &o->lc.loss)) return -1;
     } else if (!strcmp(tok, "reorder")) {
       if (parse_percent(v, &o->lc.reorder)) return -1;
+    } else if (!strcmp(tok, "corrupt")) {
+      if (parse_percent(v, &o->lc.corrupt)) return -1;
+    } else if (!strcmp(tok, "duplicate")) {
+      if (parse_percent(v, &o->lc.duplicate)) return -1;
     } else if (!strcmp(tok, "delay")) {
       char *end;
       double ms = strtod(v, &end);
@@ -160,7 +165,7 @@ int net_opts_parse(struct net_opts *o, const char *cmd, int argc, char **argv, i
   } else if (!strcmp(a, "--impair")) {
     NEED_VALUE();
     if (parse_impair(o, v)) {
-      fprintf(stderr, "ustcp %s: bad --impair '%s' (e.g. loss=2%%,reorder=5%%,delay=5ms)\n", cmd, v);
+      fprintf(stderr, "ustcp %s: bad --impair '%s' (e.g. loss=2%%,reorder=5%%,delay=5ms,corrupt=1%%,duplicate=1%%)\n", cmd, v);
       return -1;
     }
   } else if (!strcmp(a, "--verbose")) {

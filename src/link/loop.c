@@ -70,7 +70,7 @@ struct ustcp_loop {
   uint64_t armed_us;           /* deadline the timerfd holds, 0 = disarmed */
   struct watch *watches;
   size_t nwatches, capwatches;
-  double loss, reorder;
+  double loss, reorder, corrupt, duplicate;
   uint64_t delay_us;
   uint64_t rng;
   struct dqueue q[2];
@@ -126,12 +126,8 @@ static void deliver(struct ustcp_loop *l, int dir, const uint8_t *pkt, size_t le
 }
 
 /* netem-like: loss, then either immediate (reordered) or a fixed delay. */
-static void impair(struct ustcp_loop *l, int dir, const uint8_t *pkt, size_t len)
+static void impair_one(struct ustcp_loop *l, int dir, const uint8_t *pkt, size_t len)
 {
-  if (l->loss > 0 && rng_unit(l) < l->loss) {
-    l->stats.impair_dropped++;
-    return;
-  }
   if (l->delay_us == 0 || (l->reorder > 0 && rng_unit(l) < l->reorder)) {
     if (l->delay_us) l->stats.impair_reordered++;
     deliver(l, dir, pkt, len);
@@ -157,9 +153,37 @@ static void impair(struct ustcp_loop *l, int dir, const uint8_t *pkt, size_t len
   l->stats.impair_delayed++;
 }
 
+/* Loss first; then corruption, as netem's "corrupt": one bit, anywhere in the
+ * packet, flipped (the IPv4 header checksum or the TCP checksum covers every
+ * bit, so the receiver must drop it); then duplication, as netem's
+ * "duplicate": the copy goes the same way right after the original (a
+ * corrupted packet is duplicated corrupted). */
+static void impair(struct ustcp_loop *l, int dir, const uint8_t *pkt, size_t len)
+{
+  if (l->loss > 0 && rng_unit(l) < l->loss) {
+    l->stats.impair_dropped++;
+    return;
+  }
+  uint8_t *bad = NULL;
+  if (l->corrupt > 0 && len > 0 && rng_unit(l) < l->corrupt && (bad = malloc(len)) != NULL) {
+    memcpy(bad, pkt, len);
+    uint64_t bit = rng_next(l) % ((uint64_t)len * 8);
+    bad[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+    pkt = bad;
+    l->stats.impair_corrupted++;
+  }
+  bool twice = l->duplicate > 0 && rng_unit(l) < l->duplicate;
+  impair_one(l, dir, pkt, len);
+  if (twice) {
+    l->stats.impair_duplicated++;
+    impair_one(l, dir, pkt, len);
+  }
+  free(bad);
+}
+
 static bool impaired(const struct ustcp_loop *l)
 {
-  return l->loss > 0 || l->delay_us > 0;
+  return l->loss > 0 || l->delay_us > 0 || l->corrupt > 0 || l->duplicate > 0;
 }
 
 static void release_due(struct ustcp_loop *l, uint64_t now)
@@ -222,8 +246,9 @@ int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
     snprintf(err, errcap, "the stack needs an address");
     return -EINVAL;
   }
-  if (c->loss < 0 || c->loss > 1 || c->reorder < 0 || c->reorder > 1) {
-    snprintf(err, errcap, "loss and reorder are probabilities (0..1)");
+  if (!(c->loss >= 0 && c->loss <= 1) || !(c->reorder >= 0 && c->reorder <= 1) ||
+      !(c->corrupt >= 0 && c->corrupt <= 1) || !(c->duplicate >= 0 && c->duplicate <= 1)) {
+    snprintf(err, errcap, "loss, reorder, corrupt and duplicate are probabilities (0..1)");
     return -EINVAL;
   }
   struct ustcp_loop *l = calloc(1, sizeof *l);
@@ -233,6 +258,8 @@ int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
   l->peer = c->peer;
   l->loss = c->loss;
   l->reorder = c->reorder;
+  l->corrupt = c->corrupt;
+  l->duplicate = c->duplicate;
   l->delay_us = c->delay_us;
   int rc = tun_open(c->tun_name, l->ifname, err, errcap);
   if (rc < 0) goto fail;
@@ -595,7 +622,8 @@ void ustcp_loop_report(struct ustcp_loop *l, void *file)
   const struct ustcp_loop_stats *k = &l->stats;
 #define C(x) fprintf(f, "link_%s %llu\n", #x, (unsigned long long)k->x)
   C(rx_packets); C(rx_bytes); C(tx_packets); C(tx_bytes); C(rx_not_ipv4); C(tx_errors);
-  C(impair_dropped); C(impair_reordered); C(impair_delayed);
+  C(impair_dropped); C(impair_reordered); C(impair_delayed); C(impair_corrupted);
+  C(impair_duplicated);
 #undef C
 }
 

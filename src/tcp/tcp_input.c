@@ -327,6 +327,13 @@ static bool enter_time_wait(struct tcp_engine *e, struct tcb *t)
  * whose SEQ lies below RCV.NXT while its payload spans RCV.NXT must not pass
  * the exact-match test after the trim, nor a SYN one below RCV.NXT pass as
  * in-order data once its SYN is trimmed away. */
+/* The peer's window in bytes. RFC 7323 §2.2: the window of a segment with SYN
+ * set (the crossing SYN-ACK of a simultaneous open) is never scaled. */
+static uint32_t seg_window(const struct tcb *t, const struct tcp_hdr *h)
+{
+  return (h->flags & TCP_SYN) ? h->window : (uint32_t)h->window << t->snd_wscale;
+}
+
 struct seg {
   const struct tcp_packet *p;
   uint32_t seq;            /* sequence number of the first byte of data kept */
@@ -524,7 +531,7 @@ static void update_send_window(struct tcp_engine *e, struct tcb *t, const struct
   if (!(acks_new || seq_lt(t->snd_wl1, s->seq) ||
         (t->snd_wl1 == s->seq && seq_leq(t->snd_wl2, h->ack))))
     return;
-  uint32_t w = (uint32_t)h->window << t->snd_wscale;
+  uint32_t w = seg_window(t, h);
   if (w > t->snd_wnd && t->persist_at_us) {
     t->persist_at_us = 0;
     t->probes = 0;
@@ -562,7 +569,7 @@ static enum verdict process_ack(struct tcp_engine *e, struct tcb *t, const struc
       }
       return SEG_DROP;
     }
-    handshake_done(e, t, s->seq, h->ack, (uint32_t)h->window << t->snd_wscale);
+    handshake_done(e, t, s->seq, h->ack, seg_window(t, h));
     wake(e, t);
   }
   if (seq_gt(h->ack, t->snd_max)) {
@@ -584,7 +591,7 @@ static enum verdict process_ack(struct tcp_engine *e, struct tcb *t, const struc
     wake(e, t);
   } else if (h->ack == t->snd_una && s->p->payload_len == 0 && !(h->flags & TCP_FIN) &&
              t->snd_max != t->snd_una &&
-             ((uint32_t)h->window << t->snd_wscale) == t->snd_wnd) {
+             seg_window(t, h) == t->snd_wnd) {
     dup_ack(e, t);
   }
   update_send_window(e, t, s, acks_new);

@@ -39,8 +39,15 @@ if [ "$(id -u)" = 0 ] && command -v unshare > /dev/null && command -v setpriv > 
    [ -c /dev/net/tun ]; then
   # in a namespace of its own, so that nothing could touch the host's devices
   ns=ustcp-errors-$$-$RANDOM
+  pub=
   ip netns add "$ns" 2>/dev/null || skip "cannot create a network namespace"
-  trap 'ip netns del "$ns" 2>/dev/null; rm -rf "$tmp"' EXIT
+  trap 'ip netns del "$ns" 2>/dev/null; rm -rf "$tmp" "$pub"' EXIT
+  # nobody runs a copy in a directory anyone may enter: the clone (and its
+  # build) may be under one nobody cannot, such as /root or a 0700 directory
+  pub=$(mktemp -d)
+  chmod 755 "$pub"
+  install -m 755 "$U" "$pub/ustcp"
+  UN=$pub/ustcp
   ip netns exec "$ns" unshare -m sh -c 'mount -t tmpfs none /dev/net && exec timeout 5 "$0" serve --echo --no-ctl' "$U" \
     > /dev/null 2> "$tmp/err"
   rc=$?
@@ -48,7 +55,7 @@ if [ "$(id -u)" = 0 ] && command -v unshare > /dev/null && command -v setpriv > 
   check "no /dev/net/tun: exit 1 (got $rc), says it is missing and how to fix it" \
     bash -c "[ $rc = 1 ] && [ \$(wc -l < '$tmp/err') = 1 ] && grep -q 'missing' '$tmp/err' && grep -q 'modprobe tun' '$tmp/err'"
   if [ "$(stat -c %a /dev/net/tun)" = 600 ] || [ "$(stat -c %a /dev/net/tun)" = 660 ]; then
-    ip netns exec "$ns" setpriv --reuid=65534 --regid=65534 --clear-groups timeout 5 "$U" serve --echo --no-ctl \
+    ip netns exec "$ns" setpriv --reuid=65534 --regid=65534 --clear-groups timeout 5 "$UN" serve --echo --no-ctl \
       > /dev/null 2> "$tmp/err"
     rc=$?
     cat "$tmp/err"
@@ -61,7 +68,7 @@ if [ "$(id -u)" = 0 ] && command -v unshare > /dev/null && command -v setpriv > 
   ip netns exec "$ns" ip tuntap add dev tperm mode tun user 0
   chmod_mode=$(stat -c %a /dev/net/tun)
   if [ "$chmod_mode" = 666 ]; then
-    ip netns exec "$ns" setpriv --reuid=65534 --regid=65534 --clear-groups timeout 5 "$U" serve --echo \
+    ip netns exec "$ns" setpriv --reuid=65534 --regid=65534 --clear-groups timeout 5 "$UN" serve --echo \
       --tun tperm --no-ctl > /dev/null 2> "$tmp/err"
     rc=$?
     cat "$tmp/err"

@@ -12,6 +12,7 @@
  *     The applications see -ENOMEM from socket(), send() and accept() and retry
  *     the latter two later (a connection whose socket() failed is not started);
  *     the data the stacks accepted must still arrive exactly once.
+ *   --attack [--attack-land] [--attack-martians]   an attacker too (attack_event)
  *
  * One seed = one world:
  *   - H hosts (stacks with tunables drawn from the seed: buffer sizes, MTU, window
@@ -88,8 +89,13 @@ struct options {
   double dump_at;                 /* dump the traced connection's blocks at this time */
   uint64_t fail_alloc;            /* --fail-alloc N: fail the Nth allocation (0 = off) */
   double fail_alloc_rate;         /* --fail-alloc-rate P */
+
+  bool attack;                    /* --attack: an attacker injects into live connections */
+  bool attack_land;               /* --attack-land: also the stack's own address (LAND) */
+  bool attack_martians;           /* --attack-martians: also martian sources */
+  unsigned attack_mask;           /* --attack-classes MASK: classes 0-8 in use */
 };
-static struct options opt = {1, 1, 0, 0, 0, 0, -1, -1, 0, 0, 0};
+static struct options opt = {1, 1, 0, 0, 0, 0, -1, -1, 0, 0, 0, false, false, false, 0x1ff};
 
 /* Allocation-failure injection (--fail-alloc, --fail-alloc-rate): one count and
  * one generator for all the stacks of a seed, apart from the world's generator. */
@@ -174,7 +180,7 @@ struct flow {
   uint32_t edge[2];               /* largest right edge side i has been told */
 };
 
-enum act_kind { A_START, A_STEP, A_ACCEPT, A_LINK_UP };
+enum act_kind { A_START, A_STEP, A_ACCEPT, A_LINK_UP, A_ATTACK };
 struct act {
   uint64_t at, seq;
   enum act_kind kind;
@@ -206,6 +212,7 @@ struct world {
   uint64_t ok_conns, err_conns, refused, errno_count[8], cookie_resets, cookie_zombies;
   uint64_t apps_done_at;
   int last_done_conn;             /* reported with -v: the slowest connection */
+  uint64_t attacks[12];           /* attack segments injected, by class (attack_event) */
 };
 
 static struct world *W;
@@ -215,6 +222,7 @@ static struct {
   uint64_t seeds, conns, ok_conns, err_conns, bytes, checks, events, segs, cookie_resets, cookie_zombies;
   uint64_t slowest_us, slowest_seed;
   struct sim_stats sim;
+  uint64_t attacks[12];
 } total;
 
 /* ---------------------------------------------------------------- helpers */
@@ -1265,6 +1273,7 @@ static void setup(uint64_t seed, uint32_t nconns, uint32_t nhosts)
     c->expect_ok = !c->disrupt_client && !c->disrupt_server && !c->refused_expected;
     heap_push(below(span), A_START, (int)i, 0);
   }
+  if (opt.attack) heap_push(below(1 * US), A_ATTACK, 0, 0);
   /* Outages: a link (one or both directions) down for up to 5 s. */
   int outages = (int)below(1 + nconns / 40);
   for (int i = 0; i < outages; i++) {
@@ -1273,6 +1282,204 @@ static void setup(uint64_t seed, uint32_t nconns, uint32_t nhosts)
     heap_push(at, A_LINK_UP, a, b);              /* idx2 >= 0: take down now, up later */
     (void)len;
   }
+}
+
+/* ---------------------------------------------------------------- attacker */
+/* --attack (issue 10): an attacker injects what a forger sends into the live
+ * connections, at random moments, straight into the victim's stack (as if it
+ * arrived then). It reads the victim's control block to aim at the edges that
+ * matter (a blind attacker guesses them; this one always lands near them), but
+ * it never sends what only a legitimate peer may:
+ *   - no RST with SEQ = RCV.NXT exactly: that reset is legitimate (RFC 5961
+ *     §3.2), any other RST must leave the connection alone;
+ *   - no FIN, and data only where the real sender already sent it, with the
+ *     stream's own bytes: so every byte the victim takes is right, and
+ *     exactly-once in-order delivery (on_data) must still hold;
+ *   - windows no larger than the real peer's last one (the wire checks of tap
+ *     stay exact).
+ * Classes: 0 RST in the window, not exact; 1 RST with payload from below
+ * RCV.NXT across it; 2 SYN (and SYN-ACK) with payload in or across the window
+ * (RFC 5961 §4); 3 data across RCV.NXT; 4 data across the window's right edge;
+ * 5 ACK of unsent data; 6 too old an ACK (RFC 5961 §5); 7 a storm of 16-64
+ * duplicate, too-old or future ACKs; 8 SYNs with payload to a listener from
+ * another host's address (spoofed; that host answers the SYN-ACK with RST);
+ * 9 (--attack-martians) segments from 0.0.0.0, 127/8, multicast, broadcast and
+ * 240/4; 10 (--attack-land) SYNs from the victim's own address and port.
+ * Every segment injected may draw at most one segment in reply on its own
+ * (challenge or duplicate ACK), plus what a window it opened releases: the
+ * stack's output during an injection is bounded by 2n + 64 for n segments. */
+static const uint32_t attack_martians[] = {
+  0x00000000u, 0x00000001u, 0x7f000001u, 0x7f654321u, 0xe0000001u, 0xe00000fbu,
+  0xffffffffu, 0xf0000001u, 0xfefefefeu,
+};
+
+static int host_of_ip(uint32_t ip)
+{
+  for (int i = 0; i < W->nhosts; i++)
+    if (W->hosts[i].ip == ip) return i;
+  return -1;
+}
+
+/* Injects one segment into host v's stack; returns its tcp_out delta. */
+static void attack_inject(int v, const struct tcp_hdr *h, const uint8_t *payload, size_t plen,
+                          uint32_t src, uint32_t dst)
+{
+  static uint8_t pkt[IPV4_HDR_LEN + TCP_MAX_HDR_LEN + 65536];
+  int n = tcp_packet_encode(h, payload, plen, src, dst, 64, pkt, sizeof pkt);
+  if (n < 0) return;
+  W->touched = v;
+  ustcp_input(W->hosts[v].st, pkt, (size_t)n, now());
+}
+
+static void attack_event(void)
+{
+  /* the next one, while applications run */
+  if (W->started < W->nconns || W->eps_open > 0) heap_push(now() + range(1 * MS, 200 * MS), A_ATTACK, 0, 0);
+  if (W->neps == 0) return;
+  unsigned cls = (unsigned)below(9);
+  if (opt.attack_martians && chance(0.1)) cls = 9;
+  else if (opt.attack_land && chance(0.05)) cls = 10;
+  else if (!(opt.attack_mask & (1u << cls))) return;
+  int e = (int)below(W->neps);
+  struct ep *p = &W->eps[e];
+  if (p->done && cls != 8 && cls != 9 && cls != 10) return;
+  struct host *vh = &W->hosts[p->host];
+  int v = p->host;
+  struct tcb *t = p->done ? NULL : sock_debug_tcb(vh->st, p->fd, NULL);
+  static uint8_t pay[4096];
+  struct tcp_hdr h;
+  memset(&h, 0, sizeof h);
+  struct ustcp_stats before, after;
+  ustcp_get_stats(vh->st, &before);
+  unsigned count = 1;
+
+  if (cls >= 8) {
+    /* at a listener (or, for LAND, the victim's own port) from a forged source */
+    h.dst_port = LISTEN_PORT;
+    h.seq = (uint32_t)rnd();
+    h.window = 65535;
+    h.flags = TCP_SYN;
+    size_t plen = (size_t)below(200);
+    for (size_t k = 0; k < plen; k++) pay[k] = (uint8_t)rnd();
+    uint32_t src;
+    if (cls == 8) {
+      int o = (int)below((uint64_t)W->nhosts);
+      if (o == v) o = (o + 1) % W->nhosts;
+      src = W->hosts[o].ip;
+      h.src_port = (uint16_t)range(1024, 65535);
+    } else if (cls == 9) {
+      src = attack_martians[below(sizeof attack_martians / sizeof attack_martians[0])];
+      h.src_port = (uint16_t)range(1, 65535);
+      static const uint8_t fl[] = {TCP_SYN, TCP_RST, TCP_ACK, TCP_SYN | TCP_ACK, TCP_RST | TCP_ACK};
+      h.flags = fl[below(5)];
+      h.ack = (uint32_t)rnd();
+      if (t && chance(0.5)) { h.dst_port = t->local.port; }
+    } else {
+      src = vh->ip;                              /* LAND: the victim's own address */
+      h.src_port = h.dst_port;
+      if (t && chance(0.5)) { h.src_port = h.dst_port = t->local.port; h.flags = chance(0.5) ? TCP_SYN : TCP_ACK; }
+    }
+    attack_inject(v, &h, pay, plen, src, vh->ip);
+    W->attacks[cls]++;
+  } else {
+    if (!t || t->state < USTCP_ESTABLISHED || t->state == USTCP_TIME_WAIT || t->lst) return;
+    /* the real peer's block: which bytes it has sent */
+    int ph = host_of_ip(t->remote.ip);
+    struct tcb *pt = ph >= 0 ? stack_lookup(W->hosts[ph].st, t->remote.ip, t->remote.port,
+                                            t->local.ip, t->local.port) : NULL;
+    if (pt && pt->iss != t->irs) pt = NULL;      /* another incarnation */
+    uint32_t sent_end = pt ? pt->snd_max - (pt->fin_sent ? 1u : 0u) : t->rcv_nxt;
+    /* the window the real peer last advertised, as the wire checks know it */
+    int d;
+    struct tcp_packet fp;
+    memset(&fp, 0, sizeof fp);
+    fp.ip.src = t->remote.ip; fp.ip.dst = t->local.ip;
+    fp.tcp.src_port = t->remote.port; fp.tcp.dst_port = t->local.port;
+    struct flow *f = flow_get(&fp, &d, false);
+    int vd = 1 - d;                              /* the victim's side of the flow */
+    uint32_t edge = f && f->have_edge[vd] ? f->edge[vd] : t->snd_una;
+    h.src_port = t->remote.port;
+    h.dst_port = t->local.port;
+    h.flags = TCP_ACK;
+    h.ack = t->snd_una;
+    h.window = (uint16_t)(seq_gt(edge, t->snd_una) ? ((edge - t->snd_una) >> t->snd_wscale > 65535 ? 65535 : (edge - t->snd_una) >> t->snd_wscale) : 0);
+    uint32_t wnd = t->rcv_wnd ? t->rcv_wnd : 1;
+    uint32_t seq = t->rcv_nxt;
+    size_t plen = 0;
+    /* data only for a known stream, never past what the peer sent */
+    bool can_data = p->conn >= 0 && !t->rcv_fin;
+    uint64_t k_nxt = p->got + t->rcvbuf.len;     /* stream offset of RCV.NXT */
+    switch (cls) {
+    case 0: {
+      int32_t off = (int32_t)range(1, wnd > 1 ? wnd - 1 : 1);
+      if (chance(0.3)) off = -off;
+      seq = t->rcv_nxt + (uint32_t)off;
+      h.flags = chance(0.5) ? TCP_RST : TCP_RST | TCP_ACK;
+      break;
+    }
+    case 1: case 3: {
+      uint32_t a = (uint32_t)range(1, 100), b = (uint32_t)range(1, 1000);
+      if (!can_data || seq_leq(sent_end, t->rcv_nxt) || a > k_nxt) return;
+      if (seq_gt(t->rcv_nxt + b, sent_end)) b = sent_end - t->rcv_nxt;
+      seq = t->rcv_nxt - a;
+      plen = a + b;
+      h.flags = cls == 1 ? (chance(0.5) ? TCP_RST : TCP_RST | TCP_ACK) : TCP_ACK | TCP_PSH;
+      break;
+    }
+    case 2: {
+      uint32_t a = (uint32_t)range(0, 50), b = (uint32_t)range(1, 500);
+      if (!can_data || seq_leq(sent_end, t->rcv_nxt) || a > k_nxt) return;
+      if (seq_gt(t->rcv_nxt + b, sent_end)) b = sent_end - t->rcv_nxt;
+      seq = t->rcv_nxt - a;
+      plen = a + b;
+      /* the SYN occupies seq; its payload starts at seq + 1 */
+      seq -= 1;
+      h.flags = chance(0.5) ? TCP_SYN : TCP_SYN | TCP_ACK;
+      break;
+    }
+    case 4: {
+      /* across RCV.ADV, when the peer filled the window (the bytes up to the
+       * edge were sent; those beyond it, the stream's next ones, must be
+       * trimmed: taking them would ACK what the peer never sent, which tap
+       * reports); with a zero window the whole segment is beyond it */
+      if (!can_data || !seq_geq(sent_end, t->rcv_adv)) return;
+      uint32_t a = (uint32_t)range(1, 200), b = (uint32_t)range(1, 200);
+      if (seq_lt(t->rcv_adv - a, t->rcv_nxt)) a = t->rcv_adv - t->rcv_nxt;
+      seq = t->rcv_adv - a;
+      plen = a + b;
+      if (!plen) return;
+      h.flags = TCP_ACK;
+      break;
+    }
+    case 5: h.ack = t->snd_max + (uint32_t)range(1, 100000); break;
+    case 6: h.ack = t->snd_una - t->max_snd_wnd - (uint32_t)range(1, 100000); break;
+    case 7: {
+      count = (unsigned)range(16, 64);
+      unsigned how = (unsigned)below(3);
+      if (how == 1) h.ack = t->snd_una - t->max_snd_wnd - (uint32_t)range(1, 1000);
+      if (how == 2) h.ack = t->snd_max + (uint32_t)range(1, 1000);
+      break;
+    }
+    }
+    if (plen > sizeof pay) plen = sizeof pay;
+    uint32_t first = seq + ((h.flags & TCP_SYN) ? 1u : 0u);
+    bool c2s = !p->client;                       /* the victim receives its peer's stream */
+    for (size_t k = 0; k < plen; k++)
+      pay[k] = stream_byte((uint32_t)p->conn, c2s, k_nxt + (uint64_t)(int64_t)(int32_t)(first + (uint32_t)k - t->rcv_nxt));
+    for (unsigned i = 0; i < count && !W->failed; i++) {
+      h.seq = seq;
+      attack_inject(v, &h, pay, plen, t->remote.ip, t->local.ip);
+      W->attacks[cls]++;
+    }
+  }
+  ustcp_get_stats(vh->st, &after);
+  /* issue 10.1: a martian source is dropped at IP input; nothing answers it */
+  if (cls == 9 && after.ip_out != before.ip_out)
+    failf("host %d answered a segment from a martian source", v);
+  if (after.tcp_out - before.tcp_out > 2 * (uint64_t)count + 64)
+    failf("host %d sent %" PRIu64 " segments in answer to %u attack segments (class %u)", v,
+          after.tcp_out - before.tcp_out, count, cls);
+  check_host(v, "an attack segment");
 }
 
 static void link_event(const struct act *a)
@@ -1302,6 +1509,7 @@ static void run_action(const struct act *a)
     break;
   case A_ACCEPT: do_accept(a->idx); break;
   case A_LINK_UP: link_event(a); break;
+  case A_ATTACK: attack_event(); break;
   }
 }
 
@@ -1519,10 +1727,13 @@ static int run_seed(uint64_t seed, uint32_t nconns, uint32_t nhosts)
   total.sim.corrupted += ss.corrupted;
   total.sim.reordered += ss.reordered;
   total.sim.dropped_down += ss.dropped_down;
+  for (int i = 0; i < 12; i++) total.attacks[i] += w.attacks[i];
   int rc = 0;
   if (w.failed) {
     fprintf(stderr, "FAIL seed %" PRIu64 " at %.6f s: %s\n", seed, (double)now() / US, w.why);
-    fprintf(stderr, "replay: simtest --seed %" PRIu64 " --conns %u --hosts %u -v", seed, nconns, nhosts);
+    fprintf(stderr, "replay: simtest --seed %" PRIu64 " --conns %u --hosts %u%s%s%s -v", seed, nconns, nhosts,
+            opt.attack ? " --attack" : "", opt.attack_land ? " --attack-land" : "",
+            opt.attack_martians ? " --attack-martians" : "");
     if (opt.fail_alloc) fprintf(stderr, " --fail-alloc %" PRIu64, opt.fail_alloc);
     if (opt.fail_alloc_rate > 0) fprintf(stderr, " --fail-alloc-rate %g", opt.fail_alloc_rate);
     fprintf(stderr, "\n");
@@ -1556,6 +1767,8 @@ static void usage(void)
           "usage: simtest [--seed N] [--count K] [--conns C] [--hosts H] [-v]\n"
           "       simtest [--seed N] --seconds S | --minutes M     (soak)\n"
           "       ... [--fail-alloc N] [--fail-alloc-rate P]      (allocation failure)\n"
+          "       --attack: an attacker injects into live connections; --attack-land,\n"
+          "       --attack-martians: also the stack's own address, martian sources\n"
           "Runs K seeds from N (default 1, 1). Under USTCP_SANITIZED=1 the default\n"
           "number of connections per seed is smaller.\n");
 }
@@ -1572,6 +1785,10 @@ int main(int argc, char **argv)
     else if (!strcmp(a, "--seconds") && v) { opt.seconds = strtod(v, NULL); i++; }
     else if (!strcmp(a, "--minutes") && v) { opt.seconds = strtod(v, NULL) * 60; i++; }
     else if (!strcmp(a, "-v")) opt.verbose = 1;
+    else if (!strcmp(a, "--attack")) opt.attack = true;
+    else if (!strcmp(a, "--attack-classes") && v) { opt.attack = true; opt.attack_mask = (unsigned)strtoul(v, NULL, 0); i++; }
+    else if (!strcmp(a, "--attack-land")) opt.attack = opt.attack_land = true;
+    else if (!strcmp(a, "--attack-martians")) opt.attack = opt.attack_martians = true;
     else if (!strcmp(a, "--trace") && v) { opt.trace = strtol(v, NULL, 0); i++; }
     else if (!strcmp(a, "--trace-port") && v) { opt.trace_port = strtol(v, NULL, 0); i++; }
     else if (!strcmp(a, "--dump-at") && v) { opt.dump_at = strtod(v, NULL); i++; }
@@ -1611,5 +1828,13 @@ int main(int argc, char **argv)
            " -ENOMEM seen by socket %" PRIu64 ", send %" PRIu64 ", accept %" PRIu64 "; %" PRIu64
            " normal connections ended with an errno\n", af_total.calls, af_total.injected,
            af_total.nomem_socket, af_total.nomem_send, af_total.nomem_accept, af_total.conns_failed);
+  if (opt.attack)
+    printf("  attack segments injected: %" PRIu64 " RST in window, %" PRIu64 " RST+data across RCV.NXT, %" PRIu64
+           " SYN+data, %" PRIu64 " data across RCV.NXT, %" PRIu64 " data across the right edge, %" PRIu64
+           " ACKs of unsent data, %" PRIu64 " too-old ACKs, %" PRIu64 " in ACK storms, %" PRIu64
+           " spoofed SYNs, %" PRIu64 " martian, %" PRIu64 " LAND\n",
+           total.attacks[0], total.attacks[1], total.attacks[2], total.attacks[3], total.attacks[4],
+           total.attacks[5], total.attacks[6], total.attacks[7], total.attacks[8], total.attacks[9],
+           total.attacks[10]);
   return failures ? 1 : 0;
 }
