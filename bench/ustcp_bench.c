@@ -995,6 +995,7 @@ static void tsrv_listen(struct tsrv *t, uint16_t port, uint8_t kind, uint32_t bu
   tconn_of(t, fd)->kind = kind;
 }
 
+static bool opt_vnet;   /* tun-serve --vnet: the loop's offload path */
 static int run_tun_serve(const char *ifname, uint32_t addr, uint32_t peer, uint16_t mtu, uint32_t bufsz)
 {
   struct ustcp_config cfg;
@@ -1010,6 +1011,7 @@ static int run_tun_serve(const char *ifname, uint32_t addr, uint32_t peer, uint1
   lc.mtu = mtu;
   lc.seed = 7;
   lc.stack_cfg = &cfg;
+  lc.offload = opt_vnet;
   char err[256] = "";
   int rc = ustcp_loop_new(&lc, &tun_loop, err, sizeof err);
   if (rc < 0) {
@@ -1222,7 +1224,8 @@ static void usage(void)
           "  loss   --loss P --bytes N            sim network, 100 ms RTT, 32 KiB buffers (B/s)\n"
           "  ooo    [--buf B] [--segs N]           1-byte segments with 1-byte holes vs in order,\n"
           "                                       receive window B (32 MiB): CPU ns/segment\n"
-          "  tun-serve   --ns NS --tun IF --addr IP --peer IP [--mtu M]  ustcp server on TUN\n"
+          "  tun-serve   --ns NS --tun IF --addr IP --peer IP [--mtu M] [--vnet]  ustcp server on\n"
+          "              TUN (--vnet: IFF_VNET_HDR with checksum and TSO4 offloads)\n"
           "  tun-reflect --ns NS --tun IF --addr IP --peer IP [--mtu M]  TUN packet reflector\n"
           "common: --reps R (5), --wall S (seconds per repetition, 120)\n");
   exit(2);
@@ -1248,6 +1251,7 @@ int main(int argc, char **argv)
     {"loss", required_argument, 0, 'l'}, {"reps", required_argument, 0, 'r'},
     {"wall", required_argument, 0, 'w'}, {"ns", required_argument, 0, 'N'},
     {"tun", required_argument, 0, 'T'}, {"addr", required_argument, 0, 'A'},
+    {"vnet", no_argument, 0, 'V'},
     {"peer", required_argument, 0, 'P'}, {"segs", required_argument, 0, 'S'}, {0, 0, 0, 0}};
   optind = 2;
   int ch;
@@ -1264,6 +1268,7 @@ int main(int argc, char **argv)
     case 'w': opt_wall_limit_s = strtoull(optarg, NULL, 0); break;
     case 'N': ns = optarg; break;
     case 'T': tun = optarg; break;
+    case 'V': opt_vnet = true; break;
     case 'A': if (ipv4_parse(optarg, &addr) != 0) usage(); break;
     case 'P': if (ipv4_parse(optarg, &peer) != 0) usage(); break;
     case 'S': segs = strtoull(optarg, NULL, 0); break;
