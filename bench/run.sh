@@ -34,6 +34,7 @@ ONLY=${BENCH_ONLY:-"bulk rr lat mem loss ooo tun apps"}
 CPU=${BENCH_CPU:-0}
 UB=$BUILD/bench/ustcp_bench
 KB=$BUILD/bench/kernel_bench
+LB=$BUILD/bench/lwip_bench     # built only with liblwip-dev
 NCPU=$(nproc)
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
@@ -141,15 +142,18 @@ net_up() {
 }
 
 # tun_up VARIANT: fresh namespaces (as net_up, MTU 1500, offloads on) plus
-# ustcp's TUN server in the client namespace, pinned to $CPU. VARIANT "plain"
-# (one packet per read/write) or "vnet" (IFF_VNET_HDR with offloads).
+# a TUN server in the client namespace, pinned to $CPU: ustcp's, VARIANT "plain"
+# (one packet per read/write) or "vnet" (IFF_VNET_HDR with offloads), or lwIP's
+# ("lwip", one packet per read/write).
 TUNIF=ut${TAG}s
 TUN_ADDR=10.78.0.2
 tun_up() {
   net_up 1500 on
   local extra=()
   [ "$1" = vnet ] && extra=(--vnet)
-  timeout -k 5 3600 $PIN "$UB" tun-serve --ns "$NSA" --tun "$TUNIF" --addr "$TUN_ADDR" --peer 10.78.0.1 \
+  local prog=$UB
+  [ "$1" = lwip ] && prog=$LB
+  timeout -k 5 3600 $PIN "$prog" tun-serve --ns "$NSA" --tun "$TUNIF" --addr "$TUN_ADDR" --peer 10.78.0.1 \
     --mtu 1500 "${extra[@]}" 2>>"$LOG" &
   TUN_PID=$!
   for _ in $(seq 50); do
@@ -194,7 +198,14 @@ want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 STEAL0=$(steal_now)
 TUN_VARIANTS=plain
-if "$UB" 2>&1 | grep -q -- --vnet; then TUN_VARIANTS="plain vnet"; fi
+if { "$UB" 2>&1 || true; } | grep -q -- --vnet; then TUN_VARIANTS="plain vnet"; fi
+# lwIP (Debian's liblwip-dev) in the same TUN harness: installed and built here
+# when missing, since only the benchmark needs it.
+if want tun && [ ! -x "$LB" ] && command -v apt-get >/dev/null; then
+  if [ ! -e /usr/include/lwip/lwip/tcp.h ]; then apt-get install -y liblwip-dev >/dev/null 2>&1 || true; fi
+  { cmake -S "$ROOT" -B "$BUILD" >/dev/null && cmake --build "$BUILD" --target lwip_bench >/dev/null; } 2>>"$LOG" || true
+fi
+[ -x "$LB" ] && TUN_VARIANTS="$TUN_VARIANTS lwip"
 
 # ---- (1) bulk: one flow, one CPU each side, offloads on and off, two MTUs ----
 if want bulk; then
@@ -282,6 +293,7 @@ if want tun; then
         else
           tun_up "$v" || { net_down; continue; }
           dst=$TUN_ADDR; lbl=tun$([ "$v" = vnet ] && echo vnet || true)
+          [ "$v" = lwip ] && lbl=lwip
         fi
         # The kernel's bulk keys are bulk1500.kernel already (section 1, offloads on):
         # these are labelled veth so that both sets stay apart.
@@ -406,6 +418,16 @@ has() { grep -q "^R $1 " "$RAW"; }
       row "[e] vs [d]: kernel client → ustcp" "Gbit/s" bulk1500.tunvnet "[d] plain TUN" bulk1500.tun -
       row "[e] vs [d]: ustcp → kernel client" "Gbit/s" bulkrecv1500.tunvnet "[d] plain TUN" bulkrecv1500.tun -
     fi
+    if has bulk1500.lwip; then
+      row "[d] ustcp, plain TUN: kernel client → stack" "Gbit/s" bulk1500.tun "[i] lwIP, plain TUN" bulk1500.lwip -
+      row "[d] ustcp, plain TUN: stack → kernel client" "Gbit/s" bulkrecv1500.tun "[i] lwIP, plain TUN" bulkrecv1500.lwip -
+      row "[e] ustcp, TUN offloads: kernel client → stack" "Gbit/s" bulk1500.tunvnet "[i] lwIP, plain TUN" bulk1500.lwip 2.5
+      row "[e] ustcp, TUN offloads: stack → kernel client" "Gbit/s" bulkrecv1500.tunvnet "[i] lwIP, plain TUN" bulkrecv1500.lwip 2.5
+      row "[d] ustcp, plain TUN: short conns" "conn/s" rr.tun "[i] lwIP, plain TUN" rr.lwip -
+      row "[d] ustcp, plain TUN: handshake only" "conn/s" hs.tun "[i] lwIP, plain TUN" hs.lwip -
+      row "[d] ustcp, plain TUN: 64 B round trip, median" "µs" lat.tun.p50 "[i] lwIP, plain TUN" lat.lwip.p50 - le
+      row "[i] lwIP, plain TUN: kernel client → stack" "Gbit/s" bulk1500.lwip "[f] kernel → kernel, veth" bulk1500.veth -
+    fi
   fi
   if has rr.ustcp; then
     row "[g] short conns, in memory (NOT like for like)" "conn/s" rr.ustcp "[h] kernel, veth, epoll" rr.kernel -
@@ -438,6 +460,7 @@ has() { grep -q "^R $1 " "$RAW"; }
   echo "- [e] as [d] with IFF_VNET_HDR and TUNSETOFFLOAD(TUN_F_CSUM|TUN_F_TSO4): the kernel hands ustcp its unsegmented GSO frames (up to 64 KiB per read, checksum left to the receiver as CHECKSUM_PARTIAL, accepted by ustcp_input_flags(USTCP_IN_CSUM_VERIFIED)); ustcp still sends one MSS-sized packet per write."
   echo "- [f] the same kernel_bench client and modes against kernel_bench serve over the veth pair (two processes, offloads on), fresh namespaces per repetition."
   echo "- [g] two ustcp stacks in one thread over the in-memory link: function calls, no syscalls, no wake-ups. Not comparable with [h]; the like-for-like rows are [d]/[e] against [f]."
+  echo "- [i] bench/lwip_bench tun-serve: lwIP 2.1.3 (Debian liblwip-dev, the GNU Hurd's build: TCP_MSS 1460, 64 KiB window and send buffer, software checksums) on a TUN device as [d] (one read()/write() per packet), the same services and payload checks, its tcpip thread running the timers; the same kernel client."
   echo "- [h] kernel_bench rr/hs/lat client against the epoll server over the veth, two processes on one CPU, syscalls and wake-ups per message."
 } >"$REPORT"
 if want apps; then
