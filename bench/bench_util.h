@@ -79,6 +79,96 @@ static inline rlim_t bench_raise_nofile(rlim_t n)
   return rl.rlim_cur;
 }
 
+/* ---- the payload every bulk and request/response run sends and checks ----
+ * Byte o of a stream is bench_pattern[o % BENCH_PATTERN_PERIOD]; the period is a
+ * prime larger than any segment, so a lost, duplicated or misplaced segment
+ * (any shift that is not a multiple of 65,521 bytes) fails the check. Senders
+ * send straight from bench_pattern_at(offset) (no per-byte work); receivers
+ * memcmp what they read against it (one read pass over the data, on both stacks'
+ * runs alike). */
+#define BENCH_PATTERN_PERIOD 65521u
+#define BENCH_PATTERN_SPAN (1u << 20)   /* longest single send or check */
+static uint8_t bench_pattern[BENCH_PATTERN_PERIOD + BENCH_PATTERN_SPAN];
+
+static inline void bench_pattern_init(void)
+{
+  uint32_t x = 0x9e3779b9u;
+  for (uint32_t i = 0; i < BENCH_PATTERN_PERIOD; i++) {
+    x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+    bench_pattern[i] = (uint8_t)x;
+  }
+  for (uint32_t i = BENCH_PATTERN_PERIOD; i < sizeof bench_pattern; i++)
+    bench_pattern[i] = bench_pattern[i - BENCH_PATTERN_PERIOD];
+}
+
+/* The stream's bytes from offset off on; at most BENCH_PATTERN_SPAN of them. */
+static inline const uint8_t *bench_pattern_at(uint64_t off)
+{
+  return bench_pattern + off % BENCH_PATTERN_PERIOD;
+}
+
+/* Whether buf[0..n) is the stream's bytes at offset off (n any size). */
+static inline int bench_verify(uint64_t off, const uint8_t *buf, size_t n)
+{
+  while (n) {
+    size_t k = n < BENCH_PATTERN_SPAN ? n : BENCH_PATTERN_SPAN;
+    if (memcmp(buf, bench_pattern_at(off), k) != 0) return 0;
+    buf += k; off += k; n -= k;
+  }
+  return 1;
+}
+
+/* CPU time of this process (user + system), nanoseconds: the task-clock without
+ * perf. */
+static inline uint64_t bench_cpu_ns(void)
+{
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000ull +
+         ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000ull;
+}
+
+/* Jiffies CPU cpu (-1: the whole machine) spent in softirq and in steal so far,
+ * and in all states (/proc/stat); the unit is 1/sysconf(_SC_CLK_TCK) s. */
+static inline void bench_proc_stat(int cpu, uint64_t *softirq, uint64_t *steal, uint64_t *total)
+{
+  unsigned long long v[8] = {0};
+  char want[32], line[512];
+  if (cpu < 0) snprintf(want, sizeof want, "cpu ");
+  else snprintf(want, sizeof want, "cpu%d ", cpu);
+  FILE *f = fopen("/proc/stat", "r");
+  if (f) {
+    while (fgets(line, sizeof line, f)) {
+      if (strncmp(line, want, strlen(want)) != 0) continue;
+      if (sscanf(line + strlen(want), "%llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+                 &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) < 8) memset(v, 0, sizeof v);
+      break;
+    }
+    fclose(f);
+  }
+  *softirq = v[6];
+  *steal = v[7];
+  *total = 0;
+  for (int i = 0; i < 8; i++) *total += v[i];
+}
+
+/* CPU time (utime + stime) of process pid so far, nanoseconds (0 if unknown). */
+static inline uint64_t bench_pid_cpu_ns(int pid)
+{
+  char path[64], line[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  size_t n = fread(line, 1, sizeof line - 1, f);
+  fclose(f);
+  line[n] = 0;
+  char *p = strrchr(line, ')');   /* the command name may hold spaces */
+  unsigned long long ut = 0, st = 0;
+  if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+    return 0;
+  return (ut + st) * (1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK));
+}
+
 static inline void bench_die(const char *what)
 {
   fprintf(stderr, "bench: %s\n", what);

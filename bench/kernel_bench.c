@@ -101,16 +101,37 @@ struct srv_conn {
   uint8_t kind;
   uint32_t got;
   uint64_t left;      /* K_SOURCE: bytes still to send (after the 8-byte request) */
+  uint64_t off;       /* stream offset of the next byte read (sink, echo) or sent (source) */
   uint8_t req[8];
 };
+
+/* Echo traffic is 64-byte messages, each stream bytes 0..63 (bench_util.h). */
+static bool echo_ok(uint64_t off, const uint8_t *p, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    if (p[i] != bench_pattern[(off + i) % 64]) return false;
+  return true;
+}
+
+/* A payload that is not what the client sent: reset the connection (SO_LINGER 0)
+ * so that the client's run fails rather than reports a rate. */
+static void srv_corrupt(int fd, struct srv_conn *sc)
+{
+  static unsigned long long n;
+  if (n++ < 5) fprintf(stderr, "kernel_bench serve: PAYLOAD MISMATCH at offset %llu\n",
+                       (unsigned long long)sc->off);
+  struct linger lg = {1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  sc->kind = K_NONE;
+  close(fd);
+}
 
 static void run_server(const char *ip)
 {
   size_t cap = (size_t)bench_raise_nofile(1 << 18);
   struct srv_conn *c = calloc(cap, sizeof *c);
   static uint8_t buf[1 << 20];
-  static uint8_t resp[64];
-  memset(resp, 'r', sizeof resp);
+  const uint8_t *resp = bench_pattern_at(0);
   int ep = epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0 || !c) die_errno("epoll");
   for (int i = -1; i < 1 + 2 * NPORTS; i++) {
@@ -139,6 +160,7 @@ static void run_server(const char *ip)
           c[nfd].kind = sc->kind == K_LISTEN_SINK ? K_SINK : sc->kind == K_LISTEN_ECHO ? K_ECHO : K_SOURCE;
           c[nfd].got = 0;
           c[nfd].left = 0;
+          c[nfd].off = 0;
           if (c[nfd].kind == K_ECHO) set_int(nfd, IPPROTO_TCP, TCP_NODELAY, 1);
           struct epoll_event ev = {.events = EPOLLIN, .data.fd = nfd};
           epoll_ctl(ep, EPOLL_CTL_ADD, nfd, &ev);
@@ -162,9 +184,10 @@ static void run_server(const char *ip)
           epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
         }
         while (sc->left) {
-          ssize_t w = write(fd, buf, sc->left < CHUNK ? (size_t)sc->left : CHUNK);
+          ssize_t w = write(fd, bench_pattern_at(sc->off), sc->left < CHUNK ? (size_t)sc->left : CHUNK);
           if (w <= 0) break;
           sc->left -= (uint64_t)w;
+          sc->off += (uint64_t)w;
         }
         if (!sc->left) {
           sc->kind = K_NONE;
@@ -175,6 +198,10 @@ static void run_server(const char *ip)
       for (;;) {
         ssize_t r = read(fd, buf, sc->kind == K_SINK ? sizeof buf : 4096);
         if (r > 0) {
+          bool ok = sc->kind == K_ECHO ? echo_ok(sc->off, buf, (size_t)r)
+                                       : bench_verify(sc->off, buf, (size_t)r);
+          if (!ok) { srv_corrupt(fd, sc); break; }
+          sc->off += (uint64_t)r;
           if (sc->kind == K_ECHO) {
             sc->got += (uint32_t)r;
             while (sc->got >= 64) {
@@ -212,16 +239,27 @@ static int connect_retry(const char *ip, uint16_t port)
   }
 }
 
-static double run_bulk(const char *ip, uint64_t total)
+/* CPU cost of the kernel's run: this process, the server process (--server-pid)
+ * and the softirq time of CPU --cpu (all of it on one CPU when run.sh pins both
+ * processes there; -1: the whole machine's softirq, an overestimate). */
+static int opt_server_pid, opt_cpu = -1;
+static uint64_t kernel_cpu_ns(void)
 {
-  static uint8_t buf[CHUNK];
-  for (size_t i = 0; i < sizeof buf; i++) buf[i] = (uint8_t)(i * 131 + 7);
-  uint64_t t0 = bench_now_ns();
+  uint64_t si, steal, tot;
+  bench_proc_stat(opt_cpu, &si, &steal, &tot);
+  uint64_t ns = bench_cpu_ns() + si * (1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK));
+  if (opt_server_pid) ns += bench_pid_cpu_ns(opt_server_pid);
+  return ns;
+}
+
+static double run_bulk(const char *ip, uint64_t total, unsigned mtu, const char *label)
+{
+  uint64_t t0 = bench_now_ns(), c0 = kernel_cpu_ns();
   int fd = connect_retry(ip, PORT_BULK);
   uint64_t sent = 0;
   while (sent < total) {
     size_t want = total - sent < CHUNK ? (size_t)(total - sent) : CHUNK;
-    ssize_t n = write(fd, buf, want);
+    ssize_t n = write(fd, bench_pattern_at(sent), want);
     if (n < 0) {
       if (errno == EINTR) continue;
       die_errno("write");
@@ -231,8 +269,16 @@ static double run_bulk(const char *ip, uint64_t total)
   }
   shutdown(fd, SHUT_WR);
   char c;
-  while (read(fd, &c, 1) > 0) {}   /* the server closes once it has read everything */
-  uint64_t t1 = bench_now_ns();
+  ssize_t r;
+  /* The server closes once it has read (and checked) everything; it resets the
+   * connection if the payload was wrong. */
+  while ((r = read(fd, &c, 1)) > 0 || (r < 0 && errno == EINTR)) {}
+  uint64_t t1 = bench_now_ns(), c1 = kernel_cpu_ns();
+  if (r < 0) {
+    fprintf(stderr, "bulk: the server reset the connection (%s): payload mismatch?\n", strerror(errno));
+    close(fd);
+    return 0;
+  }
   struct tcp_info ti;
   socklen_t tl = sizeof ti;
   memset(&ti, 0, sizeof ti);
@@ -240,6 +286,13 @@ static double run_bulk(const char *ip, uint64_t total)
   close(fd);
   fprintf(stderr, "bulk: %llu bytes in %.3f s, snd_mss %u, retrans %u\n", (unsigned long long)total,
           (double)(t1 - t0) / 1e9, ti.tcpi_snd_mss, ti.tcpi_total_retrans);
+  if (opt_server_pid) {
+    char key[64];
+    snprintf(key, sizeof key, "cpu%u.%s.nsB", mtu, label);
+    bench_result(key, (double)(c1 - c0) / (double)total);
+    snprintf(key, sizeof key, "cpu%u.%s.nsSeg", mtu, label);
+    bench_result(key, (double)(c1 - c0) / (double)total * (mtu - 40));
+  }
   return (double)total * 8 / ((double)(t1 - t0) / 1e9) / 1e9;
 }
 
@@ -256,6 +309,11 @@ static double run_bulk_recv(const char *ip, uint64_t total)
   for (;;) {
     ssize_t n = read(fd, buf, sizeof buf);
     if (n > 0) {
+      if (!bench_verify(got, buf, (size_t)n)) {
+        fprintf(stderr, "bulk-recv: PAYLOAD MISMATCH at offset %llu\n", (unsigned long long)got);
+        got = 0;
+        break;
+      }
       got += (uint64_t)n;
       if (wall_exceeded(t0)) { fprintf(stderr, "bulk-recv: wall-clock limit\n"); break; }
       continue;
@@ -354,9 +412,8 @@ static double run_short(const char *ip, bool hs, uint64_t nconns, int conc)
   for (int i = 0; i < NPORTS; i++) dsts[i] = addr_of(ip, (uint16_t)((hs ? PORT_HS : PORT_RR) + i));
   int ep = epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0 || !cc) die_errno("epoll");
-  uint8_t msg[64];
-  memset(msg, 'q', sizeof msg);
-  uint64_t started = 0, done = 0, failed = 0;
+  const uint8_t *msg = bench_pattern_at(0);   /* request and response: stream bytes 0..63 */
+  uint64_t started = 0, done = 0, failed = 0, corrupt = 0;
   int inflight = 0;
   uint64_t t0 = bench_now_ns();
   for (;;) {
@@ -401,8 +458,14 @@ static double run_short(const char *ip, bool hs, uint64_t nconns, int conc)
         uint8_t buf[128];
         ssize_t r = read(fd, buf, sizeof buf);
         if (r > 0) {
-          c->got = (uint8_t)(c->got + r);
-          if (c->got >= 64) finish = true;
+          if (c->got + r > 64 || !bench_verify(c->got, buf, (size_t)r)) {
+            corrupt++;
+            finish = true;
+            ok = false;
+          } else {
+            c->got = (uint8_t)(c->got + r);
+            if (c->got >= 64) finish = true;
+          }
         } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
           finish = true;
           ok = false;
@@ -419,18 +482,19 @@ static double run_short(const char *ip, bool hs, uint64_t nconns, int conc)
   uint64_t t1 = bench_now_ns();
   close(ep);
   free(cc);
-  fprintf(stderr, "%s: %llu done, %llu failed in %.3f s\n", hs ? "hs" : "rr",
-          (unsigned long long)done, (unsigned long long)failed, (double)(t1 - t0) / 1e9);
+  fprintf(stderr, "%s: %llu done, %llu failed (%llu payload mismatches) in %.3f s\n",
+          hs ? "hs" : "rr", (unsigned long long)done, (unsigned long long)failed,
+          (unsigned long long)corrupt, (double)(t1 - t0) / 1e9);
   if (done != nconns) return 0;
   return (double)done / ((double)(t1 - t0) / 1e9);
 }
 
-static void run_lat(const char *ip, uint64_t iters)
+static void run_lat(const char *ip, uint64_t iters, const char *label)
 {
   int fd = connect_retry(ip, PORT_RR);
   set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
-  uint8_t msg[64], buf[256];
-  memset(msg, 'l', sizeof msg);
+  const uint8_t *msg = bench_pattern_at(0);
+  uint8_t buf[256];
   uint64_t warm = iters / 10 + 100;
   uint64_t *samples = malloc(iters * sizeof *samples);
   if (!samples) bench_die("out of memory");
@@ -441,14 +505,18 @@ static void run_lat(const char *ip, uint64_t iters)
     while (got < 64) {
       ssize_t r = read(fd, buf, sizeof buf);
       if (r <= 0) die_errno("read");
+      if (got + (size_t)r > 64 || !bench_verify(got, buf, (size_t)r)) bench_die("lat: payload mismatch");
       got += (size_t)r;
     }
     uint64_t b = bench_now_ns();
     if (i >= warm) samples[i - warm] = b - a;
   }
   close(fd);
-  bench_result("lat.kernel.p50", (double)bench_percentile(samples, iters, 50) / 1000.0);
-  bench_result("lat.kernel.p99", (double)bench_percentile(samples, iters, 99) / 1000.0);
+  char key[64];
+  snprintf(key, sizeof key, "lat.%s.p50", label);
+  bench_result(key, (double)bench_percentile(samples, iters, 50) / 1000.0);
+  snprintf(key, sizeof key, "lat.%s.p99", label);
+  bench_result(key, (double)bench_percentile(samples, iters, 99) / 1000.0);
   free(samples);
 }
 
@@ -616,7 +684,8 @@ static void usage(void)
           "  lat   --iters N                       64 B round trip (us)\n"
           "  mem   --conns N --server-ns NETNS     idle connections (bytes per end)\n"
           "common: --reps R (5), --wall S (seconds per repetition, 120), --label L (names\n"
-          "        the results: bulk1500.L, rr.L ...; default kernel)\n");
+          "        the results: bulk1500.L, rr.L ...; default kernel), --server-pid P and\n"
+          "        --cpu C (bulk: also the CPU cost, this process + P + softirq of CPU C)\n");
   exit(2);
 }
 
@@ -624,6 +693,7 @@ int main(int argc, char **argv)
 {
   if (argc < 2) usage();
   const char *mode = argv[1];
+  bench_pattern_init();
   const char *ns = NULL, *server_ns = NULL, *ip = "10.77.0.2", *label = "kernel";
   double secs = 2;
   uint64_t bytes = 1ull << 30, conns = 30000, iters = 20000;
@@ -636,6 +706,7 @@ int main(int argc, char **argv)
     {"conc", required_argument, 0, 'c'}, {"iters", required_argument, 0, 'i'},
     {"reps", required_argument, 0, 'r'}, {"wall", required_argument, 0, 'w'},
     {"label", required_argument, 0, 'L'}, {"secs", required_argument, 0, 's'},
+    {"server-pid", required_argument, 0, 'P'}, {"cpu", required_argument, 0, 'C'},
     {0, 0, 0, 0}};
   optind = 2;
   int ch;
@@ -653,6 +724,8 @@ int main(int argc, char **argv)
     case 'w': opt_wall_limit_s = strtoull(optarg, NULL, 0); break;
     case 'L': label = optarg; break;
     case 's': secs = atof(optarg); break;
+    case 'P': opt_server_pid = atoi(optarg); break;
+    case 'C': opt_cpu = atoi(optarg); break;
     default: usage();
     }
   }
@@ -668,7 +741,7 @@ int main(int argc, char **argv)
   for (int r = 0; r < reps; r++) {
     if (!strcmp(mode, "bulk")) {
       snprintf(key, sizeof key, "bulk%u.%s", mtu, label);
-      bench_result(key, run_bulk(ip, bytes));
+      bench_result(key, run_bulk(ip, bytes, mtu, label));
     } else if (!strcmp(mode, "bulk-recv")) {
       snprintf(key, sizeof key, "bulkrecv%u.%s", mtu, label);
       bench_result(key, run_bulk_recv(ip, bytes));
@@ -683,7 +756,7 @@ int main(int argc, char **argv)
       snprintf(key, sizeof key, "%s.%s", hs ? "hs" : "rr", label);
       bench_result(key, run_short(ip, hs, conns, conc));
     } else if (!strcmp(mode, "lat")) {
-      run_lat(ip, iters);
+      run_lat(ip, iters, label);
     } else {
       usage();
     }

@@ -1,34 +1,48 @@
 #!/usr/bin/env bash
 # bench/run.sh (`make bench`): ustcp against the Linux kernel's TCP, in one run.
 #
-# Makes two network namespaces joined by a veth pair (unique names; removed on exit,
-# even on failure), starts the kernel's epoll server in one, and runs every
-# benchmark for ustcp (bench/ustcp_bench: two stacks in this process over an
-# in-memory link, or the simulated network) and for the kernel (bench/kernel_bench
-# over the veth), BENCH_REPS times each (default 5). Every run is bounded by
-# `timeout`. Prints median, min and max of each figure and the ratio of ustcp to
-# the reference measured in the same invocation, as a Markdown table, and keeps
-# it in $BUILD/bench/last-run.md (raw values in $BUILD/bench/raw.txt).
+# Discipline (issue 15):
+# - Repetitions are interleaved: warm-up, then ustcp, reference, ustcp, reference
+#   ... BENCH_REPS times each (default 5); the warm-up round is run and discarded
+#   (its lines are kept in raw.txt as "W", not "R").
+# - Cells are the median and the interquartile range [q1–q3] of the repetitions.
+# - Before every repetition the 1-minute load average and, over the repetition,
+#   the machine's steal time (/proc/stat) are recorded per result; a row whose
+#   repetitions ran with the load above the CPU count (or steal above 5 %) is
+#   marked "busy" in the table.
+# - Every bulk and request/response run checks the payload against its stream
+#   offset (bench/bench_util.h) on the receiving side; a mismatch fails the run
+#   (no number is reported for it).
+# - Every kernel repetition (and every TUN repetition) gets fresh network
+#   namespaces and a fresh server: no TIME_WAIT or other state is inherited.
+# - Both sides are pinned to the same CPU (BENCH_CPU, default 0) with taskset:
+#   ustcp's in-memory runs (both stacks, one thread), the kernel's client and
+#   server processes (and so the veth softirq work they raise), ustcp's TUN
+#   server and the kernel client that drives it. Each row's words and the legend
+#   below the table say what each side does.
 #
 # Environment: BUILD (build dir, default build), BENCH_REPS (5), BENCH_QUICK=1
-# (small sizes, to try the script), BENCH_ONLY="bulk rr hs mem lat loss ooo tun apps" (subset).
-# Needs root (namespaces), iproute2 and coreutils' timeout.
+# (small sizes), BENCH_ONLY="bulk rr lat mem loss ooo tun apps" (subset), BENCH_CPU (0).
+# Needs root (namespaces), iproute2, ethtool (installed if missing), timeout, taskset.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
 case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 REPS=${BENCH_REPS:-5}
-ONLY=${BENCH_ONLY:-"bulk rr hs mem lat loss ooo tun apps"}
+ONLY=${BENCH_ONLY:-"bulk rr lat mem loss ooo tun apps"}
+CPU=${BENCH_CPU:-0}
 UB=$BUILD/bench/ustcp_bench
 KB=$BUILD/bench/kernel_bench
+LB=$BUILD/bench/lwip_bench     # built only with liblwip-dev
+NCPU=$(nproc)
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
-  BULK_BYTES=$((64 << 20)); CONNS=3000; MEM_CONNS=10000; ITERS=2000; LOSS_BYTES=$((1 << 20))
-  TUN_CONNS=500; OOO_SEGS=2000000
+  BULK_BYTES=$((256 << 20)); CONNS=3000; MEM_CONNS=10000; ITERS=2000; LOSS_BYTES=$((1 << 20))
+  TUN_CONNS=1000; TUN_BYTES=$((256 << 20)); OOO_SEGS=2000000
 else
   BULK_BYTES=$((1 << 30)); CONNS=30000; MEM_CONNS=100000; ITERS=20000; LOSS_BYTES=$((10 << 20))
-  TUN_CONNS=5000; OOO_SEGS=16777216   # the whole 32 MiB window: every odd byte
+  TUN_CONNS=5000; TUN_BYTES=$((1 << 30)); OOO_SEGS=16777216   # the whole 32 MiB window: every odd byte
 fi
 CONC=32
 
@@ -36,17 +50,20 @@ if [ "$(id -u)" != 0 ]; then
   echo "bench: needs root (it creates network namespaces and a veth pair)" >&2
   exit 1
 fi
-if ! command -v ip >/dev/null; then
-  if command -v apt-get >/dev/null; then
-    apt-get install -y iproute2 >/dev/null
-  else
-    echo "bench: needs iproute2 (ip)" >&2
-    exit 1
+for tool in ip:iproute2 ethtool:ethtool taskset:util-linux; do
+  if ! command -v "${tool%%:*}" >/dev/null; then
+    if command -v apt-get >/dev/null; then
+      apt-get install -y "${tool#*:}" >/dev/null
+    else
+      echo "bench: needs ${tool%%:*} (${tool#*:})" >&2
+      exit 1
+    fi
   fi
-fi
+done
 for b in "$UB" "$KB"; do
   [ -x "$b" ] || { echo "bench: $b missing; run 'make build' first" >&2; exit 1; }
 done
+PIN="taskset -c $CPU"
 
 OUT=$BUILD/bench
 mkdir -p "$OUT"
@@ -65,161 +82,232 @@ VB=ub${TAG}b
 IPA=10.77.0.1
 IPB=10.77.0.2
 SERVER_PID=
-TUN_PIDS=
+TUN_PID=
 CHILD=
+NET_UP=0
 
+net_down() {
+  set +e
+  if [ -n "$TUN_PID" ]; then kill "$TUN_PID" 2>/dev/null; wait "$TUN_PID" 2>/dev/null; TUN_PID=; fi
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=; fi
+  if [ "$NET_UP" = 1 ]; then
+    ip netns del "$NSA" 2>/dev/null
+    ip netns del "$NSB" 2>/dev/null
+    ip link del "$VA" 2>/dev/null
+    NET_UP=0
+  fi
+  set -e
+}
 cleanup() {
   set +e
   [ -n "$CHILD" ] && kill "$CHILD" 2>/dev/null && wait "$CHILD" 2>/dev/null
-  for p in $TUN_PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-  if [ -n "$SERVER_PID" ]; then
-    kill "$SERVER_PID" 2>/dev/null
-    wait "$SERVER_PID" 2>/dev/null
-  fi
-  ip netns del "$NSA" 2>/dev/null
-  ip netns del "$NSB" 2>/dev/null
-  ip link del "$VA" 2>/dev/null
+  net_down
   true
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
-ip netns add "$NSA"
-ip netns add "$NSB"
-ip link add "$VA" type veth peer name "$VB"
-ip link set "$VA" netns "$NSA"
-ip link set "$VB" netns "$NSB"
-ip -n "$NSA" addr add "$IPA/24" dev "$VA"
-ip -n "$NSB" addr add "$IPB/24" dev "$VB"
-for ns in "$NSA" "$NSB"; do ip -n "$ns" link set lo up; done
-ip -n "$NSA" link set "$VA" up
-ip -n "$NSB" link set "$VB" up
-# The client side gets the widest port range (ustcp_bench configures the same).
-ip netns exec "$NSA" sysctl -qw net.ipv4.ip_local_port_range="1024 65535"
-
-set_mtu() {
-  ip -n "$NSA" link set "$VA" mtu "$1"
-  ip -n "$NSB" link set "$VB" mtu "$1"
-}
-
 note() { echo "bench: $*" >&2; echo "== $*" >>"$LOG"; }
 
-# run SECONDS CMD...: one bounded invocation; its R lines go to $RAW.
+# net_up MTU OFFLOADS(on|off): fresh namespaces, veth pair, the kernel's server
+# (pinned to $CPU) in the server namespace.
+net_up() {
+  net_down
+  local mtu=$1 offl=$2
+  ip netns add "$NSA"
+  ip netns add "$NSB"
+  NET_UP=1
+  ip link add "$VA" type veth peer name "$VB"
+  ip link set "$VA" netns "$NSA"
+  ip link set "$VB" netns "$NSB"
+  ip -n "$NSA" addr add "$IPA/24" dev "$VA"
+  ip -n "$NSB" addr add "$IPB/24" dev "$VB"
+  for ns in "$NSA" "$NSB"; do ip -n "$ns" link set lo up; done
+  ip -n "$NSA" link set "$VA" mtu "$mtu"
+  ip -n "$NSB" link set "$VB" mtu "$mtu"
+  if [ "$offl" = off ]; then
+    # No segmentation or checksum offload either way: every segment is built,
+    # checksummed and verified in software, as ustcp does.
+    ip netns exec "$NSA" ethtool -K "$VA" tso off gso off gro off tx off rx off >/dev/null 2>&1 ||
+      note "ethtool -K $VA failed"
+    ip netns exec "$NSB" ethtool -K "$VB" tso off gso off gro off tx off rx off >/dev/null 2>&1 ||
+      note "ethtool -K $VB failed"
+  fi
+  ip -n "$NSA" link set "$VA" up
+  ip -n "$NSB" link set "$VB" up
+  # The client side gets the widest port range (ustcp_bench configures the same).
+  ip netns exec "$NSA" sysctl -qw net.ipv4.ip_local_port_range="1024 65535"
+  $PIN "$KB" serve --ns "$NSB" --addr "$IPB" 2>>"$LOG" &
+  SERVER_PID=$!
+}
+
+# tun_up VARIANT: fresh namespaces (as net_up, MTU 1500, offloads on) plus
+# a TUN server in the client namespace, pinned to $CPU: ustcp's, VARIANT "plain"
+# (one packet per read/write) or "vnet" (IFF_VNET_HDR with offloads), or lwIP's
+# ("lwip", one packet per read/write).
+TUNIF=ut${TAG}s
+TUN_ADDR=10.78.0.2
+tun_up() {
+  net_up 1500 on
+  local extra=()
+  [ "$1" = vnet ] && extra=(--vnet)
+  local prog=$UB
+  [ "$1" = lwip ] && prog=$LB
+  timeout -k 5 3600 $PIN "$prog" tun-serve --ns "$NSA" --tun "$TUNIF" --addr "$TUN_ADDR" --peer 10.78.0.1 \
+    --mtu 1500 "${extra[@]}" 2>>"$LOG" &
+  TUN_PID=$!
+  for _ in $(seq 50); do
+    ip -n "$NSA" addr show dev "$TUNIF" 2>/dev/null | grep -q "inet 10.78.0.1 " && return 0
+    sleep 0.1
+  done
+  note "FAILED: $TUNIF never got its address"
+  return 1
+}
+
+steal_now() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t; exit }' /proc/stat; }
+
+# run WARM SECONDS CMD...: one bounded invocation (the caller pins it). Its
+# result lines go to $RAW ("R", or "W" for the warm-up round), each followed by
+# "L key load1 steal%" with the load average before and the steal over the run.
 run() {
-  local limit=$1
-  shift
-  local rc=0
+  local warm=$1 limit=$2
+  shift 2
+  local rc=0 tmp load s0 s1
+  tmp=$(mktemp)
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  s0=$(steal_now)
   # In the background and waited for, so that a signal to this script runs the
   # trap at once (bash defers traps while a foreground child runs).
-  timeout -k 5 "$limit" "$@" >>"$RAW" 2>>"$LOG" &
+  timeout -k 5 "$limit" "$@" >"$tmp" 2>>"$LOG" &
   CHILD=$!
   wait "$CHILD" || rc=$?
   CHILD=
+  s1=$(steal_now)
   if [ "$rc" != 0 ]; then
     note "FAILED (rc $rc${rc/#124/, timed out}): $*"
   fi
+  awk -v w="$warm" -v load="$load" -v s0="$s0" -v s1="$s1" '
+    BEGIN { split(s0, a, " "); split(s1, b, " "); dt = b[2] - a[2]
+            st = dt > 0 ? 100 * (b[1] - a[1]) / dt : 0 }
+    $1 == "R" { print (w ? "W" : "R"), $2, $3; if (!w) printf "L %s %s %.1f\n", $2, load, st; next }
+    { print }' "$tmp" >>"$RAW"
+  rm -f "$tmp"
 }
 
-LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-
-# The kernel's server, for the whole run (bounded too).
-timeout -k 5 7200 "$KB" serve --ns "$NSB" --addr "$IPB" 2>>"$LOG" &
-SERVER_PID=$!
-
 want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+STEAL0=$(steal_now)
+TUN_VARIANTS=plain
+if { "$UB" 2>&1 || true; } | grep -q -- --vnet; then TUN_VARIANTS="plain vnet"; fi
+# lwIP (Debian's liblwip-dev) in the same TUN harness: installed and built here
+# when missing, since only the benchmark needs it.
+if want tun && [ ! -x "$LB" ] && command -v apt-get >/dev/null; then
+  if [ ! -e /usr/include/lwip/lwip/tcp.h ]; then apt-get install -y liblwip-dev >/dev/null 2>&1 || true; fi
+  { cmake -S "$ROOT" -B "$BUILD" >/dev/null && cmake --build "$BUILD" --target lwip_bench >/dev/null; } 2>>"$LOG" || true
+fi
+[ -x "$LB" ] && TUN_VARIANTS="$TUN_VARIANTS lwip"
 
+# ---- (1) bulk: one flow, one CPU each side, offloads on and off, two MTUs ----
 if want bulk; then
   for mtu in 1500 65535; do
-    set_mtu "$mtu"
-    note "bulk, one flow, $((BULK_BYTES >> 20)) MiB, MTU $mtu: ustcp in memory"
-    run 900 "$UB" bulk --mtu "$mtu" --bytes "$BULK_BYTES" --reps "$REPS"
-    note "bulk, one flow, $((BULK_BYTES >> 20)) MiB, MTU $mtu: kernel over veth"
-    run 900 "$KB" bulk --ns "$NSA" --addr "$IPB" --mtu "$mtu" --bytes "$BULK_BYTES" --reps "$REPS"
+    note "bulk, one flow, $((BULK_BYTES >> 20)) MiB, MTU $mtu: ustcp in memory / kernel over veth (offloads on, off), all on CPU $CPU"
+    for r in $(seq 0 "$REPS"); do
+      w=$([ "$r" = 0 ] && echo 1 || echo 0)
+      run "$w" 900 $PIN "$UB" bulk --mtu "$mtu" --bytes "$BULK_BYTES" --reps 1
+      for offl in on off; do
+        net_up "$mtu" "$offl"
+        lbl=$([ "$offl" = on ] && echo kernel || echo kerneloff)
+        run "$w" 900 $PIN "$KB" bulk --ns "$NSA" --addr "$IPB" --mtu "$mtu" --bytes "$BULK_BYTES" \
+          --label "$lbl" --server-pid "$SERVER_PID" --cpu "$CPU" --reps 1
+        net_down
+      done
+      [ "$mtu" = 1500 ] && run "$w" 300 $PIN "$UB" memcpy --bytes "$BULK_BYTES" --reps 1
+    done
   done
-  set_mtu 1500
-  note "memcpy of the same bytes (ceiling)"
-  run 300 "$UB" memcpy --bytes "$BULK_BYTES" --reps "$REPS"
 fi
-set_mtu 1500
-for m in rr hs; do
-  want $m || continue
-  note "short connections ($m), $CONNS connections, $CONC at once: ustcp in memory"
-  run 900 "$UB" $m --conns "$CONNS" --conc "$CONC" --reps "$REPS"
-  note "short connections ($m), $CONNS connections, $CONC at once: kernel over veth"
-  run 900 "$KB" $m --ns "$NSA" --addr "$IPB" --conns "$CONNS" --conc "$CONC" --reps "$REPS"
-done
-if want mem; then
-  note "memory: $MEM_CONNS idle established connections: ustcp"
-  # One process per repetition: RSS growth is only visible in a fresh process.
-  for _ in $(seq "$REPS"); do run 300 "$UB" mem --conns "$MEM_CONNS" --reps 1; done
-  note "memory: $MEM_CONNS idle established connections: kernel"
-  run 1800 "$KB" mem --ns "$NSA" --server-ns "$NSB" --addr "$IPB" --conns "$MEM_CONNS" --reps "$REPS"
+
+# ---- (2) short connections and latency: ustcp in memory vs kernel over veth ----
+# (not like for like: ustcp is function calls in one thread; the like-for-like
+# rows are over TUN, section 5)
+if want rr; then
+  for m in rr hs; do
+    note "short connections ($m), $CONNS connections, $CONC at once: ustcp in memory / kernel over veth"
+    for r in $(seq 0 "$REPS"); do
+      w=$([ "$r" = 0 ] && echo 1 || echo 0)
+      run "$w" 900 $PIN "$UB" $m --conns "$CONNS" --conc "$CONC" --reps 1
+      net_up 1500 on
+      run "$w" 900 $PIN "$KB" $m --ns "$NSA" --addr "$IPB" --conns "$CONNS" --conc "$CONC" --reps 1
+      net_down
+    done
+  done
 fi
 if want lat; then
-  note "latency, 64-byte request/response, $ITERS round trips: ustcp in memory"
-  run 600 "$UB" lat --iters "$ITERS" --reps "$REPS"
-  note "latency, 64-byte request/response, $ITERS round trips: kernel over veth"
-  run 600 "$KB" lat --ns "$NSA" --addr "$IPB" --iters "$ITERS" --reps "$REPS"
+  note "latency, 64-byte request/response, $ITERS round trips: ustcp in memory / kernel over veth"
+  for r in $(seq 0 "$REPS"); do
+    w=$([ "$r" = 0 ] && echo 1 || echo 0)
+    run "$w" 600 $PIN "$UB" lat --iters "$ITERS" --reps 1
+    net_up 1500 on
+    run "$w" 600 $PIN "$KB" lat --ns "$NSA" --addr "$IPB" --iters "$ITERS" --reps 1
+    net_down
+  done
 fi
+
+# ---- (3) memory per idle connection ----
+if want mem; then
+  note "memory: $MEM_CONNS idle established connections: ustcp / kernel"
+  for r in $(seq 0 "$REPS"); do
+    w=$([ "$r" = 0 ] && echo 1 || echo 0)
+    # One process per repetition: RSS growth is only visible in a fresh process.
+    run "$w" 300 "$UB" mem --conns "$MEM_CONNS" --reps 1
+    net_up 1500 on
+    run "$w" 1800 "$KB" mem --ns "$NSA" --server-ns "$NSB" --addr "$IPB" --conns "$MEM_CONNS" --reps 1
+    net_down
+  done
+fi
+
+# ---- (4) loss curve (virtual time: deterministic, seeds 1..REPS) ----
 if want loss; then
   for loss in 0 0.01 0.1 0.3; do
     note "loss curve, sim network, 100 ms RTT, 32 KiB buffers, loss $loss: ustcp (virtual time)"
-    run 1800 "$UB" loss --loss "$loss" --bytes "$LOSS_BYTES" --reps "$REPS"
+    run 0 1800 "$UB" loss --loss "$loss" --bytes "$LOSS_BYTES" --reps "$REPS"
   done
 fi
+
 if want ooo; then
   # Issue 10 point 5: the out-of-order attack pattern must cost at most 3x the CPU
   # per segment of an in-order stream (both in one process, interleaved per rep).
   note "out-of-order attack: 1-byte segments with 1-byte holes across a 32 MiB window vs in order, $OOO_SEGS segments each"
-  run 1800 "$UB" ooo --segs "$OOO_SEGS" --reps "$REPS"
+  run 0 1800 $PIN "$UB" ooo --segs "$OOO_SEGS" --reps "$REPS"
 fi
-# (6) Over TUN, MTU 1500: the kernel's clients (in the client namespace) to and
-# from ustcp on a TUN device there (ustcp_bench tun-serve: src/link/loop + tun),
-# vs kernel-to-kernel over the veth, and vs the TUN ceiling: a reflector that
-# reads packets and writes them back (ustcp_bench tun-reflect) under a UDP load
-# (kernel_bench udp-flood), in packets/s and Gbit/s at 1500 bytes a packet.
-wait_addr() {  # wait_addr DEV ADDR: until the device has its address (5 s at most)
-  for _ in $(seq 50); do
-    ip -n "$NSA" addr show dev "$1" 2>/dev/null | grep -q "inet $2 " && return 0
-    sleep 0.1
-  done
-  note "FAILED: $1 never got $2"
-  return 1
-}
-TUN_PIDS=
+
+# ---- (5) over TUN, MTU 1500, the same kernel client: ustcp on a TUN device
+# vs the kernel's server over the veth ----
 if want tun; then
-  if [ -e "$ROOT/src/link/tun.c" ] && [ -e "$ROOT/src/link/loop.c" ] && [ -c /dev/net/tun ]; then
-    set_mtu 1500
-    note "over TUN: kernel to kernel over veth, receiving (bulk-recv) for the baseline"
-    run 900 "$KB" bulk-recv --ns "$NSA" --addr "$IPB" --mtu 1500 --bytes "$BULK_BYTES" --reps "$REPS"
-    TS=ut${TAG}s
-    TR=ut${TAG}r
-    timeout -k 5 3600 "$UB" tun-serve --ns "$NSA" --tun "$TS" --addr 10.78.0.2 --peer 10.78.0.1 \
-      --mtu 1500 2>>"$LOG" &
-    TUN_PIDS="$TUN_PIDS $!"
-    if wait_addr "$TS" 10.78.0.1; then
-      note "over TUN: kernel client sending to ustcp, $((BULK_BYTES >> 20)) MiB"
-      run 900 "$KB" bulk --ns "$NSA" --addr 10.78.0.2 --label tun --mtu 1500 --bytes "$BULK_BYTES" --reps "$REPS"
-      note "over TUN: kernel client receiving from ustcp, $((BULK_BYTES >> 20)) MiB"
-      run 900 "$KB" bulk-recv --ns "$NSA" --addr 10.78.0.2 --label tun --mtu 1500 --bytes "$BULK_BYTES" --reps "$REPS"
-      for m in rr hs; do
-        note "over TUN: short connections ($m), kernel client to ustcp"
-        run 900 "$KB" $m --ns "$NSA" --addr 10.78.0.2 --label tun --conns "$TUN_CONNS" --conc "$CONC" --reps "$REPS"
+  if [ -c /dev/net/tun ]; then
+    note "over TUN: kernel client (bulk, bulk-recv, rr, hs, lat) to ustcp on TUN ($TUN_VARIANTS) / to the kernel over veth, all on CPU $CPU"
+    for r in $(seq 0 "$REPS"); do
+      w=$([ "$r" = 0 ] && echo 1 || echo 0)
+      for v in $TUN_VARIANTS kernel; do
+        if [ "$v" = kernel ]; then
+          net_up 1500 on; dst=$IPB; lbl=kernel
+        else
+          tun_up "$v" || { net_down; continue; }
+          dst=$TUN_ADDR; lbl=tun$([ "$v" = vnet ] && echo vnet || true)
+          [ "$v" = lwip ] && lbl=lwip
+        fi
+        # The kernel's bulk keys are bulk1500.kernel already (section 1, offloads on):
+        # these are labelled veth so that both sets stay apart.
+        [ "$v" = kernel ] && lbl=veth
+        run "$w" 900 $PIN "$KB" bulk --ns "$NSA" --addr "$dst" --label "$lbl" --mtu 1500 --bytes "$TUN_BYTES" --reps 1
+        run "$w" 900 $PIN "$KB" bulk-recv --ns "$NSA" --addr "$dst" --label "$lbl" --mtu 1500 --bytes "$TUN_BYTES" --reps 1
+        run "$w" 900 $PIN "$KB" rr --ns "$NSA" --addr "$dst" --label "$lbl" --conns "$TUN_CONNS" --conc "$CONC" --reps 1
+        run "$w" 900 $PIN "$KB" hs --ns "$NSA" --addr "$dst" --label "$lbl" --conns "$TUN_CONNS" --conc "$CONC" --reps 1
+        run "$w" 600 $PIN "$KB" lat --ns "$NSA" --addr "$dst" --label "$lbl" --iters "$ITERS" --reps 1
+        net_down
       done
-    fi
-    timeout -k 5 3600 "$UB" tun-reflect --ns "$NSA" --tun "$TR" --addr 10.79.0.2 --peer 10.79.0.1 \
-      --mtu 1500 2>>"$LOG" &
-    TUN_PIDS="$TUN_PIDS $!"
-    if wait_addr "$TR" 10.79.0.1; then
-      note "over TUN: the ceiling (reflector, UDP load, 1500-byte packets)"
-      run 300 "$KB" udp-flood --ns "$NSA" --addr 10.79.0.2 --mtu 1500 --conc 256 --secs 2 --reps "$REPS"
-    fi
-    for p in $TUN_PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-    TUN_PIDS=
+    done
   else
-    # TODO(TUN): needs the TUN driver (src/link/tun.*, src/link/loop.c) and /dev/net/tun.
-    note "SKIP: TUN benchmark needs src/link/tun"
-    echo "SKIP: TUN benchmark needs src/link/tun"
+    note "SKIP: TUN benchmark needs /dev/net/tun"
   fi
 fi
 
@@ -232,13 +320,24 @@ fi
 } >>"$RAW"
 
 # ---- the table ----
-# stats KEY -> "median min max n" (median of n values; mean of the middle two if even)
+# stats KEY -> "median q1 q3 n" (quartiles by linear interpolation)
 stats() {
   awk -v k="$1" '$1 == "R" && $2 == k { print $3 }' "$RAW" | sort -g |
-    awk '{ v[NR] = $1 } END {
+    awk 'function q(p,  h, i) { h = 1 + (NR - 1) * p; i = int(h); return v[i] + (h - i) * (v[i + 1] - v[i]) }
+      { v[NR] = $1 } END {
       if (NR == 0) { print "- - - 0"; exit }
-      m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-      printf "%s %s %s %d\n", m, v[1], v[NR], NR }'
+      v[NR + 1] = v[NR]
+      printf "%s %s %s %d\n", q(0.5), q(0.25), q(0.75), NR }'
+}
+# busy KEY... -> "" or "busy (load ≤ X, steal Y %)": the largest load average
+# seen before any repetition of these keys, and their largest steal.
+busy() {
+  local keys="$*"
+  awk -v keys=" $keys " -v ncpu="$NCPU" '$1 == "L" && index(keys, " " $2 " ") {
+      if ($3 > l) l = $3; if ($4 > s) s = $4; n++ }
+    END { if (!n) exit
+      if (l > ncpu || s > 5) printf "busy (load ≤ %s, steal ≤ %.1f %%)", l, s + 0
+      else printf "load ≤ %s", l }' "$RAW"
 }
 fmt() {  # value -> 3 significant digits, thousands separated when large
   awk -v x="$1" 'BEGIN {
@@ -248,20 +347,19 @@ fmt() {  # value -> 3 significant digits, thousands separated when large
       print s o; exit }
     if (x >= 100) printf "%.0f\n", x; else if (x >= 10) printf "%.1f\n", x; else printf "%.3g\n", x }'
 }
-cell() {  # "median min max n" -> "median (min–max)"
+cell() {  # "median q1 q3 n" -> "median [q1–q3]"
   set -- $1
   if [ "$4" = 0 ]; then echo "no result"; return; fi
   if [ "$4" = 1 ]; then fmt "$1"; return; fi
-  echo "$(fmt "$1") ($(fmt "$2")–$(fmt "$3"))"
+  echo "$(fmt "$1") [$(fmt "$2")–$(fmt "$3")]"
 }
 # row LABEL UNIT UKEY REFLABEL REFKEY TARGET OP
 #   TARGET/OP: the ratio ustcp/ref must be OP ("ge"/"le") TARGET; "-" for none.
 row() {
   local label=$1 unit=$2 ukey=$3 rlabel=$4 rkey=$5 target=$6 op=${7:-ge}
-  local us rs
+  local us rs um rm ratio verdict rcell
   us=$(stats "$ukey")
   rs=$(stats "$rkey")
-  local um rm ratio verdict
   um=$(echo "$us" | cut -d' ' -f1)
   rm=$(echo "$rs" | cut -d' ' -f1)
   ratio=$(awk -v a="$um" -v b="$rm" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.3g", a / b }')
@@ -272,51 +370,98 @@ row() {
     else
       verdict=$(awk -v r="$ratio" -v t="$target" -v op="$op" 'BEGIN {
         ok = (op == "ge") ? (r >= t) : (r <= t)
-        printf "%s %s %s: %s", (op == "ge" ? "≥" : "≤"), t, "", (ok ? "met" : "MISSED") }' | sed 's/  :/:/')
+        printf "%s %s: %s", (op == "ge" ? "≥" : "≤"), t, (ok ? "met" : "MISSED") }')
     fi
   fi
-  local rcell
   if [ "$rkey" = none ]; then rcell="-"; else rcell=$(cell "$rs"); fi
-  printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$unit" "$(cell "$us")" "$rlabel" \
-    "$rcell" "$ratio" "$verdict"
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$unit" "$(cell "$us")" "$rlabel" \
+    "$rcell" "$ratio" "$verdict" "$(busy "$ukey" "$rkey")"
 }
+has() { grep -q "^R $1 " "$RAW"; }
 
 {
+  S1=$(steal_now)
   echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-  echo "Machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs; kernel $(uname -r)"
-  echo "Command: \`make bench\` (bench/run.sh; BENCH_REPS=$REPS${BENCH_QUICK:+, BENCH_QUICK=$BENCH_QUICK})"
-  echo "Repetitions: $REPS each; cells are median (min–max). Load average (1, 5, 15 min) at the start: $LOAD0; at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
-  echo
-  echo "| benchmark | unit | ustcp | reference | reference value | ratio ustcp/ref | target |"
-  echo "|---|---|---|---|---|---|---|"
-  row "bulk, 1 flow, $((BULK_BYTES >> 20)) MiB, MTU 1500" "Gbit/s" bulk1500.ustcp "kernel, veth, MTU 1500" bulk1500.kernel 1.0
-  row "bulk, 1 flow, $((BULK_BYTES >> 20)) MiB, MTU 65535" "Gbit/s" bulk65535.ustcp "kernel, veth, MTU 65535" bulk65535.kernel 1.0
-  row "bulk, MTU 1500, vs ceiling" "Gbit/s" bulk1500.ustcp "memcpy, same bytes" bulk.memcpy -
-  row "bulk, MTU 65535, vs ceiling" "Gbit/s" bulk65535.ustcp "memcpy, same bytes" bulk.memcpy -
-  row "short conns: connect, 64 B req/resp, close" "conn/s" rr.ustcp "kernel, veth, epoll" rr.kernel 5
-  row "short conns: handshake only" "conn/s" hs.ustcp "kernel, veth, epoll" hs.kernel -
-  row "memory per idle conn end, engine accounting" "bytes" mem.ustcp.engine "kernel slab" mem.kernel.slab 0.25 le
-  row "memory per idle conn end, process RSS growth" "bytes" mem.ustcp.rss "kernel slab" mem.kernel.slab 0.25 le
-  row "memory per idle conn end, data buffers" "bytes" mem.ustcp.buffers "kernel sockstat mem" mem.kernel.sockstat -
-  row "latency, 64 B round trip, median" "µs" lat.ustcp.p50 "kernel, veth" lat.kernel.p50 -
-  row "latency, 64 B round trip, p99" "µs" lat.ustcp.p99 "kernel, veth" lat.kernel.p99 -
-  row "loss 0 %, 100 ms RTT, 32 KiB" "B/s (virtual)" loss0.ustcp "window/RTT" ideal.window_rtt 0.95
-  row "loss 0 %" "B/s (virtual)" loss0.ustcp "smoltcp netsim" smoltcp.loss0 -
-  row "loss 1 %" "B/s (virtual)" loss1.ustcp "window/RTT" ideal.window_rtt -
-  row "loss 10 %" "B/s (virtual)" loss10.ustcp "smoltcp netsim" smoltcp.loss10 3
-  row "loss 30 %" "B/s (virtual)" loss30.ustcp "smoltcp netsim" smoltcp.loss30 -
-  row "1-byte segments with 1-byte holes, 32 MiB window" "CPU ns/segment" ooo.holes.ns "same, in order" ooo.inorder.ns 3 le
-  if grep -q "^R tunceiling" "$RAW" || grep -q "^R bulk1500.tun" "$RAW"; then
-    row "over TUN, MTU 1500: kernel client → ustcp" "Gbit/s" bulk1500.tun "kernel→kernel, veth" bulk1500.kernel -
-    row "over TUN, MTU 1500: kernel client → ustcp" "Gbit/s" bulk1500.tun "TUN ceiling (reflector)" tunceiling1500.gbps 0.9
-    row "over TUN, MTU 1500: ustcp → kernel client" "Gbit/s" bulkrecv1500.tun "kernel→kernel, veth" bulkrecv1500.kernel -
-    row "over TUN, MTU 1500: ustcp → kernel client" "Gbit/s" bulkrecv1500.tun "TUN ceiling (reflector)" tunceiling1500.gbps 0.9
-    row "over TUN: short conns, kernel client, ustcp server" "conn/s" rr.tun "kernel, veth, epoll" rr.kernel -
-    row "over TUN: handshake only, kernel client, ustcp server" "conn/s" hs.tun "kernel, veth, epoll" hs.kernel -
-    row "TUN ceiling: packets reflected" "packets/s" tunceiling.pps "-" none -
-  else
-    echo "| over TUN | | SKIP: TUN benchmark needs src/link/tun | | | | |"
+  echo "Machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $NCPU CPUs; kernel $(uname -r)"
+  echo "Command: \`make bench\` (bench/run.sh; BENCH_REPS=$REPS${BENCH_QUICK:+, BENCH_QUICK=$BENCH_QUICK}${BENCH_ONLY:+, BENCH_ONLY=\"$BENCH_ONLY\"}); everything pinned to CPU $CPU"
+  echo "Repetitions: one discarded warm-up, then $REPS of each side, interleaved; cells are median [interquartile range]."
+  echo "Load average (1, 5, 15 min) at the start: $LOAD0; at the end: $(cut -d' ' -f1-3 /proc/loadavg). Steal over the whole run: $(awk -v a="$STEAL0" -v b="$S1" 'BEGIN { split(a, x, " "); split(b, y, " "); d = y[2] - x[2]; printf "%.1f %%", (d > 0 ? 100 * (y[1] - x[1]) / d : 0) }')."
+  if awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v l0="${LOAD0%% *}" -v n="$NCPU" 'BEGIN { exit !(l > n || l0 > n) }'; then
+    echo
+    echo "**WARNING: the machine was busy (load average above its $NCPU CPUs): absolute figures are low and noisy; only ratios of interleaved repetitions mean anything, and rows marked busy less so.**"
   fi
+  echo
+  echo "| benchmark | unit | ustcp | reference | reference value | ratio ustcp/ref | target | load |"
+  echo "|---|---|---|---|---|---|---|---|"
+  if has bulk1500.ustcp; then
+    for mtu in 1500 65535; do
+      row "[a] bulk, 1 flow, MTU $mtu, 1 CPU, offloads on" "Gbit/s" bulk$mtu.ustcp "[b] kernel, veth, 1 CPU, TSO/GSO/GRO/csum offload on" bulk$mtu.kernel 1.0
+      row "[a] bulk, 1 flow, MTU $mtu, 1 CPU, offloads off" "Gbit/s" bulk$mtu.ustcp "[c] kernel, veth, 1 CPU, all offloads off" bulk$mtu.kerneloff -
+      row "[a] CPU per payload byte, MTU $mtu" "ns/B" cpu$mtu.ustcp.nsB "[b] kernel, offloads on (incl. softirq)" cpu$mtu.kernel.nsB - le
+      row "[a] CPU per payload byte, MTU $mtu" "ns/B" cpu$mtu.ustcp.nsB "[c] kernel, offloads off (incl. softirq)" cpu$mtu.kerneloff.nsB - le
+      row "[a] CPU per $((mtu - 40))-byte segment of payload, MTU $mtu" "ns" cpu$mtu.ustcp.nsSeg "[c] kernel, offloads off" cpu$mtu.kerneloff.nsSeg - le
+    done
+    row "[a] bulk, MTU 1500, vs the copy" "Gbit/s" bulk1500.ustcp "memcpy of the same bytes" bulk.memcpy -
+  fi
+  if has bulk1500.tun; then
+    for v in tun tunvnet; do
+      has bulk1500.$v || continue
+      d=$([ $v = tun ] && echo "[d] ustcp on TUN, 1 read/write per packet" || echo "[e] ustcp on TUN, IFF_VNET_HDR + offloads")
+      row "$d: kernel client → ustcp, MTU 1500" "Gbit/s" bulk1500.$v "[f] kernel → kernel, veth, offloads on" bulk1500.veth -
+      row "$d: ustcp → kernel client, MTU 1500" "Gbit/s" bulkrecv1500.$v "[f] kernel → kernel, veth" bulkrecv1500.veth -
+      row "$d: short conns (connect, 64 B each way, close)" "conn/s" rr.$v "[f] kernel server, veth" rr.veth -
+      row "$d: handshake only" "conn/s" hs.$v "[f] kernel server, veth" hs.veth -
+      row "$d: 64 B round trip, median" "µs" lat.$v.p50 "[f] kernel server, veth" lat.veth.p50 - le
+      row "$d: 64 B round trip, p99" "µs" lat.$v.p99 "[f] kernel server, veth" lat.veth.p99 - le
+    done
+    if has bulk1500.tunvnet; then
+      row "[e] vs [d]: kernel client → ustcp" "Gbit/s" bulk1500.tunvnet "[d] plain TUN" bulk1500.tun -
+      row "[e] vs [d]: ustcp → kernel client" "Gbit/s" bulkrecv1500.tunvnet "[d] plain TUN" bulkrecv1500.tun -
+    fi
+    if has bulk1500.lwip; then
+      row "[d] ustcp, plain TUN: kernel client → stack" "Gbit/s" bulk1500.tun "[i] lwIP, plain TUN" bulk1500.lwip -
+      row "[d] ustcp, plain TUN: stack → kernel client" "Gbit/s" bulkrecv1500.tun "[i] lwIP, plain TUN" bulkrecv1500.lwip -
+      row "[e] ustcp, TUN offloads: kernel client → stack" "Gbit/s" bulk1500.tunvnet "[i] lwIP, plain TUN" bulk1500.lwip 2.5
+      row "[e] ustcp, TUN offloads: stack → kernel client" "Gbit/s" bulkrecv1500.tunvnet "[i] lwIP, plain TUN" bulkrecv1500.lwip 2.5
+      row "[d] ustcp, plain TUN: short conns" "conn/s" rr.tun "[i] lwIP, plain TUN" rr.lwip -
+      row "[d] ustcp, plain TUN: handshake only" "conn/s" hs.tun "[i] lwIP, plain TUN" hs.lwip -
+      row "[d] ustcp, plain TUN: 64 B round trip, median" "µs" lat.tun.p50 "[i] lwIP, plain TUN" lat.lwip.p50 - le
+      row "[i] lwIP, plain TUN: kernel client → stack" "Gbit/s" bulk1500.lwip "[f] kernel → kernel, veth" bulk1500.veth -
+    fi
+  fi
+  if has rr.ustcp; then
+    row "[g] short conns, in memory (NOT like for like)" "conn/s" rr.ustcp "[h] kernel, veth, epoll" rr.kernel -
+    row "[g] handshake only, in memory (NOT like for like)" "conn/s" hs.ustcp "[h] kernel, veth, epoll" hs.kernel -
+  fi
+  if has lat.ustcp.p50; then
+    row "[g] 64 B round trip, in memory, median (NOT like for like)" "µs" lat.ustcp.p50 "[h] kernel, veth" lat.kernel.p50 - le
+  fi
+  if has mem.ustcp.engine; then
+    row "memory per idle conn end, engine accounting" "bytes" mem.ustcp.engine "kernel slab" mem.kernel.slab 0.25 le
+    row "memory per idle conn end, process RSS growth" "bytes" mem.ustcp.rss "kernel slab" mem.kernel.slab 0.25 le
+  fi
+  if has loss0.ustcp; then
+    row "loss 0 %, 100 ms RTT, 32 KiB" "B/s (virtual)" loss0.ustcp "window/RTT" ideal.window_rtt 0.95
+    row "loss 0 %" "B/s (virtual)" loss0.ustcp "smoltcp netsim" smoltcp.loss0 -
+    row "loss 1 %" "B/s (virtual)" loss1.ustcp "window/RTT" ideal.window_rtt -
+    row "loss 10 %" "B/s (virtual)" loss10.ustcp "smoltcp netsim" smoltcp.loss10 3
+    row "loss 30 %" "B/s (virtual)" loss30.ustcp "smoltcp netsim" smoltcp.loss30 -
+  fi
+  if has ooo.holes.ns; then
+    row "1-byte segments with 1-byte holes, 32 MiB window" "CPU ns/segment" ooo.holes.ns "same, in order" ooo.inorder.ns 3 le
+  fi
+  echo
+  echo "What each side does (every process pinned to CPU $CPU with taskset; payload checked against its stream offset by the receiver in every bulk and request/response run):"
+  echo
+  echo "- [a] ustcp_bench bulk: two ustcp stacks in one process and one thread, joined by an in-memory link (one memcpy per packet into a FIFO slot). No syscalls per packet. Copies: application → send ring, ring → packet (fused with the checksum), packet → link slot, payload → receive ring, ring → application. Checksums: computed on send and verified on receive in software for every segment of MTU−40 bytes. No offloads: the in-memory link has none."
+  echo "- [b] kernel_bench bulk → kernel_bench serve: two processes (client, epoll server) on the same CPU, one write()/read() per 256 KiB, over a veth pair between two namespaces with the veth defaults: TSO/GSO (segments of up to 64 KiB cross the veth as one skb), GRO, and checksum offload (no checksum computed or verified). CPU cost = both processes' user+system time + CPU $CPU's softirq time."
+  echo "- [c] as [b] with \`ethtool -K tso off gso off gro off tx off rx off\` on both veth ends: every MTU-sized segment is built, checksummed and verified in software, as ustcp does."
+  echo "- [d] ustcp_bench tun-serve: one ustcp stack on a TUN device in the client's namespace (src/link/loop.c, epoll + timerfd, one read() per received packet and one write() per sent packet, software checksums both ways); the client is kernel_bench (the kernel's TCP, its own process) sending through the TUN device."
+  echo "- [e] as [d] with IFF_VNET_HDR and TUNSETOFFLOAD(TUN_F_CSUM|TUN_F_TSO4): the kernel hands ustcp its unsegmented GSO frames (up to 64 KiB per read, checksum left to the receiver as CHECKSUM_PARTIAL, accepted by ustcp_input_flags(USTCP_IN_CSUM_VERIFIED)); ustcp still sends one MSS-sized packet per write."
+  echo "- [f] the same kernel_bench client and modes against kernel_bench serve over the veth pair (two processes, offloads on), fresh namespaces per repetition."
+  echo "- [g] two ustcp stacks in one thread over the in-memory link: function calls, no syscalls, no wake-ups. Not comparable with [h]; the like-for-like rows are [d]/[e] against [f]."
+  echo "- [i] bench/lwip_bench tun-serve: lwIP 2.1.3 (Debian liblwip-dev, the GNU Hurd's build: TCP_MSS 1460, 64 KiB window and send buffer, software checksums) on a TUN device as [d] (one read()/write() per packet), the same services and payload checks, its tcpip thread running the timers; the same kernel client."
+  echo "- [h] kernel_bench rr/hs/lat client against the epoll server over the veth, two processes on one CPU, syscalls and wake-ups per message."
 } >"$REPORT"
 if want apps; then
   { echo; BUILD=$BUILD APPS_REPS=$REPS bash "$ROOT/bench/apps.sh" 2>>"$LOG" || echo "apps: FAILED (see $LOG)"; } >>"$REPORT"

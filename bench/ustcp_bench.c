@@ -229,8 +229,8 @@ struct bulk {
   struct ustcp_stack *cs, *ss;
   int cfd, lfd, sfd;
   uint64_t total, sent, rcvd;
-  bool shut, eof, failed;
-  uint8_t *sbuf, *rbuf;
+  bool shut, eof, failed, corrupt;
+  uint8_t *rbuf;
 };
 
 static void bulk_send(struct bulk *b)
@@ -238,7 +238,7 @@ static void bulk_send(struct bulk *b)
   while (b->sent < b->total) {
     uint64_t want = b->total - b->sent;
     if (want > BULK_CHUNK) want = BULK_CHUNK;
-    ssize_t n = ustcp_send(b->cs, b->cfd, b->sbuf, (size_t)want, 0);
+    ssize_t n = ustcp_send(b->cs, b->cfd, bench_pattern_at(b->sent), (size_t)want, 0);
     if (n <= 0) {
       if (n != -EAGAIN) b->failed = true;
       break;
@@ -259,7 +259,12 @@ static void bulk_recv(struct bulk *b)
   }
   for (;;) {
     ssize_t n = ustcp_recv(b->ss, b->sfd, b->rbuf, BULK_CHUNK, 0);
-    if (n > 0) { b->rcvd += (uint64_t)n; continue; }
+    if (n > 0) {
+      /* The payload is checked against its stream offset (bench_util.h). */
+      if (!bench_verify(b->rcvd, b->rbuf, (size_t)n)) b->corrupt = b->failed = true;
+      b->rcvd += (uint64_t)n;
+      continue;
+    }
     if (n == 0) b->eof = true;
     else if (n != -EAGAIN) b->failed = true;
     break;
@@ -279,17 +284,15 @@ static double run_bulk(uint16_t mtu, uint64_t total, uint32_t bufsz)
   b.ss = net_add(&b.net, IP_SERVER, &cfg);
   b.total = total;
   b.sfd = -1;
-  b.sbuf = malloc(BULK_CHUNK);
   b.rbuf = malloc(BULK_CHUNK);
-  if (!b.sbuf || !b.rbuf) bench_die("out of memory");
-  for (size_t i = 0; i < BULK_CHUNK; i++) b.sbuf[i] = (uint8_t)(i * 131 + 7);
+  if (!b.rbuf) bench_die("out of memory");
   ustcp_set_ready_cb(b.cs, bulk_client_cb, &b);
   ustcp_set_ready_cb(b.ss, bulk_server_cb, &b);
   net_sync(&b.net);
   b.lfd = listen_on(b.ss, 5001, 16);
   b.cfd = must(ustcp_socket(b.cs), "socket");
   struct ustcp_addr dst = {IP_SERVER, 5001};
-  uint64_t t0 = bench_now_ns();
+  uint64_t t0 = bench_now_ns(), c0 = bench_cpu_ns();
   must(ustcp_connect(b.cs, b.cfd, &dst), "connect");
   while (!b.eof && !b.failed) {
     if (!net_step(&b.net)) {
@@ -298,17 +301,24 @@ static double run_bulk(uint16_t mtu, uint64_t total, uint32_t bufsz)
       if (wall_exceeded(t0)) { fprintf(stderr, "bulk: wall-clock limit\n"); b.failed = true; }
     }
   }
-  uint64_t t1 = bench_now_ns();
+  uint64_t t1 = bench_now_ns(), c1 = bench_cpu_ns();
   struct ustcp_stats st;
   ustcp_get_stats(b.cs, &st);
-  fprintf(stderr, "bulk mtu %u: %llu bytes in %.3f s, %llu packets on the link, %llu retrans\n",
-          mtu, (unsigned long long)b.rcvd, (double)(t1 - t0) / 1e9,
-          (unsigned long long)b.net.pkts, (unsigned long long)st.retrans_segs);
+  fprintf(stderr, "bulk mtu %u: %llu bytes in %.3f s, cpu %.3f s, %llu packets on the link, "
+          "%llu retrans%s\n", mtu, (unsigned long long)b.rcvd, (double)(t1 - t0) / 1e9,
+          (double)(c1 - c0) / 1e9, (unsigned long long)b.net.pkts,
+          (unsigned long long)st.retrans_segs, b.corrupt ? ", PAYLOAD MISMATCH" : "");
   bool ok = !b.failed && b.rcvd == total;
   net_free(&b.net);
-  free(b.sbuf);
   free(b.rbuf);
   if (!ok) return 0;
+  /* CPU cost of both ends (one process, one thread): per payload byte, and per
+   * MSS-sized segment of payload (MTU - 40), the unit the kernel's row uses too. */
+  char key[64];
+  snprintf(key, sizeof key, "cpu%u.ustcp.nsB", mtu);
+  bench_result(key, (double)(c1 - c0) / (double)total);
+  snprintf(key, sizeof key, "cpu%u.ustcp.nsSeg", mtu);
+  bench_result(key, (double)(c1 - c0) / (double)total * (mtu - 40));
   return (double)total * 8 / ((double)(t1 - t0) / 1e9) / 1e9;
 }
 
@@ -344,7 +354,7 @@ struct shortc {
   struct ustcp_stack *cs, *ss;
   int lfd;
   bool hs;
-  uint64_t target, started, done, failed;
+  uint64_t target, started, done, failed, corrupt;
   struct conn_state *cl, *sv;
   size_t cl_cap, sv_cap;
   uint8_t msg[64];
@@ -407,6 +417,12 @@ static void sc_client_cb(void *ctx, int fd, unsigned ev)
     for (;;) {
       ssize_t n = ustcp_recv(c->cs, fd, buf, sizeof buf, 0);
       if (n > 0) {
+        /* The response is stream bytes 0..63 (bench_util.h), nothing more. */
+        if (st->got + n > 64 || !bench_verify(st->got, buf, (size_t)n)) {
+          c->corrupt++;
+          sc_finish(c, fd, st, false);
+          return;
+        }
         st->got = (uint8_t)(st->got + n);
         if (st->got >= 64) { sc_finish(c, fd, st, true); return; }
         continue;
@@ -437,6 +453,12 @@ static void sc_server_cb(void *ctx, int fd, unsigned ev)
   for (;;) {
     ssize_t n = ustcp_recv(c->ss, fd, buf, sizeof buf, 0);
     if (n > 0) {
+      if (st->got + n > 64 || !bench_verify(st->got, buf, (size_t)n)) {
+        c->corrupt++;               /* the request is stream bytes 0..63 */
+        st->phase = 0;
+        ustcp_close(c->ss, fd);
+        return;
+      }
       st->got = (uint8_t)(st->got + n);
       if (st->got >= 64 && st->phase == 1) {
         ustcp_send(c->ss, fd, c->msg, 64, 0);
@@ -457,7 +479,7 @@ static double run_short(bool hs, uint64_t nconns, int conc)
   memset(&c, 0, sizeof c);
   c.hs = hs;
   c.target = nconns;
-  memset(c.msg, 'q', sizeof c.msg);
+  memcpy(c.msg, bench_pattern_at(0), sizeof c.msg);
   struct ustcp_config cfg;
   bench_config(&cfg, 1500, 0);
   c.cs = net_add(&c.net, IP_CLIENT, &cfg);
@@ -486,11 +508,12 @@ static double run_short(bool hs, uint64_t nconns, int conc)
   ustcp_get_stats(c.cs, &cst);
   ustcp_get_stats(c.ss, &sst);
   fprintf(stderr, "%s: %llu done, %llu failed in %.3f s; %llu packets; client retrans %llu, "
-          "server retrans %llu, accept-queue drops %llu\n", hs ? "hs" : "rr",
+          "server retrans %llu, accept-queue drops %llu, payload mismatches %llu\n", hs ? "hs" : "rr",
           (unsigned long long)c.done, (unsigned long long)c.failed, (double)(t1 - t0) / 1e9,
           (unsigned long long)c.net.pkts, (unsigned long long)cst.retrans_segs,
-          (unsigned long long)sst.retrans_segs, (unsigned long long)sst.accept_queue_drops);
-  bool ok = c.done == nconns;
+          (unsigned long long)sst.retrans_segs, (unsigned long long)sst.accept_queue_drops,
+          (unsigned long long)c.corrupt);
+  bool ok = c.done == nconns && !c.corrupt;
   net_free(&c.net);
   free(c.cl);
   free(c.sv);
@@ -843,14 +866,34 @@ struct tconn {
   uint8_t kind;
   uint32_t got;
   uint64_t left;
+  uint64_t off;       /* stream offset of the next byte received (sink, echo) or sent (source) */
   uint8_t req[8];
 };
 struct tsrv {
   struct ustcp_stack *st;
   struct tconn *c;
   size_t cap;
+  uint64_t corrupt;
   uint8_t buf[BULK_CHUNK];
 };
+
+/* Echo traffic is 64-byte messages, each stream bytes 0..63 (bench_util.h). */
+static bool echo_ok(uint64_t off, const uint8_t *p, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    if (p[i] != bench_pattern[(off + i) % 64]) return false;
+  return true;
+}
+
+/* A payload that is not what the client sent: counted, and the connection is
+ * reset so that the client's run fails rather than reports a rate. */
+static void tsrv_corrupt(struct tsrv *t, int fd, struct tconn *c)
+{
+  if (t->corrupt++ < 5) fprintf(stderr, "tun-serve: PAYLOAD MISMATCH on fd %d at offset %llu\n", fd,
+                                (unsigned long long)c->off);
+  c->kind = T_NONE;
+  ustcp_abort(t->st, fd);
+}
 
 static struct tconn *tconn_of(struct tsrv *t, int fd)
 {
@@ -892,7 +935,11 @@ static void tsrv_cb(void *ctx, int fd, unsigned ev)
   case T_SINK:
     for (;;) {
       ssize_t n = ustcp_recv(t->st, fd, t->buf, sizeof t->buf, 0);
-      if (n > 0) continue;
+      if (n > 0) {
+        if (!bench_verify(c->off, t->buf, (size_t)n)) { tsrv_corrupt(t, fd, c); return; }
+        c->off += (uint64_t)n;
+        continue;
+      }
       if (n != -EAGAIN) tsrv_close(t, fd, c);
       return;
     }
@@ -900,8 +947,10 @@ static void tsrv_cb(void *ctx, int fd, unsigned ev)
     for (;;) {
       ssize_t n = ustcp_recv(t->st, fd, t->buf, sizeof t->buf, 0);
       if (n > 0) {
+        if (!echo_ok(c->off, t->buf, (size_t)n)) { tsrv_corrupt(t, fd, c); return; }
+        c->off += (uint64_t)n;
         c->got += (uint32_t)n;
-        for (; c->got >= 64; c->got -= 64) ustcp_send(t->st, fd, t->buf, 64, 0);
+        for (; c->got >= 64; c->got -= 64) ustcp_send(t->st, fd, bench_pattern_at(0), 64, 0);
         continue;
       }
       if (n != -EAGAIN) tsrv_close(t, fd, c);
@@ -917,12 +966,14 @@ static void tsrv_cb(void *ctx, int fd, unsigned ev)
         for (int b = 0; b < 8; b++) c->left = c->left << 8 | c->req[b];
     }
     while (c->left) {
-      ssize_t n = ustcp_send(t->st, fd, t->buf, c->left < BULK_CHUNK ? (size_t)c->left : BULK_CHUNK, 0);
+      ssize_t n = ustcp_send(t->st, fd, bench_pattern_at(c->off),
+                             c->left < BULK_CHUNK ? (size_t)c->left : BULK_CHUNK, 0);
       if (n <= 0) {
         if (n != -EAGAIN) tsrv_close(t, fd, c);
         return;
       }
       c->left -= (uint64_t)n;
+      c->off += (uint64_t)n;
     }
     tsrv_close(t, fd, c);    /* the FIN follows the queued data */
     return;
@@ -944,6 +995,7 @@ static void tsrv_listen(struct tsrv *t, uint16_t port, uint8_t kind, uint32_t bu
   tconn_of(t, fd)->kind = kind;
 }
 
+static bool opt_vnet;   /* tun-serve --vnet: the loop's offload path */
 static int run_tun_serve(const char *ifname, uint32_t addr, uint32_t peer, uint16_t mtu, uint32_t bufsz)
 {
   struct ustcp_config cfg;
@@ -959,6 +1011,7 @@ static int run_tun_serve(const char *ifname, uint32_t addr, uint32_t peer, uint1
   lc.mtu = mtu;
   lc.seed = 7;
   lc.stack_cfg = &cfg;
+  lc.offload = opt_vnet;
   char err[256] = "";
   int rc = ustcp_loop_new(&lc, &tun_loop, err, sizeof err);
   if (rc < 0) {
@@ -1171,7 +1224,8 @@ static void usage(void)
           "  loss   --loss P --bytes N            sim network, 100 ms RTT, 32 KiB buffers (B/s)\n"
           "  ooo    [--buf B] [--segs N]           1-byte segments with 1-byte holes vs in order,\n"
           "                                       receive window B (32 MiB): CPU ns/segment\n"
-          "  tun-serve   --ns NS --tun IF --addr IP --peer IP [--mtu M]  ustcp server on TUN\n"
+          "  tun-serve   --ns NS --tun IF --addr IP --peer IP [--mtu M] [--vnet]  ustcp server on\n"
+          "              TUN (--vnet: IFF_VNET_HDR with checksum and TSO4 offloads)\n"
           "  tun-reflect --ns NS --tun IF --addr IP --peer IP [--mtu M]  TUN packet reflector\n"
           "common: --reps R (5), --wall S (seconds per repetition, 120)\n");
   exit(2);
@@ -1181,6 +1235,7 @@ int main(int argc, char **argv)
 {
   if (argc < 2) usage();
   const char *mode = argv[1];
+  bench_pattern_init();
   uint64_t bytes = 1ull << 30, conns = 30000, iters = 20000;
   uint32_t mtu = 1500, buf = 4u << 20;
   int conc = 32, reps = 5;
@@ -1196,6 +1251,7 @@ int main(int argc, char **argv)
     {"loss", required_argument, 0, 'l'}, {"reps", required_argument, 0, 'r'},
     {"wall", required_argument, 0, 'w'}, {"ns", required_argument, 0, 'N'},
     {"tun", required_argument, 0, 'T'}, {"addr", required_argument, 0, 'A'},
+    {"vnet", no_argument, 0, 'V'},
     {"peer", required_argument, 0, 'P'}, {"segs", required_argument, 0, 'S'}, {0, 0, 0, 0}};
   optind = 2;
   int ch;
@@ -1212,6 +1268,7 @@ int main(int argc, char **argv)
     case 'w': opt_wall_limit_s = strtoull(optarg, NULL, 0); break;
     case 'N': ns = optarg; break;
     case 'T': tun = optarg; break;
+    case 'V': opt_vnet = true; break;
     case 'A': if (ipv4_parse(optarg, &addr) != 0) usage(); break;
     case 'P': if (ipv4_parse(optarg, &peer) != 0) usage(); break;
     case 'S': segs = strtoull(optarg, NULL, 0); break;

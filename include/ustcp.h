@@ -211,6 +211,17 @@ uint32_t ustcp_local_ip(const struct ustcp_stack *s);
  * until they are done. Packets from martian sources (our own address,
  * 0/8, 127/8, 224/4, 240/4) and source-routed ones are dropped and counted. */
 void ustcp_input(struct ustcp_stack *s, const uint8_t *pkt, size_t len, uint64_t now_us);
+/* As ustcp_input, with what the link driver knows about the packet (not the
+ * packet: nothing in its bytes can set these). USTCP_IN_CSUM_VERIFIED: the TCP
+ * checksum was verified, or is left to the receiver, by a trusted local sender,
+ * e.g. a TUN frame read with IFF_VNET_HDR whose virtio_net_hdr says NEEDS_CSUM
+ * (the kernel's CHECKSUM_PARTIAL: the field holds only the pseudo-header sum) or
+ * DATA_VALID; the stack then skips that check (the IPv4 header checksum is
+ * still verified). Never set it for bytes that crossed a wire. Unknown bits are
+ * ignored. */
+#define USTCP_IN_CSUM_VERIFIED 0x1u
+void ustcp_input_flags(struct ustcp_stack *s, const uint8_t *pkt, size_t len, uint64_t now_us,
+                       unsigned flags);
 /* Runs due timers; returns the next deadline (absolute) or USTCP_NO_DEADLINE. */
 uint64_t ustcp_poll(struct ustcp_stack *s, uint64_t now_us);
 /* The next deadline without running anything. */

@@ -46,6 +46,12 @@ struct ustcp_loop_config {
    * receiver must drop it by checksum), and that it is sent twice (the copy
    * right after it) */
   double corrupt, duplicate;
+  /* The TUN fast path: IFF_VNET_HDR with TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4).
+   * The kernel then sends the stack whole TCP GSO frames (up to 64 KiB, one
+   * read each) with the TCP checksum left undone, which the loop tells the
+   * stack with ustcp_input_flags(USTCP_IN_CSUM_VERIFIED); what the stack sends
+   * is marked checksum-valid for the kernel. false: one plain packet per read. */
+  bool offload;
 };
 void ustcp_loop_config_default(struct ustcp_loop_config *c);
 
@@ -119,6 +125,10 @@ struct ustcp_loop_stats {
   uint64_t tx_errors;          /* write() to the device failed: the packet is lost */
   uint64_t impair_dropped, impair_reordered, impair_delayed;
   uint64_t impair_corrupted, impair_duplicated;
+  /* With offload: frames that arrived unsegmented (virtio_net_hdr gso_type
+   * TCPV4) and packets whose TCP checksum the kernel left to the stack
+   * (NEEDS_CSUM) or had verified (DATA_VALID). */
+  uint64_t rx_gso_frames, rx_csum_offloaded;
 };
 void ustcp_loop_get_stats(const struct ustcp_loop *l, struct ustcp_loop_stats *out);
 

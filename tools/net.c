@@ -22,6 +22,8 @@ const char net_opts_help[] =
   "  --ctl PATH        control socket for `ustcp stat` (default /run/ustcp/NAME.sock)\n"
   "  --no-ctl          no control socket\n"
   "  --pcap FILE       write every packet of the stack to FILE (pcap)\n"
+  "  --offload         TUN offloads (IFF_VNET_HDR, TUN_F_CSUM|TUN_F_TSO4): the kernel\n"
+  "                    sends up to 64 KiB per read, checksums left to ustcp\n"
   "  --time-wait SECS  TIME_WAIT length (default 60, as Linux)\n"
   "  --sndbuf BYTES    socket send buffer (default 1048576)\n"
   "  --rcvbuf BYTES    socket receive buffer (default 1048576)\n"
@@ -147,6 +149,8 @@ int net_opts_parse(struct net_opts *o, const char *cmd, int argc, char **argv, i
     o->ctl_path = v;
   } else if (!strcmp(a, "--no-ctl")) {
     o->no_ctl = true;
+  } else if (!strcmp(a, "--offload")) {
+    o->lc.offload = true;
   } else if (!strcmp(a, "--pcap")) {
     NEED_VALUE();
     o->lc.pcap_path = v;

@@ -8,6 +8,10 @@
  *                        -> epoll_wait -> TUN: tun_read_batch -> ustcp_input each
  *                        (CLOCK_MONOTONIC us) -> due delayed packets -> ustcp_poll
  *   stack output         -> tun_write (or the impairment queue)
+ *   offload (vnet)       tun_read_batch_vnet -> ustcp_input_flags, with
+ *                        USTCP_IN_CSUM_VERIFIED when the kernel's virtio_net_hdr
+ *                        says the TCP checksum is left undone or was checked;
+ *                        output -> tun_write_vnet
  *   blocking calls       non-blocking call; on -EAGAIN/-EINPROGRESS run rounds
  *                        until ustcp_sock_events says ready, then call again
  *   control socket       each client gets the table and counters, then EOF
@@ -35,6 +39,8 @@
 #include "link/tun.h"
 #include "wire/wire.h"
 
+#include <linux/virtio_net.h>
+
 #define LOOP_READ_BATCH 256      /* packets read per round before timers run */
 #define LOOP_IMPAIR_LIMIT 10000  /* packets held by the delay line (netem's limit idea) */
 
@@ -43,6 +49,7 @@ enum { DIR_TO_KERNEL, DIR_TO_STACK };
 struct dpkt {
   struct dpkt *next;
   uint64_t at_us;
+  unsigned in_flags;          /* ustcp_input_flags for DIR_TO_STACK */
   size_t len;
   uint8_t data[];
 };
@@ -65,6 +72,7 @@ struct ustcp_loop {
   struct ustcp_stack *st;
   struct ustcp_config cfg;
   uint32_t addr, peer;
+  bool vnet;                   /* IFF_VNET_HDR + offloads (config offload) */
   volatile sig_atomic_t stop;
   int timeout_ms;
   uint64_t armed_us;           /* deadline the timerfd holds, 0 = disarmed */
@@ -111,13 +119,17 @@ static uint64_t rng_next(struct ustcp_loop *l)
 
 static double rng_unit(struct ustcp_loop *l) { return (double)(rng_next(l) >> 11) / 9007199254740992.0; }
 
-static void deliver(struct ustcp_loop *l, int dir, const uint8_t *pkt, size_t len)
+static void deliver(struct ustcp_loop *l, int dir, const uint8_t *pkt, size_t len,
+                    unsigned in_flags)
 {
   if (dir == DIR_TO_STACK) {
-    ustcp_input(l->st, pkt, len, ustcp_loop_now_us());
+    ustcp_input_flags(l->st, pkt, len, ustcp_loop_now_us(), in_flags);
     return;
   }
-  if (tun_write(l->tun_fd, pkt, len) < 0) {
+  /* Toward the kernel, USTCP_IN_CSUM_VERIFIED means the same in reverse: the
+   * checksums are ours and complete (cleared when the impairment corrupted it). */
+  bool valid = in_flags & USTCP_IN_CSUM_VERIFIED;
+  if ((l->vnet ? tun_write_vnet(l->tun_fd, pkt, len, valid) : tun_write(l->tun_fd, pkt, len)) < 0) {
     l->stats.tx_errors++;
     return;
   }
@@ -126,11 +138,12 @@ static void deliver(struct ustcp_loop *l, int dir, const uint8_t *pkt, size_t le
 }
 
 /* netem-like: loss, then either immediate (reordered) or a fixed delay. */
-static void impair_one(struct ustcp_loop *l, int dir, const uint8_t *pkt, size_t len)
+static void impair_one(struct ustcp_loop *l, int dir, const uint8_t *pkt, size_t len,
+                       unsigned in_flags)
 {
   if (l->delay_us == 0 || (l->reorder > 0 && rng_unit(l) < l->reorder)) {
     if (l->delay_us) l->stats.impair_reordered++;
-    deliver(l, dir, pkt, len);
+    deliver(l, dir, pkt, len, in_flags);
     return;
   }
   struct dqueue *q = &l->q[dir];
@@ -145,6 +158,7 @@ static void impair_one(struct ustcp_loop *l, int dir, const uint8_t *pkt, size_t
   }
   d->next = NULL;
   d->at_us = ustcp_loop_now_us() + l->delay_us;
+  d->in_flags = in_flags;
   d->len = len;
   memcpy(d->data, pkt, len);
   if (q->tail) q->tail->next = d; else q->head = d;
@@ -158,7 +172,8 @@ static void impair_one(struct ustcp_loop *l, int dir, const uint8_t *pkt, size_t
  * bit, so the receiver must drop it); then duplication, as netem's
  * "duplicate": the copy goes the same way right after the original (a
  * corrupted packet is duplicated corrupted). */
-static void impair(struct ustcp_loop *l, int dir, const uint8_t *pkt, size_t len)
+static void impair(struct ustcp_loop *l, int dir, const uint8_t *pkt, size_t len,
+                   unsigned in_flags)
 {
   if (l->loss > 0 && rng_unit(l) < l->loss) {
     l->stats.impair_dropped++;
@@ -171,12 +186,15 @@ static void impair(struct ustcp_loop *l, int dir, const uint8_t *pkt, size_t len
     bad[bit / 8] ^= (uint8_t)(1u << (bit % 8));
     pkt = bad;
     l->stats.impair_corrupted++;
+    /* A checksum the kernel left to us (offload) was never checked: the
+     * corrupted copy must be, or the flipped bit would be delivered. */
+    in_flags &= ~(unsigned)USTCP_IN_CSUM_VERIFIED;
   }
   bool twice = l->duplicate > 0 && rng_unit(l) < l->duplicate;
-  impair_one(l, dir, pkt, len);
+  impair_one(l, dir, pkt, len, in_flags);
   if (twice) {
     l->stats.impair_duplicated++;
-    impair_one(l, dir, pkt, len);
+    impair_one(l, dir, pkt, len, in_flags);
   }
   free(bad);
 }
@@ -195,7 +213,7 @@ static void release_due(struct ustcp_loop *l, uint64_t now)
       q->head = d->next;
       if (!q->head) q->tail = NULL;
       q->n--;
-      deliver(l, dir, d->data, d->len);
+      deliver(l, dir, d->data, d->len, d->in_flags);
       free(d);
     }
   }
@@ -204,8 +222,8 @@ static void release_due(struct ustcp_loop *l, uint64_t now)
 static void stack_out(void *ctx, const uint8_t *pkt, size_t len)
 {
   struct ustcp_loop *l = ctx;
-  if (impaired(l)) impair(l, DIR_TO_KERNEL, pkt, len);
-  else deliver(l, DIR_TO_KERNEL, pkt, len);
+  if (impaired(l)) impair(l, DIR_TO_KERNEL, pkt, len, USTCP_IN_CSUM_VERIFIED);
+  else deliver(l, DIR_TO_KERNEL, pkt, len, USTCP_IN_CSUM_VERIFIED);
 }
 
 static void on_capture(void *ctx, bool outgoing, const uint8_t *pkt, size_t len, uint64_t now_us)
@@ -215,17 +233,44 @@ static void on_capture(void *ctx, bool outgoing, const uint8_t *pkt, size_t len,
   if (l->pcap) pcap_writer_write(l->pcap, realtime_us(), pkt, len);
 }
 
-static void on_tun_packet(void *ctx, const uint8_t *pkt, size_t len)
+static void tun_packet_in(struct ustcp_loop *l, const uint8_t *pkt, size_t len, unsigned in_flags)
 {
-  struct ustcp_loop *l = ctx;
   l->stats.rx_packets++;
   l->stats.rx_bytes += len;
   if (len < 1 || (pkt[0] >> 4) != 4) {    /* IPv6 and others: not ours */
     l->stats.rx_not_ipv4++;
     return;
   }
-  if (impaired(l)) impair(l, DIR_TO_STACK, pkt, len);
-  else deliver(l, DIR_TO_STACK, pkt, len);
+  if (impaired(l)) impair(l, DIR_TO_STACK, pkt, len, in_flags);
+  else deliver(l, DIR_TO_STACK, pkt, len, in_flags);
+}
+
+static void on_tun_packet(void *ctx, const uint8_t *pkt, size_t len)
+{
+  tun_packet_in(ctx, pkt, len, 0);
+}
+
+/* A frame from a vnet device. The kernel (tun_put_user -> virtio_net_hdr_from_skb)
+ * says NEEDS_CSUM when it left the checksum to us (CHECKSUM_PARTIAL: the TCP
+ * checksum field holds the pseudo-header sum only) and DATA_VALID when it
+ * checked it already; both come from the local kernel, not from a wire. The
+ * flag is passed only when the undone checksum is the TCP one of this very
+ * IPv4 packet (csum_start at the end of its IPv4 header, csum_offset 16). */
+static void on_tun_vnet(void *ctx, const struct tun_rx_info *info, const uint8_t *pkt, size_t len)
+{
+  struct ustcp_loop *l = ctx;
+  unsigned in_flags = 0;
+  if (len >= 20 && (pkt[0] >> 4) == 4 && pkt[9] == 6) {
+    size_t ihl = (size_t)(pkt[0] & 0xf) * 4;
+    if ((info->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && info->csum_start == ihl &&
+        info->csum_offset == 16)
+      in_flags = USTCP_IN_CSUM_VERIFIED;
+    else if (info->flags & VIRTIO_NET_HDR_F_DATA_VALID)
+      in_flags = USTCP_IN_CSUM_VERIFIED;
+    if (in_flags) l->stats.rx_csum_offloaded++;
+    if (info->gso_type == VIRTIO_NET_HDR_GSO_TCPV4) l->stats.rx_gso_frames++;
+  }
+  tun_packet_in(l, pkt, len, in_flags);
 }
 
 static int ep_add(struct ustcp_loop *l, int fd, unsigned events)
@@ -261,7 +306,8 @@ int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
   l->corrupt = c->corrupt;
   l->duplicate = c->duplicate;
   l->delay_us = c->delay_us;
-  int rc = tun_open(c->tun_name, l->ifname, err, errcap);
+  l->vnet = c->offload;
+  int rc = tun_open_ex(c->tun_name, l->vnet, l->ifname, err, errcap);
   if (rc < 0) goto fail;
   l->tun_fd = rc;
   uint16_t mtu = c->mtu ? c->mtu : 1500;
@@ -417,7 +463,8 @@ int ustcp_loop_run_once(struct ustcp_loop *l, int timeout_ms)
   for (int i = 0; i < n; i++) {
     int fd = evs[i].data.fd;
     if (fd == l->tun_fd) {
-      int r = tun_read_batch(l->tun_fd, LOOP_READ_BATCH, on_tun_packet, l);
+      int r = l->vnet ? tun_read_batch_vnet(l->tun_fd, LOOP_READ_BATCH, on_tun_vnet, l)
+                      : tun_read_batch(l->tun_fd, LOOP_READ_BATCH, on_tun_packet, l);
       if (r < 0 && r != -EINTR) return r;
     } else if (fd == l->timer_fd) {
       uint64_t ticks;
@@ -623,7 +670,7 @@ void ustcp_loop_report(struct ustcp_loop *l, void *file)
 #define C(x) fprintf(f, "link_%s %llu\n", #x, (unsigned long long)k->x)
   C(rx_packets); C(rx_bytes); C(tx_packets); C(tx_bytes); C(rx_not_ipv4); C(tx_errors);
   C(impair_dropped); C(impair_reordered); C(impair_delayed); C(impair_corrupted);
-  C(impair_duplicated);
+  C(impair_duplicated); C(rx_gso_frames); C(rx_csum_offloaded);
 #undef C
 }
 

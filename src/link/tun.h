@@ -18,6 +18,12 @@
  * tunN). The descriptor is non-blocking and close-on-exec; the device's actual
  * name is written to ifname (IFNAMSIZ bytes). Returns the fd or -errno. */
 int tun_open(const char *name, char ifname[IFNAMSIZ], char *err, size_t errcap);
+/* As tun_open; with vnet, the device carries a struct virtio_net_hdr before
+ * every packet both ways (IFF_VNET_HDR) and has the offloads TUN_F_CSUM and
+ * TUN_F_TSO4: the kernel sends unsegmented TCP/IPv4 GSO frames (up to 64 KiB)
+ * with the TCP checksum left to the receiver. Read it with
+ * tun_read_batch_vnet and write it with tun_write_vnet only. */
+int tun_open_ex(const char *name, bool vnet, char ifname[IFNAMSIZ], char *err, size_t errcap);
 
 /* Gives the kernel's side of the point-to-point link its address and the peer
  * address (ustcp's own), netmask /32, the MTU (0 = leave it), brings the device
@@ -35,4 +41,18 @@ int tun_read_batch(int fd, unsigned max, tun_packet_fn fn, void *ctx);
 /* Writes one packet. Returns 0 or -errno (-EAGAIN when the kernel's queue is
  * full: the packet is lost, as on a real link, and TCP recovers). */
 int tun_write(int fd, const uint8_t *pkt, size_t len);
+
+/* What the kernel's virtio_net_hdr said about one packet read from a vnet
+ * device (VIRTIO_NET_HDR_F_NEEDS_CSUM = 1, _DATA_VALID = 2;
+ * VIRTIO_NET_HDR_GSO_NONE = 0, _TCPV4 = 1; offsets from the IPv4 header). */
+struct tun_rx_info {
+  uint8_t flags, gso_type;
+  uint16_t hdr_len, gso_size, csum_start, csum_offset;
+};
+typedef void (*tun_vnet_fn)(void *ctx, const struct tun_rx_info *info, const uint8_t *pkt,
+                            size_t len);
+/* As tun_read_batch for a vnet device: fn gets the packet after the header. */
+int tun_read_batch_vnet(int fd, unsigned max, tun_vnet_fn fn, void *ctx);
+/* Writes one packet with a header that says "no offload, checksum valid". */
+int tun_write_vnet(int fd, const uint8_t *pkt, size_t len, bool csum_valid);
 #endif

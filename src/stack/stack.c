@@ -478,8 +478,10 @@ static void tcp_in(struct ustcp_stack *s, const struct tcp_packet *p)
 /* IP input (RFC 1122 3.2.1), in the order of Linux's ip_rcv and
  * ip_route_input_slow: header checks (ip_bad), martian source, destination,
  * source route, fragments; each drop has its counter. from_link: the packet came
- * through ustcp_input, not our own loopback queue. */
-static void ip_in(struct ustcp_stack *s, const uint8_t *pkt, size_t len, bool from_link)
+ * through ustcp_input, not our own loopback queue. flags: ustcp_input_flags's
+ * (USTCP_IN_CSUM_VERIFIED: the link driver vouches for the TCP checksum). */
+static void ip_in(struct ustcp_stack *s, const uint8_t *pkt, size_t len, bool from_link,
+                  unsigned flags)
 {
   s->stats.ip_in++;
   notify_capture_in(s, pkt, len);
@@ -520,7 +522,8 @@ static void ip_in(struct ustcp_stack *s, const uint8_t *pkt, size_t len, bool fr
     return;
   }
   struct tcp_packet p;
-  int rc = tcp_segment_decode(&ip, seg, seg_len, &p);
+  int rc = (flags & USTCP_IN_CSUM_VERIFIED) ? tcp_segment_decode_csum_verified(&ip, seg, seg_len, &p)
+                                            : tcp_segment_decode(&ip, seg, seg_len, &p);
   if (rc == WIRE_OK) {
     tcp_in(s, &p);
     return;
@@ -564,7 +567,7 @@ void stack_after_event(struct ustcp_stack *s)
       if (!s->loop_head) s->loop_tail = NULL;
       s->loop_len--;
       looped++;
-      ip_in(s, lp->data, lp->len, false);
+      ip_in(s, lp->data, lp->len, false, 0);
       free(lp);
       did = true;
     }
@@ -577,7 +580,15 @@ void stack_after_event(struct ustcp_stack *s)
 void ustcp_input(struct ustcp_stack *s, const uint8_t *pkt, size_t len, uint64_t now_us)
 {
   if (now_us > s->eng.now_us) s->eng.now_us = now_us;
-  ip_in(s, pkt, len, true);
+  ip_in(s, pkt, len, true, 0);
+  stack_after_event(s);
+}
+
+void ustcp_input_flags(struct ustcp_stack *s, const uint8_t *pkt, size_t len, uint64_t now_us,
+                       unsigned flags)
+{
+  if (now_us > s->eng.now_us) s->eng.now_us = now_us;
+  ip_in(s, pkt, len, true, flags & USTCP_IN_CSUM_VERIFIED);   /* unknown bits: ignored */
   stack_after_event(s);
 }
 

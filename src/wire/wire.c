@@ -622,8 +622,23 @@ int tcp_packet_decode(const uint8_t *buf, size_t len, struct tcp_packet *out)
   return tcp_segment_decode(&out->ip, seg, seg_len, out);
 }
 
+static int segment_decode(const struct ipv4_hdr *ip, const uint8_t *seg, size_t seg_len,
+                          struct tcp_packet *out, bool check_tcp);
+
 int tcp_segment_decode(const struct ipv4_hdr *ip, const uint8_t *seg, size_t seg_len,
                        struct tcp_packet *out)
+{
+  return segment_decode(ip, seg, seg_len, out, true);
+}
+
+int tcp_segment_decode_csum_verified(const struct ipv4_hdr *ip, const uint8_t *seg,
+                                     size_t seg_len, struct tcp_packet *out)
+{
+  return segment_decode(ip, seg, seg_len, out, false);
+}
+
+static int segment_decode(const struct ipv4_hdr *ip, const uint8_t *seg, size_t seg_len,
+                          struct tcp_packet *out, bool check_tcp)
 {
   if (&out->ip != ip) out->ip = *ip;
   /* Like Linux tcp_v4_rcv(): check the fixed header and data offset, then the
@@ -632,7 +647,8 @@ int tcp_segment_decode(const struct ipv4_hdr *ip, const uint8_t *seg, size_t seg
   if (seg_len < TCP_HDR_LEN) return WIRE_E_SHORT;
   size_t hlen = (size_t)(seg[12] >> 4) * 4;
   if (hlen < TCP_HDR_LEN || hlen > seg_len) return WIRE_E_DATA_OFFSET;
-  if (!tcp_checksum_ok(out->ip.src, out->ip.dst, seg, seg_len)) return WIRE_E_TCP_CHECKSUM;
+  if (check_tcp && !tcp_checksum_ok(out->ip.src, out->ip.dst, seg, seg_len))
+    return WIRE_E_TCP_CHECKSUM;
   return tcp_decode(seg, seg_len, &out->tcp, &out->payload, &out->payload_len);
 }
 

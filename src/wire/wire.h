@@ -179,6 +179,11 @@ int tcp_packet_decode(const uint8_t *buf, size_t len, struct tcp_packet *out);
  * IPv4 header itself: seg/seg_len is its payload. Copies *ip into out->ip. */
 int tcp_segment_decode(const struct ipv4_hdr *ip, const uint8_t *seg, size_t seg_len,
                        struct tcp_packet *out);
+/* As tcp_segment_decode, but without verifying the TCP checksum: only for
+ * packets whose link driver vouches for it (a TUN frame the kernel marked
+ * CHECKSUM_PARTIAL or DATA_VALID; ustcp_input_flags). */
+int tcp_segment_decode_csum_verified(const struct ipv4_hdr *ip, const uint8_t *seg,
+                                     size_t seg_len, struct tcp_packet *out);
 
 /* Encodes a whole IPv4+TCP packet (ttl 64, DF set, id given in ip_id). Returns the
  * packet length or WIRE_E_NOSPACE. */
