@@ -135,9 +135,13 @@ int main(void)
 }
 C
 if cc -std=c11 -Wall -Wextra -Werror "$tmp/pair.c" -o "$tmp/pair" $flags; then
-  ldd "$tmp/pair" | grep -q "libustcp.so.0 => not found" || bad "pair linked against something else"
+  # (ldd's output is taken whole first: with pipefail, grep -q closing the pipe
+  # early made ldd die of SIGPIPE and the check fail now and then)
+  deps=$(ldd "$tmp/pair")
+  grep -q "libustcp.so.0 => not found" <<<"$deps" || bad "pair linked against something else"
   LD_LIBRARY_PATH=$libdir "$tmp/pair" || bad "program on the installed libustcp.so failed ($?)"
-  LD_LIBRARY_PATH=$libdir ldd "$tmp/pair" | grep -q "$libdir/libustcp.so.0" || bad "pair did not load the installed .so"
+  deps=$(LD_LIBRARY_PATH=$libdir ldd "$tmp/pair")
+  grep -q "$libdir/libustcp.so.0" <<<"$deps" || bad "pair did not load the installed .so: $deps"
 else
   bad "a program on the public API does not build against the installed library"
 fi
