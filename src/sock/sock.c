@@ -18,11 +18,21 @@
 #include "stack/stack.h"
 #include "stack/stack_check.h"
 
+/* Descriptors are handed out lowest-free first, as POSIX requires of open()
+ * and Linux does (alloc_fd: find_next_zero_bit over the open-fds bitmap, with
+ * a summary bitmap, full_fds_bits, to skip full words). Here a two-level
+ * bitmap of FREE slots: free_bits has one bit per slot, free_sum one bit per
+ * word of free_bits that has any bit set. Finding the lowest free slot scans
+ * free_sum a word at a time: O(cap / 4096) word reads (one word up to 4096
+ * descriptors, 256 words at the 2^20 default max_sockets), then two
+ * count-trailing-zeros. Freeing is O(1). */
 struct sock_table {
   struct tcb **by_fd;
-  uint32_t cap;
+  uint32_t cap;                   /* a multiple of 64 */
   uint32_t used;
-  uint32_t next_free_hint;
+  uint64_t *free_bits;            /* cap / 64 words; bit set = slot free */
+  uint64_t *free_sum;             /* ceil(cap / 4096) words; bit w set = free_bits[w] != 0 */
+  uint64_t fd_scan_steps;         /* free_sum words read by fd_alloc, for tests */
   int *wake_fds;                  /* descriptors with a readiness callback queued */
   uint32_t wake_len, wake_cap;
   bool wake_scan;                 /* the queue could not grow: some blocks have
@@ -52,39 +62,68 @@ static struct tcb *get(struct ustcp_stack *s, int fd)
   return s->socks->by_fd[fd];
 }
 
+static void sock_free_all(struct ustcp_stack *s);
+static bool sock_dispatch(struct ustcp_stack *s);
+static int sock_fd_of(struct ustcp_stack *s, int fd, uint64_t conn_id);
+
+static void fd_mark(struct sock_table *tb, uint32_t i, bool is_free)
+{
+  uint32_t w = i / 64;
+  if (is_free) {
+    tb->free_bits[w] |= (uint64_t)1 << (i % 64);
+    tb->free_sum[w / 64] |= (uint64_t)1 << (w % 64);
+  } else {
+    tb->free_bits[w] &= ~((uint64_t)1 << (i % 64));
+    if (!tb->free_bits[w]) tb->free_sum[w / 64] &= ~((uint64_t)1 << (w % 64));
+  }
+}
+
+/* Doubles the table (64 slots first); the new slots are free. */
+static bool fd_grow(struct ustcp_stack *s, struct sock_table *tb)
+{
+  uint32_t ncap = tb->cap ? tb->cap * 2 : 64;
+  uint32_t owords = tb->cap / 64, nwords = ncap / 64;
+  uint32_t osum = (owords + 63) / 64, nsum = (nwords + 63) / 64;
+  struct tcb **nv = tcp_sys_realloc(&s->eng, tb->by_fd, ncap * sizeof *nv);
+  if (!nv) return false;
+  tb->by_fd = nv;
+  memset(nv + tb->cap, 0, (ncap - tb->cap) * sizeof *nv);
+  uint64_t *nb = tcp_sys_realloc(&s->eng, tb->free_bits, nwords * sizeof *nb);
+  if (!nb) return false;          /* by_fd grew but cap did not: harmless */
+  tb->free_bits = nb;
+  uint64_t *ns = tcp_sys_realloc(&s->eng, tb->free_sum, nsum * sizeof *ns);
+  if (!ns) return false;
+  tb->free_sum = ns;
+  memset(nb + owords, 0, (nwords - owords) * sizeof *nb);
+  memset(ns + osum, 0, (nsum - osum) * sizeof *ns);
+  tb->cap = ncap;
+  for (uint32_t w = owords; w < nwords; w++) {
+    nb[w] = ~(uint64_t)0;
+    ns[w / 64] |= (uint64_t)1 << (w % 64);
+  }
+  return true;
+}
+
 static int fd_alloc(struct ustcp_stack *s, struct tcb *t)
 {
   struct sock_table *tb = table(s);
   if (!tb) return -ENOMEM;
   if (tb->used >= s->cfg.max_sockets) return -EMFILE;
-  for (uint32_t i = tb->next_free_hint; i < tb->cap; i++)
-    if (!tb->by_fd[i]) {
+  for (;;) {
+    uint32_t nsum = (tb->cap / 64 + 63) / 64;
+    for (uint32_t sw = 0; sw < nsum; sw++) {
+      tb->fd_scan_steps++;
+      if (!tb->free_sum[sw]) continue;
+      uint32_t w = sw * 64 + (uint32_t)__builtin_ctzll(tb->free_sum[sw]);
+      uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(tb->free_bits[w]);
+      fd_mark(tb, i, false);
       tb->by_fd[i] = t;
       tb->used++;
-      tb->next_free_hint = i + 1;
       t->fd = (int)i;
       return (int)i;
     }
-  for (uint32_t i = 0; i < tb->next_free_hint && i < tb->cap; i++)
-    if (!tb->by_fd[i]) {
-      tb->by_fd[i] = t;
-      tb->used++;
-      tb->next_free_hint = i + 1;
-      t->fd = (int)i;
-      return (int)i;
-    }
-  uint32_t ncap = tb->cap ? tb->cap * 2 : 64;
-  struct tcb **nv = tcp_sys_realloc(&s->eng, tb->by_fd, ncap * sizeof *nv);
-  if (!nv) return -ENOMEM;
-  memset(nv + tb->cap, 0, (ncap - tb->cap) * sizeof *nv);
-  uint32_t i = tb->cap;
-  tb->by_fd = nv;
-  tb->cap = ncap;
-  tb->by_fd[i] = t;
-  tb->used++;
-  tb->next_free_hint = i + 1;
-  t->fd = (int)i;
-  return (int)i;
+    if (!fd_grow(s, tb)) return -ENOMEM;
+  }
 }
 
 static void fd_release(struct ustcp_stack *s, struct tcb *t)
@@ -93,7 +132,7 @@ static void fd_release(struct ustcp_stack *s, struct tcb *t)
   if (t->fd >= 0 && (uint32_t)t->fd < tb->cap && tb->by_fd[t->fd] == t) {
     tb->by_fd[t->fd] = NULL;
     tb->used--;
-    if ((uint32_t)t->fd < tb->next_free_hint) tb->next_free_hint = (uint32_t)t->fd;
+    fd_mark(tb, (uint32_t)t->fd, true);
   }
   t->fd = -1;
 }
@@ -113,6 +152,8 @@ static void sock_free_all(struct ustcp_stack *s)
     if (!t->in_hash) tcb_free(&s->eng, t);   /* hashed ones are freed by the stack */
   }
   free(tb->by_fd);
+  free(tb->free_bits);
+  free(tb->free_sum);
   free(tb->wake_fds);
   free(tb);
   s->socks = NULL;
@@ -630,4 +671,9 @@ struct tcb *sock_debug_tcb(struct ustcp_stack *s, int fd, uint32_t *fd_cap)
 {
   if (fd_cap) *fd_cap = s->socks ? s->socks->cap : 0;
   return get(s, fd);
+}
+
+uint64_t sock_debug_fd_scan_steps(struct ustcp_stack *s)
+{
+  return s->socks ? s->socks->fd_scan_steps : 0;
 }

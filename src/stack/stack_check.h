@@ -20,4 +20,8 @@ const char *stack_check(struct ustcp_stack *s, bool deep, char *buf, size_t cap)
 /* src/sock: the control block behind descriptor fd, or NULL; *fd_cap (if not
  * NULL) gets the size of the descriptor table. */
 struct tcb *sock_debug_tcb(struct ustcp_stack *s, int fd, uint32_t *fd_cap);
+
+/* src/sock: words of the descriptor table's free summary read so far by
+ * descriptor allocation (a step count, for the O(cap/4096) bound). */
+uint64_t sock_debug_fd_scan_steps(struct ustcp_stack *s);
 #endif
