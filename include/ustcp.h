@@ -336,7 +336,23 @@ struct ustcp_stats {
            syncookies_failed;
   uint64_t challenge_acks, challenge_acks_limited, ooo_dropped, paws_dropped;
   uint64_t icmp_in, icmp_out;
+  /* Engine memory accounting (issue 12). mem_bytes is what the engine has
+   * allocated for connections and holds now: control blocks, listener state,
+   * out-of-order interval pools, and the FULL capacity of every send and receive
+   * ring that has been allocated (a ring is allocated at its first byte and kept
+   * at its socket-buffer size until the connection is freed, however little it
+   * holds). mem_peak_bytes is the highest mem_bytes seen. Both count capacity
+   * reserved, not memory touched: the process RSS can be far lower, as pages of
+   * a ring never written are never faulted in. Descriptor table, demux hash,
+   * timer heap and packet staging are not counted.
+   * buf_bytes_reserved is the part of mem_bytes that is ring capacity (send +
+   * receive rings allocated now); buf_bytes_used is the bytes actually holding
+   * data in them now: unacknowledged and unsent data in send rings, unread
+   * in-order data and out-of-order intervals in receive rings. These two are
+   * computed when ustcp_get_stats is called, by a walk over the connections
+   * (O(connections): not for the per-packet path). */
   uint64_t conns_alive, mem_bytes, mem_peak_bytes;
+  uint64_t buf_bytes_reserved, buf_bytes_used;
   /* state events and packets dropped on their way to the callbacks (out of
    * memory); a dropped outgoing packet is as if lost on the wire */
   uint64_t callback_drops;

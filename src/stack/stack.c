@@ -1,9 +1,11 @@
 /* One stack instance: see stack.h for the map. */
 #include <assert.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "stack/stack.h"
+#include "stack/stack_check.h"
 
 void ustcp_config_default(struct ustcp_config *c)
 {
@@ -607,12 +609,38 @@ uint64_t ustcp_next_deadline(const struct ustcp_stack *s)
   return tcp_next_deadline(&s->eng);
 }
 
+static void buf_usage_add(const struct tcb *t, uint64_t *reserved, uint64_t *used)
+{
+  if (t->sndbuf.data) *reserved += t->sndbuf.cap;
+  if (t->rcvbuf.data) *reserved += t->rcvbuf.cap;
+  *used += (uint64_t)t->sndbuf.len + t->rcvbuf.len + ooo_bytes(t);
+}
+
+/* The ring capacity allocated and the bytes holding data in it, over every
+ * control block: the connection table (connections, half-open, orphans,
+ * TIME_WAIT), then blocks only a descriptor reaches (as stack_check walks). */
+static void stack_buf_usage(const struct ustcp_stack *s, uint64_t *reserved, uint64_t *used)
+{
+  *reserved = *used = 0;
+  for (size_t i = 0; i < s->conns.nbuckets; i++)
+    for (const struct tcb *t = s->conns.buckets[i]; t; t = t->hash_next)
+      buf_usage_add(t, reserved, used);
+  struct ustcp_stack *ms = (struct ustcp_stack *)(uintptr_t)s;   /* read-only use */
+  uint32_t fd_cap = 0;
+  sock_debug_tcb(ms, 0, &fd_cap);
+  for (uint32_t fd = 0; fd < fd_cap; fd++) {
+    const struct tcb *t = sock_debug_tcb(ms, (int)fd, NULL);
+    if (t && !t->in_hash) buf_usage_add(t, reserved, used);
+  }
+}
+
 void ustcp_get_stats(const struct ustcp_stack *s, struct ustcp_stats *out)
 {
   *out = s->stats;
   out->conns_alive = s->eng.conns;
   out->mem_bytes = s->eng.mem_bytes;
   out->mem_peak_bytes = s->eng.mem_peak_bytes;
+  stack_buf_usage(s, &out->buf_bytes_reserved, &out->buf_bytes_used);
   out->time_wait = s->eng.tw_count;
   out->orphans = s->eng.orphan_count;
 }

@@ -429,6 +429,19 @@ bool ooo_recent(const struct tcb *t, unsigned k, uint32_t *left, uint32_t *right
   return true;
 }
 
+static uint64_t ooo_sum(const struct ooo_tree *s, uint32_t i, unsigned depth)
+{
+  if (!i || depth > 64) return 0;               /* an AVL tree is far shallower */
+  const struct ooo_node *n = &s->pool[i - 1];
+  return (uint32_t)(n->right - n->left) + ooo_sum(s, n->kid[0], depth + 1) +
+         ooo_sum(s, n->kid[1], depth + 1);
+}
+
+uint64_t ooo_bytes(const struct tcb *t)
+{
+  return t->ooo ? ooo_sum(t->ooo, t->ooo->root, 0) : 0;
+}
+
 uint64_t ooo_mem(const struct tcb *t)
 {
   return t->ooo ? sizeof *t->ooo + (uint64_t)t->ooo->pool_cap * sizeof t->ooo->pool[0] : 0;

@@ -357,6 +357,8 @@ bool ooo_next(const struct tcb *t, bool first, uint32_t after, uint32_t *left, u
  * segment), false past the last. O(1). */
 bool ooo_recent(const struct tcb *t, unsigned k, uint32_t *left, uint32_t *right);
 uint64_t ooo_mem(const struct tcb *t);
+/* Bytes held in out-of-order intervals (O(intervals); for statistics). */
+uint64_t ooo_bytes(const struct tcb *t);
 /* NULL if the interval tree is well formed (tcp_check). */
 const char *ooo_check_tree(const struct tcb *t);
 
