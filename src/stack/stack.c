@@ -165,10 +165,17 @@ void stack_listener_add(struct ustcp_stack *s, struct tcb *t) { hash_add(s, &s->
 void stack_listener_remove(struct ustcp_stack *s, struct tcb *t) { hash_del(s, &s->listeners, t); }
 
 /* ---- ports ---- */
-void stack_port_ref(struct ustcp_stack *s, uint16_t port) { s->port_refs[port]++; }
+void stack_port_ref(struct ustcp_stack *s, uint16_t port)
+{
+  s->port_refs[port]++;
+  s->port_refs_total++;
+}
 void stack_port_unref(struct ustcp_stack *s, uint16_t port)
 {
-  if (s->port_refs[port]) s->port_refs[port]--;
+  if (s->port_refs[port]) {
+    s->port_refs[port]--;
+    s->port_refs_total--;
+  }
 }
 uint32_t stack_port_users(const struct ustcp_stack *s, uint16_t port) { return s->port_refs[port]; }
 
@@ -309,7 +316,10 @@ static void eng_hash_insert(struct tcp_engine *e, struct tcb *t)
   if (!t->port_held) {
     stack_port_ref(s, t->local.port);
     t->port_held = true;
-    if (t->port_shared) s->port_shared_refs[t->local.port]++;
+    if (t->port_shared) {
+      s->port_shared_refs[t->local.port]++;
+      s->port_shared_total++;
+    }
   }
 }
 
@@ -324,7 +334,10 @@ static void eng_freed(struct tcp_engine *e, struct tcb *t)
   struct ustcp_stack *s = stack_of(e);
   if (t->port_held) {
     stack_port_unref(s, t->local.port);
-    if (t->port_shared && s->port_shared_refs[t->local.port]) s->port_shared_refs[t->local.port]--;
+    if (t->port_shared && s->port_shared_refs[t->local.port]) {
+      s->port_shared_refs[t->local.port]--;
+      s->port_shared_total--;
+    }
     t->port_held = false;
   }
 }

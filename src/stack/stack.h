@@ -52,6 +52,8 @@ struct ustcp_stack {
   struct stack_hash listeners;    /* LISTEN sockets by local port */
   uint32_t *port_refs;            /* control blocks holding each local port */
   uint32_t *port_shared_refs;     /* of those, the ones connect() picked (shareable) */
+  uint64_t port_refs_total;       /* sums of the two tables, kept with them so a */
+  uint64_t port_shared_total;     /* check need not scan 65536 entries */
   uint16_t port_perturb[256];     /* RFC 6056 Algorithm 4's table of counters */
   uint64_t rng;                   /* ephemeral ports (RFC 6056) */
   uint16_t ip_id;

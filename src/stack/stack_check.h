@@ -12,8 +12,9 @@
  * descriptors) with tcp_check_tcb, and the stack's own bookkeeping: each block
  * found by its 4-tuple (no duplicates), descriptors pointing back, the number of
  * blocks equal to the engine's count and their memory equal to the allocator's
- * (a block nobody can reach is a leak), the timer heap. With deep, also the
- * local-port reference counts (a scan of all 65536 ports). Returns NULL or the
+ * (a block nobody can reach is a leak), the timer heap, and the local-port
+ * reference totals against the blocks holding a port. With deep, also a scan of
+ * all 65536 entries of both port tables against those totals. Returns NULL or the
  * first violation (written into buf). */
 const char *stack_check(struct ustcp_stack *s, bool deep, char *buf, size_t cap);
 
