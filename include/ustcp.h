@@ -97,6 +97,9 @@ struct ustcp_config {
                                    connection skips TIME_WAIT and closes (stats.tw_overflow) */
   uint32_t max_orphans;         /* 131072: closed-by-the-application connections still
                                    finishing; past it close() resets (stats.abort_on_memory) */
+  uint32_t ipfrag_high_thresh;  /* 4 MiB: bytes all IPv4 reassembly queues may hold
+                                   (Linux's net.ipv4.ipfrag_high_thresh) */
+  uint64_t ipfrag_time_us;      /* 30 s: lifetime of an incomplete datagram (ipfrag_time) */
 };
 void ustcp_config_default(struct ustcp_config *cfg);
 
@@ -374,6 +377,11 @@ struct ustcp_stats {
   /* Linux's TCPTimeWaitOverflow and TCPAbortOnMemory (issue 10 point 5). */
   uint64_t tw_overflow, abort_on_memory;
   uint64_t time_wait, orphans;          /* connections now in TIME_WAIT / orphaned */
+  /* IPv4 reassembly (src/stack/ip_frag.c). ip_frag_dropped (above) counts every
+   * fragment or partial datagram dropped: malformed, over the memory or queue
+   * limits, duplicate; these count datagrams rebuilt, datagrams dropped for an
+   * overlap (Linux's ReasmOverlaps) and for ipfrag_time (ReasmTimeout). */
+  uint64_t ip_frag_reassembled, ip_frag_overlaps, ip_frag_timeouts;
 };
 void ustcp_get_stats(const struct ustcp_stack *s, struct ustcp_stats *out);
 

@@ -17,6 +17,7 @@
  * net.ipv4.icmp_msgs_per_sec / icmp_msgs_burst). Echo replies are not limited
  * (Linux's icmp_ratemask leaves them out).
  */
+#include <stdlib.h>
 #include <string.h>
 #include "stack/stack.h"
 #include "wire/icmp.h"
@@ -26,6 +27,46 @@
 
 /* Builds one ICMP message in its notice (notify.c: the callbacks get it at the
  * end of the event) and sends it; never to a non-unicast address. */
+/* A message larger than the MTU (an echo reply to a reassembled request): sent
+ * in fragments, as Linux's ip_fragment does for a datagram without DF (RFC 791
+ * §3.2: every fragment but the last carries a multiple of 8 bytes). TCP never
+ * needs this: its segments fit the MSS and carry DF. */
+static void icmp_send_fragmented(struct ustcp_stack *s, uint32_t dst, uint8_t tos, uint8_t type,
+                                 uint8_t code, uint32_t rest, const uint8_t *data, size_t dlen)
+{
+  size_t total = IPV4_HDR_LEN + 8 + dlen;
+  uint8_t *whole = malloc(total);
+  if (!whole) {
+    s->stats.alloc_failures++;
+    return;
+  }
+  uint16_t id = s->ip_id++;
+  int n = icmp_packet_encode(s->local_ip, dst, id, tos, type, code, rest, data, dlen, whole,
+                             total);
+  if (n <= 0) {
+    free(whole);
+    return;
+  }
+  size_t chunk = ((size_t)s->cfg.mtu - IPV4_HDR_LEN) & ~(size_t)7;
+  size_t body = (size_t)n - IPV4_HDR_LEN;
+  for (size_t off = 0; off < body; off += chunk) {
+    size_t len = body - off < chunk ? body - off : chunk;
+    bool more = off + len < body;
+    uint8_t *buf = notify_packet_begin(s, false, IPV4_HDR_LEN + len);
+    if (!buf) break;
+    struct ipv4_hdr ip = {.version = 4, .ihl = 5, .tos = tos,
+                          .total_len = (uint16_t)(IPV4_HDR_LEN + len), .id = id,
+                          .flags = more ? IPV4_FLAG_MF : 0, .frag_off = (uint16_t)(off / 8),
+                          .ttl = whole[8], .proto = whole[9], .src = s->local_ip, .dst = dst};
+    int hn = ipv4_encode(&ip, buf, IPV4_HDR_LEN);
+    if (hn > 0) memcpy(buf + IPV4_HDR_LEN, whole + IPV4_HDR_LEN + off, len);
+    if (hn > 0) s->stats.ip_out++;
+    notify_packet_end(s, buf, hn > 0 ? IPV4_HDR_LEN + len : 0, hn > 0);
+  }
+  s->stats.icmp_out++;
+  free(whole);
+}
+
 static void icmp_send(struct ustcp_stack *s, uint32_t dst, uint8_t tos, uint8_t type,
                       uint8_t code, uint32_t rest, const uint8_t *data, size_t dlen)
 {
@@ -34,6 +75,10 @@ static void icmp_send(struct ustcp_stack *s, uint32_t dst, uint8_t tos, uint8_t 
     return;
   }
   size_t cap = IPV4_HDR_LEN + 8 + dlen;
+  if (cap > s->cfg.mtu) {
+    icmp_send_fragmented(s, dst, tos, type, code, rest, data, dlen);
+    return;
+  }
   uint8_t *buf = notify_packet_begin(s, false, cap);
   if (!buf) return;
   int n = icmp_packet_encode(s->local_ip, dst, s->ip_id++, tos, type, code, rest, data, dlen,

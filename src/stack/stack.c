@@ -47,6 +47,8 @@ void ustcp_config_default(struct ustcp_config *c)
   c->netdev_budget = 300;
   c->max_tw_buckets = 131072;
   c->max_orphans = 131072;
+  c->ipfrag_high_thresh = 4u << 20;
+  c->ipfrag_time_us = 30 * USTCP_SEC;
 }
 
 const char *ustcp_state_name(enum ustcp_state st)
@@ -436,6 +438,7 @@ int ustcp_stack_free(struct ustcp_stack *s)
     }
   free_chain_all(s, &s->conns);
   free_chain_all(s, &s->listeners);
+  ip_frag_free_all(s);
   while (s->loop_head) {
     struct loop_pkt *lp = s->loop_head;
     s->loop_head = lp->next;
@@ -495,11 +498,16 @@ static void tcp_in(struct ustcp_stack *s, const struct tcp_packet *p)
  * source route, fragments; each drop has its counter. from_link: the packet came
  * through ustcp_input, not our own loopback queue. flags: ustcp_input_flags's
  * (USTCP_IN_CSUM_VERIFIED: the link driver vouches for the TCP checksum). */
+/* ip_in's own flag, beside ustcp_input_flags's: a datagram ip_frag.c rebuilt. */
+#define IN_REASSEMBLED 0x40000000u
+
 static void ip_in(struct ustcp_stack *s, const uint8_t *pkt, size_t len, bool from_link,
                   unsigned flags)
 {
-  s->stats.ip_in++;
-  notify_capture_in(s, pkt, len);
+  if (!(flags & IN_REASSEMBLED)) {
+    s->stats.ip_in++;
+    notify_capture_in(s, pkt, len);
+  }
   struct ipv4_hdr ip;
   const uint8_t *seg;
   size_t seg_len;
@@ -528,8 +536,14 @@ static void ip_in(struct ustcp_stack *s, const uint8_t *pkt, size_t len, bool fr
     return;
   }
   if ((ip.flags & IPV4_FLAG_MF) || ip.frag_off != 0) {
-    /* No reassembly (DESIGN.md §2); a TCP fragment cannot be checked either. */
-    s->stats.ip_frag_dropped++;
+    /* Reassembled with limits (ip_frag.c); the whole datagram then goes through
+     * every check again, and the capture shows only the fragments as they came. */
+    size_t whole_len = 0;
+    uint8_t *whole = ip_frag_in(s, &ip, pkt, seg, seg_len, &whole_len);
+    if (whole) {
+      ip_in(s, whole, whole_len, from_link, (flags & ~USTCP_IN_CSUM_VERIFIED) | IN_REASSEMBLED);
+      free(whole);
+    }
     return;
   }
   if (ip.proto != IPPROTO_TCP_) {
@@ -611,6 +625,7 @@ uint64_t ustcp_poll(struct ustcp_stack *s, uint64_t now_us)
 {
   if (now_us > s->eng.now_us) s->eng.now_us = now_us;
   tcp_run_timers(&s->eng, s->eng.now_us);
+  if (s->frag_queues) ip_frag_expire(s, s->eng.now_us);
   stack_after_event(s);
   return ustcp_next_deadline(s);
 }

@@ -4,7 +4,9 @@
  * loopback to its own address, and the tunables.
  *
  *   ustcp_input -> ipv4 decode (src/wire) -> IP checks: martian source, not for
- *                  us, source route, fragment (each dropped and counted)
+ *                  us, source route (each dropped and counted) -> fragments
+ *                  reassembled with limits (ip_frag.c), the whole datagram
+ *                  going through the checks again
  *               -> tcp decode -> demux:
  *                    4-tuple match   -> tcp_input
  *                    listener match  -> tcp_listen_input
@@ -79,6 +81,10 @@ struct ustcp_stack {
   size_t nq_rd_off;
   unsigned nq_delivering;         /* stack_deliver calls under way (nested) */
   unsigned cb_depth;              /* application callbacks under way (nested) */
+  /* IPv4 reassembly queues (src/stack/ip_frag.c) */
+  struct frag_queue *frag_queues;
+  uint32_t frag_nqueues;
+  size_t frag_mem;
 };
 
 static inline struct ustcp_stack *stack_of(struct tcp_engine *e)
@@ -128,6 +134,15 @@ void notify_free(struct ustcp_stack *s);
  * checks of ip_in: src/stack/ip_icmp.c. */
 void stack_ip_other(struct ustcp_stack *s, const struct ipv4_hdr *ip, const uint8_t *pkt,
                     const uint8_t *payload, size_t plen);
+/* ---- ip_frag.c: IPv4 reassembly with limits ---- */
+/* A fragment for us (past ip_in's checks). Returns the whole datagram (malloc'd,
+ * *out_len bytes, the caller frees it) when this fragment completes one, else
+ * NULL (held, or dropped and counted). */
+uint8_t *ip_frag_in(struct ustcp_stack *s, const struct ipv4_hdr *ip, const uint8_t *pkt,
+                    const uint8_t *payload, size_t plen, size_t *out_len);
+/* Frees the queues whose ipfrag_time has passed. */
+void ip_frag_expire(struct ustcp_stack *s, uint64_t now_us);
+void ip_frag_free_all(struct ustcp_stack *s);
 /* True for an address that can be one host on the network: not 0.0.0.0/8,
  * 127.0.0.0/8, multicast 224.0.0.0/4, nor 240.0.0.0/4 (which holds the limited
  * broadcast 255.255.255.255). Nothing is sent to, or accepted from, others. */

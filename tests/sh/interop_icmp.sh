@@ -7,7 +7,8 @@
 #     second namespace over a route with MTU 1280; its ICMP "fragmentation needed"
 #     lowers ustcp's MSS (RFC 5927 checks passed: the quoted 4-tuple and an
 #     unacknowledged sequence number) and 3 MB still arrive byte-exact
-#   - ping of the stack's address answers, payload echoed
+#   - ping of the stack's address answers, payload echoed; a 4000-byte ping is
+#     fragmented by the kernel, reassembled by ustcp, and answered in fragments
 # Needs root, /dev/net/tun, python3, tshark, nft, ping; otherwise SKIP.
 . "$(dirname "$0")/interop_lib.bash"
 interop_init icmp python3 tshark nft ping sha256sum
@@ -93,4 +94,10 @@ for i in $(seq 1 50); do nsx ping -c 1 -W 1 -q 10.7.0.2 > /dev/null 2>&1 && { ok
 nsx ping -c 3 -i 0.2 -s 1400 -p 75737463 10.7.0.2 > "$tmp/ping.txt" 2>&1
 cat "$tmp/ping.txt" | tail -3
 check "ping -s 1400 answers, 0% loss" grep -q " 0% packet loss" "$tmp/ping.txt"
+# 4. IPv4 fragments both ways (issue 16 point 3): the kernel fragments a 4000-byte
+# echo request for the 1500-byte TUN; ustcp reassembles it, and fragments its
+# reply, which the kernel reassembles (ping checks the pattern it gets back).
+nsx ping -c 3 -i 0.2 -s 4000 -M dont -p 75737463 10.7.0.2 > "$tmp/ping4k.txt" 2>&1
+tail -2 "$tmp/ping4k.txt"
+check "ping -s 4000 (fragmented both ways) answers, 0% loss" grep -q " 0% packet loss" "$tmp/ping4k.txt"
 finish
