@@ -44,8 +44,8 @@
  *     bookkeeping (see src/stack/stack_check.h);
  *   - ustcp_poll() leaves no deadline in the past;
  *   - every packet the stack sends decodes (checksums included), carries ACK
- *     unless it is a RST or an opening SYN, never more payload than the MTU
- *     allows, and never data beyond the largest right edge the peer advertised
+ *     unless it is a RST or an opening SYN, is never larger than the MTU
+ *     (options included), and never data beyond the largest right edge the peer advertised
  *     in a segment the stack took (tracked per slot);
  *   - recv() returns exactly the pattern bytes the peer injected, in order;
  *   - calls return 0/positive or a negative errno, never crash;
@@ -312,6 +312,8 @@ static void out_cb(void *ctx, const uint8_t *pkt, size_t len)
   REQUIRE((h->flags & TCP_ACK) || (h->flags & TCP_RST) || h->flags == TCP_SYN,
           "segment without ACK, flags %02x", h->flags);
   REQUIRE(p.payload_len <= (size_t)(W.cfg.mtu - 40u), "payload %zu over the MTU", p.payload_len);
+  /* options come out of the payload (tcp_current_mss): the whole packet fits */
+  REQUIRE(len <= W.cfg.mtu, "a %zu-byte packet over the %u-byte MTU", len, (unsigned)W.cfg.mtu);
   if (!p.payload_len) out_ctl++;
   if (W.land) {
     bool martian = false;

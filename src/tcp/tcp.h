@@ -454,6 +454,9 @@ bool sack_next_hole(const struct tcb *t, uint32_t from, uint32_t *start, uint32_
 uint32_t sack_skip(const struct tcb *t, uint32_t seq);
 uint32_t sack_bytes(const struct tcb *t);
 /* Retransmits up to one segment from seq (tcp_output.c). */
+/* Payload a data segment may carry now: snd_mss less its options (Linux's
+ * tcp_current_mss). */
+uint32_t tcp_current_mss(struct tcp_engine *e, struct tcb *t);
 void tcp_retransmit_at(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32_t max_len);
 
 /* ---- siphash.c ---- */

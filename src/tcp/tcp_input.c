@@ -237,7 +237,7 @@ static void sack_retransmit_next(struct tcp_engine *e, struct tcb *t)
 {
   uint32_t hs, he;
   if (!t->sack_ok || !sack_next_hole(t, t->sack_rexmit, &hs, &he)) return;
-  uint32_t len = u32_min(he - hs, t->snd_mss);
+  uint32_t len = u32_min(he - hs, tcp_current_mss(e, t));
   tcp_retransmit_at(e, t, hs, len);
   t->sack_rexmit = hs + len;
   t->info.fast_retrans++;

@@ -296,6 +296,25 @@ void tcp_schedule_ack(struct tcp_engine *e, struct tcb *t, uint32_t plen, uint8_
   }
 }
 
+/* Linux's tcp_current_mss: the payload a data segment may carry now. The MSS
+ * counts data only (RFC 9293 §3.7.1, RFC 6691 §2), so the options a segment
+ * carries come out of its payload, or it would exceed the path MTU the MSS was
+ * derived from. Today the only options on a data segment are SACK blocks,
+ * while out-of-order data is queued: up to 36 bytes. */
+uint32_t tcp_current_mss(struct tcp_engine *e, struct tcb *t)
+{
+  uint32_t mss = t->snd_mss;
+  if (t->sack_ok && t->ooo_count) {
+    struct tcp_opts o;
+    memset(&o, 0, sizeof o);
+    sack_fill_blocks(e, t, &o);
+    uint32_t optlen = (uint32_t)tcp_opts_len(&o);
+    /* never below 8 bytes of payload: a segment must still make progress */
+    mss = mss > optlen + 8 ? mss - optlen : 8;
+  }
+  return mss;
+}
+
 void tcp_retransmit_una(struct tcp_engine *e, struct tcb *t)
 {
   tcp_retransmit_at(e, t, t->snd_una, UINT32_MAX);
@@ -313,7 +332,7 @@ void tcp_retransmit_at(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32
    * and would leave snd_nxt past snd_max. Likewise a FIN only if it was sent. */
   uint32_t data_max = t->fin_sent ? t->fin_seq : t->snd_max;
   uint32_t in_flight = seq_gt(data_max, seq) ? data_max - seq : 0;
-  uint32_t len = u32_min(u32_min(u32_min(avail, t->snd_mss), in_flight), max_len);
+  uint32_t len = u32_min(u32_min(u32_min(avail, tcp_current_mss(e, t)), in_flight), max_len);
   uint8_t flags = TCP_ACK;
   struct tcp_iov pl[2];
   size_t npl = snd_payload(t, off, len, pl);
@@ -387,13 +406,14 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     uint32_t inflight = t->snd_nxt - t->snd_una;
     uint32_t wnd = u32_min(t->snd_wnd, t->cc.cwnd + t->cc.lt_extra);
     uint32_t usable = wnd > inflight ? wnd - inflight : 0;
-    uint32_t len = u32_min(u32_min(avail, usable), t->snd_mss);
+    uint32_t mss = tcp_current_mss(e, t);
+    uint32_t len = u32_min(u32_min(avail, usable), mss);
     bool fin_pending = t->fin_queued && seq_leq(t->snd_nxt, t->fin_seq);
     bool fin = fin_pending && t->snd_nxt + len == t->fin_seq;
     if (len == 0 && !fin) break;
-    if (len < t->snd_mss && len < avail && inflight > 0 && len < t->max_snd_wnd / 2)
+    if (len < mss && len < avail && inflight > 0 && len < t->max_snd_wnd / 2)
       break;   /* sender SWS avoidance: wait for the window to open further */
-    if (len > 0 && len < t->snd_mss && len == avail && inflight > 0 && !t->nodelay && !fin)
+    if (len > 0 && len < mss && len == avail && inflight > 0 && !t->nodelay && !fin)
       break;   /* Nagle: one small segment in flight at a time */
     uint8_t flags = TCP_ACK;
     if (len && len == avail) flags |= TCP_PSH;
