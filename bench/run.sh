@@ -22,7 +22,7 @@
 #   below the table say what each side does.
 #
 # Environment: BUILD (build dir, default build), BENCH_REPS (5), BENCH_QUICK=1
-# (small sizes), BENCH_ONLY="bulk rr lat mem loss ooo tun apps" (subset), BENCH_CPU (0).
+# (small sizes), BENCH_ONLY="bulk rr lat mem scale loss ooo tun apps" (subset), BENCH_CPU (0).
 # Needs root (namespaces), iproute2, ethtool (installed if missing), timeout, taskset.
 set -euo pipefail
 
@@ -30,7 +30,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
 case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 REPS=${BENCH_REPS:-5}
-ONLY=${BENCH_ONLY:-"bulk rr lat mem loss ooo tun apps"}
+ONLY=${BENCH_ONLY:-"bulk rr lat mem scale loss ooo tun apps"}
 CPU=${BENCH_CPU:-0}
 UB=$BUILD/bench/ustcp_bench
 KB=$BUILD/bench/kernel_bench
@@ -39,9 +39,11 @@ NCPU=$(nproc)
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
   BULK_BYTES=$((256 << 20)); CONNS=3000; MEM_CONNS=10000; ITERS=2000; LOSS_BYTES=$((1 << 20))
+  SCALE_CONNS=100000
   TUN_CONNS=1000; TUN_BYTES=$((256 << 20)); OOO_SEGS=2000000
 else
   BULK_BYTES=$((1 << 30)); CONNS=30000; MEM_CONNS=100000; ITERS=20000; LOSS_BYTES=$((10 << 20))
+  SCALE_CONNS=1000000
   TUN_CONNS=5000; TUN_BYTES=$((1 << 30)); OOO_SEGS=16777216   # the whole 32 MiB window: every odd byte
 fi
 CONC=32
@@ -265,6 +267,14 @@ if want mem; then
   done
 fi
 
+# ---- (3b) scale: up to a million connections that carried 64 B each way ----
+if want scale; then
+  note "scale: $SCALE_CONNS connections, 64 B each way, in one process (three stacks)"
+  # One repetition: it is the memory and the growth of per-packet cost with
+  # the connection count that matter here, both measured inside one run.
+  run 0 1800 $PIN "$UB" scale --conns "$SCALE_CONNS" --reps 1 --wall 1700
+fi
+
 # ---- (4) loss curve (virtual time: deterministic, seeds 1..REPS) ----
 if want loss; then
   for loss in 0 0.01 0.1 0.3; do
@@ -439,6 +449,16 @@ has() { grep -q "^R $1 " "$RAW"; }
   if has mem.ustcp.engine; then
     row "memory per idle conn end, engine accounting" "bytes" mem.ustcp.engine "kernel slab" mem.kernel.slab 0.25 le
     row "memory per idle conn end, process RSS growth" "bytes" mem.ustcp.rss "kernel slab" mem.kernel.slab 0.25 le
+  fi
+  if has scale.open_s; then
+    row "$SCALE_CONNS connections (64 B each way): engine memory per end" "bytes" scale.engine_per_end "-" none -
+    row "$SCALE_CONNS connections: process RSS growth per end" "bytes" scale.rss_per_end "-" none -
+    row "time to open $SCALE_CONNS connections (connect + 64 B each way)" "s" scale.open_s "-" none -
+    row "per-packet CPU, 64 B request/response on random connections, $SCALE_CONNS open" "ns/packet" \
+      "scale.pkt_ns.$SCALE_CONNS" "same, 1,000 open" scale.pkt_ns.1000 1.5 le
+    if has scale.pkt_ns.100000 && [ "$SCALE_CONNS" != 100000 ]; then
+      row "per-packet CPU, 100,000 open" "ns/packet" scale.pkt_ns.100000 "same, 1,000 open" scale.pkt_ns.1000 1.5 le
+    fi
   fi
   if has loss0.ustcp; then
     row "loss 0 %, 100 ms RTT, 32 KiB" "B/s (virtual)" loss0.ustcp "window/RTT" ideal.window_rtt 0.95

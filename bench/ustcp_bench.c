@@ -15,6 +15,9 @@
  *   mem       N idle established connections between three stacks: bytes per
  *             connection end, from the engine's accounting (mem_bytes) and from
  *             the growth of this process's RSS
+ *   scale     N established connections (up to a million) that each exchanged
+ *             64 B both ways: time to open, bytes per end, and the CPU cost per
+ *             packet at 1k, 100k and N connections (run_scale)
  *   lat       one 64-byte request/response round trip on a connection, median
  *             and p99 (microseconds)
  *   ooo       the out-of-order attack pattern (1-byte segments with 1-byte holes
@@ -635,6 +638,185 @@ static void run_mem(uint64_t nconns)
   free(m.est[1]);
 }
 
+/* ---- scale: up to a million established connections (issue 12 point 3) ----
+ * Two client stacks (10.0.0.1, 10.0.0.3) open N connections to a server stack
+ * (10.0.0.2) listening on P ports (a client port serves every server port:
+ * RFC 6056 with the 4-tuple as the key), in batches of 1000: connect, 64 bytes
+ * each way (verified), then idle. Reported: the time to open them, engine
+ * memory (mem_bytes) and RSS growth per connection end, and at 1k, 100k and
+ * N established connections the cost of the per-packet path: 10,000 64-byte
+ * request/response exchanges on connections picked at random among all of
+ * them, in nanoseconds of this process's CPU per packet moved. */
+struct scale {
+  struct net net;
+  struct ustcp_stack *srv, *cli[2];
+  int *lfd;
+  unsigned nports;
+  int *cfd;                 /* client descriptors, connection i on cli[i & 1] */
+  uint64_t n_est;
+  int *ready;               /* descriptors that became readable (server side) */
+  size_t nready, ready_cap;
+  uint64_t bad;
+};
+
+static void scale_srv_cb(void *ctx, int fd, unsigned ev)
+{
+  struct scale *sc = ctx;
+  if (!(ev & USTCP_POLLIN)) return;
+  for (unsigned i = 0; i < sc->nports; i++)
+    if (fd == sc->lfd[i]) return;     /* listeners are drained apart */
+  if (sc->nready == sc->ready_cap) {
+    sc->ready_cap = sc->ready_cap ? sc->ready_cap * 2 : 4096;
+    sc->ready = realloc(sc->ready, sc->ready_cap * sizeof *sc->ready);
+    if (!sc->ready) bench_die("out of memory (scale)");
+  }
+  sc->ready[sc->nready++] = fd;
+}
+
+static void scale_quiet(struct scale *sc)
+{
+  while (net_step(&sc->net)) {}
+}
+
+/* The server answers every request that arrived: 64 bytes read, 64 written. */
+static void scale_serve(struct scale *sc)
+{
+  for (size_t i = 0; i < sc->nready; i++) {
+    uint8_t b[64];
+    ssize_t n = ustcp_recv(sc->srv, sc->ready[i], b, sizeof b, 0);
+    if (n == 0 || n == -EAGAIN) continue;
+    if (n != 64 || !bench_verify(0, b, 64)) { sc->bad++; continue; }
+    if (ustcp_send(sc->srv, sc->ready[i], bench_pattern_at(64), 64, 0) != 64) sc->bad++;
+  }
+  sc->nready = 0;
+}
+
+static void scale_exchange(struct scale *sc, uint64_t from, uint64_t to)
+{
+  for (uint64_t i = from; i < to; i++)
+    if (ustcp_send(sc->cli[i & 1], sc->cfd[i], bench_pattern_at(0), 64, 0) != 64) sc->bad++;
+  scale_quiet(sc);
+  scale_serve(sc);
+  scale_quiet(sc);
+  for (uint64_t i = from; i < to; i++) {
+    uint8_t b[64];
+    if (ustcp_recv(sc->cli[i & 1], sc->cfd[i], b, sizeof b, 0) != 64 || !bench_verify(64, b, 64))
+      sc->bad++;
+  }
+}
+
+static double scale_pkt_ns(struct scale *sc, uint64_t *rng)
+{
+  uint64_t pk0 = sc->net.pkts, c0 = bench_cpu_ns();
+  for (int round = 0; round < 10; round++) {
+    uint64_t pick[1000];
+    for (int k = 0; k < 1000; k++) {
+      *rng ^= *rng << 13; *rng ^= *rng >> 7; *rng ^= *rng << 17;
+      pick[k] = *rng % sc->n_est;
+    }
+    for (int k = 0; k < 1000; k++) {
+      uint64_t i = pick[k];
+      if (ustcp_send(sc->cli[i & 1], sc->cfd[i], bench_pattern_at(0), 64, 0) != 64) sc->bad++;
+    }
+    scale_quiet(sc);
+    scale_serve(sc);
+    scale_quiet(sc);
+    for (int k = 0; k < 1000; k++) {
+      uint64_t i = pick[k];
+      uint8_t b[128];
+      while (ustcp_recv(sc->cli[i & 1], sc->cfd[i], b, sizeof b, 0) > 0) {}
+    }
+  }
+  uint64_t pk = sc->net.pkts - pk0;
+  return pk ? (double)(bench_cpu_ns() - c0) / (double)pk : 0;
+}
+
+static void run_scale(uint64_t nconns)
+{
+  struct scale sc;
+  memset(&sc, 0, sizeof sc);
+  struct ustcp_config cfg;
+  bench_config(&cfg, 1500, 0);
+  cfg.max_sockets = (uint32_t)(nconns + 1024);
+  sc.srv = net_add(&sc.net, IP_SERVER, &cfg);
+  sc.cli[0] = net_add(&sc.net, IP_CLIENT, &cfg);
+  sc.cli[1] = net_add(&sc.net, IP_CLIENT2, &cfg);
+  ustcp_set_ready_cb(sc.srv, scale_srv_cb, &sc);
+  net_sync(&sc.net);
+  /* 64,512 ports a client, shared across server ports: 2 x 64,512 x P >= N. */
+  sc.nports = (unsigned)((nconns + 2 * 60000 - 1) / (2 * 60000));
+  sc.lfd = calloc(sc.nports, sizeof *sc.lfd);
+  sc.cfd = calloc(nconns, sizeof *sc.cfd);
+  if (!sc.lfd || !sc.cfd) bench_die("out of memory (scale)");
+  for (unsigned p = 0; p < sc.nports; p++) sc.lfd[p] = listen_on(sc.srv, (uint16_t)(8000 + p), 4096);
+  uint64_t mem0 = 0;
+  for (int i = 0; i < sc.net.n; i++) {
+    struct ustcp_stats st;
+    ustcp_get_stats(sc.net.h[i].st, &st);
+    mem0 += st.mem_bytes;
+  }
+  uint64_t rss0 = bench_rss_bytes(), t0 = bench_now_ns(), rng = 0x9e3779b97f4a7c15ull;
+  uint64_t next_probe = 1000, failed = 0;
+  while (sc.n_est < nconns) {
+    uint64_t from = sc.n_est, to = from + 1000 < nconns ? from + 1000 : nconns;
+    for (uint64_t i = from; i < to; i++) {
+      struct ustcp_stack *c = sc.cli[i & 1];
+      int fd = ustcp_socket(c);
+      struct ustcp_addr dst = {IP_SERVER, (uint16_t)(8000 + (i / 2) % sc.nports)};
+      int rc = fd < 0 ? fd : ustcp_connect(c, fd, &dst);
+      if (rc != -EINPROGRESS) {
+        fprintf(stderr, "scale: connection %llu: %s\n", (unsigned long long)i, strerror(-rc));
+        failed = 1;
+        break;
+      }
+      sc.cfd[i] = fd;
+    }
+    if (failed) break;
+    scale_quiet(&sc);
+    for (unsigned p = 0; p < sc.nports; p++)
+      while (ustcp_accept(sc.srv, sc.lfd[p], NULL) >= 0) {}
+    sc.nready = 0;                   /* accepted ones readable later, with data */
+    scale_exchange(&sc, from, to);
+    sc.n_est = to;
+    if (sc.n_est == next_probe || sc.n_est == nconns) {
+      char key[64];
+      double ns = scale_pkt_ns(&sc, &rng);
+      snprintf(key, sizeof key, "scale.pkt_ns.%llu", (unsigned long long)sc.n_est);
+      bench_result(key, ns);
+      next_probe = next_probe == 1000 ? 100000 : UINT64_MAX;
+      fprintf(stderr, "scale: %llu connections in %.1f s\n", (unsigned long long)sc.n_est,
+              (double)(bench_now_ns() - t0) / 1e9);
+    }
+  }
+  double open_s = (double)(bench_now_ns() - t0) / 1e9;
+  /* Idle: let delayed ACKs go (the last exchange's ACKs wait up to 40 ms). */
+  uint64_t until = bench_now_ns() + 300000000ull;
+  while (bench_now_ns() < until) net_step(&sc.net);
+  uint64_t mem1 = 0;
+  for (int i = 0; i < sc.net.n; i++) {
+    struct ustcp_stats st;
+    ustcp_get_stats(sc.net.h[i].st, &st);
+    mem1 += st.mem_bytes;
+  }
+  uint64_t rss1 = bench_rss_bytes();
+  double ends = 2.0 * (double)sc.n_est;
+  fprintf(stderr, "scale: %llu connections (64 B each way, %llu bad), opened in %.1f s; engine "
+          "%.0f B and RSS %.0f B per end\n", (unsigned long long)sc.n_est,
+          (unsigned long long)sc.bad, open_s, (double)(mem1 - mem0) / ends,
+          (double)(rss1 - rss0) / ends);
+  if (!failed && !sc.bad && sc.n_est == nconns) {
+    bench_result("scale.open_s", open_s);
+    bench_result("scale.engine_per_end", (double)(mem1 - mem0) / ends);
+    bench_result("scale.rss_per_end", (double)(rss1 - rss0) / ends);
+  } else {
+    bench_result("scale.open_s", 0);
+  }
+  net_free(&sc.net);
+  free(sc.lfd);
+  free(sc.cfd);
+  free(sc.ready);
+}
+
 /* ---- latency ---- */
 struct lat {
   struct net net;
@@ -1220,6 +1402,8 @@ static void usage(void)
           "  rr     --conns N --conc C            connect, 64 B request/response, close (conn/s)\n"
           "  hs     --conns N --conc C            handshake only (conn/s)\n"
           "  mem    --conns N                     idle established connections (bytes each)\n"
+          "  scale  --conns N                     N connections, 64 B each way: open time, bytes per end,\n"
+          "                                        CPU ns per packet at 1k, 100k and N connections\n"
           "  lat    --iters N                     64 B round trip (us, p50 and p99)\n"
           "  loss   --loss P --bytes N            sim network, 100 ms RTT, 32 KiB buffers (B/s)\n"
           "  ooo    [--buf B] [--segs N]           1-byte segments with 1-byte holes vs in order,\n"
@@ -1294,6 +1478,8 @@ int main(int argc, char **argv)
       bench_result(hs ? "hs.ustcp" : "rr.ustcp", run_short(hs, conns, conc));
     } else if (!strcmp(mode, "mem")) {
       run_mem(conns);
+    } else if (!strcmp(mode, "scale")) {
+      run_scale(conns);
     } else if (!strcmp(mode, "lat")) {
       run_lat(iters);
     } else if (!strcmp(mode, "ooo")) {
