@@ -22,7 +22,7 @@
 #   below the table say what each side does.
 #
 # Environment: BUILD (build dir, default build), BENCH_REPS (5), BENCH_QUICK=1
-# (small sizes), BENCH_ONLY="bulk rr lat mem scale loss ooo tun apps" (subset), BENCH_CPU (0).
+# (small sizes), BENCH_ONLY="bulk rr lat mem scale flows loss ooo tun apps" (subset), BENCH_CPU (0).
 # Needs root (namespaces), iproute2, ethtool (installed if missing), timeout, taskset.
 set -euo pipefail
 
@@ -30,7 +30,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
 case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 REPS=${BENCH_REPS:-5}
-ONLY=${BENCH_ONLY:-"bulk rr lat mem scale loss ooo tun apps"}
+ONLY=${BENCH_ONLY:-"bulk rr lat mem scale flows loss ooo tun apps"}
 CPU=${BENCH_CPU:-0}
 UB=$BUILD/bench/ustcp_bench
 KB=$BUILD/bench/kernel_bench
@@ -39,11 +39,11 @@ NCPU=$(nproc)
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
   BULK_BYTES=$((256 << 20)); CONNS=3000; MEM_CONNS=10000; ITERS=2000; LOSS_BYTES=$((1 << 20))
-  SCALE_CONNS=100000
+  SCALE_CONNS=100000; FLOW_BYTES=$((100 << 10))
   TUN_CONNS=1000; TUN_BYTES=$((256 << 20)); OOO_SEGS=2000000
 else
   BULK_BYTES=$((1 << 30)); CONNS=30000; MEM_CONNS=100000; ITERS=20000; LOSS_BYTES=$((10 << 20))
-  SCALE_CONNS=1000000
+  SCALE_CONNS=100000; FLOW_BYTES=$((100 << 10))0
   TUN_CONNS=5000; TUN_BYTES=$((1 << 30)); OOO_SEGS=16777216   # the whole 32 MiB window: every odd byte
 fi
 CONC=32
@@ -275,6 +275,17 @@ if want scale; then
   run 0 1800 $PIN "$UB" scale --conns "$SCALE_CONNS" --reps 1 --wall 1700
 fi
 
+# ---- (3c) concurrent flows: 1, 100, 10,000 bulk flows at once ----
+if want flows; then
+  note "flows: 1, 100 and 10,000 flows of $FLOW_BYTES bytes at once, ustcp in memory (default, autotuned buffers)"
+  for r in $(seq 0 "$REPS"); do
+    w=$([ "$r" = 0 ] && echo 1 || echo 0)
+    for k in 1 100 10000; do
+      run "$w" 900 $PIN "$UB" flows --conns "$k" --bytes "$FLOW_BYTES" --reps 1 --wall 800
+    done
+  done
+fi
+
 # ---- (4) loss curve (virtual time: deterministic, seeds 1..REPS) ----
 if want loss; then
   for loss in 0 0.01 0.1 0.3; do
@@ -459,6 +470,13 @@ has() { grep -q "^R $1 " "$RAW"; }
     if has scale.pkt_ns.100000 && [ "$SCALE_CONNS" != 100000 ]; then
       row "per-packet CPU, 100,000 open" "ns/packet" scale.pkt_ns.100000 "same, 1,000 open" scale.pkt_ns.1000 1.5 le
     fi
+  fi
+  if has flows1.gbps; then
+    for k in 1 100 10000; do
+      row "$k flows at once, $FLOW_BYTES B each, in memory: aggregate" "Gbit/s" "flows$k.gbps" "-" none -
+      row "$k flows at once: Jain's fairness index of the flows' rates" "index" "flows$k.jain" "-" none -
+      row "$k flows at once: peak engine memory, both stacks" "bytes" "flows$k.engine_peak" "-" none -
+    done
   fi
   if has loss0.ustcp; then
     row "loss 0 %, 100 ms RTT, 32 KiB" "B/s (virtual)" loss0.ustcp "window/RTT" ideal.window_rtt 0.95

@@ -18,6 +18,8 @@
  *   scale     N established connections (up to a million) that each exchanged
  *             64 B both ways: time to open, bytes per end, and the CPU cost per
  *             packet at 1k, 100k and N connections (run_scale)
+ *   flows     K bulk flows at once (B bytes each, verified): aggregate Gbit/s,
+ *             Jain's fairness, peak engine memory (run_flows)
  *   lat       one 64-byte request/response round trip on a connection, median
  *             and p99 (microseconds)
  *   ooo       the out-of-order attack pattern (1-byte segments with 1-byte holes
@@ -45,6 +47,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include "ustcp.h"
 #include "ustcp_loop.h"
@@ -817,6 +820,187 @@ static void run_scale(uint64_t nconns)
   free(sc.ready);
 }
 
+/* ---- flows: K concurrent bulk flows (issues 12 point 2 and 15 point 3) ----
+ * One client stack opens K connections to one server stack and sends B bytes
+ * of the pattern on each at once, the default buffers (autotuned) on both;
+ * the server reads every flow and checks each byte against its offset.
+ * Reported: the aggregate rate (all bytes over the time until the last flow
+ * ends), Jain's fairness index of the flows' own rates (B over each flow's
+ * completion time: 1 = all equal), and the peak engine memory of both stacks
+ * (mem_peak_bytes) with the process's peak RSS: what K flows at once cost. */
+struct flowst {
+  uint64_t sent, rcvd, done_ns;
+  bool want;                         /* queued in a ready list */
+};
+struct flows {
+  struct net net;
+  struct ustcp_stack *cs, *ss;
+  int lfd;
+  uint64_t k, bytes, ndone, corrupt, t0;
+  struct flowst *cl, *sv;            /* by descriptor */
+  size_t cl_cap, sv_cap;
+  int *rl[2];                        /* ready descriptors: 0 client, 1 server */
+  size_t nrl[2], rl_cap[2];
+};
+
+static struct flowst *fslot(struct flowst **v, size_t *cap, int fd)
+{
+  if ((size_t)fd >= *cap) {
+    size_t n = *cap ? *cap : 1024;
+    while (n <= (size_t)fd) n *= 2;
+    struct flowst *nv = realloc(*v, n * sizeof *nv);
+    if (!nv) bench_die("out of memory (flows)");
+    memset(nv + *cap, 0, (n - *cap) * sizeof *nv);
+    *v = nv;
+    *cap = n;
+  }
+  return &(*v)[fd];
+}
+
+static void flows_mark(struct flows *f, int side, int fd)
+{
+  struct flowst *st = side ? fslot(&f->sv, &f->sv_cap, fd) : fslot(&f->cl, &f->cl_cap, fd);
+  if (st->want) return;
+  st->want = true;
+  if (f->nrl[side] == f->rl_cap[side]) {
+    f->rl_cap[side] = f->rl_cap[side] ? f->rl_cap[side] * 2 : 1024;
+    f->rl[side] = realloc(f->rl[side], f->rl_cap[side] * sizeof(int));
+    if (!f->rl[side]) bench_die("out of memory (flows)");
+  }
+  f->rl[side][f->nrl[side]++] = fd;
+}
+
+static void flows_client_cb(void *ctx, int fd, unsigned ev)
+{
+  if (ev & (USTCP_POLLOUT | USTCP_POLLERR)) flows_mark(ctx, 0, fd);
+}
+
+static void flows_server_cb(void *ctx, int fd, unsigned ev)
+{
+  struct flows *f = ctx;
+  if (fd == f->lfd) {
+    int a;
+    while ((a = ustcp_accept(f->ss, f->lfd, NULL)) >= 0) flows_mark(f, 1, a);
+    return;
+  }
+  if (ev & (USTCP_POLLIN | USTCP_POLLHUP | USTCP_POLLERR)) flows_mark(f, 1, fd);
+}
+
+static void flows_work(struct flows *f, uint8_t *buf, size_t bufsz)
+{
+  for (int side = 0; side < 2; side++) {
+    size_t n = f->nrl[side];
+    int *list = malloc((n ? n : 1) * sizeof(int));
+    if (!list) bench_die("out of memory (flows)");
+    memcpy(list, f->rl[side], n * sizeof(int));
+    f->nrl[side] = 0;
+    for (size_t i = 0; i < n; i++) {
+      int fd = list[i];
+      if (side == 0) {
+        struct flowst *st = fslot(&f->cl, &f->cl_cap, fd);
+        st->want = false;
+        while (st->sent < f->bytes) {
+          size_t want = f->bytes - st->sent < BULK_CHUNK ? (size_t)(f->bytes - st->sent) : BULK_CHUNK;
+          ssize_t w = ustcp_send(f->cs, fd, bench_pattern_at(st->sent), want, 0);
+          if (w <= 0) break;
+          st->sent += (uint64_t)w;
+        }
+      } else {
+        struct flowst *st = fslot(&f->sv, &f->sv_cap, fd);
+        st->want = false;
+        for (;;) {
+          ssize_t r = ustcp_recv(f->ss, fd, buf, bufsz, 0);
+          if (r <= 0) break;
+          if (!bench_verify(st->rcvd, buf, (size_t)r)) f->corrupt++;
+          st->rcvd += (uint64_t)r;
+        }
+        if (st->rcvd >= f->bytes && !st->done_ns) {
+          st->done_ns = bench_now_ns() - f->t0;
+          f->ndone++;
+        }
+      }
+    }
+    free(list);
+  }
+}
+
+static void run_flows(uint64_t k, uint64_t bytes)
+{
+  struct flows f;
+  memset(&f, 0, sizeof f);
+  f.k = k;
+  f.bytes = bytes;
+  struct ustcp_config cfg;
+  bench_config(&cfg, 1500, 0);
+  cfg.max_sockets = (uint32_t)(k + 1024);
+  f.cs = net_add(&f.net, IP_CLIENT, &cfg);
+  f.ss = net_add(&f.net, IP_SERVER, &cfg);
+  ustcp_set_ready_cb(f.cs, flows_client_cb, &f);
+  ustcp_set_ready_cb(f.ss, flows_server_cb, &f);
+  net_sync(&f.net);
+  f.lfd = listen_on(f.ss, 5001, 4096);
+  uint8_t *buf = malloc(BULK_CHUNK);
+  if (!buf) bench_die("out of memory (flows)");
+  f.t0 = bench_now_ns();
+  uint64_t c0 = bench_cpu_ns(), opened = 0;
+  struct ustcp_addr dst = {IP_SERVER, 5001};
+  while (f.ndone < k) {
+    /* Connections open 1000 per step (the listener's backlog is 4096 and the
+     * server accepts in its callback), so all K run at once soon. */
+    for (int i = 0; i < 1000 && opened < k; i++) {
+      int fd = must(ustcp_socket(f.cs), "socket");
+      must(ustcp_connect(f.cs, fd, &dst), "connect");
+      opened++;
+    }
+    bool moved = net_step(&f.net);
+    flows_work(&f, buf, BULK_CHUNK);
+    if (!moved && wall_exceeded(f.t0)) {
+      fprintf(stderr, "flows: wall-clock limit, %llu of %llu flows done\n",
+              (unsigned long long)f.ndone, (unsigned long long)k);
+      break;
+    }
+  }
+  uint64_t t1 = bench_now_ns() - f.t0, c1 = bench_cpu_ns();
+  double sum = 0, sq = 0;
+  uint64_t last = 0, n = 0;
+  for (size_t fd = 0; fd < f.sv_cap; fd++) {
+    struct flowst *st = &f.sv[fd];
+    if (!st->done_ns) continue;
+    double x = (double)bytes / ((double)st->done_ns / 1e9);
+    sum += x;
+    sq += x * x;
+    n++;
+    if (st->done_ns > last) last = st->done_ns;
+  }
+  struct ustcp_stats a, b;
+  ustcp_get_stats(f.cs, &a);
+  ustcp_get_stats(f.ss, &b);
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  double jain = n && sq > 0 ? sum * sum / ((double)n * sq) : 0;
+  double gbps = last ? (double)(k * bytes) * 8 / ((double)last / 1e9) / 1e9 : 0;
+  fprintf(stderr, "flows: %llu x %llu bytes: %llu done in %.2f s (cpu %.2f s), %.3f Gbit/s, "
+          "Jain %.3f, engine peak %llu + %llu bytes, max RSS %ld KiB%s\n",
+          (unsigned long long)k, (unsigned long long)bytes, (unsigned long long)f.ndone,
+          (double)t1 / 1e9, (double)(c1 - c0) / 1e9, gbps, jain,
+          (unsigned long long)a.mem_peak_bytes, (unsigned long long)b.mem_peak_bytes,
+          ru.ru_maxrss, f.corrupt ? ", PAYLOAD MISMATCH" : "");
+  char key[64];
+  bool ok = f.ndone == k && !f.corrupt;
+  snprintf(key, sizeof key, "flows%llu.gbps", (unsigned long long)k);
+  bench_result(key, ok ? gbps : 0);
+  snprintf(key, sizeof key, "flows%llu.jain", (unsigned long long)k);
+  bench_result(key, ok ? jain : 0);
+  snprintf(key, sizeof key, "flows%llu.engine_peak", (unsigned long long)k);
+  bench_result(key, ok ? (double)(a.mem_peak_bytes + b.mem_peak_bytes) : 0);
+  net_free(&f.net);
+  free(buf);
+  free(f.cl);
+  free(f.sv);
+  free(f.rl[0]);
+  free(f.rl[1]);
+}
+
 /* ---- latency ---- */
 struct lat {
   struct net net;
@@ -1404,6 +1588,8 @@ static void usage(void)
           "  mem    --conns N                     idle established connections (bytes each)\n"
           "  scale  --conns N                     N connections, 64 B each way: open time, bytes per end,\n"
           "                                        CPU ns per packet at 1k, 100k and N connections\n"
+          "  flows  --conns K --bytes B           K flows of B bytes at once: Gbit/s, Jain's index,\n"
+          "                                        peak engine memory\n"
           "  lat    --iters N                     64 B round trip (us, p50 and p99)\n"
           "  loss   --loss P --bytes N            sim network, 100 ms RTT, 32 KiB buffers (B/s)\n"
           "  ooo    [--buf B] [--segs N]           1-byte segments with 1-byte holes vs in order,\n"
@@ -1480,6 +1666,8 @@ int main(int argc, char **argv)
       run_mem(conns);
     } else if (!strcmp(mode, "scale")) {
       run_scale(conns);
+    } else if (!strcmp(mode, "flows")) {
+      run_flows(conns, bytes);
     } else if (!strcmp(mode, "lat")) {
       run_lat(iters);
     } else if (!strcmp(mode, "ooo")) {
