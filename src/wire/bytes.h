@@ -1,4 +1,4 @@
-/* Big-endian field access for the wire codecs (src/wire only). Byte by byte, so
+/* Big-endian field access for the codecs (src/wire; src/link/eth.c for frames). Byte by byte, so
  * any alignment is fine and UBSan has nothing to say. */
 #ifndef USTCP_WIRE_BYTES_H
 #define USTCP_WIRE_BYTES_H
