@@ -52,6 +52,15 @@ struct ustcp_loop_config {
    * stack with ustcp_input_flags(USTCP_IN_CSUM_VERIFIED); what the stack sends
    * is marked checksum-valid for the kernel. false: one plain packet per read. */
   bool offload;
+  /* An Ethernet link instead (issue 16): a TAP device (IFF_TAP) carrying
+   * frames, ARP resolving neighbours (src/link/eth.h). The kernel side gets
+   * peer/prefix_len (configure); ustcp's own MAC is mac, or a locally
+   * administered one from the seed when all zero; gateway (0: none) carries
+   * destinations off the prefix. Not with offload. */
+  bool tap;
+  uint8_t prefix_len;         /* 24 */
+  uint32_t gateway;
+  uint8_t mac[6];
 };
 void ustcp_loop_config_default(struct ustcp_loop_config *c);
 
@@ -129,6 +138,9 @@ struct ustcp_loop_stats {
    * TCPV4) and packets whose TCP checksum the kernel left to the stack
    * (NEEDS_CSUM) or had verified (DATA_VALID). */
   uint64_t rx_gso_frames, rx_csum_offloaded;
+  /* With tap: frames in and out (ARP included); the Ethernet and ARP drops are
+   * in the report (ustcp_loop_report: eth_* lines). */
+  uint64_t rx_frames, tx_frames;
 };
 void ustcp_loop_get_stats(const struct ustcp_loop *l, struct ustcp_loop_stats *out);
 

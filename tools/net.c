@@ -14,6 +14,10 @@
 const char net_opts_help[] =
   "device and stack options (all network commands):\n"
   "  --tun NAME        TUN device to create or attach to (default ustcp0)\n"
+  "  --tap NAME        a TAP device instead: Ethernet frames, ARP (ustcp is a host\n"
+  "                    on the link; the kernel side gets --peer/--prefix-len)\n"
+  "  --prefix-len N    with --tap: the link's prefix length (default 24)\n"
+  "  --gateway A.B.C.D with --tap: next hop for addresses off the prefix\n"
   "  --addr A.B.C.D    ustcp's own address (default 10.7.0.2)\n"
   "  --peer A.B.C.D    the kernel side's address (default 10.7.0.1)\n"
   "  --no-configure    use the device as it is: no address, MTU or up/down changes\n"
@@ -130,6 +134,23 @@ int net_opts_parse(struct net_opts *o, const char *cmd, int argc, char **argv, i
     NEED_VALUE();
     if (strlen(v) >= 16 || !*v) { fprintf(stderr, "ustcp %s: bad device name '%s'\n", cmd, v); return -1; }
     o->lc.tun_name = v;
+  } else if (!strcmp(a, "--tap")) {
+    NEED_VALUE();
+    if (strlen(v) >= 16 || !*v) { fprintf(stderr, "ustcp %s: bad device name '%s'\n", cmd, v); return -1; }
+    o->lc.tun_name = v;
+    o->lc.tap = true;
+  } else if (!strcmp(a, "--prefix-len")) {
+    NEED_VALUE();
+    if (net_parse_u64(v, 1, 30, &n)) { fprintf(stderr, "ustcp %s: bad --prefix-len '%s' (1..30)\n", cmd, v); return -1; }
+    o->lc.prefix_len = (uint8_t)n;
+  } else if (!strcmp(a, "--gateway")) {
+    NEED_VALUE();
+    uint32_t ip;
+    if (ipv4_parse(v, &ip) != 0 || ip == 0) {
+      fprintf(stderr, "ustcp %s: --gateway wants an IPv4 address, not '%s'\n", cmd, v);
+      return -1;
+    }
+    o->lc.gateway = ip;
   } else if (!strcmp(a, "--addr") || !strcmp(a, "--peer")) {
     NEED_VALUE();
     uint32_t ip;

@@ -37,6 +37,7 @@
 
 #include "link/pcap.h"
 #include "link/tun.h"
+#include "link/eth.h"
 #include "wire/wire.h"
 
 #include <linux/virtio_net.h>
@@ -84,6 +85,8 @@ struct ustcp_loop {
   struct dqueue q[2];
   struct pcap_writer *pcap;
   struct ustcp_loop_stats stats;
+  struct eth_iface *eth;       /* tap: Ethernet + ARP between the stack and the device */
+  uint64_t eth_deadline;
 };
 
 uint64_t ustcp_loop_now_us(void)
@@ -107,6 +110,7 @@ void ustcp_loop_config_default(struct ustcp_loop_config *c)
   c->addr = 0x0a070002;   /* 10.7.0.2 */
   c->peer = 0x0a070001;   /* 10.7.0.1 */
   c->mtu = 1500;
+  c->prefix_len = 24;
 }
 
 static uint64_t rng_next(struct ustcp_loop *l)
@@ -129,6 +133,14 @@ static void deliver(struct ustcp_loop *l, int dir, const uint8_t *pkt, size_t le
   /* Toward the kernel, USTCP_IN_CSUM_VERIFIED means the same in reverse: the
    * checksums are ours and complete (cleared when the impairment corrupted it). */
   bool valid = in_flags & USTCP_IN_CSUM_VERIFIED;
+  if (l->eth) {
+    /* framed (and held for ARP if need be) by eth.c; eth_frame_out writes */
+    l->stats.tx_packets++;
+    l->stats.tx_bytes += len;
+    eth_ip_output(l->eth, pkt, len, ustcp_loop_now_us());
+    l->eth_deadline = eth_poll(l->eth, ustcp_loop_now_us());
+    return;
+  }
   if ((l->vnet ? tun_write_vnet(l->tun_fd, pkt, len, valid) : tun_write(l->tun_fd, pkt, len)) < 0) {
     l->stats.tx_errors++;
     return;
@@ -250,6 +262,30 @@ static void on_tun_packet(void *ctx, const uint8_t *pkt, size_t len)
   tun_packet_in(ctx, pkt, len, 0);
 }
 
+/* TAP: a frame from the device goes through Ethernet/ARP; an IPv4 datagram in
+ * it comes back through eth_ip_in. */
+static void on_tap_frame(void *ctx, const uint8_t *frame, size_t len)
+{
+  struct ustcp_loop *l = ctx;
+  l->stats.rx_frames++;
+  eth_frame_input(l->eth, frame, len, ustcp_loop_now_us());
+}
+
+static void eth_ip_in(void *ctx, const uint8_t *pkt, size_t len)
+{
+  tun_packet_in(ctx, pkt, len, 0);
+}
+
+static void eth_frame_out(void *ctx, const uint8_t *frame, size_t len)
+{
+  struct ustcp_loop *l = ctx;
+  if (tun_write(l->tun_fd, frame, len) < 0) {
+    l->stats.tx_errors++;
+    return;
+  }
+  l->stats.tx_frames++;
+}
+
 /* A frame from a vnet device. The kernel (tun_put_user -> virtio_net_hdr_from_skb)
  * says NEEDS_CSUM when it left the checksum to us (CHECKSUM_PARTIAL: the TCP
  * checksum field holds the pseudo-header sum only) and DATA_VALID when it
@@ -307,12 +343,26 @@ int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
   l->duplicate = c->duplicate;
   l->delay_us = c->delay_us;
   l->vnet = c->offload;
-  int rc = tun_open_ex(c->tun_name, l->vnet, l->ifname, err, errcap);
+  int rc;
+  if (c->tap && c->offload) {
+    snprintf(err, errcap, "offloads are for TUN devices only, not with a TAP device");
+    rc = -EINVAL;
+    goto fail;
+  }
+  rc = c->tap ? tap_open(c->tun_name, l->ifname, err, errcap)
+              : tun_open_ex(c->tun_name, l->vnet, l->ifname, err, errcap);
   if (rc < 0) goto fail;
   l->tun_fd = rc;
   uint16_t mtu = c->mtu ? c->mtu : 1500;
+  uint8_t prefix = c->prefix_len ? c->prefix_len : 24;
+  if (c->tap && (prefix > 30 || ((c->addr ^ c->peer) >> (32 - prefix)) != 0)) {
+    snprintf(err, errcap, "the kernel side's address and ustcp's must share the /%u prefix", prefix);
+    rc = -EINVAL;
+    goto fail;
+  }
   if (c->configure) {
-    rc = tun_configure(l->ifname, c->peer, c->addr, mtu, err, errcap);
+    rc = c->tap ? tap_configure(l->ifname, c->peer, prefix, mtu, err, errcap)
+                : tun_configure(l->ifname, c->peer, c->addr, mtu, err, errcap);
     if (rc < 0) goto fail;
   }
   if (c->stack_cfg) l->cfg = *c->stack_cfg;
@@ -329,6 +379,24 @@ int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
   if (!seed && getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
     seed = ustcp_loop_now_us() ^ ((uint64_t)getpid() << 32);
   l->rng = seed ^ 0x6a09e667f3bcc908ull;
+  if (c->tap) {
+    struct eth_config ec = {.ip = c->addr, .prefix_len = prefix, .gateway = c->gateway, .mtu = mtu};
+    memcpy(ec.mac, c->mac, 6);
+    static const uint8_t zero[6];
+    if (!memcmp(ec.mac, zero, 6)) {
+      /* locally administered, unicast (bits 1 and 0 of the first byte) */
+      uint64_t r = rng_next(l);
+      for (int i = 0; i < 6; i++) ec.mac[i] = (uint8_t)(r >> (8 * i));
+      ec.mac[0] = (uint8_t)((ec.mac[0] & 0xfc) | 0x02);
+    }
+    l->eth = eth_new(&ec, eth_frame_out, eth_ip_in, l);
+    if (!l->eth) {
+      rc = -ENOMEM;
+      snprintf(err, errcap, "out of memory");
+      goto fail;
+    }
+    l->eth_deadline = UINT64_MAX;
+  }
   l->st = ustcp_stack_new(&l->cfg, c->addr, seed, stack_out, l);
   if (!l->st) {
     snprintf(err, errcap, "cannot create the stack (bad configuration or no memory)");
@@ -355,6 +423,7 @@ int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
     snprintf(err, errcap, "epoll_ctl: %s", strerror(-rc));
     goto fail;
   }
+  if (l->eth) eth_announce(l->eth);     /* gratuitous ARP, as Linux when an address comes up */
   *out = l;
   return 0;
 fail:
@@ -380,6 +449,7 @@ void ustcp_loop_free(struct ustcp_loop *l)
   if (l->timer_fd >= 0) close(l->timer_fd);
   if (l->ep_fd >= 0) close(l->ep_fd);
   if (l->tun_fd >= 0) close(l->tun_fd);
+  eth_free(l->eth);
   free(l->watches);
   free(l);
 }
@@ -424,6 +494,7 @@ int ustcp_loop_unwatch(struct ustcp_loop *l, int fd)
 static uint64_t next_deadline(struct ustcp_loop *l)
 {
   uint64_t d = ustcp_next_deadline(l->st);
+  if (l->eth && l->eth_deadline < d) d = l->eth_deadline;
   for (int dir = 0; dir < 2; dir++)
     if (l->q[dir].head && l->q[dir].head->at_us < d) d = l->q[dir].head->at_us;
   return d;
@@ -463,8 +534,9 @@ int ustcp_loop_run_once(struct ustcp_loop *l, int timeout_ms)
   for (int i = 0; i < n; i++) {
     int fd = evs[i].data.fd;
     if (fd == l->tun_fd) {
-      int r = l->vnet ? tun_read_batch_vnet(l->tun_fd, LOOP_READ_BATCH, on_tun_vnet, l)
-                      : tun_read_batch(l->tun_fd, LOOP_READ_BATCH, on_tun_packet, l);
+      int r = l->vnet  ? tun_read_batch_vnet(l->tun_fd, LOOP_READ_BATCH, on_tun_vnet, l)
+              : l->eth ? tun_read_batch(l->tun_fd, LOOP_READ_BATCH, on_tap_frame, l)
+                       : tun_read_batch(l->tun_fd, LOOP_READ_BATCH, on_tun_packet, l);
       if (r < 0 && r != -EINTR) return r;
     } else if (fd == l->timer_fd) {
       uint64_t ticks;
@@ -483,6 +555,7 @@ int ustcp_loop_run_once(struct ustcp_loop *l, int timeout_ms)
   now = ustcp_loop_now_us();
   release_due(l, now);
   ustcp_poll(l->st, now);
+  if (l->eth) l->eth_deadline = eth_poll(l->eth, now);
   /* What this round did may have moved the deadline (an RTO armed by a send):
    * the timerfd follows now, so a caller that waits on ustcp_loop_fd() between
    * rounds is woken in time. */
@@ -671,8 +744,18 @@ void ustcp_loop_report(struct ustcp_loop *l, void *file)
 #define C(x) fprintf(f, "link_%s %llu\n", #x, (unsigned long long)k->x)
   C(rx_packets); C(rx_bytes); C(tx_packets); C(tx_bytes); C(rx_not_ipv4); C(tx_errors);
   C(impair_dropped); C(impair_reordered); C(impair_delayed); C(impair_corrupted);
-  C(impair_duplicated); C(rx_gso_frames); C(rx_csum_offloaded);
+  C(impair_duplicated); C(rx_gso_frames); C(rx_csum_offloaded); C(rx_frames); C(tx_frames);
 #undef C
+  if (l->eth) {
+    const struct eth_stats *e = eth_get_stats(l->eth);
+#define C(x) fprintf(f, "eth_%s %llu\n", #x, (unsigned long long)e->x)
+    C(rx_frames); C(tx_frames); C(rx_short); C(rx_oversize); C(rx_not_for_us); C(rx_vlan);
+    C(rx_ipv6); C(rx_unknown_type); C(rx_arp_bad); C(rx_arp_requests); C(rx_arp_replies);
+    C(tx_arp_requests); C(tx_arp_replies); C(no_route); C(tx_oversize); C(arp_failed);
+    C(arp_queue_full); C(arp_evictions);
+#undef C
+    fprintf(f, "eth_arp_entries %zu\n", eth_arp_count(l->eth));
+  }
 }
 
 static void ctl_accept(struct ustcp_loop *l)

@@ -45,7 +45,21 @@ int tun_open(const char *name, char ifname[IFNAMSIZ], char *err, size_t errcap)
   return tun_open_ex(name, false, ifname, err, errcap);
 }
 
+static int open_dev(const char *name, bool vnet, bool tap, char ifname[IFNAMSIZ], char *err,
+                    size_t errcap);
+
 int tun_open_ex(const char *name, bool vnet, char ifname[IFNAMSIZ], char *err, size_t errcap)
+{
+  return open_dev(name, vnet, false, ifname, err, errcap);
+}
+
+int tap_open(const char *name, char ifname[IFNAMSIZ], char *err, size_t errcap)
+{
+  return open_dev(name, false, true, ifname, err, errcap);
+}
+
+static int open_dev(const char *name, bool vnet, bool tap, char ifname[IFNAMSIZ], char *err,
+                    size_t errcap)
 {
   if (name && strlen(name) >= IFNAMSIZ)
     return fail(EINVAL, err, errcap, "device name '%s' is too long (at most %d characters)",
@@ -65,7 +79,7 @@ int tun_open_ex(const char *name, bool vnet, char ifname[IFNAMSIZ], char *err, s
   }
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0);
+  ifr.ifr_flags = (short)((tap ? IFF_TAP : IFF_TUN) | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0));
   if (name && *name) memcpy(ifr.ifr_name, name, strlen(name));
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int e = errno;
@@ -79,8 +93,8 @@ int tun_open_ex(const char *name, bool vnet, char ifname[IFNAMSIZ], char *err, s
     if (e == EBUSY)
       return fail(e, err, errcap, "TUNSETIFF %s: device busy (another program has it open)", n);
     if (e == EINVAL)
-      return fail(e, err, errcap, "TUNSETIFF %s: invalid (is it a TAP device, or a name in use "
-                  "by another kind of interface?)", n);
+      return fail(e, err, errcap, "TUNSETIFF %s: invalid (is it a %s device, or a name in use "
+                  "by another kind of interface?)", n, tap ? "TUN" : "TAP");
     return fail(e, err, errcap, "TUNSETIFF %s: %s", n, strerror(e));
   }
   if (vnet) {
@@ -123,8 +137,27 @@ static int ifreq_ioctl(int sock, unsigned long req, const char *reqname, struct 
   return fail(e, err, errcap, "%s on %s: %s", reqname, ifr->ifr_name, strerror(e));
 }
 
+static int configure_dev(const char *ifname, uint32_t kernel_ip, uint32_t peer_ip,
+                         uint32_t netmask, uint16_t mtu, char *err, size_t errcap);
+
 int tun_configure(const char *ifname, uint32_t kernel_ip, uint32_t peer_ip, uint16_t mtu,
                   char *err, size_t errcap)
+{
+  return configure_dev(ifname, kernel_ip, peer_ip, 0xffffffffu, mtu, err, errcap);
+}
+
+int tap_configure(const char *ifname, uint32_t kernel_ip, uint8_t prefix_len, uint16_t mtu,
+                  char *err, size_t errcap)
+{
+  if (prefix_len < 1 || prefix_len > 30)
+    return fail(EINVAL, err, errcap, "prefix length %u: want 1..30", prefix_len);
+  return configure_dev(ifname, kernel_ip, 0, ~((1u << (32 - prefix_len)) - 1), mtu, err, errcap);
+}
+
+/* peer_ip 0: a broadcast device (TAP), the address with its netmask makes the
+ * on-link route; else point-to-point (TUN). */
+static int configure_dev(const char *ifname, uint32_t kernel_ip, uint32_t peer_ip,
+                         uint32_t netmask, uint16_t mtu, char *err, size_t errcap)
 {
   int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (sock < 0) return fail(errno, err, errcap, "socket(AF_INET): %s", strerror(errno));
@@ -143,11 +176,13 @@ int tun_configure(const char *ifname, uint32_t kernel_ip, uint32_t peer_ip, uint
   IFR_RESET();
   set_addr(&ifr.ifr_addr, kernel_ip);
   if ((rc = ifreq_ioctl(sock, SIOCSIFADDR, "SIOCSIFADDR", &ifr, err, errcap))) goto out;
+  if (peer_ip) {
+    IFR_RESET();
+    set_addr(&ifr.ifr_dstaddr, peer_ip);
+    if ((rc = ifreq_ioctl(sock, SIOCSIFDSTADDR, "SIOCSIFDSTADDR", &ifr, err, errcap))) goto out;
+  }
   IFR_RESET();
-  set_addr(&ifr.ifr_dstaddr, peer_ip);
-  if ((rc = ifreq_ioctl(sock, SIOCSIFDSTADDR, "SIOCSIFDSTADDR", &ifr, err, errcap))) goto out;
-  IFR_RESET();
-  set_addr(&ifr.ifr_netmask, 0xffffffffu);
+  set_addr(&ifr.ifr_netmask, netmask);
   if ((rc = ifreq_ioctl(sock, SIOCSIFNETMASK, "SIOCSIFNETMASK", &ifr, err, errcap))) goto out;
   /* Best effort, before the device goes up: with IPv6 off the kernel sends no
    * router solicitations or MLD reports down the tunnel. */

@@ -25,6 +25,14 @@ int tun_open(const char *name, char ifname[IFNAMSIZ], char *err, size_t errcap);
  * tun_read_batch_vnet and write it with tun_write_vnet only. */
 int tun_open_ex(const char *name, bool vnet, char ifname[IFNAMSIZ], char *err, size_t errcap);
 
+/* A TAP device (IFF_TAP | IFF_NO_PI: each read or write is one Ethernet frame,
+ * for src/link/eth.c), opened as tun_open does. Returns the fd or -errno. */
+int tap_open(const char *name, char ifname[IFNAMSIZ], char *err, size_t errcap);
+/* The kernel's side of a TAP link: its address with prefix_len (the on-link
+ * route to ustcp's address, which ARP then resolves), the MTU, up, IPv6 off. */
+int tap_configure(const char *ifname, uint32_t kernel_ip, uint8_t prefix_len, uint16_t mtu,
+                  char *err, size_t errcap);
+
 /* Gives the kernel's side of the point-to-point link its address and the peer
  * address (ustcp's own), netmask /32, the MTU (0 = leave it), brings the device
  * up, and turns IPv6 off on it (best effort: no router solicitations to ignore).
