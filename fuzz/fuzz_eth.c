@@ -32,9 +32,10 @@ static void on_frame(void *ctx, const uint8_t *f, size_t len)
   REQUIRE(memcmp(f + 6, MAC, 6) == 0);
 }
 
-static void on_ip(void *ctx, const uint8_t *p, size_t len)
+static void on_ip(void *ctx, const uint8_t *p, size_t len, unsigned flags)
 {
   (void)ctx;
+  (void)flags;
   (void)p;
   REQUIRE(len >= 20 && len <= 1500);
 }
@@ -57,15 +58,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     i += len;
     switch (op % 5) {
     case 0:
-      eth_frame_input(e, buf, len, now);
+      eth_frame_input(e, buf, len, now, 0);
       break;
     case 1:                                   /* to us */
       if (len >= 6) memcpy(buf, MAC, 6);
-      eth_frame_input(e, buf, len, now);
+      eth_frame_input(e, buf, len, now, 0);
       break;
     case 2:                                   /* broadcast */
       if (len >= 6) memset(buf, 0xff, 6);
-      eth_frame_input(e, buf, len, now);
+      eth_frame_input(e, buf, len, now, 0);
       break;
     case 3:                                   /* a datagram out, to the address in it */
       eth_ip_output(e, buf, len, now);

@@ -58,6 +58,12 @@ struct ustcp_loop_config {
    * administered one from the seed when all zero; gateway (0: none) carries
    * destinations off the prefix. Not with offload. */
   bool tap;
+  /* Or an existing Ethernet interface (a veth end, a NIC) named by tun_name,
+   * through an AF_PACKET socket with a TPACKET_V3 ring (src/link/packet.h):
+   * ustcp takes the interface's MAC and MTU and is a host of its own there;
+   * configure does nothing to the interface (the kernel must not hold an
+   * address in ustcp's subnet on it). Needs CAP_NET_RAW. */
+  bool packet;
   uint8_t prefix_len;         /* 24 */
   uint32_t gateway;
   uint8_t mac[6];

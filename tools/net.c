@@ -16,8 +16,11 @@ const char net_opts_help[] =
   "  --tun NAME        TUN device to create or attach to (default ustcp0)\n"
   "  --tap NAME        a TAP device instead: Ethernet frames, ARP (ustcp is a host\n"
   "                    on the link; the kernel side gets --peer/--prefix-len)\n"
-  "  --prefix-len N    with --tap: the link's prefix length (default 24)\n"
-  "  --gateway A.B.C.D with --tap: next hop for addresses off the prefix\n"
+  "  --packet IFACE    an existing Ethernet interface instead (a veth end, a NIC),\n"
+  "                    through AF_PACKET (TPACKET_V3 ring) with the interface's MAC;\n"
+  "                    the kernel must have no address in ustcp's subnet on it\n"
+  "  --prefix-len N    with --tap/--packet: the link's prefix length (default 24)\n"
+  "  --gateway A.B.C.D with --tap/--packet: next hop for addresses off the prefix\n"
   "  --addr A.B.C.D    ustcp's own address (default 10.7.0.2)\n"
   "  --peer A.B.C.D    the kernel side's address (default 10.7.0.1)\n"
   "  --no-configure    use the device as it is: no address, MTU or up/down changes\n"
@@ -139,6 +142,11 @@ int net_opts_parse(struct net_opts *o, const char *cmd, int argc, char **argv, i
     if (strlen(v) >= 16 || !*v) { fprintf(stderr, "ustcp %s: bad device name '%s'\n", cmd, v); return -1; }
     o->lc.tun_name = v;
     o->lc.tap = true;
+  } else if (!strcmp(a, "--packet")) {
+    NEED_VALUE();
+    if (strlen(v) >= 16 || !*v) { fprintf(stderr, "ustcp %s: bad interface name '%s'\n", cmd, v); return -1; }
+    o->lc.tun_name = v;
+    o->lc.packet = true;
   } else if (!strcmp(a, "--prefix-len")) {
     NEED_VALUE();
     if (net_parse_u64(v, 1, 30, &n)) { fprintf(stderr, "ustcp %s: bad --prefix-len '%s' (1..30)\n", cmd, v); return -1; }

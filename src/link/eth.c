@@ -272,14 +272,15 @@ static void arp_input(struct eth_iface *e, const uint8_t *p, size_t len, uint64_
   if (op == 1) send_arp(e, 2, sha, sha, spa);
 }
 
-void eth_frame_input(struct eth_iface *e, const uint8_t *f, size_t len, uint64_t now_us)
+void eth_frame_input(struct eth_iface *e, const uint8_t *f, size_t len, uint64_t now_us,
+                     unsigned flags)
 {
   e->st.rx_frames++;
   if (len < ETH_HDR_LEN) {
     e->st.rx_short++;
     return;
   }
-  if (len > ETH_HDR_LEN + (size_t)e->cfg.mtu) {
+  if (len > (e->cfg.max_rx_frame ? e->cfg.max_rx_frame : ETH_HDR_LEN + (size_t)e->cfg.mtu)) {
     e->st.rx_oversize++;
     return;
   }
@@ -296,7 +297,7 @@ void eth_frame_input(struct eth_iface *e, const uint8_t *f, size_t len, uint64_t
       e->st.rx_short++;
       return;
     }
-    e->ip_in(e->ctx, p, plen);
+    e->ip_in(e->ctx, p, plen, flags);
     return;
   case ETH_TYPE_ARP:
     arp_input(e, p, plen, now_us);

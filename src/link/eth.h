@@ -51,8 +51,9 @@ struct eth_stats {
 
 /* Called with a whole frame to put on the device. */
 typedef void (*eth_frame_fn)(void *ctx, const uint8_t *frame, size_t len);
-/* Called with an IPv4 datagram from a frame for the stack. */
-typedef void (*eth_ip_fn)(void *ctx, const uint8_t *pkt, size_t len);
+/* Called with an IPv4 datagram from a frame for the stack; flags are
+ * eth_frame_input's, passed through (ustcp_input_flags's USTCP_IN_*). */
+typedef void (*eth_ip_fn)(void *ctx, const uint8_t *pkt, size_t len, unsigned flags);
 
 struct eth_iface;
 struct eth_config {
@@ -61,6 +62,10 @@ struct eth_config {
   uint8_t prefix_len;   /* on-link prefix, e.g. 24 */
   uint32_t gateway;     /* 0 = none: only on-link destinations */
   uint16_t mtu;         /* IP MTU of the link (1500): larger frames are refused */
+  /* Largest frame taken in (0: 14 + mtu). An AF_PACKET socket on a veth sees
+   * the peer kernel's unsegmented GSO frames (up to 64 KiB, like a TUN device
+   * with offloads): the packet link raises it. */
+  uint32_t max_rx_frame;
 };
 /* NULL on allocation failure. */
 struct eth_iface *eth_new(const struct eth_config *c, eth_frame_fn out, eth_ip_fn ip_in,
@@ -68,8 +73,10 @@ struct eth_iface *eth_new(const struct eth_config *c, eth_frame_fn out, eth_ip_f
 void eth_free(struct eth_iface *e);
 /* A datagram from the stack (its output callback) at time now_us. */
 void eth_ip_output(struct eth_iface *e, const uint8_t *pkt, size_t len, uint64_t now_us);
-/* A frame from the device. */
-void eth_frame_input(struct eth_iface *e, const uint8_t *frame, size_t len, uint64_t now_us);
+/* A frame from the device; flags go with its datagram to the stack (e.g. the
+ * device's word that the local kernel left the checksum undone). */
+void eth_frame_input(struct eth_iface *e, const uint8_t *frame, size_t len, uint64_t now_us,
+                     unsigned flags);
 /* Runs ARP's timers; returns the next deadline (UINT64_MAX: none). */
 uint64_t eth_poll(struct eth_iface *e, uint64_t now_us);
 /* Sends a gratuitous ARP announcing our address. */

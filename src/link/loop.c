@@ -38,6 +38,7 @@
 #include "link/pcap.h"
 #include "link/tun.h"
 #include "link/eth.h"
+#include "link/packet.h"
 #include "wire/wire.h"
 
 #include <linux/virtio_net.h>
@@ -85,7 +86,8 @@ struct ustcp_loop {
   struct dqueue q[2];
   struct pcap_writer *pcap;
   struct ustcp_loop_stats stats;
-  struct eth_iface *eth;       /* tap: Ethernet + ARP between the stack and the device */
+  struct eth_iface *eth;       /* tap, packet: Ethernet + ARP between the stack and the device */
+  struct packet_link *pk;      /* packet: the AF_PACKET socket and its ring */
   uint64_t eth_deadline;
 };
 
@@ -268,18 +270,35 @@ static void on_tap_frame(void *ctx, const uint8_t *frame, size_t len)
 {
   struct ustcp_loop *l = ctx;
   l->stats.rx_frames++;
-  eth_frame_input(l->eth, frame, len, ustcp_loop_now_us());
+  eth_frame_input(l->eth, frame, len, ustcp_loop_now_us(), 0);
 }
 
-static void eth_ip_in(void *ctx, const uint8_t *pkt, size_t len)
+/* AF_PACKET: a frame from a veth peer in this host may carry a TCP checksum
+ * the kernel left for offload (CHECKSUM_PARTIAL: the field holds only the
+ * pseudo-header sum); the ring says so, and only for TCP over IPv4 is it
+ * passed on as USTCP_IN_CSUM_VERIFIED (as the vnet TUN path does). */
+static void on_packet_frame(void *ctx, const uint8_t *frame, size_t len, bool csum_by_kernel)
 {
-  tun_packet_in(ctx, pkt, len, 0);
+  struct ustcp_loop *l = ctx;
+  l->stats.rx_frames++;
+  unsigned flags = 0;
+  if (csum_by_kernel && len >= 14 + 20 && frame[12] == 0x08 && frame[13] == 0x00 &&
+      frame[14 + 9] == 6) {
+    flags = USTCP_IN_CSUM_VERIFIED;
+    l->stats.rx_csum_offloaded++;
+  }
+  eth_frame_input(l->eth, frame, len, ustcp_loop_now_us(), flags);
+}
+
+static void eth_ip_in(void *ctx, const uint8_t *pkt, size_t len, unsigned flags)
+{
+  tun_packet_in(ctx, pkt, len, flags);
 }
 
 static void eth_frame_out(void *ctx, const uint8_t *frame, size_t len)
 {
   struct ustcp_loop *l = ctx;
-  if (tun_write(l->tun_fd, frame, len) < 0) {
+  if ((l->pk ? packet_write(l->pk, frame, len) : tun_write(l->tun_fd, frame, len)) < 0) {
     l->stats.tx_errors++;
     return;
   }
@@ -344,23 +363,39 @@ int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
   l->delay_us = c->delay_us;
   l->vnet = c->offload;
   int rc;
-  if (c->tap && c->offload) {
-    snprintf(err, errcap, "offloads are for TUN devices only, not with a TAP device");
+  if ((c->tap || c->packet) && c->offload) {
+    snprintf(err, errcap, "offloads are for TUN devices only, not with a TAP or packet link");
     rc = -EINVAL;
     goto fail;
   }
-  rc = c->tap ? tap_open(c->tun_name, l->ifname, err, errcap)
-              : tun_open_ex(c->tun_name, l->vnet, l->ifname, err, errcap);
-  if (rc < 0) goto fail;
-  l->tun_fd = rc;
   uint16_t mtu = c->mtu ? c->mtu : 1500;
+  uint8_t if_mac[6] = {0};
+  if (c->packet) {
+    uint16_t if_mtu = 1500;
+    rc = packet_open(c->tun_name, &l->pk, if_mac, &if_mtu, err, errcap);
+    if (rc < 0) goto fail;
+    snprintf(l->ifname, sizeof l->ifname, "%s", c->tun_name);
+    mtu = if_mtu;                 /* the interface's: frames larger would not pass */
+  } else {
+    rc = c->tap ? tap_open(c->tun_name, l->ifname, err, errcap)
+                : tun_open_ex(c->tun_name, l->vnet, l->ifname, err, errcap);
+    if (rc < 0) goto fail;
+    l->tun_fd = rc;
+  }
   uint8_t prefix = c->prefix_len ? c->prefix_len : 24;
-  if (c->tap && (prefix > 30 || ((c->addr ^ c->peer) >> (32 - prefix)) != 0)) {
+  if ((c->tap || c->packet) && prefix > 30) {
+    snprintf(err, errcap, "prefix length %u: want 1..30", prefix);
+    rc = -EINVAL;
+    goto fail;
+  }
+  /* The TAP device's kernel side is configured here: its address must be on
+   * ustcp's link. (With packet, the interface is the user's: peer unused.) */
+  if (c->tap && ((c->addr ^ c->peer) >> (32 - prefix)) != 0) {
     snprintf(err, errcap, "the kernel side's address and ustcp's must share the /%u prefix", prefix);
     rc = -EINVAL;
     goto fail;
   }
-  if (c->configure) {
+  if (c->configure && !c->packet) {
     rc = c->tap ? tap_configure(l->ifname, c->peer, prefix, mtu, err, errcap)
                 : tun_configure(l->ifname, c->peer, c->addr, mtu, err, errcap);
     if (rc < 0) goto fail;
@@ -379,10 +414,12 @@ int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
   if (!seed && getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
     seed = ustcp_loop_now_us() ^ ((uint64_t)getpid() << 32);
   l->rng = seed ^ 0x6a09e667f3bcc908ull;
-  if (c->tap) {
+  if (c->tap || c->packet) {
     struct eth_config ec = {.ip = c->addr, .prefix_len = prefix, .gateway = c->gateway, .mtu = mtu};
     memcpy(ec.mac, c->mac, 6);
     static const uint8_t zero[6];
+    if (!memcmp(ec.mac, zero, 6) && c->packet) memcpy(ec.mac, if_mac, 6);
+    if (c->packet) ec.max_rx_frame = ETH_HDR_LEN + 65535;
     if (!memcmp(ec.mac, zero, 6)) {
       /* locally administered, unicast (bits 1 and 0 of the first byte) */
       uint64_t r = rng_next(l);
@@ -419,7 +456,8 @@ int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
     snprintf(err, errcap, "epoll/timerfd: %s", strerror(errno));
     goto fail;
   }
-  if ((rc = ep_add(l, l->tun_fd, EPOLLIN)) < 0 || (rc = ep_add(l, l->timer_fd, EPOLLIN)) < 0) {
+  if ((rc = ep_add(l, l->pk ? packet_fd(l->pk) : l->tun_fd, EPOLLIN)) < 0 ||
+      (rc = ep_add(l, l->timer_fd, EPOLLIN)) < 0) {
     snprintf(err, errcap, "epoll_ctl: %s", strerror(-rc));
     goto fail;
   }
@@ -449,6 +487,7 @@ void ustcp_loop_free(struct ustcp_loop *l)
   if (l->timer_fd >= 0) close(l->timer_fd);
   if (l->ep_fd >= 0) close(l->ep_fd);
   if (l->tun_fd >= 0) close(l->tun_fd);
+  packet_close(l->pk);
   eth_free(l->eth);
   free(l->watches);
   free(l);
@@ -533,7 +572,9 @@ int ustcp_loop_run_once(struct ustcp_loop *l, int timeout_ms)
   }
   for (int i = 0; i < n; i++) {
     int fd = evs[i].data.fd;
-    if (fd == l->tun_fd) {
+    if (l->pk && fd == packet_fd(l->pk)) {
+      packet_read_batch(l->pk, LOOP_READ_BATCH, on_packet_frame, l);
+    } else if (fd == l->tun_fd) {
       int r = l->vnet  ? tun_read_batch_vnet(l->tun_fd, LOOP_READ_BATCH, on_tun_vnet, l)
               : l->eth ? tun_read_batch(l->tun_fd, LOOP_READ_BATCH, on_tap_frame, l)
                        : tun_read_batch(l->tun_fd, LOOP_READ_BATCH, on_tun_packet, l);

@@ -41,9 +41,10 @@ static void on_frame(void *ctx, const uint8_t *f, size_t len)
   nout++;
 }
 
-static void on_ip(void *ctx, const uint8_t *p, size_t len)
+static void on_ip(void *ctx, const uint8_t *p, size_t len, unsigned flags)
 {
   (void)ctx;
+  (void)flags;
   (void)p;
   nip++;
   ip_len = len;
@@ -105,7 +106,7 @@ static void rfc826_request_answered(void)
   struct eth_iface *e = new_iface();
   uint8_t f[64];
   size_t n = arp_frame(f, BC, 1, PEER_MAC, PEER, Z, ME);
-  eth_frame_input(e, f, n, 1000);
+  eth_frame_input(e, f, n, 1000, 0);
   CHECK_EQ(nout, 1);
   CHECK(is_arp(0, 2, PEER));
   CHECK_MEM(out[0].d, PEER_MAC, 6);            /* unicast reply */
@@ -121,7 +122,7 @@ static void rfc826_request_answered(void)
   CHECK(out[1].d[12] == 0x08 && out[1].d[13] == 0x00);
   /* A request for another address is not answered. */
   n = arp_frame(f, BC, 1, PEER_MAC, PEER, Z, ME + 5);
-  eth_frame_input(e, f, n, 3000);
+  eth_frame_input(e, f, n, 3000, 0);
   CHECK_EQ(nout, 2);
   eth_free(e);
 }
@@ -137,7 +138,7 @@ static void rfc826_resolution_and_retries(void)
   CHECK_MEM(out[0].d, BC, 6);
   CHECK_EQ(eth_poll(e, 1200), 1000 + 1000000);
   size_t n = arp_frame(f, MY_MAC, 2, PEER_MAC, PEER, MY_MAC, ME);
-  eth_frame_input(e, f, n, 5000);
+  eth_frame_input(e, f, n, 5000, 0);
   CHECK_EQ(nout, 3);                           /* both waiting datagrams, in order */
   CHECK_MEM(out[1].d, PEER_MAC, 6);
   CHECK_MEM(out[2].d, PEER_MAC, 6);
@@ -155,7 +156,7 @@ static void rfc826_resolution_and_retries(void)
   CHECK_EQ(eth_get_stats(e)->arp_failed, 1);
   /* Once answered, the gateway carries off-prefix traffic. */
   n = arp_frame(f, MY_MAC, 1, GW_MAC, GW, Z, ME);
-  eth_frame_input(e, f, n, t);
+  eth_frame_input(e, f, n, t, 0);
   nout = 0;
   eth_ip_output(e, p, ip_to(p, FAR), t + 1);
   CHECK_EQ(nout, 1);
@@ -180,14 +181,14 @@ static void gratuitous_arp(void)
   /* A gratuitous ARP from an uncached neighbour adds nothing... */
   uint8_t f[64];
   size_t n = arp_frame(f, BC, 1, PEER_MAC, PEER, Z, PEER);
-  eth_frame_input(e, f, n, 1000);
+  eth_frame_input(e, f, n, 1000, 0);
   CHECK_EQ(eth_arp_count(e), 0);
   /* ...and updates a cached one. */
   n = arp_frame(f, BC, 1, PEER_MAC, PEER, Z, ME);
-  eth_frame_input(e, f, n, 2000);
+  eth_frame_input(e, f, n, 2000, 0);
   static const uint8_t NEW[6] = {0x02, 0, 0, 0, 0, 0x77};
   n = arp_frame(f, BC, 1, NEW, PEER, Z, PEER);
-  eth_frame_input(e, f, n, 3000);
+  eth_frame_input(e, f, n, 3000, 0);
   uint8_t mac[6];
   CHECK(eth_arp_lookup(e, PEER, mac));
   CHECK_MEM(mac, NEW, 6);
@@ -203,22 +204,22 @@ static void attack_arp_flood_and_forgery(void)
   for (uint32_t i = 0; i < 10000; i++) {
     mac[4] = (uint8_t)(i >> 8); mac[5] = (uint8_t)i;
     size_t n = arp_frame(f, BC, 1, mac, (ME & 0xffffff00u) | (1 + i % 250), Z, ME);
-    eth_frame_input(e, f, n, 1000 + i);
+    eth_frame_input(e, f, n, 1000 + i, 0);
   }
   CHECK(eth_arp_count(e) <= ETH_ARP_ENTRIES);
   /* Our own address claimed, a multicast sender MAC, an off-prefix sender. */
   const struct eth_stats *st = eth_get_stats(e);
   uint64_t bad = st->rx_arp_bad;
   size_t n = arp_frame(f, BC, 2, PEER_MAC, ME, Z, ME);
-  eth_frame_input(e, f, n, 20000);
+  eth_frame_input(e, f, n, 20000, 0);
   static const uint8_t MCAST[6] = {0x01, 0, 0x5e, 0, 0, 1};
   n = arp_frame(f, BC, 1, MCAST, PEER, Z, ME);
-  eth_frame_input(e, f, n, 20001);
+  eth_frame_input(e, f, n, 20001, 0);
   n = arp_frame(f, BC, 1, PEER_MAC, FAR, Z, ME);
-  eth_frame_input(e, f, n, 20002);
+  eth_frame_input(e, f, n, 20002, 0);
   n = arp_frame(f, BC, 1, PEER_MAC, PEER, Z, ME);
   f[14 + 4] = 8;                               /* hardware length 8 */
-  eth_frame_input(e, f, n, 20003);
+  eth_frame_input(e, f, n, 20003, 0);
   CHECK_EQ(st->rx_arp_bad, bad + 4);
   /* Datagrams to an unanswering neighbour: at most ETH_ARP_QUEUE wait. */
   eth_free(e);
@@ -240,30 +241,30 @@ static void bad_frames_counted(void)
   const struct eth_stats *st = eth_get_stats(e);
   uint8_t f[1600];
   memset(f, 0, sizeof f);
-  eth_frame_input(e, f, 10, 1);
+  eth_frame_input(e, f, 10, 1, 0);
   CHECK_EQ(st->rx_short, 1);
   memcpy(f, MY_MAC, 6);
   f[12] = 0x08; f[13] = 0x00;
-  eth_frame_input(e, f, 14 + 10, 1);
+  eth_frame_input(e, f, 14 + 10, 1, 0);
   CHECK_EQ(st->rx_short, 2);
-  eth_frame_input(e, f, 14 + 1501, 1);
+  eth_frame_input(e, f, 14 + 1501, 1, 0);
   CHECK_EQ(st->rx_oversize, 1);
   f[12] = 0x81; f[13] = 0x00;
-  eth_frame_input(e, f, 64, 1);
+  eth_frame_input(e, f, 64, 1, 0);
   CHECK_EQ(st->rx_vlan, 1);
   f[12] = 0x86; f[13] = 0xdd;
-  eth_frame_input(e, f, 64, 1);
+  eth_frame_input(e, f, 64, 1, 0);
   CHECK_EQ(st->rx_ipv6, 1);
   f[12] = 0x88; f[13] = 0xcc;
-  eth_frame_input(e, f, 64, 1);
+  eth_frame_input(e, f, 64, 1, 0);
   CHECK_EQ(st->rx_unknown_type, 1);
   memcpy(f, PEER_MAC, 6);
   f[12] = 0x08; f[13] = 0x00;
-  eth_frame_input(e, f, 64, 1);
+  eth_frame_input(e, f, 64, 1, 0);
   CHECK_EQ(st->rx_not_for_us, 1);
   CHECK_EQ(nip, 0);
   memcpy(f, MY_MAC, 6);
-  eth_frame_input(e, f, 64, 1);                /* an IPv4 frame for us */
+  eth_frame_input(e, f, 64, 1, 0);                /* an IPv4 frame for us */
   CHECK_EQ(nip, 1);
   CHECK_EQ(ip_len, 50);
   eth_free(e);

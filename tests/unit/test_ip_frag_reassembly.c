@@ -214,7 +214,7 @@ static void attack_frag_timeout(void)
 
 /* Memory: incomplete datagrams from forged sources never hold more than
  * ipfrag_high_thresh; past it fragments are dropped and counted, and a
- * datagram still completes once the queues time out. Work: 10,000 tiny
+ * datagram still completes once the queues time out. Work: 7,900 tiny
  * fragments of one datagram are bounded by the per-datagram piece limit. */
 static void attack_frag_memory_and_work(void)
 {
@@ -232,9 +232,9 @@ static void attack_frag_memory_and_work(void)
   CHECK_EQ(nout, 0);
   now += 31 * USTCP_SEC;
   ustcp_poll(s, now);
-  /* 8-byte pieces of one 60 KB datagram: the queue is dropped at the piece
+  /* 7,900 8-byte pieces of one 60 KB datagram: the queue is dropped at the piece
    * limit, each fragment costing a bounded walk. */
-  for (size_t off = 0; off < 10000 * 8; off += 8) frag(s, dg, n, off, 8, 7, true);
+  for (size_t off = 0; off < 7900 * 8; off += 8) frag(s, dg, n, off, 8, 7, true);
   CHECK_EQ(nout, 0);
   /* A whole datagram still gets through afterwards (a reply within the MTU). */
   size_t small = echo_datagram(dg, 1400);
