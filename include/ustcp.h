@@ -237,6 +237,8 @@ uint64_t ustcp_next_deadline(const struct ustcp_stack *s);
 #define USTCP_SHUT_RDWR 2
 #define USTCP_MSG_PEEK 0x2
 #define USTCP_MSG_OOB 0x1            /* not supported: -EOPNOTSUPP (RFC 6093 §6 advises against urgent data) */
+#define USTCP_MSG_EOR 0x80           /* send: the last byte ends a record: no segment carries bytes
+                                        of the next send with it (Linux's MSG_EOR) */
 
 int ustcp_socket(struct ustcp_stack *s);
 int ustcp_bind(struct ustcp_stack *s, int fd, const struct ustcp_addr *addr);

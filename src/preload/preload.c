@@ -608,9 +608,12 @@ static ssize_t do_send(struct psock *p, const struct iovec *iov, int iovcnt, int
   ssize_t rc = 0;
   int i = 0;
   size_t off = 0;
+  int last = iovcnt - 1;   /* MSG_EOR goes with the last bytes of the call */
+  while (last > 0 && iov[last].iov_len == 0) last--;
   while (i < iovcnt) {
     if (iov[i].iov_len == off) { i++; off = 0; continue; }
-    rc = ustcp_send(stack, p->ufd, (const char *)iov[i].iov_base + off, iov[i].iov_len - off, 0);
+    int uflags = (flags & MSG_EOR) && i == last ? USTCP_MSG_EOR : 0;
+    rc = ustcp_send(stack, p->ufd, (const char *)iov[i].iov_base + off, iov[i].iov_len - off, uflags);
     if (rc > 0) {
       sent += (size_t)rc;
       off += (size_t)rc;

@@ -276,7 +276,7 @@ ssize_t ustcp_send(struct ustcp_stack *s, int fd, const void *buf, size_t len, i
   if (flags & USTCP_MSG_OOB) return -EOPNOTSUPP;
   if (!buf && len) return -EFAULT;
   bool ran = false;
-  ssize_t n = tcp_user_send(&s->eng, t, buf, len, &ran);
+  ssize_t n = tcp_user_send(&s->eng, t, buf, len, (flags & USTCP_MSG_EOR) != 0, &ran);
   if (ran) after_call(s);
   return n;
 }

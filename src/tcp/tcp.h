@@ -91,6 +91,7 @@ struct listen_state {
 enum tcb_queue { TCB_Q_NONE, TCB_Q_SYN, TCB_Q_ACCEPT };
 
 #define TCP_SACK_SCOREBOARD 8
+#define TCP_PUSH_MARKS 16          /* struct tcb.pm: at most this many send boundaries */
 
 /* The transmission control block: RFC 9293 §3.3.1 variables, spelled as the RFC
  * spells them, plus what reliability, flow and congestion control need. */
@@ -137,6 +138,20 @@ struct tcb {
   uint32_t rcv_adv;               /* right edge we last advertised (rcv_nxt + rcv_wnd) */
 
   struct ring sndbuf;             /* bytes from snd_buf_seq on: unacked, then unsent */
+  /* Push marks: where send calls ended, as the sequence number past their last
+   * byte, in order, above snd_una (older ones are dropped lazily). Linux keeps
+   * this per skb: tcp_push -> tcp_mark_push sets PSH on the tail skb at the end
+   * of every tcp_sendmsg, the next tcp_sendmsg clears it again when it appends
+   * to that skb while still unsent, and MSG_EOR (TCP_SKB_CB(skb)->eor) closes
+   * the skb to later data (tcp_skb_can_collapse_to). The send buffer is a byte
+   * ring, so these few numbers stand for the skb boundaries that matter: a
+   * segment ending at a mark carries PSH (first transmission or not) and no
+   * segment crosses an EOR mark. Bounded: when full, the oldest is dropped. */
+  struct {
+    uint32_t seq[TCP_PUSH_MARKS];
+    uint16_t eor;                 /* bit i: seq[i] ends a record (MSG_EOR) */
+    uint8_t n;
+  } pm;
   struct ring rcvbuf;             /* in-order bytes the application has not read */
   struct ooo_tree *ooo;           /* out-of-order intervals (bytes in rcvbuf past its len) */
   uint32_t ooo_count;             /* intervals held */
@@ -161,6 +176,7 @@ struct tcb {
   /* RFC 6298 RTT estimation */
   struct {
     uint64_t srtt_us, rttvar_us, rto_us;
+    uint64_t min_rtt_us;          /* smallest sample, 0 = none (Linux's tcp_min_rtt, unwindowed) */
     bool have_sample;
     bool timing;                  /* one segment is being timed */
     uint32_t seq;                 /* its end sequence number */
@@ -373,6 +389,9 @@ void tcp_arm_keepalive(struct tcp_engine *e, struct tcb *t);
 
 /* ---- tcp_output.c ---- */
 void tcp_output(struct tcp_engine *e, struct tcb *t);
+/* A send call queued data up to end (the sequence number past its last byte):
+ * Linux's tcp_push/tcp_mark_push, with MSG_EOR when eor (see struct tcb.pm). */
+void tcp_push_mark(struct tcb *t, uint32_t end, bool eor);
 void tcp_send_ack(struct tcp_engine *e, struct tcb *t);
 void tcp_send_rst_for(struct tcp_engine *e, const struct tcp_packet *p);  /* §3.10.7.1 */
 void tcp_send_rst(struct tcp_engine *e, struct tcb *t);   /* abort: RST from snd_nxt */
@@ -429,8 +448,9 @@ void tcp_user_open(struct tcp_engine *e, struct tcb *t, const struct ustcp_addr 
 int tcp_user_listen_allowed(struct tcp_engine *e, struct tcb *t, int backlog);
 int tcp_user_listen(struct tcp_engine *e, struct tcb *t, int backlog);
 /* ran: set when the engine changed state or sent (the caller ends the event). */
+/* eor: MSG_EOR, the last byte ends a record (honoured when all of buf fits). */
 ssize_t tcp_user_send(struct tcp_engine *e, struct tcb *t, const void *buf, size_t len,
-                      bool *ran);
+                      bool eor, bool *ran);
 ssize_t tcp_user_receive(struct tcp_engine *e, struct tcb *t, void *buf, size_t len, bool peek,
                          bool *ran);
 int tcp_user_shutdown(struct tcp_engine *e, struct tcb *t, bool rd, bool wr, bool *ran);

@@ -250,6 +250,8 @@ void tcb_init_conn(struct tcp_engine *e, struct tcb *t)
   t->cc.cwnd = e->cfg->init_cwnd * (uint32_t)t->snd_mss;
   t->cc.ssthresh = UINT32_MAX / 2;
   t->snd_buf_seq = t->iss + 1;
+  t->pm.n = 0;        /* no push marks from an earlier sequence space */
+  t->pm.eor = 0;
 }
 
 uint32_t tcb_send_space(const struct tcb *t)

@@ -315,6 +315,93 @@ uint32_t tcp_current_mss(struct tcp_engine *e, struct tcb *t)
   return mss;
 }
 
+/* ---- push marks (struct tcb.pm) ---- */
+static void pm_drop_front(struct tcb *t, unsigned k)
+{
+  memmove(t->pm.seq, t->pm.seq + k, (size_t)(t->pm.n - k) * sizeof t->pm.seq[0]);
+  t->pm.eor = (uint16_t)(t->pm.eor >> k);
+  t->pm.n = (uint8_t)(t->pm.n - k);
+}
+
+/* Marks at or below snd_una concern no byte that can still be sent. */
+static void pm_prune(struct tcb *t)
+{
+  unsigned k = 0;
+  while (k < t->pm.n && seq_leq(t->pm.seq[k], t->snd_una)) k++;
+  if (k) pm_drop_front(t, k);
+}
+
+void tcp_push_mark(struct tcb *t, uint32_t end, bool eor)
+{
+  pm_prune(t);
+  if (t->pm.n) {
+    unsigned last = t->pm.n - 1u;
+    bool last_eor = (t->pm.eor >> last) & 1u;
+    /* Linux's tcp_sendmsg appends to the tail skb while none of it was sent
+     * and it does not end a record (tcp_skb_can_collapse_to), clearing the PSH
+     * the previous call's tcp_push gave it ("if (!copied) ... &= ~TCPHDR_PSH"):
+     * the mark moves to the new end. Once that skb went out, or after MSG_EOR,
+     * the new data is a new skb and the old mark stays. */
+    if (!last_eor && seq_gt(t->pm.seq[last], t->snd_max)) {
+      t->pm.seq[last] = end;
+      if (eor) t->pm.eor = (uint16_t)(t->pm.eor | (1u << last));
+      return;
+    }
+    if (t->pm.seq[last] == end) return;
+  }
+  /* Bounded: at most TCP_PUSH_MARKS send boundaries are remembered; the oldest,
+   * in flight already, only matters to a retransmission and goes first. */
+  if (t->pm.n == TCP_PUSH_MARKS) pm_drop_front(t, 1);
+  unsigned i = t->pm.n++;
+  t->pm.seq[i] = end;
+  if (eor) t->pm.eor = (uint16_t)(t->pm.eor | (1u << i));
+  else t->pm.eor = (uint16_t)(t->pm.eor & ~(1u << i));
+}
+
+/* PSH for the bytes [seq, end): a send call ended inside or at their end.
+ * Linux's skb flags: tcp_mark_push on the skb a call ended in, kept by the
+ * second part when tso_fragment/tcp_fragment split it, ORed together when
+ * tcp_retrans_try_collapse merges skbs for a retransmission. */
+static bool pm_push(const struct tcb *t, uint32_t seq, uint32_t end)
+{
+  for (unsigned i = 0; i < t->pm.n; i++)
+    if (seq_gt(t->pm.seq[i], seq)) return seq_leq(t->pm.seq[i], end);
+  return false;
+}
+
+/* Bytes from seq to the next record end (MSG_EOR), UINT32_MAX if none: no
+ * segment crosses it, first transmission or retransmission (Linux's
+ * tcp_skb_can_collapse, which keeps tcp_sendmsg, tcp_retrans_try_collapse and
+ * tcp_mtu_probe from merging across an EOR skb). */
+static uint32_t pm_eor_room(const struct tcb *t, uint32_t seq)
+{
+  for (unsigned i = 0; i < t->pm.n; i++)
+    if (((t->pm.eor >> i) & 1u) && seq_gt(t->pm.seq[i], seq)) return t->pm.seq[i] - seq;
+  return UINT32_MAX;
+}
+
+/* How many segments Linux puts in one TSO frame (tcp_tso_autosize with the
+ * default sysctls): about 1 ms of the pacing rate (sk_pacing_shift 10), plus
+ * GSO_LEGACY_MAX_SIZE >> (min_rtt >> tcp_tso_rtt_log 9) on short paths, at most
+ * 64 KiB, at least tcp_min_tso_segs 2. The pacing rate (tcp_update_pacing_rate)
+ * is cwnd per SRTT, 200 % in slow start (cwnd < ssthresh / 2), else 120 %;
+ * without an RTT sample it is unbounded. */
+static uint32_t tso_frame_segs(const struct tcb *t)
+{
+  uint64_t mss = t->snd_mss ? t->snd_mss : 1;
+  uint64_t bytes = 65536;
+  if (t->rtt.have_sample && t->rtt.srtt_us) {
+    uint64_t ratio = t->cc.cwnd < t->cc.ssthresh / 2 ? 200 : 120;
+    uint64_t rate = (uint64_t)t->cc.cwnd * 10000u * ratio / t->rtt.srtt_us;  /* bytes/s */
+    bytes = rate >> 10;
+    uint64_t r = t->rtt.min_rtt_us >> 9;
+    if (r < 32) bytes += 65536u >> r;
+    if (bytes > 65536) bytes = 65536;
+  }
+  uint64_t segs = bytes / mss;
+  return segs < 2 ? 2 : (uint32_t)(segs > 65535 ? 65535 : segs);
+}
+
 void tcp_retransmit_una(struct tcp_engine *e, struct tcb *t)
 {
   tcp_retransmit_at(e, t, t->snd_una, UINT32_MAX);
@@ -327,6 +414,8 @@ void tcp_retransmit_at(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32
   t->snd_nxt = seq;
   uint32_t off = seq - t->snd_buf_seq;
   uint32_t avail = t->sndbuf.len > off ? t->sndbuf.len - off : 0;
+  pm_prune(t);
+  avail = u32_min(avail, pm_eor_room(t, seq));
   /* Only what was sent before (up to snd_max, FIN excluded) is retransmitted:
    * bytes beyond it were never sent, may lie beyond the peer's window (D3),
    * and would leave snd_nxt past snd_max. Likewise a FIN only if it was sent. */
@@ -339,6 +428,9 @@ void tcp_retransmit_at(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32
   bool fin = t->fin_sent && seq + len == t->fin_seq;
   if (fin) flags |= TCP_FIN;
   if (len == 0 && !fin) { t->snd_nxt = saved; return; }
+  /* tcp_retransmit_skb sends the skb with the flags it has: PSH where a send
+   * call ended (and only there: tcp_fragment leaves it to the second part). */
+  if (len && pm_push(t, seq, seq + len)) flags |= TCP_PSH;
   emit(e, t, seq, flags, pl, npl);
   t->info.retrans_segs++;
   if (e->stats) e->stats->retrans_segs++;
@@ -374,6 +466,32 @@ static bool can_send_data(enum ustcp_state s)
          s == USTCP_CLOSING || s == USTCP_LAST_ACK;
 }
 
+/* What tcp_output sends at nxt with inflight bytes outstanding and avail bytes
+ * buffered from nxt on (a retransmission: up to the next SACKed range), mss
+ * being tcp_current_mss: false if nothing goes now; else the payload length
+ * and whether the FIN rides on it. */
+static bool plan_segment(const struct tcb *t, uint32_t nxt, uint32_t avail, uint32_t inflight,
+                         uint32_t mss, uint32_t *len_out, bool *fin_out)
+{
+  uint32_t room = u32_min(avail, pm_eor_room(t, nxt));   /* up to a record's end */
+  uint32_t wnd = u32_min(t->snd_wnd, t->cc.cwnd + t->cc.lt_extra);
+  uint32_t usable = wnd > inflight ? wnd - inflight : 0;
+  uint32_t len = u32_min(u32_min(room, usable), mss);
+  bool fin_pending = t->fin_queued && seq_leq(nxt, t->fin_seq);
+  bool fin = fin_pending && nxt + len == t->fin_seq;
+  if (len == 0 && !fin) return false;
+  if (len < mss && len < room && inflight > 0 && len < t->max_snd_wnd / 2)
+    return false;   /* sender SWS avoidance: wait for the window to open further */
+  /* Nagle: one small segment in flight at a time; it holds only the last bytes
+   * buffered, not a record's end with more data behind it (Linux's
+   * tcp_write_xmit applies tcp_nagle_test to the tail skb only). */
+  if (len > 0 && len < mss && len == avail && inflight > 0 && !t->nodelay && !fin)
+    return false;
+  *len_out = len;
+  *fin_out = fin;
+  return true;
+}
+
 void tcp_output(struct tcp_engine *e, struct tcb *t)
 {
   if (t->state == USTCP_SYN_SENT || t->state == USTCP_SYN_RCVD) {
@@ -386,6 +504,8 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     return;
   }
   bool sent = false;
+  pm_prune(t);
+  uint32_t frame_segs = 0, frame_max = tso_frame_segs(t);
   for (;;) {
     if (t->nsacked && seq_lt(t->snd_nxt, t->snd_max)) {
       /* Going back over sent data (after a timeout): what the peer SACKed it
@@ -404,23 +524,40 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
         avail = u32_min(avail, he - hs);
     }
     uint32_t inflight = t->snd_nxt - t->snd_una;
-    uint32_t wnd = u32_min(t->snd_wnd, t->cc.cwnd + t->cc.lt_extra);
-    uint32_t usable = wnd > inflight ? wnd - inflight : 0;
     uint32_t mss = tcp_current_mss(e, t);
-    uint32_t len = u32_min(u32_min(avail, usable), mss);
-    bool fin_pending = t->fin_queued && seq_leq(t->snd_nxt, t->fin_seq);
-    bool fin = fin_pending && t->snd_nxt + len == t->fin_seq;
-    if (len == 0 && !fin) break;
-    if (len < mss && len < avail && inflight > 0 && len < t->max_snd_wnd / 2)
-      break;   /* sender SWS avoidance: wait for the window to open further */
-    if (len > 0 && len < mss && len == avail && inflight > 0 && !t->nodelay && !fin)
-      break;   /* Nagle: one small segment in flight at a time */
+    uint32_t len;
+    bool fin;
+    if (!plan_segment(t, t->snd_nxt, avail, inflight, mss, &len, &fin)) break;
     uint8_t flags = TCP_ACK;
-    if (len && len == avail) flags |= TCP_PSH;
+    bool retrans = seq_lt(t->snd_nxt, t->snd_max);
+    bool psh = len && pm_push(t, t->snd_nxt, t->snd_nxt + len);
+    if (len && !retrans) {
+      /* New data goes out as Linux's tcp_write_xmit sends it: in TSO frames of
+       * up to tso_frame_segs segments, cut where a send call ended (the skb
+       * boundary), where the windows or Nagle stop the sending, and at the
+       * frame size. A frame of two or more segments carries PSH on its last
+       * one, as Linux (6.x, measured with packetdrill against the kernel: every
+       * multi-segment frame tcp_write_xmit sends has PSH, and GSO or the NIC
+       * leaves it on the frame's last segment); a one-segment frame carved
+       * from the middle of a send has none (tso_fragment gives PSH to the
+       * second part only). */
+      frame_segs++;
+      uint32_t nlen;
+      bool nfin;
+      bool frame_end = psh || fin || frame_segs >= frame_max ||
+                       !plan_segment(t, t->snd_nxt + len, avail - len, inflight + len, mss, &nlen, &nfin) ||
+                       nlen == 0;
+      if (frame_end) {
+        if (frame_segs >= 2) psh = true;
+        frame_segs = 0;
+      }
+    } else {
+      frame_segs = 0;
+    }
+    if (psh) flags |= TCP_PSH;
     if (fin) flags |= TCP_FIN;
     struct tcp_iov pl[2];
     size_t npl = snd_payload(t, off, len, pl);
-    bool retrans = seq_lt(t->snd_nxt, t->snd_max);
     emit(e, t, t->snd_nxt, flags, pl, npl);
     if (retrans) {
       t->info.retrans_segs++;

@@ -113,6 +113,7 @@ uint64_t tcp_next_deadline(const struct tcp_engine *e)
 void tcp_rtt_sample(struct tcp_engine *e, struct tcb *t, uint64_t r)
 {
   if (r == 0) r = 1;
+  if (!t->rtt.min_rtt_us || r < t->rtt.min_rtt_us) t->rtt.min_rtt_us = r;
   if (!t->rtt.have_sample) {
     t->rtt.srtt_us = r;
     t->rtt.rttvar_us = r / 2;

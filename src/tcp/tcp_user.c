@@ -128,7 +128,7 @@ int tcp_user_listen(struct tcp_engine *e, struct tcb *t, int backlog)
  * sockets included (Linux). LISTEN and the closing states (our FIN is out):
  * EPIPE. A full buffer: EAGAIN (ENOMEM if it could not be allocated). */
 ssize_t tcp_user_send(struct tcp_engine *e, struct tcb *t, const void *buf, size_t len,
-                      bool *ran)
+                      bool eor, bool *ran)
 {
   switch (t->state) {
   case USTCP_ESTABLISHED: case USTCP_CLOSE_WAIT:
@@ -154,6 +154,10 @@ ssize_t tcp_user_send(struct tcp_engine *e, struct tcb *t, const void *buf, size
   if (len > UINT32_MAX) len = UINT32_MAX;
   uint32_t n = ring_write(e, &t->sndbuf, buf, (uint32_t)len);
   if (n == 0) return ring_space(&t->sndbuf) ? -ENOMEM : -EAGAIN;
+  /* Linux's tcp_sendmsg ends with tcp_push: PSH on its last byte; MSG_EOR only
+   * once the whole buffer is queued (TCP_SKB_CB(skb)->eor when the message has
+   * no data left). */
+  tcp_push_mark(t, t->snd_buf_seq + t->sndbuf.len, eor && n == len);
   tcp_output(e, t);
   *ran = true;
   return (ssize_t)n;

@@ -896,7 +896,16 @@ static void do_call(struct runner *r, const char *s)
     ssize_t rc;
     if (is_send) {
       for (long long i = 0; i < v; i++) buf[i] = pattern(r->sent_off[fd] + (uint32_t)i);
-      rc = ustcp_send(st, fd, buf, (size_t)v, 0);
+      int sflags = 0;
+      if (c.nargs > 2) {
+        if (strcmp(c.args[2], "MSG_EOR") == 0) sflags = USTCP_MSG_EOR;
+        else if (strcmp(c.args[2], "0") != 0) {
+          free(buf);
+          fail(r, "send: unknown flags '%s'", c.args[2]);
+          return;
+        }
+      }
+      rc = ustcp_send(st, fd, buf, (size_t)v, sflags);
       if (rc > 0) r->sent_off[fd] += (uint32_t)rc;
     } else {
       rc = ustcp_recv(st, fd, buf, (size_t)v, 0);

@@ -461,6 +461,7 @@ static int pd_connect(void *ud, int fd, const struct sockaddr *addr, socklen_t a
 #define PD_MSG_OOB 0x1
 #define PD_MSG_PEEK 0x2
 #define PD_MSG_DONTWAIT 0x40
+#define PD_MSG_EOR 0x80
 #define PD_MSG_WAITALL 0x100
 
 static ssize_t do_recv(int fd, void *buf, size_t len, int flags)
@@ -501,6 +502,7 @@ static ssize_t do_send(int fd, const void *buf, size_t len, int flags)
   ssize_t r = -EBADF;
   if (sl) {
     int uflags = flags & PD_MSG_OOB;
+    if (flags & PD_MSG_EOR) uflags |= USTCP_MSG_EOR;
     bool block = !sl->nonblock && !(flags & PD_MSG_DONTWAIT);
     size_t done = 0;
     uint64_t deadline = deadline_after(sl->sndtimeo_us);
