@@ -24,7 +24,7 @@ static size_t build(const uint8_t dst[16], uint8_t first_nh, const uint8_t *ext,
   memcpy(h.src, A, 16);
   memcpy(h.dst, dst, 16);
   CHECK_EQ(ipv6_encode(&h, pkt, sizeof pkt), IPV6_HDR_LEN);
-  memcpy(pkt + 40, ext, elen);
+  if (elen) memcpy(pkt + 40, ext, elen);
   memset(pkt + 40 + elen, 0xab, 8);
   return 40 + elen + 8;
 }
