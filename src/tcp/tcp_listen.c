@@ -202,6 +202,7 @@ static struct tcb *child_new(struct tcp_engine *e, struct tcb *l, const struct t
   c->rcv_mss = tcp_adv_mss(e, c);
   c->irs = p->tcp.seq;
   c->rcv_nxt = p->tcp.seq + 1;
+  c->ts_off = tcp_ts_off(e, c->local.ip, c->remote.ip);
   return c;
 }
 
@@ -329,6 +330,7 @@ static void listen_segment(struct tcp_engine *e, struct tcb *l, const struct tcp
       c->rcv_wscale = 0;
     }
     c->sack_ok = e->cfg->sack && (h->opts.present & TCP_OPT_HAS_SACK_PERM);
+    tcp_take_syn_ts(e, c, h);
   }
   c->iss = tw_reuse ? tw_isn : tcp_isn(e, &c->local, &c->remote);
   c->snd_una = c->snd_nxt = c->snd_max = c->iss;

@@ -76,8 +76,24 @@ static void emit(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint8_t flag
     }
     /* RFC 2018 §2: SACK-permitted on a SYN; on a SYN-ACK only if offered. */
     if (e->cfg->sack && (!(flags & TCP_ACK) || t->sack_ok)) h.opts.present |= TCP_OPT_HAS_SACK_PERM;
-  } else if ((flags & TCP_ACK) && t->sack_ok && t->ooo_count) {
-    sack_fill_blocks(e, t, &h.opts);
+    /* RFC 7323 §3.2: TS on a SYN when enabled; on a SYN-ACK only if the SYN
+     * had it (Linux's tcp_syn_options / tcp_synack_options). A SYN echoes
+     * nothing (TSecr 0); the SYN-ACK echoes the SYN's TSval. */
+    if ((!(flags & TCP_ACK) && e->cfg->timestamps) || ((flags & TCP_ACK) && t->ts_ok)) {
+      h.opts.present |= TCP_OPT_HAS_TS;
+      h.opts.ts_val = tcp_ts_now(e, t);
+      h.opts.ts_ecr = (flags & TCP_ACK) ? t->ts_recent : 0;
+    }
+  } else {
+    /* RFC 7323 §3.2: once negotiated, TS on every segment, RST included (as
+     * Linux's tcp_established_options for tcp_send_active_reset). TSecr is
+     * TS.Recent (§4.3). */
+    if (t->ts_ok) {
+      h.opts.present |= TCP_OPT_HAS_TS;
+      h.opts.ts_val = tcp_ts_now(e, t);
+      h.opts.ts_ecr = t->ts_recent;
+    }
+    if ((flags & TCP_ACK) && t->sack_ok && t->ooo_count) sack_fill_blocks(e, t, &h.opts);
   }
   if (!(flags & TCP_RST)) h.window = tcp_window_field(e, t);
   e->ops.output(e, t->local.ip, t->remote.ip, &h, pl, npl);
