@@ -2,6 +2,9 @@
  *
  *   tcp_input
  *     SYN_SENT        -> syn_sent_input       §3.10.7.3
+ *     PAWS first      -> paws_reject          RFC 7323 §5.3 R1: a TSval older than
+ *                                             TS.Recent drops the segment (not a
+ *                                             RST or SYN), rate-limited dup ACK
  *     TIME_WAIT first -> time_wait_input      W9 FIN re-ACK, W10 reopen by SYN
  *     then the steps of §3.10.7.4, one function each, in the RFC's order:
  *       1. check_sequence  acceptability; the unacceptable get a rate-limited ACK
@@ -11,7 +14,9 @@
  *       3. (security/precedence: nothing)
  *       4. check_syn       RFC 5961 §4: a challenge ACK (passive SYN_RCVD: goes)
  *       5. process_ack     SYN_RCVD completes H2/H8; RFC 5961 §5 acceptability;
- *                          snd_una, RTT, cwnd, dup ACKs and fast retransmit (D4);
+ *                          TS.Recent (RFC 7323 §4.3); snd_una, RTT (timed
+ *                          segment, else TSecr: RFC 7323 §4), cwnd, dup ACKs
+ *                          and fast retransmit (D4);
  *                          window update (D3); FIN acked moves the close (W1-W4)
  *       6. process_urg     RFC 6093: pointer to the byte after the urgent data
  *       7. process_text    in order to the receive buffer, else out-of-order queue
