@@ -163,6 +163,8 @@ struct tcb {
     uint64_t srtt_us, rttvar_us, rto_us;
     bool have_sample;
     bool timing;                  /* one segment is being timed */
+    bool karn;                    /* a retransmission voided the timing (Karn's
+                                     rule): TSecr may time the ACKs (RFC 7323 §4) */
     uint32_t seq;                 /* its end sequence number */
     uint64_t sent_us;
   } rtt;

@@ -58,6 +58,7 @@ static void pmtu_reduce(struct tcp_engine *e, struct tcb *t, uint16_t mtu)
   if (t->snd_una != t->snd_max) {
     t->snd_nxt = t->snd_una;
     t->rtt.timing = false;                       /* Karn: resent bytes give no sample */
+    t->rtt.karn = true;
     tcp_output(e, t);
   }
 }

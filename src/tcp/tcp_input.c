@@ -272,13 +272,14 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, const struct tcp_hd
   if (t->rtt.timing && seq_geq(ack, t->rtt.seq)) {
     tcp_rtt_sample(e, t, e->now_us - t->rtt.sent_us);
     t->rtt.timing = false;
-  } else if (!t->rtt.timing) {
-    /* RFC 7323 §4 (RTTM): where Karn's rule left no timed segment (what this
-     * ACK covers was retransmitted), TSecr still tells when the segment that
-     * made it was sent. As Linux's tcp_ack_update_rtt: a timed segment's own
-     * sample is preferred, TSecr only for an ACK that advances snd_una (the
-     * caller's condition), so duplicate ACKs, which echo an old TS.Recent,
-     * give no sample. One sample per timed flight otherwise, as RFC 6298's
+  } else if (!t->rtt.timing && t->rtt.karn) {
+    /* RFC 7323 §4 (RTTM): where Karn's rule left no timed segment (a
+     * retransmission voided it and no new segment is timed yet), TSecr still
+     * tells when the segment that made this ACK was sent. As Linux's
+     * tcp_ack_update_rtt: the clock's sample is preferred, TSecr is the
+     * fallback when what is acknowledged was retransmitted, and only for an
+     * ACK that advances snd_una (the caller's condition; duplicate ACKs echo
+     * an old TS.Recent). Otherwise one sample per timed flight, as RFC 6298's
      * gains expect (RFC 7323 Appendix G). */
     uint64_t r = ts_rtt_us(e, t, h);
     if (r) tcp_rtt_sample(e, t, r);
@@ -564,6 +565,7 @@ static enum verdict check_sequence(struct tcp_engine *e, struct tcb *t, struct s
         if (!tcp_oow_rate_limited(e, t, s->p)) {
           tcp_send_syn(e, t);
           t->rtt.timing = false;   /* Karn: the final ACK may answer either copy */
+          t->rtt.karn = true;
           t->info.retrans_segs++;
           if (e->stats) e->stats->retrans_segs++;
         }

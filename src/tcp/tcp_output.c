@@ -141,6 +141,7 @@ void tcp_send_syn(struct tcp_engine *e, struct tcb *t)
   if (seq_gt(t->snd_nxt, t->snd_max)) t->snd_max = t->snd_nxt;
   if (t->backoff == 0 && !t->rtt.timing) {
     t->rtt.timing = true;
+    t->rtt.karn = false;
     t->rtt.seq = t->iss + 1;
     t->rtt.sent_us = e->now_us;
   }
@@ -359,6 +360,7 @@ void tcp_retransmit_at(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32
   t->info.retrans_segs++;
   if (e->stats) e->stats->retrans_segs++;
   t->rtt.timing = false;   /* Karn's rule */
+  t->rtt.karn = true;
   t->snd_nxt = seq_max(saved, seq + len + fin);
   if (!t->rto_at_us) tcp_arm_rto(e, t);
 }
@@ -452,6 +454,7 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     if (seq_gt(t->snd_nxt, t->snd_max)) {
       if (!t->rtt.timing && !retrans) {
         t->rtt.timing = true;
+        t->rtt.karn = false;
         t->rtt.seq = t->snd_nxt;
         t->rtt.sent_us = e->now_us;
       }
