@@ -316,8 +316,10 @@ void tcp_schedule_ack(struct tcp_engine *e, struct tcb *t, uint32_t plen, uint8_
 /* Linux's tcp_current_mss: the payload a data segment may carry now. The MSS
  * counts data only (RFC 9293 §3.7.1, RFC 6691 §2), so the options a segment
  * carries come out of its payload, or it would exceed the path MTU the MSS was
- * derived from. Today the only options on a data segment are SACK blocks,
- * while out-of-order data is queued: up to 36 bytes. */
+ * derived from. snd_mss already leaves out the 12 bytes of a negotiated
+ * timestamp, which every segment carries (tcp_take_syn_ts; Linux's mss_cache
+ * excludes them too); what varies are the SACK blocks, while out-of-order data
+ * is queued: up to 36 bytes (28 beside a timestamp). */
 uint32_t tcp_current_mss(struct tcp_engine *e, struct tcb *t)
 {
   uint32_t mss = t->snd_mss;
