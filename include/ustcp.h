@@ -100,6 +100,9 @@ struct ustcp_config {
   uint32_t ipfrag_high_thresh;  /* 4 MiB: bytes all IPv4 reassembly queues may hold
                                    (Linux's net.ipv4.ipfrag_high_thresh) */
   uint64_t ipfrag_time_us;      /* 30 s: lifetime of an incomplete datagram (ipfrag_time) */
+  bool timestamps;              /* 1 (Linux's net.ipv4.tcp_timestamps = 1): offer RFC 7323
+                                   timestamps on SYNs (1 ms clock, a per-address-pair
+                                   random offset), PAWS and RTTM when both SYNs carry them */
 };
 void ustcp_config_default(struct ustcp_config *cfg);
 
@@ -339,6 +342,8 @@ struct ustcp_stats {
   uint64_t active_opens, passive_opens, attempt_fails, estab_resets, retrans_segs;
   uint64_t syn_queue_drops, accept_queue_drops, syncookies_sent, syncookies_recv,
            syncookies_failed;
+  /* paws_dropped: segments older than TS.Recent dropped by PAWS (RFC 7323 §5,
+   * Linux's PAWSEstabRejected); each is answered by a rate-limited ACK */
   uint64_t challenge_acks, challenge_acks_limited, ooo_dropped, paws_dropped;
   uint64_t icmp_in, icmp_out;
   /* Engine memory accounting (issue 12). mem_bytes is what the engine has

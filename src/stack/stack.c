@@ -49,6 +49,7 @@ void ustcp_config_default(struct ustcp_config *c)
   c->max_orphans = 131072;
   c->ipfrag_high_thresh = 4u << 20;
   c->ipfrag_time_us = 30 * USTCP_SEC;
+  c->timestamps = true;
 }
 
 const char *ustcp_state_name(enum ustcp_state st)

@@ -179,6 +179,8 @@ struct tcb {
     uint64_t min_rtt_us;          /* smallest sample, 0 = none (Linux's tcp_min_rtt, unwindowed) */
     bool have_sample;
     bool timing;                  /* one segment is being timed */
+    bool karn;                    /* a retransmission voided the timing (Karn's
+                                     rule): TSecr may time the ACKs (RFC 7323 §4) */
     uint32_t seq;                 /* its end sequence number */
     uint64_t sent_us;
   } rtt;
@@ -191,6 +193,15 @@ struct tcb {
    * ranges above snd_una; recovery's retransmission point (the blocks we
    * send come from the out-of-order intervals, ooo.recent first) */
   bool sack_ok;
+  /* Timestamps (RFC 7323 §3-5): negotiated when both SYNs carried TS
+   * (Linux's tstamp_ok). Our TSval is the engine's 1 ms clock plus ts_off, a
+   * keyed hash of the address pair (Linux's secure_tcp_ts_off); TS.Recent is
+   * the peer's TSval we echo, ts_recent_us when it was stored (PAWS's 24-day
+   * rule, Linux's ts_recent_stamp). */
+  bool ts_ok;
+  uint32_t ts_off;
+  uint32_t ts_recent;
+  uint64_t ts_recent_us;
   uint8_t nsacked;
   struct tcp_sack_block sacked[TCP_SACK_SCOREBOARD];
   uint32_t sack_rexmit;
@@ -465,6 +476,23 @@ void tcp_user_status(const struct tcb *t, struct ustcp_tcp_info *out);
  * lowers snd_mss (PMTU discovery, RFC 1191). */
 void tcp_icmp_error(struct tcp_engine *e, struct tcb *t, uint8_t type, uint8_t code,
                     uint32_t seq, uint16_t mtu);
+
+/* ---- timestamps (RFC 7323, tcp_input.c) ---- */
+/* TCPOLEN_TSTAMP_ALIGNED: what the TS option costs every segment once negotiated. */
+#define TCP_TS_OPT_SPACE 12u
+/* Our TSval now: Linux's tcp_clock_ms() + tsoffset (1 ms ticks, RFC 7323 §5.4). */
+static inline uint32_t tcp_ts_now(const struct tcp_engine *e, const struct tcb *t)
+{
+  return (uint32_t)(e->now_us / 1000u) + t->ts_off;
+}
+/* The TS option of the peer's SYN or SYN-ACK (RFC 7323 §3.2): negotiates
+ * timestamps, stores TS.Recent, takes the option space out of snd_mss. */
+void tcp_take_syn_ts(struct tcp_engine *e, struct tcb *t, const struct tcp_hdr *h);
+/* The TSval offset of the pair local-remote (Linux's secure_tcp_ts_off). */
+uint32_t tcp_ts_off(struct tcp_engine *e, uint32_t local_ip, uint32_t remote_ip);
+/* Option bytes every data segment carries (Linux's tcp_current_mss subtracts
+ * them from the MSS): snd_mss is the payload that still fits the peer's MSS. */
+static inline uint32_t tcp_opt_space(const struct tcb *t) { return t->ts_ok ? TCP_TS_OPT_SPACE : 0; }
 
 /* ---- tcp_sack.c ---- */
 void sack_fill_blocks(struct tcp_engine *e, struct tcb *t, struct tcp_opts *o);

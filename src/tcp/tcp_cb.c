@@ -238,6 +238,20 @@ uint32_t tcp_isn(struct tcp_engine *e, const struct ustcp_addr *local,
   return (uint32_t)siphash24(e->secret, buf, sizeof buf) + (uint32_t)(e->now_us / 4);
 }
 
+/* Linux's secure_tcp_ts_off: keyed by the address pair only, so the TSvals
+ * of successive connections between two hosts keep one clock (the peer's PAWS
+ * state of an old incarnation stays consistent), yet reveal neither our uptime
+ * nor the clock of other pairs. 16 bytes, unlike the ISN's 12: siphash mixes
+ * the length in, so the two hashes never coincide. */
+uint32_t tcp_ts_off(struct tcp_engine *e, uint32_t local_ip, uint32_t remote_ip)
+{
+  uint8_t buf[16];
+  memcpy(buf, &local_ip, 4);
+  memcpy(buf + 4, &remote_ip, 4);
+  memcpy(buf + 8, "ustcp-ts", 8);
+  return (uint32_t)siphash24(e->secret, buf, sizeof buf);
+}
+
 uint16_t tcp_adv_mss(const struct tcp_engine *e, const struct tcb *t)
 {
   uint32_t mss = e->cfg->mtu > 40 + 88 ? e->cfg->mtu - 40u : 88u;

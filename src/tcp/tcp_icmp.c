@@ -49,7 +49,7 @@ static void pmtu_reduce(struct tcp_engine *e, struct tcb *t, uint16_t mtu)
    * ignores the message for TCP (it would guess from a plateau table). */
   if (mtu == 0) return;
   uint32_t m = mtu < TCP_MIN_PMTU ? TCP_MIN_PMTU : mtu;
-  uint32_t mss = m - IPV4_HDR_LEN - TCP_HDR_LEN;
+  uint32_t mss = m - IPV4_HDR_LEN - TCP_HDR_LEN - tcp_opt_space(t);   /* tcp_current_mss */
   if (mss >= t->snd_mss) return;                 /* only ever lowered */
   t->snd_mss = (uint16_t)mss;
   if (t->state == USTCP_SYN_SENT || t->state == USTCP_SYN_RCVD) return;
@@ -58,6 +58,7 @@ static void pmtu_reduce(struct tcp_engine *e, struct tcb *t, uint16_t mtu)
   if (t->snd_una != t->snd_max) {
     t->snd_nxt = t->snd_una;
     t->rtt.timing = false;                       /* Karn: resent bytes give no sample */
+    t->rtt.karn = true;
     tcp_output(e, t);
   }
 }

@@ -2,6 +2,9 @@
  *
  *   tcp_input
  *     SYN_SENT        -> syn_sent_input       §3.10.7.3
+ *     PAWS first      -> paws_reject          RFC 7323 §5.3 R1: a TSval older than
+ *                                             TS.Recent drops the segment (not a
+ *                                             RST or SYN), rate-limited dup ACK
  *     TIME_WAIT first -> time_wait_input      W9 FIN re-ACK, W10 reopen by SYN
  *     then the steps of §3.10.7.4, one function each, in the RFC's order:
  *       1. check_sequence  acceptability; the unacceptable get a rate-limited ACK
@@ -11,7 +14,9 @@
  *       3. (security/precedence: nothing)
  *       4. check_syn       RFC 5961 §4: a challenge ACK (passive SYN_RCVD: goes)
  *       5. process_ack     SYN_RCVD completes H2/H8; RFC 5961 §5 acceptability;
- *                          snd_una, RTT, cwnd, dup ACKs and fast retransmit (D4);
+ *                          TS.Recent (RFC 7323 §4.3); snd_una, RTT (timed
+ *                          segment, else TSecr: RFC 7323 §4), cwnd, dup ACKs
+ *                          and fast retransmit (D4);
  *                          window update (D3); FIN acked moves the close (W1-W4)
  *       6. process_urg     RFC 6093: pointer to the byte after the urgent data
  *       7. process_text    in order to the receive buffer, else out-of-order queue
@@ -49,6 +54,91 @@ static void take_syn_options(struct tcp_engine *e, struct tcb *t, const struct t
   }
   /* RFC 2018 §2: SACK when both SYNs carry SACK-permitted. */
   t->sack_ok = e->cfg->sack && (h->opts.present & TCP_OPT_HAS_SACK_PERM);
+  tcp_take_syn_ts(e, t, h);
+}
+
+/* ---- timestamps (RFC 7323 §3-5) ---- */
+
+/* RFC 7323 §3.2: timestamps when our SYN offered them (the config) and the
+ * peer's SYN or SYN-ACK carried TS. Its TSval starts TS.Recent. Every segment
+ * then carries 12 option bytes: the payload that fits the peer's MSS shrinks
+ * by as much (Linux's tcp_current_mss; tcpi_snd_mss reads 1448 then). */
+void tcp_take_syn_ts(struct tcp_engine *e, struct tcb *t, const struct tcp_hdr *h)
+{
+  bool had = t->ts_ok;
+  t->ts_ok = e->cfg->timestamps && (h->opts.present & TCP_OPT_HAS_TS);
+  if (!t->ts_ok) return;
+  t->ts_recent = h->opts.ts_val;
+  t->ts_recent_us = e->now_us;
+  if (!had) t->snd_mss = (uint16_t)(t->snd_mss - TCP_TS_OPT_SPACE);   /* snd_mss >= 64 here */
+}
+
+/* RFC 7323 §5.5 / Linux's TCP_PAWS_24DAYS: a TS.Recent idle this long may be
+ * older than half the TSval space and is no reference any more. */
+#define TS_RECENT_IDLE_US (24ull * 24 * 3600 * USTCP_SEC)
+
+/* Linux's tcp_paws_check: does the segment's TSval pass against TS.Recent,
+ * allowing it to lie paws_win ticks below? Also true when TS.Recent is stale
+ * (24 days idle) or 0 (stacks whose SYNs carry TSval 0). */
+static bool paws_check(const struct tcp_engine *e, const struct tcb *t, uint32_t tsval,
+                       int32_t paws_win)
+{
+  if ((int32_t)(t->ts_recent - tsval) <= paws_win) return true;
+  if (e->now_us - t->ts_recent_us >= TS_RECENT_IDLE_US) return true;
+  return t->ts_recent == 0;
+}
+
+/* Linux's tcp_disordered_ack: a pure duplicate ACK at rcv_nxt that changes no
+ * window, whose TSval is older than TS.Recent by less than an RTO, was merely
+ * reordered with a later segment: RFC 7323 §5.3 lets it through (dropping it
+ * would cost the sender a duplicate ACK it may be counting). */
+static bool disordered_ack(const struct tcb *t, const struct tcp_packet *p)
+{
+  const struct tcp_hdr *h = &p->tcp;
+  if (!(h->flags & TCP_ACK) || (h->flags & (TCP_SYN | TCP_FIN)) || p->payload_len) return false;
+  if (h->seq != t->rcv_nxt || h->ack != t->snd_una) return false;
+  /* Linux's tcp_may_update_window, false */
+  uint32_t nwin = (uint32_t)h->window << t->snd_wscale;
+  if (seq_gt(h->seq, t->snd_wl1) || (h->seq == t->snd_wl1 && (nwin > t->snd_wnd || !nwin)))
+    return false;
+  /* icsk_rto * 1024 / HZ: the RTO in (about) 1 ms ticks */
+  return (int32_t)(t->ts_recent - h->opts.ts_val) <= (int64_t)(t->rtt.rto_us * 1024 / USTCP_SEC);
+}
+
+/* RFC 7323 §5.3 R1 (PAWS), Linux's tcp_paws_discard: true if the segment
+ * carries a TSval older than TS.Recent and must be dropped. O(1) whatever the
+ * TSval: serial-number comparisons only. */
+static bool paws_reject(const struct tcp_engine *e, const struct tcb *t, const struct tcp_packet *p)
+{
+  if (!t->ts_ok || !(p->tcp.opts.present & TCP_OPT_HAS_TS)) return false;
+  return !paws_check(e, t, p->tcp.opts.ts_val, 1) && !disordered_ack(t, p);
+}
+
+/* RFC 7323 §4.3 (Linux's tcp_replace_ts_recent), for a segment found
+ * acceptable: TS.Recent takes its TSval if it covers Last.ACK.sent, i.e.
+ * SEG.SEQ =< Last.ACK.sent (rcv_wup: rcv_nxt when we last sent an ACK), so
+ * TS.Recent echoes the segment that opened the data our next ACK
+ * acknowledges, and never moves backwards (tcp_paws_check with window 0). */
+static void update_ts_recent(struct tcp_engine *e, struct tcb *t, const struct tcp_hdr *h)
+{
+  if (!t->ts_ok || !(h->opts.present & TCP_OPT_HAS_TS)) return;
+  if (seq_gt(h->seq, t->rcv_wup)) return;
+  if (!paws_check(e, t, h->opts.ts_val, 0)) return;
+  t->ts_recent = h->opts.ts_val;
+  t->ts_recent_us = e->now_us;
+}
+
+/* RFC 7323 §4 (RTTM): the round trip from an ACK's TSecr, in us, or 0 when it
+ * gives none (Linux's tcp_rtt_tsopt_us: TSecr 0 echoes nothing; a TSecr from
+ * the future or older than 2^31 us is no sample). 1 ms ticks: a round trip
+ * under a tick counts as one tick. */
+static uint64_t ts_rtt_us(const struct tcp_engine *e, const struct tcb *t, const struct tcp_hdr *h)
+{
+  if (!t->ts_ok || !(h->opts.present & TCP_OPT_HAS_TS) || h->opts.ts_ecr == 0) return 0;
+  uint32_t delta = tcp_ts_now(e, t) - h->opts.ts_ecr;
+  if (delta >= INT32_MAX / 1000) return 0;
+  if (delta == 0) delta = 1;
+  return (uint64_t)delta * 1000;
 }
 
 static void sack_retransmit_next(struct tcp_engine *e, struct tcb *t);
@@ -60,11 +150,13 @@ static void wake(struct tcp_engine *e, struct tcb *t)
 
 /* Our SYN is acknowledged (H1 in SYN_SENT, H2/H8 in SYN_RCVD): an RTT sample
  * unless the SYN was resent (Karn), the peer's window, ESTABLISHED. */
-static void handshake_done(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32_t ack,
-                           uint32_t wnd)
+static void handshake_done(struct tcp_engine *e, struct tcb *t, const struct tcp_hdr *h,
+                           uint32_t seq, uint32_t ack, uint32_t wnd)
 {
   t->snd_una = ack;
+  uint64_t ts_rtt = ts_rtt_us(e, t, h);
   if (t->rtt.timing && t->backoff == 0) tcp_rtt_sample(e, t, e->now_us - t->rtt.sent_us);
+  else if (ts_rtt) tcp_rtt_sample(e, t, ts_rtt);   /* the SYN was resent: TSecr tells which */
   t->rtt.timing = false;
   t->backoff = 0;
   t->snd_wnd = wnd;
@@ -109,7 +201,7 @@ static void syn_sent_input(struct tcp_engine *e, struct tcb *t, const struct tcp
     /* H1: our SYN is acknowledged: ESTABLISHED, send the third handshake ACK.
      * A SYN's window is never scaled (RFC 7323 §2.2). */
     t->max_snd_wnd = 0;
-    handshake_done(e, t, h->seq, h->ack, h->window);
+    handshake_done(e, t, h, h->seq, h->ack, h->window);
     t->ack_now = true;
     tcp_output(e, t);
     wake(e, t);
@@ -165,8 +257,9 @@ static bool deliver_in_order(struct tcp_engine *e, struct tcb *t, const uint8_t 
 
 /* New data acknowledged: buffers, RTT (RFC 6298 with Karn's rule), congestion
  * window (RFC 5681 slow start / congestion avoidance, RFC 6582 NewReno). */
-static void ack_advance(struct tcp_engine *e, struct tcb *t, uint32_t ack)
+static void ack_advance(struct tcp_engine *e, struct tcb *t, const struct tcp_hdr *h)
 {
+  uint32_t ack = h->ack;
   uint32_t acked = ack - t->snd_una;
   t->cc.last_advance = acked;
   /* Drop acknowledged data from the send buffer (SYN/FIN have no buffer bytes). */
@@ -179,6 +272,17 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, uint32_t ack)
   if (t->rtt.timing && seq_geq(ack, t->rtt.seq)) {
     tcp_rtt_sample(e, t, e->now_us - t->rtt.sent_us);
     t->rtt.timing = false;
+  } else if (!t->rtt.timing && t->rtt.karn) {
+    /* RFC 7323 §4 (RTTM): where Karn's rule left no timed segment (a
+     * retransmission voided it and no new segment is timed yet), TSecr still
+     * tells when the segment that made this ACK was sent. As Linux's
+     * tcp_ack_update_rtt: the clock's sample is preferred, TSecr is the
+     * fallback when what is acknowledged was retransmitted, and only for an
+     * ACK that advances snd_una (the caller's condition; duplicate ACKs echo
+     * an old TS.Recent). Otherwise one sample per timed flight, as RFC 6298's
+     * gains expect (RFC 7323 Appendix G). */
+    uint64_t r = ts_rtt_us(e, t, h);
+    if (r) tcp_rtt_sample(e, t, r);
   }
   /* Karn's algorithm (RFC 6298 §3, §5.5), as Linux keeps icsk_rto: the
    * backed-off RTO stays in force until a sample from a segment sent once
@@ -341,6 +445,7 @@ struct seg {
   uint32_t plen;           /* data bytes kept */
   bool fin;                /* the FIN, unless the right edge cut it off */
   bool synack_crossed;     /* H8: the peer's SYN-ACK crossed ours; its SYN is consumed */
+  bool paws_failed;        /* its TSval is older than TS.Recent (RFC 7323 §5) */
 };
 
 /* What a step decided: go on to the next step, the segment is done with (t
@@ -396,7 +501,7 @@ static int time_wait_input(struct tcp_engine *e, struct tcb *t, const struct seg
 {
   const struct tcp_hdr *h = &s->p->tcp;
   *done = false;
-  if ((h->flags & (TCP_FIN | TCP_SYN | TCP_RST)) == TCP_FIN &&
+  if ((h->flags & (TCP_FIN | TCP_SYN | TCP_RST)) == TCP_FIN && !s->paws_failed &&
       h->seq + seg_len(s->p) == t->rcv_nxt) {
     t->close_at_us = e->now_us + e->cfg->time_wait_us;
     timer_update(e, t);
@@ -406,8 +511,13 @@ static int time_wait_input(struct tcp_engine *e, struct tcb *t, const struct seg
   }
   /* A SYN+FIN does not reopen: the listener drops it (tcp_listen.c), and
    * TIME_WAIT must not end for a segment nobody accepts. */
-  if ((h->flags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) == TCP_SYN &&
-      seq_gt(h->seq, t->rcv_nxt)) {
+  /* Linux's tcp_timewait_state_process: a SYN that fails PAWS never reopens;
+   * one whose TSval is newer than TS.Recent does even if its SEQ is not
+   * above the old connection's (RFC 6191). */
+  bool ts_newer = t->ts_ok && (h->opts.present & TCP_OPT_HAS_TS) &&
+                  (int32_t)(t->ts_recent - h->opts.ts_val) < 0;
+  if ((h->flags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) == TCP_SYN && !s->paws_failed &&
+      (seq_gt(h->seq, t->rcv_nxt) || ts_newer)) {
     /* Issue 10 point 6: the new connection's ISN lies above anything the old
      * one sent, whatever the clock says (RFC 9293 §3.6.1; Linux's
      * tw_snd_nxt + 65535 + 2), so its segments never fall in the window the
@@ -455,6 +565,7 @@ static enum verdict check_sequence(struct tcp_engine *e, struct tcb *t, struct s
         if (!tcp_oow_rate_limited(e, t, s->p)) {
           tcp_send_syn(e, t);
           t->rtt.timing = false;   /* Karn: the final ACK may answer either copy */
+          t->rtt.karn = true;
           t->info.retrans_segs++;
           if (e->stats) e->stats->retrans_segs++;
         }
@@ -569,7 +680,7 @@ static enum verdict process_ack(struct tcp_engine *e, struct tcb *t, const struc
       }
       return SEG_DROP;
     }
-    handshake_done(e, t, s->seq, h->ack, seg_window(t, h));
+    handshake_done(e, t, h, s->seq, h->ack, seg_window(t, h));
     wake(e, t);
   }
   if (seq_gt(h->ack, t->snd_max)) {
@@ -583,11 +694,15 @@ static enum verdict process_ack(struct tcp_engine *e, struct tcb *t, const struc
     tcp_send_challenge_ack(e, t);
     return SEG_DROP;
   }
+  /* RFC 7323 §4.3: the segment is in the window and its ACK acceptable
+   * (Linux updates ts_recent here in tcp_ack, not for an old ACK below
+   * snd_una). */
+  if (seq_geq(h->ack, t->snd_una)) update_ts_recent(e, t, h);
   bool was_fin_acked = fin_acked(t);
   bool acks_new = seq_gt(h->ack, t->snd_una);
   if (t->sack_ok) sack_update(t, &h->opts);
   if (acks_new) {
-    ack_advance(e, t, h->ack);
+    ack_advance(e, t, h);
     wake(e, t);
   } else if (h->ack == t->snd_una && s->p->payload_len == 0 && !(h->flags & TCP_FIN) &&
              t->snd_max != t->snd_una &&
@@ -724,6 +839,24 @@ int tcp_input(struct tcp_engine *e, struct tcb *t, const struct tcp_packet *p)
     .plen = (uint32_t)p->payload_len,
     .fin = p->tcp.flags & TCP_FIN,
   };
+  /* RFC 7323 §5.3 R1, first of all (Linux's tcp_validate_incoming, "RFC1323:
+   * H1. Apply PAWS check first"): a segment older than TS.Recent is a
+   * duplicate from an earlier wrap of the sequence space. A RST is still
+   * judged by its sequence number; a SYN goes on to the challenge ACK of
+   * step 4 (Linux's syn_challenge); anything else is dropped and answered by
+   * a duplicate ACK, through the per-connection limiter (tcp_oow_rate_limited,
+   * LINUX_MIB_TCPACKSKIPPEDPAWS), so a flood of old segments costs at most
+   * one ACK per invalid_ratelimit_us. */
+  s.paws_failed = paws_reject(e, t, p);
+  if (s.paws_failed && !(p->tcp.flags & (TCP_RST | TCP_SYN))) {
+    if (e->stats) e->stats->paws_dropped++;
+    if (!tcp_oow_rate_limited(e, t, p)) {
+      t->ack_now = true;
+      tcp_output(e, t);
+    }
+    checked(e, t, SEG_DROP);
+    return 0;
+  }
   if (t->state == USTCP_TIME_WAIT) {
     bool done;
     int r = time_wait_input(e, t, &s, &done);

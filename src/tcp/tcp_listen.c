@@ -94,6 +94,34 @@ static uint16_t cookie_check(struct tcp_engine *e, const struct tcp_packet *p)
   return 0;
 }
 
+/* ---- options in the cookie's timestamp (Linux's cookie_init_timestamp) ----
+ * A cookie has no room for the options the SYN negotiated. With timestamps it
+ * carries them in the low 6 bits of the SYN-ACK's TSval (before ts_off is
+ * added), which the final ACK echoes in TSecr: the peer's window scale (0-14,
+ * 15 = none), SACK-permitted (bit 4), ECN (bit 5, never set: no ECN here).
+ * The TSval is the clock rounded down to those bits: at most 63 ticks behind
+ * the clock, never ahead, so the TSvals that follow are newer at the peer. */
+#define COOKIE_TS_BITS 6
+#define COOKIE_TS_WSCALE_NONE 0xfu
+#define COOKIE_TS_SACK 0x10u
+
+static uint32_t cookie_ts_options(const struct tcp_engine *e, const struct tcp_hdr *h)
+{
+  uint32_t o = COOKIE_TS_WSCALE_NONE;
+  if (e->cfg->window_scaling && (h->opts.present & TCP_OPT_HAS_WSCALE))
+    o = h->opts.wscale > 14 ? 14 : h->opts.wscale;
+  if (e->cfg->sack && (h->opts.present & TCP_OPT_HAS_SACK_PERM)) o |= COOKIE_TS_SACK;
+  return o;
+}
+
+static uint32_t cookie_init_ts(const struct tcp_engine *e, uint32_t options)
+{
+  uint32_t now = (uint32_t)(e->now_us / 1000u);
+  uint32_t ts = ((now >> COOKIE_TS_BITS) << COOKIE_TS_BITS) | options;
+  if (ts > now) ts -= 1u << COOKIE_TS_BITS;
+  return ts;
+}
+
 static void send_cookie_synack(struct tcp_engine *e, struct tcb *l, const struct tcp_packet *p,
                                uint16_t our_mss)
 {
@@ -114,6 +142,19 @@ static void send_cookie_synack(struct tcp_engine *e, struct tcb *l, const struct
   h.window = (uint16_t)u32_min(e->cfg->rmem_default, 65535);
   h.opts.present = TCP_OPT_HAS_MSS;
   h.opts.mss = our_mss;
+  if (e->cfg->timestamps && (p->tcp.opts.present & TCP_OPT_HAS_TS)) {
+    /* With them (Linux's tcp_make_synack for TCP_SYNACK_COOKIE): the SYN's
+     * window scale and SACK-permitted ride in our TSval, so both are offered. */
+    uint32_t options = cookie_ts_options(e, &p->tcp);
+    h.opts.present |= TCP_OPT_HAS_TS;
+    h.opts.ts_val = cookie_init_ts(e, options) + tcp_ts_off(e, p->ip.dst, p->ip.src);
+    h.opts.ts_ecr = p->tcp.opts.ts_val;
+    if ((options & COOKIE_TS_WSCALE_NONE) != COOKIE_TS_WSCALE_NONE) {
+      h.opts.present |= TCP_OPT_HAS_WSCALE;
+      h.opts.wscale = tcp_choose_wscale(e, l);
+    }
+    if (options & COOKIE_TS_SACK) h.opts.present |= TCP_OPT_HAS_SACK_PERM;
+  }
   e->ops.output(e, p->ip.dst, p->ip.src, &h, NULL, 0);
   if (e->stats) e->stats->syncookies_sent++;
 }
@@ -202,6 +243,7 @@ static struct tcb *child_new(struct tcp_engine *e, struct tcb *l, const struct t
   c->rcv_mss = tcp_adv_mss(e, c);
   c->irs = p->tcp.seq;
   c->rcv_nxt = p->tcp.seq + 1;
+  c->ts_off = tcp_ts_off(e, c->local.ip, c->remote.ip);
   return c;
 }
 
@@ -238,6 +280,18 @@ static void cookie_ack(struct tcp_engine *e, struct tcb *l, const struct tcp_pac
     return;
   }
   uint16_t mss = cookie_check(e, p);
+  /* Linux's cookie_timestamp_decode: the options the SYN-ACK's TSval carried
+   * come back in TSecr (ts_off taken off). An ACK without TS negotiates none. */
+  bool ts = e->cfg->timestamps && (p->tcp.opts.present & TCP_OPT_HAS_TS);
+  uint32_t options = COOKIE_TS_WSCALE_NONE;
+  if (mss && ts) {
+    options = (p->tcp.opts.ts_ecr - tcp_ts_off(e, p->ip.dst, p->ip.src)) &
+              ((1u << COOKIE_TS_BITS) - 1);
+    uint32_t ws = options & COOKIE_TS_WSCALE_NONE;
+    if ((options & COOKIE_TS_SACK) && !e->cfg->sack) mss = 0;
+    if (ws != COOKIE_TS_WSCALE_NONE && (ws > 14 || !e->cfg->window_scaling)) mss = 0;
+    if (options & 0x20u) mss = 0;          /* ECN: never offered here */
+  }
   if (!mss) {
     if (e->stats) e->stats->syncookies_failed++;
     tcp_send_rst_for(e, p);
@@ -252,15 +306,26 @@ static void cookie_ack(struct tcp_engine *e, struct tcb *l, const struct tcp_pac
   if (e->stats) e->stats->syncookies_recv++;
   c->irs = p->tcp.seq - 1;
   c->rcv_nxt = p->tcp.seq;
+  c->rcv_wup = c->rcv_nxt;          /* Last.ACK.sent: the SYN-ACK's ack (RFC 7323 §4.3) */
   c->iss = p->tcp.ack - 1;
   c->snd_una = c->snd_nxt = c->snd_max = p->tcp.ack;
   c->snd_mss = (uint16_t)u32_min(mss, tcp_adv_mss(e, c));
-  c->snd_wnd = p->tcp.window;       /* no scaling was negotiated */
+  if (ts) {
+    uint32_t ws = options & COOKIE_TS_WSCALE_NONE;
+    if (ws != COOKIE_TS_WSCALE_NONE) {
+      c->wscale_ok = true;
+      c->snd_wscale = (uint8_t)ws;
+      c->rcv_wscale = tcp_choose_wscale(e, c);   /* as offered: from the same buffers */
+    }
+    c->sack_ok = options & COOKIE_TS_SACK;
+    tcp_take_syn_ts(e, c, &p->tcp);              /* TS.Recent, MSS minus 12 */
+  }
+  c->snd_wnd = (uint32_t)p->tcp.window << c->snd_wscale;   /* unscaled without wscale */
   c->max_snd_wnd = c->snd_wnd;
   c->snd_wl1 = p->tcp.seq;
   c->snd_wl2 = p->tcp.ack;
   tcb_init_conn(e, c);
-  c->rcv_adv = c->rcv_nxt + u32_min(ring_space(&c->rcvbuf), 65535);
+  c->rcv_adv = c->rcv_nxt + u32_min(ring_space(&c->rcvbuf), 65535);   /* the SYN-ACK's window */
   e->ops.hash_insert(e, c);
   /* Born from LISTEN, like a child of the SYN queue (event LISTEN -> SYN_RCVD),
    * not from CLOSED: RFC 9293 §3.3.2's diagram has no CLOSED -> SYN_RCVD. */
@@ -329,6 +394,7 @@ static void listen_segment(struct tcp_engine *e, struct tcb *l, const struct tcp
       c->rcv_wscale = 0;
     }
     c->sack_ok = e->cfg->sack && (h->opts.present & TCP_OPT_HAS_SACK_PERM);
+    tcp_take_syn_ts(e, c, h);
   }
   c->iss = tw_reuse ? tw_isn : tcp_isn(e, &c->local, &c->remote);
   c->snd_una = c->snd_nxt = c->snd_max = c->iss;

@@ -76,8 +76,24 @@ static void emit(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint8_t flag
     }
     /* RFC 2018 §2: SACK-permitted on a SYN; on a SYN-ACK only if offered. */
     if (e->cfg->sack && (!(flags & TCP_ACK) || t->sack_ok)) h.opts.present |= TCP_OPT_HAS_SACK_PERM;
-  } else if ((flags & TCP_ACK) && t->sack_ok && t->ooo_count) {
-    sack_fill_blocks(e, t, &h.opts);
+    /* RFC 7323 §3.2: TS on a SYN when enabled; on a SYN-ACK only if the SYN
+     * had it (Linux's tcp_syn_options / tcp_synack_options). A SYN echoes
+     * nothing (TSecr 0); the SYN-ACK echoes the SYN's TSval. */
+    if ((!(flags & TCP_ACK) && e->cfg->timestamps) || ((flags & TCP_ACK) && t->ts_ok)) {
+      h.opts.present |= TCP_OPT_HAS_TS;
+      h.opts.ts_val = tcp_ts_now(e, t);
+      h.opts.ts_ecr = (flags & TCP_ACK) ? t->ts_recent : 0;
+    }
+  } else {
+    /* RFC 7323 §3.2: once negotiated, TS on every segment, RST included (as
+     * Linux's tcp_established_options for tcp_send_active_reset). TSecr is
+     * TS.Recent (§4.3). */
+    if (t->ts_ok) {
+      h.opts.present |= TCP_OPT_HAS_TS;
+      h.opts.ts_val = tcp_ts_now(e, t);
+      h.opts.ts_ecr = t->ts_recent;
+    }
+    if ((flags & TCP_ACK) && t->sack_ok && t->ooo_count) sack_fill_blocks(e, t, &h.opts);
   }
   if (!(flags & TCP_RST)) h.window = tcp_window_field(e, t);
   e->ops.output(e, t->local.ip, t->remote.ip, &h, pl, npl);
@@ -125,6 +141,7 @@ void tcp_send_syn(struct tcp_engine *e, struct tcb *t)
   if (seq_gt(t->snd_nxt, t->snd_max)) t->snd_max = t->snd_nxt;
   if (t->backoff == 0 && !t->rtt.timing) {
     t->rtt.timing = true;
+    t->rtt.karn = false;
     t->rtt.seq = t->iss + 1;
     t->rtt.sent_us = e->now_us;
   }
@@ -299,8 +316,10 @@ void tcp_schedule_ack(struct tcp_engine *e, struct tcb *t, uint32_t plen, uint8_
 /* Linux's tcp_current_mss: the payload a data segment may carry now. The MSS
  * counts data only (RFC 9293 §3.7.1, RFC 6691 §2), so the options a segment
  * carries come out of its payload, or it would exceed the path MTU the MSS was
- * derived from. Today the only options on a data segment are SACK blocks,
- * while out-of-order data is queued: up to 36 bytes. */
+ * derived from. snd_mss already leaves out the 12 bytes of a negotiated
+ * timestamp, which every segment carries (tcp_take_syn_ts; Linux's mss_cache
+ * excludes them too); what varies are the SACK blocks, while out-of-order data
+ * is queued: up to 36 bytes (28 beside a timestamp). */
 uint32_t tcp_current_mss(struct tcp_engine *e, struct tcb *t)
 {
   uint32_t mss = t->snd_mss;
@@ -435,6 +454,7 @@ void tcp_retransmit_at(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32
   t->info.retrans_segs++;
   if (e->stats) e->stats->retrans_segs++;
   t->rtt.timing = false;   /* Karn's rule */
+  t->rtt.karn = true;
   t->snd_nxt = seq_max(saved, seq + len + fin);
   if (!t->rto_at_us) tcp_arm_rto(e, t);
 }
@@ -573,6 +593,7 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     if (seq_gt(t->snd_nxt, t->snd_max)) {
       if (!t->rtt.timing && !retrans) {
         t->rtt.timing = true;
+        t->rtt.karn = false;
         t->rtt.seq = t->snd_nxt;
         t->rtt.sent_us = e->now_us;
       }

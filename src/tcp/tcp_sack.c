@@ -25,15 +25,18 @@ void sack_fill_blocks(struct tcp_engine *e, struct tcb *t, struct tcp_opts *o)
   (void)e;
   struct tcp_sack_block b[TCP_MAX_SACK_BLOCKS];
   unsigned n = 0;
+  /* 40 option bytes: 4 blocks fit alone, 3 beside the 12 of a timestamp
+   * (Linux's tcp_established_options: TCP_NUM_SACKS minus one with TS). */
+  const unsigned max = t->ts_ok ? TCP_MAX_SACK_BLOCKS - 1 : TCP_MAX_SACK_BLOCKS;
   uint32_t l, r;
   /* RFC 2018 §4: the latest segment's interval first, then the intervals
    * reported most recently (as Linux's tcp_sack_new_ofo_skb keeps them). */
-  while (n < TCP_MAX_SACK_BLOCKS && ooo_recent(t, n, &l, &r)) b[n++] = (struct tcp_sack_block){l, r};
+  while (n < max && ooo_recent(t, n, &l, &r)) b[n++] = (struct tcp_sack_block){l, r};
   /* Room left: the lowest intervals, the holes the sender must fill first. At
    * most 2 * TCP_MAX_SACK_BLOCKS lookups, whatever the number of intervals. */
   bool first = true;
   uint32_t after = 0;
-  for (unsigned tries = 0; n < TCP_MAX_SACK_BLOCKS && tries < 2 * TCP_MAX_SACK_BLOCKS; tries++) {
+  for (unsigned tries = 0; n < max && tries < 2 * TCP_MAX_SACK_BLOCKS; tries++) {
     if (!ooo_next(t, first, after, &l, &r)) break;
     first = false;
     after = l;

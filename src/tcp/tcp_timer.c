@@ -188,6 +188,7 @@ static bool rto_expired(struct tcp_engine *e, struct tcb *t)
   t->info.rto_expirations++;
   t->rtt.rto_us = t->rtt.rto_us * 2 > e->cfg->rto_max_us ? e->cfg->rto_max_us : t->rtt.rto_us * 2;
   t->rtt.timing = false;                  /* Karn: no sample from a retransmission */
+  t->rtt.karn = true;
   if (t->state != USTCP_SYN_SENT && t->state != USTCP_SYN_RCVD) {
     /* RFC 5681 §3.1 eq. 4, and cwnd = one segment after a timeout. */
     uint32_t flight = t->snd_max - t->snd_una;

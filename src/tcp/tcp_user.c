@@ -89,6 +89,7 @@ void tcp_user_open(struct tcp_engine *e, struct tcb *t, const struct ustcp_addr 
   t->rcv_wscale = tcp_choose_wscale(e, t);
   t->snd_mss = t->rcv_mss;
   t->iss = tcp_isn(e, &t->local, &t->remote);
+  t->ts_off = tcp_ts_off(e, t->local.ip, t->remote.ip);
   t->snd_una = t->snd_nxt = t->snd_max = t->iss;
   t->snd_buf_seq = t->iss + 1;
   e->ops.hash_insert(e, t);

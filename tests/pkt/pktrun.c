@@ -80,6 +80,12 @@ struct runner {
 
   struct peer peers[MAX_PEERS];
   int npeers;
+  /* The stack's TSvals are written relative to ts_base (like sequence numbers
+   * to the ISN): learned from the first '>' line with a TS option, so that
+   * line's TSval is the one written. The offset is one per address pair
+   * (secure_tcp_ts_off), so one base serves every connection of the script. */
+  uint32_t ts_base;
+  bool ts_base_known;
   uint32_t sent_off[MAX_FDS];    /* pattern offset of the next send() byte */
   uint32_t recv_off[MAX_FDS];    /* pattern offset of the next recv() byte */
 
@@ -351,7 +357,8 @@ static const struct cfg_field cfg_fields[] = {
   CF(port_range_lo, CT_U16), CF(port_range_hi, CT_U16), CF(mtu, CT_U16),
   CF(window_scaling, CT_BOOL), CF(challenge_ack_limit, CT_U32), CF(max_sockets, CT_U32),
   CF(max_ooo_segments, CT_U32), CF(rfc1337, CT_U32), CF(invalid_ratelimit_us, CT_U64),
-  CF(accept_local, CT_U32), CF(netdev_budget, CT_U32),
+  CF(accept_local, CT_U32), CF(netdev_budget, CT_U32), CF(max_tw_buckets, CT_U32),
+  CF(max_orphans, CT_U32), CF(timestamps, CT_BOOL),
 };
 
 static void do_config(struct runner *r, const char *s)
@@ -542,7 +549,8 @@ static void fmt_out(struct runner *r, const struct tcp_packet *p, char *buf, siz
     if (o->present & TCP_OPT_HAS_SACK_PERM) { SEP(); n += (size_t)snprintf(buf + n, cap - n, "sackOK"); }
     if (o->present & TCP_OPT_HAS_TS) {
       SEP();
-      n += (size_t)snprintf(buf + n, cap - n, "TS val %" PRIu32 " ecr %" PRIu32, o->ts_val, o->ts_ecr);
+      n += (size_t)snprintf(buf + n, cap - n, "TS val %" PRIu32 " ecr %" PRIu32,
+                            o->ts_val - (r->ts_base_known ? r->ts_base : 0), o->ts_ecr);
     }
     if (o->present & TCP_OPT_HAS_WSCALE) { SEP(); n += (size_t)snprintf(buf + n, cap - n, "wscale %u", o->wscale); }
     if (o->present & TCP_OPT_HAS_SACK) {
@@ -558,13 +566,14 @@ static void fmt_out(struct runner *r, const struct tcp_packet *p, char *buf, siz
   if (n >= cap) buf[cap - 1] = '\0';
 }
 
-static bool opts_equal(const struct tcp_opts *want, const struct tcp_opts *got, uint32_t sack_base)
+static bool opts_equal(const struct tcp_opts *want, const struct tcp_opts *got, uint32_t sack_base,
+                       uint32_t ts_base)
 {
   if (want->present != got->present) return false;
   if ((want->present & TCP_OPT_HAS_MSS) && want->mss != got->mss) return false;
   if ((want->present & TCP_OPT_HAS_WSCALE) && want->wscale != got->wscale) return false;
   if ((want->present & TCP_OPT_HAS_TS) &&
-      (want->ts_val != got->ts_val || want->ts_ecr != got->ts_ecr))
+      (want->ts_val + ts_base != got->ts_val || want->ts_ecr != got->ts_ecr))
     return false;
   if (want->present & TCP_OPT_HAS_SACK) {
     if (want->sack_count != got->sack_count) return false;
@@ -601,6 +610,10 @@ static void do_inject(struct runner *r, const struct seg_spec *g)
   h.urg_ptr = (uint16_t)g->urg;
   if (g->has_opts) {
     h.opts = g->opts;
+    /* TSecr echoes the stack's TSval: relative to ts_base once known; 0, the
+     * echo of nothing, stays 0. */
+    if ((h.opts.present & TCP_OPT_HAS_TS) && h.opts.ts_ecr && r->ts_base_known)
+      h.opts.ts_ecr += r->ts_base;
     for (int i = 0; i < h.opts.sack_count; i++) {
       h.opts.sack[i].left += base;
       h.opts.sack[i].right += base;
@@ -646,6 +659,10 @@ static void do_expect(struct runner *r, const struct seg_spec *g, uint64_t t)
     pe->iss_known = true;
   }
   if (!pe->lport && h->dst_port == g->rport) pe->lport = h->src_port;
+  if (g->has_opts && (g->opts.present & h->opts.present & TCP_OPT_HAS_TS) && !r->ts_base_known) {
+    r->ts_base = h->opts.ts_val - g->opts.ts_val;
+    r->ts_base_known = true;
+  }
   char got[512], why[256] = "";
   uint32_t base = pe->iss_known ? pe->iss : 0;   /* no ISN known: seq is absolute */
   if (o->at_us < lo || o->at_us > hi)
@@ -667,7 +684,7 @@ static void do_expect(struct runner *r, const struct seg_spec *g, uint64_t t)
     snprintf(why, sizeof why, "wrong window");
   else if (g->has_urg && h->urg_ptr != g->urg)
     snprintf(why, sizeof why, "wrong urgent pointer");
-  else if (g->has_opts && !opts_equal(&g->opts, &h->opts, r->remote_isn))
+  else if (g->has_opts && !opts_equal(&g->opts, &h->opts, r->remote_isn, r->ts_base))
     snprintf(why, sizeof why, "wrong options");
   else if (pe->iss_known) {
     uint32_t first = g->seq + ((h->flags & TCP_SYN) ? 1 : 0) - 1;

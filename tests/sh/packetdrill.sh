@@ -22,8 +22,8 @@ if [ ! -f "$USTCP_PD_SO" ]; then
   exit 77
 fi
 export PACKETDRILL PD_TIMEOUT=${PD_TIMEOUT:-60}
-# The kernel's choices the scripts depend on, pinned: no timestamps (ustcp sends
-# none), SACK and window scaling on, reno (cubic cannot be chosen inside a
+# The kernel's choices the scripts depend on, pinned: no timestamps (the scripts'
+# peers offer none, and ustcp's own SYN, which offers them, is matched as <...>), SACK and window scaling on, reno (cubic cannot be chosen inside a
 # namespace), packetdrill's defaults.sh buffer sizes (wscale 8), SYN timeouts
 # doubling as RFC 6298 5.5 says (Linux 6.x keeps the first four at 1 s).
 export PD_SYSCTLS="net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=1 net.ipv4.tcp_window_scaling=1

@@ -1210,6 +1210,7 @@ static void setup(uint64_t seed, uint32_t nconns, uint32_t nhosts)
     c->max_ooo_segments = chance(0.3) ? (uint32_t)range(1, 16) : 256;
     c->challenge_ack_limit = chance(0.3) ? 10 : 1000;
     c->rto_min_us = chance(0.3) ? 50 * MS : 200 * MS;
+    c->timestamps = chance(0.8);   /* RFC 7323: mixed pairs negotiate none */
     static const struct sim_host_ops ops = {h_deliver, h_deadline, h_poll};
     h->st = ustcp_stack_new(c, h->ip, seed * 131 + (uint64_t)i, h_out, h);
     if (!h->st) { failf("stack_new failed"); return; }

@@ -41,6 +41,7 @@ static void A3_linux_defaults(void)
   CHECK_EQ(c.port_range_hi, 60999);
   CHECK_EQ(c.window_scaling, 1);
   CHECK_EQ(c.sack, 1);
+  CHECK_EQ(c.timestamps, 1);        /* net.ipv4.tcp_timestamps = 1; behaviour: RFC7323-* scripts */
   CHECK_EQ(c.rfc1337, 0);
   CHECK_EQ(c.accept_local, 0);      /* behaviour: test_attack_land */
   CHECK_EQ(c.netdev_budget, 300);   /* behaviour: test_attack_land */

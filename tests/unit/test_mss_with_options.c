@@ -13,7 +13,7 @@
 #include "check.h"
 #include "rawpeer.h"
 
-static void segments_fit_with_sack_blocks(unsigned holes)
+static void segments_fit_with_sack_blocks(unsigned holes, bool ts)
 {
   struct rp r;
   struct rp_conn c;
@@ -22,6 +22,10 @@ static void segments_fit_with_sack_blocks(unsigned holes)
   struct tcp_opts o = {0};
   o.present = TCP_OPT_HAS_MSS | TCP_OPT_HAS_SACK_PERM;
   o.mss = 1460;
+  if (ts) {            /* RFC 7323: TS on every segment, 3 SACK blocks at most beside it */
+    o.present |= TCP_OPT_HAS_TS;
+    o.ts_val = 1;
+  }
   int fd = rp_handshake_in(&r, &c, l, RP_PEER_IP, 33001, 80, 0x9000, &o);
   CHECK(fd >= 0);
   /* Out-of-order data from the peer: `holes` islands beyond a gap, so the
@@ -37,32 +41,42 @@ static void segments_fit_with_sack_blocks(unsigned holes)
   memset(big, 's', sizeof big);
   CHECK(ustcp_send(r.s, fd, big, sizeof big, 0) > 0);
   rp_advance(&r, USTCP_MSEC);
-  unsigned segs = 0, with_sack = 0, too_big = 0, full = 0;
+  unsigned segs = 0, with_sack = 0, too_big = 0, full = 0, with_ts = 0, blocks = 0;
   struct tcp_packet p;
   for (size_t i = r.head; i < r.head + r.n; i++) {
     if (tcp_packet_decode(r.q[i].data, r.q[i].len, &p) != WIRE_OK || p.payload_len == 0) continue;
     segs++;
     if (p.tcp.opts.present & TCP_OPT_HAS_SACK) with_sack++;
+    if (p.tcp.opts.present & TCP_OPT_HAS_TS) with_ts++;
+    if (p.tcp.opts.sack_count > blocks) blocks = p.tcp.opts.sack_count;
     if (r.q[i].len > 1500) too_big++;
     if (r.q[i].len == 1500) full++;
   }
   CHECK(segs >= 5);
-  CHECK_EQ(with_sack, segs);
+  CHECK_EQ(with_sack, holes ? segs : 0);
   CHECK_EQ(too_big, 0);
   CHECK_EQ(full, segs);                /* payload = 1460 - option bytes: exactly the MTU */
+  CHECK_EQ(with_ts, ts ? segs : 0);
+  CHECK_EQ(blocks, holes < (ts ? 3u : 4u) ? holes : (ts ? 3u : 4u));
   if (too_big) fprintf(stderr, "holes %u: %u of %u segments over the MTU\n", holes, too_big, segs);
   CHECK(rp_stack_problem(&r) == NULL);
   rp_free(&r);
 }
 
-static void mss_minus_sack_1(void) { segments_fit_with_sack_blocks(1); }
-static void mss_minus_sack_3(void) { segments_fit_with_sack_blocks(3); }
-static void mss_minus_sack_4(void) { segments_fit_with_sack_blocks(4); }
+static void mss_minus_sack_1(void) { segments_fit_with_sack_blocks(1, false); }
+static void mss_minus_sack_3(void) { segments_fit_with_sack_blocks(3, false); }
+static void mss_minus_sack_4(void) { segments_fit_with_sack_blocks(4, false); }
+static void mss_minus_ts(void) { segments_fit_with_sack_blocks(0, true); }
+static void mss_minus_ts_sack_1(void) { segments_fit_with_sack_blocks(1, true); }
+static void mss_minus_ts_sack_4(void) { segments_fit_with_sack_blocks(4, true); }
 
 int main(void)
 {
   RUN(mss_minus_sack_1);
   RUN(mss_minus_sack_3);
   RUN(mss_minus_sack_4);
+  RUN(mss_minus_ts);
+  RUN(mss_minus_ts_sack_1);
+  RUN(mss_minus_ts_sack_4);
   return check_report();
 }
