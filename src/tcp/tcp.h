@@ -172,6 +172,20 @@ struct tcb {
   bool linger_on; int linger_s;
   uint32_t keepidle_s, keepintvl_s, keepcnt;
   uint16_t user_mss;              /* TCP_MAXSEG, 0 = from MTU */
+  uint32_t notsent_lowat;         /* TCP_NOTSENT_LOWAT, 0 = cfg->notsent_lowat */
+  uint32_t tail_seq;              /* where the last Linux skb of unsent data began
+                                     (tcp_user_send's model of tcp_sendmsg, used while a
+                                     notsent limit applies) */
+  uint32_t user_timeout_ms;       /* TCP_USER_TIMEOUT (RFC 5482), 0 = retries rule */
+  uint64_t retrans_stamp_us;      /* Linux's retrans_stamp: when the segment now at
+                                     snd_una was first sent; 0 = no retransmission yet */
+  uint64_t probes_stamp_us;       /* Linux's icsk_probes_tstamp: the first unanswered
+                                     zero-window probe, 0 = none */
+  bool cork;                      /* TCP_CORK: hold partial segments */
+  bool more;                      /* the last send had MSG_MORE: hold its partial segment */
+  bool inq;                       /* TCP_INQ */
+  uint8_t ip_tos;                 /* IP_TOS as set (accepted, not sent) */
+  uint8_t ip_pmtudisc;            /* IP_MTU_DISCOVER as set (accepted, not acted on) */
 
   /* RFC 6298 RTT estimation */
   struct {
@@ -356,6 +370,17 @@ uint16_t tcp_adv_mss(const struct tcp_engine *e, const struct tcb *t);
 void tcb_init_conn(struct tcp_engine *e, struct tcb *t);
 void tcb_fill_info(const struct tcb *t, struct ustcp_tcp_info *out);
 uint32_t tcb_send_space(const struct tcb *t);
+/* Linux's tcp_notsent_lowat: the socket's TCP_NOTSENT_LOWAT, else the stack's. */
+uint32_t tcp_notsent_lowat(const struct tcp_engine *e, const struct tcb *t);
+/* Bytes written but never sent: write_seq - snd_nxt in Linux's terms (ustcp's
+ * snd_max: its snd_nxt goes back on a timeout, Linux's does not). */
+uint32_t tcp_notsent_bytes(const struct tcb *t);
+/* Linux's tcp_stream_memory_free: (notsent << wake) < the limit. wake is 1 for
+ * readiness (poll, wakeups), 0 for a send deciding whether to queue more. */
+bool tcp_stream_memory_free(const struct tcp_engine *e, const struct tcb *t, int wake);
+/* Linux's tcp_inq_hint (TCP_INQ): rcv_nxt - copied_seq, so the peer's FIN
+ * counts one; 1 when nothing is left but the connection is done. */
+uint32_t tcp_inq_hint(const struct tcb *t);
 
 /* ---- buf.c ---- */
 uint32_t ring_write(struct tcp_engine *e, struct ring *r, const uint8_t *src, uint32_t n);
