@@ -545,6 +545,7 @@ static inline bool tcb_has_conn_state(enum ustcp_state s)
   return s != USTCP_CLOSED && s != USTCP_LISTEN;
 }
 static inline uint64_t u64_min(uint64_t a, uint64_t b) { return a < b ? a : b; }
+static inline uint64_t u64_max(uint64_t a, uint64_t b) { return a > b ? a : b; }
 static inline uint32_t u32_min(uint32_t a, uint32_t b) { return a < b ? a : b; }
 static inline uint32_t u32_max(uint32_t a, uint32_t b) { return a > b ? a : b; }
 #endif

@@ -602,6 +602,7 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     if (!t->rto_at_us) tcp_arm_rto(e, t);
     if (t->persist_at_us) {
       t->persist_at_us = 0;
+      t->probes_stamp_us = 0;   /* data went out: probing is over (tcp_send_probe0) */
       timer_update(e, t);
     }
     sent = true;
