@@ -300,8 +300,9 @@ int ustcp_sock_error(struct ustcp_stack *s, int fd);
 #define USTCP_TCP_NOTSENT_LOWAT 25 /* bytes: writable only while fewer bytes than this
                                      are unsent (poll: twice fewer), Linux's
                                      tcp_stream_memory_free; 0 = config notsent_lowat */
-#define USTCP_TCP_INQ 36          /* set: 1 asks ustcp_recvmsg for the bytes left to read
-                                     (USTCP_TCP_CM_INQ); get: the bytes readable now */
+#define USTCP_TCP_INQ 36          /* 0/1, read back as set (Linux: recvmsg_inq): 1 asks
+                                     for the TCP_CM_INQ control message on each receive;
+                                     its value is ustcp_inq() (drivers attach it) */
 #define USTCP_TCP_CM_INQ USTCP_TCP_INQ
 #define USTCP_IPPROTO_IP 0
 #define USTCP_IP_TOS 1            /* accepted and read back (Linux keeps ECN bits out) */
@@ -312,6 +313,12 @@ struct ustcp_linger {
 };
 int ustcp_setsockopt(struct ustcp_stack *s, int fd, int level, int name,
                      const void *val, size_t len);
+/* What Linux's recvmsg puts in the TCP_CM_INQ control message of a socket with
+ * TCP_INQ set (tcp_inq_hint), as of now: the bytes left to read, plus one once
+ * the peer's FIN is in (rcv_nxt - copied_seq); 1 if none are left and the
+ * connection is over. Unlike ioctl(SIOCINQ), it counts the FIN. -EINVAL on a
+ * listener, -EBADF. */
+int ustcp_inq(struct ustcp_stack *s, int fd);
 int ustcp_getsockopt(struct ustcp_stack *s, int fd, int level, int name,
                      void *val, size_t *len);
 

@@ -720,10 +720,34 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
   NEED_REAL();
   struct psock *p = lookup(fd);
   if (!p) return real_recvmsg(fd, m, flags);
-  m->msg_controllen = 0;            /* no ancillary data on a ustcp socket */
+  size_t room = m->msg_control ? m->msg_controllen : 0;
+  m->msg_controllen = 0;            /* ancillary data: TCP_CM_INQ only */
   m->msg_flags = 0;
   if (m->msg_name) m->msg_namelen = 0;
-  return recv_locked(p, fd, m->msg_iov, (int)m->msg_iovlen, flags);
+  ssize_t rc = recv_locked(p, fd, m->msg_iov, (int)m->msg_iovlen, flags);
+  if (rc >= 0) {
+    /* TCP_INQ: the control message Linux's tcp_recvmsg attaches to every
+     * receive that did not fail (tcp_inq_hint after the read); MSG_CTRUNC
+     * when there is no room for it (put_cmsg). */
+    int on = 0, inq = -1;
+    size_t n = sizeof on;
+    pthread_mutex_lock(&big_lock);
+    if (ustcp_getsockopt(stack, p->ufd, IPPROTO_TCP, TCP_INQ, &on, &n) == 0 && on)
+      inq = ustcp_inq(stack, p->ufd);
+    pthread_mutex_unlock(&big_lock);
+    if (inq >= 0 && (!m->msg_control || room < CMSG_LEN(sizeof(int)))) {
+      m->msg_flags |= MSG_CTRUNC;
+    } else if (inq >= 0) {
+      struct cmsghdr *c = (struct cmsghdr *)m->msg_control;
+      c->cmsg_level = SOL_TCP;
+      c->cmsg_type = TCP_CM_INQ;
+      c->cmsg_len = CMSG_LEN(sizeof(int));
+      memcpy(CMSG_DATA(c), &inq, sizeof inq);
+      m->msg_controllen = room < CMSG_SPACE(sizeof(int)) ? CMSG_LEN(sizeof(int))
+                                                          : CMSG_SPACE(sizeof(int));
+    }
+  }
+  return rc;
 }
 
 EXPORT ssize_t write(int fd, const void *buf, size_t n)

@@ -559,10 +559,7 @@ int ustcp_getsockopt(struct ustcp_stack *s, int fd, int level, int name,
     case USTCP_TCP_NOTSENT_LOWAT: return put_int(val, len, (int)t->notsent_lowat);
     case USTCP_TCP_USER_TIMEOUT: return put_int(val, len, (int)t->user_timeout_ms);
     case USTCP_TCP_CORK: return put_int(val, len, t->cork);
-    case USTCP_TCP_INQ:
-      /* Linux: 0 on a listener; else the bytes the next read can return, one
-       * more once the peer's FIN is in (tcp_inq_hint). */
-      return put_int(val, len, t->state == USTCP_LISTEN ? 0 : (int)tcp_inq_hint(t));
+    case USTCP_TCP_INQ: return put_int(val, len, t->inq);   /* as set (Linux: recvmsg_inq) */
     case USTCP_TCP_INFO: {
       if (!val || !len) return -EFAULT;
       if (*len < sizeof(struct ustcp_tcp_info)) return -EINVAL;
@@ -679,6 +676,15 @@ static int sock_fd_of(struct ustcp_stack *s, int fd, uint64_t conn_id)
 {
   struct tcb *t = get(s, fd);
   return t && t->conn_id == conn_id ? fd : -1;
+}
+
+int ustcp_inq(struct ustcp_stack *s, int fd)
+{
+  struct tcb *t = get(s, fd);
+  if (!t) return -EBADF;
+  if (t->state == USTCP_LISTEN) return -EINVAL;
+  uint32_t v = tcp_inq_hint(t);
+  return v > INT32_MAX ? INT32_MAX : (int)v;
 }
 
 int ustcp_get_info(struct ustcp_stack *s, int fd, struct ustcp_tcp_info *info)

@@ -984,6 +984,8 @@ static void do_call(struct runner *r, const char *s)
     size_t len = sizeof iv;
     int rc = ustcp_getsockopt(st, fd, level, name, &iv, &len);
     check_num(r, &c, rc == 0 ? iv : rc);
+  } else if (strcmp(c.name, "inq") == 0) {
+    check_num(r, &c, ustcp_inq(st, fd));
   } else if (strcmp(c.name, "error") == 0) {
     check_num(r, &c, ustcp_sock_error(st, fd));
   } else if (strcmp(c.name, "getsockname") == 0) {
