@@ -613,6 +613,11 @@ static ssize_t do_send(struct psock *p, const struct iovec *iov, int iovcnt, int
   while (i < iovcnt) {
     if (iov[i].iov_len == off) { i++; off = 0; continue; }
     int uflags = (flags & MSG_EOR) && i == last ? USTCP_MSG_EOR : 0;
+    /* MSG_MORE holds the call's partial segment; the pieces before the last
+     * non-empty iovec are one call's data in Linux, so they are "more" too. */
+    bool more = (flags & MSG_MORE) != 0;
+    for (int k = i + 1; k < iovcnt && !more; k++) more = iov[k].iov_len > 0;
+    if (more) uflags |= USTCP_MSG_MORE;
     rc = ustcp_send(stack, p->ufd, (const char *)iov[i].iov_base + off, iov[i].iov_len - off, uflags);
     if (rc > 0) {
       sent += (size_t)rc;

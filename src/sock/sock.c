@@ -276,7 +276,8 @@ ssize_t ustcp_send(struct ustcp_stack *s, int fd, const void *buf, size_t len, i
   if (flags & USTCP_MSG_OOB) return -EOPNOTSUPP;
   if (!buf && len) return -EFAULT;
   bool ran = false;
-  ssize_t n = tcp_user_send(&s->eng, t, buf, len, (flags & USTCP_MSG_EOR) != 0, &ran);
+  ssize_t n = tcp_user_send(&s->eng, t, buf, len, (flags & USTCP_MSG_EOR) != 0,
+                            (flags & USTCP_MSG_MORE) != 0, &ran);
   if (ran) after_call(s);
   return n;
 }
@@ -444,8 +445,10 @@ int ustcp_setsockopt(struct ustcp_stack *s, int fd, int level, int name,
   if (level == USTCP_IPPROTO_TCP) {
     switch (name) {
     case USTCP_TCP_NODELAY:
+      /* Linux's __tcp_sock_set_nodelay: TCP_NAGLE_OFF|TCP_NAGLE_PUSH, then a
+       * push that sends even what TCP_CORK or MSG_MORE held. */
       t->nodelay = v != 0;
-      if (t->nodelay) { tcp_output(e, t); after_call(s); }
+      if (t->nodelay) { t->nagle_push = true; tcp_output(e, t); after_call(s); }
       return 0;
     case USTCP_TCP_MAXSEG:
       /* Linux: 0 restores the default; any state (it shapes later SYNs only). */
@@ -485,9 +488,14 @@ int ustcp_setsockopt(struct ustcp_stack *s, int fd, int level, int name,
       t->inq = v != 0;
       return 0;
     case USTCP_TCP_CORK:
-      /* Linux's __tcp_sock_set_cork: uncorking pushes what was held. */
+      /* Linux's __tcp_sock_set_cork: uncorking pushes what was held (with
+       * TCP_NODELAY also what MSG_MORE held: TCP_NAGLE_PUSH). */
       t->cork = v != 0;
-      if (!t->cork) { tcp_output(e, t); after_call(s); }
+      if (!t->cork) {
+        if (t->nodelay) t->nagle_push = true;
+        tcp_output(e, t);
+        after_call(s);
+      }
       return 0;
     default: return -ENOPROTOOPT;
     }

@@ -181,8 +181,14 @@ struct tcb {
                                      snd_una was first sent; 0 = no retransmission yet */
   uint64_t probes_stamp_us;       /* Linux's icsk_probes_tstamp: the first unanswered
                                      zero-window probe, 0 = none */
-  bool cork;                      /* TCP_CORK: hold partial segments */
-  bool more;                      /* the last send had MSG_MORE: hold its partial segment */
+  bool cork;                      /* TCP_CORK: hold partial segments (TCP_NAGLE_CORK) */
+  bool more;                      /* the last send had MSG_MORE: its data gets no PSH
+                                     (Linux's tcp_push skips tcp_mark_push) */
+  bool more_call;                 /* inside a send with MSG_MORE: its push is corked */
+  bool nagle_push;                /* Linux's TCP_NAGLE_PUSH: TCP_NODELAY set (or uncorked
+                                     with it) pushes held data once; a send clears it
+                                     (skb_entail) */
+  bool push_one;                  /* tcp_write_wakeup: one segment goes whatever holds it */
   bool inq;                       /* TCP_INQ */
   uint8_t ip_tos;                 /* IP_TOS as set (accepted, not sent) */
   uint8_t ip_pmtudisc;            /* IP_MTU_DISCOVER as set (accepted, not acted on) */
@@ -484,9 +490,11 @@ void tcp_user_open(struct tcp_engine *e, struct tcb *t, const struct ustcp_addr 
 int tcp_user_listen_allowed(struct tcp_engine *e, struct tcb *t, int backlog);
 int tcp_user_listen(struct tcp_engine *e, struct tcb *t, int backlog);
 /* ran: set when the engine changed state or sent (the caller ends the event). */
-/* eor: MSG_EOR, the last byte ends a record (honoured when all of buf fits). */
+/* eor: MSG_EOR, the last byte ends a record (honoured when all of buf fits).
+ * more: MSG_MORE (the partial segment this call leaves is held, as TCP_CORK,
+ * and gets no PSH). */
 ssize_t tcp_user_send(struct tcp_engine *e, struct tcb *t, const void *buf, size_t len,
-                      bool eor, bool *ran);
+                      bool eor, bool more, bool *ran);
 ssize_t tcp_user_receive(struct tcp_engine *e, struct tcb *t, void *buf, size_t len, bool peek,
                          bool *ran);
 int tcp_user_shutdown(struct tcp_engine *e, struct tcb *t, bool rd, bool wr, bool *ran);

@@ -274,7 +274,14 @@ static bool persist_expired(struct tcp_engine *e, struct tcb *t)
   t->persist_at_us = 0;
   if (t->snd_wnd > 0 || t->sndbuf.len <= t->snd_nxt - t->snd_buf_seq) {
     t->probes_stamp_us = 0;
+    /* The window is open but data waits with nothing in flight: TCP_CORK or
+     * MSG_MORE held it. Linux's probe timer sends one segment of it anyway,
+     * with PSH (tcp_send_probe0 -> tcp_write_wakeup). */
+    bool held = t->snd_wnd > 0 && t->snd_max == t->snd_una &&
+                t->sndbuf.len > t->snd_nxt - t->snd_buf_seq;
+    t->push_one = held;
     tcp_output(e, t);   /* the window opened or nothing is waiting */
+    t->push_one = false;
     return false;
   }
   /* As Linux's tcp_probe_timer: a peer that answers the probes keeps the

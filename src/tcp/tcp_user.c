@@ -174,7 +174,7 @@ static uint32_t send_notsent_limited(struct tcp_engine *e, struct tcb *t, const 
 }
 
 ssize_t tcp_user_send(struct tcp_engine *e, struct tcb *t, const void *buf, size_t len,
-                      bool eor, bool *ran)
+                      bool eor, bool more, bool *ran)
 {
   switch (t->state) {
   case USTCP_ESTABLISHED: case USTCP_CLOSE_WAIT:
@@ -198,19 +198,30 @@ ssize_t tcp_user_send(struct tcp_engine *e, struct tcb *t, const void *buf, size
   }
   if (len == 0) return 0;
   if (len > UINT32_MAX) len = UINT32_MAX;
+  /* Linux's tcp_sendmsg_locked and tcp_push: new data ends a TCP_NAGLE_PUSH
+   * (skb_entail); with MSG_MORE this call's push is corked (TCP_NAGLE_CORK for
+   * this push only: later ACKs send by the socket's own Nagle setting) and its
+   * data is not marked PSH. */
+  t->nagle_push = false;
+  t->more = more;
+  t->more_call = more;
   uint32_t n;
   if (tcp_notsent_lowat(e, t) != UINT32_MAX) {
     n = send_notsent_limited(e, t, buf, (uint32_t)len);
-    if (n == 0) return -EAGAIN;
   } else {
     n = ring_write(e, &t->sndbuf, buf, (uint32_t)len);
-    if (n == 0) return ring_space(&t->sndbuf) ? -ENOMEM : -EAGAIN;
   }
-  /* Linux's tcp_sendmsg ends with tcp_push: PSH on its last byte; MSG_EOR only
-   * once the whole buffer is queued (TCP_SKB_CB(skb)->eor when the message has
-   * no data left). */
-  tcp_push_mark(t, t->snd_buf_seq + t->sndbuf.len, eor && n == len);
+  if (n == 0) {
+    t->more_call = false;
+    return tcp_notsent_lowat(e, t) != UINT32_MAX || !ring_space(&t->sndbuf) ? -EAGAIN : -ENOMEM;
+  }
+  /* Linux's tcp_sendmsg ends with tcp_push: PSH on its last byte (not with
+   * MSG_MORE: "if (!(flags & MSG_MORE) ...) tcp_mark_push"); MSG_EOR only once
+   * the whole buffer is queued (TCP_SKB_CB(skb)->eor when the message has no
+   * data left). */
+  if (!more || eor) tcp_push_mark(t, t->snd_buf_seq + t->sndbuf.len, eor && n == len);
   tcp_output(e, t);
+  t->more_call = false;
   *ran = true;
   return (ssize_t)n;
 }

@@ -463,6 +463,7 @@ static int pd_connect(void *ud, int fd, const struct sockaddr *addr, socklen_t a
 #define PD_MSG_DONTWAIT 0x40
 #define PD_MSG_EOR 0x80
 #define PD_MSG_WAITALL 0x100
+#define PD_MSG_MORE 0x8000
 
 static ssize_t do_recv(int fd, void *buf, size_t len, int flags)
 {
@@ -503,6 +504,7 @@ static ssize_t do_send(int fd, const void *buf, size_t len, int flags)
   if (sl) {
     int uflags = flags & PD_MSG_OOB;
     if (flags & PD_MSG_EOR) uflags |= USTCP_MSG_EOR;
+    if (flags & PD_MSG_MORE) uflags |= USTCP_MSG_MORE;
     bool block = !sl->nonblock && !(flags & PD_MSG_DONTWAIT);
     size_t done = 0;
     uint64_t deadline = deadline_after(sl->sndtimeo_us);
