@@ -306,7 +306,8 @@ int ustcp_sock_error(struct ustcp_stack *s, int fd);
 #define USTCP_TCP_CM_INQ USTCP_TCP_INQ
 #define USTCP_IPPROTO_IP 0
 #define USTCP_IP_TOS 1            /* accepted and read back (Linux keeps ECN bits out) */
-#define USTCP_IP_MTU_DISCOVER 10  /* accepted and read back (IP_PMTUDISC_*: 0..5) */
+#define USTCP_IP_MTU_DISCOVER 10  /* accepted and read back (IP_PMTUDISC_*: 0..5); neither
+                                     IP option changes what is sent */
 struct ustcp_linger {
   int l_onoff;
   int l_linger;                   /* seconds; 0 with l_onoff = abortive close (RST) */
