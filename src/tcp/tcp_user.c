@@ -121,13 +121,6 @@ int tcp_user_listen(struct tcp_engine *e, struct tcb *t, int backlog)
   return 0;
 }
 
-/* §3.10.2 SEND. ESTABLISHED, CLOSE-WAIT: the bytes that fit go into the send
- * buffer and out as the windows allow (EPIPE once our FIN is queued, i.e. after
- * shutdown(SHUT_WR)). SYN-SENT, SYN-RECEIVED: EAGAIN (the RFC queues; a
- * non-blocking socket waits for the connection, Linux's sk_stream_wait_connect).
- * CLOSED: the pending error once (ECONNRESET ...), then EPIPE, never-connected
- * sockets included (Linux). LISTEN and the closing states (our FIN is out):
- * EPIPE. A full buffer: EAGAIN (ENOMEM if it could not be allocated). */
 /* Linux's tcp_xmit_size_goal: the bytes one skb of the write queue holds, half
  * the peer's largest window (tcp_bound_to_half_wnd) within the 64 KiB GSO limit,
  * in whole MSS, at least one MSS. */
@@ -173,6 +166,13 @@ static uint32_t send_notsent_limited(struct tcp_engine *e, struct tcb *t, const 
   return done;
 }
 
+/* §3.10.2 SEND. ESTABLISHED, CLOSE-WAIT: the bytes that fit go into the send
+ * buffer and out as the windows allow (EPIPE once our FIN is queued, i.e. after
+ * shutdown(SHUT_WR)). SYN-SENT, SYN-RECEIVED: EAGAIN (the RFC queues; a
+ * non-blocking socket waits for the connection, Linux's sk_stream_wait_connect).
+ * CLOSED: the pending error once (ECONNRESET ...), then EPIPE, never-connected
+ * sockets included (Linux). LISTEN and the closing states (our FIN is out):
+ * EPIPE. A full buffer: EAGAIN (ENOMEM if it could not be allocated). */
 ssize_t tcp_user_send(struct tcp_engine *e, struct tcb *t, const void *buf, size_t len,
                       bool eor, bool more, bool *ran)
 {
@@ -213,7 +213,9 @@ ssize_t tcp_user_send(struct tcp_engine *e, struct tcb *t, const void *buf, size
   }
   if (n == 0) {
     t->more_call = false;
-    return tcp_notsent_lowat(e, t) != UINT32_MAX || !ring_space(&t->sndbuf) ? -EAGAIN : -ENOMEM;
+    /* no room, or the notsent limit reached: EAGAIN; else the ring's memory */
+    if (!ring_space(&t->sndbuf) || !tcp_stream_memory_free(e, t, 0)) return -EAGAIN;
+    return -ENOMEM;
   }
   /* Linux's tcp_sendmsg ends with tcp_push: PSH on its last byte (not with
    * MSG_MORE: "if (!(flags & MSG_MORE) ...) tcp_mark_push"); MSG_EOR only once
