@@ -537,6 +537,12 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
   pm_prune(t);
   uint32_t frame_segs = 0, frame_max = tso_frame_segs(t);
   bool corked = false;   /* a partial segment held by TCP_CORK/MSG_MORE */
+  /* Under a notsent limit, sending makes a socket writable (fewer unsent
+   * bytes): Linux wakes the writer after tcp_data_snd_check (tcp_check_space).
+   * The ACK's own wakeup is delivered before the deferred output runs, so
+   * without this one the writer would not hear of it. */
+  bool lowat = t->notsent_lowat || e->cfg->notsent_lowat != UINT32_MAX;
+  bool was_writable = lowat && tcp_stream_memory_free(e, t, 1);
   for (;;) {
     if (t->nsacked && seq_lt(t->snd_nxt, t->snd_max)) {
       /* Going back over sent data (after a timeout): what the peer SACKed it
@@ -630,6 +636,8 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     if (sent || cwnd_limited) cwnd_validate(t, cwnd_limited);
   }
   if (!sent && t->ack_now) tcp_send_ack(e, t);
+  if (lowat && sent && !was_writable && tcp_stream_memory_free(e, t, 1) && e->ops.wake)
+    e->ops.wake(e, t);
   /* D3: data waits, the peer's window is zero and nothing is in flight to elicit
    * an update: the persist timer probes until the window reopens. */
   uint32_t off = t->snd_nxt - t->snd_buf_seq;
