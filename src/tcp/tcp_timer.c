@@ -350,7 +350,14 @@ static bool keepalive_expired(struct tcp_engine *e, struct tcb *t)
     t->keepalive_at_us = t->last_rcv_us + idle;
     return false;
   }
-  if (t->keepalive_probes >= t->keepcnt) {
+  /* With TCP_USER_TIMEOUT the time since the last segment received decides,
+   * once a probe went unanswered, instead of keepcnt (Linux's
+   * tcp_keepalive_timer). */
+  bool give_up = t->user_timeout_ms
+                     ? t->keepalive_probes > 0 &&
+                           elapsed >= (uint64_t)t->user_timeout_ms * USTCP_MSEC
+                     : t->keepalive_probes >= t->keepcnt;
+  if (give_up) {
     tcp_send_rst(e, t);
     return tcb_close(e, t, -ETIMEDOUT, USTCP_CAUSE_TIMER);
   }
