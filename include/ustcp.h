@@ -294,8 +294,9 @@ int ustcp_sock_error(struct ustcp_stack *s, int fd);
 #define USTCP_TCP_CORK 3          /* 1: hold partial segments until uncorked (Linux's
                                      TCP_CORK: no timer; clearing it sends them) */
 #define USTCP_TCP_USER_TIMEOUT 18 /* ms (RFC 5482, Linux): how long transmitted data may
-                                     stay unacknowledged, or the peer's window stay zero,
-                                     before the connection is dropped with ETIMEDOUT;
+                                     stay unacknowledged, the peer's window stay zero, or
+                                     keepalive probes go unanswered, before the connection
+                                     is dropped with ETIMEDOUT;
                                      0 = the retries2 rule */
 #define USTCP_TCP_NOTSENT_LOWAT 25 /* bytes: writable only while fewer bytes than this
                                      are unsent (poll: twice fewer), Linux's
