@@ -148,7 +148,8 @@ static uint32_t send_notsent_limited(struct tcp_engine *e, struct tcb *t, const 
     uint32_t room = 0;
     if (tcp_notsent_bytes(t) > 0) {
       /* the unsent part of the tail skb (a skb partly sent was split there) */
-      uint32_t start = seq_gt(t->tail_seq, t->snd_max) ? t->tail_seq : t->snd_max;
+      uint32_t start = seq_gt(t->tail_seq, t->snd_max) && seq_leq(t->tail_seq, write_seq)
+                           ? t->tail_seq : t->snd_max;   /* a stale tail_seq: from snd_max */
       uint32_t tail = seq_lt(start, write_seq) ? write_seq - start : 0;
       room = goal > tail ? goal - tail : 0;
     }
