@@ -497,8 +497,9 @@ static void op_attack(struct reader *r)
     }
     switch ((kind >> 2) & 3) {
     case 0: ack = t->snd_una + (uint32_t)ao; break;
-    case 1: ack = t->snd_max + 1 + (uint32_t)(ao < 0 ? -ao : ao); break;
-    case 2: ack = t->snd_una - t->max_snd_wnd - 1 - (uint32_t)(ao < 0 ? -ao : ao); break;
+    /* |ao| as unsigned: -INT32_MIN overflows an int */
+    case 1: ack = t->snd_max + 1 + (ao < 0 ? 0u - (uint32_t)ao : (uint32_t)ao); break;
+    case 2: ack = t->snd_una - t->max_snd_wnd - 1 - (ao < 0 ? 0u - (uint32_t)ao : (uint32_t)ao); break;
     }
   }
   uint32_t src = PEER_IP;
