@@ -497,8 +497,9 @@ static void op_attack(struct reader *r)
     }
     switch ((kind >> 2) & 3) {
     case 0: ack = t->snd_una + (uint32_t)ao; break;
-    case 1: ack = t->snd_max + 1 + (uint32_t)(ao < 0 ? -ao : ao); break;
-    case 2: ack = t->snd_una - t->max_snd_wnd - 1 - (uint32_t)(ao < 0 ? -ao : ao); break;
+    /* |ao| as unsigned: -INT32_MIN overflows an int */
+    case 1: ack = t->snd_max + 1 + (ao < 0 ? 0u - (uint32_t)ao : (uint32_t)ao); break;
+    case 2: ack = t->snd_una - t->max_snd_wnd - 1 - (ao < 0 ? 0u - (uint32_t)ao : (uint32_t)ao); break;
     }
   }
   uint32_t src = PEER_IP;
@@ -716,7 +717,8 @@ static void op_call(struct reader *r)
     /* A huge length only with a NULL buffer (must be refused): with a real one
      * it would be the caller's overflow, not the stack's. */
     if ((a2 & 4) && !buf) n = (size_t)1 << 40;
-    rc = ustcp_send(s, fd, buf, n, (a2 & 1) ? USTCP_MSG_OOB : 0);
+    rc = ustcp_send(s, fd, buf, n,
+                    ((a2 & 1) ? USTCP_MSG_OOB : 0) | ((a2 & 8) ? USTCP_MSG_MORE : 0));
     REQUIRE(rc <= (long)n, "send returned more than asked");
     REQUIRE(buf || n == 0 || rc < 0, "send from NULL succeeded");
     if (rc > 0 && e) e->sent += (uint64_t)rc;
@@ -759,7 +761,10 @@ static void op_call(struct reader *r)
       {USTCP_SOL_SOCKET, USTCP_SO_LINGER}, {USTCP_IPPROTO_TCP, USTCP_TCP_NODELAY},
       {USTCP_IPPROTO_TCP, USTCP_TCP_MAXSEG}, {USTCP_IPPROTO_TCP, USTCP_TCP_KEEPIDLE},
       {USTCP_IPPROTO_TCP, USTCP_TCP_KEEPINTVL}, {USTCP_IPPROTO_TCP, USTCP_TCP_KEEPCNT},
-      {USTCP_IPPROTO_TCP, USTCP_TCP_QUICKACK}, {99, 99}, {USTCP_SOL_SOCKET, 77}};
+      {USTCP_IPPROTO_TCP, USTCP_TCP_QUICKACK}, {99, 99}, {USTCP_SOL_SOCKET, 77},
+      {USTCP_IPPROTO_TCP, USTCP_TCP_CORK}, {USTCP_IPPROTO_TCP, USTCP_TCP_USER_TIMEOUT},
+      {USTCP_IPPROTO_TCP, USTCP_TCP_NOTSENT_LOWAT}, {USTCP_IPPROTO_TCP, USTCP_TCP_INQ},
+      {USTCP_IPPROTO_IP, USTCP_IP_TOS}, {USTCP_IPPROTO_IP, USTCP_IP_MTU_DISCOVER}};
     unsigned k = a1 % (sizeof opts / sizeof opts[0]);
     int v = (int)(int16_t)a2;
     if (k == 2 || k == 3) v = (int)((unsigned)a2 * 16u);   /* buffer sizes up to 1 MB */
@@ -1348,7 +1353,8 @@ static void conv_line(struct conv *c, char *line)
     int slot = conv_slot(c, port, 0);
     pb_call(&c->p, C_CONNECT, (unsigned)fdi, (unsigned)slot, strstr(rest, "192.0.2.1") ? 1 : 0);
   } else if (!strcmp(name, "send")) {
-    pb_call(&c->p, C_SEND, (unsigned)fdi, (unsigned)strtol(rest, NULL, 10), 0);
+    pb_call(&c->p, C_SEND, (unsigned)fdi, (unsigned)strtol(rest, NULL, 10),
+            strstr(rest, "MSG_MORE") ? 8u : 0u);
   } else if (!strcmp(name, "recv")) {
     pb_call(&c->p, C_RECV, (unsigned)fdi, (unsigned)strtol(rest, NULL, 10), 0);
   } else if (!strcmp(name, "shutdown")) {
@@ -1360,9 +1366,11 @@ static void conv_line(struct conv *c, char *line)
   } else if (!strcmp(name, "setsockopt")) {
     static const char *names[] = {"SO_REUSEADDR", "SO_KEEPALIVE", "SO_SNDBUF", "SO_RCVBUF",
                                   "SO_LINGER", "TCP_NODELAY", "TCP_MAXSEG", "TCP_KEEPIDLE",
-                                  "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_QUICKACK"};
+                                  "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_QUICKACK", NULL, NULL,
+                                  "TCP_CORK", "TCP_USER_TIMEOUT", "TCP_NOTSENT_LOWAT",
+                                  "TCP_INQ", "IP_TOS", "IP_MTU_DISCOVER"};
     for (unsigned k = 0; k < sizeof names / sizeof names[0]; k++)
-      if (strstr(rest, names[k])) {
+      if (names[k] && strstr(rest, names[k])) {
         char *comma = strchr(rest, ',');
         long v = comma ? strtol(comma + 1, NULL, 10) : 0;
         if (k == 2 || k == 3) v /= 16;

@@ -103,6 +103,9 @@ struct ustcp_config {
   bool timestamps;              /* 1 (Linux's net.ipv4.tcp_timestamps = 1): offer RFC 7323
                                    timestamps on SYNs (1 ms clock, a per-address-pair
                                    random offset), PAWS and RTTM when both SYNs carry them */
+  uint32_t notsent_lowat;       /* UINT32_MAX (Linux's net.ipv4.tcp_notsent_lowat): the
+                                   limit on unsent bytes for a socket whose
+                                   TCP_NOTSENT_LOWAT is 0 (see that option) */
 };
 void ustcp_config_default(struct ustcp_config *cfg);
 
@@ -242,6 +245,8 @@ uint64_t ustcp_next_deadline(const struct ustcp_stack *s);
 #define USTCP_MSG_OOB 0x1            /* not supported: -EOPNOTSUPP (RFC 6093 §6 advises against urgent data) */
 #define USTCP_MSG_EOR 0x80           /* send: the last byte ends a record: no segment carries bytes
                                         of the next send with it (Linux's MSG_EOR) */
+#define USTCP_MSG_MORE 0x8000        /* more data follows: hold a partial segment as TCP_CORK
+                                        does, until a send without it (Linux's MSG_MORE) */
 
 int ustcp_socket(struct ustcp_stack *s);
 int ustcp_bind(struct ustcp_stack *s, int fd, const struct ustcp_addr *addr);
@@ -286,12 +291,36 @@ int ustcp_sock_error(struct ustcp_stack *s, int fd);
 #define USTCP_TCP_KEEPCNT 6
 #define USTCP_TCP_INFO 11         /* struct ustcp_tcp_info (get only) */
 #define USTCP_TCP_QUICKACK 12     /* 1: no delayed ACKs */
+#define USTCP_TCP_CORK 3          /* 1: hold partial segments until uncorked (Linux's
+                                     TCP_CORK: no timer; clearing it sends them) */
+#define USTCP_TCP_USER_TIMEOUT 18 /* ms (RFC 5482, Linux): how long transmitted data may
+                                     stay unacknowledged, the peer's window stay zero, or
+                                     keepalive probes go unanswered, before the connection
+                                     is dropped with ETIMEDOUT;
+                                     0 = the retries2 rule */
+#define USTCP_TCP_NOTSENT_LOWAT 25 /* bytes: writable only while fewer bytes than this
+                                     are unsent (poll: twice fewer), Linux's
+                                     tcp_stream_memory_free; 0 = config notsent_lowat */
+#define USTCP_TCP_INQ 36          /* 0/1, read back as set (Linux: recvmsg_inq): 1 asks
+                                     for the TCP_CM_INQ control message on each receive;
+                                     its value is ustcp_inq() (drivers attach it) */
+#define USTCP_TCP_CM_INQ USTCP_TCP_INQ
+#define USTCP_IPPROTO_IP 0
+#define USTCP_IP_TOS 1            /* accepted and read back (Linux keeps ECN bits out) */
+#define USTCP_IP_MTU_DISCOVER 10  /* accepted and read back (IP_PMTUDISC_*: 0..5); neither
+                                     IP option changes what is sent */
 struct ustcp_linger {
   int l_onoff;
   int l_linger;                   /* seconds; 0 with l_onoff = abortive close (RST) */
 };
 int ustcp_setsockopt(struct ustcp_stack *s, int fd, int level, int name,
                      const void *val, size_t len);
+/* What Linux's recvmsg puts in the TCP_CM_INQ control message of a socket with
+ * TCP_INQ set (tcp_inq_hint), as of now: the bytes left to read, plus one once
+ * the peer's FIN is in (rcv_nxt - copied_seq); 1 if none are left and the
+ * connection is over. Unlike ioctl(SIOCINQ), it counts the FIN. -EINVAL on a
+ * listener, -EBADF. */
+int ustcp_inq(struct ustcp_stack *s, int fd);
 int ustcp_getsockopt(struct ustcp_stack *s, int fd, int level, int name,
                      void *val, size_t *len);
 

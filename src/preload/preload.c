@@ -613,6 +613,11 @@ static ssize_t do_send(struct psock *p, const struct iovec *iov, int iovcnt, int
   while (i < iovcnt) {
     if (iov[i].iov_len == off) { i++; off = 0; continue; }
     int uflags = (flags & MSG_EOR) && i == last ? USTCP_MSG_EOR : 0;
+    /* MSG_MORE holds the call's partial segment; the pieces before the last
+     * non-empty iovec are one call's data in Linux, so they are "more" too. */
+    bool more = (flags & MSG_MORE) != 0;
+    for (int k = i + 1; k < iovcnt && !more; k++) more = iov[k].iov_len > 0;
+    if (more) uflags |= USTCP_MSG_MORE;
     rc = ustcp_send(stack, p->ufd, (const char *)iov[i].iov_base + off, iov[i].iov_len - off, uflags);
     if (rc > 0) {
       sent += (size_t)rc;
@@ -720,10 +725,34 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
   NEED_REAL();
   struct psock *p = lookup(fd);
   if (!p) return real_recvmsg(fd, m, flags);
-  m->msg_controllen = 0;            /* no ancillary data on a ustcp socket */
+  size_t room = m->msg_control ? m->msg_controllen : 0;
+  m->msg_controllen = 0;            /* ancillary data: TCP_CM_INQ only */
   m->msg_flags = 0;
   if (m->msg_name) m->msg_namelen = 0;
-  return recv_locked(p, fd, m->msg_iov, (int)m->msg_iovlen, flags);
+  ssize_t rc = recv_locked(p, fd, m->msg_iov, (int)m->msg_iovlen, flags);
+  if (rc >= 0) {
+    /* TCP_INQ: the control message Linux's tcp_recvmsg attaches to every
+     * receive that did not fail (tcp_inq_hint after the read); MSG_CTRUNC
+     * when there is no room for it (put_cmsg). */
+    int on = 0, inq = -1;
+    size_t n = sizeof on;
+    pthread_mutex_lock(&big_lock);
+    if (ustcp_getsockopt(stack, p->ufd, IPPROTO_TCP, TCP_INQ, &on, &n) == 0 && on)
+      inq = ustcp_inq(stack, p->ufd);
+    pthread_mutex_unlock(&big_lock);
+    if (inq >= 0 && (!m->msg_control || room < CMSG_LEN(sizeof(int)))) {
+      m->msg_flags |= MSG_CTRUNC;
+    } else if (inq >= 0) {
+      struct cmsghdr *c = (struct cmsghdr *)m->msg_control;
+      c->cmsg_level = SOL_TCP;
+      c->cmsg_type = TCP_CM_INQ;
+      c->cmsg_len = CMSG_LEN(sizeof(int));
+      memcpy(CMSG_DATA(c), &inq, sizeof inq);
+      m->msg_controllen = room < CMSG_SPACE(sizeof(int)) ? CMSG_LEN(sizeof(int))
+                                                          : CMSG_SPACE(sizeof(int));
+    }
+  }
+  return rc;
 }
 
 EXPORT ssize_t write(int fd, const void *buf, size_t n)

@@ -276,7 +276,8 @@ ssize_t ustcp_send(struct ustcp_stack *s, int fd, const void *buf, size_t len, i
   if (flags & USTCP_MSG_OOB) return -EOPNOTSUPP;
   if (!buf && len) return -EFAULT;
   bool ran = false;
-  ssize_t n = tcp_user_send(&s->eng, t, buf, len, (flags & USTCP_MSG_EOR) != 0, &ran);
+  ssize_t n = tcp_user_send(&s->eng, t, buf, len, (flags & USTCP_MSG_EOR) != 0,
+                            (flags & USTCP_MSG_MORE) != 0, &ran);
   if (ran) after_call(s);
   return n;
 }
@@ -398,6 +399,23 @@ int ustcp_setsockopt(struct ustcp_stack *s, int fd, int level, int name,
     t->linger_s = l.l_linger;
     return 0;
   }
+  if (level == USTCP_IPPROTO_IP) {
+    /* Linux's do_ip_setsockopt: these int options also take a single byte. */
+    if (name != USTCP_IP_TOS && name != USTCP_IP_MTU_DISCOVER) return -ENOPROTOOPT;
+    if (!val) return -EFAULT;
+    if (len >= sizeof(int)) memcpy(&v, val, sizeof v);
+    else if (len >= 1) v = *(const unsigned char *)val;
+    else return -EINVAL;
+    if (name == USTCP_IP_TOS) {
+      /* Linux keeps the ECN bits for TCP to manage (inet->tos & INET_ECN_MASK);
+       * the value is stored and read back, not sent (ustcp sends TOS 0). */
+      t->ip_tos = (uint8_t)(v & ~3);
+      return 0;
+    }
+    if (v < 0 || v > 5) return -EINVAL;   /* IP_PMTUDISC_DONT .. IP_PMTUDISC_OMIT */
+    t->ip_pmtudisc = (uint8_t)v;
+    return 0;
+  }
   if ((rc = get_int(val, len, &v)) != 0) return rc;
   if (level == USTCP_SOL_SOCKET) {
     switch (name) {
@@ -427,8 +445,10 @@ int ustcp_setsockopt(struct ustcp_stack *s, int fd, int level, int name,
   if (level == USTCP_IPPROTO_TCP) {
     switch (name) {
     case USTCP_TCP_NODELAY:
+      /* Linux's __tcp_sock_set_nodelay: TCP_NAGLE_OFF|TCP_NAGLE_PUSH, then a
+       * push that sends even what TCP_CORK or MSG_MORE held. */
       t->nodelay = v != 0;
-      if (t->nodelay) { tcp_output(e, t); after_call(s); }
+      if (t->nodelay) { t->nagle_push = true; tcp_output(e, t); after_call(s); }
       return 0;
     case USTCP_TCP_MAXSEG:
       /* Linux: 0 restores the default; any state (it shapes later SYNs only). */
@@ -450,6 +470,32 @@ int ustcp_setsockopt(struct ustcp_stack *s, int fd, int level, int name,
       return 0;
     case USTCP_TCP_QUICKACK:
       t->quickack = v != 0;
+      return 0;
+    case USTCP_TCP_NOTSENT_LOWAT:
+      /* Linux stores the int as it comes (-1 is UINT32_MAX) and wakes the
+       * writer, whose writability may have changed (sk_write_space). */
+      t->notsent_lowat = (uint32_t)v;
+      if (e->ops.wake) e->ops.wake(e, t);
+      after_call(s);
+      return 0;
+    case USTCP_TCP_USER_TIMEOUT:
+      /* Linux (tcp_sock_set_user_timeout): milliseconds, negative refused. */
+      if (v < 0) return -EINVAL;
+      t->user_timeout_ms = (uint32_t)v;
+      return 0;
+    case USTCP_TCP_INQ:
+      if (v < 0 || v > 1) return -EINVAL;   /* Linux's do_tcp_setsockopt */
+      t->inq = v != 0;
+      return 0;
+    case USTCP_TCP_CORK:
+      /* Linux's __tcp_sock_set_cork: uncorking pushes what was held (with
+       * TCP_NODELAY also what MSG_MORE held: TCP_NAGLE_PUSH). */
+      t->cork = v != 0;
+      if (!t->cork) {
+        if (t->nodelay) t->nagle_push = true;
+        tcp_output(e, t);
+        after_call(s);
+      }
       return 0;
     default: return -ENOPROTOOPT;
     }
@@ -503,6 +549,13 @@ int ustcp_getsockopt(struct ustcp_stack *s, int fd, int level, int name,
     default: return -ENOPROTOOPT;
     }
   }
+  if (level == USTCP_IPPROTO_IP) {
+    switch (name) {
+    case USTCP_IP_TOS: return put_int(val, len, t->ip_tos);
+    case USTCP_IP_MTU_DISCOVER: return put_int(val, len, t->ip_pmtudisc);
+    default: return -ENOPROTOOPT;
+    }
+  }
   if (level == USTCP_IPPROTO_TCP) {
     switch (name) {
     case USTCP_TCP_NODELAY: return put_int(val, len, t->nodelay);
@@ -511,6 +564,10 @@ int ustcp_getsockopt(struct ustcp_stack *s, int fd, int level, int name,
     case USTCP_TCP_KEEPINTVL: return put_int(val, len, (int)t->keepintvl_s);
     case USTCP_TCP_KEEPCNT: return put_int(val, len, (int)t->keepcnt);
     case USTCP_TCP_QUICKACK: return put_int(val, len, t->quickack);
+    case USTCP_TCP_NOTSENT_LOWAT: return put_int(val, len, (int)t->notsent_lowat);
+    case USTCP_TCP_USER_TIMEOUT: return put_int(val, len, (int)t->user_timeout_ms);
+    case USTCP_TCP_CORK: return put_int(val, len, t->cork);
+    case USTCP_TCP_INQ: return put_int(val, len, t->inq);   /* as set (Linux: recvmsg_inq) */
     case USTCP_TCP_INFO: {
       if (!val || !len) return -EFAULT;
       if (*len < sizeof(struct ustcp_tcp_info)) return -EINVAL;
@@ -524,7 +581,7 @@ int ustcp_getsockopt(struct ustcp_stack *s, int fd, int level, int name,
   return -ENOPROTOOPT;
 }
 
-static unsigned events_of(const struct tcb *t)
+static unsigned events_of(const struct ustcp_stack *s, const struct tcb *t)
 {
   /* Linux's tcp_poll, bit for bit: a CLOSED socket that had a connection has
    * both directions shut down (tcp_done), a never-connected one has neither;
@@ -540,7 +597,11 @@ static unsigned events_of(const struct tcb *t)
   if (rd_shut) ev |= USTCP_POLLIN | USTCP_POLLRDHUP;
   if (t->state != USTCP_SYN_SENT && t->state != USTCP_SYN_RCVD) {
     if (t->rcvbuf.len > 0) ev |= USTCP_POLLIN;
-    if (wr_shut || ring_space(&t->sndbuf) > 0) ev |= USTCP_POLLOUT;
+    /* Linux's __sk_stream_is_writeable(sk, 1): room in the buffer and, under
+     * TCP_NOTSENT_LOWAT, twice the unsent bytes below the limit
+     * (tcp_stream_memory_free with wake = 1). */
+    if (wr_shut || (ring_space(&t->sndbuf) > 0 && tcp_stream_memory_free(&s->eng, t, 1)))
+      ev |= USTCP_POLLOUT;
   }
   if (t->so_error) ev |= USTCP_POLLERR;
   return ev;
@@ -550,7 +611,7 @@ int ustcp_sock_events(struct ustcp_stack *s, int fd)
 {
   struct tcb *t = get(s, fd);
   if (!t) return -EBADF;
-  return (int)events_of(t);
+  return (int)events_of(s, t);
 }
 
 /* Readiness callbacks are queued and run when the event ends
@@ -591,7 +652,7 @@ static bool sock_dispatch(struct ustcp_stack *s)
         t->wake_pending = false;
         if (s->ready_fn) {
           s->cb_depth++;
-          s->ready_fn(s->ready_ctx, (int)fd, events_of(t));
+          s->ready_fn(s->ready_ctx, (int)fd, events_of(s, t));
           s->cb_depth--;
         }
         tb = s->socks;
@@ -608,7 +669,7 @@ static bool sock_dispatch(struct ustcp_stack *s)
       t->wake_pending = false;
       if (s->ready_fn) {
         s->cb_depth++;
-        s->ready_fn(s->ready_ctx, fd, events_of(t));
+        s->ready_fn(s->ready_ctx, fd, events_of(s, t));
         s->cb_depth--;
       }
       tb = s->socks;
@@ -623,6 +684,15 @@ static int sock_fd_of(struct ustcp_stack *s, int fd, uint64_t conn_id)
 {
   struct tcb *t = get(s, fd);
   return t && t->conn_id == conn_id ? fd : -1;
+}
+
+int ustcp_inq(struct ustcp_stack *s, int fd)
+{
+  struct tcb *t = get(s, fd);
+  if (!t) return -EBADF;
+  if (t->state == USTCP_LISTEN) return -EINVAL;
+  uint32_t v = tcp_inq_hint(t);
+  return v > INT32_MAX ? INT32_MAX : (int)v;
 }
 
 int ustcp_get_info(struct ustcp_stack *s, int fd, struct ustcp_tcp_info *info)

@@ -50,6 +50,7 @@ void ustcp_config_default(struct ustcp_config *c)
   c->ipfrag_high_thresh = 4u << 20;
   c->ipfrag_time_us = 30 * USTCP_SEC;
   c->timestamps = true;
+  c->notsent_lowat = UINT32_MAX;
 }
 
 const char *ustcp_state_name(enum ustcp_state st)

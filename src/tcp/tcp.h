@@ -172,6 +172,26 @@ struct tcb {
   bool linger_on; int linger_s;
   uint32_t keepidle_s, keepintvl_s, keepcnt;
   uint16_t user_mss;              /* TCP_MAXSEG, 0 = from MTU */
+  uint32_t notsent_lowat;         /* TCP_NOTSENT_LOWAT, 0 = cfg->notsent_lowat */
+  uint32_t tail_seq;              /* where the last Linux skb of unsent data began
+                                     (tcp_user_send's model of tcp_sendmsg, used while a
+                                     notsent limit applies) */
+  uint32_t user_timeout_ms;       /* TCP_USER_TIMEOUT (RFC 5482), 0 = retries rule */
+  uint64_t retrans_stamp_us;      /* Linux's retrans_stamp: when the segment now at
+                                     snd_una was first sent; 0 = no retransmission yet */
+  uint64_t probes_stamp_us;       /* Linux's icsk_probes_tstamp: the first unanswered
+                                     zero-window probe, 0 = none */
+  bool cork;                      /* TCP_CORK: hold partial segments (TCP_NAGLE_CORK) */
+  bool more;                      /* the last send had MSG_MORE: its data gets no PSH
+                                     (Linux's tcp_push skips tcp_mark_push) */
+  bool more_call;                 /* inside a send with MSG_MORE: its push is corked */
+  bool nagle_push;                /* Linux's TCP_NAGLE_PUSH: TCP_NODELAY set (or uncorked
+                                     with it) pushes held data once; a send clears it
+                                     (skb_entail) */
+  bool push_one;                  /* tcp_write_wakeup: one segment goes whatever holds it */
+  bool inq;                       /* TCP_INQ */
+  uint8_t ip_tos;                 /* IP_TOS as set (accepted, not sent) */
+  uint8_t ip_pmtudisc;            /* IP_MTU_DISCOVER as set (accepted, not acted on) */
 
   /* RFC 6298 RTT estimation */
   struct {
@@ -356,6 +376,17 @@ uint16_t tcp_adv_mss(const struct tcp_engine *e, const struct tcb *t);
 void tcb_init_conn(struct tcp_engine *e, struct tcb *t);
 void tcb_fill_info(const struct tcb *t, struct ustcp_tcp_info *out);
 uint32_t tcb_send_space(const struct tcb *t);
+/* Linux's tcp_notsent_lowat: the socket's TCP_NOTSENT_LOWAT, else the stack's. */
+uint32_t tcp_notsent_lowat(const struct tcp_engine *e, const struct tcb *t);
+/* Bytes written but never sent: write_seq - snd_nxt in Linux's terms (ustcp's
+ * snd_max: its snd_nxt goes back on a timeout, Linux's does not). */
+uint32_t tcp_notsent_bytes(const struct tcb *t);
+/* Linux's tcp_stream_memory_free: (notsent << wake) < the limit. wake is 1 for
+ * readiness (poll, wakeups), 0 for a send deciding whether to queue more. */
+bool tcp_stream_memory_free(const struct tcp_engine *e, const struct tcb *t, int wake);
+/* Linux's tcp_inq_hint (TCP_INQ): rcv_nxt - copied_seq, so the peer's FIN
+ * counts one; 1 when nothing is left but the connection is done. */
+uint32_t tcp_inq_hint(const struct tcb *t);
 
 /* ---- buf.c ---- */
 uint32_t ring_write(struct tcp_engine *e, struct ring *r, const uint8_t *src, uint32_t n);
@@ -459,9 +490,11 @@ void tcp_user_open(struct tcp_engine *e, struct tcb *t, const struct ustcp_addr 
 int tcp_user_listen_allowed(struct tcp_engine *e, struct tcb *t, int backlog);
 int tcp_user_listen(struct tcp_engine *e, struct tcb *t, int backlog);
 /* ran: set when the engine changed state or sent (the caller ends the event). */
-/* eor: MSG_EOR, the last byte ends a record (honoured when all of buf fits). */
+/* eor: MSG_EOR, the last byte ends a record (honoured when all of buf fits).
+ * more: MSG_MORE (the partial segment this call leaves is held, as TCP_CORK,
+ * and gets no PSH). */
 ssize_t tcp_user_send(struct tcp_engine *e, struct tcb *t, const void *buf, size_t len,
-                      bool eor, bool *ran);
+                      bool eor, bool more, bool *ran);
 ssize_t tcp_user_receive(struct tcp_engine *e, struct tcb *t, void *buf, size_t len, bool peek,
                          bool *ran);
 int tcp_user_shutdown(struct tcp_engine *e, struct tcb *t, bool rd, bool wr, bool *ran);
@@ -520,6 +553,7 @@ static inline bool tcb_has_conn_state(enum ustcp_state s)
   return s != USTCP_CLOSED && s != USTCP_LISTEN;
 }
 static inline uint64_t u64_min(uint64_t a, uint64_t b) { return a < b ? a : b; }
+static inline uint64_t u64_max(uint64_t a, uint64_t b) { return a > b ? a : b; }
 static inline uint32_t u32_min(uint32_t a, uint32_t b) { return a < b ? a : b; }
 static inline uint32_t u32_max(uint32_t a, uint32_t b) { return a > b ? a : b; }
 #endif

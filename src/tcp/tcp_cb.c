@@ -273,6 +273,30 @@ uint32_t tcb_send_space(const struct tcb *t)
   return ring_space(&t->sndbuf);
 }
 
+uint32_t tcp_notsent_lowat(const struct tcp_engine *e, const struct tcb *t)
+{
+  return t->notsent_lowat ? t->notsent_lowat : e->cfg->notsent_lowat;
+}
+
+uint32_t tcp_notsent_bytes(const struct tcb *t)
+{
+  uint32_t write_seq = t->snd_buf_seq + t->sndbuf.len;
+  /* snd_max may stand past the data (a FIN sent): nothing unsent then */
+  return seq_gt(write_seq, t->snd_max) ? write_seq - t->snd_max : 0;
+}
+
+bool tcp_stream_memory_free(const struct tcp_engine *e, const struct tcb *t, int wake)
+{
+  return ((uint64_t)tcp_notsent_bytes(t) << wake) < tcp_notsent_lowat(e, t);
+}
+
+uint32_t tcp_inq_hint(const struct tcb *t)
+{
+  uint32_t inq = t->rcvbuf.len + (t->rcv_fin ? 1u : 0u);
+  if (inq == 0 && t->state == USTCP_CLOSED && tcb_ever_connected(t)) inq = 1;  /* SOCK_DONE */
+  return inq;
+}
+
 void tcb_fill_info(const struct tcb *t, struct ustcp_tcp_info *out)
 {
   *out = t->info;

@@ -159,6 +159,7 @@ static void handshake_done(struct tcp_engine *e, struct tcb *t, const struct tcp
   else if (ts_rtt) tcp_rtt_sample(e, t, ts_rtt);   /* the SYN was resent: TSecr tells which */
   t->rtt.timing = false;
   t->backoff = 0;
+  t->retrans_stamp_us = 0;
   t->snd_wnd = wnd;
   t->max_snd_wnd = u32_max(t->max_snd_wnd, wnd);
   t->snd_wl1 = seq;
@@ -289,6 +290,7 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, const struct tcp_hd
    * (above) recomputes it; only the count of expirations restarts. */
   t->backoff = 0;
   t->probes = 0;
+  t->retrans_stamp_us = 0;   /* new data acked: a new head (Linux clears retrans_stamp) */
   t->soft_error = 0;   /* the path works again (Linux clears sk_err_soft in tcp_ack) */
   uint32_t mss = t->snd_mss;
   if (t->cc.in_recovery) {
@@ -646,6 +648,7 @@ static void update_send_window(struct tcp_engine *e, struct tcb *t, const struct
   if (w > t->snd_wnd && t->persist_at_us) {
     t->persist_at_us = 0;
     t->probes = 0;
+    t->probes_stamp_us = 0; /* tcp_ack_probe: the window opened */
     t->backoff = 0;        /* the probes' backoff ends with the zero window */
     timer_update(e, t);
   }

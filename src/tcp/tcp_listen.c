@@ -238,6 +238,13 @@ static struct tcb *child_new(struct tcp_engine *e, struct tcb *l, const struct t
   c->keepcnt = l->keepcnt;
   c->quickack = l->quickack;
   c->user_mss = l->user_mss;
+  /* Linux clones the listener (sk_clone_lock): these come along too. */
+  c->notsent_lowat = l->notsent_lowat;
+  c->user_timeout_ms = l->user_timeout_ms;
+  c->cork = l->cork;
+  c->inq = l->inq;
+  c->ip_tos = l->ip_tos;
+  c->ip_pmtudisc = l->ip_pmtudisc;
   c->linger_on = l->linger_on;
   c->linger_s = l->linger_s;
   c->rcv_mss = tcp_adv_mss(e, c);

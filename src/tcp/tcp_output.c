@@ -491,7 +491,7 @@ static bool can_send_data(enum ustcp_state s)
  * being tcp_current_mss: false if nothing goes now; else the payload length
  * and whether the FIN rides on it. */
 static bool plan_segment(const struct tcb *t, uint32_t nxt, uint32_t avail, uint32_t inflight,
-                         uint32_t mss, uint32_t *len_out, bool *fin_out)
+                         uint32_t mss, uint32_t *len_out, bool *fin_out, bool *corked)
 {
   uint32_t room = u32_min(avail, pm_eor_room(t, nxt));   /* up to a record's end */
   uint32_t wnd = u32_min(t->snd_wnd, t->cc.cwnd + t->cc.lt_extra);
@@ -505,8 +505,18 @@ static bool plan_segment(const struct tcb *t, uint32_t nxt, uint32_t avail, uint
   /* Nagle: one small segment in flight at a time; it holds only the last bytes
    * buffered, not a record's end with more data behind it (Linux's
    * tcp_write_xmit applies tcp_nagle_test to the tail skb only). */
-  if (len > 0 && len < mss && len == avail && inflight > 0 && !t->nodelay && !fin)
+  bool partial = len > 0 && len < mss && len == avail && !fin;
+  bool pushed = t->nagle_push || t->push_one;
+  /* Linux's tcp_nagle_check with TCP_NAGLE_CORK (TCP_CORK, or this send's
+   * MSG_MORE): a partial segment of new data waits, in flight or not, until
+   * uncorked, filled, or a FIN joins it; no timer of its own (tcp_output arms
+   * the probe timer if nothing is in flight, tcp_check_probe_timer).
+   * TCP_NAGLE_PUSH (TCP_NODELAY set) and tcp_write_wakeup send it anyway. */
+  if (partial && !pushed && (t->cork || t->more_call) && !seq_lt(nxt, t->snd_max)) {
+    if (corked) *corked = true;
     return false;
+  }
+  if (partial && !pushed && inflight > 0 && !t->nodelay) return false;
   *len_out = len;
   *fin_out = fin;
   return true;
@@ -526,6 +536,13 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
   bool sent = false;
   pm_prune(t);
   uint32_t frame_segs = 0, frame_max = tso_frame_segs(t);
+  bool corked = false;   /* a partial segment held by TCP_CORK/MSG_MORE */
+  /* Under a notsent limit, sending makes a socket writable (fewer unsent
+   * bytes): Linux wakes the writer after tcp_data_snd_check (tcp_check_space).
+   * The ACK's own wakeup is delivered before the deferred output runs, so
+   * without this one the writer would not hear of it. */
+  bool lowat = t->notsent_lowat || e->cfg->notsent_lowat != UINT32_MAX;
+  bool was_writable = lowat && tcp_stream_memory_free(e, t, 1);
   for (;;) {
     if (t->nsacked && seq_lt(t->snd_nxt, t->snd_max)) {
       /* Going back over sent data (after a timeout): what the peer SACKed it
@@ -547,7 +564,7 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     uint32_t mss = tcp_current_mss(e, t);
     uint32_t len;
     bool fin;
-    if (!plan_segment(t, t->snd_nxt, avail, inflight, mss, &len, &fin)) break;
+    if (!plan_segment(t, t->snd_nxt, avail, inflight, mss, &len, &fin, &corked)) break;
     uint8_t flags = TCP_ACK;
     bool retrans = seq_lt(t->snd_nxt, t->snd_max);
     bool psh = len && pm_push(t, t->snd_nxt, t->snd_nxt + len);
@@ -565,15 +582,18 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
       uint32_t nlen;
       bool nfin;
       bool frame_end = psh || fin || frame_segs >= frame_max ||
-                       !plan_segment(t, t->snd_nxt + len, avail - len, inflight + len, mss, &nlen, &nfin) ||
+                       !plan_segment(t, t->snd_nxt + len, avail - len, inflight + len, mss, &nlen, &nfin,
+                                     NULL) ||
                        nlen == 0;
       if (frame_end) {
-        if (frame_segs >= 2) psh = true;
+        /* not for data written with MSG_MORE: tcp_push marked no PSH */
+        if (frame_segs >= 2 && !t->more) psh = true;
         frame_segs = 0;
       }
     } else {
       frame_segs = 0;
     }
+    if (len && t->push_one) psh = true;   /* tcp_write_wakeup sets PSH */
     if (psh) flags |= TCP_PSH;
     if (fin) flags |= TCP_FIN;
     struct tcp_iov pl[2];
@@ -602,10 +622,11 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     if (!t->rto_at_us) tcp_arm_rto(e, t);
     if (t->persist_at_us) {
       t->persist_at_us = 0;
+      t->probes_stamp_us = 0;   /* data went out: probing is over (tcp_send_probe0) */
       timer_update(e, t);
     }
     sent = true;
-    if (fin) break;
+    if (fin || t->push_one) break;
   }
   {
     /* cwnd-limited: data waits and the flight fills cwnd (Linux's tcp_write_xmit) */
@@ -615,6 +636,8 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     if (sent || cwnd_limited) cwnd_validate(t, cwnd_limited);
   }
   if (!sent && t->ack_now) tcp_send_ack(e, t);
+  if (lowat && sent && !was_writable && tcp_stream_memory_free(e, t, 1) && e->ops.wake)
+    e->ops.wake(e, t);
   /* D3: data waits, the peer's window is zero and nothing is in flight to elicit
    * an update: the persist timer probes until the window reopens. */
   uint32_t off = t->snd_nxt - t->snd_buf_seq;
@@ -622,7 +645,8 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
   /* Nothing in flight means snd_max == snd_una: after a timeout's go-back-N
    * snd_nxt == snd_una with data still in flight, and the retransmission
    * timer (re-armed by rto_expired) is the probe then, as in Linux. */
-  if (waiting && t->snd_wnd == 0 && t->snd_max == t->snd_una && !t->persist_at_us && !t->rto_at_us) {
+  if (waiting && (t->snd_wnd == 0 || corked) && t->snd_max == t->snd_una && !t->persist_at_us &&
+      !t->rto_at_us) {
     t->persist_at_us = e->now_us + t->rtt.rto_us;
     timer_update(e, t);
   }

@@ -169,13 +169,53 @@ static uint32_t retry_limit(const struct tcp_engine *e, const struct tcb *t)
   }
 }
 
+/* TCP_USER_TIMEOUT (RFC 5482) as Linux's retransmits_timed_out with a
+ * timeout: after at least one retransmission, the time since the segment now
+ * at snd_una was first sent reaches the user timeout. */
+static bool user_timed_out(const struct tcp_engine *e, const struct tcb *t)
+{
+  return t->user_timeout_ms && t->backoff > 0 && t->retrans_stamp_us &&
+         e->now_us - t->retrans_stamp_us >= (uint64_t)t->user_timeout_ms * USTCP_MSEC;
+}
+
+/* Linux's tcp_write_timeout: SYN_SENT gives up after syn_retries or the user
+ * timeout, whichever comes first; a synchronized connection with a user timeout
+ * gives up on the time alone (retries2 and orphan_retries no longer count);
+ * without one, after retries2 (orphan_retries for an orphan). A half-open
+ * child (SYN_RCVD) is a request socket in Linux: synack_retries only. */
+static bool write_timed_out(const struct tcp_engine *e, const struct tcb *t)
+{
+  if (t->state == USTCP_SYN_RCVD) return t->backoff >= retry_limit(e, t);
+  if (t->state == USTCP_SYN_SENT) return t->backoff >= retry_limit(e, t) || user_timed_out(e, t);
+  if (t->user_timeout_ms) return user_timed_out(e, t);
+  return t->backoff >= retry_limit(e, t);
+}
+
+/* Linux's tcp_clamp_rto_to_user_timeout: the next retransmission comes no later
+ * than the user timeout (at once, 1 ms, if it has passed). */
+static uint64_t clamp_rto_to_user_timeout(const struct tcp_engine *e, const struct tcb *t,
+                                          uint64_t rto)
+{
+  if (!t->user_timeout_ms || !t->retrans_stamp_us) return rto;
+  uint64_t end = t->retrans_stamp_us + (uint64_t)t->user_timeout_ms * USTCP_MSEC;
+  if (end <= e->now_us) return USTCP_MSEC;
+  return u64_min(rto, end - e->now_us);
+}
+
 /* Returns true if t was freed. */
 static bool rto_expired(struct tcp_engine *e, struct tcb *t)
 {
   t->rto_at_us = 0;
   if (t->snd_una == t->snd_max && t->state != USTCP_SYN_SENT && t->state != USTCP_SYN_RCVD)
     return false;   /* everything was acked meanwhile */
-  if (t->backoff >= retry_limit(e, t)) {
+  /* Linux's retrans_stamp: when the head segment was first sent, recorded at
+   * its first retransmission. ustcp keeps no per-segment send times; the timer
+   * that expires now was armed when it went out (or on the ACK before it), one
+   * RTO ago, which is that time whenever the head was sent on an idle
+   * connection (the case TCP_USER_TIMEOUT is about). */
+  if (!t->retrans_stamp_us)
+    t->retrans_stamp_us = e->now_us > t->rtt.rto_us ? e->now_us - t->rtt.rto_us : 1;
+  if (write_timed_out(e, t)) {
     /* Giving up. A half-open child just disappears (H5); others fail with
      * ETIMEDOUT (H4, W5). */
     int err = (t->parent && t->state == USTCP_SYN_RCVD) ? 0 : -ETIMEDOUT;
@@ -222,6 +262,10 @@ static bool rto_expired(struct tcp_engine *e, struct tcb *t)
       t->snd_max != t->snd_una)
     tcp_retransmit_una(e, t);
   if (!t->rto_at_us) tcp_arm_rto(e, t);
+  if (t->user_timeout_ms && t->rto_at_us) {
+    t->rto_at_us = e->now_us + clamp_rto_to_user_timeout(e, t, t->rto_at_us - e->now_us);
+    timer_update(e, t);
+  }
   return false;
 }
 
@@ -229,7 +273,15 @@ static bool persist_expired(struct tcp_engine *e, struct tcb *t)
 {
   t->persist_at_us = 0;
   if (t->snd_wnd > 0 || t->sndbuf.len <= t->snd_nxt - t->snd_buf_seq) {
+    t->probes_stamp_us = 0;
+    /* The window is open but data waits with nothing in flight: TCP_CORK or
+     * MSG_MORE held it. Linux's probe timer sends one segment of it anyway,
+     * with PSH (tcp_send_probe0 -> tcp_write_wakeup). */
+    bool held = t->snd_wnd > 0 && t->snd_max == t->snd_una &&
+                t->sndbuf.len > t->snd_nxt - t->snd_buf_seq;
+    t->push_one = held;
     tcp_output(e, t);   /* the window opened or nothing is waiting */
+    t->push_one = false;
     return false;
   }
   /* As Linux's tcp_probe_timer: a peer that answers the probes keeps the
@@ -239,6 +291,15 @@ static bool persist_expired(struct tcp_engine *e, struct tcb *t)
    * and its buffer forever); an orphan gives up after orphan_retries probes,
    * answered or not (backoff counts them all). */
   uint32_t limit = retry_limit(e, t);
+  /* TCP_USER_TIMEOUT bounds the zero-window probing too, answered or not
+   * (Linux's tcp_probe_timer: the time since the first probe, icsk_probes_tstamp,
+   * cleared only when the window opens). */
+  if (!t->probes_stamp_us) {
+    t->probes_stamp_us = e->now_us;
+  } else if (t->user_timeout_ms &&
+             e->now_us - t->probes_stamp_us >= (uint64_t)t->user_timeout_ms * USTCP_MSEC) {
+    return tcb_close(e, t, t->soft_error ? t->soft_error : -ETIMEDOUT, USTCP_CAUSE_TIMER);
+  }
   if (t->probes >= limit || (t->orphan && t->backoff >= limit))
     return tcb_close(e, t, -ETIMEDOUT, USTCP_CAUSE_TIMER);
   /* Linux-style window probe: a zero-length segment at snd_una - 1, which the
@@ -257,6 +318,13 @@ static bool persist_expired(struct tcp_engine *e, struct tcb *t)
   if (t->backoff < 64) t->backoff++;
   uint64_t ival = t->rtt.rto_us << (t->backoff < 10 ? t->backoff : 10);
   if (ival > e->cfg->rto_max_us) ival = e->cfg->rto_max_us;
+  if (t->user_timeout_ms) {
+    /* Linux's tcp_clamp_probe0_to_user_timeout: probe again no later than the
+     * user timeout (at least TCP_TIMEOUT_MIN, 2 jiffies: 8 ms at HZ=250). */
+    uint64_t end = t->probes_stamp_us + (uint64_t)t->user_timeout_ms * USTCP_MSEC;
+    uint64_t left = end > e->now_us ? end - e->now_us : 0;
+    ival = u64_min(ival, u64_max(left, 8 * USTCP_MSEC));
+  }
   t->persist_at_us = e->now_us + ival;
   return false;
 }
@@ -282,7 +350,14 @@ static bool keepalive_expired(struct tcp_engine *e, struct tcb *t)
     t->keepalive_at_us = t->last_rcv_us + idle;
     return false;
   }
-  if (t->keepalive_probes >= t->keepcnt) {
+  /* With TCP_USER_TIMEOUT the time since the last segment received decides,
+   * once a probe went unanswered, instead of keepcnt (Linux's
+   * tcp_keepalive_timer). */
+  bool give_up = t->user_timeout_ms
+                     ? t->keepalive_probes > 0 &&
+                           elapsed >= (uint64_t)t->user_timeout_ms * USTCP_MSEC
+                     : t->keepalive_probes >= t->keepcnt;
+  if (give_up) {
     tcp_send_rst(e, t);
     return tcb_close(e, t, -ETIMEDOUT, USTCP_CAUSE_TIMER);
   }

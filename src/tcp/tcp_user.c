@@ -121,6 +121,52 @@ int tcp_user_listen(struct tcp_engine *e, struct tcb *t, int backlog)
   return 0;
 }
 
+/* Linux's tcp_xmit_size_goal: the bytes one skb of the write queue holds, half
+ * the peer's largest window (tcp_bound_to_half_wnd) within the 64 KiB GSO limit,
+ * in whole MSS, at least one MSS. */
+static uint32_t size_goal(const struct tcb *t)
+{
+  uint32_t mss = t->snd_mss ? t->snd_mss : 536;
+  uint32_t goal = 65536;
+  uint32_t cutoff = t->max_snd_wnd > 536 ? t->max_snd_wnd >> 1 : t->max_snd_wnd;
+  if (cutoff && goal > cutoff) goal = u32_max(cutoff, 48);
+  goal = goal / mss * mss;
+  return u32_max(goal, mss);
+}
+
+/* A send while a notsent limit applies, as Linux's tcp_sendmsg_locked queues
+ * data: bytes go into the last unsent skb while it has room (size_goal), and a
+ * new skb is started only while tcp_stream_memory_free(sk, 0) holds (notsent
+ * below the limit); a skb that fills is pushed at once (tcp_push_one), which
+ * is why a write can end past the limit. Returns the bytes queued. */
+static uint32_t send_notsent_limited(struct tcp_engine *e, struct tcb *t, const uint8_t *buf,
+                                     uint32_t len)
+{
+  uint32_t goal = size_goal(t), done = 0;
+  while (done < len) {
+    uint32_t write_seq = t->snd_buf_seq + t->sndbuf.len;
+    uint32_t room = 0;
+    if (tcp_notsent_bytes(t) > 0) {
+      /* the unsent part of the tail skb (a skb partly sent was split there) */
+      uint32_t start = seq_gt(t->tail_seq, t->snd_max) && seq_leq(t->tail_seq, write_seq)
+                           ? t->tail_seq : t->snd_max;   /* a stale tail_seq: from snd_max */
+      uint32_t tail = seq_lt(start, write_seq) ? write_seq - start : 0;
+      room = goal > tail ? goal - tail : 0;
+    }
+    if (room == 0) {
+      if (!tcp_stream_memory_free(e, t, 0)) break;   /* new_segment: wait_for_space */
+      t->tail_seq = write_seq;
+      room = goal;
+    }
+    uint32_t want = u32_min(room, len - done);
+    uint32_t n = ring_write(e, &t->sndbuf, buf + done, want);
+    done += n;
+    if (n < want) break;                              /* the buffer is full */
+    if (n == room) tcp_output(e, t);                  /* a full skb: tcp_push_one */
+  }
+  return done;
+}
+
 /* §3.10.2 SEND. ESTABLISHED, CLOSE-WAIT: the bytes that fit go into the send
  * buffer and out as the windows allow (EPIPE once our FIN is queued, i.e. after
  * shutdown(SHUT_WR)). SYN-SENT, SYN-RECEIVED: EAGAIN (the RFC queues; a
@@ -129,7 +175,7 @@ int tcp_user_listen(struct tcp_engine *e, struct tcb *t, int backlog)
  * sockets included (Linux). LISTEN and the closing states (our FIN is out):
  * EPIPE. A full buffer: EAGAIN (ENOMEM if it could not be allocated). */
 ssize_t tcp_user_send(struct tcp_engine *e, struct tcb *t, const void *buf, size_t len,
-                      bool eor, bool *ran)
+                      bool eor, bool more, bool *ran)
 {
   switch (t->state) {
   case USTCP_ESTABLISHED: case USTCP_CLOSE_WAIT:
@@ -153,13 +199,32 @@ ssize_t tcp_user_send(struct tcp_engine *e, struct tcb *t, const void *buf, size
   }
   if (len == 0) return 0;
   if (len > UINT32_MAX) len = UINT32_MAX;
-  uint32_t n = ring_write(e, &t->sndbuf, buf, (uint32_t)len);
-  if (n == 0) return ring_space(&t->sndbuf) ? -ENOMEM : -EAGAIN;
-  /* Linux's tcp_sendmsg ends with tcp_push: PSH on its last byte; MSG_EOR only
-   * once the whole buffer is queued (TCP_SKB_CB(skb)->eor when the message has
-   * no data left). */
-  tcp_push_mark(t, t->snd_buf_seq + t->sndbuf.len, eor && n == len);
+  /* Linux's tcp_sendmsg_locked and tcp_push: new data ends a TCP_NAGLE_PUSH
+   * (skb_entail); with MSG_MORE this call's push is corked (TCP_NAGLE_CORK for
+   * this push only: later ACKs send by the socket's own Nagle setting) and its
+   * data is not marked PSH. */
+  t->nagle_push = false;
+  t->more = more;
+  t->more_call = more;
+  uint32_t n;
+  if (tcp_notsent_lowat(e, t) != UINT32_MAX) {
+    n = send_notsent_limited(e, t, buf, (uint32_t)len);
+  } else {
+    n = ring_write(e, &t->sndbuf, buf, (uint32_t)len);
+  }
+  if (n == 0) {
+    t->more_call = false;
+    /* no room, or the notsent limit reached: EAGAIN; else the ring's memory */
+    if (!ring_space(&t->sndbuf) || !tcp_stream_memory_free(e, t, 0)) return -EAGAIN;
+    return -ENOMEM;
+  }
+  /* Linux's tcp_sendmsg ends with tcp_push: PSH on its last byte (not with
+   * MSG_MORE: "if (!(flags & MSG_MORE) ...) tcp_mark_push"); MSG_EOR only once
+   * the whole buffer is queued (TCP_SKB_CB(skb)->eor when the message has no
+   * data left). */
+  if (!more || eor) tcp_push_mark(t, t->snd_buf_seq + t->sndbuf.len, eor && n == len);
   tcp_output(e, t);
+  t->more_call = false;
   *ran = true;
   return (ssize_t)n;
 }

@@ -358,7 +358,7 @@ static const struct cfg_field cfg_fields[] = {
   CF(window_scaling, CT_BOOL), CF(challenge_ack_limit, CT_U32), CF(max_sockets, CT_U32),
   CF(max_ooo_segments, CT_U32), CF(rfc1337, CT_U32), CF(invalid_ratelimit_us, CT_U64),
   CF(accept_local, CT_U32), CF(netdev_budget, CT_U32), CF(max_tw_buckets, CT_U32),
-  CF(max_orphans, CT_U32), CF(timestamps, CT_BOOL),
+  CF(max_orphans, CT_U32), CF(timestamps, CT_BOOL), CF(notsent_lowat, CT_U32),
 };
 
 static void do_config(struct runner *r, const char *s)
@@ -850,6 +850,12 @@ static bool sockopt_name(const char *s, int *level, int *name)
     {"TCP_KEEPINTVL", USTCP_IPPROTO_TCP, USTCP_TCP_KEEPINTVL},
     {"TCP_KEEPCNT", USTCP_IPPROTO_TCP, USTCP_TCP_KEEPCNT},
     {"TCP_QUICKACK", USTCP_IPPROTO_TCP, USTCP_TCP_QUICKACK},
+    {"TCP_CORK", USTCP_IPPROTO_TCP, USTCP_TCP_CORK},
+    {"TCP_USER_TIMEOUT", USTCP_IPPROTO_TCP, USTCP_TCP_USER_TIMEOUT},
+    {"TCP_NOTSENT_LOWAT", USTCP_IPPROTO_TCP, USTCP_TCP_NOTSENT_LOWAT},
+    {"TCP_INQ", USTCP_IPPROTO_TCP, USTCP_TCP_INQ},
+    {"IP_TOS", USTCP_IPPROTO_IP, USTCP_IP_TOS},
+    {"IP_MTU_DISCOVER", USTCP_IPPROTO_IP, USTCP_IP_MTU_DISCOVER},
   };
   for (size_t i = 0; i < N_OF(t); i++)
     if (strcmp(s, t[i].n) == 0) { *level = t[i].level; *name = t[i].name; return true; }
@@ -916,6 +922,7 @@ static void do_call(struct runner *r, const char *s)
       int sflags = 0;
       if (c.nargs > 2) {
         if (strcmp(c.args[2], "MSG_EOR") == 0) sflags = USTCP_MSG_EOR;
+        else if (strcmp(c.args[2], "MSG_MORE") == 0) sflags = USTCP_MSG_MORE;
         else if (strcmp(c.args[2], "0") != 0) {
           free(buf);
           fail(r, "send: unknown flags '%s'", c.args[2]);
@@ -966,6 +973,19 @@ static void do_call(struct runner *r, const char *s)
       rc = ustcp_setsockopt(st, fd, level, name, &iv, sizeof iv);
     }
     check_num(r, &c, rc);
+  } else if (strcmp(c.name, "getsockopt") == 0) {
+    /* int options: the value read back is the result (or the error) */
+    int level, name;
+    if (c.nargs < 2 || !sockopt_name(c.args[1], &level, &name)) {
+      fail(r, "getsockopt: unknown option '%s'", c.nargs > 1 ? c.args[1] : "");
+      return;
+    }
+    int iv = 0;
+    size_t len = sizeof iv;
+    int rc = ustcp_getsockopt(st, fd, level, name, &iv, &len);
+    check_num(r, &c, rc == 0 ? iv : rc);
+  } else if (strcmp(c.name, "inq") == 0) {
+    check_num(r, &c, ustcp_inq(st, fd));
   } else if (strcmp(c.name, "error") == 0) {
     check_num(r, &c, ustcp_sock_error(st, fd));
   } else if (strcmp(c.name, "getsockname") == 0) {

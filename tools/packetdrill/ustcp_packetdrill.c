@@ -463,6 +463,7 @@ static int pd_connect(void *ud, int fd, const struct sockaddr *addr, socklen_t a
 #define PD_MSG_DONTWAIT 0x40
 #define PD_MSG_EOR 0x80
 #define PD_MSG_WAITALL 0x100
+#define PD_MSG_MORE 0x8000
 
 static ssize_t do_recv(int fd, void *buf, size_t len, int flags)
 {
@@ -503,6 +504,7 @@ static ssize_t do_send(int fd, const void *buf, size_t len, int flags)
   if (sl) {
     int uflags = flags & PD_MSG_OOB;
     if (flags & PD_MSG_EOR) uflags |= USTCP_MSG_EOR;
+    if (flags & PD_MSG_MORE) uflags |= USTCP_MSG_MORE;
     bool block = !sl->nonblock && !(flags & PD_MSG_DONTWAIT);
     size_t done = 0;
     uint64_t deadline = deadline_after(sl->sndtimeo_us);
@@ -601,13 +603,45 @@ static ssize_t pd_readv(void *ud, int fd, const struct iovec *iov, int cnt)
   return recv_iov(fd, iov, cnt, 0);
 }
 
+/* TCP_INQ: the TCP_CM_INQ control message Linux's tcp_recvmsg attaches to every
+ * receive that did not fail (its value, ustcp_inq, taken after the read);
+ * MSG_CTRUNC when msg_control has no room for it (put_cmsg). */
+static void put_inq_cmsg(int fd, struct msghdr *m, size_t room)
+{
+  lock();
+  struct slot *sl = slot_of(fd, SLOT_SOCK);
+  int on = 0, inq = -1;
+  size_t n = sizeof on;
+  if (sl && ustcp_getsockopt(g.stack, sl->ufd, IPPROTO_TCP, USTCP_TCP_INQ, &on, &n) == 0 && on)
+    inq = ustcp_inq(g.stack, sl->ufd);
+  unlock();
+  if (inq < 0) return;
+  if (!m->msg_control || room < CMSG_LEN(sizeof(int))) {
+    m->msg_flags |= MSG_CTRUNC;
+    return;
+  }
+  struct cmsghdr *c = (struct cmsghdr *)m->msg_control;
+  c->cmsg_level = IPPROTO_TCP;      /* SOL_TCP */
+  c->cmsg_type = USTCP_TCP_CM_INQ;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &inq, sizeof inq);
+  m->msg_controllen = room < CMSG_SPACE(sizeof(int)) ? CMSG_LEN(sizeof(int)) : CMSG_SPACE(sizeof(int));
+}
+
 static ssize_t pd_recvmsg(void *ud, int fd, struct msghdr *m, int flags)
 {
   (void)ud;
   if (!m) return fail(-EFAULT);
+  size_t room = m->msg_control ? m->msg_controllen : 0;
   m->msg_controllen = 0;
   m->msg_flags = 0;
-  return recv_iov(fd, m->msg_iov, (int)m->msg_iovlen, flags);
+  ssize_t r = recv_iov(fd, m->msg_iov, (int)m->msg_iovlen, flags);
+  if (r >= 0) {
+    int e = errno;
+    put_inq_cmsg(fd, m, room);
+    errno = e;
+  }
+  return r;
 }
 
 static ssize_t pd_write(void *ud, int fd, const void *buf, size_t n)
