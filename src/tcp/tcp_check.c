@@ -27,7 +27,10 @@ static const char *check_ring(const struct ring *r, const char *name, char *buf,
 {
   if (r->len > r->cap) FAIL("%s holds %u bytes over its capacity %u", name, r->len, r->cap);
   if (!r->data && r->len) FAIL("%s holds %u bytes without storage", name, r->len);
-  if (r->data && r->cap && r->head >= r->cap) FAIL("%s head %u outside capacity %u", name, r->head, r->cap);
+  if (r->data && r->head >= r->size) FAIL("%s head %u outside its storage %u", name, r->head, r->size);
+  if (r->size > r->cap) FAIL("%s storage %u over its capacity %u", name, r->size, r->cap);
+  if (!r->data != !r->size) FAIL("%s storage size %u does not match its pointer", name, r->size);
+  if (r->data && r->len > r->size) FAIL("%s holds %u bytes in %u of storage", name, r->len, r->size);
   return NULL;
 }
 
@@ -35,8 +38,8 @@ uint64_t tcp_tcb_mem(const struct tcb *t)
 {
   uint64_t m = sizeof *t;
   if (t->lst) m += sizeof *t->lst;
-  if (t->sndbuf.data) m += t->sndbuf.cap;
-  if (t->rcvbuf.data) m += t->rcvbuf.cap;
+  m += t->sndbuf.size;
+  m += t->rcvbuf.size;
   m += ooo_mem(t);
   return m;
 }

@@ -123,13 +123,13 @@ static size_t snd_payload(const struct tcb *t, uint32_t off, uint32_t len, struc
 {
   if (len == 0) return 0;
   const struct ring *r = &t->sndbuf;
-  uint32_t start = (r->head + off) % r->cap;
-  if (start + len <= r->cap) {
+  uint32_t start = (r->head + off) % r->size;
+  if (start + len <= r->size) {
     iov[0] = (struct tcp_iov){r->data + start, len};
     return 1;
   }
-  iov[0] = (struct tcp_iov){r->data + start, r->cap - start};
-  iov[1] = (struct tcp_iov){r->data, len - (r->cap - start)};
+  iov[0] = (struct tcp_iov){r->data + start, r->size - start};
+  iov[1] = (struct tcp_iov){r->data, len - (r->size - start)};
   return 2;
 }
 

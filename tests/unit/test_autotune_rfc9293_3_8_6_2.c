@@ -1,0 +1,195 @@
+/* Issue 12 point 1: buffer autotuning with the default configuration.
+ *
+ * One bulk flow over the simulated network, 1 Gbit/s with 20 ms and with
+ * 100 ms round-trip time (a bottleneck queue of one bandwidth-delay product,
+ * no loss), all in virtual time: the receive buffer follows the rate the
+ * application reads (Linux's tcp_rcv_space_adjust, "dynamic right-sizing") and
+ * the send buffer grows to hold about two congestion windows (tcp_sndbuf_expand),
+ * so the payload delivered in the third second is at least 90 % of the link
+ * rate. While the buffers grow, the right edge of the window the receiver
+ * advertises (SEG.ACK + SEG.WND << scale, as seen on the wire) never moves left
+ * (RFC 9293 §3.8.6.2.2, RFC 7323 §2.4), and every byte arrives in order.
+ *
+ * A socket whose application set SO_RCVBUF keeps that buffer (Linux's
+ * SOCK_RCVBUF_LOCK): no autotuning on it. */
+#include "check.h"
+#include "simnet.h"
+#include "stack/stack_check.h"
+
+#define CLIENT_IP 0x0a000001u
+#define SERVER_IP 0x0a000002u
+#define MS USTCP_MSEC
+#define SEC USTCP_SEC
+#define LINK_BPS 1000000000ull
+#define PAT 65521u                   /* pattern period: a prime, so misplaced bytes show */
+
+static uint8_t pat[3 * PAT];     /* any run of up to 2 * PAT bytes from any phase */
+
+struct edge_watch {
+  int rx_host;                       /* the receiver's host id: its segments are watched */
+  uint8_t wscale;
+  bool have, syn_seen;
+  uint32_t edge;                     /* rightmost edge advertised so far */
+  uint64_t segs, retreats;
+  uint32_t worst;                    /* largest retreat, bytes */
+  uint64_t unit_retreats;            /* retreats of a whole scale unit or more */
+};
+
+static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+
+static void tap(void *ctx, int from, int to, enum sim_fate fate, const uint8_t *pkt, size_t len,
+                uint64_t now)
+{
+  (void)to; (void)now;
+  struct edge_watch *w = ctx;
+  if (from != w->rx_host || fate != SIM_SENT || len < 40) return;
+  size_t ihl = (size_t)(pkt[0] & 15) * 4;
+  if (len < ihl + 20) return;
+  const uint8_t *h = pkt + ihl;
+  size_t doff = (size_t)(h[12] >> 4) * 4;
+  uint8_t flags = h[13];
+  uint32_t ack = rd32(h + 8), win = (uint32_t)h[14] << 8 | h[15];
+  if (flags & 0x04) return;          /* RST */
+  if (flags & 0x02) {                /* SYN-ACK: the scale we apply from now on */
+    for (size_t i = 20; i + 1 < doff && ihl + i < len;) {
+      uint8_t kind = h[i];
+      if (kind == 0) break;
+      if (kind == 1) { i++; continue; }
+      if (kind == 3 && i + 2 < doff) w->wscale = h[i + 2];
+      i += h[i + 1] ? h[i + 1] : 1;
+    }
+    w->syn_seen = true;
+    return;                          /* RFC 7323 §2.2: the SYN's window is unscaled */
+  }
+  if (!(flags & 0x10)) return;
+  uint32_t edge = ack + (win << w->wscale);
+  w->segs++;
+  if (w->have && (int32_t)(edge - w->edge) < 0) {
+    w->retreats++;
+    if (w->edge - edge > w->worst) w->worst = w->edge - edge;
+    if (w->edge - edge >= (1u << w->wscale)) w->unit_retreats++;
+  }
+  if (!w->have || (int32_t)(edge - w->edge) > 0) w->edge = edge;
+  w->have = true;
+}
+
+struct flow {
+  uint64_t sent, got;
+  bool bad;
+};
+
+static void pump(struct ustcp_stack *c, int cfd, struct ustcp_stack *s, int sfd, struct flow *f)
+{
+  for (;;) {
+    uint32_t off = (uint32_t)(f->sent % PAT);
+    ssize_t r = ustcp_send(c, cfd, pat + off, PAT, 0);
+    if (r <= 0) break;
+    f->sent += (uint64_t)r;
+  }
+  static uint8_t buf[1 << 16];
+  for (;;) {
+    ssize_t r = ustcp_recv(s, sfd, buf, sizeof buf, 0);
+    if (r <= 0) break;
+    if (memcmp(buf, pat + f->got % PAT, (size_t)r) != 0) {
+      if (!f->bad) {
+        size_t k = 0;
+        while (buf[k] == pat[(f->got + k) % PAT]) k++;
+        fprintf(stderr, "DBG first bad byte at %llu (read of %zd at %llu)\n", (unsigned long long)(f->got + k), r, (unsigned long long)f->got);
+      }
+      f->bad = true;
+    }
+    f->got += (uint64_t)r;
+  }
+}
+
+/* Runs one flow for `secs` virtual seconds; returns the payload rate (bit/s)
+ * over the last second. rcvbuf > 0: the receiver sets SO_RCVBUF to it first. */
+static double run(uint64_t rtt_us, int secs, int rcvbuf, int *rcvbuf_after, struct edge_watch *w)
+{
+  struct simnet sn;
+  sn_init(&sn, 7);
+  struct ustcp_stack *c = sn_add(&sn, "client", CLIENT_IP, NULL);
+  struct ustcp_stack *s = sn_add(&sn, "server", SERVER_IP, NULL);
+  /* No loss, as the issue measured it: the bottleneck queue is unbounded. */
+  struct sim_link_cfg lc = {.delay_us = rtt_us / 2, .bandwidth_bps = LINK_BPS};
+  sim_set_all_links(sn.net, &lc);
+  memset(w, 0, sizeof *w);
+  w->rx_host = 1;
+  sim_set_tap(sn.net, tap, w);
+
+  struct ustcp_addr sa = {SERVER_IP, 5001};
+  int lfd = ustcp_socket(s);
+  CHECK_EQ(ustcp_bind(s, lfd, &sa), 0);
+  if (rcvbuf > 0)
+    CHECK_EQ(ustcp_setsockopt(s, lfd, USTCP_SOL_SOCKET, USTCP_SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
+  CHECK_EQ(ustcp_listen(s, lfd, 8), 0);
+  int cfd = ustcp_socket(c);
+  CHECK_EQ(ustcp_connect(c, cfd, &sa), -EINPROGRESS);
+  sn_advance(&sn, 2 * rtt_us + 5 * MS);
+  int sfd = ustcp_accept(s, lfd, NULL);
+  CHECK(sfd >= 0);
+  CHECK(w->syn_seen);
+  uint64_t t0 = sim_now(sn.net);
+  struct flow f = {0};
+  uint64_t mark = 0, last_sec_start = 0;
+  for (int ms = 1; ms <= secs * 1000; ms++) {
+    pump(c, cfd, s, sfd, &f);
+    sn_run(&sn, t0 + (uint64_t)ms * MS);
+    if (ms % 100 == 0) {          /* the engines' invariants hold while buffers grow */
+      char b[256];
+      const char *why = stack_check(s, false, b, sizeof b);
+      if (!why) why = stack_check(c, false, b, sizeof b);
+      if (why) fprintf(stderr, "t=%d ms: %s\n", ms, why);
+      CHECK(!why);
+    }
+    if (ms == (secs - 1) * 1000) last_sec_start = f.got;
+    if (ms % 250 == 0) {
+      struct ustcp_tcp_info ci, si;
+      ustcp_get_info(c, cfd, &ci);
+      ustcp_get_info(s, sfd, &si);
+      int sb = 0, rb = 0;
+      size_t l = sizeof sb;
+      ustcp_getsockopt(c, cfd, USTCP_SOL_SOCKET, USTCP_SO_SNDBUF, &sb, &l);
+      l = sizeof rb;
+      ustcp_getsockopt(s, sfd, USTCP_SOL_SOCKET, USTCP_SO_RCVBUF, &rb, &l);
+      printf("  rtt %3llu ms t=%4d ms: %7.1f Mbit/s over the last 250 ms, cwnd %u, sndbuf %d, "
+             "rcvbuf %d, rcv_wnd %u\n", (unsigned long long)(rtt_us / MS), ms,
+             (double)(f.got - mark) * 8 / 0.25 / 1e6, ci.snd_cwnd, sb, rb, si.rcv_wnd);
+      mark = f.got;
+    }
+  }
+  CHECK(!f.bad);
+  size_t l = sizeof *rcvbuf_after;
+  CHECK_EQ(ustcp_getsockopt(s, sfd, USTCP_SOL_SOCKET, USTCP_SO_RCVBUF, rcvbuf_after, &l), 0);
+  sn_free(&sn);
+  return (double)(f.got - last_sec_start) * 8;
+}
+
+int main(void)
+{
+  for (uint32_t i = 0; i < 3 * PAT; i++) pat[i] = (uint8_t)((i % PAT) * 2654435761u >> 13);
+  static const uint64_t rtts[] = {20 * MS, 100 * MS};
+  for (unsigned i = 0; i < 2; i++) {
+    struct edge_watch w;
+    int rb = 0;
+    double rate = run(rtts[i], 3, 0, &rb, &w);
+    printf("1 Gbit/s x %llu ms: %.1f Mbit/s of payload in the third second (%.1f %% of the link); "
+           "%llu window edges seen, %llu retreats (largest %u bytes), receive buffer %d\n",
+           (unsigned long long)(rtts[i] / MS), rate / 1e6, rate * 100 / (double)LINK_BPS,
+           (unsigned long long)w.segs, (unsigned long long)w.retreats, w.worst, rb);
+    CHECK(rate >= 0.9 * (double)LINK_BPS);
+    CHECK(w.segs > 1000);
+    CHECK_EQ(w.unit_retreats, 0);
+  }
+  /* SO_RCVBUF set by the application: the buffer stays as set (read back
+   * doubled, as Linux), however fast the flow could go. */
+  struct edge_watch w;
+  int rb = 0;
+  double rate = run(20 * MS, 1, 262144, &rb, &w);
+  printf("SO_RCVBUF 262144 on 1 Gbit/s x 20 ms: %.1f Mbit/s in the first second, reads back %d\n",
+         rate / 1e6, rb);
+  CHECK_EQ(rb, 2 * 262144);
+  CHECK(rate < 0.9 * (double)LINK_BPS);
+  CHECK_EQ(w.unit_retreats, 0);
+  return check_report();
+}
