@@ -8,7 +8,15 @@
  * so the payload delivered in the third second is at least 90 % of the link
  * rate. While the buffers grow, the right edge of the window the receiver
  * advertises (SEG.ACK + SEG.WND << scale, as seen on the wire) never moves left
- * (RFC 9293 §3.8.6.2.2, RFC 7323 §2.4), and every byte arrives in order.
+ * by a scale unit or more (RFC 9293 §3.8.6.2.2), and every byte arrives in
+ * order. Growing a buffer only adds free space, so it never pulls the edge
+ * back. What remains is the rounding of RFC 7323 §2.3: the window field is the
+ * free space shifted right, so an ACK whose rcv_nxt moved by other than whole
+ * units can show an edge up to unit - 1 bytes left of the previous one (the
+ * engine's acceptance edge, rcv_adv, does not move: no byte the peer may send
+ * is refused). Linux rounds up instead (tcp_select_window), overcommitting its
+ * buffer; here the advertised window stays backed by the ring (tcp_check), so
+ * those sub-unit retreats are counted and printed, not forbidden.
  *
  * A socket whose application set SO_RCVBUF keeps that buffer (Linux's
  * SOCK_RCVBUF_LOCK): no autotuning on it. */
