@@ -20,12 +20,12 @@ static void ring_account(struct tcp_engine *e, int64_t delta)
  * from head on to the start of the new one, so out-of-order bytes past len keep
  * their distance from head. On failure (counted in alloc_failures by the
  * allocator) the ring is unchanged. */
-static bool ring_reserve(struct tcp_engine *e, struct ring *r, uint32_t need)
+static bool ring_reserve(struct tcp_engine *e, struct ring *r, uint32_t need, uint32_t limit)
 {
   if (r->data && r->size >= need) return true;
   uint32_t size = r->data ? r->size : RING_MIN_SIZE;
-  while (size < need && size < r->cap) size = size > r->cap / 2 ? r->cap : size * 2;
-  if (size > r->cap) size = r->cap;
+  while (size < need && size < limit) size = size > limit / 2 ? limit : size * 2;
+  if (size > limit) size = limit;
   if (size < need) return false;
   uint8_t *nd = tcp_alloc_raw(e, size);   /* no zeroing: every byte is written before it is read */
   if (!nd) return false;
@@ -55,9 +55,16 @@ static void ring_put(struct ring *r, uint32_t off, const uint8_t *src, uint32_t 
 
 uint32_t ring_write(struct tcp_engine *e, struct ring *r, const uint8_t *src, uint32_t n)
 {
-  if (n > ring_space(r)) n = ring_space(r);
+  return ring_write_upto(e, r, src, n, r->cap);
+}
+
+uint32_t ring_write_upto(struct tcp_engine *e, struct ring *r, const uint8_t *src, uint32_t n,
+                         uint32_t limit)
+{
+  if (r->len >= limit) return 0;
+  if (n > limit - r->len) n = limit - r->len;
   if (n == 0) return 0;
-  if (!ring_reserve(e, r, r->len + n)) {
+  if (!ring_reserve(e, r, r->len + n, limit)) {
     /* What the present storage still takes goes in; the rest is refused. */
     if (!r->data) return 0;
     n = u32_min(n, r->size - r->len);
@@ -435,9 +442,10 @@ bool ooo_insert(struct tcp_engine *e, struct tcb *t, uint32_t seq, const uint8_t
   uint64_t *w = &e->ooo_work;
   struct ring *r = &t->rcvbuf;
   bool whole = true;
-  /* Every byte has its place in the ring: the window never exceeds the free
-   * space (tcp_window_field). Should that fail, what has none is dropped. */
-  uint32_t room_end = t->rcv_nxt + (r->cap - r->len);
+  /* Every byte within the advertised window has its place in the ring: the
+   * window never exceeds the free space plus the overcommit (tcp_window_field).
+   * Should that fail, what has none is dropped. */
+  uint32_t room_end = tcp_rcv_room_end(t);
   if (seq_gt(seq + len, room_end)) {
     len = seq_lt(seq, room_end) ? room_end - seq : 0;
     fin = false;
@@ -456,7 +464,8 @@ bool ooo_insert(struct tcp_engine *e, struct tcb *t, uint32_t seq, const uint8_t
   if (len == 0) return whole;
   /* Storage up to the segment's end, before anything changes (a refusal, counted
    * in alloc_failures, leaves the tree and the window as they were). */
-  if (!ring_reserve(e, r, r->len + (end - t->rcv_nxt))) return false;
+  if (!ring_reserve(e, r, r->len + (end - t->rcv_nxt), r->cap + tcp_rcv_overcommit(t)))
+    return false;
   uint32_t cur = s ? s->last : 0;
   if (cur && seq_geq(seq, nd(s, cur)->left)) {
     struct ooo_node *n = nd(s, cur);

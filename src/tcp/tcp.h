@@ -396,7 +396,27 @@ void ring_release_empty(struct tcp_engine *e, struct ring *r);
 /* Sets the buffer size (SO_SNDBUF/SO_RCVBUF): -EINVAL below what it holds,
  * -ENOMEM if the storage had to shrink and could not be reallocated. */
 int ring_set_cap(struct tcp_engine *e, struct ring *r, uint32_t cap);
-static inline uint32_t ring_space(const struct ring *r) { return r->cap - r->len; }
+/* Free space under the buffer size (0 when a receive ring holds more, see
+ * tcp_rcv_overcommit). */
+static inline uint32_t ring_space(const struct ring *r) { return r->len < r->cap ? r->cap - r->len : 0; }
+/* Writes up to n bytes while the ring holds at most limit (>= cap). */
+uint32_t ring_write_upto(struct tcp_engine *e, struct ring *r, const uint8_t *src, uint32_t n,
+                         uint32_t limit);
+/* How far past its size the receive ring may hold data: the window is never
+ * shrunk, and keeping the advertised edge where it was (rounding the window
+ * field up, Linux's tcp_select_window) can offer a little more than the free
+ * space: up to a quarter of the buffer when the window is scaled, else none. */
+static inline uint32_t tcp_rcv_overcommit(const struct tcb *t)
+{
+  return t->rcv_wscale ? t->rcvbuf.cap / 4 : 0;
+}
+/* Where the receive ring's storage ends in sequence space: rcv_nxt plus what it
+ * may still take (buffer size plus overcommit, less what it holds). */
+static inline uint32_t tcp_rcv_room_end(const struct tcb *t)
+{
+  uint32_t lim = t->rcvbuf.cap + tcp_rcv_overcommit(t);
+  return t->rcv_nxt + (t->rcvbuf.len < lim ? lim - t->rcvbuf.len : 0);
+}
 /* Autotuning (issue 12 point 1). At ESTABLISHED (Linux's tcp_init_buffer_space). */
 void tcp_init_buffer_space(struct tcp_engine *e, struct tcb *t);
 /* After the application read (tcp_rcv_space_adjust). */

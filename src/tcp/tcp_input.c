@@ -245,7 +245,7 @@ static bool acceptable(const struct tcb *t, uint32_t seq, uint32_t len)
 static bool deliver_in_order(struct tcp_engine *e, struct tcb *t, const uint8_t *data,
                              uint32_t len, bool fin)
 {
-  uint32_t n = ring_write(e, &t->rcvbuf, data, len);
+  uint32_t n = ring_write_upto(e, &t->rcvbuf, data, len, t->rcvbuf.cap + tcp_rcv_overcommit(t));
   t->rcv_nxt += n;
   t->info.bytes_received += n;
   tcp_rcv_rtt_measure(e, t);
