@@ -25,6 +25,10 @@
 #define LINK_BPS 1000000000ull
 #define PAT 65521u                   /* pattern period: a prime, so misplaced bytes show */
 
+static const struct ustcp_config *run_cfg_c, *run_cfg_s;   /* client, server; NULL: defaults */
+static struct ustcp_stats run_cstats, run_sstats;   /* both stacks at the end of run() */
+static int run_sndbuf;                               /* the sender's SO_SNDBUF at the end */
+static uint64_t run_read_cap;                        /* bytes the receiver reads a ms, 0: all */
 static uint8_t pat[3 * PAT];     /* any run of up to 2 * PAT bytes from any phase */
 
 struct edge_watch {
@@ -87,8 +91,9 @@ static void pump(struct ustcp_stack *c, int cfd, struct ustcp_stack *s, int sfd,
     f->sent += (uint64_t)r;
   }
   static uint8_t buf[1 << 16];
+  uint64_t want = run_read_cap ? run_read_cap : UINT64_MAX;
   for (;;) {
-    ssize_t r = ustcp_recv(s, sfd, buf, sizeof buf, 0);
+    ssize_t r = ustcp_recv(s, sfd, buf, want < sizeof buf ? (size_t)want : sizeof buf, 0);
     if (r <= 0) break;
     if (memcmp(buf, pat + f->got % PAT, (size_t)r) != 0) {
       if (!f->bad) {
@@ -99,6 +104,8 @@ static void pump(struct ustcp_stack *c, int cfd, struct ustcp_stack *s, int sfd,
       f->bad = true;
     }
     f->got += (uint64_t)r;
+    want -= (uint64_t)r;
+    if (!want) break;
   }
 }
 
@@ -108,8 +115,8 @@ static double run(uint64_t rtt_us, int secs, int rcvbuf, int *rcvbuf_after, stru
 {
   struct simnet sn;
   sn_init(&sn, 7);
-  struct ustcp_stack *c = sn_add(&sn, "client", CLIENT_IP, NULL);
-  struct ustcp_stack *s = sn_add(&sn, "server", SERVER_IP, NULL);
+  struct ustcp_stack *c = sn_add(&sn, "client", CLIENT_IP, run_cfg_c);
+  struct ustcp_stack *s = sn_add(&sn, "server", SERVER_IP, run_cfg_s);
   /* No loss, as the issue measured it: the bottleneck queue is unbounded. */
   struct sim_link_cfg lc = {.delay_us = rtt_us / 2, .bandwidth_bps = LINK_BPS};
   sim_set_all_links(sn.net, &lc);
@@ -161,6 +168,10 @@ static double run(uint64_t rtt_us, int secs, int rcvbuf, int *rcvbuf_after, stru
   CHECK(!f.bad);
   size_t l = sizeof *rcvbuf_after;
   CHECK_EQ(ustcp_getsockopt(s, sfd, USTCP_SOL_SOCKET, USTCP_SO_RCVBUF, rcvbuf_after, &l), 0);
+  l = sizeof run_sndbuf;
+  CHECK_EQ(ustcp_getsockopt(c, cfd, USTCP_SOL_SOCKET, USTCP_SO_SNDBUF, &run_sndbuf, &l), 0);
+  ustcp_get_stats(c, &run_cstats);
+  ustcp_get_stats(s, &run_sstats);
   sn_free(&sn);
   return (double)(f.got - last_sec_start) * 8;
 }
@@ -190,6 +201,41 @@ int main(void)
          rate / 1e6, rb);
   CHECK_EQ(rb, 2 * 262144);
   CHECK(rate < 0.9 * (double)LINK_BPS);
+  CHECK_EQ(w.retreats, 0);
+
+  /* Memory pressure (Linux's tcp_mem): with a stack-wide budget of 1 MiB of
+   * buffer storage, the buffers stop growing once the storage reaches it; the
+   * entry is counted; the flow goes on at what the buffers allow, intact. The
+   * receiver (the only stack with a budget, of 1 byte, in the second run) reads
+   * 8 KiB a millisecond, less than arrives, so its ring never drains and its
+   * storage stays above the budget whenever autotuning would look. */
+  struct ustcp_config cfg;
+  ustcp_config_default(&cfg);
+  CHECK_EQ(cfg.tcp_mem_pressure, 1ull << 30);
+  cfg.tcp_mem_pressure = 1u << 20;
+  run_cfg_c = run_cfg_s = &cfg;
+  rate = run(20 * MS, 1, 0, &rb, &w);
+  int rb_free = rb, sndbuf = run_sndbuf;
+  uint64_t sender_entries = run_cstats.tcp_mem_pressures;
+  CHECK_EQ(w.retreats, 0);
+  cfg.tcp_mem_pressure = 1;
+  run_cfg_c = NULL;
+  run_read_cap = 8192;
+  double rate_slow = run(20 * MS, 1, 0, &rb, &w);
+  run_read_cap = 0;
+  run_cfg_s = NULL;
+  printf("tcp_mem_pressure 1 MiB on 1 Gbit/s x 20 ms: %.1f Mbit/s in the first second; send "
+         "buffer stopped at %d (pressure entered %llu times); receive buffer %d (its ring drains "
+         "every read)\n", rate / 1e6, sndbuf, (unsigned long long)sender_entries, rb_free);
+  printf("tcp_mem_pressure 1 byte, receiver reading 8 KiB/ms: %.1f Mbit/s, receive buffer %d "
+         "(pressure entered %llu times)\n", rate_slow / 1e6, rb,
+         (unsigned long long)run_sstats.tcp_mem_pressures);
+  CHECK(sender_entries >= 1);
+  CHECK(sndbuf <= 2 << 20);               /* growth stopped near the 1 MiB budget */
+  CHECK(rate > 0);
+  CHECK(run_sstats.tcp_mem_pressures >= 1);
+  CHECK_EQ(rb, 131072);                   /* rmem_default: never grew */
+  CHECK(rate_slow > 0);
   CHECK_EQ(w.retreats, 0);
   return check_report();
 }
