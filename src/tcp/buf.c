@@ -15,29 +15,37 @@ static void ring_account(struct tcp_engine *e, int64_t delta)
   tcp_under_memory_pressure(e);
 }
 
-/* Makes the storage hold at least need bytes (need <= cap): allocated at the
- * first byte, then doubled, never past cap. Growing moves the whole old storage
- * from head on to the start of the new one, so out-of-order bytes past len keep
- * their distance from head. On failure (counted in alloc_failures by the
- * allocator) the ring is unchanged. */
+/* Makes the storage hold at least need bytes (need <= limit, what the ring may
+ * hold): allocated at the first byte, then doubled. Doubling goes on past limit
+ * (up to twice it) because limit itself grows by small steps as autotuning
+ * raises the buffer size (a send buffer follows cwnd, a segment or two an
+ * ACK): growing the storage to each new limit exactly would copy the whole
+ * ring every time. So the storage is at most twice what the ring holds or may
+ * hold, and each byte is copied O(1) times on average. Growing moves the old
+ * contents from head on to the start of the new storage: the bytes held, or,
+ * when out-of-order bytes lie past them (pinned), the whole old storage, so
+ * those keep their distance from head. On failure (counted in alloc_failures
+ * by the allocator) the ring is unchanged. */
 static bool ring_reserve(struct tcp_engine *e, struct ring *r, uint32_t need, uint32_t limit)
 {
   if (r->data && r->size >= need) return true;
-  uint32_t size = r->data ? r->size : RING_MIN_SIZE;
-  while (size < need && size < limit) size = size > limit / 2 ? limit : size * 2;
-  if (size > limit) size = limit;
-  if (size < need) return false;
+  if (need > limit) return false;
+  uint64_t size = r->data ? r->size : RING_MIN_SIZE;
+  while (size < need) size *= 2;
+  uint64_t most = 2ull * limit;
+  if (most > UINT32_MAX) most = UINT32_MAX;
+  if (size > most) size = most;
   uint8_t *nd = tcp_alloc_raw(e, size);   /* no zeroing: every byte is written before it is read */
   if (!nd) return false;
   if (r->data) {
-    ring_copy_out(r, 0, nd, r->size);
+    ring_copy_out(r, 0, nd, r->pinned ? r->size : r->len);
     tcp_free_mem(e, r->data, r->size);
     ring_account(e, -(int64_t)r->size);
   }
   r->data = nd;
   r->head = 0;
-  r->size = size;
-  ring_account(e, size);
+  r->size = (uint32_t)size;
+  ring_account(e, (int64_t)size);
   return true;
 }
 
@@ -126,20 +134,21 @@ void ring_release_empty(struct tcp_engine *e, struct ring *r)
 int ring_set_cap(struct tcp_engine *e, struct ring *r, uint32_t cap)
 {
   if (cap < r->len) return -EINVAL;
-  if (!r->data || cap >= r->size) {
-    r->cap = cap;
-    return 0;
+  if (r->data && r->size > 2ull * cap) {
+    /* The buffer shrank (SO_SNDBUF lowered over a larger storage): the storage
+     * follows, keeping the bytes held. A receive ring only shrinks while it
+     * holds nothing, so no out-of-order bytes are in the way. */
+    if (r->pinned) return -EINVAL;
+    uint8_t *nd = tcp_alloc_raw(e, cap);
+    if (!nd) return -ENOMEM;
+    ring_copy_out(r, 0, nd, r->len);
+    tcp_free_mem(e, r->data, r->size);
+    ring_account(e, (int64_t)cap - (int64_t)r->size);
+    r->data = nd;
+    r->size = cap;
+    r->head = 0;
   }
-  /* The storage is larger than the new size: move what lies in the first cap
-   * bytes from head (shrinking happens only with nothing received past it). */
-  uint8_t *nd = tcp_alloc_raw(e, cap);
-  if (!nd) return -ENOMEM;
-  ring_copy_out(r, 0, nd, cap);
-  tcp_free_mem(e, r->data, r->size);
-  ring_account(e, (int64_t)cap - (int64_t)r->size);
-  r->data = nd;
-  r->size = r->cap = cap;
-  r->head = 0;
+  r->cap = cap;
   return 0;
 }
 

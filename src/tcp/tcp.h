@@ -35,14 +35,14 @@
  * cap is the socket buffer size: what the window and send() promise. The
  * storage behind it is elastic: allocated at the first byte, grown by doubling
  * (copying at most what it held, so amortised O(1) a byte) as data needs it,
- * never past cap, and released when the ring drains (receive: all read and no
+ * never past twice the most it may hold, and released when the ring drains (receive: all read and no
  * out-of-order bytes; send: all acknowledged), so a connection that carried data
  * and went idle holds no buffer. A failed growth keeps the old storage: the data
  * that did not fit is refused (counted in alloc_failures), never lost. */
 struct ring {
   uint8_t *data;   /* NULL while empty */
   uint32_t cap;    /* the buffer size (SO_SNDBUF/SO_RCVBUF, or autotuned) */
-  uint32_t size;   /* bytes allocated at data (0 if none), <= cap */
+  uint32_t size;   /* bytes allocated at data (0 if none) */
   uint32_t head;   /* index of the first byte (< size) */
   uint32_t len;    /* bytes held */
   bool pinned;     /* receive ring: out-of-order bytes lie past len, at fixed places,
