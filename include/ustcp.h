@@ -64,10 +64,24 @@ struct ustcp_config {
   uint64_t delack_min_us;       /* 40 ms: delayed ACK timeout */
   uint64_t delack_max_us;       /* 200 ms */
   uint32_t init_cwnd;           /* 10 segments (RFC 6928) */
-  uint32_t rmem_default;        /* 131072: receive buffer */
+  /* Socket buffers (issue 12). A connection starts with rmem_default/wmem_default
+   * (Linux's tcp_rmem[1]/tcp_wmem[1]) and, unless the application set
+   * SO_RCVBUF/SO_SNDBUF, autotuning grows them: the receive buffer to about twice
+   * what the application read in the last round trip (Linux's
+   * tcp_rcv_space_adjust), the send buffer to two congestion windows
+   * (tcp_sndbuf_expand), up to rmem_max/wmem_max (here both the SO_*BUF clamp
+   * and the autotuning limit, Linux's net.core.*mem_max and tcp_*mem[2]).
+   * Both maxima are 32 MiB, not Linux's 6 MiB/4 MiB tcp_rmem[2]/tcp_wmem[2]:
+   * a flow needs a window of one bandwidth-delay product, and 1 Gbit/s x 100 ms
+   * is 12.5 MB (x 2 for the send buffer's two windows); 32 MiB is what
+   * distributions and tuning guides set for long fat paths (e.g. fasterdata.es.net).
+   * The window scale offered on a SYN is sized from rmem_max (shift 10 for
+   * 32 MiB). Storage is allocated as data arrives and released when the buffer
+   * drains, so a large maximum costs nothing to idle connections. */
+  uint32_t rmem_default;        /* 131072: receive buffer, initial */
   uint32_t rmem_max;            /* 33554432 */
-  uint32_t wmem_default;        /* 16384: send buffer */
-  uint32_t wmem_max;            /* 4194304 */
+  uint32_t wmem_default;        /* 16384: send buffer, initial */
+  uint32_t wmem_max;            /* 33554432 */
   uint16_t port_range_lo;       /* 32768 (ip_local_port_range) */
   uint16_t port_range_hi;       /* 60999 */
   uint16_t mtu;                 /* 1500: link MTU; the advertised MSS is mtu - 40 */
@@ -106,6 +120,10 @@ struct ustcp_config {
   uint32_t notsent_lowat;       /* UINT32_MAX (Linux's net.ipv4.tcp_notsent_lowat): the
                                    limit on unsent bytes for a socket whose
                                    TCP_NOTSENT_LOWAT is 0 (see that option) */
+  uint64_t tcp_mem_pressure;    /* 1 GiB (Linux's tcp_mem[1], ~1 GB on a 16 GB machine):
+                                   when the buffer storage of all connections reaches it,
+                                   the stack is under memory pressure and no buffer grows
+                                   by autotuning (stats.tcp_mem_pressures); 0 = no limit */
 };
 void ustcp_config_default(struct ustcp_config *cfg);
 
@@ -377,14 +395,14 @@ struct ustcp_stats {
   uint64_t icmp_in, icmp_out;
   /* Engine memory accounting (issue 12). mem_bytes is what the engine has
    * allocated for connections and holds now: control blocks, listener state,
-   * out-of-order interval pools, and the FULL capacity of every send and receive
-   * ring that has been allocated (a ring is allocated at its first byte and kept
-   * at its socket-buffer size until the connection is freed, however little it
-   * holds). mem_peak_bytes is the highest mem_bytes seen. Both count capacity
+   * out-of-order interval pools, and the storage of every send and receive ring
+   * (allocated at its first byte, grown by doubling up to the socket-buffer size
+   * as data needs it, released when the ring drains: all read, all
+   * acknowledged). mem_peak_bytes is the highest mem_bytes seen. Both count capacity
    * reserved, not memory touched: the process RSS can be far lower, as pages of
    * a ring never written are never faulted in. Descriptor table, demux hash,
    * timer heap and packet staging are not counted.
-   * buf_bytes_reserved is the part of mem_bytes that is ring capacity (send +
+   * buf_bytes_reserved is the part of mem_bytes that is ring storage (send +
    * receive rings allocated now); buf_bytes_used is the bytes actually holding
    * data in them now: unacknowledged and unsent data in send rings, unread
    * in-order data and out-of-order intervals in receive rings. These two are
@@ -418,6 +436,8 @@ struct ustcp_stats {
    * limits, duplicate; these count datagrams rebuilt, datagrams dropped for an
    * overlap (Linux's ReasmOverlaps) and for ipfrag_time (ReasmTimeout). */
   uint64_t ip_frag_reassembled, ip_frag_overlaps, ip_frag_timeouts;
+  uint64_t tcp_mem_pressures;   /* entries into memory pressure (Linux's TCPMemoryPressures):
+                                   buffer storage reached config.tcp_mem_pressure */
 };
 void ustcp_get_stats(const struct ustcp_stack *s, struct ustcp_stats *out);
 

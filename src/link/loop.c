@@ -780,6 +780,7 @@ void ustcp_loop_report(struct ustcp_loop *l, void *file)
   C(ip_martian_src); C(ip_source_routed); C(ip_out_martian); C(loop_budget_hits); C(loop_dropped);
   C(icmp_out_ratelimited); C(icmp_err_unmatched);
   C(ip_frag_reassembled); C(ip_frag_overlaps); C(ip_frag_timeouts);
+  C(buf_bytes_reserved); C(tcp_mem_pressures);
 #undef C
   const struct ustcp_loop_stats *k = &l->stats;
 #define C(x) fprintf(f, "link_%s %llu\n", #x, (unsigned long long)k->x)

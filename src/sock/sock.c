@@ -368,18 +368,7 @@ static int get_int(const void *val, size_t len, int *out)
 
 static int resize_ring(struct tcp_engine *e, struct ring *r, uint32_t cap)
 {
-  if (cap < r->len) return -EINVAL;
-  if (!r->data) { r->cap = cap; return 0; }
-  uint8_t *nd = tcp_alloc(e, cap);
-  if (!nd) return -ENOMEM;
-  /* Out-of-order bytes lie past len at their places: growing keeps the whole
-   * old ring in order (shrinking happens only with nothing received). */
-  ring_copy_out(r, 0, nd, u32_min(r->cap, cap));
-  tcp_free_mem(e, r->data, r->cap);
-  r->data = nd;
-  r->cap = cap;
-  r->head = 0;
-  return 0;
+  return ring_set_cap(e, r, cap);
 }
 
 int ustcp_setsockopt(struct ustcp_stack *s, int fd, int level, int name,

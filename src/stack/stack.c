@@ -32,7 +32,8 @@ void ustcp_config_default(struct ustcp_config *c)
   c->rmem_default = 131072;
   c->rmem_max = 33554432;
   c->wmem_default = 16384;
-  c->wmem_max = 4194304;
+  c->wmem_max = 33554432;
+  c->tcp_mem_pressure = 1ull << 30;
   c->port_range_lo = 32768;
   c->port_range_hi = 60999;
   c->mtu = 1500;
@@ -641,8 +642,7 @@ uint64_t ustcp_next_deadline(const struct ustcp_stack *s)
 
 static void buf_usage_add(const struct tcb *t, uint64_t *reserved, uint64_t *used)
 {
-  if (t->sndbuf.data) *reserved += t->sndbuf.cap;
-  if (t->rcvbuf.data) *reserved += t->rcvbuf.cap;
+  *reserved += (uint64_t)t->sndbuf.size + t->rcvbuf.size;
   *used += (uint64_t)t->sndbuf.len + t->rcvbuf.len + ooo_bytes(t);
 }
 

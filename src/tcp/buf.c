@@ -5,21 +5,57 @@
 #include <string.h>
 #include "tcp/tcp.h"
 
-static bool ring_alloc(struct tcp_engine *e, struct ring *r)
+/* The smallest storage a ring gets: a 64-byte exchange allocates this much, and
+ * gives it back once drained. */
+#define RING_MIN_SIZE 1024u
+
+static void ring_account(struct tcp_engine *e, int64_t delta)
 {
-  if (r->data) return true;
-  r->data = tcp_alloc_raw(e, r->cap);   /* no zeroing: every byte is written before it is read */
+  e->ring_bytes += (uint64_t)delta;
+  tcp_under_memory_pressure(e);
+}
+
+/* Makes the storage hold at least need bytes (need <= limit, what the ring may
+ * hold): allocated at the first byte, then doubled. Doubling goes on past limit
+ * (up to twice it) because limit itself grows by small steps as autotuning
+ * raises the buffer size (a send buffer follows cwnd, a segment or two an
+ * ACK): growing the storage to each new limit exactly would copy the whole
+ * ring every time. So the storage is at most twice what the ring holds or may
+ * hold, and each byte is copied O(1) times on average. Growing moves the old
+ * contents from head on to the start of the new storage: the bytes held, or,
+ * when out-of-order bytes lie past them (pinned), the whole old storage, so
+ * those keep their distance from head. On failure (counted in alloc_failures
+ * by the allocator) the ring is unchanged. */
+static bool ring_reserve(struct tcp_engine *e, struct ring *r, uint32_t need, uint32_t limit)
+{
+  if (r->data && r->size >= need) return true;
+  if (need > limit) return false;
+  uint64_t size = r->data ? r->size : RING_MIN_SIZE;
+  while (size < need) size *= 2;
+  uint64_t most = 2ull * limit;
+  if (most > UINT32_MAX) most = UINT32_MAX;
+  if (size > most) size = most;
+  uint8_t *nd = tcp_alloc_raw(e, size);   /* no zeroing: every byte is written before it is read */
+  if (!nd) return false;
+  if (r->data) {
+    ring_copy_out(r, 0, nd, r->pinned ? r->size : r->len);
+    tcp_free_mem(e, r->data, r->size);
+    ring_account(e, -(int64_t)r->size);
+  }
+  r->data = nd;
   r->head = 0;
-  return r->data != NULL;
+  r->size = (uint32_t)size;
+  ring_account(e, (int64_t)size);
+  return true;
 }
 
 /* Writes n bytes at off bytes past the ring's content (out-of-order data),
- * without changing its length. The caller keeps len + off + n <= cap. */
+ * without changing its length. The caller reserved len + off + n. */
 static void ring_put(struct ring *r, uint32_t off, const uint8_t *src, uint32_t n)
 {
   if (n == 0) return;
-  uint32_t at = (r->head + r->len + off) % r->cap;
-  uint32_t first = r->cap - at;
+  uint32_t at = (r->head + r->len + off) % r->size;
+  uint32_t first = r->size - at;
   if (first > n) first = n;
   memcpy(r->data + at, src, first);
   memcpy(r->data, src + first, n - first);
@@ -27,11 +63,23 @@ static void ring_put(struct ring *r, uint32_t off, const uint8_t *src, uint32_t 
 
 uint32_t ring_write(struct tcp_engine *e, struct ring *r, const uint8_t *src, uint32_t n)
 {
-  if (n > ring_space(r)) n = ring_space(r);
+  return ring_write_upto(e, r, src, n, r->cap);
+}
+
+uint32_t ring_write_upto(struct tcp_engine *e, struct ring *r, const uint8_t *src, uint32_t n,
+                         uint32_t limit)
+{
+  if (r->len >= limit) return 0;
+  if (n > limit - r->len) n = limit - r->len;
   if (n == 0) return 0;
-  if (!ring_alloc(e, r)) return 0;
-  uint32_t tail = (r->head + r->len) % r->cap;
-  uint32_t first = r->cap - tail;
+  if (!ring_reserve(e, r, r->len + n, limit)) {
+    /* What the present storage still takes goes in; the rest is refused. */
+    if (!r->data) return 0;
+    n = u32_min(n, r->size - r->len);
+    if (n == 0) return 0;
+  }
+  uint32_t tail = (r->head + r->len) % r->size;
+  uint32_t first = r->size - tail;
   if (first > n) first = n;
   memcpy(r->data + tail, src, first);
   memcpy(r->data, src + first, n - first);
@@ -42,8 +90,8 @@ uint32_t ring_write(struct tcp_engine *e, struct ring *r, const uint8_t *src, ui
 void ring_copy_out(const struct ring *r, uint32_t off, uint8_t *dst, uint32_t n)
 {
   if (n == 0) return;
-  uint32_t start = (r->head + off) % r->cap;
-  uint32_t first = r->cap - start;
+  uint32_t start = (r->head + off) % r->size;
+  uint32_t first = r->size - start;
   if (first > n) first = n;
   memcpy(dst, r->data + start, first);
   memcpy(dst + first, r->data, n - first);
@@ -53,9 +101,10 @@ void ring_drop(struct ring *r, uint32_t n)
 {
   if (n > r->len) n = r->len;
   r->len -= n;
+  if (!r->data) return;
   /* An empty ring restarts at 0 (whole runs stay contiguous), unless
    * out-of-order bytes wait past its end. */
-  r->head = (r->len || r->pinned) ? (r->head + n) % r->cap : 0;
+  r->head = (r->len || r->pinned) ? (r->head + n) % r->size : 0;
 }
 
 uint32_t ring_read(struct ring *r, uint8_t *dst, uint32_t n, bool consume)
@@ -68,9 +117,125 @@ uint32_t ring_read(struct ring *r, uint8_t *dst, uint32_t n, bool consume)
 
 void ring_free(struct tcp_engine *e, struct ring *r)
 {
-  if (r->data) tcp_free_mem(e, r->data, r->cap);
+  if (r->data) {
+    tcp_free_mem(e, r->data, r->size);
+    ring_account(e, -(int64_t)r->size);
+  }
   r->data = NULL;
+  r->size = 0;
   r->head = r->len = 0;
+}
+
+void ring_release_empty(struct tcp_engine *e, struct ring *r)
+{
+  if (r->data && r->len == 0 && !r->pinned) ring_free(e, r);
+}
+
+int ring_set_cap(struct tcp_engine *e, struct ring *r, uint32_t cap)
+{
+  if (cap < r->len) return -EINVAL;
+  if (r->data && r->size > 2ull * cap) {
+    /* The buffer shrank (SO_SNDBUF lowered over a larger storage): the storage
+     * follows, keeping the bytes held. A receive ring only shrinks while it
+     * holds nothing, so no out-of-order bytes are in the way. */
+    if (r->pinned) return -EINVAL;
+    uint8_t *nd = tcp_alloc_raw(e, cap);
+    if (!nd) return -ENOMEM;
+    ring_copy_out(r, 0, nd, r->len);
+    tcp_free_mem(e, r->data, r->size);
+    ring_account(e, (int64_t)cap - (int64_t)r->size);
+    r->data = nd;
+    r->size = cap;
+    r->head = 0;
+  }
+  r->cap = cap;
+  return 0;
+}
+
+/* ---- autotuning (issue 12 point 1) ---- */
+
+bool tcp_under_memory_pressure(struct tcp_engine *e)
+{
+  /* Linux's tcp_enter_memory_pressure / tcp_leave_memory_pressure around
+   * tcp_mem[1], counted as TCPMemoryPressures on entry. */
+  uint64_t limit = e->cfg->tcp_mem_pressure;
+  bool now = limit && e->ring_bytes >= limit;
+  if (now && !e->mem_pressure && e->stats) e->stats->tcp_mem_pressures++;
+  e->mem_pressure = now;
+  return now;
+}
+
+/* Linux's tcp_rcv_rtt_update without timestamps: the time a window of data
+ * takes to arrive overestimates the RTT, so the minimum is kept. */
+void tcp_rcv_rtt_measure(struct tcp_engine *e, struct tcb *t)
+{
+  if (t->rcv_rtt.time_us && seq_lt(t->rcv_nxt, t->rcv_rtt.seq)) return;
+  if (t->rcv_rtt.time_us) {
+    uint64_t m = e->now_us - t->rcv_rtt.time_us;
+    if (m == 0) m = 1;
+    if (!t->rcv_rtt.rtt_us || m < t->rcv_rtt.rtt_us) t->rcv_rtt.rtt_us = m;
+  }
+  t->rcv_rtt.seq = t->rcv_nxt + u32_max(t->rcv_wnd, t->rcv_mss);
+  t->rcv_rtt.time_us = e->now_us;
+}
+
+/* Linux's tcp_sndbuf_expand: room for two congestion windows (fast recovery
+ * keeps a window in flight while the application refills the other), at least
+ * two initial windows; the buffer holds payload only, so no per-segment
+ * overhead is added. Only grows, only up to wmem_max. */
+static void sndbuf_grow(struct tcp_engine *e, struct tcb *t)
+{
+  uint64_t segs = u32_max(t->cc.cwnd / (t->snd_mss ? t->snd_mss : 536), e->cfg->init_cwnd);
+  uint64_t want = 2 * segs * (t->snd_mss ? t->snd_mss : 536);
+  if (want > e->cfg->wmem_max) want = e->cfg->wmem_max;
+  if (want > t->sndbuf.cap) t->sndbuf.cap = (uint32_t)want;
+}
+
+void tcp_sndbuf_expand(struct tcp_engine *e, struct tcb *t)
+{
+  /* Linux's tcp_should_expand_sndbuf: not for a buffer the application sized,
+   * not under memory pressure, not while the congestion window is full (a
+   * bigger buffer would not send more). */
+  if (t->sndbuf_locked || tcp_under_memory_pressure(e)) return;
+  if (t->snd_max - t->snd_una >= t->cc.cwnd) return;
+  sndbuf_grow(e, t);
+}
+
+void tcp_init_buffer_space(struct tcp_engine *e, struct tcb *t)
+{
+  if (!t->sndbuf_locked && !tcp_under_memory_pressure(e)) sndbuf_grow(e, t);
+  /* The first measurement expects an initial window's worth a round trip. */
+  t->rcvq_space.space = u32_min(t->rcvbuf.cap, e->cfg->init_cwnd * (uint32_t)t->rcv_mss);
+  t->rcvq_space.seq = t->rcv_nxt - t->rcvbuf.len;
+  t->rcvq_space.time_us = e->now_us;
+}
+
+void tcp_rcv_space_adjust(struct tcp_engine *e, struct tcb *t)
+{
+  uint64_t rtt = t->rcv_rtt.rtt_us;
+  if (!rtt || e->now_us - t->rcvq_space.time_us < rtt) return;
+  uint32_t copied_seq = t->rcv_nxt - t->rcvbuf.len;
+  uint32_t copied = copied_seq - t->rcvq_space.seq;
+  if (copied > t->rcvq_space.space) {
+    if (!t->rcvbuf_locked && !tcp_under_memory_pressure(e)) {
+      /* Twice what was read in the last RTT (to ride out a loss), a cushion of
+       * 16 segments, and the rate's growth again (the window we send now is
+       * used a round trip later, by a sender that may double per RTT). */
+      uint64_t space = t->rcvq_space.space ? t->rcvq_space.space : 1;
+      uint64_t rcvwin = 2ull * copied + 16ull * t->rcv_mss;
+      uint64_t grow = rcvwin * (copied - space) / space;
+      rcvwin += 2 * grow;
+      /* Bounded by rmem_max; the window scale offered on the SYN allows it
+       * (tcp_choose_wscale sizes it from rmem_max). */
+      uint64_t lim = u32_min(e->cfg->rmem_max, 65535u << t->rcv_wscale);
+      if (rcvwin > lim) rcvwin = lim;
+      /* Growing only adds free space: the right edge moves right or stays. */
+      if (rcvwin > t->rcvbuf.cap) t->rcvbuf.cap = (uint32_t)rcvwin;
+    }
+    t->rcvq_space.space = copied;
+  }
+  t->rcvq_space.seq = copied_seq;
+  t->rcvq_space.time_us = e->now_us;
 }
 
 /* ---- out-of-order intervals: an AVL tree over a node pool ----
@@ -286,9 +451,10 @@ bool ooo_insert(struct tcp_engine *e, struct tcb *t, uint32_t seq, const uint8_t
   uint64_t *w = &e->ooo_work;
   struct ring *r = &t->rcvbuf;
   bool whole = true;
-  /* Every byte has its place in the ring: the window never exceeds the free
-   * space (tcp_window_field). Should that fail, what has none is dropped. */
-  uint32_t room_end = t->rcv_nxt + (r->cap - r->len);
+  /* Every byte within the advertised window has its place in the ring: the
+   * window never exceeds the free space plus the overcommit (tcp_window_field).
+   * Should that fail, what has none is dropped. */
+  uint32_t room_end = tcp_rcv_room_end(t);
   if (seq_gt(seq + len, room_end)) {
     len = seq_lt(seq, room_end) ? room_end - seq : 0;
     fin = false;
@@ -305,7 +471,10 @@ bool ooo_insert(struct tcp_engine *e, struct tcb *t, uint32_t seq, const uint8_t
     }
   }
   if (len == 0) return whole;
-  if (!ring_alloc(e, r)) return false;
+  /* Storage up to the segment's end, before anything changes (a refusal, counted
+   * in alloc_failures, leaves the tree and the window as they were). */
+  if (!ring_reserve(e, r, r->len + (end - t->rcv_nxt), r->cap + tcp_rcv_overcommit(t)))
+    return false;
   uint32_t cur = s ? s->last : 0;
   if (cur && seq_geq(seq, nd(s, cur)->left)) {
     struct ooo_node *n = nd(s, cur);

@@ -31,11 +31,19 @@
 #include "wire/wire.h"
 #include "wire/seq.h"
 
-/* ---- byte ring ---- */
+/* ---- byte ring (issue 12: elastic) ----
+ * cap is the socket buffer size: what the window and send() promise. The
+ * storage behind it is elastic: allocated at the first byte, grown by doubling
+ * (copying at most what it held, so amortised O(1) a byte) as data needs it,
+ * never past twice the most it may hold, and released when the ring drains (receive: all read and no
+ * out-of-order bytes; send: all acknowledged), so a connection that carried data
+ * and went idle holds no buffer. A failed growth keeps the old storage: the data
+ * that did not fit is refused (counted in alloc_failures), never lost. */
 struct ring {
-  uint8_t *data;   /* allocated lazily on first write, so idle connections hold none */
-  uint32_t cap;    /* capacity in bytes (the socket buffer size) */
-  uint32_t head;   /* index of the first byte */
+  uint8_t *data;   /* NULL while empty */
+  uint32_t cap;    /* the buffer size (SO_SNDBUF/SO_RCVBUF, or autotuned) */
+  uint32_t size;   /* bytes allocated at data (0 if none) */
+  uint32_t head;   /* index of the first byte (< size) */
   uint32_t len;    /* bytes held */
   bool pinned;     /* receive ring: out-of-order bytes lie past len, at fixed places,
                       so head stays put when the ring empties */
@@ -277,6 +285,21 @@ struct tcb {
   bool epipe_reported;
   bool connect_unreported;        /* a connect() outcome the next connect() reports (0 once, Linux) */
 
+  /* Receive-buffer autotuning (Linux's tcp_rcv_space_adjust, "dynamic
+   * right-sizing"): bytes the application read in the last measured RTT, where
+   * that measurement began (copied sequence) and when. The RTT is the receiver's
+   * own estimate (tcp_rcv_rtt_measure): the time a window of data takes to
+   * arrive, its minimum kept (no timestamps). */
+  struct {
+    uint32_t space, seq;
+    uint64_t time_us;
+  } rcvq_space;
+  struct {
+    uint32_t seq;                 /* rcv_nxt that ends the current sample */
+    uint64_t time_us;             /* when it began, 0 = none running */
+    uint64_t rtt_us;              /* minimum seen, 0 = none yet */
+  } rcv_rtt;
+
   struct ustcp_tcp_info info;     /* counters (A4); state/rtt fields filled on read */
   uint64_t mem_bytes;
 };
@@ -319,6 +342,11 @@ struct tcp_engine {
   uint64_t next_conn_id;
   struct ustcp_stats *stats;
   uint64_t mem_bytes, mem_peak_bytes;
+  /* Ring storage allocated now, stack-wide, and whether that is past
+   * cfg->tcp_mem_pressure (Linux's tcp_memory_pressure): no buffer grows by
+   * autotuning then. */
+  uint64_t ring_bytes;
+  bool mem_pressure;
   uint64_t conns;
   struct tcb *defer_head;         /* connections with deferred output */
   /* RFC 5961 §7 stack-wide challenge ACK budget, only when challenge_ack_limit
@@ -394,7 +422,42 @@ uint32_t ring_read(struct ring *r, uint8_t *dst, uint32_t n, bool consume);
 void ring_copy_out(const struct ring *r, uint32_t off, uint8_t *dst, uint32_t n);
 void ring_drop(struct ring *r, uint32_t n);
 void ring_free(struct tcp_engine *e, struct ring *r);
-static inline uint32_t ring_space(const struct ring *r) { return r->cap - r->len; }
+/* Releases the storage of a ring that holds nothing (and no out-of-order bytes). */
+void ring_release_empty(struct tcp_engine *e, struct ring *r);
+/* Sets the buffer size (SO_SNDBUF/SO_RCVBUF): -EINVAL below what it holds,
+ * -ENOMEM if the storage had to shrink and could not be reallocated. */
+int ring_set_cap(struct tcp_engine *e, struct ring *r, uint32_t cap);
+/* Free space under the buffer size (0 when a receive ring holds more, see
+ * tcp_rcv_overcommit). */
+static inline uint32_t ring_space(const struct ring *r) { return r->len < r->cap ? r->cap - r->len : 0; }
+/* Writes up to n bytes while the ring holds at most limit (>= cap). */
+uint32_t ring_write_upto(struct tcp_engine *e, struct ring *r, const uint8_t *src, uint32_t n,
+                         uint32_t limit);
+/* How far past its size the receive ring may hold data: the window is never
+ * shrunk, and keeping the advertised edge where it was (rounding the window
+ * field up, Linux's tcp_select_window) can offer a little more than the free
+ * space: up to a quarter of the buffer when the window is scaled, else none. */
+static inline uint32_t tcp_rcv_overcommit(const struct tcb *t)
+{
+  return t->rcv_wscale ? t->rcvbuf.cap / 4 : 0;
+}
+/* Where the receive ring's storage ends in sequence space: rcv_nxt plus what it
+ * may still take (buffer size plus overcommit, less what it holds). */
+static inline uint32_t tcp_rcv_room_end(const struct tcb *t)
+{
+  uint32_t lim = t->rcvbuf.cap + tcp_rcv_overcommit(t);
+  return t->rcv_nxt + (t->rcvbuf.len < lim ? lim - t->rcvbuf.len : 0);
+}
+/* Autotuning (issue 12 point 1). At ESTABLISHED (Linux's tcp_init_buffer_space). */
+void tcp_init_buffer_space(struct tcp_engine *e, struct tcb *t);
+/* After the application read (tcp_rcv_space_adjust). */
+void tcp_rcv_space_adjust(struct tcp_engine *e, struct tcb *t);
+/* In-order data arrived (tcp_rcv_rtt_measure). */
+void tcp_rcv_rtt_measure(struct tcp_engine *e, struct tcb *t);
+/* An ACK freed send-buffer space (tcp_new_space -> tcp_sndbuf_expand). */
+void tcp_sndbuf_expand(struct tcp_engine *e, struct tcb *t);
+/* True while the stack-wide ring memory is past tcp_mem_pressure. */
+bool tcp_under_memory_pressure(struct tcp_engine *e);
 /* How many out-of-order intervals t may hold: max_ooo_segments, or (0) as many
  * 536-byte segments as the receive buffer holds, plus one. Bytes are bounded by the
  * window anyway (they sit in the receive ring); the count bounds the tree. */

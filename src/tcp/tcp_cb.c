@@ -316,7 +316,6 @@ void tcb_fill_info(const struct tcb *t, struct ustcp_tcp_info *out)
   out->backoff = t->backoff;
   out->snd_buf_used = t->sndbuf.len;
   out->rcv_buf_used = t->rcvbuf.len;
-  out->mem_bytes = sizeof *t + (t->sndbuf.data ? t->sndbuf.cap : 0) +
-                   (t->rcvbuf.data ? t->rcvbuf.cap : 0);
+  out->mem_bytes = sizeof *t + t->sndbuf.size + t->rcvbuf.size;
   out->mem_bytes += ooo_mem(t);
 }

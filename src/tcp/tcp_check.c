@@ -25,9 +25,14 @@ static const char *fail(char *buf, size_t cap, const struct tcb *t, const char *
 static const char *check_ring(const struct ring *r, const char *name, char *buf, size_t cap,
                               const struct tcb *t)
 {
-  if (r->len > r->cap) FAIL("%s holds %u bytes over its capacity %u", name, r->len, r->cap);
+  /* A receive ring may hold up to tcp_rcv_overcommit past its size. */
+  uint32_t lim = r->cap + (r == &t->rcvbuf ? tcp_rcv_overcommit(t) : 0);
+  if (r->len > lim) FAIL("%s holds %u bytes over its capacity %u", name, r->len, r->cap);
   if (!r->data && r->len) FAIL("%s holds %u bytes without storage", name, r->len);
-  if (r->data && r->cap && r->head >= r->cap) FAIL("%s head %u outside capacity %u", name, r->head, r->cap);
+  if (r->data && r->head >= r->size) FAIL("%s head %u outside its storage %u", name, r->head, r->size);
+  if (r->size > 2ull * lim) FAIL("%s storage %u over twice its capacity %u", name, r->size, r->cap);
+  if (!r->data != !r->size) FAIL("%s storage size %u does not match its pointer", name, r->size);
+  if (r->data && r->len > r->size) FAIL("%s holds %u bytes in %u of storage", name, r->len, r->size);
   return NULL;
 }
 
@@ -35,8 +40,8 @@ uint64_t tcp_tcb_mem(const struct tcb *t)
 {
   uint64_t m = sizeof *t;
   if (t->lst) m += sizeof *t->lst;
-  if (t->sndbuf.data) m += t->sndbuf.cap;
-  if (t->rcvbuf.data) m += t->rcvbuf.cap;
+  m += t->sndbuf.size;
+  m += t->rcvbuf.size;
   m += ooo_mem(t);
   return m;
 }
@@ -237,9 +242,9 @@ const char *tcp_check_tcb(const struct tcp_engine *e, const struct tcb *t, char 
   uint32_t fin_adj = t->rcv_fin ? 1u : 0u;
   if (seq_gt(t->rcv_nxt, t->rcv_adv + fin_adj))
     FAIL("rcv_nxt %u beyond the advertised edge %u", t->rcv_nxt - t->irs, t->rcv_adv - t->irs);
-  if (seq_gt(t->rcv_adv, t->rcv_nxt + ring_space(&t->rcvbuf)))
-    FAIL("advertised edge %u beyond buffer space (rcv_nxt %u, free %u)", t->rcv_adv - t->irs,
-         t->rcv_nxt - t->irs, ring_space(&t->rcvbuf));
+  if (seq_gt(t->rcv_adv, tcp_rcv_room_end(t)))
+    FAIL("advertised edge %u beyond buffer space (rcv_nxt %u, free %u + overcommit %u)",
+         t->rcv_adv - t->irs, t->rcv_nxt - t->irs, ring_space(&t->rcvbuf), tcp_rcv_overcommit(t));
   uint32_t l2, r2;
   for (bool more = ooo_next(t, true, 0, &l2, &r2); more; more = ooo_next(t, false, l2, &l2, &r2)) {
     if (seq_gt(r2, t->rcv_adv))
@@ -247,7 +252,7 @@ const char *tcp_check_tcb(const struct tcp_engine *e, const struct tcb *t, char 
     if (!seq_gt(l2, t->rcv_nxt))
       FAIL("out-of-order data %u..%u not above rcv_nxt %u", l2 - t->irs, r2 - t->irs, t->rcv_nxt - t->irs);
     /* Its bytes sit in the ring past the in-order ones. */
-    if (r2 - t->rcv_nxt > t->rcvbuf.cap - t->rcvbuf.len)
+    if (seq_gt(r2, tcp_rcv_room_end(t)))
       FAIL("out-of-order data %u..%u has no place in the receive ring", l2 - t->irs, r2 - t->irs);
   }
   return NULL;

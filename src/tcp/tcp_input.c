@@ -167,6 +167,7 @@ static void handshake_done(struct tcp_engine *e, struct tcb *t, const struct tcp
   t->rto_at_us = 0;
   timer_update(e, t);
   tcb_set_state(e, t, USTCP_ESTABLISHED, USTCP_CAUSE_SEGMENT);
+  tcp_init_buffer_space(e, t);
   tcp_arm_keepalive(e, t);
 }
 
@@ -245,9 +246,10 @@ static bool acceptable(const struct tcb *t, uint32_t seq, uint32_t len)
 static bool deliver_in_order(struct tcp_engine *e, struct tcb *t, const uint8_t *data,
                              uint32_t len, bool fin)
 {
-  uint32_t n = ring_write(e, &t->rcvbuf, data, len);
+  uint32_t n = ring_write_upto(e, &t->rcvbuf, data, len, t->rcvbuf.cap + tcp_rcv_overcommit(t));
   t->rcv_nxt += n;
   t->info.bytes_received += n;
+  tcp_rcv_rtt_measure(e, t);
   if (n < len) fin = false;   /* the rest did not fit: the peer will resend it */
   if (fin) {
     ooo_free_all(e, t);       /* nothing beyond the FIN is data */
@@ -263,12 +265,16 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, const struct tcp_hd
   uint32_t ack = h->ack;
   uint32_t acked = ack - t->snd_una;
   t->cc.last_advance = acked;
+  bool freed = false;
   /* Drop acknowledged data from the send buffer (SYN/FIN have no buffer bytes). */
   if (seq_gt(ack, t->snd_buf_seq)) {
+    freed = true;
     uint32_t drop = u32_min(ack - t->snd_buf_seq, t->sndbuf.len);
     ring_drop(&t->sndbuf, drop);
     t->snd_buf_seq += drop;
     t->info.bytes_acked += drop;
+    /* All acknowledged: the storage goes (issue 12, elastic buffers). */
+    ring_release_empty(e, &t->sndbuf);
   }
   if (t->rtt.timing && seq_geq(ack, t->rtt.seq)) {
     tcp_rtt_sample(e, t, e->now_us - t->rtt.sent_us);
@@ -334,6 +340,8 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, const struct tcp_hd
   if (t->snd_una == t->snd_max) t->rto_at_us = 0;
   else t->rto_at_us = e->now_us + t->rtt.rto_us;   /* RFC 6298 §5.3 */
   timer_update(e, t);
+  /* Linux's tcp_new_space: the ACK freed buffer space, with cwnd as it is now. */
+  if (freed) tcp_sndbuf_expand(e, t);
 }
 
 /* RFC 5681 §3.2 / RFC 6582: the third duplicate ACK retransmits snd_una. */

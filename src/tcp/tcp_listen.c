@@ -231,6 +231,7 @@ static struct tcb *child_new(struct tcp_engine *e, struct tcb *l, const struct t
   c->sndbuf.cap = l->sndbuf.cap;
   c->rcvbuf.cap = l->rcvbuf.cap;
   c->rcvbuf_locked = l->rcvbuf_locked;
+  c->sndbuf_locked = l->sndbuf_locked;   /* Linux: sk_userlocks is cloned (no autotuning) */
   c->nodelay = l->nodelay;
   c->keepalive = l->keepalive;
   c->keepidle_s = l->keepidle_s;
@@ -342,6 +343,7 @@ static void cookie_ack(struct tcp_engine *e, struct tcb *l, const struct tcp_pac
   accept_queue_add(l, c);
   if (e->stats) e->stats->passive_opens++;
   tcb_set_state(e, c, USTCP_ESTABLISHED, USTCP_CAUSE_SEGMENT);
+  tcp_init_buffer_space(e, c);
   tcp_arm_keepalive(e, c);
   if (p->payload_len || (p->tcp.flags & TCP_FIN)) tcp_input(e, c, p);
   if (e->ops.wake) e->ops.wake(e, l);

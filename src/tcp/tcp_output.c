@@ -42,12 +42,23 @@ uint16_t tcp_window_field(struct tcp_engine *e, struct tcb *t)
   uint32_t wnd = new_edge - t->rcv_nxt;
   uint32_t field = wnd >> t->rcv_wscale;
   if (field > 65535) field = 65535;
+  /* Rounding down to the scale unit would pull the edge last advertised
+   * (rcv_adv) back by less than a unit whenever rcv_nxt moved by other than
+   * whole units: the window field is rounded up instead, as Linux's
+   * tcp_select_window (ALIGN(cur_win, 1 << rcv_wscale)), so the edge the peer
+   * sees never moves left (RFC 9293 §3.8.6.2.2). That may offer a little more
+   * than the free space; the ring takes it (tcp_rcv_overcommit). Should even
+   * that be used up (a peer of tiny segments and an application that does not
+   * read), the edge retracts by less than a unit (RFC 7323 §2.3) and rcv_adv,
+   * the edge up to which data is accepted, stays: nothing the peer was allowed
+   * to send is cut off. rcv_adv is backed: the room's end never decreases. */
+  if (seq_gt(t->rcv_adv, t->rcv_nxt + (field << t->rcv_wscale))) {
+    uint32_t unit = 1u << t->rcv_wscale;
+    uint32_t up = (t->rcv_adv - t->rcv_nxt + unit - 1) >> t->rcv_wscale;
+    if (up <= 65535 && seq_leq(t->rcv_nxt + (up << t->rcv_wscale), tcp_rcv_room_end(t)))
+      field = up;
+  }
   t->rcv_wnd = field << t->rcv_wscale;
-  /* Rounding down to the scale unit can retract the advertised edge by less
-   * than one unit (RFC 7323 Appendix F); rcv_adv, the edge up to which data is
-   * accepted, stays at the largest edge advertised, so nothing the peer was
-   * allowed to send is cut off and the retraction never compounds. It is
-   * backed by buffer space: rcv_nxt + free space never decreases. */
   uint32_t edge = t->rcv_nxt + t->rcv_wnd;
   if (seq_gt(edge, t->rcv_adv) || seq_lt(t->rcv_adv, t->rcv_nxt)) t->rcv_adv = edge;
   return (uint16_t)field;
@@ -123,13 +134,13 @@ static size_t snd_payload(const struct tcb *t, uint32_t off, uint32_t len, struc
 {
   if (len == 0) return 0;
   const struct ring *r = &t->sndbuf;
-  uint32_t start = (r->head + off) % r->cap;
-  if (start + len <= r->cap) {
+  uint32_t start = (r->head + off) % r->size;
+  if (start + len <= r->size) {
     iov[0] = (struct tcp_iov){r->data + start, len};
     return 1;
   }
-  iov[0] = (struct tcp_iov){r->data + start, r->cap - start};
-  iov[1] = (struct tcp_iov){r->data, len - (r->cap - start)};
+  iov[0] = (struct tcp_iov){r->data + start, r->size - start};
+  iov[1] = (struct tcp_iov){r->data, len - (r->size - start)};
   return 2;
 }
 

@@ -247,6 +247,11 @@ ssize_t tcp_user_receive(struct tcp_engine *e, struct tcb *t, void *buf, size_t 
   if (t->rcvbuf.len > 0) {
     uint32_t want = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
     uint32_t n = ring_read(&t->rcvbuf, buf, want, !peek);
+    if (!peek) {
+      /* All read and nothing out of order: the storage goes (issue 12). */
+      ring_release_empty(e, &t->rcvbuf);
+      if (tcb_has_conn_state(t->state)) tcp_rcv_space_adjust(e, t);
+    }
     if (!peek && tcb_has_conn_state(t->state) && !t->rcv_fin) {
       /* Window update when reading opened the window by a useful amount
        * (RFC 9293 §3.8.6.2.2: at least min(buffer/2, MSS)). */

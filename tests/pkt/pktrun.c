@@ -359,6 +359,7 @@ static const struct cfg_field cfg_fields[] = {
   CF(max_ooo_segments, CT_U32), CF(rfc1337, CT_U32), CF(invalid_ratelimit_us, CT_U64),
   CF(accept_local, CT_U32), CF(netdev_budget, CT_U32), CF(max_tw_buckets, CT_U32),
   CF(max_orphans, CT_U32), CF(timestamps, CT_BOOL), CF(notsent_lowat, CT_U32),
+  CF(tcp_mem_pressure, CT_U64),
 };
 
 static void do_config(struct runner *r, const char *s)

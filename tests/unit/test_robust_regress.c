@@ -224,7 +224,8 @@ static void acking_retransmission_updates_the_window(void)
   uint32_t P = c.snd_nxt;
   rp_send_from(&r, c.peer_ip, c.peer_port, 80, P, una, TCP_ACK, 4380, NULL, NULL, 0);
   static uint8_t data[20000];
-  CHECK_EQ(ustcp_send(r.s, fd, data, sizeof data, 0), (ssize_t)16384);   /* wmem_default */
+  /* wmem_default grown to two initial windows at ESTABLISHED (issue 12) */
+  CHECK_EQ(ustcp_send(r.s, fd, data, sizeof data, 0), (ssize_t)sizeof data);
   struct tcp_packet p;
   uint32_t top = una;
   while (rp_next(&r, &p)) top = p.tcp.seq + (uint32_t)p.payload_len;
