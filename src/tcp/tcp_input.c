@@ -700,13 +700,20 @@ static enum verdict process_ack(struct tcp_engine *e, struct tcb *t, const struc
   if (seq_geq(h->ack, t->snd_una)) update_ts_recent(e, t, h);
   bool was_fin_acked = fin_acked(t);
   bool acks_new = seq_gt(h->ack, t->snd_una);
+  /* Whether this ACK SACKs data not SACKed before (RFC 6675 §2 DupAck (e)). */
+  uint32_t sacked_before = t->sack_ok ? sack_bytes(t) : 0;
   if (t->sack_ok) sack_update(t, &h->opts);
+  bool sacks_new = t->sack_ok && sack_bytes(t) > sacked_before;
   if (acks_new) {
     ack_advance(e, t, h);
     wake(e, t);
   } else if (h->ack == t->snd_una && s->p->payload_len == 0 && !(h->flags & TCP_FIN) &&
              t->snd_max != t->snd_una &&
-             seg_window(t, h) == t->snd_wnd) {
+             (sacks_new || seg_window(t, h) == t->snd_wnd)) {
+    /* A duplicate by RFC 5681's definition (window unchanged) or by RFC
+     * 6675's (new SACK information, whatever the window: Linux's receive
+     * window moves by a few bytes as its buffer drains, and Linux itself
+     * counts SACKed segments, not equal windows). */
     dup_ack(e, t);
   }
   update_send_window(e, t, s, acks_new);
