@@ -82,6 +82,10 @@ struct ustcp_config {
                                    enough for the receive window (buffer / MSS + 1),
                                    so a bigger SO_RCVBUF gets a longer queue */
   uint32_t rfc1337;             /* 0 (Linux): 1 = ignore RST in TIME_WAIT (RFC 1337) */
+  char congestion_control[16];  /* "reno" (Linux's tcp_congestion_control is "cubic", also
+                                   available; see stack.c); per socket TCP_CONGESTION */
+  bool slow_start_after_idle;   /* 1 (tcp_slow_start_after_idle): cwnd restarts after an
+                                   idle period longer than the RTO (RFC 5681 §4.1) */
   uint64_t invalid_ratelimit_us; /* 500 ms (tcp_invalid_ratelimit): per connection, at most
                                     one ACK this often to out-of-window segments and one
                                     challenge ACK (Linux's tcp_oow_rate_limited) */
@@ -286,6 +290,7 @@ int ustcp_sock_error(struct ustcp_stack *s, int fd);
 #define USTCP_TCP_KEEPCNT 6
 #define USTCP_TCP_INFO 11         /* struct ustcp_tcp_info (get only) */
 #define USTCP_TCP_QUICKACK 12     /* 1: no delayed ACKs */
+#define USTCP_TCP_CONGESTION 13   /* a name string: "cubic" or "reno" (as Linux) */
 struct ustcp_linger {
   int l_onoff;
   int l_linger;                   /* seconds; 0 with l_onoff = abortive close (RST) */

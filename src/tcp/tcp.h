@@ -30,6 +30,7 @@
 #include "ustcp.h"
 #include "wire/wire.h"
 #include "wire/seq.h"
+#include "tcp/cc.h"
 
 /* ---- byte ring ---- */
 struct ring {
@@ -206,20 +207,29 @@ struct tcb {
   struct tcp_sack_block sacked[TCP_SACK_SCOREBOARD];
   uint32_t sack_rexmit;
 
-  /* congestion control: NewReno (RFC 5681, RFC 6582) */
+  /* Loss recovery (RFC 5681 §3.2, RFC 6582, RFC 3042), whatever the
+   * congestion control: duplicate ACK count, recovery point, limited transmit */
   struct {
-    uint32_t cwnd, ssthresh;      /* bytes */
     uint32_t dupacks;
     bool in_recovery;
     uint32_t recover;             /* snd_max when recovery began */
     uint32_t lt_extra;            /* RFC 3042 limited transmit: bytes allowed past cwnd */
-    uint32_t acked_accum;         /* bytes acked toward one MSS of growth (CA) */
     uint32_t last_advance;        /* bytes the latest cumulative ACK advanced (RFC 6582 §4) */
+  } rec;
+
+  /* Congestion control (cc.h): cwnd and ssthresh are the module's outputs; its
+   * own state lives in priv, which only the module reads. RFC 7661 / Linux's
+   * tcp_cwnd_validate: whether the sender used its cwnd lately. */
+  struct {
+    uint32_t cwnd, ssthresh;      /* bytes */
+    const struct cc_ops *ops;
     /* Linux's tcp_cwnd_validate (RFC 7661): per window of data, whether cwnd
      * stopped the sending, else the most bytes that were in flight */
     bool is_cwnd_limited;
     uint32_t max_flight;
     uint32_t usage_seq;           /* snd_nxt when that window began */
+    uint64_t last_send_us;        /* last data segment sent (Linux's lsndtime) */
+    _Alignas(8) unsigned char priv[CC_PRIV_BYTES];
   } cc;
 
   /* Rate limit of ACKs to out-of-window segments and of challenge ACKs, as

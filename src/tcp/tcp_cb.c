@@ -261,8 +261,7 @@ uint16_t tcp_adv_mss(const struct tcp_engine *e, const struct tcb *t)
 
 void tcb_init_conn(struct tcp_engine *e, struct tcb *t)
 {
-  t->cc.cwnd = e->cfg->init_cwnd * (uint32_t)t->snd_mss;
-  t->cc.ssthresh = UINT32_MAX / 2;
+  cc_init_conn(e, t);
   t->snd_buf_seq = t->iss + 1;
   t->pm.n = 0;        /* no push marks from an earlier sequence space */
   t->pm.eor = 0;

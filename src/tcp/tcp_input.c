@@ -261,7 +261,7 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, const struct tcp_hd
 {
   uint32_t ack = h->ack;
   uint32_t acked = ack - t->snd_una;
-  t->cc.last_advance = acked;
+  t->rec.last_advance = acked;
   /* Drop acknowledged data from the send buffer (SYN/FIN have no buffer bytes). */
   if (seq_gt(ack, t->snd_buf_seq)) {
     uint32_t drop = u32_min(ack - t->snd_buf_seq, t->sndbuf.len);
@@ -269,9 +269,12 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, const struct tcp_hd
     t->snd_buf_seq += drop;
     t->info.bytes_acked += drop;
   }
+  uint64_t rtt_us = 0;
   if (t->rtt.timing && seq_geq(ack, t->rtt.seq)) {
-    tcp_rtt_sample(e, t, e->now_us - t->rtt.sent_us);
+    rtt_us = e->now_us - t->rtt.sent_us;
+    tcp_rtt_sample(e, t, rtt_us);
     t->rtt.timing = false;
+    if (!rtt_us) rtt_us = 1;
   } else if (!t->rtt.timing && t->rtt.karn) {
     /* RFC 7323 §4 (RTTM): where Karn's rule left no timed segment (a
      * retransmission voided it and no new segment is timed yet), TSecr still
@@ -283,6 +286,7 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, const struct tcp_hd
      * gains expect (RFC 7323 Appendix G). */
     uint64_t r = ts_rtt_us(e, t, h);
     if (r) tcp_rtt_sample(e, t, r);
+    rtt_us = r;
   }
   /* Karn's algorithm (RFC 6298 §3, §5.5), as Linux keeps icsk_rto: the
    * backed-off RTO stays in force until a sample from a segment sent once
@@ -291,10 +295,10 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, const struct tcp_hd
   t->probes = 0;
   t->soft_error = 0;   /* the path works again (Linux clears sk_err_soft in tcp_ack) */
   uint32_t mss = t->snd_mss;
-  if (t->cc.in_recovery) {
-    if (seq_geq(ack, t->cc.recover)) {
+  if (t->rec.in_recovery) {
+    if (seq_geq(ack, t->rec.recover)) {
       /* RFC 6582 §3.2 step 3: full ACK ends recovery; deflate. */
-      t->cc.in_recovery = false;
+      t->rec.in_recovery = false;
       uint32_t flight = t->snd_max - ack;
       t->cc.cwnd = u32_min(t->cc.ssthresh, u32_max(flight, mss) + mss);
     } else {
@@ -311,21 +315,11 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, const struct tcp_hd
       t->cc.cwnd = t->cc.cwnd > acked ? t->cc.cwnd - acked + mss : mss;
       t->info.fast_retrans++;
     }
-  } else if (!tcp_is_cwnd_limited(t)) {
-    /* the application, not cwnd, limits the sending: no growth (RFC 7661) */
-  } else if (t->cc.cwnd < t->cc.ssthresh) {
-    /* slow start: every segment acked, up to ssthresh, as Linux's tcp_slow_start
-     * (RFC 3465 byte counting; at most doubling per RTT, immune to ACK division) */
-    t->cc.cwnd += u32_min(acked, t->cc.ssthresh - t->cc.cwnd);
   } else {
-    t->cc.acked_accum += acked;                 /* congestion avoidance, per RTT */
-    if (t->cc.acked_accum >= t->cc.cwnd) {
-      t->cc.acked_accum -= t->cc.cwnd;
-      t->cc.cwnd += mss;
-    }
+    cc_ack(e, t, acked, rtt_us);                /* slow start or avoidance: the module's */
   }
-  t->cc.dupacks = 0;
-  t->cc.lt_extra = 0;
+  t->rec.dupacks = 0;
+  t->rec.lt_extra = 0;
   t->snd_una = ack;
   if (seq_lt(t->snd_nxt, ack)) t->snd_nxt = ack;
   if (t->nsacked) sack_prune(t);
@@ -351,12 +345,12 @@ static void dup_ack(struct tcp_engine *e, struct tcb *t)
 {
   t->info.dup_acks_in++;
   uint32_t mss = t->snd_mss;
-  if (t->cc.in_recovery) {
+  if (t->rec.in_recovery) {
     t->cc.cwnd += mss;       /* inflate for the segment that left the network */
     sack_retransmit_next(e, t);
     return;
   }
-  ++t->cc.dupacks;
+  ++t->rec.dupacks;
   /* When is snd_una lost? At the third duplicate (RFC 5681); with fewer than 4
    * segments out and nothing new to send, at oseg - 1 (RFC 5827 early
    * retransmit); or once 3 segments' worth above it are SACKed, which also
@@ -367,17 +361,17 @@ static void dup_ack(struct tcp_engine *e, struct tcb *t)
   bool unsent = t->sndbuf.len > unsent_off;
   uint32_t thresh = (oseg < 4 && oseg >= 2 && !unsent) ? oseg - 1 : 3;
   bool sack_says_lost = t->sack_ok && sack_bytes(t) >= 3 * mss;
-  if (t->cc.dupacks < thresh && !sack_says_lost) {
+  if (t->rec.dupacks < thresh && !sack_says_lost) {
     /* RFC 3042 limited transmit: each of the first two duplicates lets one new
      * segment out, so a small window still produces the third duplicate. */
-    if (t->cc.dupacks <= 2 && unsent && t->snd_nxt == t->snd_max) {   /* new data only */
-      t->cc.lt_extra = t->cc.dupacks * mss;
+    if (t->rec.dupacks <= 2 && unsent && t->snd_nxt == t->snd_max) {   /* new data only */
+      t->rec.lt_extra = t->rec.dupacks * mss;
       tcp_output(e, t);
     }
     return;
   }
-  if (t->cc.dupacks > thresh && !sack_says_lost) return;   /* handled at the threshold */
-  t->cc.lt_extra = 0;
+  if (t->rec.dupacks > thresh && !sack_says_lost) return;   /* handled at the threshold */
+  t->rec.lt_extra = 0;
   /* RFC 6582 §3.2 step 1 and §4: not while snd_una <= recover, where recover
    * is set by a recovery and by a retransmission timeout (tcp_timer.c): after
    * a timeout, go-back-N retransmissions make duplicate ACKs, and a fast
@@ -386,15 +380,15 @@ static void dup_ack(struct tcp_engine *e, struct tcb *t)
    * cumulative ACK advanced at most 4*SMSS (and cwnd > SMSS), while go-back-N
    * duplicates follow a large jump. Without it every loss below recover
    * waited for a (backed-off) timeout. */
-  if (seq_leq(t->snd_una, t->cc.recover) && (t->info.fast_retrans || t->info.rto_expirations) &&
-      !(t->cc.cwnd > mss && t->cc.last_advance <= 4 * mss))
+  if (seq_leq(t->snd_una, t->rec.recover) && (t->info.fast_retrans || t->info.rto_expirations) &&
+      !(t->cc.cwnd > mss && t->rec.last_advance <= 4 * mss))
     return;
   /* FlightSize (RFC 5681): what is outstanding. After a timeout's go-back-N,
    * data from snd_nxt to snd_max counts as lost, not in flight. */
   uint32_t flight = t->snd_nxt - t->snd_una;
-  t->cc.ssthresh = u32_max(flight / 2, 2 * mss);
-  t->cc.recover = t->snd_max;
-  t->cc.in_recovery = true;
+  cc_congestion_event(e, t, flight);          /* the module sets ssthresh */
+  t->rec.recover = t->snd_max;
+  t->rec.in_recovery = true;
   t->info.fast_retrans++;
   tcp_retransmit_una(e, t);
   t->sack_rexmit = t->snd_una + mss;

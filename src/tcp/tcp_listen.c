@@ -238,6 +238,7 @@ static struct tcb *child_new(struct tcp_engine *e, struct tcb *l, const struct t
   c->keepcnt = l->keepcnt;
   c->quickack = l->quickack;
   c->user_mss = l->user_mss;
+  c->cc.ops = l->cc.ops;           /* TCP_CONGESTION is inherited, as in Linux */
   c->linger_on = l->linger_on;
   c->linger_s = l->linger_s;
   c->rcv_mss = tcp_adv_mss(e, c);

@@ -494,7 +494,7 @@ static bool plan_segment(const struct tcb *t, uint32_t nxt, uint32_t avail, uint
                          uint32_t mss, uint32_t *len_out, bool *fin_out)
 {
   uint32_t room = u32_min(avail, pm_eor_room(t, nxt));   /* up to a record's end */
-  uint32_t wnd = u32_min(t->snd_wnd, t->cc.cwnd + t->cc.lt_extra);
+  uint32_t wnd = u32_min(t->snd_wnd, t->cc.cwnd + t->rec.lt_extra);
   uint32_t usable = wnd > inflight ? wnd - inflight : 0;
   uint32_t len = u32_min(u32_min(room, usable), mss);
   bool fin_pending = t->fin_queued && seq_leq(nxt, t->fin_seq);
@@ -526,6 +526,7 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
   bool sent = false;
   pm_prune(t);
   uint32_t frame_segs = 0, frame_max = tso_frame_segs(t);
+  cc_before_output(e, t);   /* RFC 5681 §4.1 restart after idle */
   for (;;) {
     if (t->nsacked && seq_lt(t->snd_nxt, t->snd_max)) {
       /* Going back over sent data (after a timeout): what the peer SACKed it
@@ -611,9 +612,10 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     /* cwnd-limited: data waits and the flight fills cwnd (Linux's tcp_write_xmit) */
     uint32_t off_now = t->snd_nxt - t->snd_buf_seq;
     bool data_waits = t->sndbuf.len > off_now;
-    bool cwnd_limited = data_waits && t->snd_nxt - t->snd_una >= t->cc.cwnd + t->cc.lt_extra;
+    bool cwnd_limited = data_waits && t->snd_nxt - t->snd_una >= t->cc.cwnd + t->rec.lt_extra;
     if (sent || cwnd_limited) cwnd_validate(t, cwnd_limited);
   }
+  cc_after_output(e, t, sent);   /* last data sent: the restart after idle */
   if (!sent && t->ack_now) tcp_send_ack(e, t);
   /* D3: data waits, the peer's window is zero and nothing is in flight to elicit
    * an update: the persist timer probes until the window reopens. */

@@ -192,11 +192,10 @@ static bool rto_expired(struct tcp_engine *e, struct tcb *t)
   if (t->state != USTCP_SYN_SENT && t->state != USTCP_SYN_RCVD) {
     /* RFC 5681 §3.1 eq. 4, and cwnd = one segment after a timeout. */
     uint32_t flight = t->snd_max - t->snd_una;
-    t->cc.ssthresh = u32_max(flight / 2, 2u * t->snd_mss);
-    t->cc.cwnd = t->snd_mss;
-    t->cc.in_recovery = false;
-    t->cc.dupacks = 0;
-    t->cc.recover = t->snd_max;           /* RFC 6582 §4 (see dup_ack) */
+    cc_rto(e, t, flight);                 /* the module: ssthresh, cwnd = 1 SMSS */
+    t->rec.in_recovery = false;
+    t->rec.dupacks = 0;
+    t->rec.recover = t->snd_max;           /* RFC 6582 §4 (see dup_ack) */
   }
   /* Go back to snd_una: everything from there is sent again as the windows allow
    * (skipping what the peer SACKed). A second timeout in a row forgets the
