@@ -215,6 +215,13 @@ struct tcb {
     uint32_t recover;             /* snd_max when recovery began */
     uint32_t lt_extra;            /* RFC 3042 limited transmit: bytes allowed past cwnd */
     uint32_t last_advance;        /* bytes the latest cumulative ACK advanced (RFC 6582 §4) */
+    /* RFC 6937 PRR, as Linux's tcp_cwnd_reduction (PRR-SSRB): data delivered
+     * to the receiver and data sent since recovery began, and cwnd then
+     * (RecoverFS), all in bytes */
+    uint32_t prr_delivered, prr_out, prior_cwnd;
+    /* Without SACK, the segments duplicate ACKs say have left the network
+     * (Linux's tcp_add_reno_sack), in bytes, for pipe */
+    uint32_t dup_bytes;
   } rec;
 
   /* Congestion control (cc.h): cwnd and ssthresh are the module's outputs; its
@@ -511,6 +518,16 @@ void sack_prune(struct tcb *t);
 bool sack_next_hole(const struct tcb *t, uint32_t from, uint32_t *start, uint32_t *end);
 uint32_t sack_skip(const struct tcb *t, uint32_t seq);
 uint32_t sack_bytes(const struct tcb *t);
+/* In recovery, the sequence number below which every un-SACKed byte counts as
+ * lost: RFC 6675 IsLost (DupThresh * SMSS SACKed above it), and at least the
+ * segment at snd_una (NewReno's partial-ACK rule, RFC 6582). */
+uint32_t sack_lost_end(const struct tcb *t);
+/* Un-SACKed bytes in [from, to). */
+uint32_t sack_unsacked(const struct tcb *t, uint32_t from, uint32_t to);
+/* RFC 6675 pipe (Linux's tcp_packets_in_flight) in bytes during recovery:
+ * outstanding, less what was SACKed (or duplicate-ACKed without SACK), less
+ * what is lost and not yet retransmitted. Outside recovery snd_nxt - snd_una. */
+uint32_t tcp_pipe(const struct tcb *t);
 /* Retransmits up to one segment from seq (tcp_output.c). */
 /* Payload a data segment may carry now: snd_mss less its options (Linux's
  * tcp_current_mss). */

@@ -141,7 +141,6 @@ static uint64_t ts_rtt_us(const struct tcp_engine *e, const struct tcb *t, const
   return (uint64_t)delta * 1000;
 }
 
-static void sack_retransmit_next(struct tcp_engine *e, struct tcb *t);
 
 static void wake(struct tcp_engine *e, struct tcb *t)
 {
@@ -297,29 +296,23 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, const struct tcp_hd
   uint32_t mss = t->snd_mss;
   if (t->rec.in_recovery) {
     if (seq_geq(ack, t->rec.recover)) {
-      /* RFC 6582 §3.2 step 3: full ACK ends recovery; deflate. */
+      /* RFC 6582 §3.2 step 3: a full ACK ends recovery, with cwnd = ssthresh
+       * (RFC 6937 §3; Linux's tcp_end_cwnd_reduction). */
       t->rec.in_recovery = false;
-      uint32_t flight = t->snd_max - ack;
-      t->cc.cwnd = u32_min(t->cc.ssthresh, u32_max(flight, mss) + mss);
+      t->cc.cwnd = t->cc.ssthresh;
     } else {
-      /* Partial ACK: retransmit the next hole, deflate by the amount acked. */
-      t->snd_una = ack;
-      if (seq_lt(t->snd_nxt, ack)) t->snd_nxt = ack;
-      sack_prune(t);
-      if (!t->nsacked || seq_leq(t->sack_rexmit, ack)) {
-        tcp_retransmit_una(e, t);
-        t->sack_rexmit = ack + mss;
-      } else {
-        sack_retransmit_next(e, t);   /* the hole at snd_una went out already */
-      }
-      t->cc.cwnd = t->cc.cwnd > acked ? t->cc.cwnd - acked + mss : mss;
-      t->info.fast_retrans++;
+      /* Partial ACK: PRR (process_ack) sends what the next hole needs. The
+       * acknowledged segments took their duplicate ACKs' share with them
+       * (Linux's tcp_remove_reno_sacks). */
+      uint32_t dup = acked > mss ? acked - mss : 0;
+      t->rec.dup_bytes = t->rec.dup_bytes > dup ? t->rec.dup_bytes - dup : 0;
     }
   } else {
     cc_ack(e, t, acked, rtt_us);                /* slow start or avoidance: the module's */
   }
   t->rec.dupacks = 0;
   t->rec.lt_extra = 0;
+  if (!t->rec.in_recovery) t->rec.dup_bytes = 0;
   t->snd_una = ack;
   if (seq_lt(t->snd_nxt, ack)) t->snd_nxt = ack;
   if (t->nsacked) sack_prune(t);
@@ -328,28 +321,17 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, const struct tcp_hd
   timer_update(e, t);
 }
 
-/* RFC 5681 §3.2 / RFC 6582: the third duplicate ACK retransmits snd_una. */
-/* With SACK, each duplicate ACK in recovery repairs the next hole below the
- * highest SACKed byte that this recovery has not retransmitted yet. */
-static void sack_retransmit_next(struct tcp_engine *e, struct tcb *t)
-{
-  uint32_t hs, he;
-  if (!t->sack_ok || !sack_next_hole(t, t->sack_rexmit, &hs, &he)) return;
-  uint32_t len = u32_min(he - hs, tcp_current_mss(e, t));
-  tcp_retransmit_at(e, t, hs, len);
-  t->sack_rexmit = hs + len;
-  t->info.fast_retrans++;
-}
-
+/* RFC 5681 §3.2 / RFC 6582 / RFC 6675: the third duplicate ACK (or enough
+ * SACKed data) starts recovery; PRR (RFC 6937) then paces what it sends. */
 static void dup_ack(struct tcp_engine *e, struct tcb *t)
 {
   t->info.dup_acks_in++;
   uint32_t mss = t->snd_mss;
-  if (t->rec.in_recovery) {
-    t->cc.cwnd += mss;       /* inflate for the segment that left the network */
-    sack_retransmit_next(e, t);
-    return;
-  }
+  /* Without SACK, each duplicate says a segment left the network (Linux's
+   * tcp_add_reno_sack), never more than are outstanding. */
+  if (!t->sack_ok)
+    t->rec.dup_bytes = u32_min(t->rec.dup_bytes + mss, t->snd_max - t->snd_una);
+  if (t->rec.in_recovery) return;   /* PRR (process_ack) decides what goes */
   ++t->rec.dupacks;
   /* When is snd_una lost? At the third duplicate (RFC 5681); with fewer than 4
    * segments out and nothing new to send, at oseg - 1 (RFC 5827 early
@@ -386,13 +368,81 @@ static void dup_ack(struct tcp_engine *e, struct tcb *t)
   /* FlightSize (RFC 5681): what is outstanding. After a timeout's go-back-N,
    * data from snd_nxt to snd_max counts as lost, not in flight. */
   uint32_t flight = t->snd_nxt - t->snd_una;
+  /* RFC 6937 §3 initialization (Linux's tcp_init_cwnd_reduction): RecoverFS
+   * is the cwnd before the reduction; process_ack then runs PRR for this ACK,
+   * whose first quota is the retransmission of snd_una. */
+  t->rec.prior_cwnd = u32_max(t->cc.cwnd, mss);
   cc_congestion_event(e, t, flight);          /* the module sets ssthresh */
   t->rec.recover = t->snd_max;
   t->rec.in_recovery = true;
-  t->info.fast_retrans++;
-  tcp_retransmit_una(e, t);
-  t->sack_rexmit = t->snd_una + mss;
-  t->cc.cwnd = t->cc.ssthresh + 3 * mss;
+  t->rec.prr_delivered = 0;
+  t->rec.prr_out = 0;
+  t->sack_rexmit = t->snd_una;
+}
+
+/* RFC 6937 §3 PRR with the slow start reduction bound, as Linux's
+ * tcp_cwnd_reduction: cwnd becomes pipe + sndcnt for the data this ACK
+ * delivered (cumulatively acknowledged or newly SACKed). Above ssthresh the
+ * sending follows ssthresh / RecoverFS of the deliveries; below it, at most
+ * what was delivered plus one segment when snd_una advanced, up to ssthresh.
+ * Linux counts segments: the proportional quota is rounded up to a whole
+ * segment likewise. */
+static void prr_ack(struct tcb *t, uint32_t delivered, bool una_advanced)
+{
+  if (!delivered) return;
+  uint32_t mss = t->snd_mss;
+  uint32_t pipe = tcp_pipe(t);
+  t->rec.prr_delivered += delivered;
+  uint64_t sndcnt;
+  if (pipe > t->cc.ssthresh) {
+    uint64_t quota = ((uint64_t)t->cc.ssthresh * t->rec.prr_delivered + t->rec.prior_cwnd - 1) /
+                     t->rec.prior_cwnd;
+    quota = (quota + mss - 1) / mss * mss;
+    sndcnt = quota > t->rec.prr_out ? quota - t->rec.prr_out : 0;
+  } else {
+    uint32_t delta = t->cc.ssthresh - pipe;
+    uint32_t owed = t->rec.prr_delivered > t->rec.prr_out ? t->rec.prr_delivered - t->rec.prr_out : 0;
+    sndcnt = u32_max(owed, delivered);
+    if (una_advanced) sndcnt += mss;
+    if (sndcnt > delta) sndcnt = delta;
+  }
+  /* The fast retransmit goes whatever the quota (Linux forces one segment
+   * while prr_out is 0). */
+  if (!t->rec.prr_out && sndcnt < mss) sndcnt = mss;
+  uint64_t cwnd = pipe + sndcnt;
+  t->cc.cwnd = cwnd > UINT32_MAX ? UINT32_MAX : (uint32_t)cwnd;
+}
+
+/* RFC 6675 §5 NextSeg as far as cwnd - pipe allows: lost segments first
+ * (rule 1), then new data (rule 2, tcp_output counts pipe in recovery), then
+ * the other holes below the highest SACKed byte (rule 3). Each step sends at
+ * most one segment and pipe grows by it, so the loop ends. */
+static void recovery_send(struct tcp_engine *e, struct tcb *t)
+{
+  uint32_t mss = t->snd_mss;
+  for (int rule = 1; rule <= 3; rule++) {
+    if (rule == 2) { tcp_output(e, t); continue; }
+    for (;;) {
+      if (tcp_pipe(t) >= t->cc.cwnd) return;
+      uint32_t from = seq_max(t->sack_rexmit, t->snd_una);
+      uint32_t lost_end = sack_lost_end(t);
+      uint32_t hs, he;
+      if (!t->nsacked) {
+        hs = from;
+        he = lost_end;
+      } else if (!sack_next_hole(t, from, &hs, &he)) {
+        break;
+      }
+      if (rule == 1 && !seq_lt(hs, lost_end)) break;
+      if (!seq_lt(hs, he)) break;
+      uint32_t len = u32_min(he - hs, mss);
+      uint32_t before = t->info.retrans_segs;
+      tcp_retransmit_at(e, t, hs, len);
+      t->sack_rexmit = hs + len;
+      if (t->info.retrans_segs == before) break;   /* nothing could go */
+      t->info.fast_retrans++;
+    }
+  }
 }
 
 static bool fin_acked(const struct tcb *t)
@@ -698,6 +748,7 @@ static enum verdict process_ack(struct tcp_engine *e, struct tcb *t, const struc
   uint32_t sacked_before = t->sack_ok ? sack_bytes(t) : 0;
   if (t->sack_ok) sack_update(t, &h->opts);
   bool sacks_new = t->sack_ok && sack_bytes(t) > sacked_before;
+  uint32_t prior_una = t->snd_una, prior_dup = t->rec.dup_bytes;
   if (acks_new) {
     ack_advance(e, t, h);
     wake(e, t);
@@ -710,7 +761,18 @@ static enum verdict process_ack(struct tcp_engine *e, struct tcb *t, const struc
      * counts SACKed segments, not equal windows). */
     dup_ack(e, t);
   }
+  if (t->rec.in_recovery) {
+    /* Data this ACK delivered (Linux's newly_acked_sacked): acknowledged or
+     * SACKed for the first time, or duplicate-ACKed without SACK. */
+    int64_t delivered = (int64_t)(t->snd_una - prior_una) +
+                        (t->sack_ok ? (int64_t)sack_bytes(t) - sacked_before
+                                    : (int64_t)t->rec.dup_bytes - prior_dup);
+    prr_ack(t, delivered > 0 ? (uint32_t)delivered : 0, t->snd_una != prior_una);
+  }
   update_send_window(e, t, s, acks_new);
+  /* after the window update: snd_wnd must be this ACK's, measured from the
+   * snd_una it set */
+  if (t->rec.in_recovery) recovery_send(e, t);
   if (!was_fin_acked && !fin_acked(t)) return SEG_GO;
   switch (t->state) {
   case USTCP_FIN_WAIT_1:

@@ -451,6 +451,7 @@ void tcp_retransmit_at(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32
    * call ended (and only there: tcp_fragment leaves it to the second part). */
   if (len && pm_push(t, seq, seq + len)) flags |= TCP_PSH;
   emit(e, t, seq, flags, pl, npl);
+  if (t->rec.in_recovery) t->rec.prr_out += len + fin;   /* RFC 6937 */
   t->info.retrans_segs++;
   if (e->stats) e->stats->retrans_segs++;
   t->rtt.timing = false;   /* Karn's rule */
@@ -491,11 +492,14 @@ static bool can_send_data(enum ustcp_state s)
  * being tcp_current_mss: false if nothing goes now; else the payload length
  * and whether the FIN rides on it. */
 static bool plan_segment(const struct tcb *t, uint32_t nxt, uint32_t avail, uint32_t inflight,
-                         uint32_t mss, uint32_t *len_out, bool *fin_out)
+                         uint32_t cwnd_used, uint32_t mss, uint32_t *len_out, bool *fin_out)
 {
   uint32_t room = u32_min(avail, pm_eor_room(t, nxt));   /* up to a record's end */
-  uint32_t wnd = u32_min(t->snd_wnd, t->cc.cwnd + t->rec.lt_extra);
-  uint32_t usable = wnd > inflight ? wnd - inflight : 0;
+  /* the peer's window counts from snd_una; cwnd against cwnd_used (pipe in
+   * recovery, RFC 6675) */
+  uint32_t usable = u32_min(t->snd_wnd > inflight ? t->snd_wnd - inflight : 0,
+                            t->cc.cwnd + t->rec.lt_extra > cwnd_used
+                                ? t->cc.cwnd + t->rec.lt_extra - cwnd_used : 0);
   uint32_t len = u32_min(u32_min(room, usable), mss);
   bool fin_pending = t->fin_queued && seq_leq(nxt, t->fin_seq);
   bool fin = fin_pending && nxt + len == t->fin_seq;
@@ -545,10 +549,13 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
         avail = u32_min(avail, he - hs);
     }
     uint32_t inflight = t->snd_nxt - t->snd_una;
+    /* In recovery cwnd is set against pipe (RFC 6675, PRR): SACKed and lost
+     * data is not in the network. */
+    uint32_t cwnd_used = t->rec.in_recovery && t->snd_nxt == t->snd_max ? tcp_pipe(t) : inflight;
     uint32_t mss = tcp_current_mss(e, t);
     uint32_t len;
     bool fin;
-    if (!plan_segment(t, t->snd_nxt, avail, inflight, mss, &len, &fin)) break;
+    if (!plan_segment(t, t->snd_nxt, avail, inflight, cwnd_used, mss, &len, &fin)) break;
     uint8_t flags = TCP_ACK;
     bool retrans = seq_lt(t->snd_nxt, t->snd_max);
     bool psh = len && pm_push(t, t->snd_nxt, t->snd_nxt + len);
@@ -566,7 +573,8 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
       uint32_t nlen;
       bool nfin;
       bool frame_end = psh || fin || frame_segs >= frame_max ||
-                       !plan_segment(t, t->snd_nxt + len, avail - len, inflight + len, mss, &nlen, &nfin) ||
+                       !plan_segment(t, t->snd_nxt + len, avail - len, inflight + len, cwnd_used + len, mss,
+                                     &nlen, &nfin) ||
                        nlen == 0;
       if (frame_end) {
         if (frame_segs >= 2) psh = true;
@@ -585,6 +593,7 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
       if (e->stats) e->stats->retrans_segs++;
     }
     t->snd_nxt += len + (fin ? 1 : 0);
+    if (t->rec.in_recovery) t->rec.prr_out += len + (fin ? 1 : 0);   /* RFC 6937 */
     if (fin) t->fin_sent = true;
     /* Linux's tcp_event_data_sent: a reply within the ATO of the last data
      * received makes the connection interactive (pingpong): its ACKs then wait

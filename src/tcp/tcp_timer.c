@@ -195,6 +195,7 @@ static bool rto_expired(struct tcp_engine *e, struct tcb *t)
     cc_rto(e, t, flight);                 /* the module: ssthresh, cwnd = 1 SMSS */
     t->rec.in_recovery = false;
     t->rec.dupacks = 0;
+    t->rec.dup_bytes = 0;
     t->rec.recover = t->snd_max;           /* RFC 6582 §4 (see dup_ack) */
   }
   /* Go back to snd_una: everything from there is sent again as the windows allow
