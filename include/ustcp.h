@@ -325,6 +325,8 @@ struct ustcp_tcp_info {
   uint64_t ooo_segs, dup_segs_in, zero_window_probes;
   uint32_t snd_buf_used, rcv_buf_used;
   uint64_t mem_bytes;                   /* buffers and control block owned by this connection */
+  uint64_t tlp_probes;                  /* tail loss probes sent (RFC 8985 §7; Linux's
+                                           TCPLossProbes) */
 };
 int ustcp_get_info(struct ustcp_stack *s, int fd, struct ustcp_tcp_info *info);
 

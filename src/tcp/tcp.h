@@ -265,6 +265,14 @@ struct tcb {
   uint64_t delack_at_us;          /* delayed ACK */
   uint64_t keepalive_at_us;
   uint64_t close_at_us;           /* TIME_WAIT (2MSL) or orphan FIN_WAIT_2 (fin_timeout) */
+  /* RFC 8985 §7 tail loss probe (Linux's tcp_schedule_loss_probe): the probe
+   * timeout; one probe per tail, outstanding until an ACK reaches tlp_high_seq
+   * (snd_nxt when it went); whether it was a retransmission; where the
+   * highest segment sent begins (what a probe retransmits). */
+  uint64_t tlp_at_us;
+  uint32_t tlp_high_seq;
+  bool tlp_active, tlp_retrans;
+  uint32_t last_seg_seq;
 
   int so_error;                   /* pending error (negative errno), reported once */
   int hard_error;                 /* sticky error after a reset/timeout (negative errno) */
@@ -414,6 +422,10 @@ void tcp_run_timers(struct tcp_engine *e, uint64_t now_us);
 void tcp_rtt_sample(struct tcp_engine *e, struct tcb *t, uint64_t rtt_us);
 void tcp_arm_rto(struct tcp_engine *e, struct tcb *t);
 void tcp_arm_keepalive(struct tcp_engine *e, struct tcb *t);
+/* RFC 8985 §7.2: arms the probe timeout, or disarms it where no probe may go. */
+void tcp_schedule_loss_probe(struct tcp_engine *e, struct tcb *t);
+/* RFC 8985 §7.4: an ACK at or above the probe's tlp_high_seq ends the episode. */
+void tcp_tlp_ack(struct tcp_engine *e, struct tcb *t, uint32_t ack);
 
 /* ---- tcp_output.c ---- */
 void tcp_output(struct tcp_engine *e, struct tcb *t);

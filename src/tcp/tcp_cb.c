@@ -201,7 +201,7 @@ bool tcb_close(struct tcp_engine *e, struct tcb *t, int err, enum ustcp_cause ca
     t->hard_error = err;
   }
   t->rto_at_us = t->persist_at_us = t->delack_at_us = 0;
-  t->keepalive_at_us = t->close_at_us = 0;
+  t->keepalive_at_us = t->close_at_us = t->tlp_at_us = 0;
   timer_remove(e, t);
   if (t->in_hash) e->ops.hash_remove(e, t);
   /* A stopped listener gives up its listener state (after hash_remove, which

@@ -378,6 +378,7 @@ static void dup_ack(struct tcp_engine *e, struct tcb *t)
   t->rec.prr_delivered = 0;
   t->rec.prr_out = 0;
   t->sack_rexmit = t->snd_una;
+  t->tlp_active = false;       /* recovery takes over (Linux's tcp_init_cwnd_reduction) */
 }
 
 /* RFC 6937 §3 PRR with the slow start reduction bound, as Linux's
@@ -458,7 +459,7 @@ static bool enter_time_wait(struct tcp_engine *e, struct tcb *t)
     return true;
   }
   tcb_set_state(e, t, USTCP_TIME_WAIT, USTCP_CAUSE_SEGMENT);
-  t->rto_at_us = t->persist_at_us = t->keepalive_at_us = 0;
+  t->rto_at_us = t->persist_at_us = t->keepalive_at_us = t->tlp_at_us = 0;
   t->close_at_us = e->now_us + e->cfg->time_wait_us;
   ring_free(e, &t->sndbuf);
   /* TIME_WAIT lasts a minute: keep no buffer that holds nothing. */
@@ -773,6 +774,10 @@ static enum verdict process_ack(struct tcp_engine *e, struct tcb *t, const struc
   /* after the window update: snd_wnd must be this ACK's, measured from the
    * snd_una it set */
   if (t->rec.in_recovery) recovery_send(e, t);
+  if (acks_new || sacks_new) {
+    tcp_tlp_ack(e, t, t->snd_una);
+    tcp_schedule_loss_probe(e, t);   /* Linux's tcp_set_xmit_timer */
+  }
   if (!was_fin_acked && !fin_acked(t)) return SEG_GO;
   switch (t->state) {
   case USTCP_FIN_WAIT_1:

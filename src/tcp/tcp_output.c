@@ -527,7 +527,7 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     if (t->ack_now && t->state != USTCP_CLOSED && t->state != USTCP_LISTEN) tcp_send_ack(e, t);
     return;
   }
-  bool sent = false;
+  bool sent = false, new_data = false;
   pm_prune(t);
   uint32_t frame_segs = 0, frame_max = tso_frame_segs(t);
   cc_before_output(e, t);   /* RFC 5681 §4.1 restart after idle */
@@ -587,6 +587,7 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     if (fin) flags |= TCP_FIN;
     struct tcp_iov pl[2];
     size_t npl = snd_payload(t, off, len, pl);
+    uint32_t seg_seq = t->snd_nxt;
     emit(e, t, t->snd_nxt, flags, pl, npl);
     if (retrans) {
       t->info.retrans_segs++;
@@ -608,6 +609,8 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
         t->rtt.sent_us = e->now_us;
       }
       t->snd_max = t->snd_nxt;
+      t->last_seg_seq = seg_seq;
+      new_data = true;
     }
     if (!t->rto_at_us) tcp_arm_rto(e, t);
     if (t->persist_at_us) {
@@ -625,6 +628,7 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     if (sent || cwnd_limited) cwnd_validate(t, cwnd_limited);
   }
   cc_after_output(e, t, sent);   /* last data sent: the restart after idle */
+  if (new_data) tcp_schedule_loss_probe(e, t);   /* Linux's tcp_write_xmit */
   if (!sent && t->ack_now) tcp_send_ack(e, t);
   /* D3: data waits, the peer's window is zero and nothing is in flight to elicit
    * an update: the persist timer probes until the window reopens. */
