@@ -246,7 +246,9 @@ void tcp_tlp_ack(struct tcp_engine *e, struct tcb *t, uint32_t ack)
    * both copies arrived) repaired a loss: reduce cwnd once, as Linux's
    * tcp_process_tlp_ack (CWR entered and left at once: cwnd = ssthresh). */
   if (t->tlp_retrans && !t->rec.in_recovery) {
-    cc_congestion_event(e, t, t->tlp_high_seq - t->snd_una + (t->snd_una - ack));
+    /* Linux's ssthresh hooks read cwnd here: the flight that was lost from
+     * is gone by now (the ACK covers it) */
+    cc_congestion_event(e, t, t->cc.cwnd);
     t->cc.cwnd = t->cc.ssthresh;
   }
 }
