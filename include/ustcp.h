@@ -96,6 +96,10 @@ struct ustcp_config {
                                    enough for the receive window (buffer / MSS + 1),
                                    so a bigger SO_RCVBUF gets a longer queue */
   uint32_t rfc1337;             /* 0 (Linux): 1 = ignore RST in TIME_WAIT (RFC 1337) */
+  char congestion_control[16];  /* "reno" (Linux's tcp_congestion_control is "cubic", also
+                                   available; see stack.c); per socket TCP_CONGESTION */
+  bool slow_start_after_idle;   /* 1 (tcp_slow_start_after_idle): cwnd restarts after an
+                                   idle period longer than the RTO (RFC 5681 §4.1) */
   uint64_t invalid_ratelimit_us; /* 500 ms (tcp_invalid_ratelimit): per connection, at most
                                     one ACK this often to out-of-window segments and one
                                     challenge ACK (Linux's tcp_oow_rate_limited) */
@@ -327,6 +331,7 @@ int ustcp_sock_error(struct ustcp_stack *s, int fd);
 #define USTCP_IP_TOS 1            /* accepted and read back (Linux keeps ECN bits out) */
 #define USTCP_IP_MTU_DISCOVER 10  /* accepted and read back (IP_PMTUDISC_*: 0..5); neither
                                      IP option changes what is sent */
+#define USTCP_TCP_CONGESTION 13   /* a name string: "cubic" or "reno" (as Linux) */
 struct ustcp_linger {
   int l_onoff;
   int l_linger;                   /* seconds; 0 with l_onoff = abortive close (RST) */
@@ -367,6 +372,8 @@ struct ustcp_tcp_info {
   uint64_t ooo_segs, dup_segs_in, zero_window_probes;
   uint32_t snd_buf_used, rcv_buf_used;
   uint64_t mem_bytes;                   /* buffers and control block owned by this connection */
+  uint64_t tlp_probes;                  /* tail loss probes sent (RFC 8985 §7; Linux's
+                                           TCPLossProbes) */
 };
 int ustcp_get_info(struct ustcp_stack *s, int fd, struct ustcp_tcp_info *info);
 

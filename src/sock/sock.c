@@ -405,6 +405,14 @@ int ustcp_setsockopt(struct ustcp_stack *s, int fd, int level, int name,
     t->ip_pmtudisc = (uint8_t)v;
     return 0;
   }
+  if (level == USTCP_IPPROTO_TCP && name == USTCP_TCP_CONGESTION) {
+    /* Linux (do_tcp_setsockopt): at most TCP_CA_NAME_MAX - 1 bytes of a name;
+     * an unknown one is ENOENT. */
+    if (!val) return -EFAULT;
+    char nm[CC_NAME_MAX] = {0};
+    memcpy(nm, val, len < CC_NAME_MAX - 1 ? len : CC_NAME_MAX - 1);
+    return cc_select(e, t, nm);
+  }
   if ((rc = get_int(val, len, &v)) != 0) return rc;
   if (level == USTCP_SOL_SOCKET) {
     switch (name) {
@@ -557,6 +565,18 @@ int ustcp_getsockopt(struct ustcp_stack *s, int fd, int level, int name,
     case USTCP_TCP_USER_TIMEOUT: return put_int(val, len, (int)t->user_timeout_ms);
     case USTCP_TCP_CORK: return put_int(val, len, t->cork);
     case USTCP_TCP_INQ: return put_int(val, len, t->inq);   /* as set (Linux: recvmsg_inq) */
+    case USTCP_TCP_CONGESTION: {
+      /* Linux: min(len, TCP_CA_NAME_MAX) bytes of the zero-padded name. */
+      if (!val || !len) return -EFAULT;
+      char nm[CC_NAME_MAX] = {0};
+      const struct cc_ops *o = t->cc.ops ? t->cc.ops : cc_find(s->cfg.congestion_control);
+      if (!o) o = &cc_cubic_ops;
+      strncpy(nm, o->name, CC_NAME_MAX - 1);
+      size_t n = *len < CC_NAME_MAX ? *len : CC_NAME_MAX;
+      memcpy(val, nm, n);
+      *len = n;
+      return 0;
+    }
     case USTCP_TCP_INFO: {
       if (!val || !len) return -EFAULT;
       if (*len < sizeof(struct ustcp_tcp_info)) return -EINVAL;

@@ -30,6 +30,7 @@
 #include "ustcp.h"
 #include "wire/wire.h"
 #include "wire/seq.h"
+#include "tcp/cc.h"
 
 /* ---- byte ring (issue 12: elastic) ----
  * cap is the socket buffer size: what the window and send() promise. The
@@ -234,20 +235,36 @@ struct tcb {
   struct tcp_sack_block sacked[TCP_SACK_SCOREBOARD];
   uint32_t sack_rexmit;
 
-  /* congestion control: NewReno (RFC 5681, RFC 6582) */
+  /* Loss recovery (RFC 5681 §3.2, RFC 6582, RFC 3042), whatever the
+   * congestion control: duplicate ACK count, recovery point, limited transmit */
   struct {
-    uint32_t cwnd, ssthresh;      /* bytes */
     uint32_t dupacks;
     bool in_recovery;
     uint32_t recover;             /* snd_max when recovery began */
     uint32_t lt_extra;            /* RFC 3042 limited transmit: bytes allowed past cwnd */
-    uint32_t acked_accum;         /* bytes acked toward one MSS of growth (CA) */
     uint32_t last_advance;        /* bytes the latest cumulative ACK advanced (RFC 6582 §4) */
+    /* RFC 6937 PRR, as Linux's tcp_cwnd_reduction (PRR-SSRB): data delivered
+     * to the receiver and data sent since recovery began, and cwnd then
+     * (RecoverFS), all in bytes */
+    uint32_t prr_delivered, prr_out, prior_cwnd;
+    /* Without SACK, the segments duplicate ACKs say have left the network
+     * (Linux's tcp_add_reno_sack), in bytes, for pipe */
+    uint32_t dup_bytes;
+  } rec;
+
+  /* Congestion control (cc.h): cwnd and ssthresh are the module's outputs; its
+   * own state lives in priv, which only the module reads. RFC 7661 / Linux's
+   * tcp_cwnd_validate: whether the sender used its cwnd lately. */
+  struct {
+    uint32_t cwnd, ssthresh;      /* bytes */
+    const struct cc_ops *ops;
     /* Linux's tcp_cwnd_validate (RFC 7661): per window of data, whether cwnd
      * stopped the sending, else the most bytes that were in flight */
     bool is_cwnd_limited;
     uint32_t max_flight;
     uint32_t usage_seq;           /* snd_nxt when that window began */
+    uint64_t last_send_us;        /* last data segment sent (Linux's lsndtime) */
+    _Alignas(8) unsigned char priv[CC_PRIV_BYTES];
   } cc;
 
   /* Rate limit of ACKs to out-of-window segments and of challenge ACKs, as
@@ -276,6 +293,14 @@ struct tcb {
   uint64_t delack_at_us;          /* delayed ACK */
   uint64_t keepalive_at_us;
   uint64_t close_at_us;           /* TIME_WAIT (2MSL) or orphan FIN_WAIT_2 (fin_timeout) */
+  /* RFC 8985 §7 tail loss probe (Linux's tcp_schedule_loss_probe): the probe
+   * timeout; one probe per tail, outstanding until an ACK reaches tlp_high_seq
+   * (snd_nxt when it went); whether it was a retransmission; where the
+   * highest segment sent begins (what a probe retransmits). */
+  uint64_t tlp_at_us;
+  uint32_t tlp_high_seq;
+  bool tlp_active, tlp_retrans;
+  uint32_t last_seg_seq;
 
   int so_error;                   /* pending error (negative errno), reported once */
   int hard_error;                 /* sticky error after a reset/timeout (negative errno) */
@@ -491,6 +516,10 @@ void tcp_run_timers(struct tcp_engine *e, uint64_t now_us);
 void tcp_rtt_sample(struct tcp_engine *e, struct tcb *t, uint64_t rtt_us);
 void tcp_arm_rto(struct tcp_engine *e, struct tcb *t);
 void tcp_arm_keepalive(struct tcp_engine *e, struct tcb *t);
+/* RFC 8985 §7.2: arms the probe timeout, or disarms it where no probe may go. */
+void tcp_schedule_loss_probe(struct tcp_engine *e, struct tcb *t);
+/* RFC 8985 §7.4: an ACK at or above the probe's tlp_high_seq ends the episode. */
+void tcp_tlp_ack(struct tcp_engine *e, struct tcb *t, uint32_t ack);
 
 /* ---- tcp_output.c ---- */
 void tcp_output(struct tcp_engine *e, struct tcb *t);
@@ -597,6 +626,16 @@ void sack_prune(struct tcb *t);
 bool sack_next_hole(const struct tcb *t, uint32_t from, uint32_t *start, uint32_t *end);
 uint32_t sack_skip(const struct tcb *t, uint32_t seq);
 uint32_t sack_bytes(const struct tcb *t);
+/* In recovery, the sequence number below which every un-SACKed byte counts as
+ * lost: RFC 6675 IsLost (DupThresh * SMSS SACKed above it), and at least the
+ * segment at snd_una (NewReno's partial-ACK rule, RFC 6582). */
+uint32_t sack_lost_end(const struct tcb *t);
+/* Un-SACKed bytes in [from, to). */
+uint32_t sack_unsacked(const struct tcb *t, uint32_t from, uint32_t to);
+/* RFC 6675 pipe (Linux's tcp_packets_in_flight) in bytes during recovery:
+ * outstanding, less what was SACKed (or duplicate-ACKed without SACK), less
+ * what is lost and not yet retransmitted. Outside recovery snd_nxt - snd_una. */
+uint32_t tcp_pipe(const struct tcb *t);
 /* Retransmits up to one segment from seq (tcp_output.c). */
 /* Payload a data segment may carry now: snd_mss less its options (Linux's
  * tcp_current_mss). */

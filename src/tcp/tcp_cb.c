@@ -201,7 +201,7 @@ bool tcb_close(struct tcp_engine *e, struct tcb *t, int err, enum ustcp_cause ca
     t->hard_error = err;
   }
   t->rto_at_us = t->persist_at_us = t->delack_at_us = 0;
-  t->keepalive_at_us = t->close_at_us = 0;
+  t->keepalive_at_us = t->close_at_us = t->tlp_at_us = 0;
   timer_remove(e, t);
   if (t->in_hash) e->ops.hash_remove(e, t);
   /* A stopped listener gives up its listener state (after hash_remove, which
@@ -261,8 +261,7 @@ uint16_t tcp_adv_mss(const struct tcp_engine *e, const struct tcb *t)
 
 void tcb_init_conn(struct tcp_engine *e, struct tcb *t)
 {
-  t->cc.cwnd = e->cfg->init_cwnd * (uint32_t)t->snd_mss;
-  t->cc.ssthresh = UINT32_MAX / 2;
+  cc_init_conn(e, t);
   t->snd_buf_seq = t->iss + 1;
   t->pm.n = 0;        /* no push marks from an earlier sequence space */
   t->pm.eor = 0;

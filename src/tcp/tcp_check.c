@@ -48,10 +48,10 @@ uint64_t tcp_tcb_mem(const struct tcb *t)
 
 static uint64_t earliest(const struct tcb *t)
 {
-  uint64_t d[5] = {t->rto_at_us, t->persist_at_us, t->delack_at_us, t->keepalive_at_us,
-                   t->close_at_us};
+  uint64_t d[6] = {t->rto_at_us, t->persist_at_us, t->delack_at_us, t->keepalive_at_us,
+                   t->close_at_us, t->tlp_at_us};
   uint64_t m = 0;
-  for (int i = 0; i < 5; i++)
+  for (int i = 0; i < 6; i++)
     if (d[i] && (!m || d[i] < m)) m = d[i];
   return m;
 }

@@ -141,7 +141,6 @@ static uint64_t ts_rtt_us(const struct tcp_engine *e, const struct tcb *t, const
   return (uint64_t)delta * 1000;
 }
 
-static void sack_retransmit_next(struct tcp_engine *e, struct tcb *t);
 
 static void wake(struct tcp_engine *e, struct tcb *t)
 {
@@ -264,7 +263,7 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, const struct tcp_hd
 {
   uint32_t ack = h->ack;
   uint32_t acked = ack - t->snd_una;
-  t->cc.last_advance = acked;
+  t->rec.last_advance = acked;
   bool freed = false;
   /* Drop acknowledged data from the send buffer (SYN/FIN have no buffer bytes). */
   if (seq_gt(ack, t->snd_buf_seq)) {
@@ -276,9 +275,12 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, const struct tcp_hd
     /* All acknowledged: the storage goes (issue 12, elastic buffers). */
     ring_release_empty(e, &t->sndbuf);
   }
+  uint64_t rtt_us = 0;
   if (t->rtt.timing && seq_geq(ack, t->rtt.seq)) {
-    tcp_rtt_sample(e, t, e->now_us - t->rtt.sent_us);
+    rtt_us = e->now_us - t->rtt.sent_us;
+    tcp_rtt_sample(e, t, rtt_us);
     t->rtt.timing = false;
+    if (!rtt_us) rtt_us = 1;
   } else if (!t->rtt.timing && t->rtt.karn) {
     /* RFC 7323 §4 (RTTM): where Karn's rule left no timed segment (a
      * retransmission voided it and no new segment is timed yet), TSecr still
@@ -290,6 +292,7 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, const struct tcp_hd
      * gains expect (RFC 7323 Appendix G). */
     uint64_t r = ts_rtt_us(e, t, h);
     if (r) tcp_rtt_sample(e, t, r);
+    rtt_us = r;
   }
   /* Karn's algorithm (RFC 6298 §3, §5.5), as Linux keeps icsk_rto: the
    * backed-off RTO stays in force until a sample from a segment sent once
@@ -299,41 +302,25 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, const struct tcp_hd
   t->retrans_stamp_us = 0;   /* new data acked: a new head (Linux clears retrans_stamp) */
   t->soft_error = 0;   /* the path works again (Linux clears sk_err_soft in tcp_ack) */
   uint32_t mss = t->snd_mss;
-  if (t->cc.in_recovery) {
-    if (seq_geq(ack, t->cc.recover)) {
-      /* RFC 6582 §3.2 step 3: full ACK ends recovery; deflate. */
-      t->cc.in_recovery = false;
-      uint32_t flight = t->snd_max - ack;
-      t->cc.cwnd = u32_min(t->cc.ssthresh, u32_max(flight, mss) + mss);
+  if (t->rec.in_recovery) {
+    if (seq_geq(ack, t->rec.recover)) {
+      /* RFC 6582 §3.2 step 3: a full ACK ends recovery, with cwnd = ssthresh
+       * (RFC 6937 §3; Linux's tcp_end_cwnd_reduction). */
+      t->rec.in_recovery = false;
+      t->cc.cwnd = t->cc.ssthresh;
     } else {
-      /* Partial ACK: retransmit the next hole, deflate by the amount acked. */
-      t->snd_una = ack;
-      if (seq_lt(t->snd_nxt, ack)) t->snd_nxt = ack;
-      sack_prune(t);
-      if (!t->nsacked || seq_leq(t->sack_rexmit, ack)) {
-        tcp_retransmit_una(e, t);
-        t->sack_rexmit = ack + mss;
-      } else {
-        sack_retransmit_next(e, t);   /* the hole at snd_una went out already */
-      }
-      t->cc.cwnd = t->cc.cwnd > acked ? t->cc.cwnd - acked + mss : mss;
-      t->info.fast_retrans++;
+      /* Partial ACK: PRR (process_ack) sends what the next hole needs. The
+       * acknowledged segments took their duplicate ACKs' share with them
+       * (Linux's tcp_remove_reno_sacks). */
+      uint32_t dup = acked > mss ? acked - mss : 0;
+      t->rec.dup_bytes = t->rec.dup_bytes > dup ? t->rec.dup_bytes - dup : 0;
     }
-  } else if (!tcp_is_cwnd_limited(t)) {
-    /* the application, not cwnd, limits the sending: no growth (RFC 7661) */
-  } else if (t->cc.cwnd < t->cc.ssthresh) {
-    /* slow start: every segment acked, up to ssthresh, as Linux's tcp_slow_start
-     * (RFC 3465 byte counting; at most doubling per RTT, immune to ACK division) */
-    t->cc.cwnd += u32_min(acked, t->cc.ssthresh - t->cc.cwnd);
   } else {
-    t->cc.acked_accum += acked;                 /* congestion avoidance, per RTT */
-    if (t->cc.acked_accum >= t->cc.cwnd) {
-      t->cc.acked_accum -= t->cc.cwnd;
-      t->cc.cwnd += mss;
-    }
+    cc_ack(e, t, acked, rtt_us);                /* slow start or avoidance: the module's */
   }
-  t->cc.dupacks = 0;
-  t->cc.lt_extra = 0;
+  t->rec.dupacks = 0;
+  t->rec.lt_extra = 0;
+  if (!t->rec.in_recovery) t->rec.dup_bytes = 0;
   t->snd_una = ack;
   if (seq_lt(t->snd_nxt, ack)) t->snd_nxt = ack;
   if (t->nsacked) sack_prune(t);
@@ -344,29 +331,18 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, const struct tcp_hd
   if (freed) tcp_sndbuf_expand(e, t);
 }
 
-/* RFC 5681 §3.2 / RFC 6582: the third duplicate ACK retransmits snd_una. */
-/* With SACK, each duplicate ACK in recovery repairs the next hole below the
- * highest SACKed byte that this recovery has not retransmitted yet. */
-static void sack_retransmit_next(struct tcp_engine *e, struct tcb *t)
-{
-  uint32_t hs, he;
-  if (!t->sack_ok || !sack_next_hole(t, t->sack_rexmit, &hs, &he)) return;
-  uint32_t len = u32_min(he - hs, tcp_current_mss(e, t));
-  tcp_retransmit_at(e, t, hs, len);
-  t->sack_rexmit = hs + len;
-  t->info.fast_retrans++;
-}
-
+/* RFC 5681 §3.2 / RFC 6582 / RFC 6675: the third duplicate ACK (or enough
+ * SACKed data) starts recovery; PRR (RFC 6937) then paces what it sends. */
 static void dup_ack(struct tcp_engine *e, struct tcb *t)
 {
   t->info.dup_acks_in++;
   uint32_t mss = t->snd_mss;
-  if (t->cc.in_recovery) {
-    t->cc.cwnd += mss;       /* inflate for the segment that left the network */
-    sack_retransmit_next(e, t);
-    return;
-  }
-  ++t->cc.dupacks;
+  /* Without SACK, each duplicate says a segment left the network (Linux's
+   * tcp_add_reno_sack), never more than are outstanding. */
+  if (!t->sack_ok)
+    t->rec.dup_bytes = u32_min(t->rec.dup_bytes + mss, t->snd_max - t->snd_una);
+  if (t->rec.in_recovery) return;   /* PRR (process_ack) decides what goes */
+  ++t->rec.dupacks;
   /* When is snd_una lost? At the third duplicate (RFC 5681); with fewer than 4
    * segments out and nothing new to send, at oseg - 1 (RFC 5827 early
    * retransmit); or once 3 segments' worth above it are SACKed, which also
@@ -377,17 +353,17 @@ static void dup_ack(struct tcp_engine *e, struct tcb *t)
   bool unsent = t->sndbuf.len > unsent_off;
   uint32_t thresh = (oseg < 4 && oseg >= 2 && !unsent) ? oseg - 1 : 3;
   bool sack_says_lost = t->sack_ok && sack_bytes(t) >= 3 * mss;
-  if (t->cc.dupacks < thresh && !sack_says_lost) {
+  if (t->rec.dupacks < thresh && !sack_says_lost) {
     /* RFC 3042 limited transmit: each of the first two duplicates lets one new
      * segment out, so a small window still produces the third duplicate. */
-    if (t->cc.dupacks <= 2 && unsent && t->snd_nxt == t->snd_max) {   /* new data only */
-      t->cc.lt_extra = t->cc.dupacks * mss;
+    if (t->rec.dupacks <= 2 && unsent && t->snd_nxt == t->snd_max) {   /* new data only */
+      t->rec.lt_extra = t->rec.dupacks * mss;
       tcp_output(e, t);
     }
     return;
   }
-  if (t->cc.dupacks > thresh && !sack_says_lost) return;   /* handled at the threshold */
-  t->cc.lt_extra = 0;
+  if (t->rec.dupacks > thresh && !sack_says_lost) return;   /* handled at the threshold */
+  t->rec.lt_extra = 0;
   /* RFC 6582 §3.2 step 1 and §4: not while snd_una <= recover, where recover
    * is set by a recovery and by a retransmission timeout (tcp_timer.c): after
    * a timeout, go-back-N retransmissions make duplicate ACKs, and a fast
@@ -396,19 +372,88 @@ static void dup_ack(struct tcp_engine *e, struct tcb *t)
    * cumulative ACK advanced at most 4*SMSS (and cwnd > SMSS), while go-back-N
    * duplicates follow a large jump. Without it every loss below recover
    * waited for a (backed-off) timeout. */
-  if (seq_leq(t->snd_una, t->cc.recover) && (t->info.fast_retrans || t->info.rto_expirations) &&
-      !(t->cc.cwnd > mss && t->cc.last_advance <= 4 * mss))
+  if (seq_leq(t->snd_una, t->rec.recover) && (t->info.fast_retrans || t->info.rto_expirations) &&
+      !(t->cc.cwnd > mss && t->rec.last_advance <= 4 * mss))
     return;
   /* FlightSize (RFC 5681): what is outstanding. After a timeout's go-back-N,
    * data from snd_nxt to snd_max counts as lost, not in flight. */
   uint32_t flight = t->snd_nxt - t->snd_una;
-  t->cc.ssthresh = u32_max(flight / 2, 2 * mss);
-  t->cc.recover = t->snd_max;
-  t->cc.in_recovery = true;
-  t->info.fast_retrans++;
-  tcp_retransmit_una(e, t);
-  t->sack_rexmit = t->snd_una + mss;
-  t->cc.cwnd = t->cc.ssthresh + 3 * mss;
+  /* RFC 6937 §3 initialization (Linux's tcp_init_cwnd_reduction): RecoverFS
+   * is the cwnd before the reduction; process_ack then runs PRR for this ACK,
+   * whose first quota is the retransmission of snd_una. */
+  t->rec.prior_cwnd = u32_max(t->cc.cwnd, mss);
+  cc_congestion_event(e, t, flight);          /* the module sets ssthresh */
+  t->rec.recover = t->snd_max;
+  t->rec.in_recovery = true;
+  t->rec.prr_delivered = 0;
+  t->rec.prr_out = 0;
+  t->sack_rexmit = t->snd_una;
+  t->tlp_active = false;       /* recovery takes over (Linux's tcp_init_cwnd_reduction) */
+}
+
+/* RFC 6937 §3 PRR with the slow start reduction bound, as Linux's
+ * tcp_cwnd_reduction: cwnd becomes pipe + sndcnt for the data this ACK
+ * delivered (cumulatively acknowledged or newly SACKed). Above ssthresh the
+ * sending follows ssthresh / RecoverFS of the deliveries; below it, at most
+ * what was delivered plus one segment when snd_una advanced, up to ssthresh.
+ * Linux counts segments: the proportional quota is rounded up to a whole
+ * segment likewise. */
+static void prr_ack(struct tcb *t, uint32_t delivered, bool una_advanced)
+{
+  if (!delivered) return;
+  uint32_t mss = t->snd_mss;
+  uint32_t pipe = tcp_pipe(t);
+  t->rec.prr_delivered += delivered;
+  uint64_t sndcnt;
+  if (pipe > t->cc.ssthresh) {
+    uint64_t quota = ((uint64_t)t->cc.ssthresh * t->rec.prr_delivered + t->rec.prior_cwnd - 1) /
+                     t->rec.prior_cwnd;
+    quota = (quota + mss - 1) / mss * mss;
+    sndcnt = quota > t->rec.prr_out ? quota - t->rec.prr_out : 0;
+  } else {
+    uint32_t delta = t->cc.ssthresh - pipe;
+    uint32_t owed = t->rec.prr_delivered > t->rec.prr_out ? t->rec.prr_delivered - t->rec.prr_out : 0;
+    sndcnt = u32_max(owed, delivered);
+    if (una_advanced) sndcnt += mss;
+    if (sndcnt > delta) sndcnt = delta;
+  }
+  /* The fast retransmit goes whatever the quota (Linux forces one segment
+   * while prr_out is 0). */
+  if (!t->rec.prr_out && sndcnt < mss) sndcnt = mss;
+  uint64_t cwnd = pipe + sndcnt;
+  t->cc.cwnd = cwnd > UINT32_MAX ? UINT32_MAX : (uint32_t)cwnd;
+}
+
+/* RFC 6675 §5 NextSeg as far as cwnd - pipe allows: lost segments first
+ * (rule 1), then new data (rule 2, tcp_output counts pipe in recovery), then
+ * the other holes below the highest SACKed byte (rule 3). Each step sends at
+ * most one segment and pipe grows by it, so the loop ends. */
+static void recovery_send(struct tcp_engine *e, struct tcb *t)
+{
+  uint32_t mss = t->snd_mss;
+  for (int rule = 1; rule <= 3; rule++) {
+    if (rule == 2) { tcp_output(e, t); continue; }
+    for (;;) {
+      if (tcp_pipe(t) >= t->cc.cwnd) return;
+      uint32_t from = seq_max(t->sack_rexmit, t->snd_una);
+      uint32_t lost_end = sack_lost_end(t);
+      uint32_t hs, he;
+      if (!t->nsacked) {
+        hs = from;
+        he = lost_end;
+      } else if (!sack_next_hole(t, from, &hs, &he)) {
+        break;
+      }
+      if (rule == 1 && !seq_lt(hs, lost_end)) break;
+      if (!seq_lt(hs, he)) break;
+      uint32_t len = u32_min(he - hs, mss);
+      uint32_t before = t->info.retrans_segs;
+      tcp_retransmit_at(e, t, hs, len);
+      t->sack_rexmit = hs + len;
+      if (t->info.retrans_segs == before) break;   /* nothing could go */
+      t->info.fast_retrans++;
+    }
+  }
 }
 
 static bool fin_acked(const struct tcb *t)
@@ -424,7 +469,7 @@ static bool enter_time_wait(struct tcp_engine *e, struct tcb *t)
     return true;
   }
   tcb_set_state(e, t, USTCP_TIME_WAIT, USTCP_CAUSE_SEGMENT);
-  t->rto_at_us = t->persist_at_us = t->keepalive_at_us = 0;
+  t->rto_at_us = t->persist_at_us = t->keepalive_at_us = t->tlp_at_us = 0;
   t->close_at_us = e->now_us + e->cfg->time_wait_us;
   ring_free(e, &t->sndbuf);
   /* TIME_WAIT lasts a minute: keep no buffer that holds nothing. */
@@ -711,16 +756,39 @@ static enum verdict process_ack(struct tcp_engine *e, struct tcb *t, const struc
   if (seq_geq(h->ack, t->snd_una)) update_ts_recent(e, t, h);
   bool was_fin_acked = fin_acked(t);
   bool acks_new = seq_gt(h->ack, t->snd_una);
+  /* Whether this ACK SACKs data not SACKed before (RFC 6675 §2 DupAck (e)). */
+  uint32_t sacked_before = t->sack_ok ? sack_bytes(t) : 0;
   if (t->sack_ok) sack_update(t, &h->opts);
+  bool sacks_new = t->sack_ok && sack_bytes(t) > sacked_before;
+  uint32_t prior_una = t->snd_una, prior_dup = t->rec.dup_bytes;
   if (acks_new) {
     ack_advance(e, t, h);
     wake(e, t);
   } else if (h->ack == t->snd_una && s->p->payload_len == 0 && !(h->flags & TCP_FIN) &&
              t->snd_max != t->snd_una &&
-             seg_window(t, h) == t->snd_wnd) {
+             (sacks_new || seg_window(t, h) == t->snd_wnd)) {
+    /* A duplicate by RFC 5681's definition (window unchanged) or by RFC
+     * 6675's (new SACK information, whatever the window: Linux's receive
+     * window moves by a few bytes as its buffer drains, and Linux itself
+     * counts SACKed segments, not equal windows). */
     dup_ack(e, t);
   }
+  if (t->rec.in_recovery) {
+    /* Data this ACK delivered (Linux's newly_acked_sacked): acknowledged or
+     * SACKed for the first time, or duplicate-ACKed without SACK. */
+    int64_t delivered = (int64_t)(t->snd_una - prior_una) +
+                        (t->sack_ok ? (int64_t)sack_bytes(t) - sacked_before
+                                    : (int64_t)t->rec.dup_bytes - prior_dup);
+    prr_ack(t, delivered > 0 ? (uint32_t)delivered : 0, t->snd_una != prior_una);
+  }
   update_send_window(e, t, s, acks_new);
+  /* after the window update: snd_wnd must be this ACK's, measured from the
+   * snd_una it set */
+  if (t->rec.in_recovery) recovery_send(e, t);
+  if (acks_new || sacks_new) {
+    tcp_tlp_ack(e, t, t->snd_una);
+    tcp_schedule_loss_probe(e, t);   /* Linux's tcp_set_xmit_timer */
+  }
   if (!was_fin_acked && !fin_acked(t)) return SEG_GO;
   switch (t->state) {
   case USTCP_FIN_WAIT_1:

@@ -246,6 +246,7 @@ static struct tcb *child_new(struct tcp_engine *e, struct tcb *l, const struct t
   c->inq = l->inq;
   c->ip_tos = l->ip_tos;
   c->ip_pmtudisc = l->ip_pmtudisc;
+  c->cc.ops = l->cc.ops;           /* TCP_CONGESTION is inherited, as in Linux */
   c->linger_on = l->linger_on;
   c->linger_s = l->linger_s;
   c->rcv_mss = tcp_adv_mss(e, c);

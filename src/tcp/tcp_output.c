@@ -462,6 +462,7 @@ void tcp_retransmit_at(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32
    * call ended (and only there: tcp_fragment leaves it to the second part). */
   if (len && pm_push(t, seq, seq + len)) flags |= TCP_PSH;
   emit(e, t, seq, flags, pl, npl);
+  if (t->rec.in_recovery) t->rec.prr_out += len + fin;   /* RFC 6937 */
   t->info.retrans_segs++;
   if (e->stats) e->stats->retrans_segs++;
   t->rtt.timing = false;   /* Karn's rule */
@@ -502,11 +503,14 @@ static bool can_send_data(enum ustcp_state s)
  * being tcp_current_mss: false if nothing goes now; else the payload length
  * and whether the FIN rides on it. */
 static bool plan_segment(const struct tcb *t, uint32_t nxt, uint32_t avail, uint32_t inflight,
-                         uint32_t mss, uint32_t *len_out, bool *fin_out, bool *corked)
+                         uint32_t cwnd_used, uint32_t mss, uint32_t *len_out, bool *fin_out, bool *corked)
 {
   uint32_t room = u32_min(avail, pm_eor_room(t, nxt));   /* up to a record's end */
-  uint32_t wnd = u32_min(t->snd_wnd, t->cc.cwnd + t->cc.lt_extra);
-  uint32_t usable = wnd > inflight ? wnd - inflight : 0;
+  /* the peer's window counts from snd_una; cwnd against cwnd_used (pipe in
+   * recovery, RFC 6675) */
+  uint32_t usable = u32_min(t->snd_wnd > inflight ? t->snd_wnd - inflight : 0,
+                            t->cc.cwnd + t->rec.lt_extra > cwnd_used
+                                ? t->cc.cwnd + t->rec.lt_extra - cwnd_used : 0);
   uint32_t len = u32_min(u32_min(room, usable), mss);
   bool fin_pending = t->fin_queued && seq_leq(nxt, t->fin_seq);
   bool fin = fin_pending && nxt + len == t->fin_seq;
@@ -544,7 +548,7 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     if (t->ack_now && t->state != USTCP_CLOSED && t->state != USTCP_LISTEN) tcp_send_ack(e, t);
     return;
   }
-  bool sent = false;
+  bool sent = false, new_data = false;
   pm_prune(t);
   uint32_t frame_segs = 0, frame_max = tso_frame_segs(t);
   bool corked = false;   /* a partial segment held by TCP_CORK/MSG_MORE */
@@ -554,6 +558,7 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
    * without this one the writer would not hear of it. */
   bool lowat = t->notsent_lowat || e->cfg->notsent_lowat != UINT32_MAX;
   bool was_writable = lowat && tcp_stream_memory_free(e, t, 1);
+  cc_before_output(e, t);   /* RFC 5681 §4.1 restart after idle */
   for (;;) {
     if (t->nsacked && seq_lt(t->snd_nxt, t->snd_max)) {
       /* Going back over sent data (after a timeout): what the peer SACKed it
@@ -572,10 +577,13 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
         avail = u32_min(avail, he - hs);
     }
     uint32_t inflight = t->snd_nxt - t->snd_una;
+    /* In recovery cwnd is set against pipe (RFC 6675, PRR): SACKed and lost
+     * data is not in the network. */
+    uint32_t cwnd_used = t->rec.in_recovery && t->snd_nxt == t->snd_max ? tcp_pipe(t) : inflight;
     uint32_t mss = tcp_current_mss(e, t);
     uint32_t len;
     bool fin;
-    if (!plan_segment(t, t->snd_nxt, avail, inflight, mss, &len, &fin, &corked)) break;
+    if (!plan_segment(t, t->snd_nxt, avail, inflight, cwnd_used, mss, &len, &fin, &corked)) break;
     uint8_t flags = TCP_ACK;
     bool retrans = seq_lt(t->snd_nxt, t->snd_max);
     bool psh = len && pm_push(t, t->snd_nxt, t->snd_nxt + len);
@@ -593,8 +601,8 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
       uint32_t nlen;
       bool nfin;
       bool frame_end = psh || fin || frame_segs >= frame_max ||
-                       !plan_segment(t, t->snd_nxt + len, avail - len, inflight + len, mss, &nlen, &nfin,
-                                     NULL) ||
+                       !plan_segment(t, t->snd_nxt + len, avail - len, inflight + len, cwnd_used + len, mss,
+                                     &nlen, &nfin, NULL) ||
                        nlen == 0;
       if (frame_end) {
         /* not for data written with MSG_MORE: tcp_push marked no PSH */
@@ -609,12 +617,14 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     if (fin) flags |= TCP_FIN;
     struct tcp_iov pl[2];
     size_t npl = snd_payload(t, off, len, pl);
+    uint32_t seg_seq = t->snd_nxt;
     emit(e, t, t->snd_nxt, flags, pl, npl);
     if (retrans) {
       t->info.retrans_segs++;
       if (e->stats) e->stats->retrans_segs++;
     }
     t->snd_nxt += len + (fin ? 1 : 0);
+    if (t->rec.in_recovery) t->rec.prr_out += len + (fin ? 1 : 0);   /* RFC 6937 */
     if (fin) t->fin_sent = true;
     /* Linux's tcp_event_data_sent: a reply within the ATO of the last data
      * received makes the connection interactive (pingpong): its ACKs then wait
@@ -629,6 +639,8 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
         t->rtt.sent_us = e->now_us;
       }
       t->snd_max = t->snd_nxt;
+      t->last_seg_seq = seg_seq;
+      new_data = true;
     }
     if (!t->rto_at_us) tcp_arm_rto(e, t);
     if (t->persist_at_us) {
@@ -643,9 +655,11 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     /* cwnd-limited: data waits and the flight fills cwnd (Linux's tcp_write_xmit) */
     uint32_t off_now = t->snd_nxt - t->snd_buf_seq;
     bool data_waits = t->sndbuf.len > off_now;
-    bool cwnd_limited = data_waits && t->snd_nxt - t->snd_una >= t->cc.cwnd + t->cc.lt_extra;
+    bool cwnd_limited = data_waits && t->snd_nxt - t->snd_una >= t->cc.cwnd + t->rec.lt_extra;
     if (sent || cwnd_limited) cwnd_validate(t, cwnd_limited);
   }
+  cc_after_output(e, t, sent);   /* last data sent: the restart after idle */
+  if (new_data) tcp_schedule_loss_probe(e, t);   /* Linux's tcp_write_xmit */
   if (!sent && t->ack_now) tcp_send_ack(e, t);
   if (lowat && sent && !was_writable && tcp_stream_memory_free(e, t, 1) && e->ops.wake)
     e->ops.wake(e, t);

@@ -13,10 +13,13 @@
  *                                NextSeg, rule 1)
  *             sack_skip          retransmissions step over SACKed ranges
  *
- * Recovery itself stays NewReno's (tcp_input.c: dup_ack, ack_advance), with
- * SACK choosing which segment each duplicate or partial ACK retransmits, so
- * several losses in one window are repaired in about one round trip instead of
- * one per round trip.
+ *             sack_lost_end      RFC 6675 IsLost: below it un-SACKed bytes are lost
+ *             tcp_pipe           RFC 6675 pipe, for PRR and the output in recovery
+ *
+ * Recovery (tcp_input.c: dup_ack, prr_ack, recovery_send) sends as much as
+ * PRR (RFC 6937) allows per ACK: lost holes first, then new data, then the
+ * other holes (RFC 6675 NextSeg), so several losses in one window are repaired
+ * in about one round trip instead of one per round trip.
  */
 #include "tcp/tcp.h"
 
@@ -129,4 +132,43 @@ uint32_t sack_bytes(const struct tcb *t)
   uint32_t n = 0;
   for (unsigned i = 0; i < t->nsacked; i++) n += t->sacked[i].right - t->sacked[i].left;
   return n;
+}
+
+uint32_t sack_unsacked(const struct tcb *t, uint32_t from, uint32_t to)
+{
+  if (!seq_lt(from, to)) return 0;
+  uint32_t n = to - from;
+  for (unsigned i = 0; i < t->nsacked; i++) {
+    uint32_t l = seq_max(t->sacked[i].left, from), r = seq_min(t->sacked[i].right, to);
+    if (seq_lt(l, r)) n -= r - l;
+  }
+  return n;
+}
+
+uint32_t sack_lost_end(const struct tcb *t)
+{
+  uint32_t mss = t->snd_mss;
+  uint32_t end = t->snd_una + u32_min(mss, t->snd_max - t->snd_una);
+  /* RFC 6675 §4 IsLost(SeqNum): DupThresh discontiguous SACKed segments, or
+   * more than (DupThresh - 1) * SMSS SACKed bytes, above it; counted in bytes
+   * from the highest range down (the scoreboard is sorted). */
+  uint32_t above = 0;
+  for (unsigned i = t->nsacked; i-- > 0;) {
+    above += t->sacked[i].right - t->sacked[i].left;
+    if (above > 2u * mss) {
+      if (seq_gt(t->sacked[i].left, end)) end = t->sacked[i].left;
+      break;
+    }
+  }
+  return end;
+}
+
+uint32_t tcp_pipe(const struct tcb *t)
+{
+  if (!t->rec.in_recovery) return t->snd_nxt - t->snd_una;
+  uint32_t out = t->snd_max - t->snd_una;
+  uint32_t left = t->sack_ok ? sack_bytes(t) : u32_min(t->rec.dup_bytes, out);
+  uint32_t from = seq_max(t->sack_rexmit, t->snd_una);
+  left += sack_unsacked(t, from, sack_lost_end(t));
+  return out > left ? out - left : 0;
 }

@@ -32,6 +32,8 @@ static uint64_t tcb_earliest(const struct tcb *t)
   m = x < m ? x : m;
   x = armed_or_max(t->close_at_us);
   m = x < m ? x : m;
+  x = armed_or_max(t->tlp_at_us);
+  m = x < m ? x : m;
   return m + 1;   /* UINT64_MAX + 1 wraps back to 0: nothing armed */
 }
 
@@ -202,6 +204,88 @@ static uint64_t clamp_rto_to_user_timeout(const struct tcp_engine *e, const stru
   return u64_min(rto, end - e->now_us);
 }
 
+/* RFC 8985 §7.2 conditions, as Linux's tcp_schedule_loss_probe: SACK in
+ * use, data outstanding, the connection in the Open state (no recovery, no
+ * timeout being recovered from, nothing SACKed or duplicate-ACKed yet), and
+ * no earlier probe of this tail still unanswered (§7.3). */
+static bool tlp_allowed(const struct tcb *t)
+{
+  if (!t->sack_ok || t->snd_una == t->snd_max || t->snd_nxt != t->snd_max) return false;
+  if (t->rec.in_recovery || t->backoff || t->nsacked || t->rec.dupacks || t->tlp_active)
+    return false;
+  return t->state == USTCP_ESTABLISHED || t->state == USTCP_CLOSE_WAIT ||
+         t->state == USTCP_FIN_WAIT_1 || t->state == USTCP_CLOSING || t->state == USTCP_LAST_ACK;
+}
+
+void tcp_schedule_loss_probe(struct tcp_engine *e, struct tcb *t)
+{
+  uint64_t at = 0;
+  if (tlp_allowed(t)) {
+    /* PTO = 2 * SRTT; with one segment in flight, plus the worst-case
+     * delayed ACK (Linux adds tcp_rto_min, RFC 8985 WCDelAckT), otherwise
+     * Linux's TCP_TIMEOUT_MIN (2 ms); 1 s before any RTT sample. */
+    uint64_t pto = USTCP_SEC;
+    if (t->rtt.have_sample) {
+      pto = 2 * t->rtt.srtt_us;
+      pto += t->snd_max - t->snd_una <= t->snd_mss ? e->cfg->rto_min_us : 2000;
+    }
+    /* Never after the RTO: then the RTO is the probe. */
+    if (!t->rto_at_us || e->now_us + pto < t->rto_at_us) at = e->now_us + pto;
+  }
+  if (at != t->tlp_at_us) {
+    t->tlp_at_us = at;
+    timer_update(e, t);
+  }
+}
+
+/* RFC 8985 §7.3, Linux's tcp_send_loss_probe: new data if any may go (one
+ * segment, whatever cwnd), else the highest segment sent once more; then the
+ * RTO restarts from now. */
+static void tlp_expired(struct tcp_engine *e, struct tcb *t)
+{
+  t->tlp_at_us = 0;
+  if (!tlp_allowed(t)) return;
+  uint32_t mss = t->snd_mss;
+  t->tlp_active = true;
+  t->tlp_retrans = false;
+  uint32_t before = t->snd_max;
+  uint32_t off = t->snd_nxt - t->snd_buf_seq;
+  if (t->sndbuf.len > off) {
+    uint32_t inflight = t->snd_nxt - t->snd_una;
+    uint32_t saved = t->rec.lt_extra;
+    bool nodelay = t->nodelay;
+    t->rec.lt_extra = inflight + mss > t->cc.cwnd ? inflight + mss - t->cc.cwnd : 0;
+    t->nodelay = true;                     /* TCP_NAGLE_OFF */
+    tcp_output(e, t);
+    t->rec.lt_extra = saved;
+    t->nodelay = nodelay;
+  }
+  if (t->snd_max == before) {
+    uint32_t seq = seq_max(t->last_seg_seq, t->snd_una);
+    if (!seq_lt(seq, t->snd_max)) seq = t->snd_una;
+    tcp_retransmit_at(e, t, seq, mss);
+    t->tlp_retrans = true;
+  }
+  t->info.tlp_probes++;
+  t->tlp_high_seq = t->snd_nxt;
+  tcp_arm_rto(e, t);
+}
+
+void tcp_tlp_ack(struct tcp_engine *e, struct tcb *t, uint32_t ack)
+{
+  if (!t->tlp_active || seq_lt(ack, t->tlp_high_seq)) return;
+  t->tlp_active = false;
+  /* §7.4.2: a retransmitted probe acknowledged (no D-SACK is taken to say
+   * both copies arrived) repaired a loss: reduce cwnd once, as Linux's
+   * tcp_process_tlp_ack (CWR entered and left at once: cwnd = ssthresh). */
+  if (t->tlp_retrans && !t->rec.in_recovery) {
+    /* Linux's ssthresh hooks read cwnd here: the flight that was lost from
+     * is gone by now (the ACK covers it) */
+    cc_congestion_event(e, t, t->cc.cwnd);
+    t->cc.cwnd = t->cc.ssthresh;
+  }
+}
+
 /* Returns true if t was freed. */
 static bool rto_expired(struct tcp_engine *e, struct tcb *t)
 {
@@ -232,11 +316,12 @@ static bool rto_expired(struct tcp_engine *e, struct tcb *t)
   if (t->state != USTCP_SYN_SENT && t->state != USTCP_SYN_RCVD) {
     /* RFC 5681 §3.1 eq. 4, and cwnd = one segment after a timeout. */
     uint32_t flight = t->snd_max - t->snd_una;
-    t->cc.ssthresh = u32_max(flight / 2, 2u * t->snd_mss);
-    t->cc.cwnd = t->snd_mss;
-    t->cc.in_recovery = false;
-    t->cc.dupacks = 0;
-    t->cc.recover = t->snd_max;           /* RFC 6582 §4 (see dup_ack) */
+    cc_rto(e, t, flight);                 /* the module: ssthresh, cwnd = 1 SMSS */
+    t->rec.in_recovery = false;
+    t->tlp_active = false;                 /* the RTO ends a probe episode */
+    t->rec.dupacks = 0;
+    t->rec.dup_bytes = 0;
+    t->rec.recover = t->snd_max;           /* RFC 6582 §4 (see dup_ack) */
   }
   /* Go back to snd_una: everything from there is sent again as the windows allow
    * (skipping what the peer SACKed). A second timeout in a row forgets the
@@ -384,6 +469,7 @@ static bool tcb_timers_fire(struct tcp_engine *e, struct tcb *t, uint64_t now)
       return tcb_close(e, t, 0, USTCP_CAUSE_TIMER);
   }
   if (t->rto_at_us && t->rto_at_us <= now && rto_expired(e, t)) return true;
+  if (t->tlp_at_us && t->tlp_at_us <= now) tlp_expired(e, t);
   if (t->persist_at_us && t->persist_at_us <= now && persist_expired(e, t)) return true;
   if (t->keepalive_at_us && t->keepalive_at_us <= now && keepalive_expired(e, t)) return true;
   if (t->delack_at_us && t->delack_at_us <= now) {
@@ -411,6 +497,7 @@ void tcp_run_timers(struct tcp_engine *e, uint64_t now_us)
         if (t->keepalive_at_us && t->keepalive_at_us <= now_us) t->keepalive_at_us = now_us + 1;
         if (t->delack_at_us && t->delack_at_us <= now_us) t->delack_at_us = 0;
         if (t->close_at_us && t->close_at_us <= now_us) t->close_at_us = now_us + 1;
+        if (t->tlp_at_us && t->tlp_at_us <= now_us) t->tlp_at_us = 0;
         timer_update(e, t);
       }
     }

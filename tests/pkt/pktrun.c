@@ -360,12 +360,23 @@ static const struct cfg_field cfg_fields[] = {
   CF(accept_local, CT_U32), CF(netdev_budget, CT_U32), CF(max_tw_buckets, CT_U32),
   CF(max_orphans, CT_U32), CF(timestamps, CT_BOOL), CF(notsent_lowat, CT_U32),
   CF(tcp_mem_pressure, CT_U64),
+  CF(slow_start_after_idle, CT_BOOL),
 };
 
 static void do_config(struct runner *r, const char *s)
 {
   size_t n = word_len(s);
   const char *eq = s + n;
+  if (word_is(s, n, "congestion_control") && *eq == '=') {   /* a name: reno, cubic */
+    size_t m = word_len(eq + 1);
+    if (!m || m >= sizeof r->cfg.congestion_control || *skip_ws(eq + 1 + m)) {
+      fail(r, "congestion_control wants a name");
+      return;
+    }
+    memset(r->cfg.congestion_control, 0, sizeof r->cfg.congestion_control);
+    memcpy(r->cfg.congestion_control, eq + 1, m);
+    return;
+  }
   uint64_t v;
   const char *end = *eq == '=' ? parse_u64(eq + 1, &v) : NULL;
   if (!n || !end || *skip_ws(end)) {

@@ -1542,7 +1542,7 @@ static void dump_tcb(const char *who, int e)
          " dup %u rto %lld persist %lld backoff %u rto_us %llu fin_q %d fin_sent %d rcv_nxt %u\n",
          who, ustcp_state_name(t->state), t->snd_una - t->iss, t->snd_nxt - t->iss, t->snd_max - t->iss,
          t->snd_buf_seq - t->iss, t->sndbuf.len, t->snd_wnd, t->cc.cwnd, t->cc.ssthresh,
-         t->cc.in_recovery, t->cc.recover - t->iss, t->cc.dupacks,
+         t->rec.in_recovery, t->rec.recover - t->iss, t->rec.dupacks,
          t->rto_at_us ? (long long)(t->rto_at_us - n) : -1LL,
          t->persist_at_us ? (long long)(t->persist_at_us - n) : -1LL, t->backoff,
          (unsigned long long)t->rtt.rto_us, t->fin_queued, t->fin_sent, t->rcv_nxt - t->irs);
