@@ -104,6 +104,18 @@ enum tcb_queue { TCB_Q_NONE, TCB_Q_SYN, TCB_Q_ACCEPT };
 
 /* The transmission control block: RFC 9293 §3.3.1 variables, spelled as the RFC
  * spells them, plus what reliability, flow and congestion control need. */
+/* The per-connection counters of ustcp_tcp_info (A4), kept compact: a control
+ * block is most of an idle connection's memory (issue 12: <= 1 KB an end).
+ * Segment counts are 32-bit as in Linux's tcp_info (tcpi_segs_out ...), byte
+ * counts 64-bit; everything else in ustcp_tcp_info is read from the block when
+ * asked (tcb_fill_info). */
+struct tcb_counters {
+  uint64_t bytes_sent, bytes_acked, bytes_received;
+  uint32_t segs_in, segs_out, data_segs_in, data_segs_out;
+  uint32_t retrans_segs, fast_retrans, rto_expirations, dup_acks_in;
+  uint32_t ooo_segs, dup_segs_in, zero_window_probes, tlp_probes;
+};
+
 struct tcb {
   struct timer_node timer;
   struct tcb *hash_next;          /* stack's demux chain */
@@ -118,11 +130,11 @@ struct tcb {
   bool port_shared;               /* local.port was picked by connect(): other destinations
                                      may use it too (RFC 6056 §3.3.4, stack.c) */
   bool wake_pending;              /* a readiness callback is queued (src/sock) */
+  bool defer_queued;              /* on the deferred-output list (below) */
   /* Output deferred to the end of the current event (tcp_defer_output), so that
    * what the application does in its callbacks rides on the same segment, e.g. a
    * response on the ACK, or the FIN on the ACK of the peer's FIN (W3). */
   struct tcb *defer_next, *defer_prev;
-  bool defer_queued;
 
   /* listener / child linkage */
   struct listen_state *lst;       /* non-NULL for a LISTEN socket */
@@ -325,7 +337,7 @@ struct tcb {
     uint64_t rtt_us;              /* minimum seen, 0 = none yet */
   } rcv_rtt;
 
-  struct ustcp_tcp_info info;     /* counters (A4); state/rtt fields filled on read */
+  struct tcb_counters info;       /* counters (A4); ustcp_tcp_info is filled on read */
   uint64_t mem_bytes;
 };
 

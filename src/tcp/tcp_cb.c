@@ -298,7 +298,23 @@ uint32_t tcp_inq_hint(const struct tcb *t)
 
 void tcb_fill_info(const struct tcb *t, struct ustcp_tcp_info *out)
 {
-  *out = t->info;
+  memset(out, 0, sizeof *out);
+  const struct tcb_counters *c = &t->info;
+  out->segs_in = c->segs_in;
+  out->segs_out = c->segs_out;
+  out->data_segs_in = c->data_segs_in;
+  out->data_segs_out = c->data_segs_out;
+  out->bytes_sent = c->bytes_sent;
+  out->bytes_acked = c->bytes_acked;
+  out->bytes_received = c->bytes_received;
+  out->retrans_segs = c->retrans_segs;
+  out->fast_retrans = c->fast_retrans;
+  out->rto_expirations = c->rto_expirations;
+  out->dup_acks_in = c->dup_acks_in;
+  out->ooo_segs = c->ooo_segs;
+  out->dup_segs_in = c->dup_segs_in;
+  out->zero_window_probes = c->zero_window_probes;
+  out->tlp_probes = c->tlp_probes;
   out->state = t->state;
   out->snd_mss = t->snd_mss;
   out->rcv_mss = t->rcv_mss;
