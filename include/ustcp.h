@@ -445,6 +445,9 @@ struct ustcp_stats {
   uint64_t ip_frag_reassembled, ip_frag_overlaps, ip_frag_timeouts;
   uint64_t tcp_mem_pressures;   /* entries into memory pressure (Linux's TCPMemoryPressures):
                                    buffer storage reached config.tcp_mem_pressure */
+  /* Ring storage drained rings gave back and the stack keeps for the next ring
+   * that grows (at most 4 blocks, 16 MiB; not in mem_bytes) */
+  uint64_t ring_cache_bytes;
 };
 void ustcp_get_stats(const struct ustcp_stack *s, struct ustcp_stats *out);
 

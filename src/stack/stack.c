@@ -681,4 +681,5 @@ void ustcp_get_stats(const struct ustcp_stack *s, struct ustcp_stats *out)
   stack_buf_usage(s, &out->buf_bytes_reserved, &out->buf_bytes_used);
   out->time_wait = s->eng.tw_count;
   out->orphans = s->eng.orphan_count;
+  out->ring_cache_bytes = s->eng.ring_cache.bytes;
 }

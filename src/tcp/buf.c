@@ -9,6 +9,58 @@
  * gives it back once drained. */
 #define RING_MIN_SIZE 1024u
 
+/* The storage cache (tcp_engine.ring_cache): blocks below RING_CACHE_MIN_SIZE
+ * are cheap for the C library to hand out again (no mmap of their own), so
+ * only larger ones are kept. */
+#define RING_CACHE_BLOCKS 4u
+#define RING_CACHE_MIN_SIZE (64u * 1024u)
+/* At most a few of the largest rings' storage (two buffers of rmem_max and
+ * wmem_max each, storage up to twice a buffer): a stack keeps what one busy
+ * connection uses, no more; under memory pressure it keeps nothing. */
+#define RING_CACHE_MAX_BYTES(e) (4ull * ((uint64_t)(e)->cfg->rmem_max + (e)->cfg->wmem_max))
+
+/* Storage of at least size bytes and at most most: a cached block if one
+ * fits, else a new one. Accounted as allocated either way. */
+static uint8_t *storage_get(struct tcp_engine *e, uint64_t size, uint64_t most, uint32_t *got_size)
+{
+  for (unsigned i = 0; i < e->ring_cache.n; i++) {
+    if (e->ring_cache.size[i] < size || e->ring_cache.size[i] > most) continue;
+    uint8_t *p = e->ring_cache.data[i];
+    uint32_t got = e->ring_cache.size[i];
+    e->ring_cache.n--;
+    e->ring_cache.data[i] = e->ring_cache.data[e->ring_cache.n];
+    e->ring_cache.size[i] = e->ring_cache.size[e->ring_cache.n];
+    e->ring_cache.bytes -= got;
+    e->mem_bytes += got;
+    if (e->mem_bytes > e->mem_peak_bytes) e->mem_peak_bytes = e->mem_bytes;
+    *got_size = got;
+    return p;
+  }
+  return NULL;
+}
+
+/* Gives storage back: to the cache when it is large and there is room, else
+ * to the C library. Accounted as freed either way. */
+static void storage_put(struct tcp_engine *e, uint8_t *p, uint32_t size)
+{
+  if (size >= RING_CACHE_MIN_SIZE && e->ring_cache.n < RING_CACHE_BLOCKS && !e->mem_pressure &&
+      e->ring_cache.bytes + size <= RING_CACHE_MAX_BYTES(e)) {
+    e->ring_cache.data[e->ring_cache.n] = p;
+    e->ring_cache.size[e->ring_cache.n++] = size;
+    e->ring_cache.bytes += size;
+    e->mem_bytes -= size;
+    return;
+  }
+  tcp_free_mem(e, p, size);
+}
+
+void tcp_ring_cache_free(struct tcp_engine *e)
+{
+  for (unsigned i = 0; i < e->ring_cache.n; i++) free(e->ring_cache.data[i]);
+  e->ring_cache.n = 0;
+  e->ring_cache.bytes = 0;
+}
+
 static void ring_account(struct tcp_engine *e, int64_t delta)
 {
   e->ring_bytes += (uint64_t)delta;
@@ -35,11 +87,17 @@ static bool ring_reserve(struct tcp_engine *e, struct ring *r, uint32_t need, ui
   uint64_t most = 2ull * limit;
   if (most > UINT32_MAX) most = UINT32_MAX;
   if (size > most) size = most;
-  uint8_t *nd = tcp_alloc_raw(e, size);   /* no zeroing: every byte is written before it is read */
+  /* A cached block (up to as large as the ring may grow, most) saves the
+   * doublings that would follow too; no zeroing: every byte is written before
+   * it is read. */
+  uint32_t got = 0;
+  uint8_t *nd = storage_get(e, size, most, &got);
+  if (nd) size = got;
+  else nd = tcp_alloc_raw(e, size);
   if (!nd) return false;
   if (r->data) {
     ring_copy_out(r, 0, nd, r->pinned ? r->size : r->len);
-    tcp_free_mem(e, r->data, r->size);
+    storage_put(e, r->data, r->size);
     ring_account(e, -(int64_t)r->size);
   }
   r->data = nd;
@@ -118,7 +176,7 @@ uint32_t ring_read(struct ring *r, uint8_t *dst, uint32_t n, bool consume)
 void ring_free(struct tcp_engine *e, struct ring *r)
 {
   if (r->data) {
-    tcp_free_mem(e, r->data, r->size);
+    storage_put(e, r->data, r->size);
     ring_account(e, -(int64_t)r->size);
   }
   r->data = NULL;

@@ -28,6 +28,7 @@ void tcp_engine_init(struct tcp_engine *e, const struct ustcp_config *cfg,
 
 void tcp_engine_free(struct tcp_engine *e)
 {
+  tcp_ring_cache_free(e);
   free(e->timers.v);
   e->timers.v = NULL;
   e->timers.n = e->timers.cap = 0;
