@@ -461,6 +461,7 @@ int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
     snprintf(err, errcap, "epoll_ctl: %s", strerror(-rc));
     goto fail;
   }
+  ustcp_poll(l->st, ustcp_loop_now_us());   /* the stack's clock starts now */
   if (l->eth) eth_announce(l->eth);     /* gratuitous ARP, as Linux when an address comes up */
   *out = l;
   return 0;
@@ -554,6 +555,17 @@ static void arm_timer(struct ustcp_loop *l, uint64_t at_us)
 
 static void ctl_accept(struct ustcp_loop *l);
 
+/* Socket calls happen at the time of the stack's last ustcp_input/ustcp_poll
+ * (ustcp.h). After the loop slept, that time is stale: a connect or send would
+ * arm its retransmission timer in the past and the next round would resend at
+ * once (seen as a second SYN 25 us after the first). So the clock is brought
+ * up to date (due timers run) before anything that may make a socket call: the
+ * application's callbacks for watched descriptors, and each blocking call. */
+static void sync_clock(struct ustcp_loop *l)
+{
+  ustcp_poll(l->st, ustcp_loop_now_us());
+}
+
 int ustcp_loop_run_once(struct ustcp_loop *l, int timeout_ms)
 {
   if (l->stop) return -EINTR;
@@ -586,6 +598,7 @@ int ustcp_loop_run_once(struct ustcp_loop *l, int timeout_ms)
     } else if (fd == l->ctl_fd) {
       ctl_accept(l);
     } else {
+      sync_clock(l);
       for (size_t k = 0; k < l->nwatches; k++)
         if (l->watches[k].fd == fd) {
           l->watches[k].fn(l->watches[k].ctx, fd, evs[i].events);
@@ -638,6 +651,7 @@ int ustcp_loop_wait(struct ustcp_loop *l, int fd, unsigned events)
 
 int ustcp_loop_accept(struct ustcp_loop *l, int fd, struct ustcp_addr *peer)
 {
+  sync_clock(l);
   for (;;) {
     int r = ustcp_accept(l->st, fd, peer);
     if (r != -EAGAIN) return r;
@@ -648,6 +662,7 @@ int ustcp_loop_accept(struct ustcp_loop *l, int fd, struct ustcp_addr *peer)
 
 int ustcp_loop_connect(struct ustcp_loop *l, int fd, const struct ustcp_addr *addr)
 {
+  sync_clock(l);
   int r = ustcp_connect(l->st, fd, addr);
   if (r != -EINPROGRESS) return r;
   int w = ustcp_loop_wait(l, fd, USTCP_POLLOUT);
@@ -659,6 +674,7 @@ int ustcp_loop_connect(struct ustcp_loop *l, int fd, const struct ustcp_addr *ad
 
 ssize_t ustcp_loop_recv(struct ustcp_loop *l, int fd, void *buf, size_t len)
 {
+  sync_clock(l);
   for (;;) {
     ssize_t r = ustcp_recv(l->st, fd, buf, len, 0);
     if (r != -EAGAIN) return r;
@@ -669,6 +685,7 @@ ssize_t ustcp_loop_recv(struct ustcp_loop *l, int fd, void *buf, size_t len)
 
 ssize_t ustcp_loop_send(struct ustcp_loop *l, int fd, const void *buf, size_t len)
 {
+  sync_clock(l);
   size_t off = 0;
   for (;;) {
     if (off == len) return (ssize_t)len;
@@ -685,6 +702,7 @@ ssize_t ustcp_loop_send(struct ustcp_loop *l, int fd, const void *buf, size_t le
 
 int ustcp_loop_close(struct ustcp_loop *l, int fd)
 {
+  sync_clock(l);
   return ustcp_close(l->st, fd);
 }
 

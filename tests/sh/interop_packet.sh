@@ -66,12 +66,19 @@ nsbx timeout 60 python3 "$tmp/echo.py" > /dev/null 2>&1 &
 PIDS+=($!)
 for i in $(seq 1 50); do nsbx ss -ltn | grep -q ":7300 " && break; sleep 0.1; done
 head -c 1000000 /dev/urandom > "$tmp/in.bin"
-nsx timeout 30 "$U" connect 10.10.0.1:7300 --packet vA --addr 10.10.0.3 --no-ctl \
-  < "$tmp/in.bin" > "$tmp/out.bin" 2> "$tmp/connect.err"
+# stdin arrives after 1.5 s of idling: the stack's clock must be current when the
+# data is sent (a stale clock put the retransmission timer in the past)
+nsx timeout 30 bash -c "sleep 1.5; cat '$tmp/in.bin'" | \
+  nsx timeout 30 "$U" connect 10.10.0.1:7300 --packet vA --addr 10.10.0.3 --no-ctl \
+  --pcap "$tmp/client.pcap" > "$tmp/out.bin" 2> "$tmp/connect.err"
 rc=$?
 cat "$tmp/connect.err"
 check "ustcp client on AF_PACKET (it ARPs for the kernel): exit 0 (got $rc), 1 MB echoed byte-exact" \
   bash -c "[ $rc = 0 ] && cmp -s '$tmp/in.bin' '$tmp/out.bin'"
+syns=$(tshark -r "$tmp/client.pcap" -Y "ip.src == 10.10.0.3 && tcp.flags.syn == 1" 2>/dev/null | wc -l)
+rex=$(tshark -r "$tmp/client.pcap" -Y "ip.src == 10.10.0.3 && tcp.analysis.retransmission" 2>/dev/null | wc -l)
+check "the client sent one SYN ($syns) and retransmitted nothing on a loss-free veth ($rex)" \
+  bash -c "[ '$syns' = 1 ] && [ '$rex' = 0 ]"
 sleep 1
 kill "${PIDS[0]}" 2>/dev/null
 sleep 1
