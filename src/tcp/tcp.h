@@ -224,6 +224,7 @@ struct tcb {
                                      rule): TSecr may time the ACKs (RFC 7323 §4) */
     uint32_t seq;                 /* its end sequence number */
     uint64_t sent_us;
+    uint32_t rexmit_tsval;        /* TSval of our latest retransmission (0: none) */
   } rtt;
   uint32_t backoff;               /* consecutive RTO expirations */
   uint32_t probes;                /* zero-window probes unanswered */

@@ -135,6 +135,13 @@ static void update_ts_recent(struct tcp_engine *e, struct tcb *t, const struct t
 static uint64_t ts_rtt_us(const struct tcp_engine *e, const struct tcb *t, const struct tcp_hdr *h)
 {
   if (!t->ts_ok || !(h->opts.present & TCP_OPT_HAS_TS) || h->opts.ts_ecr == 0) return 0;
+  /* An echo older than our latest retransmission answers an earlier copy:
+   * the peer had the data, its ACK was lost, and its reply to our duplicate
+   * echoes a TS.Recent from before it (RFC 7323 §5.3: R2 rejects a duplicate
+   * before R3 would record its TSval). Timed, it would measure our RTO wait
+   * (samples of minutes at 30 % loss pegged the RTO at 120 s). RFC 3522 §2
+   * draws the same line to call a retransmission spurious. */
+  if (t->rtt.rexmit_tsval && (int32_t)(h->opts.ts_ecr - t->rtt.rexmit_tsval) < 0) return 0;
   uint32_t delta = tcp_ts_now(e, t) - h->opts.ts_ecr;
   if (delta >= INT32_MAX / 1000) return 0;
   if (delta == 0) delta = 1;

@@ -103,6 +103,8 @@ static void emit(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint8_t flag
       h.opts.present |= TCP_OPT_HAS_TS;
       h.opts.ts_val = tcp_ts_now(e, t);
       h.opts.ts_ecr = t->ts_recent;
+      /* remembered for RTTM (tcp_input.c ts_rtt_us): data sent again */
+      if (plen && seq_lt(seq, t->snd_max)) t->rtt.rexmit_tsval = h.opts.ts_val ? h.opts.ts_val : 1;
     }
     if ((flags & TCP_ACK) && t->sack_ok && t->ooo_count) sack_fill_blocks(e, t, &h.opts);
   }
