@@ -35,6 +35,8 @@ struct eth_iface {
   void *ctx;
   struct eth_stats st;
   struct arp_entry arp[ETH_ARP_ENTRIES];
+  struct arp_entry *last;    /* the entry found last: most datagrams go to one next hop */
+  uint64_t deadline;         /* earliest next_try_us, or earlier (eth_poll makes it exact) */
   uint8_t *frame;            /* scratch: one frame of ETH_HDR_LEN + mtu bytes */
 };
 
@@ -52,6 +54,7 @@ struct eth_iface *eth_new(const struct eth_config *c, eth_frame_fn out, eth_ip_f
   e->out = out;
   e->ip_in = ip_in;
   e->ctx = ctx;
+  e->deadline = UINT64_MAX;
   size_t cap = ETH_HDR_LEN + (e->cfg.mtu > ETH_MIN_FRAME ? e->cfg.mtu : ETH_MIN_FRAME);
   e->frame = calloc(1, cap);
   if (!e->frame) {
@@ -120,6 +123,7 @@ static void arp_request(struct eth_iface *e, struct arp_entry *a, uint64_t now)
   send_arp(e, 1, a->state == ARP_REACHABLE ? a->mac : BCAST, zero, a->ip);
   a->tries++;
   a->next_try_us = now + ETH_ARP_RETRANS_US;
+  if (a->next_try_us < e->deadline) e->deadline = a->next_try_us;
 }
 
 void eth_announce(struct eth_iface *e)
@@ -130,8 +134,9 @@ void eth_announce(struct eth_iface *e)
 
 static struct arp_entry *arp_find(struct eth_iface *e, uint32_t ip)
 {
+  if (e->last && e->last->state != ARP_FREE && e->last->ip == ip) return e->last;
   for (unsigned i = 0; i < ETH_ARP_ENTRIES; i++)
-    if (e->arp[i].state != ARP_FREE && e->arp[i].ip == ip) return &e->arp[i];
+    if (e->arp[i].state != ARP_FREE && e->arp[i].ip == ip) return e->last = &e->arp[i];
   return NULL;
 }
 
@@ -333,5 +338,8 @@ uint64_t eth_poll(struct eth_iface *e, uint64_t now_us)
     }
     if (a->next_try_us < next) next = a->next_try_us;
   }
+  e->deadline = next;
   return next;
 }
+
+uint64_t eth_deadline(const struct eth_iface *e) { return e->deadline; }

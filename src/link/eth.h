@@ -79,6 +79,9 @@ void eth_frame_input(struct eth_iface *e, const uint8_t *frame, size_t len, uint
                      unsigned flags);
 /* Runs ARP's timers; returns the next deadline (UINT64_MAX: none). */
 uint64_t eth_poll(struct eth_iface *e, uint64_t now_us);
+/* When eth_poll is next due, in O(1) (never later than the true deadline:
+ * the per-packet path asks this, not eth_poll, which walks the cache). */
+uint64_t eth_deadline(const struct eth_iface *e);
 /* Sends a gratuitous ARP announcing our address. */
 void eth_announce(struct eth_iface *e);
 const struct eth_stats *eth_get_stats(const struct eth_iface *e);

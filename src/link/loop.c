@@ -88,7 +88,6 @@ struct ustcp_loop {
   struct ustcp_loop_stats stats;
   struct eth_iface *eth;       /* tap, packet: Ethernet + ARP between the stack and the device */
   struct packet_link *pk;      /* packet: the AF_PACKET socket and its ring */
-  uint64_t eth_deadline;
 };
 
 uint64_t ustcp_loop_now_us(void)
@@ -140,7 +139,6 @@ static void deliver(struct ustcp_loop *l, int dir, const uint8_t *pkt, size_t le
     l->stats.tx_packets++;
     l->stats.tx_bytes += len;
     eth_ip_output(l->eth, pkt, len, ustcp_loop_now_us());
-    l->eth_deadline = eth_poll(l->eth, ustcp_loop_now_us());
     return;
   }
   if ((l->vnet ? tun_write_vnet(l->tun_fd, pkt, len, valid) : tun_write(l->tun_fd, pkt, len)) < 0) {
@@ -432,7 +430,6 @@ int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
       snprintf(err, errcap, "out of memory");
       goto fail;
     }
-    l->eth_deadline = UINT64_MAX;
   }
   l->st = ustcp_stack_new(&l->cfg, c->addr, seed, stack_out, l);
   if (!l->st) {
@@ -534,7 +531,7 @@ int ustcp_loop_unwatch(struct ustcp_loop *l, int fd)
 static uint64_t next_deadline(struct ustcp_loop *l)
 {
   uint64_t d = ustcp_next_deadline(l->st);
-  if (l->eth && l->eth_deadline < d) d = l->eth_deadline;
+  if (l->eth && eth_deadline(l->eth) < d) d = eth_deadline(l->eth);
   for (int dir = 0; dir < 2; dir++)
     if (l->q[dir].head && l->q[dir].head->at_us < d) d = l->q[dir].head->at_us;
   return d;
@@ -609,7 +606,7 @@ int ustcp_loop_run_once(struct ustcp_loop *l, int timeout_ms)
   now = ustcp_loop_now_us();
   release_due(l, now);
   ustcp_poll(l->st, now);
-  if (l->eth) l->eth_deadline = eth_poll(l->eth, now);
+  if (l->eth) eth_poll(l->eth, now);
   /* What this round did may have moved the deadline (an RTO armed by a send):
    * the timerfd follows now, so a caller that waits on ustcp_loop_fd() between
    * rounds is woken in time. */

@@ -10,6 +10,7 @@
  *   packet_write  send() of one frame
  */
 #include "link/packet.h"
+#include "link/errmsg.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,35 +37,25 @@ struct packet_link {
   unsigned cur;               /* the next block to look at */
 };
 
-static int fail(int err, char *buf, size_t cap, const char *fmt, ...)
-{
-  if (buf && cap) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, cap, fmt, ap);
-    va_end(ap);
-  }
-  return -err;
-}
 
 int packet_open(const char *ifname, struct packet_link **out, uint8_t mac[6], uint16_t *mtu,
                 char *err, size_t errcap)
 {
   *out = NULL;
   if (!ifname || !*ifname || strlen(ifname) >= IFNAMSIZ)
-    return fail(EINVAL, err, errcap, "bad interface name '%s'", ifname ? ifname : "");
+    return link_fail(EINVAL, err, errcap, "bad interface name '%s'", ifname ? ifname : "");
   unsigned ifindex = if_nametoindex(ifname);
-  if (!ifindex) return fail(ENODEV, err, errcap, "no interface %s in this network namespace", ifname);
+  if (!ifindex) return link_fail(ENODEV, err, errcap, "no interface %s in this network namespace", ifname);
   struct packet_link *p = calloc(1, sizeof *p);
-  if (!p) return fail(ENOMEM, err, errcap, "out of memory");
+  if (!p) return link_fail(ENOMEM, err, errcap, "out of memory");
   p->fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
   int rc;
   if (p->fd < 0) {
     rc = errno;
     free(p);
     if (rc == EPERM || rc == EACCES)
-      return fail(rc, err, errcap, "AF_PACKET socket: permission denied (needs CAP_NET_RAW)");
-    return fail(rc, err, errcap, "AF_PACKET socket: %s", strerror(rc));
+      return link_fail(rc, err, errcap, "AF_PACKET socket: permission denied (needs CAP_NET_RAW)");
+    return link_fail(rc, err, errcap, "AF_PACKET socket: %s", strerror(rc));
   }
   int v = TPACKET_V3;
   struct tpacket_req3 req;
@@ -78,7 +69,7 @@ int packet_open(const char *ifname, struct packet_link **out, uint8_t mac[6], ui
       setsockopt(p->fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0) {
     rc = errno;
     packet_close(p);
-    return fail(rc, err, errcap, "TPACKET_V3 receive ring: %s", strerror(rc));
+    return link_fail(rc, err, errcap, "TPACKET_V3 receive ring: %s", strerror(rc));
   }
   p->ring_len = (size_t)RING_BLOCK_SIZE * RING_BLOCKS;
   void *ring = mmap(NULL, p->ring_len, PROT_READ | PROT_WRITE, MAP_SHARED, p->fd, 0);
@@ -86,7 +77,7 @@ int packet_open(const char *ifname, struct packet_link **out, uint8_t mac[6], ui
     rc = errno;
     p->ring_len = 0;
     packet_close(p);
-    return fail(rc, err, errcap, "mmap of the receive ring: %s", strerror(rc));
+    return link_fail(rc, err, errcap, "mmap of the receive ring: %s", strerror(rc));
   }
   p->ring = ring;
   struct sockaddr_ll sll;
@@ -97,7 +88,7 @@ int packet_open(const char *ifname, struct packet_link **out, uint8_t mac[6], ui
   if (bind(p->fd, (struct sockaddr *)&sll, sizeof sll) < 0) {
     rc = errno;
     packet_close(p);
-    return fail(rc, err, errcap, "bind to %s: %s", ifname, strerror(rc));
+    return link_fail(rc, err, errcap, "bind to %s: %s", ifname, strerror(rc));
   }
   int one = 1;
   /* Linux 4.20+: without it, the kernel's own frames on the interface would
@@ -110,7 +101,7 @@ int packet_open(const char *ifname, struct packet_link **out, uint8_t mac[6], ui
   if (ioctl(p->fd, SIOCGIFHWADDR, &ifr) < 0 || ifr.ifr_hwaddr.sa_family != 1 /* ARPHRD_ETHER */) {
     rc = errno ? errno : EINVAL;
     packet_close(p);
-    return fail(rc, err, errcap, "%s is not an Ethernet interface", ifname);
+    return link_fail(rc, err, errcap, "%s is not an Ethernet interface", ifname);
   }
   memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
   memset(&ifr, 0, sizeof ifr);

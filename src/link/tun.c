@@ -12,6 +12,7 @@
  *                  gets one (tun_write_vnet: writev of header + packet, no copy)
  */
 #include "link/tun.h"
+#include "link/errmsg.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,16 +30,6 @@
 
 #define TUN_DEV "/dev/net/tun"
 
-static int fail(int err, char *buf, size_t cap, const char *fmt, ...)
-{
-  if (buf && cap) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, cap, fmt, ap);
-    va_end(ap);
-  }
-  return -err;
-}
 
 int tun_open(const char *name, char ifname[IFNAMSIZ], char *err, size_t errcap)
 {
@@ -62,20 +53,20 @@ static int open_dev(const char *name, bool vnet, bool tap, char ifname[IFNAMSIZ]
                     size_t errcap)
 {
   if (name && strlen(name) >= IFNAMSIZ)
-    return fail(EINVAL, err, errcap, "device name '%s' is too long (at most %d characters)",
+    return link_fail(EINVAL, err, errcap, "device name '%s' is too long (at most %d characters)",
                 name, IFNAMSIZ - 1);
   int fd = open(TUN_DEV, O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
     if (e == ENOENT || e == ENODEV || e == ENXIO)
-      return fail(e, err, errcap,
+      return link_fail(e, err, errcap,
                   "%s is missing (%s): load the tun module (modprobe tun) or create the node "
                   "(mkdir -p /dev/net && mknod /dev/net/tun c 10 200)", TUN_DEV, strerror(e));
     if (e == EACCES || e == EPERM)
-      return fail(e, err, errcap,
+      return link_fail(e, err, errcap,
                   "permission denied opening %s: run as root (CAP_NET_ADMIN), or have root "
                   "create a device you own: ip tuntap add dev NAME mode tun user $USER", TUN_DEV);
-    return fail(e, err, errcap, "cannot open %s: %s", TUN_DEV, strerror(e));
+    return link_fail(e, err, errcap, "cannot open %s: %s", TUN_DEV, strerror(e));
   }
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
@@ -86,16 +77,16 @@ static int open_dev(const char *name, bool vnet, bool tap, char ifname[IFNAMSIZ]
     close(fd);
     const char *n = name && *name ? name : "(new)";
     if (e == EPERM || e == EACCES)
-      return fail(e, err, errcap,
+      return link_fail(e, err, errcap,
                   "TUNSETIFF %s: permission denied: creating a device needs CAP_NET_ADMIN, "
                   "and an existing one must belong to you (ip tuntap add dev %s mode tun user $USER)",
                   n, n);
     if (e == EBUSY)
-      return fail(e, err, errcap, "TUNSETIFF %s: device busy (another program has it open)", n);
+      return link_fail(e, err, errcap, "TUNSETIFF %s: device busy (another program has it open)", n);
     if (e == EINVAL)
-      return fail(e, err, errcap, "TUNSETIFF %s: invalid (is it a %s device, or a name in use "
+      return link_fail(e, err, errcap, "TUNSETIFF %s: invalid (is it a %s device, or a name in use "
                   "by another kind of interface?)", n, tap ? "TUN" : "TAP");
-    return fail(e, err, errcap, "TUNSETIFF %s: %s", n, strerror(e));
+    return link_fail(e, err, errcap, "TUNSETIFF %s: %s", n, strerror(e));
   }
   if (vnet) {
     /* The legacy 10-byte header (the default size), in host byte order. The
@@ -107,7 +98,7 @@ static int open_dev(const char *name, bool vnet, bool tap, char ifname[IFNAMSIZ]
         ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4)) < 0) {
       int e = errno;
       close(fd);
-      return fail(e, err, errcap, "TUNSETOFFLOAD on %s: %s (a kernel without TUN offloads: "
+      return link_fail(e, err, errcap, "TUNSETOFFLOAD on %s: %s (a kernel without TUN offloads: "
                   "run without them)", ifr.ifr_name, strerror(e));
     }
   }
@@ -131,10 +122,10 @@ static int ifreq_ioctl(int sock, unsigned long req, const char *reqname, struct 
   if (ioctl(sock, req, ifr) == 0) return 0;
   int e = errno;
   if (e == EPERM || e == EACCES)
-    return fail(e, err, errcap, "%s on %s: permission denied (configuring the device needs "
+    return link_fail(e, err, errcap, "%s on %s: permission denied (configuring the device needs "
                 "CAP_NET_ADMIN; without it, configure it beforehand and skip this step)",
                 reqname, ifr->ifr_name);
-  return fail(e, err, errcap, "%s on %s: %s", reqname, ifr->ifr_name, strerror(e));
+  return link_fail(e, err, errcap, "%s on %s: %s", reqname, ifr->ifr_name, strerror(e));
 }
 
 static int configure_dev(const char *ifname, uint32_t kernel_ip, uint32_t peer_ip,
@@ -150,7 +141,7 @@ int tap_configure(const char *ifname, uint32_t kernel_ip, uint8_t prefix_len, ui
                   char *err, size_t errcap)
 {
   if (prefix_len < 1 || prefix_len > 30)
-    return fail(EINVAL, err, errcap, "prefix length %u: want 1..30", prefix_len);
+    return link_fail(EINVAL, err, errcap, "prefix length %u: want 1..30", prefix_len);
   return configure_dev(ifname, kernel_ip, 0, ~((1u << (32 - prefix_len)) - 1), mtu, err, errcap);
 }
 
@@ -160,7 +151,7 @@ static int configure_dev(const char *ifname, uint32_t kernel_ip, uint32_t peer_i
                          uint32_t netmask, uint16_t mtu, char *err, size_t errcap)
 {
   int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (sock < 0) return fail(errno, err, errcap, "socket(AF_INET): %s", strerror(errno));
+  if (sock < 0) return link_fail(errno, err, errcap, "socket(AF_INET): %s", strerror(errno));
   struct ifreq ifr;
   int rc = 0;
 #define IFR_RESET() do { memset(&ifr, 0, sizeof ifr); \
