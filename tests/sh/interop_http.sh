@@ -28,7 +28,11 @@ ustcp_bg serve serve --http "$www" --tun t0 --addr 10.7.0.2 --peer 10.7.0.1 --ct
 wait_ctl "$ctl" || { cat "$tmp/serve.log"; exit 1; }
 
 # tshark on the kernel's side of the device, for the whole session
-nsx timeout 120 tshark -q -F pcap -i t0 -w "$tmp/cap.pcap" > "$tmp/tshark.log" 2>&1 &
+# -B 64: the 20 MB download arrives at ~150 MB/s; with dumpcap's default 2 MiB
+# buffer a busy CI machine dropped packets, among them stream 0's FINs (CI of
+# 2026-12-03: "stream 0 ... FIN kernel 0, ustcp 0"). 64 MiB holds the whole
+# download, so a check below fails only for what ustcp put on the wire.
+nsx timeout 120 tshark -q -B 64 -F pcap -i t0 -w "$tmp/cap.pcap" > "$tmp/tshark.log" 2>&1 &
 tshark_pid=$!
 PIDS+=($tshark_pid)
 for i in $(seq 1 100); do grep -q "Capturing" "$tmp/tshark.log" 2>/dev/null && break; sleep 0.1; done
@@ -132,6 +136,9 @@ sleep 0.5
 kill -INT "$tshark_pid" 2>/dev/null   # timeout passes it on to tshark
 for i in $(seq 1 100); do kill -0 "$tshark_pid" 2>/dev/null || break; sleep 0.1; done
 check "capture written" [ -s "$tmp/cap.pcap" ]
+# dumpcap reports drops as "N packets dropped ..." on exit
+drops=$(grep -oE '[0-9]+ packets? dropped' "$tmp/tshark.log" | awk '{s += $1} END {print s + 0}')
+check "capture complete: the kernel dropped no packets ($drops dropped)" [ "$drops" = 0 ]
 # One exception, the kernel's own: when a segment's checksum comes out 0, Linux
 # writes 0xFFFF (skb_checksum_help's CSUM_MANGLED_0; equal in one's complement,
 # and ustcp accepts both), which tshark calls bad. About 1 kernel segment in
