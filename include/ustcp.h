@@ -128,6 +128,9 @@ struct ustcp_config {
                                    when the buffer storage of all connections reaches it,
                                    the stack is under memory pressure and no buffer grows
                                    by autotuning (stats.tcp_mem_pressures); 0 = no limit */
+  uint32_t min_tso_segs;        /* 2 (Linux's net.ipv4.tcp_min_tso_segs): the fewest
+                                   segments between two push marks of new data, however
+                                   slow the pacing rate (0 means 2) */
 };
 void ustcp_config_default(struct ustcp_config *cfg);
 
@@ -376,6 +379,46 @@ struct ustcp_tcp_info {
                                            TCPLossProbes) */
 };
 int ustcp_get_info(struct ustcp_stack *s, int fd, struct ustcp_tcp_info *info);
+
+/* Linux's struct tcp_info (include/uapi/linux/tcp.h), field for field through
+ * Linux 6.7's tcpi_total_rto_time (248 bytes), for code that reads TCP_INFO as
+ * it would from the kernel: the LD_PRELOAD shim answers getsockopt(TCP_INFO)
+ * with it, the packetdrill adapter hands it to packetdrill's %{ }% blocks.
+ * Linux's two bit-field bytes are spelled out: wscale holds snd_wscale in its
+ * low 4 bits and rcv_wscale in its high 4 (GCC's order on little-endian, as
+ * the kernel is built), flags holds delivery_rate_app_limited in bit 0.
+ * Counts are in segments and times in microseconds, as Linux reports them;
+ * tcpi_last_* are milliseconds ago. Fields ustcp does not track (pacing,
+ * delivery rate, the busy/limited chronographs, rehash) are 0, max_pacing_rate
+ * is UINT64_MAX (no limit), as a fresh Linux socket reports. */
+struct ustcp_linux_tcp_info {
+  uint8_t tcpi_state, tcpi_ca_state, tcpi_retransmits, tcpi_probes, tcpi_backoff,
+      tcpi_options, tcpi_wscale, tcpi_flags;
+  uint32_t tcpi_rto, tcpi_ato, tcpi_snd_mss, tcpi_rcv_mss;
+  uint32_t tcpi_unacked, tcpi_sacked, tcpi_lost, tcpi_retrans, tcpi_fackets;
+  uint32_t tcpi_last_data_sent, tcpi_last_ack_sent, tcpi_last_data_recv, tcpi_last_ack_recv;
+  uint32_t tcpi_pmtu, tcpi_rcv_ssthresh, tcpi_rtt, tcpi_rttvar, tcpi_snd_ssthresh,
+      tcpi_snd_cwnd, tcpi_advmss, tcpi_reordering;
+  uint32_t tcpi_rcv_rtt, tcpi_rcv_space;
+  uint32_t tcpi_total_retrans;
+  uint64_t tcpi_pacing_rate, tcpi_max_pacing_rate, tcpi_bytes_acked, tcpi_bytes_received;
+  uint32_t tcpi_segs_out, tcpi_segs_in;
+  uint32_t tcpi_notsent_bytes, tcpi_min_rtt, tcpi_data_segs_in, tcpi_data_segs_out;
+  uint64_t tcpi_delivery_rate;
+  uint64_t tcpi_busy_time, tcpi_rwnd_limited, tcpi_sndbuf_limited;
+  uint32_t tcpi_delivered, tcpi_delivered_ce;
+  uint64_t tcpi_bytes_sent, tcpi_bytes_retrans;
+  uint32_t tcpi_dsack_dups, tcpi_reord_seen;
+  uint32_t tcpi_rcv_ooopack;
+  uint32_t tcpi_snd_wnd, tcpi_rcv_wnd;
+  uint32_t tcpi_rehash;
+  uint16_t tcpi_total_rto, tcpi_total_rto_recoveries;
+  uint32_t tcpi_total_rto_time;
+};
+/* Fills *info for fd (any state but a listener's accept queue entries; a
+ * listener reports LISTEN and its queue lengths in unacked/sacked, as Linux).
+ * 0, or -EBADF / -EFAULT. */
+int ustcp_get_linux_tcp_info(struct ustcp_stack *s, int fd, struct ustcp_linux_tcp_info *info);
 
 /* ---- observability (A4) ---- */
 struct ustcp_sock_row {

@@ -1040,7 +1040,17 @@ EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
   else if (level == SOL_SOCKET && name == SO_DOMAIN) v = AF_INET;
   else if (level == SOL_SOCKET && name == SO_PROTOCOL) v = IPPROTO_TCP;
   else if (level == SOL_SOCKET && name == SO_ACCEPTCONN) v = p->listening;
-  else {
+  else if (level == IPPROTO_TCP && name == TCP_INFO) {
+    /* The program expects the kernel's struct tcp_info, not ustcp's own
+     * option 11: Linux copies min(len, its size) and reports that length. */
+    struct ustcp_linux_tcp_info ti;
+    rc = ustcp_get_linux_tcp_info(stack, p->ufd, &ti);
+    if (rc == 0) {
+      socklen_t n = *len < sizeof ti ? *len : (socklen_t)sizeof ti;
+      memcpy(val, &ti, n);
+      *len = n;
+    }
+  } else {
     size_t l = *len;
     rc = ustcp_getsockopt(stack, p->ufd, level, name, val, &l);
     if (rc == 0) *len = (socklen_t)l;

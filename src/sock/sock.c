@@ -713,6 +713,15 @@ int ustcp_get_info(struct ustcp_stack *s, int fd, struct ustcp_tcp_info *info)
   return 0;
 }
 
+int ustcp_get_linux_tcp_info(struct ustcp_stack *s, int fd, struct ustcp_linux_tcp_info *info)
+{
+  struct tcb *t = get(s, fd);
+  if (!t) return -EBADF;
+  if (!info) return -EFAULT;
+  tcb_fill_linux_info(&s->eng, t, info);
+  return 0;
+}
+
 static void add_row(struct ustcp_sock_row *rows, size_t cap, size_t *n, const struct tcb *t)
 {
   if (*n < cap) {

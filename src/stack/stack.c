@@ -60,6 +60,7 @@ void ustcp_config_default(struct ustcp_config *c)
    * windows costs more than its gentler reduction gains (issue 14). */
   memcpy(c->congestion_control, "reno", 5);
   c->slow_start_after_idle = true;
+  c->min_tso_segs = 2;
 }
 
 const char *ustcp_state_name(enum ustcp_state st)

@@ -454,6 +454,9 @@ uint32_t tcp_isn(struct tcp_engine *e, const struct ustcp_addr *local,
 uint16_t tcp_adv_mss(const struct tcp_engine *e, const struct tcb *t);
 void tcb_init_conn(struct tcp_engine *e, struct tcb *t);
 void tcb_fill_info(const struct tcb *t, struct ustcp_tcp_info *out);
+/* Linux's TCP_INFO layout (tcp_get_info), for the preload shim and packetdrill. */
+void tcb_fill_linux_info(const struct tcp_engine *e, const struct tcb *t,
+                         struct ustcp_linux_tcp_info *out);
 uint32_t tcb_send_space(const struct tcb *t);
 /* Linux's tcp_notsent_lowat: the socket's TCP_NOTSENT_LOWAT, else the stack's. */
 uint32_t tcp_notsent_lowat(const struct tcp_engine *e, const struct tcb *t);

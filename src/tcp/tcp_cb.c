@@ -335,3 +335,112 @@ void tcb_fill_info(const struct tcb *t, struct ustcp_tcp_info *out)
   out->mem_bytes = sizeof *t + t->sndbuf.size + t->rcvbuf.size;
   out->mem_bytes += ooo_mem(t);
 }
+
+/* Linux's numbering of TCP states (include/net/tcp_states.h), which TCP_INFO
+ * reports. */
+static uint8_t linux_state(enum ustcp_state st)
+{
+  switch (st) {
+  case USTCP_ESTABLISHED: return 1;
+  case USTCP_SYN_SENT: return 2;
+  case USTCP_SYN_RCVD: return 3;
+  case USTCP_FIN_WAIT_1: return 4;
+  case USTCP_FIN_WAIT_2: return 5;
+  case USTCP_TIME_WAIT: return 6;
+  case USTCP_CLOSED: return 7;
+  case USTCP_CLOSE_WAIT: return 8;
+  case USTCP_LAST_ACK: return 9;
+  case USTCP_LISTEN: return 10;
+  case USTCP_CLOSING: return 11;
+  }
+  return 7;
+}
+
+static uint32_t ms_since(uint64_t now_us, uint64_t then_us)
+{
+  if (then_us == 0 || then_us > now_us) return 0;
+  uint64_t ms = (now_us - then_us) / 1000u;
+  return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+}
+
+/* Linux's tcp_get_info, from what the engine keeps. The segment counts Linux
+ * keeps per skb (sacked_out, lost_out, retrans_out) are derived from the
+ * byte-based scoreboard, rounded up to whole segments of snd_mss. */
+void tcb_fill_linux_info(const struct tcp_engine *e, const struct tcb *t,
+                         struct ustcp_linux_tcp_info *o)
+{
+  memset(o, 0, sizeof *o);
+  uint32_t mss = t->snd_mss ? t->snd_mss : 536u;
+#define SEGS(bytes) ((uint32_t)(((uint64_t)(bytes) + mss - 1) / mss))
+  o->tcpi_state = linux_state(t->state);
+  if (t->state == USTCP_LISTEN) {
+    /* Linux: unacked = accept queue length, sacked = its limit */
+    if (t->lst) {
+      o->tcpi_unacked = t->lst->accept_q_len;
+      o->tcpi_sacked = t->lst->backlog;
+    }
+    return;
+  }
+  uint32_t flight = t->snd_max - t->snd_una;
+  uint32_t unsacked = flight ? sack_unsacked(t, t->snd_una, t->snd_max) : 0;
+  o->tcpi_unacked = SEGS(flight);
+  o->tcpi_sacked = flight > unsacked ? (flight - unsacked) / mss : 0;
+  /* icsk_ca_state: Loss after a retransmission timeout until the ACKs catch
+   * up (the backoff is cleared by new data acknowledged), Recovery during fast
+   * recovery, Disorder while duplicate ACKs or SACKs are outstanding. */
+  if (t->backoff > 0 && flight > 0 && t->state != USTCP_SYN_SENT && t->state != USTCP_SYN_RCVD) {
+    o->tcpi_ca_state = 4;
+    o->tcpi_lost = SEGS(unsacked);
+  } else if (t->rec.in_recovery) {
+    o->tcpi_ca_state = 3;
+    uint32_t end = sack_lost_end(t);
+    if (seq_gt(end, t->snd_una)) o->tcpi_lost = SEGS(sack_unsacked(t, t->snd_una, end));
+    if (seq_gt(t->sack_rexmit, t->snd_una))
+      o->tcpi_retrans = SEGS(sack_unsacked(t, t->snd_una, t->sack_rexmit));
+  } else if (t->rec.dupacks > 0 || t->nsacked > 0) {
+    o->tcpi_ca_state = 1;
+  }
+  o->tcpi_retransmits = (uint8_t)(t->backoff > 255 ? 255 : t->backoff);
+  o->tcpi_probes = (uint8_t)(t->probes > 255 ? 255 : t->probes);
+  o->tcpi_backoff = o->tcpi_retransmits;
+  /* TCPI_OPT_TIMESTAMPS 1, SACK 2, WSCALE 4 */
+  o->tcpi_options = (uint8_t)((t->ts_ok ? 1 : 0) | (t->sack_ok ? 2 : 0) |
+                              (t->snd_wscale || t->rcv_wscale ? 4 : 0));
+  o->tcpi_wscale = (uint8_t)((t->snd_wscale & 15) | ((t->rcv_wscale & 15) << 4));
+  o->tcpi_rto = (uint32_t)t->rtt.rto_us;
+  o->tcpi_ato = t->data_seen ? 40000u : 0;   /* TCP_ATO_MIN, Linux's first ato */
+  o->tcpi_snd_mss = t->snd_mss;
+  o->tcpi_rcv_mss = t->rcv_seg_est ? t->rcv_seg_est : t->rcv_mss;
+  o->tcpi_last_data_sent = ms_since(e->now_us, t->cc.last_send_us);
+  o->tcpi_last_data_recv = ms_since(e->now_us, t->lrcv_us);
+  o->tcpi_last_ack_recv = ms_since(e->now_us, t->last_rcv_us);
+  o->tcpi_pmtu = (uint32_t)t->snd_mss + 40u;
+  o->tcpi_rcv_ssthresh = t->rcv_wnd;
+  o->tcpi_rtt = (uint32_t)t->rtt.srtt_us;
+  o->tcpi_rttvar = (uint32_t)t->rtt.rttvar_us;
+  /* TCP_INFINITE_SSTHRESH until the first reduction */
+  o->tcpi_snd_ssthresh = t->cc.ssthresh >= UINT32_MAX / 2 ? 0x7fffffffu : t->cc.ssthresh / mss;
+  o->tcpi_snd_cwnd = t->cc.cwnd / mss;
+  o->tcpi_advmss = t->rcv_mss;
+  o->tcpi_reordering = 3;                    /* tcp_reordering, not adapted */
+  o->tcpi_rcv_space = t->rcv_wnd;
+  o->tcpi_total_retrans = t->info.retrans_segs;
+  o->tcpi_max_pacing_rate = UINT64_MAX;
+  o->tcpi_bytes_acked = t->info.bytes_acked;
+  o->tcpi_bytes_received = t->info.bytes_received;
+  o->tcpi_segs_out = t->info.segs_out;
+  o->tcpi_segs_in = t->info.segs_in;
+  uint32_t unsent = t->sndbuf.len > flight ? t->sndbuf.len - flight : 0;
+  o->tcpi_notsent_bytes = unsent;
+  o->tcpi_min_rtt = (uint32_t)t->rtt.min_rtt_us;
+  o->tcpi_data_segs_in = t->info.data_segs_in;
+  o->tcpi_data_segs_out = t->info.data_segs_out;
+  o->tcpi_delivered = SEGS(t->info.bytes_acked);
+  o->tcpi_bytes_sent = t->info.bytes_sent;
+  o->tcpi_rcv_ooopack = t->info.ooo_segs;
+  o->tcpi_snd_wnd = t->snd_wnd;
+  o->tcpi_rcv_wnd = t->rcv_wnd;
+  o->tcpi_total_rto = (uint16_t)(t->info.rto_expirations > UINT16_MAX ? UINT16_MAX
+                                                                       : t->info.rto_expirations);
+#undef SEGS
+}

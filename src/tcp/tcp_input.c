@@ -171,6 +171,9 @@ static void handshake_done(struct tcp_engine *e, struct tcb *t, const struct tcp
   t->snd_wl1 = seq;
   t->snd_wl2 = ack;
   t->rto_at_us = 0;
+  /* TCP_INFO's last_data_recv counts from here until data comes (Linux:
+   * tcp_finish_connect and tcp_create_openreq_child set icsk_ack.lrcvtime) */
+  t->lrcv_us = e->now_us;
   timer_update(e, t);
   tcb_set_state(e, t, USTCP_ESTABLISHED, USTCP_CAUSE_SEGMENT);
   tcp_init_buffer_space(e, t);

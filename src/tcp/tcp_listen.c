@@ -343,6 +343,7 @@ static void cookie_ack(struct tcp_engine *e, struct tcb *l, const struct tcp_pac
   c->parent = l;
   accept_queue_add(l, c);
   if (e->stats) e->stats->passive_opens++;
+  c->lrcv_us = e->now_us;         /* as tcp_create_openreq_child (TCP_INFO last_data_recv) */
   tcb_set_state(e, c, USTCP_ESTABLISHED, USTCP_CAUSE_SEGMENT);
   tcp_init_buffer_space(e, c);
   tcp_arm_keepalive(e, c);

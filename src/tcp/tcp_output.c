@@ -415,11 +415,12 @@ static uint32_t pm_eor_room(const struct tcb *t, uint32_t seq)
 /* How many segments Linux puts in one TSO frame (tcp_tso_autosize with the
  * default sysctls): about 1 ms of the pacing rate (sk_pacing_shift 10), plus
  * GSO_LEGACY_MAX_SIZE >> (min_rtt >> tcp_tso_rtt_log 9) on short paths, at most
- * 64 KiB, at least tcp_min_tso_segs 2. The pacing rate (tcp_update_pacing_rate)
+ * 64 KiB, at least tcp_min_tso_segs (config min_tso_segs, 2). The pacing rate (tcp_update_pacing_rate)
  * is cwnd per SRTT, 200 % in slow start (cwnd < ssthresh / 2), else 120 %;
  * without an RTT sample it is unbounded. */
-static uint32_t tso_frame_segs(const struct tcb *t)
+static uint32_t tso_frame_segs(const struct tcp_engine *e, const struct tcb *t)
 {
+  uint32_t min_segs = e->cfg->min_tso_segs ? e->cfg->min_tso_segs : 2;
   uint64_t mss = t->snd_mss ? t->snd_mss : 1;
   uint64_t bytes = 65536;
   if (t->rtt.have_sample && t->rtt.srtt_us) {
@@ -431,7 +432,8 @@ static uint32_t tso_frame_segs(const struct tcb *t)
     if (bytes > 65536) bytes = 65536;
   }
   uint64_t segs = bytes / mss;
-  return segs < 2 ? 2 : (uint32_t)(segs > 65535 ? 65535 : segs);
+  if (segs < min_segs) segs = min_segs;
+  return segs > 65535 ? 65535 : (uint32_t)segs;
 }
 
 void tcp_retransmit_una(struct tcp_engine *e, struct tcb *t)
@@ -552,7 +554,7 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
   }
   bool sent = false, new_data = false;
   pm_prune(t);
-  uint32_t frame_segs = 0, frame_max = tso_frame_segs(t);
+  uint32_t frame_segs = 0, frame_max = tso_frame_segs(e, t);
   bool corked = false;   /* a partial segment held by TCP_CORK/MSG_MORE */
   /* Under a notsent limit, sending makes a socket writable (fewer unsent
    * bytes): Linux wakes the writer after tcp_data_snd_check (tcp_check_space).

@@ -19,6 +19,17 @@ check("getsockname is the stack's address", s.getsockname()[0] == os.environ.get
 check("SO_TYPE is SOCK_STREAM", s.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE) == socket.SOCK_STREAM)
 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 check("TCP_NODELAY reads back", s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0)
+# TCP_INFO in the kernel's layout (struct tcp_info: state, ca_state, ..., then
+# rto, ato, snd_mss, rcv_mss as u32 from byte 8; snd_cwnd at byte 80): what
+# ss-like code reads from the kernel, not ustcp's own struct
+ti = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 232)
+state, ca_state = ti[0], ti[1]
+rto, ato, snd_mss = struct.unpack_from("=III", ti, 8)
+snd_cwnd = struct.unpack_from("=I", ti, 80)[0]
+check("TCP_INFO: Linux layout, %d bytes, ESTABLISHED (%d), ca Open (%d), rto %d us, mss %d, cwnd %d"
+      % (len(ti), state, ca_state, rto, snd_mss, snd_cwnd),
+      len(ti) == 232 and state == 1 and ca_state == 0 and 200000 <= rto <= 3000000
+      and 500 <= snd_mss <= 1460 and snd_cwnd == 10)
 
 # kernel descriptors in the same sets
 r, w = os.pipe()

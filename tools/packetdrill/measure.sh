@@ -1,8 +1,9 @@
 #!/bin/bash
 # Pass rate of packetdrill's own TCP scripts, against ustcp and against the kernel
 # (README.md, "Measuring"). Never edits a .pkt file: it runs from two copies of
-# packetdrill's gtests/net, one with the sysctl helpers stubbed (ustcp: sysctls and
-# qdiscs mean nothing to a user-space stack), one as shipped except that cubic,
+# packetdrill's gtests/net, one whose defaults.sh is stubbed (ustcp: the adapter
+# configures its stack as defaults.sh configures the kernel; the sysctls a script
+# sets itself reach the stack through the namespace, see README.md), one as shipped except that cubic,
 # which cannot be chosen inside a network namespace, is replaced by reno.
 #
 #   measure.sh PACKETDRILL_SOURCE_TREE OUTDIR [ustcp|kernel|both] [DIR...]
@@ -28,15 +29,9 @@ if [ ! -d "$work/ustcp" ]; then
   for f in "$work"/ustcp/common/defaults.sh "$work"/ustcp/tcp/common/defaults.sh; do
     printf '#!/bin/sh\n# stubbed for a user-space stack (tools/packetdrill/measure.sh)\nexit 0\n' >"$f"
   done
-  # set_sysctls.py also writes /tmp/sysctl_restore_$PACKETDRILL_PID.sh, which the
-  # scripts run at their end: the stub writes an empty one.
-  cat >"$work/ustcp/tcp/common/set_sysctls.py" <<'STUB'
-#!/bin/sh
-# stubbed for a user-space stack (tools/packetdrill/measure.sh)
-printf '#!/bin/sh\nexit 0\n' >"/tmp/sysctl_restore_${PACKETDRILL_PID}.sh"
-chmod +x "/tmp/sysctl_restore_${PACKETDRILL_PID}.sh"
-exit 0
-STUB
+  # set_sysctls.py is left as shipped: it sets the script's sysctls in the run's
+  # own network namespace (pdrun.sh), and the adapter reads the ones ustcp has a
+  # setting for at the first socket() (README.md, "Sysctls").
   for f in "$work"/kernel/common/defaults.sh "$work"/kernel/tcp/common/defaults.sh; do
     sed -i 's/tcp_congestion_control=cubic/tcp_congestion_control=reno/' "$f"
   done

@@ -35,7 +35,11 @@ ustcp)
   # packetdrill makes tun0 only in kernel mode; scripts' tc/ip commands want one.
   ip -n "$ns" tuntap add dev tun0 mode tun 2>/dev/null
   ip -n "$ns" link set tun0 up 2>/dev/null
-  (cd "$dir" && exec ip netns exec "$ns" timeout -k 5 "$timeout_s" "$PACKETDRILL" "${addr[@]}" \
+  # LD_PRELOAD: packetdrill's %{ }% blocks read TCP_INFO with libc's getsockopt
+  # on the adapter's placeholder descriptor; preloaded, the adapter answers it
+  # (and drops itself from the environment of packetdrill's children).
+  (cd "$dir" && exec ip netns exec "$ns" timeout -k 5 "$timeout_s" \
+     env LD_PRELOAD="$(readlink -f "$so")" "$PACKETDRILL" "${addr[@]}" \
      --so_filename="$(readlink -f "$so")" --so_flags=ip=192.168.0.1 "$@" "$base")
   ;;
 kernel)

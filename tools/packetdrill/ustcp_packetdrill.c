@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <dlfcn.h>
 
 #include "ustcp.h"
 
@@ -146,6 +147,7 @@ static struct {
   struct slot slots[MAX_FDS];
   uint32_t local_ip;
   bool verbose;
+  bool sysctls_read;      /* the namespace's sysctls were applied (first socket()) */
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static __thread bool t_unclocked;   /* this thread returned from a wait */
@@ -342,6 +344,64 @@ static uint64_t deadline_after(uint64_t timeo_us)
 }
 
 /* ---- socket calls ---- */
+/* The stack's configuration: what packetdrill's gtests/net/common/defaults.sh
+ * sets for the kernel (the scripts' expectations follow from it): tcp_rmem
+ * "4096 540000 15 MB" (so wscale 8), tcp_wmem "4096 256 KB 4 MB",
+ * tcp_syn(ack)_retries 5. */
+static void base_config(struct ustcp_config *cfg)
+{
+  ustcp_config_default(cfg);
+  cfg->rmem_default = 540000;
+  cfg->rmem_max = 15u * 1024 * 1024;
+  cfg->wmem_default = 256u * 1024;
+  cfg->wmem_max = 4194304;
+  cfg->syn_retries = 5;
+  cfg->synack_retries = 5;
+}
+
+static bool read_sysctl(const char *name, unsigned long *v)
+{
+  char path[128];
+  snprintf(path, sizeof path, "/proc/sys/net/ipv4/%s", name);
+  FILE *f = fopen(path, "r");
+  if (!f) return false;
+  bool ok = fscanf(f, "%lu", v) == 1;
+  fclose(f);
+  return ok;
+}
+
+/* Scripts configure the kernel with sysctls, before their first socket():
+ * `../common/set_sysctls.py /proc/sys/net/ipv4/tcp_timestamps=0`, or
+ * `sysctl -q net.ipv4.tcp_notsent_lowat=4000`. Each script runs in a network
+ * namespace of its own (pdrun.sh), whose per-namespace TCP sysctls those
+ * commands really set; at the first socket() the adapter reads the ones that
+ * have a ustcp_config field of the same meaning and, if any differs from the
+ * stack's, makes the stack afresh with them (no socket exists yet, and the
+ * clock is the adapter's). Namespace defaults equal ustcp's, so a script that
+ * sets nothing runs on the stack it started with. */
+static void apply_namespace_sysctls(void)
+{
+  g.sysctls_read = true;
+  struct ustcp_config cfg = *ustcp_get_config(g.stack);
+  unsigned long v;
+  if (read_sysctl("tcp_timestamps", &v)) cfg.timestamps = v != 0;
+  if (read_sysctl("tcp_notsent_lowat", &v)) cfg.notsent_lowat = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+  if (read_sysctl("tcp_min_tso_segs", &v) && v >= 1 && v <= 255) cfg.min_tso_segs = (uint32_t)v;
+  if (read_sysctl("tcp_slow_start_after_idle", &v)) cfg.slow_start_after_idle = v != 0;
+  if (memcmp(&cfg, ustcp_get_config(g.stack), sizeof cfg) == 0) return;
+  struct ustcp_stack *fresh = ustcp_stack_new(&cfg, g.local_ip, 1, on_output, NULL);
+  if (!fresh) {
+    fprintf(stderr, "ustcp_packetdrill: cannot make the stack with the namespace's sysctls\n");
+    return;
+  }
+  if (g.verbose) fprintf(stderr, "ustcp_packetdrill: stack made afresh with the namespace's sysctls\n");
+  ustcp_stack_free(g.stack);
+  g.stack = fresh;
+  ustcp_set_ready_cb(g.stack, on_ready, NULL);
+  g.polled = 0;
+  sync_stack();
+}
+
 static int pd_socket(void *ud, int domain, int type, int protocol)
 {
   (void)ud;
@@ -351,6 +411,7 @@ static int pd_socket(void *ud, int domain, int type, int protocol)
   if (type != SOCK_STREAM || (protocol != 0 && protocol != IPPROTO_TCP))
     return fail(-EPROTONOSUPPORT);
   lock();
+  if (!g.sysctls_read) apply_namespace_sysctls();
   sync_stack();
   int ufd = ustcp_socket(g.stack);
   int pfd = ufd;
@@ -778,6 +839,53 @@ static uint64_t timeval_us(const void *val, socklen_t len)
   return (uint64_t)tv.tv_sec * USTCP_SEC + (uint64_t)tv.tv_usec;
 }
 
+/* The options whose answer is Linux's layout, not ustcp's: TCP_INFO (Linux's
+ * struct tcp_info; ustcp's own option 11 has its own struct), TCP_CC_INFO (reno
+ * and cubic have no info: success with length 0, as Linux's tcp_get_info for a
+ * module without get_info) and SO_MEMINFO (sk_meminfo's nine counters, from the
+ * stack's buffer figures). Returns 1 for any other option. Called locked. */
+static int linux_only_sockopt(struct slot *sl, int level, int name, void *val, socklen_t *len)
+{
+  if (level == IPPROTO_TCP && name == 11 /* TCP_INFO */) {
+    struct ustcp_linux_tcp_info ti;
+    int r = ustcp_get_linux_tcp_info(g.stack, sl->ufd, &ti);
+    if (r < 0) return r;
+    /* packetdrill's own struct _tcp_info follows the newest kernels (the
+     * AccECN fields after tcpi_total_rto_time) and it asserts the kernel filled
+     * all of it; the fields past Linux 6.7's are 0 here, as on a connection
+     * without AccECN. */
+    socklen_t n = *len < sizeof ti ? *len : (socklen_t)sizeof ti;
+    socklen_t total = *len < 512 ? *len : 512;
+    memset(val, 0, total);
+    memcpy(val, &ti, n);
+    *len = total;
+    return 0;
+  }
+  if (level == IPPROTO_TCP && name == 26 /* TCP_CC_INFO */) {
+    *len = 0;
+    return 0;
+  }
+  if (level == SOL_SOCKET && name == 55 /* SO_MEMINFO */) {
+    struct ustcp_tcp_info ui;
+    int r = ustcp_get_info(g.stack, sl->ufd, &ui);
+    if (r < 0) return r;
+    int rcvbuf = 0, sndbuf = 0;
+    size_t bl = sizeof rcvbuf;
+    (void)ustcp_getsockopt(g.stack, sl->ufd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &bl);
+    bl = sizeof sndbuf;
+    (void)ustcp_getsockopt(g.stack, sl->ufd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &bl);
+    /* SK_MEMINFO_RMEM_ALLOC, RCVBUF, WMEM_ALLOC, SNDBUF, FWD_ALLOC,
+     * WMEM_QUEUED, OPTMEM, BACKLOG, DROPS */
+    uint32_t mi[9] = {ui.rcv_buf_used, (uint32_t)rcvbuf, ui.unacked, (uint32_t)sndbuf, 0,
+                      ui.snd_buf_used, 0, 0, 0};
+    socklen_t n = *len < sizeof mi ? *len : (socklen_t)sizeof mi;
+    memcpy(val, mi, n);
+    *len = n;
+    return 0;
+  }
+  return 1;
+}
+
 static int pd_getsockopt(void *ud, int fd, int level, int name, void *val, socklen_t *len)
 {
   (void)ud;
@@ -802,12 +910,42 @@ static int pd_getsockopt(void *ud, int fd, int level, int name, void *val, sockl
     *len = n;
     r = 0;
   } else {
-    size_t n = *len;
-    r = ustcp_getsockopt(g.stack, sl->ufd, level, name, val, &n);
-    if (r == 0) *len = (socklen_t)n;
+    r = linux_only_sockopt(sl, level, name, val, len);
+    if (r == 1) {
+      size_t n = *len;
+      r = ustcp_getsockopt(g.stack, sl->ufd, level, name, val, &n);
+      if (r == 0) *len = (socklen_t)n;
+    }
   }
   unlock();
   return r < 0 ? fail(r) : 0;
+}
+
+/* packetdrill's %{ }% blocks read TCP_INFO, TCP_CC_INFO and SO_MEMINFO with
+ * libc's getsockopt() on the socket's descriptor (code.c, get_data), not
+ * through the interface table, so the descriptor it passes is our /dev/null
+ * placeholder. pdrun.sh preloads this object (LD_PRELOAD) so that the
+ * definition below comes first: a placeholder of ours gets the stack's answer,
+ * every other descriptor the real call. Loaded by dlopen() alone, as
+ * packetdrill does without pdrun.sh, the definition is never reached and the
+ * blocks fail as before. */
+__attribute__((visibility("default")))
+int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+  static int (*real)(int, int, int, void *, socklen_t *);
+  if (g.stack && fd >= 0 && fd < MAX_FDS && g.slots[fd].kind == SLOT_SOCK)
+    return pd_getsockopt(&g, fd, level, name, val, len);
+  if (!real) *(void **)&real = dlsym(RTLD_NEXT, "getsockopt");
+  if (!real) { errno = ENOSYS; return -1; }
+  return real(fd, level, name, val, len);
+}
+
+/* Preloaded, the object must not follow packetdrill into its children (the
+ * shell and python3 that run the script's commands and blocks). */
+__attribute__((constructor)) static void drop_preload(void)
+{
+  const char *p = getenv("LD_PRELOAD");
+  if (p && strstr(p, "ustcp_packetdrill")) unsetenv("LD_PRELOAD");
 }
 
 static int pd_setsockopt(void *ud, int fd, int level, int name, const void *val, socklen_t len)
@@ -1128,16 +1266,7 @@ void packetdrill_interface_init(const char *flags, struct pd_ifc *ifc)
   g.now = (uint64_t)tv.tv_sec * USTCP_SEC + (uint64_t)tv.tv_usec;
   g.polled = 0;
   struct ustcp_config cfg;
-  ustcp_config_default(&cfg);
-  /* What packetdrill's gtests/net/common/defaults.sh sets for the kernel (the
-   * scripts' expectations follow from it): tcp_rmem "4096 540000 15 MB" (so
-   * wscale 8), tcp_wmem "4096 256 KB 4 MB", tcp_syn(ack)_retries 5. */
-  cfg.rmem_default = 540000;
-  cfg.rmem_max = 15u * 1024 * 1024;
-  cfg.wmem_default = 256u * 1024;
-  cfg.wmem_max = 4194304;
-  cfg.syn_retries = 5;
-  cfg.synack_retries = 5;
+  base_config(&cfg);
   g.stack = ustcp_stack_new(&cfg, g.local_ip, 1, on_output, NULL);
   if (!g.stack) {
     fprintf(stderr, "ustcp_packetdrill: cannot create the stack\n");
