@@ -546,6 +546,8 @@ void tcp_rtt_sample(struct tcp_engine *e, struct tcb *t, uint64_t rtt_us);
 void tcp_arm_rto(struct tcp_engine *e, struct tcb *t);
 void tcp_arm_keepalive(struct tcp_engine *e, struct tcb *t);
 /* RFC 8985 §7.2: arms the probe timeout, or disarms it where no probe may go. */
+/* Arms the zero-window probe timer one backed-off RTO from now (tcp_probe0_when). */
+void tcp_rearm_probe0(struct tcp_engine *e, struct tcb *t);
 void tcp_schedule_loss_probe(struct tcp_engine *e, struct tcb *t);
 /* RFC 8985 §7.4: an ACK at or above the probe's tlp_high_seq ends the episode. */
 void tcp_tlp_ack(struct tcp_engine *e, struct tcb *t, uint32_t ack);

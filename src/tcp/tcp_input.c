@@ -714,6 +714,8 @@ static void update_send_window(struct tcp_engine *e, struct tcb *t, const struct
     t->probes_stamp_us = 0; /* tcp_ack_probe: the window opened */
     t->backoff = 0;        /* the probes' backoff ends with the zero window */
     timer_update(e, t);
+  } else if (w == 0 && t->persist_at_us && t->snd_max == t->snd_una) {
+    tcp_rearm_probe0(e, t);   /* still closed: wait from this answer (tcp_ack_probe) */
   }
   t->snd_wnd = w;
   t->max_snd_wnd = u32_max(t->max_snd_wnd, w);

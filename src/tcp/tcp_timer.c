@@ -110,8 +110,13 @@ uint64_t tcp_next_deadline(const struct tcp_engine *e)
   return e->timers.n ? e->timers.v[0]->at_us : USTCP_NO_DEADLINE;
 }
 
-/* RFC 6298 §2: SRTT/RTTVAR from a sample; RTO = SRTT + max(G, 4*RTTVAR), then
- * clamped to [rto_min, rto_max] (Linux's floor of 200 ms rather than 1 s). */
+/* RFC 6298 §2: SRTT/RTTVAR from a sample; RTO = SRTT + max(G, K*RTTVAR) where
+ * Linux's clock granularity term is tcp_rto_min: RTO = SRTT + max(4*RTTVAR,
+ * rto_min) (tcp_rtt_estimator keeps rttvar_us >= tcp_rto_min_us, __tcp_set_rto
+ * adds it to srtt), clamped to rto_max. RFC 6298 §2.4's 1 s floor is a SHOULD
+ * that Linux and every deployed stack replace with this 200 ms one; adding it
+ * to SRTT rather than clamping the sum keeps the RTO above the RTT on every
+ * path, so the tail loss probe (2*SRTT, RFC 8985 §7.2) comes before it. */
 void tcp_rtt_sample(struct tcp_engine *e, struct tcb *t, uint64_t r)
 {
   if (r == 0) r = 1;
@@ -125,8 +130,8 @@ void tcp_rtt_sample(struct tcp_engine *e, struct tcb *t, uint64_t r)
     t->rtt.rttvar_us = (3 * t->rtt.rttvar_us + diff) / 4;
     t->rtt.srtt_us = (7 * t->rtt.srtt_us + r) / 8;
   }
-  uint64_t rto = t->rtt.srtt_us + (4 * t->rtt.rttvar_us > 1000 ? 4 * t->rtt.rttvar_us : 1000);
-  if (rto < e->cfg->rto_min_us) rto = e->cfg->rto_min_us;
+  uint64_t var = 4 * t->rtt.rttvar_us;
+  uint64_t rto = t->rtt.srtt_us + (var > e->cfg->rto_min_us ? var : e->cfg->rto_min_us);
   if (rto > e->cfg->rto_max_us) rto = e->cfg->rto_max_us;
   t->rtt.rto_us = rto;
 }
@@ -401,9 +406,19 @@ static bool persist_expired(struct tcp_engine *e, struct tcb *t)
   t->info.zero_window_probes++;
   t->probes++;
   if (t->backoff < 64) t->backoff++;
+  tcp_rearm_probe0(e, t);
+  return false;
+}
+
+/* The next zero-window probe, one backed-off RTO from now (Linux's
+ * tcp_probe0_when): after a probe, and again on every ACK that leaves the
+ * window closed (tcp_ack_probe re-arms the timer from the ACK, so the peer's
+ * answer, not the probe, starts the wait). */
+void tcp_rearm_probe0(struct tcp_engine *e, struct tcb *t)
+{
   uint64_t ival = t->rtt.rto_us << (t->backoff < 10 ? t->backoff : 10);
   if (ival > e->cfg->rto_max_us) ival = e->cfg->rto_max_us;
-  if (t->user_timeout_ms) {
+  if (t->user_timeout_ms && t->probes_stamp_us) {
     /* Linux's tcp_clamp_probe0_to_user_timeout: probe again no later than the
      * user timeout (at least TCP_TIMEOUT_MIN, 2 jiffies: 8 ms at HZ=250). */
     uint64_t end = t->probes_stamp_us + (uint64_t)t->user_timeout_ms * USTCP_MSEC;
@@ -411,7 +426,7 @@ static bool persist_expired(struct tcp_engine *e, struct tcb *t)
     ival = u64_min(ival, u64_max(left, 8 * USTCP_MSEC));
   }
   t->persist_at_us = e->now_us + ival;
-  return false;
+  timer_update(e, t);
 }
 
 /* RFC 1122 4.2.3.6, as Linux's tcp_keepalive_timer: probe only after keepidle
