@@ -96,8 +96,9 @@ struct ustcp_config {
                                    enough for the receive window (buffer / MSS + 1),
                                    so a bigger SO_RCVBUF gets a longer queue */
   uint32_t rfc1337;             /* 0 (Linux): 1 = ignore RST in TIME_WAIT (RFC 1337) */
-  char congestion_control[16];  /* "reno" (Linux's tcp_congestion_control is "cubic", also
-                                   available; see stack.c); per socket TCP_CONGESTION */
+  char congestion_control[16];  /* "cubic" (Linux's tcp_congestion_control, RFC 9438 with
+                                   HyStart++) or "reno" (RFC 5681/6582); per socket
+                                   TCP_CONGESTION */
   bool slow_start_after_idle;   /* 1 (tcp_slow_start_after_idle): cwnd restarts after an
                                    idle period longer than the RTO (RFC 5681 §4.1) */
   uint64_t invalid_ratelimit_us; /* 500 ms (tcp_invalid_ratelimit): per connection, at most

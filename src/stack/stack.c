@@ -52,13 +52,10 @@ void ustcp_config_default(struct ustcp_config *c)
   c->ipfrag_time_us = 30 * USTCP_SEC;
   c->timestamps = true;
   c->notsent_lowat = UINT32_MAX;
-  /* Linux's default is "cubic"; ustcp's stays "reno" until its loss recovery
-   * catches up (RACK-TLP, lost retransmissions): on the simulator's loss curve
-   * (100 ms RTT, 32 KiB, 10 MiB, 8 seeds) cubic's median is half of reno's at
-   * 1 % loss (51,414 against 101,118 B/s) and 0.75 at 10 %: with every lost
-   * retransmission waiting for a timeout, cubic's slower growth at small
-   * windows costs more than its gentler reduction gains (issue 14). */
-  memcpy(c->congestion_control, "reno", 5);
+  /* Linux's tcp_congestion_control. On the simulator's loss curve (100 ms
+   * RTT, 32 KiB buffers, 10 MiB, 10 seeds, median B/s) cubic 185,506 / 43,638
+   * at 1 / 10 % loss against reno's 173,544 / 40,249 (issue 14). */
+  memcpy(c->congestion_control, "cubic", 6);
   c->slow_start_after_idle = true;
   c->min_tso_segs = 2;
 }

@@ -656,10 +656,17 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     if (fin || t->push_one) break;
   }
   {
-    /* cwnd-limited: data waits and the flight fills cwnd (Linux's tcp_write_xmit) */
+    /* cwnd-limited: data waits and the flight fills cwnd (Linux's tcp_write_xmit).
+     * Linux counts cwnd in packets; ustcp's is in bytes and, grown by CUBIC's
+     * fractional steps, rarely a multiple of the MSS: cwnd is full when less
+     * than a segment of it is left (SWS avoidance then holds the rest), else a
+     * flight of 7 segments under a cwnd of 7.9 never counted as cwnd-limited
+     * and CUBIC, which grows only then (RFC 7661), froze. */
     uint32_t off_now = t->snd_nxt - t->snd_buf_seq;
     bool data_waits = t->sndbuf.len > off_now;
-    bool cwnd_limited = data_waits && t->snd_nxt - t->snd_una >= t->cc.cwnd + t->rec.lt_extra;
+    uint32_t seg = t->snd_mss ? t->snd_mss : 536;
+    bool cwnd_limited = data_waits &&
+                        (uint64_t)(t->snd_nxt - t->snd_una) + seg > (uint64_t)t->cc.cwnd + t->rec.lt_extra;
     if (sent || cwnd_limited) cwnd_validate(t, cwnd_limited);
   }
   cc_after_output(e, t, sent);   /* last data sent: the restart after idle */

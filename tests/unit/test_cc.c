@@ -16,9 +16,8 @@ static void cc_defaults_and_sockopt(void)
 {
   struct ustcp_config c;
   ustcp_config_default(&c);
-  /* Linux's net.ipv4.tcp_congestion_control is cubic; ustcp keeps reno until
-   * its loss recovery catches up (stack.c says why). */
-  CHECK_STR(c.congestion_control, "reno");
+  /* Linux's net.ipv4.tcp_congestion_control */
+  CHECK_STR(c.congestion_control, "cubic");
   CHECK_EQ(c.slow_start_after_idle, 1);           /* net.ipv4.tcp_slow_start_after_idle */
   struct ustcp_stack *s = ustcp_stack_new(&c, 0x0a000001u, 1, out_none, NULL);
   CHECK(s != NULL);
@@ -28,7 +27,7 @@ static void cc_defaults_and_sockopt(void)
   memset(name, 'x', sizeof name);
   CHECK_EQ(ustcp_getsockopt(s, fd, USTCP_IPPROTO_TCP, USTCP_TCP_CONGESTION, name, &len), 0);
   CHECK_EQ(len, CC_NAME_MAX);
-  CHECK_STR(name, "reno");
+  CHECK_STR(name, "cubic");
   CHECK_EQ(ustcp_setsockopt(s, fd, USTCP_IPPROTO_TCP, USTCP_TCP_CONGESTION, "cubic", 5), 0);
   len = sizeof name;
   CHECK_EQ(ustcp_getsockopt(s, fd, USTCP_IPPROTO_TCP, USTCP_TCP_CONGESTION, name, &len), 0);
@@ -42,14 +41,14 @@ static void cc_defaults_and_sockopt(void)
   len = sizeof name;
   CHECK_EQ(ustcp_getsockopt(s, fd, USTCP_IPPROTO_TCP, USTCP_TCP_CONGESTION, name, &len), 0);
   CHECK_STR(name, "cubic");
-  /* A stack default of "cubic" applies to new sockets. */
+  /* A stack default of "reno" applies to new sockets. */
   ustcp_stack_free(s);
-  memcpy(c.congestion_control, "cubic", 6);
+  memcpy(c.congestion_control, "reno", 5);
   s = ustcp_stack_new(&c, 0x0a000001u, 1, out_none, NULL);
   fd = ustcp_socket(s);
   len = sizeof name;
   CHECK_EQ(ustcp_getsockopt(s, fd, USTCP_IPPROTO_TCP, USTCP_TCP_CONGESTION, name, &len), 0);
-  CHECK_STR(name, "cubic");
+  CHECK_STR(name, "reno");
   ustcp_stack_free(s);
 }
 
