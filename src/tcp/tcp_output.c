@@ -554,7 +554,7 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
   }
   bool sent = false, new_data = false;
   pm_prune(t);
-  uint32_t frame_segs = 0, frame_max = tso_frame_segs(e, t);
+  uint32_t frame_segs = 0, frame_max = 0, tso_max = tso_frame_segs(e, t);
   bool corked = false;   /* a partial segment held by TCP_CORK/MSG_MORE */
   /* Under a notsent limit, sending makes a socket writable (fewer unsent
    * bytes): Linux wakes the writer after tcp_data_snd_check (tcp_check_space).
@@ -601,6 +601,17 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
        * leaves it on the frame's last segment); a one-segment frame carved
        * from the middle of a send has none (tso_fragment gives PSH to the
        * second part only). */
+      if (frame_segs == 0) {
+        /* Linux's tcp_cwnd_test caps each frame at half of cwnd ("ensure at
+         * least 2 GSO packets in flight") and at what cwnd has left, in
+         * segments: a write of 10 segments under cwnd 10 goes out as two
+         * frames of 5, each with PSH. */
+        uint32_t cw = (t->cc.cwnd + t->rec.lt_extra) / mss;
+        uint32_t fl = (cwnd_used + mss - 1) / mss;
+        uint32_t quota = cw > fl ? cw - fl : 1;
+        uint32_t half = cw / 2 > 1 ? cw / 2 : 1;
+        frame_max = u32_min(tso_max, u32_min(quota, half));
+      }
       frame_segs++;
       uint32_t nlen;
       bool nfin;
