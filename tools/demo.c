@@ -993,8 +993,8 @@ static void sc_data_loss(struct demo *d, struct env *x)
   tv_note_claim(&d->v, now(d), 0,
                 "later seg c1 client P. label=LOST; later no seg c1 server . label=duplicate; "
                 "later seg c1 client P. label=retransmission after=0.2",
-                d->v.zh ? "最后一个数据段丢失: 没有重复 ACK, 由重传超时 (RTO) 恢复"
-                        : "the last segment of a burst is lost: no duplicate ACKs, the retransmission timeout (RTO) recovers it");
+                d->v.zh ? "最后一个数据段丢失: 没有重复 ACK; 在重传超时 (RTO) 到期之时, 尾部丢失探测 (TLP, RFC 8985) 重传它"
+                        : "the last segment of a burst is lost: no duplicate ACKs; when the retransmission timeout (RTO) would fire, a tail loss probe (RFC 8985, as Linux) resends it");
   add_drop(d, "client:data#2");
   c_send(d, x->c, x->cfd, block, 2000);
   settle(d);
@@ -1064,7 +1064,7 @@ static const struct scenario scenarios[] = {
    "later count f client S 192; seg c1 server S. server=LISTEN; state c1 server ESTABLISHED"},
   {"syn-flood-nocookies", "the same flood with syncookies = 0: the client waits until half-open entries expire", sc_syn_flood_nocookies,
    "no seg c1 server S. server=LISTEN; seg c1 client S server=SYN_RCVD after=63; no seg c1 client S server=SYN_RCVD before=63"},
-  {"data-loss", "a lost data segment: duplicate ACKs and fast retransmit; then a lost tail segment: RTO", sc_data_loss,
+  {"data-loss", "a lost data segment: duplicate ACKs and fast retransmit; then a lost tail segment: tail loss probe at the RTO", sc_data_loss,
    "seg c1 client . label=retransmission before=0.1; seg c1 client P. label=retransmission after=0.2"},
 };
 #define NSCEN (sizeof scenarios / sizeof scenarios[0])

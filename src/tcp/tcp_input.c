@@ -851,9 +851,11 @@ static enum verdict process_text(struct tcp_engine *e, struct tcb *t, const stru
     return SEG_GO;
   }
   if (t->orphan && s->plen > 0) {
-    /* Data for an application that closed: RST (RFC 9293 §3.10.4 / Linux's
-     * TCPAbortOnData) so the peer learns it was not read. */
-    tcp_send_rst(e, t);
+    /* Data for an application that closed: RST (RFC 1122 4.2.2.13, RFC 9293
+     * §3.10.4; Linux's TCPAbortOnData) so the peer learns it was not read. As
+     * Linux, the RST answers the segment (tcp_rcv_state_process returns 1,
+     * tcp_v4_do_rcv sends tcp_v4_send_reset): SEQ = SEG.ACK, no ACK bit. */
+    tcp_send_rst_for(e, s->p);
     tcb_close(e, t, 0, USTCP_CAUSE_SEGMENT);
     return SEG_GONE;
   }

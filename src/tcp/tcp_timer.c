@@ -234,8 +234,14 @@ void tcp_schedule_loss_probe(struct tcp_engine *e, struct tcb *t)
       pto = 2 * t->rtt.srtt_us;
       pto += t->snd_max - t->snd_una <= t->snd_mss ? e->cfg->rto_min_us : 2000;
     }
-    /* Never after the RTO: then the RTO is the probe. */
-    if (!t->rto_at_us || e->now_us + pto < t->rto_at_us) at = e->now_us + pto;
+    /* No later than the RTO would fire (Linux's tcp_schedule_loss_probe:
+     * timeout = min(PTO, tcp_rto_delta_us)): the probe then goes at the RTO's
+     * time instead of the RTO, without its backoff and cwnd reduction, and
+     * the RTO is armed afresh from it (a lone FIN or segment at 100 ms RTT:
+     * PTO 2*SRTT + 200 ms = 400 ms, RTO 300 ms, so the first resend is a
+     * probe at 300 ms, then the RTOs at +300 and +600 ms). */
+    at = e->now_us + pto;
+    if (t->rto_at_us && t->rto_at_us < at) at = t->rto_at_us > e->now_us ? t->rto_at_us : e->now_us;
   }
   if (at != t->tlp_at_us) {
     t->tlp_at_us = at;
@@ -483,8 +489,11 @@ static bool tcb_timers_fire(struct tcp_engine *e, struct tcb *t, uint64_t now)
     if (t->state == USTCP_TIME_WAIT || t->state == USTCP_FIN_WAIT_2)
       return tcb_close(e, t, 0, USTCP_CAUSE_TIMER);
   }
-  if (t->rto_at_us && t->rto_at_us <= now && rto_expired(e, t)) return true;
+  /* The probe first: one scheduled at the RTO's time replaces it (Linux has
+   * one timer for both, ICSK_TIME_LOSS_PROBE or ICSK_TIME_RETRANS); the probe
+   * re-arms the RTO, so the RTO does not fire with it. */
   if (t->tlp_at_us && t->tlp_at_us <= now) tlp_expired(e, t);
+  if (t->rto_at_us && t->rto_at_us <= now && rto_expired(e, t)) return true;
   if (t->persist_at_us && t->persist_at_us <= now && persist_expired(e, t)) return true;
   if (t->keepalive_at_us && t->keepalive_at_us <= now && keepalive_expired(e, t)) return true;
   if (t->delack_at_us && t->delack_at_us <= now) {
