@@ -816,6 +816,7 @@ void ustcp_loop_report(struct ustcp_loop *l, void *file)
   C(icmp_out_ratelimited); C(icmp_err_unmatched);
   C(ip_frag_reassembled); C(ip_frag_overlaps); C(ip_frag_timeouts);
   C(buf_bytes_reserved); C(tcp_mem_pressures);
+  C(tx_bytes_copied); C(rx_bytes_copied); C(buf_grow_copied); C(out_iov_stale);
 #undef C
   const struct ustcp_loop_stats *k = &l->stats;
 #define C(x) fprintf(f, "link_%s %llu\n", #x, (unsigned long long)k->x)
