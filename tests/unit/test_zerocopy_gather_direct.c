@@ -373,8 +373,15 @@ static void direct_errors_and_window(void)
   rx.limit = 1u << 30;
   struct ustcp_stats st0, st1;
   ustcp_get_stats(r.s, &st0);
+  struct ustcp_tcp_info si0, si1;
+  CHECK_EQ(ustcp_get_info(r.s, r.sfd, &si0), 0);
+  CHECK_EQ(si0.rcv_wnd, 0);               /* closed before the read */
   ssize_t n = ustcp_recv_direct(r.s, r.sfd, drx_fn, &rx);
   CHECK(n > 0);
+  /* The read itself sent the window update (RFC 9293 §3.8.6.2.2). */
+  CHECK_EQ(ustcp_get_info(r.s, r.sfd, &si1), 0);
+  CHECK_EQ(si1.segs_out - si0.segs_out, 1);
+  CHECK(si1.rcv_wnd > 0);
   CHECK_EQ(rx.nested_rc, -EBUSY);
   ustcp_get_stats(r.s, &st1);
   CHECK_EQ(st1.direct_reentry_refused - st0.direct_reentry_refused, 1);
