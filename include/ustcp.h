@@ -317,14 +317,17 @@ int ustcp_shutdown(struct ustcp_stack *s, int fd, int how);
  * receive buffer, one contiguous slice at a time (at most two a call); fn
  * returns how many of them it consumed (0..n; a return below n ends the
  * call). Consumed bytes are gone as after ustcp_recv, with the same window
- * update; the call returns the bytes consumed, or what ustcp_recv would with
- * nothing to read (0 at end of stream, -EAGAIN, the pending error, -ENOTCONN).
+ * update; the call returns the bytes consumed (0 if fn took none: they stay,
+ * as after MSG_PEEK), or, with nothing to read, what ustcp_recv would without
+ * calling fn (0 at end of stream, -EAGAIN, the pending error, -ENOTCONN).
  * ustcp_send_direct hands fn free space of the send buffer (at most max bytes
  * in all, one contiguous slice at a time, at most two a call) to fill; fn
  * returns how many bytes it wrote there (0..n, from the slice's start; a
  * return below n ends the call). Those bytes are sent as by ustcp_send with
- * flags (USTCP_MSG_EOR, USTCP_MSG_MORE); the call returns them, or ustcp_send's
- * errors (-EAGAIN when the buffer is full, -EPIPE after shutdown(SHUT_WR) ...).
+ * flags (USTCP_MSG_MORE; USTCP_MSG_EOR when all of max was written); the call
+ * returns them (0 if fn wrote none), or ustcp_send's errors without calling fn
+ * (-EAGAIN when the buffer is full or TCP_NOTSENT_LOWAT's limit is reached,
+ * -EPIPE after shutdown(SHUT_WR), -ENOMEM ...).
  * fn runs inside the call, on the stack's thread. It must not call this
  * stack: while it runs, every socket call on the stack returns -EBUSY, a
  * packet given to ustcp_input is dropped (as if lost on the wire) and
