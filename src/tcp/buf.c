@@ -179,19 +179,6 @@ uint32_t ring_write_upto(struct tcp_engine *e, struct ring *r, const uint8_t *sr
   return n;
 }
 
-size_t ring_pieces(const struct ring *r, uint32_t off, uint32_t n, struct tcp_iov iov[2])
-{
-  if (n == 0 || !r->data) return 0;
-  uint32_t start = (r->head + off) % r->size;
-  if (n <= r->size - start) {
-    iov[0] = (struct tcp_iov){r->data + start, n};
-    return 1;
-  }
-  iov[0] = (struct tcp_iov){r->data + start, r->size - start};
-  iov[1] = (struct tcp_iov){r->data, n - (r->size - start)};
-  return 2;
-}
-
 size_t ring_free_pieces(struct tcp_engine *e, struct ring *r, uint32_t max, uint8_t *base[2],
                         uint32_t len[2])
 {

@@ -710,8 +710,22 @@ void tcp_storage_unpin(struct tcp_engine *e);
 size_t ring_free_pieces(struct tcp_engine *e, struct ring *r, uint32_t max, uint8_t *base[2],
                         uint32_t len[2]);
 void ring_commit(struct ring *r, uint32_t n);
-/* The ring's first n bytes as up to two contiguous pieces (off bytes in). */
-size_t ring_pieces(const struct ring *r, uint32_t off, uint32_t n, struct tcp_iov iov[2]);
+/* The ring's bytes [off, off+n) as up to two contiguous pieces (two when the
+ * run wraps around the end of the storage); returns how many. Per segment on
+ * the output path, so inline. */
+static inline size_t ring_pieces(const struct ring *r, uint32_t off, uint32_t n,
+                                 struct tcp_iov iov[2])
+{
+  if (n == 0 || !r->data) return 0;
+  uint32_t start = (r->head + off) % r->size;
+  if (n <= r->size - start) {
+    iov[0] = (struct tcp_iov){r->data + start, n};
+    return 1;
+  }
+  iov[0] = (struct tcp_iov){r->data + start, r->size - start};
+  iov[1] = (struct tcp_iov){r->data, n - (r->size - start)};
+  return 2;
+}
 /* Frees the ring storage cache (buf.c), when the engine goes. */
 void tcp_ring_cache_free(struct tcp_engine *e);
 void tcp_retransmit_at(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32_t max_len);

@@ -174,7 +174,7 @@ static uint32_t send_notsent_limited(struct tcp_engine *e, struct tcb *t, const 
  * CLOSED: the pending error once (ECONNRESET ...), then EPIPE, never-connected
  * sockets included (Linux). LISTEN and the closing states (our FIN is out):
  * EPIPE. A full buffer: EAGAIN (ENOMEM if it could not be allocated). */
-int tcp_user_send_prepare(struct tcp_engine *e, struct tcb *t, size_t len, bool more)
+static inline int send_prepare(struct tcp_engine *e, struct tcb *t, size_t len, bool more)
 {
   (void)e;
   switch (t->state) {
@@ -208,8 +208,8 @@ int tcp_user_send_prepare(struct tcp_engine *e, struct tcb *t, size_t len, bool 
   return TCP_USER_PROCEED;
 }
 
-ssize_t tcp_user_send_finish(struct tcp_engine *e, struct tcb *t, uint32_t n, size_t len,
-                             bool offered, bool eor, bool more, bool *ran)
+static inline ssize_t send_finish(struct tcp_engine *e, struct tcb *t, uint32_t n, size_t len,
+                                  bool offered, bool eor, bool more, bool *ran)
 {
   if (n == 0) {
     t->more_call = false;
@@ -232,7 +232,7 @@ ssize_t tcp_user_send_finish(struct tcp_engine *e, struct tcb *t, uint32_t n, si
 ssize_t tcp_user_send(struct tcp_engine *e, struct tcb *t, const void *buf, size_t len,
                       bool eor, bool more, bool *ran)
 {
-  int rc = tcp_user_send_prepare(e, t, len, more);
+  int rc = send_prepare(e, t, len, more);
   if (rc != TCP_USER_PROCEED) return rc;
   if (len > UINT32_MAX) len = UINT32_MAX;
   uint32_t n;
@@ -242,17 +242,17 @@ ssize_t tcp_user_send(struct tcp_engine *e, struct tcb *t, const void *buf, size
     n = ring_write(e, &t->sndbuf, buf, (uint32_t)len);
   }
   if (e->stats) e->stats->tx_bytes_copied += n;   /* application -> send buffer */
-  return tcp_user_send_finish(e, t, n, len, false, eor, more, ran);
+  return send_finish(e, t, n, len, false, eor, more, ran);
 }
 
-int tcp_user_receive_allowed(const struct tcb *t)
+static inline int receive_allowed(const struct tcb *t)
 {
   if (t->state == USTCP_LISTEN) return -ENOTCONN;
   if (t->state == USTCP_CLOSED && !tcb_ever_connected(t)) return -ENOTCONN;
   return TCP_USER_PROCEED;
 }
 
-void tcp_user_consumed(struct tcp_engine *e, struct tcb *t, uint32_t n, bool *ran)
+static inline void consumed(struct tcp_engine *e, struct tcb *t, uint32_t n, bool *ran)
 {
   ring_drop(&t->rcvbuf, n);
   /* All read and nothing out of order: the storage goes (issue 12). */
@@ -280,7 +280,7 @@ void tcp_user_consumed(struct tcp_engine *e, struct tcb *t, uint32_t n, bool *ra
   }
 }
 
-ssize_t tcp_user_receive_empty(struct tcb *t)
+static inline ssize_t receive_empty(struct tcb *t)
 {
   if (t->so_error) {
     int err = t->so_error;
@@ -300,7 +300,7 @@ ssize_t tcp_user_receive_empty(struct tcb *t)
 ssize_t tcp_user_receive(struct tcp_engine *e, struct tcb *t, void *buf, size_t len, bool peek,
                          bool *ran)
 {
-  int rc = tcp_user_receive_allowed(t);
+  int rc = receive_allowed(t);
   if (rc != TCP_USER_PROCEED) return rc;
   if (len == 0) return 0;
   /* Queued data is read even after shutdown(SHUT_RD), and data arriving after it
@@ -310,11 +310,33 @@ ssize_t tcp_user_receive(struct tcp_engine *e, struct tcb *t, void *buf, size_t 
     uint32_t want = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
     uint32_t n = ring_read(&t->rcvbuf, buf, want, false);
     if (e->stats) e->stats->rx_bytes_copied += n;   /* receive buffer -> application */
-    if (!peek) tcp_user_consumed(e, t, n, ran);
+    if (!peek) consumed(e, t, n, ran);
     return (ssize_t)n;
   }
-  return tcp_user_receive_empty(t);
+  return receive_empty(t);
 }
+
+/* The same steps for src/sock's direct calls (the copying calls above get
+ * them inlined). */
+int tcp_user_send_prepare(struct tcp_engine *e, struct tcb *t, size_t len, bool more)
+{
+  return send_prepare(e, t, len, more);
+}
+
+ssize_t tcp_user_send_finish(struct tcp_engine *e, struct tcb *t, uint32_t n, size_t len,
+                             bool offered, bool eor, bool more, bool *ran)
+{
+  return send_finish(e, t, n, len, offered, eor, more, ran);
+}
+
+int tcp_user_receive_allowed(const struct tcb *t) { return receive_allowed(t); }
+
+void tcp_user_consumed(struct tcp_engine *e, struct tcb *t, uint32_t n, bool *ran)
+{
+  consumed(e, t, n, ran);
+}
+
+ssize_t tcp_user_receive_empty(struct tcb *t) { return receive_empty(t); }
 
 /* §3.10.4 CLOSE as shutdown(): rd stops reading (buffered and later data is no
  * longer returned), wr is the RFC's CLOSE: the FIN follows the queued data,
