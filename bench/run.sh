@@ -22,7 +22,7 @@
 #   below the table say what each side does.
 #
 # Environment: BUILD (build dir, default build), BENCH_REPS (5), BENCH_QUICK=1
-# (small sizes), BENCH_ONLY="bulk rr lat mem scale flows loss ooo tun apps" (subset), BENCH_CPU (0).
+# (small sizes), BENCH_ONLY="bulk rr lat mem scale flows loss ooo zcopy tun apps" (subset), BENCH_CPU (0).
 # Needs root (namespaces), iproute2, ethtool (installed if missing), timeout, taskset.
 set -euo pipefail
 
@@ -30,7 +30,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
 case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 REPS=${BENCH_REPS:-5}
-ONLY=${BENCH_ONLY:-"bulk rr lat mem scale flows loss ooo tun apps"}
+ONLY=${BENCH_ONLY:-"bulk rr lat mem scale flows loss ooo zcopy tun apps"}
 CPU=${BENCH_CPU:-0}
 UB=$BUILD/bench/ustcp_bench
 KB=$BUILD/bench/kernel_bench
@@ -40,11 +40,12 @@ NCPU=$(nproc)
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
   BULK_BYTES=$((256 << 20)); CONNS=3000; MEM_CONNS=10000; ITERS=2000; LOSS_BYTES=$((1 << 20))
   SCALE_CONNS=100000; FLOW_BYTES=$((100 << 10))
-  TUN_CONNS=1000; TUN_BYTES=$((256 << 20)); OOO_SEGS=2000000
+  TUN_CONNS=1000; TUN_BYTES=$((256 << 20)); OOO_SEGS=2000000; ZC_BYTES=$((64 << 20))
 else
   BULK_BYTES=$((1 << 30)); CONNS=30000; MEM_CONNS=100000; ITERS=20000; LOSS_BYTES=$((10 << 20))
   SCALE_CONNS=100000; FLOW_BYTES=$((100 << 10))0
   TUN_CONNS=5000; TUN_BYTES=$((1 << 30)); OOO_SEGS=16777216   # the whole 32 MiB window: every odd byte
+  ZC_BYTES=$((256 << 20))
 fi
 CONC=32
 
@@ -301,6 +302,13 @@ if want ooo; then
   run 0 1800 $PIN "$UB" ooo --segs "$OOO_SEGS" --reps "$REPS"
 fi
 
+if want zcopy; then
+  # Issue 12 point 6: payload copies per byte, classic API vs zero-copy API
+  # (both in one process, interleaved per repetition, payload verified).
+  note "copies per byte: bulk in memory, MTU 1500, classic send/recv + flat output vs send_direct/recv_direct + gather output, $ZC_BYTES bytes each"
+  run 0 1800 $PIN "$UB" zcopy --bytes "$ZC_BYTES" --reps "$REPS"
+fi
+
 # ---- (5) over TUN, MTU 1500, the same kernel client: ustcp on a TUN device
 # vs the kernel's server over the veth ----
 if want tun; then
@@ -488,6 +496,12 @@ has() { grep -q "^R $1 " "$RAW"; }
   if has ooo.holes.ns; then
     row "1-byte segments with 1-byte holes, 32 MiB window" "CPU ns/segment" ooo.holes.ns "same, in order" ooo.inorder.ns 3 le
   fi
+  if has zcopy.direct.copies_per_B; then
+    row "[j] payload copies by the stacks per byte, send + receive, zero-copy API" "copies/B" zcopy.direct.copies_per_B "[k] classic API" zcopy.classic.copies_per_B - le
+    row "[j] of which on the send path" "copies/B" zcopy.direct.tx_copies_per_B "[k] classic API" zcopy.classic.tx_copies_per_B - le
+    row "[j] of which on the receive path" "copies/B" zcopy.direct.rx_copies_per_B "[k] classic API" zcopy.classic.rx_copies_per_B - le
+    row "[j] CPU per payload byte, both stacks" "ns/B" zcopy.direct.cpu_nsB "[k] classic API" zcopy.classic.cpu_nsB - le
+  fi
   echo
   echo "What each side does (every process pinned to CPU $CPU with taskset; payload checked against its stream offset by the receiver in every bulk and request/response run):"
   echo
@@ -499,6 +513,8 @@ has() { grep -q "^R $1 " "$RAW"; }
   echo "- [f] the same kernel_bench client and modes against kernel_bench serve over the veth pair (two processes, offloads on), fresh namespaces per repetition."
   echo "- [g] two ustcp stacks in one thread over the in-memory link: function calls, no syscalls, no wake-ups. Not comparable with [h]; the like-for-like rows are [d]/[e] against [f]."
   echo "- [i] bench/lwip_bench tun-serve: lwIP 2.1.3 (Debian liblwip-dev, the GNU Hurd's build: TCP_MSS 1460, 64 KiB window and send buffer, software checksums) on a TUN device as [d] (one read()/write() per packet), the same services and payload checks, its tcpip thread running the timers; the same kernel client."
+  echo "- [j] ustcp_bench zcopy, zero-copy side: as [a] (same in-memory link, one memcpy per packet into a FIFO slot, here from the gather list), the sender writes its data into the send ring with ustcp_send_direct (a memcpy from the pattern: the application producing its bytes), packets leave through the gather output (headers + slices of the send ring, no staging copy), the receiver checks the bytes where they lie with ustcp_recv_direct. Copies counted by the stacks (ustcp_stats tx/rx_bytes_copied; not counted: the link's one copy per packet, the same on both sides, and buffer growth, buf_grow_copied, 0.015 copies/B classic and 0 direct in the published run): the receive buffer fill only. On the send side the application's memcpy into the ring does the work ustcp_send's copy does on the classic side, so the CPU row differs by the staging and application-side receive copies only."
+  echo "- [k] the same transfer in the same repetition (order alternating) with ustcp_send from the application's buffer, the flat output (ring → packet) and ustcp_recv into a 256 KiB buffer then checked: application → send ring, ring → packet, packet → receive ring, ring → application."
   echo "- [h] kernel_bench rr/hs/lat client against the epoll server over the veth, two processes on one CPU, syscalls and wake-ups per message."
 } >"$REPORT"
 if want apps; then

@@ -25,6 +25,11 @@
  *   ooo       the out-of-order attack pattern (1-byte segments with 1-byte holes
  *             across a 32 MiB window) vs an in-order stream of 1-byte segments:
  *             CPU nanoseconds per segment of the receiving stack, and their ratio
+ *   zcopy     bulk over the memlink twice per repetition, interleaved: the classic
+ *             API (ustcp_send, flat output, ustcp_recv) and the zero-copy one
+ *             (ustcp_send_direct filling the ring, gather output, ustcp_recv_direct
+ *             verifying in place); payload bytes the stacks copied per byte
+ *             (ustcp_stats), CPU ns per byte, Gbit/s (run_zcopy)
  *   loss      the simulated network (src/link/sim) in virtual time: one flow,
  *             100 ms RTT, 32 KiB buffers, given loss both ways, 10 MiB;
  *             bytes per second of virtual time (as smoltcp's tests/netsim.rs)
@@ -245,8 +250,43 @@ struct bulk {
   uint8_t *rbuf;
 };
 
+/* zcopy mode: the direct API fills the send ring from the pattern (the
+ * application producing its data in place) and the receiver verifies the
+ * bytes where they lie in the receive ring. */
+static bool bulk_direct;
+static int zc_side = -1;   /* zcopy --side: -1 both, 0 classic, 1 direct */
+static size_t bulk_fill(void *ctx, uint8_t *p, size_t n)
+{
+  struct bulk *b = ctx;
+  uint64_t off = b->sent;
+  uint64_t want = b->total - off;
+  if (n > want) n = (size_t)want;
+  for (size_t done = 0; done < n;) {
+    size_t k = n - done;
+    if (k > BENCH_PATTERN_SPAN) k = BENCH_PATTERN_SPAN;
+    memcpy(p + done, bench_pattern_at(off + done), k);
+    done += k;
+  }
+  b->sent += n;
+  return n;
+}
+static size_t bulk_check(void *ctx, const uint8_t *p, size_t n)
+{
+  struct bulk *b = ctx;
+  if (!bench_verify(b->rcvd, p, n)) b->corrupt = b->failed = true;
+  b->rcvd += n;
+  return n;
+}
+
 static void bulk_send(struct bulk *b)
 {
+  while (bulk_direct && b->sent < b->total) {
+    ssize_t n = ustcp_send_direct(b->cs, b->cfd, (size_t)(b->total - b->sent), 0, bulk_fill, b);
+    if (n <= 0) {
+      if (n != -EAGAIN) b->failed = true;
+      break;
+    }
+  }
   while (b->sent < b->total) {
     uint64_t want = b->total - b->sent;
     if (want > BULK_CHUNK) want = BULK_CHUNK;
@@ -270,7 +310,13 @@ static void bulk_recv(struct bulk *b)
     if (b->sfd < 0) { b->sfd = -1; return; }
   }
   for (;;) {
-    ssize_t n = ustcp_recv(b->ss, b->sfd, b->rbuf, BULK_CHUNK, 0);
+    ssize_t n;
+    if (bulk_direct) {
+      n = ustcp_recv_direct(b->ss, b->sfd, bulk_check, b);
+      if (n > 0) continue;
+    } else {
+      n = ustcp_recv(b->ss, b->sfd, b->rbuf, BULK_CHUNK, 0);
+    }
     if (n > 0) {
       /* The payload is checked against its stream offset (bench_util.h). */
       if (!bench_verify(b->rcvd, b->rbuf, (size_t)n)) b->corrupt = b->failed = true;
@@ -332,6 +378,98 @@ static double run_bulk(uint16_t mtu, uint64_t total, uint32_t bufsz)
   snprintf(key, sizeof key, "cpu%u.ustcp.nsSeg", mtu);
   bench_result(key, (double)(c1 - c0) / (double)total * (mtu - 40));
   return (double)total * 8 / ((double)(t1 - t0) / 1e9) / 1e9;
+}
+
+/* The gather output of the memlink: the slices go straight into the
+ * destination's FIFO slot, the same one copy per packet link_out makes from a
+ * flat packet (the "wire"), without the stack's staging copy before it. */
+static void link_out_iov(void *ctx, const struct iovec *iov, int cnt)
+{
+  struct host *from = ctx;
+  struct net *n = from->net;
+  size_t len = 0;
+  for (int i = 0; i < cnt; i++) len += iov[i].iov_len;
+  const uint8_t *h = iov[0].iov_base;
+  if (iov[0].iov_len < 20) { n->dropped++; return; }
+  uint32_t dst = (uint32_t)h[16] << 24 | (uint32_t)h[17] << 16 | (uint32_t)h[18] << 8 | h[19];
+  for (int i = 0; i < n->n; i++) {
+    struct pktq *q = &n->h[i].q;
+    if (n->h[i].ip != dst) continue;
+    if (len > q->slot_cap) { n->dropped++; return; }
+    if (q->count == q->nslots) pktq_grow(q);
+    size_t j = (q->head + q->count) & (q->nslots - 1);
+    uint8_t *d = q->slots + j * q->slot_cap;
+    for (int k = 0; k < cnt; k++) {
+      memcpy(d, iov[k].iov_base, iov[k].iov_len);
+      d += iov[k].iov_len;
+    }
+    q->lens[j] = (uint32_t)len;
+    q->count++;
+    return;
+  }
+  n->dropped++;
+}
+
+/* zcopy: one bulk transfer, classic API (ustcp_send from the application's
+ * buffer, flat output, ustcp_recv into the application's buffer) or zero-copy
+ * API (ustcp_send_direct, gather output, ustcp_recv_direct), both verified.
+ * Payload bytes the stacks copied per payload byte delivered, from
+ * ustcp_stats: tx (sender), rx (receiver), grow (buffer growth, both). */
+struct zc_result {
+  double gbps, cpu_ns_per_byte, tx, rx, grow;
+};
+static struct zc_result run_zcopy(bool direct, uint16_t mtu, uint64_t total, uint32_t bufsz)
+{
+  struct zc_result z = {0, 0, 0, 0, 0};
+  struct bulk b;
+  memset(&b, 0, sizeof b);
+  struct ustcp_config cfg;
+  bench_config(&cfg, mtu, bufsz);
+  b.cs = net_add(&b.net, IP_CLIENT, &cfg);
+  b.ss = net_add(&b.net, IP_SERVER, &cfg);
+  if (direct) {
+    ustcp_set_output_iov(b.cs, link_out_iov, &b.net.h[0]);
+    ustcp_set_output_iov(b.ss, link_out_iov, &b.net.h[1]);
+  }
+  bulk_direct = direct;
+  b.total = total;
+  b.sfd = -1;
+  b.rbuf = malloc(BULK_CHUNK);
+  if (!b.rbuf) bench_die("out of memory");
+  ustcp_set_ready_cb(b.cs, bulk_client_cb, &b);
+  ustcp_set_ready_cb(b.ss, bulk_server_cb, &b);
+  net_sync(&b.net);
+  b.lfd = listen_on(b.ss, 5001, 16);
+  b.cfd = must(ustcp_socket(b.cs), "socket");
+  struct ustcp_addr dst = {IP_SERVER, 5001};
+  uint64_t t0 = bench_now_ns(), c0 = bench_cpu_ns();
+  must(ustcp_connect(b.cs, b.cfd, &dst), "connect");
+  while (!b.eof && !b.failed) {
+    if (!net_step(&b.net)) {
+      bulk_send(&b);
+      bulk_recv(&b);
+      if (wall_exceeded(t0)) { fprintf(stderr, "zcopy: wall-clock limit\n"); b.failed = true; }
+    }
+  }
+  uint64_t t1 = bench_now_ns(), c1 = bench_cpu_ns();
+  struct ustcp_stats sc, ss;
+  ustcp_get_stats(b.cs, &sc);
+  ustcp_get_stats(b.ss, &ss);
+  bool ok = !b.failed && b.rcvd == total;
+  fprintf(stderr, "zcopy %s: %llu bytes in %.3f s, %llu retrans, %llu stale%s\n",
+          direct ? "direct+gather" : "classic", (unsigned long long)b.rcvd,
+          (double)(t1 - t0) / 1e9, (unsigned long long)sc.retrans_segs,
+          (unsigned long long)sc.out_iov_stale, b.corrupt ? ", PAYLOAD MISMATCH" : "");
+  net_free(&b.net);
+  free(b.rbuf);
+  bulk_direct = false;
+  if (!ok) return z;
+  z.gbps = (double)total * 8 / ((double)(t1 - t0) / 1e9) / 1e9;
+  z.cpu_ns_per_byte = (double)(c1 - c0) / (double)total;
+  z.tx = (double)sc.tx_bytes_copied / (double)total;
+  z.rx = (double)ss.rx_bytes_copied / (double)total;
+  z.grow = (double)(sc.buf_grow_copied + ss.buf_grow_copied) / (double)total;
+  return z;
 }
 
 /* The ceiling: the same bytes copied once from the sending application's buffer
@@ -1598,6 +1736,9 @@ static void usage(void)
           "                                        peak engine memory\n"
           "  lat    --iters N                     64 B round trip (us, p50 and p99)\n"
           "  loss   --loss P --bytes N            sim network, 100 ms RTT, 32 KiB buffers (B/s)\n"
+          "  zcopy  [--mtu M] [--bytes N] [--buf B] [--side classic|direct]  bulk, classic API vs\n"
+          "                                       send/recv_direct +\n"
+          "                                       gather output: payload copies per byte, CPU\n"
           "  ooo    [--buf B] [--segs N]           1-byte segments with 1-byte holes vs in order,\n"
           "                                       receive window B (32 MiB): CPU ns/segment\n"
           "  tun-serve   --ns NS --tun IF --addr IP --peer IP [--mtu M] [--vnet]  ustcp server on\n"
@@ -1628,7 +1769,8 @@ int main(int argc, char **argv)
     {"wall", required_argument, 0, 'w'}, {"ns", required_argument, 0, 'N'},
     {"tun", required_argument, 0, 'T'}, {"addr", required_argument, 0, 'A'},
     {"vnet", no_argument, 0, 'V'},
-    {"peer", required_argument, 0, 'P'}, {"segs", required_argument, 0, 'S'}, {0, 0, 0, 0}};
+    {"peer", required_argument, 0, 'P'}, {"segs", required_argument, 0, 'S'},
+    {"side", required_argument, 0, 'Z'}, {0, 0, 0, 0}};
   optind = 2;
   int ch;
   while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -1648,6 +1790,7 @@ int main(int argc, char **argv)
     case 'A': if (ipv4_parse(optarg, &addr) != 0) usage(); break;
     case 'P': if (ipv4_parse(optarg, &peer) != 0) usage(); break;
     case 'S': segs = strtoull(optarg, NULL, 0); break;
+    case 'Z': zc_side = !strcmp(optarg, "direct") ? 1 : !strcmp(optarg, "classic") ? 0 : -1; break;
     default: usage();
     }
   }
@@ -1683,6 +1826,35 @@ int main(int argc, char **argv)
       bench_result("ooo.holes.ns", h);
       bench_result("ooo.inorder.ns", i);
       bench_result("ooo.ratio", h / i);
+    } else if (!strcmp(mode, "zcopy")) {
+      /* Interleaved in each repetition (the order alternates), same sizes. */
+      struct zc_result zr[2];
+      memset(zr, 0, sizeof zr);
+      for (int k = 0; k < 2; k++) {
+        bool direct = (k + r) % 2 == 1;
+        /* --side classic|direct: one side only (for an instruction count
+         * under callgrind, which cannot tell the two apart in one run) */
+        if (zc_side >= 0 && direct != (zc_side == 1)) continue;
+        zr[direct] = run_zcopy(direct, (uint16_t)mtu, bytes, buf);
+      }
+      static const char *name[2] = {"classic", "direct"};
+      for (int d = 0; d < 2; d++) {
+        char k2[80];
+        snprintf(k2, sizeof k2, "zcopy.%s.tx_copies_per_B", name[d]);
+        bench_result(k2, zr[d].tx);
+        snprintf(k2, sizeof k2, "zcopy.%s.rx_copies_per_B", name[d]);
+        bench_result(k2, zr[d].rx);
+        snprintf(k2, sizeof k2, "zcopy.%s.copies_per_B", name[d]);
+        bench_result(k2, zr[d].tx + zr[d].rx);
+        snprintf(k2, sizeof k2, "zcopy.%s.grow_copies_per_B", name[d]);
+        bench_result(k2, zr[d].grow);
+        snprintf(k2, sizeof k2, "zcopy.%s.cpu_nsB", name[d]);
+        bench_result(k2, zr[d].cpu_ns_per_byte);
+        snprintf(k2, sizeof k2, "zcopy.%s.gbps", name[d]);
+        bench_result(k2, zr[d].gbps);
+      }
+      bench_result("zcopy.cpu_ratio", zr[1].cpu_ns_per_byte > 0
+                                          ? zr[0].cpu_ns_per_byte / zr[1].cpu_ns_per_byte : 0);
     } else if (!strcmp(mode, "loss")) {
       snprintf(key, sizeof key, "loss%g.ustcp", loss * 100);
       bench_result(key, run_loss(loss, bytes, 1 + (uint64_t)r));

@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -195,6 +196,17 @@ struct ustcp_event {
 
 /* A packet to send (a whole IPv4 datagram). */
 typedef void (*ustcp_output_fn)(void *ctx, const uint8_t *pkt, size_t len);
+/* The same packet as a gather list (issue 12 point 6, zero-copy output): the
+ * datagram is the concatenation of iov[0..iovcnt-1]. iov[0] holds the IPv4 and
+ * TCP headers (checksums computed over the whole datagram); the payload, if
+ * any, follows as one or two slices that point into the socket's send buffer
+ * itself (two when the run wraps around the end of its storage), so no
+ * segment is copied into a staging buffer; pass iov to writev(2) as it is.
+ * iovcnt is 1 to 3. The slices are valid during the call only: the memory
+ * stays allocated until the callback returns even if it calls the stack, but
+ * a call that lets the send buffer take new data (ustcp_send, ustcp_input with
+ * an ACK) may overwrite payload bytes, so use them before calling the stack. */
+typedef void (*ustcp_output_iov_fn)(void *ctx, const struct iovec *iov, int iovcnt);
 /* A state change (A4), delivered as described above. */
 typedef void (*ustcp_event_fn)(void *ctx, const struct ustcp_event *ev);
 /* Readiness may have changed on fd (events: USTCP_POLL* bits now true). Called
@@ -225,6 +237,16 @@ int ustcp_stack_free(struct ustcp_stack *s);
 void ustcp_set_event_cb(struct ustcp_stack *s, ustcp_event_fn fn, void *ctx);
 void ustcp_set_ready_cb(struct ustcp_stack *s, ustcp_ready_fn fn, void *ctx);
 void ustcp_set_capture_cb(struct ustcp_stack *s, ustcp_capture_fn fn, void *ctx);
+/* Opt-in gather output (ustcp_output_iov_fn): once set, every packet goes to
+ * fn instead of the output callback given to ustcp_stack_new; NULL goes back
+ * to that one. Packets whose payload cannot be referenced in place still come
+ * as one flat slice: those to the stack's own address (loopback, queued) and,
+ * while a capture callback is set, every packet (the capture sees it flat);
+ * these copies are counted in stats.tx_bytes_copied. A data segment whose
+ * bytes left the send buffer before it was delivered (acknowledged in the
+ * meantime, or the connection aborted by an earlier callback) is not sent, as
+ * if lost on the wire, and is counted in stats.out_iov_stale. */
+void ustcp_set_output_iov(struct ustcp_stack *s, ustcp_output_iov_fn fn, void *ctx);
 const struct ustcp_config *ustcp_get_config(const struct ustcp_stack *s);
 /* Testing aid: fn(ctx, size) is asked before every allocation the stack makes
  * after its creation (control blocks, listener state, socket buffers,
@@ -288,6 +310,35 @@ ssize_t ustcp_send(struct ustcp_stack *s, int fd, const void *buf, size_t len, i
 /* Returns bytes read, 0 at end of stream, -EAGAIN when nothing is there yet. */
 ssize_t ustcp_recv(struct ustcp_stack *s, int fd, void *buf, size_t len, int flags);
 int ustcp_shutdown(struct ustcp_stack *s, int fd, int how);
+/* Direct access to the socket's buffers (issue 12 point 6), like smoltcp's
+ * recv(|buf| ...) and send(|buf| ...): no copy between the application and
+ * the stack.
+ * ustcp_recv_direct hands the unread in-order bytes to fn as they lie in the
+ * receive buffer, one contiguous slice at a time (at most two a call); fn
+ * returns how many of them it consumed (0..n; a return below n ends the
+ * call). Consumed bytes are gone as after ustcp_recv, with the same window
+ * update; the call returns the bytes consumed (0 if fn took none: they stay,
+ * as after MSG_PEEK), or, with nothing to read, what ustcp_recv would without
+ * calling fn (0 at end of stream, -EAGAIN, the pending error, -ENOTCONN).
+ * ustcp_send_direct hands fn free space of the send buffer (at most max bytes
+ * in all, one contiguous slice at a time, at most two a call) to fill; fn
+ * returns how many bytes it wrote there (0..n, from the slice's start; a
+ * return below n ends the call). Those bytes are sent as by ustcp_send with
+ * flags (USTCP_MSG_MORE; USTCP_MSG_EOR when all of max was written); the call
+ * returns them (0 if fn wrote none), or ustcp_send's errors without calling fn
+ * (-EAGAIN when the buffer is full or TCP_NOTSENT_LOWAT's limit is reached,
+ * -EPIPE after shutdown(SHUT_WR), -ENOMEM ...).
+ * fn runs inside the call, on the stack's thread. It must not call this
+ * stack: while it runs, every socket call on the stack returns -EBUSY, a
+ * packet given to ustcp_input is dropped (as if lost on the wire) and
+ * ustcp_poll runs no timer (they stay due); each refusal is counted in
+ * stats.direct_reentry_refused. So the slice stays what fn was given. A return
+ * larger than n counts as n. The pointer is valid during fn only. */
+typedef size_t (*ustcp_recv_direct_fn)(void *ctx, const uint8_t *p, size_t n);
+typedef size_t (*ustcp_send_direct_fn)(void *ctx, uint8_t *p, size_t n);
+ssize_t ustcp_recv_direct(struct ustcp_stack *s, int fd, ustcp_recv_direct_fn fn, void *ctx);
+ssize_t ustcp_send_direct(struct ustcp_stack *s, int fd, size_t max, int flags,
+                          ustcp_send_direct_fn fn, void *ctx);
 /* Gives up the descriptor. The connection closes gracefully (FIN after the data,
  * the close finishing in the background) or, with unread data or SO_LINGER 0,
  * is aborted with RST (RFC 9293 §3.10.4, RFC 2525 §2.17). */
@@ -492,6 +543,17 @@ struct ustcp_stats {
   /* Ring storage drained rings gave back and the stack keeps for the next ring
    * that grows (at most 4 blocks, 16 MiB; not in mem_bytes) */
   uint64_t ring_cache_bytes;
+  /* Payload copies made by the stack (issue 12 point 6), in bytes: tx counts
+   * application -> send buffer (ustcp_send) and send buffer -> packet (the
+   * flat output, loopback and capture copies); rx counts packet -> receive
+   * buffer (in order or out of order) and receive buffer -> application
+   * (ustcp_recv). buf_grow_copied counts bytes moved when a buffer's storage
+   * grows. ustcp_send_direct, ustcp_recv_direct and the gather output copy
+   * nothing. out_iov_stale: gather packets not sent because their payload
+   * left the send buffer before delivery (see ustcp_set_output_iov);
+   * direct_reentry_refused: calls refused while a direct callback ran. */
+  uint64_t tx_bytes_copied, rx_bytes_copied, buf_grow_copied;
+  uint64_t out_iov_stale, direct_reentry_refused;
 };
 void ustcp_get_stats(const struct ustcp_stack *s, struct ustcp_stats *out);
 

@@ -7,7 +7,9 @@
  *   ustcp_loop_run_once  arm the timerfd at min(stack deadline, impairment queue)
  *                        -> epoll_wait -> TUN: tun_read_batch -> ustcp_input each
  *                        (CLOCK_MONOTONIC us) -> due delayed packets -> ustcp_poll
- *   stack output         -> tun_write (or the impairment queue)
+ *   stack output         -> tun_writev from the stack's gather output (headers +
+ *                           send-ring slices, no staging copy), or flat: tun_write,
+ *                           the impairment queue, Ethernet framing
  *   offload (vnet)       tun_read_batch_vnet -> ustcp_input_flags, with
  *                        USTCP_IN_CSUM_VERIFIED when the kernel's virtio_net_hdr
  *                        says the TCP checksum is left undone or was checked;
@@ -238,6 +240,22 @@ static void stack_out(void *ctx, const uint8_t *pkt, size_t len)
   else deliver(l, DIR_TO_KERNEL, pkt, len, USTCP_IN_CSUM_VERIFIED);
 }
 
+/* The gather output (issue 12 point 6), on a plain or vnet TUN device without
+ * impairment: headers and send-ring slices go to writev() as they are, with no
+ * staging copy of the segment. */
+static void stack_out_iov(void *ctx, const struct iovec *iov, int cnt)
+{
+  struct ustcp_loop *l = ctx;
+  size_t len = 0;
+  for (int i = 0; i < cnt; i++) len += iov[i].iov_len;
+  if ((l->vnet ? tun_writev_vnet(l->tun_fd, iov, cnt, true) : tun_writev(l->tun_fd, iov, cnt)) < 0) {
+    l->stats.tx_errors++;
+    return;
+  }
+  l->stats.tx_packets++;
+  l->stats.tx_bytes += len;
+}
+
 static void on_capture(void *ctx, bool outgoing, const uint8_t *pkt, size_t len, uint64_t now_us)
 {
   struct ustcp_loop *l = ctx;
@@ -437,6 +455,8 @@ int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
     rc = -EINVAL;
     goto fail;
   }
+  /* Framing (TAP, AF_PACKET) and impairment need the packet flat. */
+  if (!l->eth && !impaired(l)) ustcp_set_output_iov(l->st, stack_out_iov, l);
   if (c->pcap_path) {
     l->pcap = pcap_writer_open(c->pcap_path);
     if (!l->pcap) {
@@ -796,6 +816,7 @@ void ustcp_loop_report(struct ustcp_loop *l, void *file)
   C(icmp_out_ratelimited); C(icmp_err_unmatched);
   C(ip_frag_reassembled); C(ip_frag_overlaps); C(ip_frag_timeouts);
   C(buf_bytes_reserved); C(tcp_mem_pressures);
+  C(tx_bytes_copied); C(rx_bytes_copied); C(buf_grow_copied); C(out_iov_stale);
 #undef C
   const struct ustcp_loop_stats *k = &l->stats;
 #define C(x) fprintf(f, "link_%s %llu\n", #x, (unsigned long long)k->x)

@@ -5,7 +5,8 @@
  *                  SIOCSIFDSTADDR (peer = ustcp), SIOCSIFNETMASK (/32),
  *                  SIOCGIFFLAGS + SIOCSIFFLAGS (IFF_UP|IFF_RUNNING)
  *   tun_read_batch read() until EAGAIN (each read is one packet)
- *   tun_write      write() of one packet
+ *   tun_write      write() of one packet; tun_writev: one packet from a gather
+ *                  list (the stack's gather output: headers + send-ring slices)
  *   with vnet (tun_open_ex): IFF_VNET_HDR at TUNSETIFF, then
  *                  TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4); every read starts with
  *                  a struct virtio_net_hdr (tun_read_batch_vnet), every write
@@ -216,8 +217,14 @@ int tun_read_batch(int fd, unsigned max, tun_packet_fn fn, void *ctx)
 
 int tun_write(int fd, const uint8_t *pkt, size_t len)
 {
+  struct iovec iov = {(void *)(uintptr_t)pkt, len};
+  return tun_writev(fd, &iov, 1);
+}
+
+int tun_writev(int fd, const struct iovec *iov, int cnt)
+{
   for (;;) {
-    ssize_t w = write(fd, pkt, len);
+    ssize_t w = writev(fd, iov, cnt);
     if (w >= 0) return 0;
     if (errno == EINTR) continue;
     return -errno;
@@ -252,6 +259,12 @@ int tun_read_batch_vnet(int fd, unsigned max, tun_vnet_fn fn, void *ctx)
 
 int tun_write_vnet(int fd, const uint8_t *pkt, size_t len, bool csum_valid)
 {
+  struct iovec iov = {(void *)(uintptr_t)pkt, len};
+  return tun_writev_vnet(fd, &iov, 1, csum_valid);
+}
+
+int tun_writev_vnet(int fd, const struct iovec *pkt, int cnt, bool csum_valid)
+{
   /* Our checksums are complete: DATA_VALID lets the kernel skip verifying them
    * (CHECKSUM_UNNECESSARY, virtio_net_hdr_to_skb), as a veth peer does. A
    * packet the impairment corrupted goes without it, so the kernel checks. */
@@ -259,11 +272,9 @@ int tun_write_vnet(int fd, const uint8_t *pkt, size_t len, bool csum_valid)
   memset(&h, 0, sizeof h);
   h.flags = csum_valid ? VIRTIO_NET_HDR_F_DATA_VALID : 0;
   h.gso_type = VIRTIO_NET_HDR_GSO_NONE;
-  struct iovec iov[2] = {{&h, sizeof h}, {(void *)(uintptr_t)pkt, len}};
-  for (;;) {
-    ssize_t w = writev(fd, iov, 2);
-    if (w >= 0) return 0;
-    if (errno == EINTR) continue;
-    return -errno;
-  }
+  struct iovec iov[4];
+  if (cnt < 1 || cnt > 3) return -EINVAL;
+  iov[0] = (struct iovec){&h, sizeof h};
+  for (int i = 0; i < cnt; i++) iov[1 + i] = pkt[i];
+  return tun_writev(fd, iov, 1 + cnt);
 }

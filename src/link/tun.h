@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <net/if.h>
 
 /* Opens (creating it if needed) the TUN device name ("" or NULL: the kernel picks
@@ -49,6 +50,8 @@ int tun_read_batch(int fd, unsigned max, tun_packet_fn fn, void *ctx);
 /* Writes one packet. Returns 0 or -errno (-EAGAIN when the kernel's queue is
  * full: the packet is lost, as on a real link, and TCP recovers). */
 int tun_write(int fd, const uint8_t *pkt, size_t len);
+/* Writes one packet given as a gather list (writev). Same returns. */
+int tun_writev(int fd, const struct iovec *iov, int cnt);
 
 /* What the kernel's virtio_net_hdr said about one packet read from a vnet
  * device (VIRTIO_NET_HDR_F_NEEDS_CSUM = 1, _DATA_VALID = 2;
@@ -63,4 +66,6 @@ typedef void (*tun_vnet_fn)(void *ctx, const struct tun_rx_info *info, const uin
 int tun_read_batch_vnet(int fd, unsigned max, tun_vnet_fn fn, void *ctx);
 /* Writes one packet with a header that says "no offload, checksum valid". */
 int tun_write_vnet(int fd, const uint8_t *pkt, size_t len, bool csum_valid);
+/* The same for a packet given as 1 to 3 slices (writev of header + slices). */
+int tun_writev_vnet(int fd, const struct iovec *pkt, int cnt, bool csum_valid);
 #endif

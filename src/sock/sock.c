@@ -62,6 +62,16 @@ static struct tcb *get(struct ustcp_stack *s, int fd)
   return s->socks->by_fd[fd];
 }
 
+/* A socket call made while a direct-access callback runs (ustcp_recv_direct,
+ * ustcp_send_direct) is refused: the slice the callback holds must stay as it
+ * was handed. */
+static bool refused(struct ustcp_stack *s)
+{
+  if (!s || !s->direct_busy) return false;
+  s->stats.direct_reentry_refused++;
+  return true;
+}
+
 static void sock_free_all(struct ustcp_stack *s);
 static bool sock_dispatch(struct ustcp_stack *s);
 static int sock_fd_of(struct ustcp_stack *s, int fd, uint64_t conn_id);
@@ -167,6 +177,7 @@ static void after_call(struct ustcp_stack *s)
 int ustcp_socket(struct ustcp_stack *s)
 {
   if (!s) return -EINVAL;
+  if (refused(s)) return -EBUSY;
   if (!table(s)) return -ENOMEM;
   if (s->socks->used >= s->cfg.max_sockets) return -EMFILE;
   struct tcb *t = tcb_new(&s->eng);
@@ -181,6 +192,7 @@ int ustcp_socket(struct ustcp_stack *s)
 
 int ustcp_bind(struct ustcp_stack *s, int fd, const struct ustcp_addr *addr)
 {
+  if (refused(s)) return -EBUSY;
   struct tcb *t = get(s, fd);
   if (!t) return -EBADF;
   if (!addr) return -EFAULT;
@@ -204,6 +216,7 @@ int ustcp_bind(struct ustcp_stack *s, int fd, const struct ustcp_addr *addr)
 
 int ustcp_listen(struct ustcp_stack *s, int fd, int backlog)
 {
+  if (refused(s)) return -EBUSY;
   struct tcb *t = get(s, fd);
   if (!t) return -EBADF;
   int rc = tcp_user_listen_allowed(&s->eng, t, backlog);
@@ -225,6 +238,7 @@ int ustcp_listen(struct ustcp_stack *s, int fd, int backlog)
 
 int ustcp_accept(struct ustcp_stack *s, int fd, struct ustcp_addr *peer)
 {
+  if (refused(s)) return -EBUSY;
   struct tcb *t = get(s, fd);
   if (!t) return -EBADF;
   if (t->state != USTCP_LISTEN) return -EINVAL;
@@ -245,6 +259,7 @@ int ustcp_accept(struct ustcp_stack *s, int fd, struct ustcp_addr *peer)
 
 int ustcp_connect(struct ustcp_stack *s, int fd, const struct ustcp_addr *addr)
 {
+  if (refused(s)) return -EBUSY;
   struct tcb *t = get(s, fd);
   if (!t) return -EBADF;
   if (!addr) return -EFAULT;
@@ -271,6 +286,7 @@ int ustcp_connect(struct ustcp_stack *s, int fd, const struct ustcp_addr *addr)
 
 ssize_t ustcp_send(struct ustcp_stack *s, int fd, const void *buf, size_t len, int flags)
 {
+  if (refused(s)) return -EBUSY;
   struct tcb *t = get(s, fd);
   if (!t) return -EBADF;
   if (flags & USTCP_MSG_OOB) return -EOPNOTSUPP;
@@ -284,6 +300,7 @@ ssize_t ustcp_send(struct ustcp_stack *s, int fd, const void *buf, size_t len, i
 
 ssize_t ustcp_recv(struct ustcp_stack *s, int fd, void *buf, size_t len, int flags)
 {
+  if (refused(s)) return -EBUSY;
   struct tcb *t = get(s, fd);
   if (!t) return -EBADF;
   if (flags & USTCP_MSG_OOB) return -EOPNOTSUPP;
@@ -294,8 +311,72 @@ ssize_t ustcp_recv(struct ustcp_stack *s, int fd, void *buf, size_t len, int fla
   return n;
 }
 
+/* Direct access (issue 12 point 6): the engine's SEND and RECEIVE steps
+ * (tcp_user_send_prepare/finish, tcp_user_consumed), with the application
+ * filling or draining the ring in place between them instead of a copy. */
+ssize_t ustcp_recv_direct(struct ustcp_stack *s, int fd, ustcp_recv_direct_fn fn, void *ctx)
+{
+  if (refused(s)) return -EBUSY;
+  struct tcb *t = get(s, fd);
+  if (!t) return -EBADF;
+  if (!fn) return -EFAULT;
+  int rc = tcp_user_receive_allowed(t);
+  if (rc != TCP_USER_PROCEED) return rc;
+  if (t->rcvbuf.len == 0) return tcp_user_receive_empty(t);
+  struct tcp_iov pcs[2];
+  size_t np = ring_pieces(&t->rcvbuf, 0, t->rcvbuf.len, pcs);
+  uint32_t done = 0;
+  s->direct_busy = true;
+  for (size_t i = 0; i < np; i++) {
+    size_t c = fn(ctx, pcs[i].base, pcs[i].len);
+    if (c > pcs[i].len) c = pcs[i].len;
+    done += (uint32_t)c;
+    if (c < pcs[i].len) break;
+  }
+  s->direct_busy = false;
+  bool ran = false;
+  if (done) tcp_user_consumed(&s->eng, t, done, &ran);
+  if (ran) after_call(s);
+  return (ssize_t)done;
+}
+
+ssize_t ustcp_send_direct(struct ustcp_stack *s, int fd, size_t max, int flags,
+                          ustcp_send_direct_fn fn, void *ctx)
+{
+  if (refused(s)) return -EBUSY;
+  struct tcb *t = get(s, fd);
+  if (!t) return -EBADF;
+  if (flags & USTCP_MSG_OOB) return -EOPNOTSUPP;
+  if (!fn) return -EFAULT;
+  bool more = (flags & USTCP_MSG_MORE) != 0, eor = (flags & USTCP_MSG_EOR) != 0;
+  int rc = tcp_user_send_prepare(&s->eng, t, max, more);
+  if (rc != TCP_USER_PROCEED) return rc;
+  uint32_t want = max > UINT32_MAX ? UINT32_MAX : (uint32_t)max;
+  /* Under a notsent limit (TCP_NOTSENT_LOWAT) no room is offered once it is
+   * reached (Linux's tcp_stream_memory_free(sk, 0) before a new skb). */
+  if (!tcp_stream_memory_free(&s->eng, t, 0)) want = 0;
+  uint8_t *base[2];
+  uint32_t len[2];
+  size_t np = ring_free_pieces(&s->eng, &t->sndbuf, want, base, len);
+  uint32_t done = 0;
+  s->direct_busy = true;
+  for (size_t i = 0; i < np; i++) {
+    size_t c = fn(ctx, base[i], len[i]);
+    if (c > len[i]) c = len[i];
+    done += (uint32_t)c;
+    if (c < len[i]) break;
+  }
+  s->direct_busy = false;
+  ring_commit(&t->sndbuf, done);
+  bool ran = false;
+  ssize_t n = tcp_user_send_finish(&s->eng, t, done, max, np > 0, eor, more, &ran);
+  if (ran) after_call(s);
+  return n;
+}
+
 int ustcp_shutdown(struct ustcp_stack *s, int fd, int how)
 {
+  if (refused(s)) return -EBUSY;
   struct tcb *t = get(s, fd);
   if (!t) return -EBADF;
   if (how != USTCP_SHUT_RD && how != USTCP_SHUT_WR && how != USTCP_SHUT_RDWR) return -EINVAL;
@@ -307,6 +388,7 @@ int ustcp_shutdown(struct ustcp_stack *s, int fd, int how)
 
 int ustcp_close(struct ustcp_stack *s, int fd)
 {
+  if (refused(s)) return -EBUSY;
   struct tcb *t = get(s, fd);
   if (!t) return -EBADF;
   fd_release(s, t);
@@ -317,6 +399,7 @@ int ustcp_close(struct ustcp_stack *s, int fd)
 
 int ustcp_abort(struct ustcp_stack *s, int fd)
 {
+  if (refused(s)) return -EBUSY;
   struct tcb *t = get(s, fd);
   if (!t) return -EBADF;
   fd_release(s, t);
@@ -328,6 +411,7 @@ int ustcp_abort(struct ustcp_stack *s, int fd)
 
 int ustcp_getsockname(struct ustcp_stack *s, int fd, struct ustcp_addr *addr)
 {
+  if (refused(s)) return -EBUSY;
   struct tcb *t = get(s, fd);
   if (!t) return -EBADF;
   if (!addr) return -EFAULT;
@@ -337,6 +421,7 @@ int ustcp_getsockname(struct ustcp_stack *s, int fd, struct ustcp_addr *addr)
 
 int ustcp_getpeername(struct ustcp_stack *s, int fd, struct ustcp_addr *addr)
 {
+  if (refused(s)) return -EBUSY;
   struct tcb *t = get(s, fd);
   if (!t) return -EBADF;
   if (!addr) return -EFAULT;
@@ -351,6 +436,7 @@ int ustcp_getpeername(struct ustcp_stack *s, int fd, struct ustcp_addr *addr)
 
 int ustcp_sock_error(struct ustcp_stack *s, int fd)
 {
+  if (refused(s)) return -EBUSY;
   struct tcb *t = get(s, fd);
   if (!t) return -EBADF;
   int err = t->so_error;
@@ -374,6 +460,7 @@ static int resize_ring(struct tcp_engine *e, struct ring *r, uint32_t cap)
 int ustcp_setsockopt(struct ustcp_stack *s, int fd, int level, int name,
                      const void *val, size_t len)
 {
+  if (refused(s)) return -EBUSY;
   struct tcb *t = get(s, fd);
   if (!t) return -EBADF;
   struct tcp_engine *e = &s->eng;
@@ -522,6 +609,7 @@ static int linux_bufsize(uint32_t cap, bool user_set)
 int ustcp_getsockopt(struct ustcp_stack *s, int fd, int level, int name,
                      void *val, size_t *len)
 {
+  if (refused(s)) return -EBUSY;
   struct tcb *t = get(s, fd);
   if (!t) return -EBADF;
   if (level == USTCP_SOL_SOCKET) {
@@ -618,6 +706,7 @@ static unsigned events_of(const struct ustcp_stack *s, const struct tcb *t)
 
 int ustcp_sock_events(struct ustcp_stack *s, int fd)
 {
+  if (refused(s)) return -EBUSY;
   struct tcb *t = get(s, fd);
   if (!t) return -EBADF;
   return (int)events_of(s, t);
@@ -697,6 +786,7 @@ static int sock_fd_of(struct ustcp_stack *s, int fd, uint64_t conn_id)
 
 int ustcp_inq(struct ustcp_stack *s, int fd)
 {
+  if (refused(s)) return -EBUSY;
   struct tcb *t = get(s, fd);
   if (!t) return -EBADF;
   if (t->state == USTCP_LISTEN) return -EINVAL;
@@ -706,6 +796,7 @@ int ustcp_inq(struct ustcp_stack *s, int fd)
 
 int ustcp_get_info(struct ustcp_stack *s, int fd, struct ustcp_tcp_info *info)
 {
+  if (refused(s)) return -EBUSY;
   struct tcb *t = get(s, fd);
   if (!t) return -EBADF;
   if (!info) return -EFAULT;

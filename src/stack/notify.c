@@ -37,6 +37,7 @@ enum notice_kind {
   NOTICE_OUT,          /* a packet to send: capture (outgoing), then output */
   NOTICE_OUT_CAPTURE,  /* a packet looped back to our own address: capture only */
   NOTICE_IN_CAPTURE,   /* a packet handed to the stack: capture (incoming) */
+  NOTICE_OUT_GATHER,   /* a packet whose payload stays in the send buffer (stack.c) */
 };
 
 struct notice {
@@ -111,6 +112,12 @@ uint8_t *notify_packet_begin(struct ustcp_stack *s, bool looped, size_t max_len)
   return n ? (uint8_t *)(n + 1) : NULL;
 }
 
+uint8_t *notify_gather_begin(struct ustcp_stack *s, size_t max_len)
+{
+  struct notice *n = reserve(s, NOTICE_OUT_GATHER, max_len);
+  return n ? (uint8_t *)(n + 1) : NULL;
+}
+
 void notify_packet_end(struct ustcp_stack *s, uint8_t *pkt, size_t len, bool keep)
 {
   struct notice *n = (struct notice *)(void *)pkt - 1;
@@ -142,7 +149,15 @@ static void deliver_one(struct ustcp_stack *s, const struct notice *n)
   }
   case NOTICE_OUT:
     if (s->capture_fn) s->capture_fn(s->capture_ctx, true, body, n->len, n->time_us);
-    if (s->out) s->out(s->out_ctx, body, n->len);
+    if (s->out_iov) {
+      struct iovec one = {(void *)(uintptr_t)body, n->len};
+      s->out_iov(s->out_iov_ctx, &one, 1);
+    } else if (s->out) {
+      s->out(s->out_ctx, body, n->len);
+    }
+    break;
+  case NOTICE_OUT_GATHER:
+    stack_deliver_gather(s, body, n->len, n->time_us);
     break;
   case NOTICE_OUT_CAPTURE:
     if (s->capture_fn) s->capture_fn(s->capture_ctx, true, body, n->len, n->time_us);

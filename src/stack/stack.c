@@ -258,11 +258,87 @@ bool stack_addr_unicast(uint32_t ip)
 }
 
 
+/* ---- gather output (issue 12 point 6) ----
+ * A data segment for the gather output is recorded without its payload: the
+ * headers (checksum computed over the payload where it lies in the send ring)
+ * and where the payload lies, by sequence number. Bytes of the send buffer
+ * never change while they are in it, so at delivery, if they still are (not
+ * acknowledged meanwhile, the connection still there), the ring's pieces are
+ * exactly the bytes the checksum covered. */
+struct gather_rec {
+  uint64_t conn_id;
+  uint32_t lip, rip;              /* the connection, as stack_lookup keys it */
+  uint16_t lport, rport;
+  uint32_t seq, plen;             /* the payload: sequence space of the send ring */
+  uint32_t hlen;                  /* header bytes that follow */
+  uint32_t pad;
+};
+
+/* A gather packet as one flat buffer (malloc'd; NULL: no memory), for a
+ * capture callback or a flat output set since the packet was recorded. */
+static uint8_t *gather_flatten(struct ustcp_stack *s, const struct iovec *iov, int n, size_t *len)
+{
+  size_t total = 0;
+  for (int i = 0; i < n; i++) total += iov[i].iov_len;
+  uint8_t *buf = tcp_sys_malloc(&s->eng, total ? total : 1);
+  if (!buf) return NULL;
+  size_t at = 0;
+  for (int i = 0; i < n; i++) {
+    memcpy(buf + at, iov[i].iov_base, iov[i].iov_len);
+    at += iov[i].iov_len;
+  }
+  s->stats.tx_bytes_copied += total - iov[0].iov_len;   /* the payload part */
+  *len = total;
+  return buf;
+}
+
+void stack_deliver_gather(struct ustcp_stack *s, const uint8_t *rec, size_t len, uint64_t time_us)
+{
+  struct gather_rec g;
+  if (len < sizeof g) return;
+  memcpy(&g, rec, sizeof g);
+  struct tcb *t = stack_lookup(s, g.lip, g.lport, g.rip, g.rport);
+  uint32_t off = t ? g.seq - t->snd_buf_seq : 0;
+  if (!t || t->conn_id != g.conn_id || seq_lt(g.seq, t->snd_buf_seq) || off > t->sndbuf.len ||
+      g.plen > t->sndbuf.len - off || !tcp_storage_pin(&s->eng, t->sndbuf.data)) {
+    /* Acknowledged or gone since: as if lost on the wire (the peer has the
+     * bytes, or the application aborted the connection). */
+    s->stats.out_iov_stale++;
+    return;
+  }
+  struct tcp_iov pcs[2];
+  size_t np = ring_pieces(&t->sndbuf, off, g.plen, pcs);
+  struct iovec iov[3];
+  iov[0].iov_base = (void *)(uintptr_t)(rec + sizeof g);
+  iov[0].iov_len = g.hlen;
+  for (size_t i = 0; i < np; i++) {
+    iov[1 + i].iov_base = (void *)(uintptr_t)pcs[i].base;
+    iov[1 + i].iov_len = pcs[i].len;
+  }
+  int cnt = (int)(1 + np);
+  if (s->capture_fn || !s->out_iov) {
+    /* A callback set since the packet was recorded wants it flat. */
+    size_t flen = 0;
+    uint8_t *flat = gather_flatten(s, iov, cnt, &flen);
+    if (!flat) {
+      s->stats.callback_drops++;
+    } else {
+      if (s->capture_fn) s->capture_fn(s->capture_ctx, true, flat, flen, time_us);
+      if (s->out_iov) s->out_iov(s->out_iov_ctx, iov, cnt);
+      else if (s->out) s->out(s->out_ctx, flat, flen);
+      free(flat);
+    }
+  } else {
+    s->out_iov(s->out_iov_ctx, iov, cnt);
+  }
+  tcp_storage_unpin(&s->eng);
+}
+
 /* ---- engine callbacks ---- */
 /* The engine's segment: header fields and a payload in up to two pieces (a run
  * of the send ring that wraps), encoded straight into its notice (notify.c):
  * one copy of the data, no packet on the C stack. */
-static void eng_output(struct tcp_engine *e, uint32_t src, uint32_t dst,
+static void eng_output(struct tcp_engine *e, const struct tcb *t, uint32_t src, uint32_t dst,
                        const struct tcp_hdr *h, const struct tcp_iov *pl, size_t npl)
 {
   struct ustcp_stack *s = stack_of(e);
@@ -276,6 +352,27 @@ static void eng_output(struct tcp_engine *e, uint32_t src, uint32_t dst,
   bool looped = dst == s->local_ip;
   size_t plen = 0;
   for (size_t i = 0; i < npl; i++) plen += pl[i].len;
+  if (s->out_iov && plen && t && !looped && !s->capture_fn) {
+    /* Gather: the headers now, the payload referenced (stack_deliver_gather). */
+    struct wire_slice sl[2];
+    for (size_t i = 0; i < npl && i < 2; i++) sl[i] = (struct wire_slice){pl[i].base, pl[i].len};
+    struct gather_rec g = {t->conn_id, t->local.ip, t->remote.ip, t->local.port, t->remote.port,
+                           h->seq, (uint32_t)plen, 0, 0};
+    uint8_t *rec = notify_gather_begin(s, sizeof g + IPV4_HDR_LEN + TCP_MAX_HDR_LEN);
+    if (!rec) return;
+    int n = tcp_packet_encode_gather(h, sl, npl < 2 ? npl : 2, src, dst, s->ip_id++, rec + sizeof g,
+                                     IPV4_HDR_LEN + TCP_MAX_HDR_LEN);
+    if (n < 0) {
+      notify_packet_end(s, rec, 0, false);
+      return;
+    }
+    g.hlen = (uint32_t)n;
+    memcpy(rec, &g, sizeof g);
+    notify_packet_end(s, rec, sizeof g + (size_t)n, true);
+    s->stats.tcp_out++;
+    s->stats.ip_out++;
+    return;
+  }
   size_t olen = tcp_opts_len(&h->opts);
   size_t hlen = IPV4_HDR_LEN + TCP_HDR_LEN + (olen < TCP_MAX_HDR_LEN ? olen : TCP_MAX_HDR_LEN);
   size_t cap = IPV4_HDR_LEN + TCP_MAX_HDR_LEN + plen;
@@ -297,6 +394,7 @@ static void eng_output(struct tcp_engine *e, uint32_t src, uint32_t dst,
     notify_packet_end(s, pkt, 0, false);
     return;
   }
+  s->stats.tx_bytes_copied += plen;   /* send buffer -> packet */
   s->stats.tcp_out++;
   s->stats.ip_out++;
   if (looped) {
@@ -312,6 +410,7 @@ static void eng_output(struct tcp_engine *e, uint32_t src, uint32_t dst,
     lp->next = NULL;
     lp->len = (size_t)n;
     memcpy(lp->data, pkt, (size_t)n);
+    s->stats.tx_bytes_copied += plen;   /* the packet -> the loopback queue */
     if (s->loop_tail) s->loop_tail->next = lp; else s->loop_head = lp;
     s->loop_tail = lp;
     s->loop_len++;
@@ -437,7 +536,7 @@ int ustcp_stack_free(struct ustcp_stack *s)
   if (!s) return 0;
   /* From one of its own callbacks the stack is still in use below the caller
    * (the delivery loop, the socket being reported). */
-  if (s->cb_depth || s->nq_delivering || s->in_after_event) return -EBUSY;
+  if (s->cb_depth || s->nq_delivering || s->in_after_event || s->direct_busy) return -EBUSY;
   if (s->sock_free) s->sock_free(s);     /* sockets first: they hold control blocks */
   /* Everything left is in a hash table; children's queue links die with them. */
   for (size_t i = 0; i < s->listeners.nbuckets; i++)
@@ -471,6 +570,12 @@ void ustcp_set_ready_cb(struct ustcp_stack *s, ustcp_ready_fn fn, void *ctx)
 {
   s->ready_fn = fn;
   s->ready_ctx = ctx;
+}
+
+void ustcp_set_output_iov(struct ustcp_stack *s, ustcp_output_iov_fn fn, void *ctx)
+{
+  s->out_iov = fn;
+  s->out_iov_ctx = ctx;
 }
 
 void ustcp_set_capture_cb(struct ustcp_stack *s, ustcp_capture_fn fn, void *ctx)
@@ -615,8 +720,18 @@ void stack_after_event(struct ustcp_stack *s)
   s->in_after_event = false;
 }
 
+/* A direct-access callback runs (ustcp_recv_direct, ustcp_send_direct): the
+ * slice it holds must stay as it was handed, so the stack refuses to work. */
+static bool direct_refused(struct ustcp_stack *s)
+{
+  if (!s->direct_busy) return false;
+  s->stats.direct_reentry_refused++;
+  return true;
+}
+
 void ustcp_input(struct ustcp_stack *s, const uint8_t *pkt, size_t len, uint64_t now_us)
 {
+  if (direct_refused(s)) return;
   if (now_us > s->eng.now_us) s->eng.now_us = now_us;
   ip_in(s, pkt, len, true, 0);
   stack_after_event(s);
@@ -625,6 +740,7 @@ void ustcp_input(struct ustcp_stack *s, const uint8_t *pkt, size_t len, uint64_t
 void ustcp_input_flags(struct ustcp_stack *s, const uint8_t *pkt, size_t len, uint64_t now_us,
                        unsigned flags)
 {
+  if (direct_refused(s)) return;
   if (now_us > s->eng.now_us) s->eng.now_us = now_us;
   ip_in(s, pkt, len, true, flags & USTCP_IN_CSUM_VERIFIED);   /* unknown bits: ignored */
   stack_after_event(s);
@@ -632,6 +748,7 @@ void ustcp_input_flags(struct ustcp_stack *s, const uint8_t *pkt, size_t len, ui
 
 uint64_t ustcp_poll(struct ustcp_stack *s, uint64_t now_us)
 {
+  if (direct_refused(s)) return ustcp_next_deadline(s);
   if (now_us > s->eng.now_us) s->eng.now_us = now_us;
   tcp_run_timers(&s->eng, s->eng.now_us);
   if (s->frag_queues) ip_frag_expire(s, s->eng.now_us);

@@ -44,6 +44,9 @@ struct ustcp_stack {
   uint32_t local_ip;
   ustcp_output_fn out;
   void *out_ctx;
+  ustcp_output_iov_fn out_iov;    /* gather output (issue 12 point 6), NULL: out */
+  void *out_iov_ctx;
+  bool direct_busy;               /* a direct-access callback runs (src/sock) */
   ustcp_event_fn event_fn;
   void *event_ctx;
   ustcp_ready_fn ready_fn;
@@ -123,6 +126,10 @@ void notify_event(struct ustcp_stack *s, const struct ustcp_event *ev);
  * and (unless looped, i.e. to our own address) output callbacks; NULL if out of
  * memory (counted). notify_packet_end gives its length, or drops it (!keep). */
 uint8_t *notify_packet_begin(struct ustcp_stack *s, bool looped, size_t max_len);
+/* As notify_packet_begin, for a gather packet (struct gather_rec, stack.c):
+ * delivered through stack_deliver_gather. Ended by notify_packet_end. */
+uint8_t *notify_gather_begin(struct ustcp_stack *s, size_t max_len);
+void stack_deliver_gather(struct ustcp_stack *s, const uint8_t *rec, size_t len, uint64_t time_us);
 void notify_packet_end(struct ustcp_stack *s, uint8_t *pkt, size_t len, bool keep);
 /* Records an incoming packet for the capture callback. */
 void notify_capture_in(struct ustcp_stack *s, const uint8_t *pkt, size_t len);

@@ -39,10 +39,42 @@ static uint8_t *storage_get(struct tcp_engine *e, uint64_t size, uint64_t most, 
   return NULL;
 }
 
+/* Storage the application holds pointers into (tcp_engine.pins) is neither
+ * reused nor freed: it retires (accounted as freed) until its pin goes. The
+ * outermost pin of p takes it, so nested pins of the same storage free it once. */
+static bool pin_retire(struct tcp_engine *e, uint8_t *p, uint32_t size)
+{
+  for (unsigned i = 0; i < e->npins; i++) {
+    if (e->pins[i].p != p || e->pins[i].retired) continue;
+    e->pins[i].retired = true;
+    e->pins[i].size = size;
+    e->mem_bytes -= size;
+    return true;
+  }
+  return false;
+}
+
+bool tcp_storage_pin(struct tcp_engine *e, uint8_t *p)
+{
+  if (e->npins >= sizeof e->pins / sizeof e->pins[0]) return false;
+  e->pins[e->npins].p = p;
+  e->pins[e->npins].retired = false;
+  e->npins++;
+  return true;
+}
+
+void tcp_storage_unpin(struct tcp_engine *e)
+{
+  if (!e->npins) return;
+  e->npins--;
+  if (e->pins[e->npins].retired) free(e->pins[e->npins].p);
+}
+
 /* Gives storage back: to the cache when it is large and there is room, else
  * to the C library. Accounted as freed either way. */
 static void storage_put(struct tcp_engine *e, uint8_t *p, uint32_t size)
 {
+  if (e->npins && pin_retire(e, p, size)) return;
   if (size >= RING_CACHE_MIN_SIZE && e->ring_cache.n < RING_CACHE_BLOCKS && !e->mem_pressure &&
       e->ring_cache.bytes + size <= RING_CACHE_MAX_BYTES(e)) {
     e->ring_cache.data[e->ring_cache.n] = p;
@@ -96,7 +128,9 @@ static bool ring_reserve(struct tcp_engine *e, struct ring *r, uint32_t need, ui
   else nd = tcp_alloc_raw(e, size);
   if (!nd) return false;
   if (r->data) {
-    ring_copy_out(r, 0, nd, r->pinned ? r->size : r->len);
+    uint32_t moved = r->pinned ? r->size : r->len;
+    ring_copy_out(r, 0, nd, moved);
+    if (e->stats) e->stats->buf_grow_copied += moved;
     storage_put(e, r->data, r->size);
     ring_account(e, -(int64_t)r->size);
   }
@@ -143,6 +177,32 @@ uint32_t ring_write_upto(struct tcp_engine *e, struct ring *r, const uint8_t *sr
   memcpy(r->data, src + first, n - first);
   r->len += n;
   return n;
+}
+
+size_t ring_free_pieces(struct tcp_engine *e, struct ring *r, uint32_t max, uint8_t *base[2],
+                        uint32_t len[2])
+{
+  uint32_t n = u32_min(max, ring_space(r));
+  if (n == 0) return 0;
+  if (!ring_reserve(e, r, r->len + n, r->cap)) {
+    /* As ring_write_upto: what the present storage still takes. */
+    if (!r->data) return 0;
+    n = u32_min(n, r->size - r->len);
+    if (n == 0) return 0;
+  }
+  uint32_t tail = (r->head + r->len) % r->size;
+  uint32_t first = u32_min(n, r->size - tail);
+  base[0] = r->data + tail;
+  len[0] = first;
+  if (first == n) return 1;
+  base[1] = r->data;
+  len[1] = n - first;
+  return 2;
+}
+
+void ring_commit(struct ring *r, uint32_t n)
+{
+  r->len += n;
 }
 
 void ring_copy_out(const struct ring *r, uint32_t off, uint8_t *dst, uint32_t n)
@@ -200,7 +260,8 @@ int ring_set_cap(struct tcp_engine *e, struct ring *r, uint32_t cap)
     uint8_t *nd = tcp_alloc_raw(e, cap);
     if (!nd) return -ENOMEM;
     ring_copy_out(r, 0, nd, r->len);
-    tcp_free_mem(e, r->data, r->size);
+    if (e->stats) e->stats->buf_grow_copied += r->len;
+    if (!(e->npins && pin_retire(e, r->data, r->size))) tcp_free_mem(e, r->data, r->size);
     ring_account(e, (int64_t)cap - (int64_t)r->size);
     r->data = nd;
     r->size = cap;
@@ -483,9 +544,12 @@ static void node_insert(struct tcp_engine *e, struct tcb *t, uint32_t i)
 }
 
 /* Copies the segment's bytes [from, to) into the ring at their place. */
-static void put_bytes(struct tcb *t, uint32_t seq, const uint8_t *data, uint32_t from, uint32_t to)
+static void put_bytes(struct tcp_engine *e, struct tcb *t, uint32_t seq, const uint8_t *data,
+                      uint32_t from, uint32_t to)
 {
-  if (seq_lt(from, to)) ring_put(&t->rcvbuf, from - t->rcv_nxt, data + (from - seq), to - from);
+  if (!seq_lt(from, to)) return;
+  ring_put(&t->rcvbuf, from - t->rcv_nxt, data + (from - seq), to - from);
+  if (e->stats) e->stats->rx_bytes_copied += to - from;
 }
 
 /* RFC 2018 §4: interval i holds the latest segment: it goes first in the next
@@ -540,7 +604,7 @@ bool ooo_insert(struct tcp_engine *e, struct tcb *t, uint32_t seq, const uint8_t
       /* Fast path: the segment extends (or repeats) the highest interval. */
       (*w)++;
       if (seq_gt(end, n->right)) {
-        put_bytes(t, seq, data, n->right, end);
+        put_bytes(e, t, seq, data, n->right, end);
         n->right = end;
       }
       sack_note(t, cur);
@@ -550,7 +614,7 @@ bool ooo_insert(struct tcp_engine *e, struct tcb *t, uint32_t seq, const uint8_t
      * dropped. */
     if (t->ooo_count >= tcp_ooo_limit(e, t)) return false;
     if (!(cur = node_new(e, t, seq, end))) return false;
-    put_bytes(t, seq, data, seq, end);
+    put_bytes(e, t, seq, data, seq, end);
     node_insert(e, t, cur);
     sack_note(t, cur);
     return whole;
@@ -563,7 +627,7 @@ bool ooo_insert(struct tcp_engine *e, struct tcb *t, uint32_t seq, const uint8_t
     if (q && seq_leq(nd(s, q)->left, end)) {
       /* Reaches the next interval: q grows leftwards. Its key decreases but
        * stays above p's right edge, so the tree's order holds. */
-      put_bytes(t, seq, data, seq, nd(s, q)->left);
+      put_bytes(e, t, seq, data, seq, nd(s, q)->left);
       nd(s, q)->left = seq;
       cur = q;
     } else {
@@ -578,7 +642,7 @@ bool ooo_insert(struct tcp_engine *e, struct tcb *t, uint32_t seq, const uint8_t
       }
       if (t->ooo_count >= tcp_ooo_limit(e, t)) return false;
       if (!(cur = node_new(e, t, seq, end))) return false;
-      put_bytes(t, seq, data, seq, end);
+      put_bytes(e, t, seq, data, seq, end);
       node_insert(e, t, cur);
       sack_note(t, cur);
       return whole;
@@ -589,13 +653,13 @@ bool ooo_insert(struct tcp_engine *e, struct tcb *t, uint32_t seq, const uint8_t
   while (seq_lt(nd(s, cur)->right, end)) {
     uint32_t q = tree_near(s, w, nd(s, cur)->left, 1);
     if (q && seq_leq(nd(s, q)->left, end)) {
-      put_bytes(t, seq, data, nd(s, cur)->right, nd(s, q)->left);
+      put_bytes(e, t, seq, data, nd(s, cur)->right, nd(s, q)->left);
       uint32_t right = nd(s, q)->right;
       node_erase(e, t, q);                     /* cur remains, so the tree does */
       nd(s, cur)->right = right;
       if (seq_gt(nd(s, cur)->left, nd(s, s->last)->left)) s->last = cur;
     } else {
-      put_bytes(t, seq, data, nd(s, cur)->right, end);
+      put_bytes(e, t, seq, data, nd(s, cur)->right, end);
       nd(s, cur)->right = end;
     }
   }

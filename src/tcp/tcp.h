@@ -356,8 +356,9 @@ struct tcp_iov {
  * events and packets and delivers them at the end of the event, notify.c). */
 struct tcp_engine_ops {
   /* Sends one segment from src to dst; its payload is the npl pieces of pl
-   * laid end to end (NULL, 0: none). */
-  void (*output)(struct tcp_engine *e, uint32_t src, uint32_t dst,
+   * laid end to end (NULL, 0: none), always a run of t's send ring (t is NULL
+   * for a segment of no connection). */
+  void (*output)(struct tcp_engine *e, const struct tcb *t, uint32_t src, uint32_t dst,
                  const struct tcp_hdr *h, const struct tcp_iov *pl, size_t npl);
   void (*hash_insert)(struct tcp_engine *e, struct tcb *t);
   void (*hash_remove)(struct tcp_engine *e, struct tcb *t);
@@ -418,6 +419,18 @@ struct tcp_engine {
   uint64_t ooo_work;              /* steps taken in out-of-order trees (tests bound it) */
   uint64_t tw_count;              /* connections in TIME_WAIT (max_tw_buckets) */
   uint64_t orphan_count;          /* orphans not yet in TIME_WAIT or CLOSED (max_orphans) */
+  /* Ring storage the application holds pointers into (the gather output's
+   * payload slices, issue 12 point 6), one per nested output callback (the
+   * stack nests at most 8): a ring that grows or goes while its storage is
+   * pinned leaves it here (retired, no longer counted), neither reused nor
+   * freed until the pin is released (buf.c), so a callback that calls the
+   * stack never holds a dangling pointer. */
+  struct {
+    uint8_t *p;
+    uint32_t size;
+    bool retired;
+  } pins[8];
+  unsigned npins;
 };
 
 /* ---- tcp_cb.c ---- */
@@ -620,6 +633,22 @@ ssize_t tcp_user_send(struct tcp_engine *e, struct tcb *t, const void *buf, size
                       bool eor, bool more, bool *ran);
 ssize_t tcp_user_receive(struct tcp_engine *e, struct tcb *t, void *buf, size_t len, bool peek,
                          bool *ran);
+/* The parts of SEND and RECEIVE, shared by the copying calls above and the
+ * direct ones of src/sock (ustcp_send_direct, ustcp_recv_direct), which fill
+ * or drain the rings in place between them (issue 12 point 6).
+ * send_prepare: the state checks of SEND; TCP_USER_PROCEED (the call's flags
+ * taken), 0 for len 0, or the error. send_finish: n bytes were queued (of len
+ * asked; offered: a direct writer was given room and took n of it): PSH and
+ * EOR marks, output; or the error for none. */
+int tcp_user_send_prepare(struct tcp_engine *e, struct tcb *t, size_t len, bool more);
+ssize_t tcp_user_send_finish(struct tcp_engine *e, struct tcb *t, uint32_t n, size_t len,
+                             bool offered, bool eor, bool more, bool *ran);
+/* receive_allowed: TCP_USER_PROCEED or -ENOTCONN. consumed: n bytes at the
+ * head of the receive ring were read (storage release, autotuning, window
+ * update). receive_empty: what RECEIVE returns with nothing buffered. */
+int tcp_user_receive_allowed(const struct tcb *t);
+void tcp_user_consumed(struct tcp_engine *e, struct tcb *t, uint32_t n, bool *ran);
+ssize_t tcp_user_receive_empty(struct tcb *t);
 int tcp_user_shutdown(struct tcp_engine *e, struct tcb *t, bool rd, bool wr, bool *ran);
 void tcp_user_close(struct tcp_engine *e, struct tcb *t, bool abortive);
 void tcp_user_abort(struct tcp_engine *e, struct tcb *t, enum ustcp_cause cause);
@@ -671,6 +700,32 @@ uint32_t tcp_pipe(const struct tcb *t);
 /* Payload a data segment may carry now: snd_mss less its options (Linux's
  * tcp_current_mss). */
 uint32_t tcp_current_mss(struct tcp_engine *e, struct tcb *t);
+/* Pins the storage p (see tcp_engine.pins; false if 8 are pinned already);
+ * unpin releases the latest pin, freeing the storage if it retired meanwhile. */
+bool tcp_storage_pin(struct tcp_engine *e, uint8_t *p);
+void tcp_storage_unpin(struct tcp_engine *e);
+/* Free space of a ring as up to two contiguous pieces from its tail, at most
+ * max bytes in all, storage reserved first (false: none could be, counted in
+ * alloc_failures). ring_commit then adds the n bytes written there. */
+size_t ring_free_pieces(struct tcp_engine *e, struct ring *r, uint32_t max, uint8_t *base[2],
+                        uint32_t len[2]);
+void ring_commit(struct ring *r, uint32_t n);
+/* The ring's bytes [off, off+n) as up to two contiguous pieces (two when the
+ * run wraps around the end of the storage); returns how many. Per segment on
+ * the output path, so inline. */
+static inline size_t ring_pieces(const struct ring *r, uint32_t off, uint32_t n,
+                                 struct tcp_iov iov[2])
+{
+  if (n == 0 || !r->data) return 0;
+  uint32_t start = (r->head + off) % r->size;
+  if (n <= r->size - start) {
+    iov[0] = (struct tcp_iov){r->data + start, n};
+    return 1;
+  }
+  iov[0] = (struct tcp_iov){r->data + start, r->size - start};
+  iov[1] = (struct tcp_iov){r->data, n - (r->size - start)};
+  return 2;
+}
 /* Frees the ring storage cache (buf.c), when the engine goes. */
 void tcp_ring_cache_free(struct tcp_engine *e);
 void tcp_retransmit_at(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32_t max_len);

@@ -256,6 +256,7 @@ static bool deliver_in_order(struct tcp_engine *e, struct tcb *t, const uint8_t 
                              uint32_t len, bool fin)
 {
   uint32_t n = ring_write_upto(e, &t->rcvbuf, data, len, t->rcvbuf.cap + tcp_rcv_overcommit(t));
+  if (e->stats) e->stats->rx_bytes_copied += n;
   t->rcv_nxt += n;
   t->info.bytes_received += n;
   tcp_rcv_rtt_measure(e, t);

@@ -109,7 +109,7 @@ static void emit(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint8_t flag
     if ((flags & TCP_ACK) && t->sack_ok && t->ooo_count) sack_fill_blocks(e, t, &h.opts);
   }
   if (!(flags & TCP_RST)) h.window = tcp_window_field(e, t);
-  e->ops.output(e, t->local.ip, t->remote.ip, &h, pl, npl);
+  e->ops.output(e, t, t->local.ip, t->remote.ip, &h, pl, npl);
   t->info.segs_out++;
   if (plen) {
     t->info.data_segs_out++;
@@ -130,20 +130,12 @@ static void emit(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint8_t flag
 }
 
 /* The payload [off, off+len) of the send buffer as pieces of the ring itself:
- * one, or two when the run wraps around the end (no copy here; the stack's
- * output copies them once, into the packet). Returns the number of pieces. */
+ * one, or two when the run wraps around the end (no copy here: the stack's flat
+ * output copies them once, into the packet; its gather output hands them to
+ * the application as they are). Returns the number of pieces. */
 static size_t snd_payload(const struct tcb *t, uint32_t off, uint32_t len, struct tcp_iov iov[2])
 {
-  if (len == 0) return 0;
-  const struct ring *r = &t->sndbuf;
-  uint32_t start = (r->head + off) % r->size;
-  if (start + len <= r->size) {
-    iov[0] = (struct tcp_iov){r->data + start, len};
-    return 1;
-  }
-  iov[0] = (struct tcp_iov){r->data + start, r->size - start};
-  iov[1] = (struct tcp_iov){r->data, len - (r->size - start)};
-  return 2;
+  return ring_pieces(&t->sndbuf, off, len, iov);
 }
 
 void tcp_send_syn(struct tcp_engine *e, struct tcb *t)
@@ -258,7 +250,7 @@ void tcp_send_rst_for(struct tcp_engine *e, const struct tcp_packet *p)
     h.ack = in->seq + seg_len;
     h.flags = TCP_RST | TCP_ACK;
   }
-  e->ops.output(e, p->ip.dst, p->ip.src, &h, NULL, 0);
+  e->ops.output(e, NULL, p->ip.dst, p->ip.src, &h, NULL, 0);
   if (e->stats) e->stats->tcp_rst_out++;
 }
 

@@ -407,7 +407,7 @@ static bool persist_expired(struct tcp_engine *e, struct tcb *t)
   h.ack = t->rcv_nxt;
   h.flags = TCP_ACK;
   h.window = tcp_window_field(e, t);
-  e->ops.output(e, t->local.ip, t->remote.ip, &h, NULL, 0);
+  e->ops.output(e, t, t->local.ip, t->remote.ip, &h, NULL, 0);
   t->info.segs_out++;
   t->info.zero_window_probes++;
   t->probes++;
@@ -474,7 +474,7 @@ static bool keepalive_expired(struct tcp_engine *e, struct tcb *t)
   h.ack = t->rcv_nxt;
   h.flags = TCP_ACK;
   h.window = tcp_window_field(e, t);
-  e->ops.output(e, t->local.ip, t->remote.ip, &h, NULL, 0);
+  e->ops.output(e, t, t->local.ip, t->remote.ip, &h, NULL, 0);
   t->info.segs_out++;
   t->keepalive_probes++;
   t->keepalive_at_us = e->now_us + (uint64_t)t->keepintvl_s * USTCP_SEC;

@@ -174,9 +174,9 @@ static uint32_t send_notsent_limited(struct tcp_engine *e, struct tcb *t, const 
  * CLOSED: the pending error once (ECONNRESET ...), then EPIPE, never-connected
  * sockets included (Linux). LISTEN and the closing states (our FIN is out):
  * EPIPE. A full buffer: EAGAIN (ENOMEM if it could not be allocated). */
-ssize_t tcp_user_send(struct tcp_engine *e, struct tcb *t, const void *buf, size_t len,
-                      bool eor, bool more, bool *ran)
+static inline int send_prepare(struct tcp_engine *e, struct tcb *t, size_t len, bool more)
 {
+  (void)e;
   switch (t->state) {
   case USTCP_ESTABLISHED: case USTCP_CLOSE_WAIT:
     if (t->fin_queued) return -EPIPE;
@@ -198,7 +198,6 @@ ssize_t tcp_user_send(struct tcp_engine *e, struct tcb *t, const void *buf, size
     return -EPIPE;                  /* our FIN is out: FIN_WAIT_*, CLOSING, LAST_ACK, TIME_WAIT */
   }
   if (len == 0) return 0;
-  if (len > UINT32_MAX) len = UINT32_MAX;
   /* Linux's tcp_sendmsg_locked and tcp_push: new data ends a TCP_NAGLE_PUSH
    * (skb_entail); with MSG_MORE this call's push is corked (TCP_NAGLE_CORK for
    * this push only: later ACKs send by the socket's own Nagle setting) and its
@@ -206,14 +205,15 @@ ssize_t tcp_user_send(struct tcp_engine *e, struct tcb *t, const void *buf, size
   t->nagle_push = false;
   t->more = more;
   t->more_call = more;
-  uint32_t n;
-  if (tcp_notsent_lowat(e, t) != UINT32_MAX) {
-    n = send_notsent_limited(e, t, buf, (uint32_t)len);
-  } else {
-    n = ring_write(e, &t->sndbuf, buf, (uint32_t)len);
-  }
+  return TCP_USER_PROCEED;
+}
+
+static inline ssize_t send_finish(struct tcp_engine *e, struct tcb *t, uint32_t n, size_t len,
+                                  bool offered, bool eor, bool more, bool *ran)
+{
   if (n == 0) {
     t->more_call = false;
+    if (offered) return 0;          /* a direct writer took none of the space */
     /* no room, or the notsent limit reached: EAGAIN; else the ring's memory */
     if (!ring_space(&t->sndbuf) || !tcp_stream_memory_free(e, t, 0)) return -EAGAIN;
     return -ENOMEM;
@@ -229,6 +229,68 @@ ssize_t tcp_user_send(struct tcp_engine *e, struct tcb *t, const void *buf, size
   return (ssize_t)n;
 }
 
+ssize_t tcp_user_send(struct tcp_engine *e, struct tcb *t, const void *buf, size_t len,
+                      bool eor, bool more, bool *ran)
+{
+  int rc = send_prepare(e, t, len, more);
+  if (rc != TCP_USER_PROCEED) return rc;
+  if (len > UINT32_MAX) len = UINT32_MAX;
+  uint32_t n;
+  if (tcp_notsent_lowat(e, t) != UINT32_MAX) {
+    n = send_notsent_limited(e, t, buf, (uint32_t)len);
+  } else {
+    n = ring_write(e, &t->sndbuf, buf, (uint32_t)len);
+  }
+  if (e->stats) e->stats->tx_bytes_copied += n;   /* application -> send buffer */
+  return send_finish(e, t, n, len, false, eor, more, ran);
+}
+
+static inline int receive_allowed(const struct tcb *t)
+{
+  if (t->state == USTCP_LISTEN) return -ENOTCONN;
+  if (t->state == USTCP_CLOSED && !tcb_ever_connected(t)) return -ENOTCONN;
+  return TCP_USER_PROCEED;
+}
+
+static inline void consumed(struct tcp_engine *e, struct tcb *t, uint32_t n, bool *ran)
+{
+  ring_drop(&t->rcvbuf, n);
+  /* All read and nothing out of order: the storage goes (issue 12). */
+  ring_release_empty(e, &t->rcvbuf);
+  if (tcb_has_conn_state(t->state)) tcp_rcv_space_adjust(e, t);
+  if (tcb_has_conn_state(t->state) && !t->rcv_fin) {
+    /* Window update when reading opened the window by a useful amount
+     * (RFC 9293 §3.8.6.2.2: at least min(buffer/2, MSS)). */
+    /* Only what the window field can carry counts (65535 << rcv_wscale). */
+    uint32_t space = u32_min(ring_space(&t->rcvbuf), 65535u << t->rcv_wscale);
+    uint32_t new_edge = t->rcv_nxt + space;
+    /* A standalone update only helps a sender that the window may be holding
+     * back: when what is left of the advertised window is small. Otherwise
+     * the next ACK carries the larger window for free (e.g. after a SYN-ACK's
+     * unscaled 65535 the first read would always have sent one). */
+    uint32_t left = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
+    bool sender_may_wait = left < t->rcvbuf.cap / 4 || left < 2u * t->rcv_mss;
+    if (sender_may_wait && seq_geq(new_edge, t->rcv_adv) &&
+        new_edge - t->rcv_adv >= u32_min(t->rcvbuf.cap / 2, 2u * t->rcv_mss) &&
+        t->state != USTCP_SYN_SENT && t->state != USTCP_SYN_RCVD) {
+      t->ack_now = true;
+      tcp_output(e, t);
+      *ran = true;
+    }
+  }
+}
+
+static inline ssize_t receive_empty(struct tcb *t)
+{
+  if (t->so_error) {
+    int err = t->so_error;
+    t->so_error = 0;
+    return err;
+  }
+  if (t->rcv_fin || t->shut_rd || t->state == USTCP_CLOSED) return 0;
+  return -EAGAIN;
+}
+
 /* §3.10.3 RECEIVE. LISTEN, and CLOSED without a connection ever: ENOTCONN. With
  * bytes buffered (and reading not shut down): up to len of them (peek leaves
  * them), and, when reading opened the window by a useful amount, a window
@@ -238,50 +300,43 @@ ssize_t tcp_user_send(struct tcp_engine *e, struct tcb *t, const void *buf, size
 ssize_t tcp_user_receive(struct tcp_engine *e, struct tcb *t, void *buf, size_t len, bool peek,
                          bool *ran)
 {
-  if (t->state == USTCP_LISTEN) return -ENOTCONN;
-  if (t->state == USTCP_CLOSED && !tcb_ever_connected(t)) return -ENOTCONN;
+  int rc = receive_allowed(t);
+  if (rc != TCP_USER_PROCEED) return rc;
   if (len == 0) return 0;
   /* Queued data is read even after shutdown(SHUT_RD), and data arriving after it
    * is still queued: Linux's tcp_recvmsg checks RCV_SHUTDOWN only when nothing
    * is queued. */
   if (t->rcvbuf.len > 0) {
     uint32_t want = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
-    uint32_t n = ring_read(&t->rcvbuf, buf, want, !peek);
-    if (!peek) {
-      /* All read and nothing out of order: the storage goes (issue 12). */
-      ring_release_empty(e, &t->rcvbuf);
-      if (tcb_has_conn_state(t->state)) tcp_rcv_space_adjust(e, t);
-    }
-    if (!peek && tcb_has_conn_state(t->state) && !t->rcv_fin) {
-      /* Window update when reading opened the window by a useful amount
-       * (RFC 9293 §3.8.6.2.2: at least min(buffer/2, MSS)). */
-      /* Only what the window field can carry counts (65535 << rcv_wscale). */
-      uint32_t space = u32_min(ring_space(&t->rcvbuf), 65535u << t->rcv_wscale);
-      uint32_t new_edge = t->rcv_nxt + space;
-      /* A standalone update only helps a sender that the window may be holding
-       * back: when what is left of the advertised window is small. Otherwise
-       * the next ACK carries the larger window for free (e.g. after a SYN-ACK's
-       * unscaled 65535 the first read would always have sent one). */
-      uint32_t left = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
-      bool sender_may_wait = left < t->rcvbuf.cap / 4 || left < 2u * t->rcv_mss;
-      if (sender_may_wait && seq_geq(new_edge, t->rcv_adv) &&
-          new_edge - t->rcv_adv >= u32_min(t->rcvbuf.cap / 2, 2u * t->rcv_mss) &&
-          t->state != USTCP_SYN_SENT && t->state != USTCP_SYN_RCVD) {
-        t->ack_now = true;
-        tcp_output(e, t);
-        *ran = true;
-      }
-    }
+    uint32_t n = ring_read(&t->rcvbuf, buf, want, false);
+    if (e->stats) e->stats->rx_bytes_copied += n;   /* receive buffer -> application */
+    if (!peek) consumed(e, t, n, ran);
     return (ssize_t)n;
   }
-  if (t->so_error) {
-    int err = t->so_error;
-    t->so_error = 0;
-    return err;
-  }
-  if (t->rcv_fin || t->shut_rd || t->state == USTCP_CLOSED) return 0;
-  return -EAGAIN;
+  return receive_empty(t);
 }
+
+/* The same steps for src/sock's direct calls (the copying calls above get
+ * them inlined). */
+int tcp_user_send_prepare(struct tcp_engine *e, struct tcb *t, size_t len, bool more)
+{
+  return send_prepare(e, t, len, more);
+}
+
+ssize_t tcp_user_send_finish(struct tcp_engine *e, struct tcb *t, uint32_t n, size_t len,
+                             bool offered, bool eor, bool more, bool *ran)
+{
+  return send_finish(e, t, n, len, offered, eor, more, ran);
+}
+
+int tcp_user_receive_allowed(const struct tcb *t) { return receive_allowed(t); }
+
+void tcp_user_consumed(struct tcp_engine *e, struct tcb *t, uint32_t n, bool *ran)
+{
+  consumed(e, t, n, ran);
+}
+
+ssize_t tcp_user_receive_empty(struct tcb *t) { return receive_empty(t); }
 
 /* §3.10.4 CLOSE as shutdown(): rd stops reading (buffered and later data is no
  * longer returned), wr is the RFC's CLOSE: the FIN follows the queued data,

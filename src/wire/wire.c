@@ -560,37 +560,96 @@ static void tcp_opts_write(const struct tcp_opts *o, uint8_t *p)
   }
 }
 
-int tcp_encode(const struct tcp_hdr *h, const uint8_t *payload, size_t plen,
-               uint32_t src_ip, uint32_t dst_ip, uint8_t *buf, size_t cap)
+/* The TCP header of tcp_encode (options included) into buf, checksum field
+ * zero; returns its length and the sum over everything but the payload (the
+ * pseudo-header counting plen). */
+static int tcp_encode_hdr(const struct tcp_hdr *h, size_t plen, uint32_t src_ip, uint32_t dst_ip,
+                          uint8_t *buf, size_t cap, size_t bufcap_for_payload, uint32_t *sum)
 {
-  /* Also guards the sack[] array: 5 blocks alone already need 44 bytes. */
   if (h->opts.sack_count > TCP_MAX_SACK_BLOCKS) return WIRE_E_NOSPACE;
   size_t olen = tcp_opts_len(&h->opts);
   if (olen > TCP_MAX_HDR_LEN - TCP_HDR_LEN) return WIRE_E_NOSPACE;
   size_t hlen = TCP_HDR_LEN + olen;
-  /* The pseudo-header carries the length in 16 bits. */
-  if (plen > 0xffff - hlen || hlen + plen > cap) return WIRE_E_NOSPACE;
-
+  if (plen > 0xffff - hlen || hlen + bufcap_for_payload > cap) return WIRE_E_NOSPACE;
   put16(buf, h->src_port);
   put16(buf + 2, h->dst_port);
   put32(buf + 4, h->seq);
   put32(buf + 8, h->ack);
-  buf[12] = (uint8_t)(hlen / 4) << 4; /* reserved bits sent as zero (RFC 9293 §3.1) */
+  buf[12] = (uint8_t)(hlen / 4) << 4;
   buf[13] = h->flags;
   put16(buf + 14, h->window);
   put16(buf + 16, 0);
   put16(buf + 18, h->urg_ptr);
   tcp_opts_write(&h->opts, buf + TCP_HDR_LEN);
-
-  size_t total = hlen + plen;
-  /* Checksum: the pseudo-header and the fixed header from the fields (not read
-   * back from the bytes just stored), the options from buf, and the payload while
-   * it is copied (one pass). Each part starts at an even offset, so the sums add. */
-  uint32_t s = tcp_pseudo_sum(src_ip, dst_ip, IPPROTO_TCP_, (uint16_t)total) +
+  uint32_t s = tcp_pseudo_sum(src_ip, dst_ip, IPPROTO_TCP_, (uint16_t)(hlen + plen)) +
                h->src_port + h->dst_port + (h->seq >> 16) + (h->seq & 0xffff) +
                (h->ack >> 16) + (h->ack & 0xffff) + ((uint32_t)(hlen / 4) << 12 | h->flags) +
                h->window + h->urg_ptr;
   if (olen) s = inet_csum_add(s, buf + TCP_HDR_LEN, olen);
+  *sum = s;
+  return (int)hlen;
+}
+
+static void ipv4_encode_tcp(uint8_t *buf, size_t cap, size_t seg_len, uint16_t ip_id,
+                            uint32_t src_ip, uint32_t dst_ip)
+{
+  struct ipv4_hdr ip = {
+    .version = 4,
+    .ihl = 5,
+    .total_len = (uint16_t)(IPV4_HDR_LEN + seg_len),
+    .id = ip_id,
+    .flags = IPV4_FLAG_DF, /* as Linux: PMTU discovery (RFC 1191) on every segment */
+    .ttl = 64,             /* Linux's default net.ipv4.ip_default_ttl */
+    .proto = IPPROTO_TCP_,
+    .src = src_ip,
+    .dst = dst_ip,
+  };
+  ipv4_encode(&ip, buf, cap);
+}
+
+int tcp_packet_encode_gather(const struct tcp_hdr *h, const struct wire_slice *pl, size_t npl,
+                             uint32_t src_ip, uint32_t dst_ip, uint16_t ip_id,
+                             uint8_t *buf, size_t cap)
+{
+  size_t plen = 0;
+  for (size_t i = 0; i < npl; i++) {
+    if (pl[i].len > 0xffff) return WIRE_E_NOSPACE;
+    plen += pl[i].len;
+  }
+  if (cap < IPV4_HDR_LEN || plen > 0xffff) return WIRE_E_NOSPACE;
+  uint32_t s;
+  int hlen = tcp_encode_hdr(h, plen, src_ip, dst_ip, buf + IPV4_HDR_LEN, cap - IPV4_HDR_LEN, 0, &s);
+  if (hlen < 0) return hlen;
+  if ((size_t)hlen + plen > 0xffff - IPV4_HDR_LEN) return WIRE_E_NOSPACE;
+  /* RFC 1071 §2(B): the sum does not depend on byte order, and a piece that
+   * starts at an odd offset contributes its own sum with the two bytes of
+   * every word swapped (x * 256 mod 0xffff). The header ends at an even
+   * offset (a multiple of 4). */
+  size_t at = 0;
+  for (size_t i = 0; i < npl; i++) {
+    uint32_t part = inet_csum_add(0, pl[i].base, pl[i].len);
+    if (at & 1) part = fold64((uint64_t)part << 8);
+    s = fold64((uint64_t)s + part);
+    at += pl[i].len;
+  }
+  put16(buf + IPV4_HDR_LEN + 16, inet_csum_fold(s));
+  ipv4_encode_tcp(buf, cap, (size_t)hlen + plen, ip_id, src_ip, dst_ip);
+  return IPV4_HDR_LEN + hlen;
+}
+
+int tcp_encode(const struct tcp_hdr *h, const uint8_t *payload, size_t plen,
+               uint32_t src_ip, uint32_t dst_ip, uint8_t *buf, size_t cap)
+{
+  /* The pseudo-header carries the length in 16 bits (checked there). */
+  uint32_t s;
+  int hl = tcp_encode_hdr(h, plen, src_ip, dst_ip, buf, cap, plen, &s);
+  if (hl < 0) return hl;
+  size_t hlen = (size_t)hl;
+  size_t total = hlen + plen;
+  /* Checksum: the pseudo-header and the fixed header from the fields (not read
+   * back from the bytes just stored), the options from buf (tcp_encode_hdr), and
+   * the payload while it is copied (one pass). Each part starts at an even
+   * offset, so the sums add. */
   if (plen) {
     uint8_t *dst = buf + hlen;
     uintptr_t d = (uintptr_t)dst, p = (uintptr_t)payload;
@@ -660,18 +719,7 @@ int tcp_packet_encode(const struct tcp_hdr *h, const uint8_t *payload, size_t pl
   int n = tcp_encode(h, payload, plen, src_ip, dst_ip, buf + IPV4_HDR_LEN, cap - IPV4_HDR_LEN);
   if (n < 0) return n;
   if ((size_t)n > 0xffff - IPV4_HDR_LEN) return WIRE_E_NOSPACE;
-  struct ipv4_hdr ip = {
-    .version = 4,
-    .ihl = 5,
-    .total_len = (uint16_t)(IPV4_HDR_LEN + n),
-    .id = ip_id,
-    .flags = IPV4_FLAG_DF, /* as Linux: PMTU discovery (RFC 1191) on every segment */
-    .ttl = 64,             /* Linux's default net.ipv4.ip_default_ttl */
-    .proto = IPPROTO_TCP_,
-    .src = src_ip,
-    .dst = dst_ip,
-  };
-  ipv4_encode(&ip, buf, cap);
+  ipv4_encode_tcp(buf, cap, (size_t)n, ip_id, src_ip, dst_ip);
   return IPV4_HDR_LEN + n;
 }
 

@@ -191,6 +191,21 @@ int tcp_packet_encode(const struct tcp_hdr *h, const uint8_t *payload, size_t pl
                       uint32_t src_ip, uint32_t dst_ip, uint16_t ip_id,
                       uint8_t *buf, size_t cap);
 
+/* One piece of a payload that lies in several places (a send-buffer run that
+ * wraps): for tcp_packet_encode_gather. */
+struct wire_slice {
+  const uint8_t *base;
+  size_t len;
+};
+/* As tcp_packet_encode, but writes only the IPv4 and TCP headers into buf: the
+ * payload stays where it is, as the concatenation of the npl slices (any
+ * lengths, odd ones included), and is summed there for the TCP checksum. The
+ * packet is buf[0..return) followed by the slices. Returns the header length
+ * or WIRE_E_NOSPACE. */
+int tcp_packet_encode_gather(const struct tcp_hdr *h, const struct wire_slice *pl, size_t npl,
+                             uint32_t src_ip, uint32_t dst_ip, uint16_t ip_id,
+                             uint8_t *buf, size_t cap);
+
 /* Formats flags packetdrill-style: "S", "S.", ".", "P.", "F.", "R.", "R" ... into
  * buf (at least 10 bytes). Order: F S R P then "." for ACK, then U E W for URG ECE CWR. */
 const char *tcp_flags_str(uint8_t flags, char *buf, size_t cap);

@@ -9,6 +9,10 @@
 #      (link_rx_csum_offloaded > 0), and not one bad TCP checksum counted
 #   c) the same without --offload: no GSO frame, no offloaded checksum (the
 #      counters mean what they say)
+#   d) both ways, segments left through the gather output (issue 12 point 6:
+#      headers + send-ring slices to writev, no staging copy): the stack copied
+#      each echoed byte once on the way out (ustcp_send into the ring,
+#      tx_bytes_copied = 20 MB; the flat output would add a copy per byte sent)
 # Needs root, /dev/net/tun, socat; otherwise SKIP.
 . "$(dirname "$0")/interop_lib.bash"
 interop_init offload socat sha256sum
@@ -40,6 +44,10 @@ for mode in offload plain; do
     check "c) plain: no GSO frame, no offloaded checksum" [ "${gso:-x}:${csum:-x}" = "0:0" ]
   fi
   check "$mode: no bad TCP checksum" [ "${bad:-x}" = 0 ]
+  txc=$(stat_of "$tmp/stat-$mode.txt" tx_bytes_copied)
+  stale=$(stat_of "$tmp/stat-$mode.txt" out_iov_stale)
+  echo "   $mode: tx_bytes_copied $txc, out_iov_stale $stale"
+  check "d) $mode: gather output, one copy per byte sent (into the send ring)" [ "${txc:-x}" = 20000000 ]
   stop_bg
   PIDS=()
 done

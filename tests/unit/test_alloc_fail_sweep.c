@@ -26,7 +26,9 @@
  * its calls, ETIMEDOUT, ECONNRESET) — within the retransmission and keepalive
  * limits (shortened here; keepalive is on, as a program that must notice a
  * dead peer sets it), and once the applications close what they hold,
- * everything is freed although no allocation succeeds any more. */
+ * everything is freed although no allocation succeeds any more.
+ * The single and for-ever sweeps run again with the gather output
+ * (ustcp_set_output_iov, issue 12 point 6) on both stacks. */
 #include "check.h"
 #include "simnet.h"
 #include "stack/stack_check.h"
@@ -256,6 +258,22 @@ static void dbg_ev(void *ctx, const struct ustcp_event *ev)
          ustcp_state_name(ev->new_state));
 }
 
+/* Issue 12 point 6: the same sweeps with the gather output on both stacks
+ * (headers recorded, payload referenced in the send ring until delivery); the
+ * link flattens the list, as a driver without scatter-gather would. */
+static bool gather;
+static void gather_out(void *ctx, const struct iovec *iov, int cnt)
+{
+  struct sn_host *h = ctx;
+  static uint8_t flat[70000];
+  size_t n = 0;
+  for (int i = 0; i < cnt; i++) {
+    memcpy(flat + n, iov[i].iov_base, iov[i].iov_len);
+    n += iov[i].iov_len;
+  }
+  sim_send(h->sn->net, h->id, flat, n);
+}
+
 static struct outcome scenario(uint64_t fail_at, uint64_t burst)
 {
   memset(&F, 0, sizeof F);
@@ -281,6 +299,10 @@ static struct outcome scenario(uint64_t fail_at, uint64_t burst)
   sim_set_all_links(sn.net, &lc);
   ustcp_set_ready_cb(c, on_ready, NULL);
   ustcp_set_ready_cb(s, on_ready, NULL);
+  if (gather) {
+    ustcp_set_output_iov(c, gather_out, &sn.hosts[0]);
+    ustcp_set_output_iov(s, gather_out, &sn.hosts[1]);
+  }
   if (tracing) {
     ustcp_set_capture_cb(c, dbg_cap, "C");
     ustcp_set_capture_cb(s, dbg_cap, "S");
@@ -414,6 +436,13 @@ static void sweep_single(void) { sweep(1); }
 static void sweep_burst(void) { sweep(5); }
 static void sweep_burst50(void) { sweep(50); }
 static void sweep_for_ever(void) { sweep(FOREVER); }
+static void sweep_gather(void)
+{
+  gather = true;
+  sweep(1);
+  sweep(FOREVER);
+  gather = false;
+}
 
 int main(void)
 {
@@ -430,5 +459,6 @@ int main(void)
   RUN(sweep_burst);
   RUN(sweep_burst50);
   RUN(sweep_for_ever);
+  RUN(sweep_gather);
   return check_report();
 }
