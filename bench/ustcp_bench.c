@@ -332,54 +332,6 @@ static void bulk_recv(struct bulk *b)
 static void bulk_client_cb(void *ctx, int fd, unsigned ev) { (void)fd; (void)ev; bulk_send(ctx); }
 static void bulk_server_cb(void *ctx, int fd, unsigned ev) { (void)fd; (void)ev; bulk_recv(ctx); }
 
-static double run_bulk(uint16_t mtu, uint64_t total, uint32_t bufsz)
-{
-  struct bulk b;
-  memset(&b, 0, sizeof b);
-  struct ustcp_config cfg;
-  bench_config(&cfg, mtu, bufsz);
-  b.cs = net_add(&b.net, IP_CLIENT, &cfg);
-  b.ss = net_add(&b.net, IP_SERVER, &cfg);
-  b.total = total;
-  b.sfd = -1;
-  b.rbuf = malloc(BULK_CHUNK);
-  if (!b.rbuf) bench_die("out of memory");
-  ustcp_set_ready_cb(b.cs, bulk_client_cb, &b);
-  ustcp_set_ready_cb(b.ss, bulk_server_cb, &b);
-  net_sync(&b.net);
-  b.lfd = listen_on(b.ss, 5001, 16);
-  b.cfd = must(ustcp_socket(b.cs), "socket");
-  struct ustcp_addr dst = {IP_SERVER, 5001};
-  uint64_t t0 = bench_now_ns(), c0 = bench_cpu_ns();
-  must(ustcp_connect(b.cs, b.cfd, &dst), "connect");
-  while (!b.eof && !b.failed) {
-    if (!net_step(&b.net)) {
-      bulk_send(&b);
-      bulk_recv(&b);
-      if (wall_exceeded(t0)) { fprintf(stderr, "bulk: wall-clock limit\n"); b.failed = true; }
-    }
-  }
-  uint64_t t1 = bench_now_ns(), c1 = bench_cpu_ns();
-  struct ustcp_stats st;
-  ustcp_get_stats(b.cs, &st);
-  fprintf(stderr, "bulk mtu %u: %llu bytes in %.3f s, cpu %.3f s, %llu packets on the link, "
-          "%llu retrans%s\n", mtu, (unsigned long long)b.rcvd, (double)(t1 - t0) / 1e9,
-          (double)(c1 - c0) / 1e9, (unsigned long long)b.net.pkts,
-          (unsigned long long)st.retrans_segs, b.corrupt ? ", PAYLOAD MISMATCH" : "");
-  bool ok = !b.failed && b.rcvd == total;
-  net_free(&b.net);
-  free(b.rbuf);
-  if (!ok) return 0;
-  /* CPU cost of both ends (one process, one thread): per payload byte, and per
-   * MSS-sized segment of payload (MTU - 40), the unit the kernel's row uses too. */
-  char key[64];
-  snprintf(key, sizeof key, "cpu%u.ustcp.nsB", mtu);
-  bench_result(key, (double)(c1 - c0) / (double)total);
-  snprintf(key, sizeof key, "cpu%u.ustcp.nsSeg", mtu);
-  bench_result(key, (double)(c1 - c0) / (double)total * (mtu - 40));
-  return (double)total * 8 / ((double)(t1 - t0) / 1e9) / 1e9;
-}
-
 /* The gather output of the memlink: the slices go straight into the
  * destination's FIFO slot, the same one copy per packet link_out makes from a
  * flat packet (the "wire"), without the stack's staging copy before it. */
@@ -410,6 +362,75 @@ static void link_out_iov(void *ctx, const struct iovec *iov, int cnt)
   n->dropped++;
 }
 
+/* The two stacks of a bulk run over the in-memory link (direct: the gather
+ * output and the direct buffer calls, else the classic API). */
+static void bulk_setup(struct bulk *b, uint16_t mtu, uint64_t total, uint32_t bufsz, bool direct)
+{
+  memset(b, 0, sizeof *b);
+  struct ustcp_config cfg;
+  bench_config(&cfg, mtu, bufsz);
+  b->cs = net_add(&b->net, IP_CLIENT, &cfg);
+  b->ss = net_add(&b->net, IP_SERVER, &cfg);
+  if (direct) {
+    ustcp_set_output_iov(b->cs, link_out_iov, &b->net.h[0]);
+    ustcp_set_output_iov(b->ss, link_out_iov, &b->net.h[1]);
+  }
+  bulk_direct = direct;
+  b->total = total;
+  b->sfd = -1;
+  b->rbuf = malloc(BULK_CHUNK);
+  if (!b->rbuf) bench_die("out of memory");
+  ustcp_set_ready_cb(b->cs, bulk_client_cb, b);
+  ustcp_set_ready_cb(b->ss, bulk_server_cb, b);
+  net_sync(&b->net);
+  b->lfd = listen_on(b->ss, 5001, 16);
+  b->cfd = must(ustcp_socket(b->cs), "socket");
+}
+
+/* Connects and moves the bytes; *t_ns and *cpu_ns get the wall and CPU time. */
+static void bulk_transfer(struct bulk *b, const char *what, uint64_t *t_ns, uint64_t *cpu_ns)
+{
+  struct ustcp_addr dst = {IP_SERVER, 5001};
+  uint64_t t0 = bench_now_ns(), c0 = bench_cpu_ns();
+  must(ustcp_connect(b->cs, b->cfd, &dst), "connect");
+  while (!b->eof && !b->failed) {
+    if (!net_step(&b->net)) {
+      bulk_send(b);
+      bulk_recv(b);
+      if (wall_exceeded(t0)) { fprintf(stderr, "%s: wall-clock limit\n", what); b->failed = true; }
+    }
+  }
+  *t_ns = bench_now_ns() - t0;
+  *cpu_ns = bench_cpu_ns() - c0;
+}
+
+static double run_bulk(uint16_t mtu, uint64_t total, uint32_t bufsz)
+{
+  struct bulk b;
+  bulk_setup(&b, mtu, total, bufsz, false);
+  uint64_t t0 = 0, c0 = 0, t1, c1;
+  bulk_transfer(&b, "bulk", &t1, &c1);
+  struct ustcp_stats st;
+  ustcp_get_stats(b.cs, &st);
+  fprintf(stderr, "bulk mtu %u: %llu bytes in %.3f s, cpu %.3f s, %llu packets on the link, "
+          "%llu retrans%s\n", mtu, (unsigned long long)b.rcvd, (double)(t1 - t0) / 1e9,
+          (double)(c1 - c0) / 1e9, (unsigned long long)b.net.pkts,
+          (unsigned long long)st.retrans_segs, b.corrupt ? ", PAYLOAD MISMATCH" : "");
+  bool ok = !b.failed && b.rcvd == total;
+  net_free(&b.net);
+  free(b.rbuf);
+  if (!ok) return 0;
+  /* CPU cost of both ends (one process, one thread): per payload byte, and per
+   * MSS-sized segment of payload (MTU - 40), the unit the kernel's row uses too. */
+  char key[64];
+  snprintf(key, sizeof key, "cpu%u.ustcp.nsB", mtu);
+  bench_result(key, (double)(c1 - c0) / (double)total);
+  snprintf(key, sizeof key, "cpu%u.ustcp.nsSeg", mtu);
+  bench_result(key, (double)(c1 - c0) / (double)total * (mtu - 40));
+  return (double)total * 8 / ((double)(t1 - t0) / 1e9) / 1e9;
+}
+
+
 /* zcopy: one bulk transfer, classic API (ustcp_send from the application's
  * buffer, flat output, ustcp_recv into the application's buffer) or zero-copy
  * API (ustcp_send_direct, gather output, ustcp_recv_direct), both verified.
@@ -422,36 +443,9 @@ static struct zc_result run_zcopy(bool direct, uint16_t mtu, uint64_t total, uin
 {
   struct zc_result z = {0, 0, 0, 0, 0};
   struct bulk b;
-  memset(&b, 0, sizeof b);
-  struct ustcp_config cfg;
-  bench_config(&cfg, mtu, bufsz);
-  b.cs = net_add(&b.net, IP_CLIENT, &cfg);
-  b.ss = net_add(&b.net, IP_SERVER, &cfg);
-  if (direct) {
-    ustcp_set_output_iov(b.cs, link_out_iov, &b.net.h[0]);
-    ustcp_set_output_iov(b.ss, link_out_iov, &b.net.h[1]);
-  }
-  bulk_direct = direct;
-  b.total = total;
-  b.sfd = -1;
-  b.rbuf = malloc(BULK_CHUNK);
-  if (!b.rbuf) bench_die("out of memory");
-  ustcp_set_ready_cb(b.cs, bulk_client_cb, &b);
-  ustcp_set_ready_cb(b.ss, bulk_server_cb, &b);
-  net_sync(&b.net);
-  b.lfd = listen_on(b.ss, 5001, 16);
-  b.cfd = must(ustcp_socket(b.cs), "socket");
-  struct ustcp_addr dst = {IP_SERVER, 5001};
-  uint64_t t0 = bench_now_ns(), c0 = bench_cpu_ns();
-  must(ustcp_connect(b.cs, b.cfd, &dst), "connect");
-  while (!b.eof && !b.failed) {
-    if (!net_step(&b.net)) {
-      bulk_send(&b);
-      bulk_recv(&b);
-      if (wall_exceeded(t0)) { fprintf(stderr, "zcopy: wall-clock limit\n"); b.failed = true; }
-    }
-  }
-  uint64_t t1 = bench_now_ns(), c1 = bench_cpu_ns();
+  bulk_setup(&b, mtu, total, bufsz, direct);
+  uint64_t t0 = 0, c0 = 0, t1, c1;
+  bulk_transfer(&b, "zcopy", &t1, &c1);
   struct ustcp_stats sc, ss;
   ustcp_get_stats(b.cs, &sc);
   ustcp_get_stats(b.ss, &ss);
