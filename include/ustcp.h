@@ -133,6 +133,11 @@ struct ustcp_config {
   uint32_t min_tso_segs;        /* 2 (Linux's net.ipv4.tcp_min_tso_segs): the fewest
                                    segments between two push marks of new data, however
                                    slow the pacing rate (0 means 2) */
+  uint32_t tcp_ecn;             /* 2 (Linux's net.ipv4.tcp_ecn): Explicit Congestion
+                                   Notification (RFC 3168). 0: never; 1: asked for on
+                                   outgoing SYNs and accepted on incoming ones; 2: accepted
+                                   when the peer's SYN asks, never asked for. Per socket,
+                                   USTCP_TCP_ECN */
 };
 void ustcp_config_default(struct ustcp_config *cfg);
 
@@ -387,6 +392,10 @@ int ustcp_sock_error(struct ustcp_stack *s, int fd);
 #define USTCP_IP_MTU_DISCOVER 10  /* accepted and read back (IP_PMTUDISC_*: 0..5); neither
                                      IP option changes what is sent */
 #define USTCP_TCP_CONGESTION 13   /* a name string: "cubic" or "reno" (as Linux) */
+#define USTCP_TCP_ECN 0x7501      /* ustcp's own (Linux has only the sysctl and the route
+                                     feature "ecn"): this socket's tcp_ecn, 0, 1 or 2 as
+                                     ustcp_config.tcp_ecn; set before connect()/listen();
+                                     an accepted socket takes its listener's */
 struct ustcp_linger {
   int l_onoff;
   int l_linger;                   /* seconds; 0 with l_onoff = abortive close (RST) */

@@ -571,6 +571,12 @@ int ustcp_setsockopt(struct ustcp_stack *s, int fd, int level, int name,
       if (v < 0 || v > 1) return -EINVAL;   /* Linux's do_tcp_setsockopt */
       t->inq = v != 0;
       return 0;
+    case USTCP_TCP_ECN:
+      /* ustcp's own: tcp_ecn for this socket, read when it connects or
+       * listens (a connection's ECN is settled by its SYNs) */
+      if (v < 0 || v > 2) return -EINVAL;
+      t->ecn_mode = (uint8_t)v;
+      return 0;
     case USTCP_TCP_CORK:
       /* Linux's __tcp_sock_set_cork: uncorking pushes what was held (with
        * TCP_NODELAY also what MSG_MORE held: TCP_NAGLE_PUSH). */
@@ -653,6 +659,7 @@ int ustcp_getsockopt(struct ustcp_stack *s, int fd, int level, int name,
     case USTCP_TCP_USER_TIMEOUT: return put_int(val, len, (int)t->user_timeout_ms);
     case USTCP_TCP_CORK: return put_int(val, len, t->cork);
     case USTCP_TCP_INQ: return put_int(val, len, t->inq);   /* as set (Linux: recvmsg_inq) */
+    case USTCP_TCP_ECN: return put_int(val, len, t->ecn_mode);
     case USTCP_TCP_CONGESTION: {
       /* Linux: min(len, TCP_CA_NAME_MAX) bytes of the zero-padded name. */
       if (!val || !len) return -EFAULT;

@@ -52,6 +52,7 @@ void ustcp_config_default(struct ustcp_config *c)
   c->ipfrag_time_us = 30 * USTCP_SEC;
   c->timestamps = true;
   c->notsent_lowat = UINT32_MAX;
+  c->tcp_ecn = 2;   /* Linux: ECN accepted when the peer asks (RFC 3168) */
   /* Linux's tcp_congestion_control. On the simulator's loss curve (100 ms
    * RTT, 32 KiB buffers, 10 MiB, 10 seeds, median B/s) cubic 185,506 / 43,638
    * at 1 / 10 % loss against reno's 173,544 / 40,249 (issue 14). */
@@ -339,6 +340,7 @@ void stack_deliver_gather(struct ustcp_stack *s, const uint8_t *rec, size_t len,
  * of the send ring that wraps), encoded straight into its notice (notify.c):
  * one copy of the data, no packet on the C stack. */
 static void eng_output(struct tcp_engine *e, const struct tcb *t, uint32_t src, uint32_t dst,
+                       uint8_t tos,
                        const struct tcp_hdr *h, const struct tcp_iov *pl, size_t npl)
 {
   struct ustcp_stack *s = stack_of(e);
@@ -360,8 +362,8 @@ static void eng_output(struct tcp_engine *e, const struct tcb *t, uint32_t src, 
                            h->seq, (uint32_t)plen, 0, 0};
     uint8_t *rec = notify_gather_begin(s, sizeof g + IPV4_HDR_LEN + TCP_MAX_HDR_LEN);
     if (!rec) return;
-    int n = tcp_packet_encode_gather(h, sl, npl < 2 ? npl : 2, src, dst, s->ip_id++, rec + sizeof g,
-                                     IPV4_HDR_LEN + TCP_MAX_HDR_LEN);
+    int n = tcp_packet_encode_gather_tos(h, sl, npl < 2 ? npl : 2, src, dst, s->ip_id++, tos,
+                                         rec + sizeof g, IPV4_HDR_LEN + TCP_MAX_HDR_LEN);
     if (n < 0) {
       notify_packet_end(s, rec, 0, false);
       return;
@@ -389,7 +391,7 @@ static void eng_output(struct tcp_engine *e, const struct tcb *t, uint32_t src, 
     }
     payload = pkt + hlen;
   }
-  int n = tcp_packet_encode(h, payload, plen, src, dst, s->ip_id++, pkt, cap);
+  int n = tcp_packet_encode_tos(h, payload, plen, src, dst, s->ip_id++, tos, pkt, cap);
   if (n < 0) {
     notify_packet_end(s, pkt, 0, false);
     return;

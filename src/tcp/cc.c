@@ -70,7 +70,8 @@ void cc_congestion_event(struct tcp_engine *e, struct tcb *t, uint32_t flight)
  * then by now), instead of dwindling to 2 SMSS. */
 void cc_rto(struct tcp_engine *e, struct tcb *t, uint32_t flight)
 {
-  if (t->rec.in_recovery || t->backoff > 1) {
+  /* (likewise during an ECN reduction, RFC 3168: Linux's CWR state) */
+  if (t->rec.in_recovery || t->rec.in_cwr || t->backoff > 1) {
     t->cc.cwnd = t->snd_mss;
     return;
   }

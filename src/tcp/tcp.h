@@ -241,6 +241,10 @@ struct tcb {
    * the peer's TSval we echo, ts_recent_us when it was stored (PAWS's 24-day
    * rule, Linux's ts_recent_stamp). */
   bool ts_ok;
+  /* ECN (RFC 3168, tcp_ecn.c): TCP_ECN_* bits as Linux's tp->ecn_flags, and
+   * this socket's tcp_ecn (0, 1, 2: the stack's, or USTCP_TCP_ECN) */
+  uint8_t ecn;
+  uint8_t ecn_mode;
   uint32_t ts_off;
   uint32_t ts_recent;
   uint64_t ts_recent_us;
@@ -253,6 +257,10 @@ struct tcb {
   struct {
     uint32_t dupacks;
     bool in_recovery;
+    /* RFC 3168 §6.1.2 (Linux's CWR state, tcp_enter_cwr): cwnd is being
+     * reduced for an ECE, by PRR as in recovery, until an ACK passes
+     * cwr_high (snd_max when it began) */
+    bool in_cwr;
     uint32_t recover;             /* snd_max when recovery began */
     uint32_t lt_extra;            /* RFC 3042 limited transmit: bytes allowed past cwnd */
     uint32_t last_advance;        /* bytes the latest cumulative ACK advanced (RFC 6582 §4) */
@@ -263,6 +271,7 @@ struct tcb {
     /* Without SACK, the segments duplicate ACKs say have left the network
      * (Linux's tcp_add_reno_sack), in bytes, for pipe */
     uint32_t dup_bytes;
+    uint32_t cwr_high;
   } rec;
 
   /* Congestion control (cc.h): cwnd and ssthresh are the module's outputs; its
@@ -355,10 +364,12 @@ struct tcp_iov {
  * below: they must not call back into the application (the stack records state
  * events and packets and delivers them at the end of the event, notify.c). */
 struct tcp_engine_ops {
-  /* Sends one segment from src to dst; its payload is the npl pieces of pl
-   * laid end to end (NULL, 0: none), always a run of t's send ring (t is NULL
-   * for a segment of no connection). */
+  /* Sends one segment from src to dst in an IP header with this TOS byte
+   * (the ECN field, RFC 3168); its payload is the npl pieces of pl laid end
+   * to end (NULL, 0: none), always a run of t's send ring (t is NULL for a
+   * segment of no connection). */
   void (*output)(struct tcp_engine *e, const struct tcb *t, uint32_t src, uint32_t dst,
+                 uint8_t tos,
                  const struct tcp_hdr *h, const struct tcp_iov *pl, size_t npl);
   void (*hash_insert)(struct tcp_engine *e, struct tcb *t);
   void (*hash_remove)(struct tcp_engine *e, struct tcb *t);
@@ -585,6 +596,8 @@ void tcp_send_challenge_ack(struct tcp_engine *e, struct tcb *t);
  * ACK as sent otherwise. */
 bool tcp_oow_rate_limited(struct tcp_engine *e, struct tcb *t, const struct tcp_packet *p);
 void tcp_schedule_ack(struct tcp_engine *e, struct tcb *t, uint32_t plen, uint8_t flags);
+/* Linux's tcp_enter_quickack_mode: up to max ACKs at once, no pingpong. */
+void tcp_enter_quickack_mode(struct tcb *t, uint32_t max);
 /* May an ACK grow cwnd? Only while cwnd limits the sending (Linux's
  * tcp_is_cwnd_limited, RFC 7661 §4.3). */
 bool tcp_is_cwnd_limited(const struct tcb *t);
@@ -678,6 +691,33 @@ uint32_t tcp_ts_off(struct tcp_engine *e, uint32_t local_ip, uint32_t remote_ip)
 /* Option bytes every data segment carries (Linux's tcp_current_mss subtracts
  * them from the MSS): snd_mss is the payload that still fits the peer's MSS. */
 static inline uint32_t tcp_opt_space(const struct tcb *t) { return t->ts_ok ? TCP_TS_OPT_SPACE : 0; }
+
+/* ---- tcp_ecn.c: ECN (RFC 3168) ---- */
+#define TCP_ECN_OK 0x01          /* negotiated (in SYN_SENT: asked for) */
+#define TCP_ECN_QUEUE_CWR 0x02   /* sender: CWR on the next new data segment */
+#define TCP_ECN_DEMAND_CWR 0x04  /* receiver: ECE on every segment until CWR arrives */
+#define TCP_ECN_SEEN 0x08        /* receiver: an ECT or CE segment arrived */
+#define TCP_ECN_SYN_SENT 0x10    /* our ECN-setup SYN went: its retransmissions do not ask */
+/* The SYN asks for ECN: ECE and CWR (RFC 3168 §6.1.1). */
+bool tcp_ecn_syn_requests(const struct tcp_hdr *h);
+/* A listener l answers the SYN p with ECN (tcp_ecn_create_request). */
+bool tcp_ecn_create_request(const struct tcb *l, const struct tcp_packet *p);
+/* connect(): ECN asked for on the SYN when the socket's tcp_ecn is 1. */
+void tcp_ecn_send_syn(struct tcb *t);
+/* SYN_SENT: the peer's SYN-ACK (tcp_ecn_rcv_synack) or SYN (simultaneous open). */
+void tcp_ecn_rcv_synack(struct tcb *t, const struct tcp_hdr *h);
+void tcp_ecn_rcv_syn(struct tcb *t, const struct tcp_hdr *h);
+/* An outgoing segment of t: adds ECE/CWR to *flags and returns the IP ECN
+ * field (tcp_ecn_send). seq and plen: the segment's first byte and length. */
+uint8_t tcp_ecn_out(struct tcb *t, uint32_t seq, uint32_t plen, uint8_t *flags);
+/* An acceptable segment occupying seg_len of sequence space arrived with CWR. */
+void tcp_ecn_accept_cwr(struct tcb *t, const struct tcp_packet *p, uint32_t seg_len);
+/* Data arrived: records CE (ECE owed); true when the ACK should go at once. */
+bool tcp_ecn_check_ce(struct tcb *t, const struct tcp_packet *p);
+/* The ACK h carries an ECN echo for t. */
+bool tcp_ecn_rcv_ecn_echo(const struct tcb *t, const struct tcp_hdr *h);
+/* RFC 3168 §6.1.2: reduce cwnd for an ECE, once per window (tcp_enter_cwr). */
+void tcp_enter_cwr(struct tcp_engine *e, struct tcb *t);
 
 /* ---- tcp_sack.c ---- */
 void sack_fill_blocks(struct tcp_engine *e, struct tcb *t, struct tcp_opts *o);

@@ -127,6 +127,7 @@ struct tcb *tcb_new(struct tcp_engine *e)
   t->keepidle_s = (uint32_t)(c->keepalive_time_us / USTCP_SEC);
   t->keepintvl_s = (uint32_t)(c->keepalive_intvl_us / USTCP_SEC);
   t->keepcnt = c->keepalive_probes;
+  t->ecn_mode = (uint8_t)(c->tcp_ecn > 2 ? 2 : c->tcp_ecn);
   e->conns++;
   return t;
 }

@@ -202,6 +202,9 @@ static void syn_sent_input(struct tcp_engine *e, struct tcb *t, const struct tcp
     return;
   }
   if (!(h->flags & TCP_SYN)) return;
+  /* RFC 3168 §6.1.1: the SYN-ACK (or a crossing SYN) says whether ECN is on */
+  if (ack_ok) tcp_ecn_rcv_synack(t, h);
+  else tcp_ecn_rcv_syn(t, h);
   t->irs = h->seq;
   t->rcv_nxt = h->seq + 1;
   /* Our SYN offered rcv_wnd before rcv_nxt was known: anchor that edge now. */
@@ -313,7 +316,16 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, const struct tcp_hd
   t->retrans_stamp_us = 0;   /* new data acked: a new head (Linux clears retrans_stamp) */
   t->soft_error = 0;   /* the path works again (Linux clears sk_err_soft in tcp_ack) */
   uint32_t mss = t->snd_mss;
-  if (t->rec.in_recovery) {
+  if (t->rec.in_cwr && seq_gt(ack, t->rec.cwr_high)) {
+    /* RFC 3168 §6.1.2: the window that saw the ECE is acknowledged, beyond its
+     * last byte so that our CWR has reached the receiver (Linux ends its CWR
+     * state only for snd_una != high_seq): cwnd = ssthresh
+     * (tcp_end_cwnd_reduction). */
+    t->rec.in_cwr = false;
+    t->cc.cwnd = t->cc.ssthresh;
+  } else if (t->rec.in_cwr) {
+    /* reducing: PRR (process_ack) sets cwnd, nothing grows it */
+  } else if (t->rec.in_recovery) {
     if (seq_geq(ack, t->rec.recover)) {
       /* RFC 6582 §3.2 step 3: a full ACK ends recovery, with cwnd = ssthresh
        * (RFC 6937 §3; Linux's tcp_end_cwnd_reduction). */
@@ -392,12 +404,19 @@ static void dup_ack(struct tcp_engine *e, struct tcb *t)
   /* RFC 6937 §3 initialization (Linux's tcp_init_cwnd_reduction): RecoverFS
    * is the cwnd before the reduction; process_ack then runs PRR for this ACK,
    * whose first quota is the retransmission of snd_una. */
-  t->rec.prior_cwnd = u32_max(t->cc.cwnd, mss);
-  cc_congestion_event(e, t, flight);          /* the module sets ssthresh */
+  if (t->rec.in_cwr) {
+    /* Already reducing for an ECE: the loss is in the same window, and the
+     * reduction, its ssthresh and PRR's counts go on (Linux's
+     * tcp_enter_recovery skips tcp_init_cwnd_reduction in CWR). */
+    t->rec.in_cwr = false;
+  } else {
+    t->rec.prior_cwnd = u32_max(t->cc.cwnd, mss);
+    cc_congestion_event(e, t, flight);        /* the module sets ssthresh */
+    t->rec.prr_delivered = 0;
+    t->rec.prr_out = 0;
+  }
   t->rec.recover = t->snd_max;
   t->rec.in_recovery = true;
-  t->rec.prr_delivered = 0;
-  t->rec.prr_out = 0;
   t->sack_rexmit = t->snd_una;
   t->tlp_active = false;       /* recovery takes over (Linux's tcp_init_cwnd_reduction) */
 }
@@ -774,6 +793,13 @@ static enum verdict process_ack(struct tcp_engine *e, struct tcb *t, const struc
   if (t->sack_ok) sack_update(t, &h->opts);
   bool sacks_new = t->sack_ok && sack_bytes(t) > sacked_before;
   uint32_t prior_una = t->snd_una, prior_dup = t->rec.dup_bytes;
+  /* RFC 3168 §6.1.2: an ECN echo with data in flight starts a reduction,
+   * before this ACK's deliveries are counted, as Linux's tcp_ack ->
+   * tcp_fastretrans_alert -> tcp_try_to_open -> tcp_enter_cwr (then
+   * tcp_cong_control's PRR for this ACK). Nothing in flight: ignored
+   * (tcp_ack's no_queue path). */
+  if (tcp_ecn_rcv_ecn_echo(t, h) && t->snd_max != t->snd_una && seq_geq(h->ack, t->snd_una))
+    tcp_enter_cwr(e, t);
   if (acks_new) {
     ack_advance(e, t, h);
     wake(e, t);
@@ -786,7 +812,7 @@ static enum verdict process_ack(struct tcp_engine *e, struct tcb *t, const struc
      * counts SACKed segments, not equal windows). */
     dup_ack(e, t);
   }
-  if (t->rec.in_recovery) {
+  if (t->rec.in_recovery || t->rec.in_cwr) {
     /* Data this ACK delivered (Linux's newly_acked_sacked): acknowledged or
      * SACKed for the first time, or duplicate-ACKed without SACK. */
     int64_t delivered = (int64_t)(t->snd_una - prior_una) +
@@ -860,6 +886,10 @@ static enum verdict process_text(struct tcp_engine *e, struct tcb *t, const stru
     tcb_close(e, t, 0, USTCP_CAUSE_SEGMENT);
     return SEG_GONE;
   }
+  /* RFC 3168 §6.1.3: CWR on data ends our ECEs; CE on data starts them
+   * (Linux's tcp_ecn_accept_cwr, tcp_ecn_check_ce). */
+  tcp_ecn_accept_cwr(t, s->p, s->plen + (s->fin ? 1u : 0u));
+  if (s->plen && tcp_ecn_check_ce(t, s->p)) tcp_enter_quickack_mode(t, 2);
   if (s->seq == t->rcv_nxt) {
     bool filling = t->ooo_count != 0;  /* before delivery drains the queue */
     *fin_in_order = deliver_in_order(e, t, s->data, s->plen, s->fin);

@@ -98,19 +98,24 @@ static uint16_t cookie_check(struct tcp_engine *e, const struct tcp_packet *p)
  * A cookie has no room for the options the SYN negotiated. With timestamps it
  * carries them in the low 6 bits of the SYN-ACK's TSval (before ts_off is
  * added), which the final ACK echoes in TSecr: the peer's window scale (0-14,
- * 15 = none), SACK-permitted (bit 4), ECN (bit 5, never set: no ECN here).
+ * 15 = none), SACK-permitted (bit 4), ECN (bit 5: the SYN asked for ECN and
+ * the listener agreed, Linux's TS_OPT_ECN).
  * The TSval is the clock rounded down to those bits: at most 63 ticks behind
  * the clock, never ahead, so the TSvals that follow are newer at the peer. */
 #define COOKIE_TS_BITS 6
 #define COOKIE_TS_WSCALE_NONE 0xfu
 #define COOKIE_TS_SACK 0x10u
+#define COOKIE_TS_ECN 0x20u
 
-static uint32_t cookie_ts_options(const struct tcp_engine *e, const struct tcp_hdr *h)
+static uint32_t cookie_ts_options(const struct tcp_engine *e, const struct tcb *l,
+                                  const struct tcp_packet *p)
 {
+  const struct tcp_hdr *h = &p->tcp;
   uint32_t o = COOKIE_TS_WSCALE_NONE;
   if (e->cfg->window_scaling && (h->opts.present & TCP_OPT_HAS_WSCALE))
     o = h->opts.wscale > 14 ? 14 : h->opts.wscale;
   if (e->cfg->sack && (h->opts.present & TCP_OPT_HAS_SACK_PERM)) o |= COOKIE_TS_SACK;
+  if (tcp_ecn_create_request(l, p)) o |= COOKIE_TS_ECN;
   return o;
 }
 
@@ -138,6 +143,9 @@ static void send_cookie_synack(struct tcp_engine *e, struct tcb *l, const struct
   h.seq = cookie;
   h.ack = p->tcp.seq + 1;
   h.flags = TCP_SYN | TCP_ACK;
+  /* ECE as for any request that asked (Linux's tcp_ecn_make_synack), even
+   * when no timestamp can keep it: then the connection has no ECN. */
+  if (tcp_ecn_create_request(l, p)) h.flags |= TCP_ECE;
   /* Without timestamps a cookie cannot carry window scaling: none is offered. */
   h.window = (uint16_t)u32_min(e->cfg->rmem_default, 65535);
   h.opts.present = TCP_OPT_HAS_MSS;
@@ -145,7 +153,7 @@ static void send_cookie_synack(struct tcp_engine *e, struct tcb *l, const struct
   if (e->cfg->timestamps && (p->tcp.opts.present & TCP_OPT_HAS_TS)) {
     /* With them (Linux's tcp_make_synack for TCP_SYNACK_COOKIE): the SYN's
      * window scale and SACK-permitted ride in our TSval, so both are offered. */
-    uint32_t options = cookie_ts_options(e, &p->tcp);
+    uint32_t options = cookie_ts_options(e, l, p);
     h.opts.present |= TCP_OPT_HAS_TS;
     h.opts.ts_val = cookie_init_ts(e, options) + tcp_ts_off(e, p->ip.dst, p->ip.src);
     h.opts.ts_ecr = p->tcp.opts.ts_val;
@@ -155,7 +163,7 @@ static void send_cookie_synack(struct tcp_engine *e, struct tcb *l, const struct
     }
     if (options & COOKIE_TS_SACK) h.opts.present |= TCP_OPT_HAS_SACK_PERM;
   }
-  e->ops.output(e, NULL, p->ip.dst, p->ip.src, &h, NULL, 0);
+  e->ops.output(e, NULL, p->ip.dst, p->ip.src, 0, &h, NULL, 0);
   if (e->stats) e->stats->syncookies_sent++;
 }
 
@@ -246,6 +254,7 @@ static struct tcb *child_new(struct tcp_engine *e, struct tcb *l, const struct t
   c->inq = l->inq;
   c->ip_tos = l->ip_tos;
   c->ip_pmtudisc = l->ip_pmtudisc;
+  c->ecn_mode = l->ecn_mode;
   c->cc.ops = l->cc.ops;           /* TCP_CONGESTION is inherited, as in Linux */
   c->linger_on = l->linger_on;
   c->linger_s = l->linger_s;
@@ -299,7 +308,9 @@ static void cookie_ack(struct tcp_engine *e, struct tcb *l, const struct tcp_pac
     uint32_t ws = options & COOKIE_TS_WSCALE_NONE;
     if ((options & COOKIE_TS_SACK) && !e->cfg->sack) mss = 0;
     if (ws != COOKIE_TS_WSCALE_NONE && (ws > 14 || !e->cfg->window_scaling)) mss = 0;
-    if (options & 0x20u) mss = 0;          /* ECN: never offered here */
+    /* Linux's cookie_ecn_ok: ECN in the cookie is refused where the listener
+     * would not have accepted it (tcp_ecn 0) */
+    if ((options & COOKIE_TS_ECN) && !l->ecn_mode) mss = 0;
   }
   if (!mss) {
     if (e->stats) e->stats->syncookies_failed++;
@@ -327,6 +338,7 @@ static void cookie_ack(struct tcp_engine *e, struct tcb *l, const struct tcp_pac
       c->rcv_wscale = tcp_choose_wscale(e, c);   /* as offered: from the same buffers */
     }
     c->sack_ok = options & COOKIE_TS_SACK;
+    c->ecn = (options & COOKIE_TS_ECN) ? TCP_ECN_OK : 0;
     tcp_take_syn_ts(e, c, &p->tcp);              /* TS.Recent, MSS minus 12 */
   }
   c->snd_wnd = (uint32_t)p->tcp.window << c->snd_wscale;   /* unscaled without wscale */
@@ -406,6 +418,7 @@ static void listen_segment(struct tcp_engine *e, struct tcb *l, const struct tcp
     }
     c->sack_ok = e->cfg->sack && (h->opts.present & TCP_OPT_HAS_SACK_PERM);
     tcp_take_syn_ts(e, c, h);
+    c->ecn = tcp_ecn_create_request(l, p) ? TCP_ECN_OK : 0;   /* RFC 3168 §6.1.1 */
   }
   c->iss = tw_reuse ? tw_isn : tcp_isn(e, &c->local, &c->remote);
   c->snd_una = c->snd_nxt = c->snd_max = c->iss;

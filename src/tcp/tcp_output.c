@@ -75,6 +75,7 @@ static void emit(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint8_t flag
   h.src_port = t->local.port;
   h.dst_port = t->remote.port;
   h.seq = seq;
+  uint8_t tos = tcp_ecn_out(t, seq, plen, &flags);   /* RFC 3168: ECT(0), ECE, CWR */
   h.flags = flags;
   if (flags & TCP_ACK) h.ack = t->rcv_nxt;
   if (flags & TCP_SYN) {
@@ -109,7 +110,7 @@ static void emit(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint8_t flag
     if ((flags & TCP_ACK) && t->sack_ok && t->ooo_count) sack_fill_blocks(e, t, &h.opts);
   }
   if (!(flags & TCP_RST)) h.window = tcp_window_field(e, t);
-  e->ops.output(e, t, t->local.ip, t->remote.ip, &h, pl, npl);
+  e->ops.output(e, t, t->local.ip, t->remote.ip, tos, &h, pl, npl);
   t->info.segs_out++;
   if (plen) {
     t->info.data_segs_out++;
@@ -250,7 +251,7 @@ void tcp_send_rst_for(struct tcp_engine *e, const struct tcp_packet *p)
     h.ack = in->seq + seg_len;
     h.flags = TCP_RST | TCP_ACK;
   }
-  e->ops.output(e, NULL, p->ip.dst, p->ip.src, &h, NULL, 0);
+  e->ops.output(e, NULL, p->ip.dst, p->ip.src, 0, &h, NULL, 0);
   if (e->stats) e->stats->tcp_rst_out++;
 }
 
@@ -262,6 +263,17 @@ static void incr_quickack(struct tcb *t)
   if (q == 0) q = 2;
   if (q > 16) q = 16;                   /* TCP_MAX_QUICKACKS */
   if (q > t->quick) t->quick = (uint8_t)q;
+}
+
+/* Linux's tcp_enter_quickack_mode: the next ACKs (at most max) go at once and
+ * interactive mode ends. */
+void tcp_enter_quickack_mode(struct tcb *t, uint32_t max)
+{
+  uint32_t q = t->rcv_seg_est ? t->rcv_wnd / (2u * t->rcv_seg_est) : 0;
+  if (q == 0) q = 2;
+  if (q > max) q = max;
+  if (q > t->quick) t->quick = (uint8_t)q;
+  t->pingpong = false;
 }
 
 /* Linux's tcp_measure_rcv_mss: the peer's segment size as seen, so that a peer
@@ -458,7 +470,7 @@ void tcp_retransmit_at(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32
    * call ended (and only there: tcp_fragment leaves it to the second part). */
   if (len && pm_push(t, seq, seq + len)) flags |= TCP_PSH;
   emit(e, t, seq, flags, pl, npl);
-  if (t->rec.in_recovery) t->rec.prr_out += len + fin;   /* RFC 6937 */
+  if (t->rec.in_recovery || t->rec.in_cwr) t->rec.prr_out += len + fin;   /* RFC 6937 */
   t->info.retrans_segs++;
   if (e->stats) e->stats->retrans_segs++;
   t->rtt.timing = false;   /* Karn's rule */
@@ -631,7 +643,7 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
       if (e->stats) e->stats->retrans_segs++;
     }
     t->snd_nxt += len + (fin ? 1 : 0);
-    if (t->rec.in_recovery) t->rec.prr_out += len + (fin ? 1 : 0);   /* RFC 6937 */
+    if (t->rec.in_recovery || t->rec.in_cwr) t->rec.prr_out += len + (fin ? 1 : 0);   /* RFC 6937 */
     if (fin) t->fin_sent = true;
     /* Linux's tcp_event_data_sent: a reply within the ATO of the last data
      * received makes the connection interactive (pingpong): its ACKs then wait

@@ -216,7 +216,8 @@ static uint64_t clamp_rto_to_user_timeout(const struct tcp_engine *e, const stru
 static bool tlp_allowed(const struct tcb *t)
 {
   if (!t->sack_ok || t->snd_una == t->snd_max || t->snd_nxt != t->snd_max) return false;
-  if (t->rec.in_recovery || t->backoff || t->nsacked || t->rec.dupacks || t->tlp_active)
+  if (t->rec.in_recovery || t->rec.in_cwr || t->backoff || t->nsacked || t->rec.dupacks ||
+      t->tlp_active)
     return false;
   return t->state == USTCP_ESTABLISHED || t->state == USTCP_CLOSE_WAIT ||
          t->state == USTCP_FIN_WAIT_1 || t->state == USTCP_CLOSING || t->state == USTCP_LAST_ACK;
@@ -289,7 +290,7 @@ void tcp_tlp_ack(struct tcp_engine *e, struct tcb *t, uint32_t ack)
   /* §7.4.2: a retransmitted probe acknowledged (no D-SACK is taken to say
    * both copies arrived) repaired a loss: reduce cwnd once, as Linux's
    * tcp_process_tlp_ack (CWR entered and left at once: cwnd = ssthresh). */
-  if (t->tlp_retrans && !t->rec.in_recovery) {
+  if (t->tlp_retrans && !t->rec.in_recovery && !t->rec.in_cwr) {
     /* Linux's ssthresh hooks read cwnd here: the flight that was lost from
      * is gone by now (the ACK covers it) */
     cc_congestion_event(e, t, t->cc.cwnd);
@@ -329,6 +330,7 @@ static bool rto_expired(struct tcp_engine *e, struct tcb *t)
     uint32_t flight = t->snd_max - t->snd_una;
     cc_rto(e, t, flight);                 /* the module: ssthresh, cwnd = 1 SMSS */
     t->rec.in_recovery = false;
+    t->rec.in_cwr = false;                 /* the timeout takes over an ECN reduction */
     t->tlp_active = false;                 /* the RTO ends a probe episode */
     t->rec.dupacks = 0;
     t->rec.dup_bytes = 0;
@@ -407,7 +409,8 @@ static bool persist_expired(struct tcp_engine *e, struct tcb *t)
   h.ack = t->rcv_nxt;
   h.flags = TCP_ACK;
   h.window = tcp_window_field(e, t);
-  e->ops.output(e, t, t->local.ip, t->remote.ip, &h, NULL, 0);
+  uint8_t tos = tcp_ecn_out(t, h.seq, 0, &h.flags);   /* Not-ECT; ECE if owed (tcp_ecn_send) */
+  e->ops.output(e, t, t->local.ip, t->remote.ip, tos, &h, NULL, 0);
   t->info.segs_out++;
   t->info.zero_window_probes++;
   t->probes++;
@@ -474,7 +477,8 @@ static bool keepalive_expired(struct tcp_engine *e, struct tcb *t)
   h.ack = t->rcv_nxt;
   h.flags = TCP_ACK;
   h.window = tcp_window_field(e, t);
-  e->ops.output(e, t, t->local.ip, t->remote.ip, &h, NULL, 0);
+  uint8_t tos = tcp_ecn_out(t, h.seq, 0, &h.flags);   /* Not-ECT; ECE if owed (tcp_ecn_send) */
+  e->ops.output(e, t, t->local.ip, t->remote.ip, tos, &h, NULL, 0);
   t->info.segs_out++;
   t->keepalive_probes++;
   t->keepalive_at_us = e->now_us + (uint64_t)t->keepintvl_s * USTCP_SEC;

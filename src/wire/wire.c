@@ -591,11 +591,12 @@ static int tcp_encode_hdr(const struct tcp_hdr *h, size_t plen, uint32_t src_ip,
 }
 
 static void ipv4_encode_tcp(uint8_t *buf, size_t cap, size_t seg_len, uint16_t ip_id,
-                            uint32_t src_ip, uint32_t dst_ip)
+                            uint32_t src_ip, uint32_t dst_ip, uint8_t tos)
 {
   struct ipv4_hdr ip = {
     .version = 4,
     .ihl = 5,
+    .tos = tos,
     .total_len = (uint16_t)(IPV4_HDR_LEN + seg_len),
     .id = ip_id,
     .flags = IPV4_FLAG_DF, /* as Linux: PMTU discovery (RFC 1191) on every segment */
@@ -610,6 +611,13 @@ static void ipv4_encode_tcp(uint8_t *buf, size_t cap, size_t seg_len, uint16_t i
 int tcp_packet_encode_gather(const struct tcp_hdr *h, const struct wire_slice *pl, size_t npl,
                              uint32_t src_ip, uint32_t dst_ip, uint16_t ip_id,
                              uint8_t *buf, size_t cap)
+{
+  return tcp_packet_encode_gather_tos(h, pl, npl, src_ip, dst_ip, ip_id, 0, buf, cap);
+}
+
+int tcp_packet_encode_gather_tos(const struct tcp_hdr *h, const struct wire_slice *pl,
+                                 size_t npl, uint32_t src_ip, uint32_t dst_ip, uint16_t ip_id,
+                                 uint8_t tos, uint8_t *buf, size_t cap)
 {
   size_t plen = 0;
   for (size_t i = 0; i < npl; i++) {
@@ -633,7 +641,7 @@ int tcp_packet_encode_gather(const struct tcp_hdr *h, const struct wire_slice *p
     at += pl[i].len;
   }
   put16(buf + IPV4_HDR_LEN + 16, inet_csum_fold(s));
-  ipv4_encode_tcp(buf, cap, (size_t)hlen + plen, ip_id, src_ip, dst_ip);
+  ipv4_encode_tcp(buf, cap, (size_t)hlen + plen, ip_id, src_ip, dst_ip, tos);
   return IPV4_HDR_LEN + hlen;
 }
 
@@ -715,11 +723,18 @@ int tcp_packet_encode(const struct tcp_hdr *h, const uint8_t *payload, size_t pl
                       uint32_t src_ip, uint32_t dst_ip, uint16_t ip_id,
                       uint8_t *buf, size_t cap)
 {
+  return tcp_packet_encode_tos(h, payload, plen, src_ip, dst_ip, ip_id, 0, buf, cap);
+}
+
+int tcp_packet_encode_tos(const struct tcp_hdr *h, const uint8_t *payload, size_t plen,
+                          uint32_t src_ip, uint32_t dst_ip, uint16_t ip_id, uint8_t tos,
+                          uint8_t *buf, size_t cap)
+{
   if (cap < IPV4_HDR_LEN) return WIRE_E_NOSPACE;
   int n = tcp_encode(h, payload, plen, src_ip, dst_ip, buf + IPV4_HDR_LEN, cap - IPV4_HDR_LEN);
   if (n < 0) return n;
   if ((size_t)n > 0xffff - IPV4_HDR_LEN) return WIRE_E_NOSPACE;
-  ipv4_encode_tcp(buf, cap, (size_t)n, ip_id, src_ip, dst_ip);
+  ipv4_encode_tcp(buf, cap, (size_t)n, ip_id, src_ip, dst_ip, tos);
   return IPV4_HDR_LEN + n;
 }
 

@@ -45,7 +45,7 @@ const char *wire_strerror(int err);
 struct ipv4_hdr {
   uint8_t version;     /* 4 */
   uint8_t ihl;         /* header length in 32-bit words (5..15) */
-  uint8_t tos;         /* DSCP (6 bits) + ECN (2 bits) */
+  uint8_t tos;         /* DSCP (6 bits) + ECN (2 bits, IP_ECN_MASK) */
   uint16_t total_len;  /* header + payload, bytes */
   uint16_t id;
   uint8_t flags;       /* IPV4_FLAG_DF | IPV4_FLAG_MF */
@@ -57,6 +57,12 @@ struct ipv4_hdr {
   uint32_t dst;
   uint8_t opt_flags;   /* IPV4_OPT_*: what the options (IHL > 5) carry */
 };
+/* The ECN field, the low two bits of tos (RFC 3168 §5) */
+#define IP_ECN_MASK 0x03
+#define IP_ECN_NOT_ECT 0x00
+#define IP_ECN_ECT1 0x01
+#define IP_ECN_ECT0 0x02
+#define IP_ECN_CE 0x03
 /* IPv4 options (RFC 791 §3.1) that ipv4_decode reports in opt_flags */
 #define IPOPT_EOL_ 0
 #define IPOPT_NOP_ 1
@@ -190,6 +196,11 @@ int tcp_segment_decode_csum_verified(const struct ipv4_hdr *ip, const uint8_t *s
 int tcp_packet_encode(const struct tcp_hdr *h, const uint8_t *payload, size_t plen,
                       uint32_t src_ip, uint32_t dst_ip, uint16_t ip_id,
                       uint8_t *buf, size_t cap);
+/* As tcp_packet_encode, with the IP header's TOS byte (DSCP and the ECN field,
+ * RFC 3168 §5) set to tos. */
+int tcp_packet_encode_tos(const struct tcp_hdr *h, const uint8_t *payload, size_t plen,
+                          uint32_t src_ip, uint32_t dst_ip, uint16_t ip_id, uint8_t tos,
+                          uint8_t *buf, size_t cap);
 
 /* One piece of a payload that lies in several places (a send-buffer run that
  * wraps): for tcp_packet_encode_gather. */
@@ -205,6 +216,10 @@ struct wire_slice {
 int tcp_packet_encode_gather(const struct tcp_hdr *h, const struct wire_slice *pl, size_t npl,
                              uint32_t src_ip, uint32_t dst_ip, uint16_t ip_id,
                              uint8_t *buf, size_t cap);
+/* As tcp_packet_encode_gather, with the TOS byte (the ECN field, RFC 3168). */
+int tcp_packet_encode_gather_tos(const struct tcp_hdr *h, const struct wire_slice *pl,
+                                 size_t npl, uint32_t src_ip, uint32_t dst_ip, uint16_t ip_id,
+                                 uint8_t tos, uint8_t *buf, size_t cap);
 
 /* Formats flags packetdrill-style: "S", "S.", ".", "P.", "F.", "R.", "R" ... into
  * buf (at least 10 bytes). Order: F S R P then "." for ACK, then U E W for URG ECE CWR. */

@@ -360,7 +360,7 @@ static const struct cfg_field cfg_fields[] = {
   CF(accept_local, CT_U32), CF(netdev_budget, CT_U32), CF(max_tw_buckets, CT_U32),
   CF(max_orphans, CT_U32), CF(timestamps, CT_BOOL), CF(notsent_lowat, CT_U32),
   CF(tcp_mem_pressure, CT_U64),
-  CF(slow_start_after_idle, CT_BOOL), CF(min_tso_segs, CT_U32),
+  CF(slow_start_after_idle, CT_BOOL), CF(min_tso_segs, CT_U32), CF(tcp_ecn, CT_U32),
 };
 
 static void do_config(struct runner *r, const char *s)
@@ -410,6 +410,8 @@ struct seg_spec {
   uint8_t flags;
   uint32_t seq, end, len;   /* relative */
   bool has_ack, has_win, has_urg, has_opts, bad_csum;
+  bool has_ecn;             /* [noecn] [ect0] [ect1] [ce] written */
+  uint8_t ecn;              /* the IP ECN field (IP_ECN_*) */
   uint32_t ack, win, urg;
   struct tcp_opts opts;     /* sack blocks relative */
 };
@@ -490,6 +492,25 @@ static bool parse_segment(struct runner *r, const char *s, struct seg_spec *g)
     g->rport = (uint16_t)p;
     s++;
   }
+  s = skip_ws(s);
+  if (*s == '[') {
+    /* the IP ECN field (RFC 3168 §5), packetdrill's words */
+    static const struct { const char *w; uint8_t v; } ecn[] = {
+      {"noecn", IP_ECN_NOT_ECT}, {"ect0", IP_ECN_ECT0}, {"ect1", IP_ECN_ECT1}, {"ce", IP_ECN_CE},
+    };
+    const char *close = strchr(s, ']');
+    size_t i = 0;
+    for (; close && i < N_OF(ecn); i++)
+      if ((size_t)(close - s - 1) == strlen(ecn[i].w) && !strncmp(s + 1, ecn[i].w, strlen(ecn[i].w)))
+        break;
+    if (!close || i == N_OF(ecn)) {
+      fail(r, "bad ECN codepoint (want [noecn], [ect0], [ect1] or [ce])");
+      return false;
+    }
+    g->has_ecn = true;
+    g->ecn = ecn[i].v;
+    s = close + 1;
+  }
   s = parse_flags(r, skip_ws(s), &g->flags);
   if (!s) return false;
   s = skip_ws(s);
@@ -545,6 +566,8 @@ static void fmt_out(struct runner *r, const struct tcp_packet *p, char *buf, siz
   uint32_t seq = h->seq - base;
   if (h->dst_port == r->remote_port) n += (size_t)snprintf(buf + n, cap - n, ">");
   else n += (size_t)snprintf(buf + n, cap - n, ">[%u]", h->dst_port);
+  static const char *const ecn_words[] = {"noecn", "ect1", "ect0", "ce"};
+  n += (size_t)snprintf(buf + n, cap - n, " [%s]", ecn_words[p->ip.tos & IP_ECN_MASK]);
   n += (size_t)snprintf(buf + n, cap - n, " %s %" PRIu32 ":%" PRIu32 "(%zu)",
                         tcp_flags_str(h->flags, fl, sizeof fl), seq,
                         seq + (uint32_t)p->payload_len, p->payload_len);
@@ -635,7 +658,8 @@ static void do_inject(struct runner *r, const struct seg_spec *g)
   if (g->len > 65000) { fail(r, "payload too long"); return; }
   uint32_t first = g->seq + ((g->flags & TCP_SYN) ? 1 : 0) - 1;   /* stream offset */
   for (uint32_t i = 0; i < g->len; i++) payload[i] = pattern(first + i);
-  int n = tcp_packet_encode(&h, payload, g->len, REMOTE_IP, LOCAL_IP, 0, pkt, sizeof pkt);
+  int n = tcp_packet_encode_tos(&h, payload, g->len, REMOTE_IP, LOCAL_IP, 0, g->ecn, pkt,
+                                sizeof pkt);
   if (n < 0) { fail(r, "cannot encode: %s", wire_strerror(n)); return; }
   if (g->bad_csum) pkt[IPV4_HDR_LEN + 16] ^= 0x5a;   /* D5: corrupt the TCP checksum */
   ustcp_input(r->stack, pkt, (size_t)n, r->now_us);
@@ -686,6 +710,8 @@ static void do_expect(struct runner *r, const struct seg_spec *g, uint64_t t)
     snprintf(why, sizeof why, "wrong ports %u -> %u", h->src_port, h->dst_port);
   else if (h->flags != g->flags)
     snprintf(why, sizeof why, "wrong flags");
+  else if (g->has_ecn && (p.ip.tos & IP_ECN_MASK) != g->ecn)
+    snprintf(why, sizeof why, "wrong IP ECN field");
   else if (h->seq - base != g->seq)
     snprintf(why, sizeof why, "wrong seq");
   else if (p.payload_len != g->len)
@@ -867,6 +893,7 @@ static bool sockopt_name(const char *s, int *level, int *name)
     {"TCP_NOTSENT_LOWAT", USTCP_IPPROTO_TCP, USTCP_TCP_NOTSENT_LOWAT},
     {"TCP_INQ", USTCP_IPPROTO_TCP, USTCP_TCP_INQ},
     {"IP_TOS", USTCP_IPPROTO_IP, USTCP_IP_TOS},
+    {"TCP_ECN", USTCP_IPPROTO_TCP, USTCP_TCP_ECN},
     {"IP_MTU_DISCOVER", USTCP_IPPROTO_IP, USTCP_IP_MTU_DISCOVER},
   };
   for (size_t i = 0; i < N_OF(t); i++)
