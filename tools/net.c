@@ -34,6 +34,8 @@ const char net_opts_help[] =
   "  --time-wait SECS  TIME_WAIT length (default 60, as Linux)\n"
   "  --sndbuf BYTES    socket send buffer (default 1048576)\n"
   "  --rcvbuf BYTES    socket receive buffer (default 1048576)\n"
+  "  --ecn N           ECN (RFC 3168), as Linux's net.ipv4.tcp_ecn: 0 never, 1 ask\n"
+  "                    for it and accept it, 2 accept it when asked (default)\n"
   "  --seed N          seed for ISNs, ports and --impair (default: random)\n"
   "  --impair SPEC     netem-like faults done by ustcp on both directions, e.g.\n"
   "                    loss=2%,reorder=5%,delay=5ms,corrupt=1%,duplicate=1%\n"
@@ -191,6 +193,10 @@ int net_opts_parse(struct net_opts *o, const char *cmd, int argc, char **argv, i
     NEED_VALUE();
     if (net_parse_u64(v, 4096, 33554432, &n)) { fprintf(stderr, "ustcp %s: bad %s '%s' (4096..33554432)\n", cmd, a, v); return -1; }
     if (a[2] == 's') o->cfg.wmem_default = (uint32_t)n; else o->cfg.rmem_default = (uint32_t)n;
+  } else if (!strcmp(a, "--ecn")) {
+    NEED_VALUE();
+    if (net_parse_u64(v, 0, 2, &n)) { fprintf(stderr, "ustcp %s: bad --ecn '%s' (0, 1 or 2)\n", cmd, v); return -1; }
+    o->cfg.tcp_ecn = (uint32_t)n;
   } else if (!strcmp(a, "--seed")) {
     NEED_VALUE();
     if (net_parse_u64(v, 1, UINT64_MAX, &n)) { fprintf(stderr, "ustcp %s: bad --seed '%s'\n", cmd, v); return -1; }
