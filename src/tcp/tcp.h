@@ -13,6 +13,7 @@
  *   tcp_user.c    the user calls of §3.10 (OPEN, SEND, RECEIVE, CLOSE, ABORT,
  *                 STATUS), state by state, for src/sock
  *   tcp_cb.c      control block life cycle, state changes and their events
+ *   tcp_ecn.c     ECN (RFC 3168): negotiation, ECT(0), ECE/CWR, the CWR reduction
  *   buf.c         byte rings (send/receive buffers) and the out-of-order intervals
  *   siphash.c     the keyed hash behind ISNs (RFC 6528) and SYN cookies
  *
