@@ -124,6 +124,7 @@ static void pb_u32(struct prog *p, uint32_t v) { pb_u16(p, v & 0xffff); pb_u16(p
 
 struct pb_seg {
   unsigned slot, flags, win, len, urg;
+  unsigned ecn;                   /* IP ECN field (IP_ECN_*) */
   uint32_t seq, ack;
   unsigned opts;                  /* O_* */
   unsigned mss, ws;
@@ -139,7 +140,7 @@ static void pb_seg(struct prog *p, const struct pb_seg *s)
   pb_u32(p, s->seq);
   pb_u32(p, s->ack);
   pb_u16(p, s->win);
-  pb_u16(p, s->len);
+  pb_u16(p, (s->len & 0x3fffu) | (s->ecn & 3u) << 14);
   pb_u8(p, s->opts);
   if (s->flags & TCP_URG) pb_u16(p, s->urg);
   if (s->opts & O_MSS) pb_u16(p, s->mss);
@@ -236,6 +237,7 @@ struct world {
   uint64_t rng;
   unsigned flood_total;
   const char *phase;
+  uint8_t seg_ecn;                /* the IP ECN field of the SEG being sent (RFC 3168) */
   bool trace;                     /* FUZZ_ENGINE_TRACE=1: print every segment and call */
   bool quiet;                     /* no checks after each operation (the prologue) */
   bool check_all;                 /* FUZZ_ENGINE_CHECK_ALL=1: checks after every operation */
@@ -308,9 +310,17 @@ static void out_cb(void *ctx, const uint8_t *pkt, size_t len)
   const struct tcp_hdr *h = &p.tcp;
   REQUIRE(p.ip.src == LOCAL_IP, "source address %08x", p.ip.src);
   /* D2: every segment after the opening SYN carries ACK (a RST answering an
-   * ACK carries none, RFC 9293 §3.10.7.1). */
-  REQUIRE((h->flags & TCP_ACK) || (h->flags & TCP_RST) || h->flags == TCP_SYN,
+   * ACK carries none, RFC 9293 §3.10.7.1); the opening SYN may ask for ECN
+   * (ECE|CWR, RFC 3168 §6.1.1). */
+  REQUIRE((h->flags & TCP_ACK) || (h->flags & TCP_RST) ||
+              (h->flags & (uint8_t)~(TCP_ECE | TCP_CWR)) == TCP_SYN,
           "segment without ACK, flags %02x", h->flags);
+  /* RFC 3168 §6.1.1, §6.1.4, §6.1.5: SYNs, segments without data and
+   * retransmissions are Not-ECT; nothing is ever CE or ECT(1) */
+  REQUIRE((p.ip.tos & IP_ECN_MASK) == IP_ECN_NOT_ECT ||
+              ((p.ip.tos & IP_ECN_MASK) == IP_ECN_ECT0 && p.payload_len && !(h->flags & TCP_SYN)),
+          "IP ECN field %u on a segment of %zu bytes, flags %02x", p.ip.tos & IP_ECN_MASK,
+          p.payload_len, h->flags);
   REQUIRE(p.payload_len <= (size_t)(W.cfg.mtu - 40u), "payload %zu over the MTU", p.payload_len);
   /* options come out of the payload (tcp_current_mss): the whole packet fits */
   REQUIRE(len <= W.cfg.mtu, "a %zu-byte packet over the %u-byte MTU", len, (unsigned)W.cfg.mtu);
@@ -382,7 +392,12 @@ static void op_seg(struct reader *r)
   h.flags = (uint8_t)rd_u8(r);
   uint32_t seq = rd_u32(r), ack = rd_u32(r);
   h.window = (uint16_t)rd_u16(r);
-  unsigned len = rd_u16(r) % 9001;
+  /* the length word: bits 0-13 the length (mod 9001), bits 14-15 the IP ECN
+   * field (RFC 3168), so programs written before it (lengths below 16384) keep
+   * their meaning and Not-ECT */
+  unsigned raw_len = rd_u16(r);
+  unsigned len = (raw_len & 0x3fffu) % 9001;
+  uint8_t ecn = (uint8_t)(raw_len >> 14);
   unsigned opts = rd_u8(r);
   if (h.flags & TCP_URG) h.urg_ptr = (uint16_t)rd_u16(r);
   if (opts & O_MSS) { h.opts.present |= TCP_OPT_HAS_MSS; h.opts.mss = (uint16_t)rd_u16(r); }
@@ -406,7 +421,9 @@ static void op_seg(struct reader *r)
   h.dst_port = sl->local_port ? sl->local_port : 8080;
   h.seq = (opts & O_ABS) ? seq : sl->peer_isn + seq;
   h.ack = ((opts & O_ABS) || !sl->have_isn) ? ack : sl->stack_isn + ack;
+  W.seg_ecn = ecn;
   send_seg(r, i, &h, len, opts, PEER_IP);
+  W.seg_ecn = 0;
 }
 
 /* Sends h (ports, numbers, flags, options set) from src with len bytes of
@@ -427,7 +444,7 @@ static void send_seg(struct reader *r, int i, struct tcp_hdr *hp, unsigned len, 
     for (unsigned k = 0; k < len; k++) paybuf[k] = pattern(first + k - sl->peer_isn - 1);
   }
   uint32_t dst = LOCAL_IP;
-  int n = tcp_packet_encode(&h, paybuf, len, src, dst, 7, pktbuf, sizeof pktbuf);
+  int n = tcp_packet_encode_tos(&h, paybuf, len, src, dst, 7, W.seg_ecn, pktbuf, sizeof pktbuf);
   if (n < 0) return;
   if (opts & O_BADCSUM) pktbuf[IPV4_HDR_LEN + 16] ^= 0x5a;
   /* What the stack may send after this segment: its right edge, if the stack
@@ -764,7 +781,8 @@ static void op_call(struct reader *r)
       {USTCP_IPPROTO_TCP, USTCP_TCP_QUICKACK}, {99, 99}, {USTCP_SOL_SOCKET, 77},
       {USTCP_IPPROTO_TCP, USTCP_TCP_CORK}, {USTCP_IPPROTO_TCP, USTCP_TCP_USER_TIMEOUT},
       {USTCP_IPPROTO_TCP, USTCP_TCP_NOTSENT_LOWAT}, {USTCP_IPPROTO_TCP, USTCP_TCP_INQ},
-      {USTCP_IPPROTO_IP, USTCP_IP_TOS}, {USTCP_IPPROTO_IP, USTCP_IP_MTU_DISCOVER}};
+      {USTCP_IPPROTO_IP, USTCP_IP_TOS}, {USTCP_IPPROTO_IP, USTCP_IP_MTU_DISCOVER},
+      {USTCP_IPPROTO_TCP, USTCP_TCP_ECN}};
     unsigned k = a1 % (sizeof opts / sizeof opts[0]);
     int v = (int)(int16_t)a2;
     if (k == 2 || k == 3) v = (int)((unsigned)a2 * 16u);   /* buffer sizes up to 1 MB */
@@ -1279,6 +1297,14 @@ static void conv_line(struct conv *c, char *line)
     if (*s == '[') { peer = (unsigned)strtoul(s + 1, &s, 10); if (*s == ']') s++; }
     while (isspace((unsigned char)*s)) s++;
     struct pb_seg g = {0};
+    if (*s == '[') {   /* the IP ECN field: [noecn] [ect1] [ect0] [ce] */
+      if (!strncmp(s, "[ect1]", 6)) g.ecn = IP_ECN_ECT1;
+      else if (!strncmp(s, "[ect0]", 6)) g.ecn = IP_ECN_ECT0;
+      else if (!strncmp(s, "[ce]", 4)) g.ecn = IP_ECN_CE;
+      while (*s && *s != ']') s++;
+      if (*s) s++;
+      while (isspace((unsigned char)*s)) s++;
+    }
     g.flags = flag_bits(s);
     while (*s && !isspace((unsigned char)*s)) s++;
     unsigned long a = 0, b = 0, len = 0;
