@@ -398,15 +398,18 @@ void tcb_fill_linux_info(const struct tcp_engine *e, const struct tcb *t,
     if (seq_gt(end, t->snd_una)) o->tcpi_lost = SEGS(sack_unsacked(t, t->snd_una, end));
     if (seq_gt(t->sack_rexmit, t->snd_una))
       o->tcpi_retrans = SEGS(sack_unsacked(t, t->snd_una, t->sack_rexmit));
+  } else if (t->rec.in_cwr) {
+    o->tcpi_ca_state = 2;   /* TCP_CA_CWR: reducing for an ECN echo (RFC 3168) */
   } else if (t->rec.dupacks > 0 || t->nsacked > 0) {
     o->tcpi_ca_state = 1;
   }
   o->tcpi_retransmits = (uint8_t)(t->backoff > 255 ? 255 : t->backoff);
   o->tcpi_probes = (uint8_t)(t->probes > 255 ? 255 : t->probes);
   o->tcpi_backoff = o->tcpi_retransmits;
-  /* TCPI_OPT_TIMESTAMPS 1, SACK 2, WSCALE 4 */
+  /* TCPI_OPT_TIMESTAMPS 1, SACK 2, WSCALE 4, ECN 8, ECN_SEEN 16 */
   o->tcpi_options = (uint8_t)((t->ts_ok ? 1 : 0) | (t->sack_ok ? 2 : 0) |
-                              (t->snd_wscale || t->rcv_wscale ? 4 : 0));
+                              (t->snd_wscale || t->rcv_wscale ? 4 : 0) |
+                              (t->ecn & TCP_ECN_OK ? 8 : 0) | (t->ecn & TCP_ECN_SEEN ? 16 : 0));
   o->tcpi_wscale = (uint8_t)((t->snd_wscale & 15) | ((t->rcv_wscale & 15) << 4));
   o->tcpi_rto = (uint32_t)t->rtt.rto_us;
   o->tcpi_ato = t->data_seen ? 40000u : 0;   /* TCP_ATO_MIN, Linux's first ato */

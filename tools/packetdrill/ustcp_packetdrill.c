@@ -388,6 +388,9 @@ static void apply_namespace_sysctls(void)
   if (read_sysctl("tcp_notsent_lowat", &v)) cfg.notsent_lowat = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
   if (read_sysctl("tcp_min_tso_segs", &v) && v >= 1 && v <= 255) cfg.min_tso_segs = (uint32_t)v;
   if (read_sysctl("tcp_slow_start_after_idle", &v)) cfg.slow_start_after_idle = v != 0;
+  /* ECN (ecn/: `sysctl -q net.ipv4.tcp_ecn=1`); values above 2 (AccECN in
+   * newer kernels) count as 2 */
+  if (read_sysctl("tcp_ecn", &v)) cfg.tcp_ecn = v > 2 ? 2 : (uint32_t)v;
   if (memcmp(&cfg, ustcp_get_config(g.stack), sizeof cfg) == 0) return;
   struct ustcp_stack *fresh = ustcp_stack_new(&cfg, g.local_ip, 1, on_output, NULL);
   if (!fresh) {
@@ -437,30 +440,12 @@ static int pd_bind(void *ud, int fd, const struct sockaddr *a, socklen_t alen)
   return r < 0 ? fail(r) : 0;
 }
 
-/* The one sysctl the adapter follows: scripts turn ECN on with a shell line
- * (`sysctl -q net.ipv4.tcp_ecn=1`), which writes the namespace's kernel value,
- * and Linux reads it when a socket connects or a SYN arrives; the stack's
- * socket gets it as USTCP_TCP_ECN at connect() and listen(). Values above 2
- * (AccECN in newer kernels) count as 2; unreadable: the stack's default. */
-static void follow_tcp_ecn(int ufd)
-{
-  FILE *f = fopen("/proc/sys/net/ipv4/tcp_ecn", "r");
-  if (!f) return;
-  int v;
-  if (fscanf(f, "%d", &v) == 1 && v >= 0) {
-    if (v > 2) v = 2;
-    ustcp_setsockopt(g.stack, ufd, USTCP_IPPROTO_TCP, USTCP_TCP_ECN, &v, sizeof v);
-  }
-  fclose(f);
-}
-
 static int pd_listen(void *ud, int fd, int backlog)
 {
   (void)ud;
   lock();
   sync_stack();
   struct slot *sl = slot_of(fd, SLOT_SOCK);
-  if (sl) follow_tcp_ecn(sl->ufd);
   int r = sl ? ustcp_listen(g.stack, sl->ufd, backlog) : -EBADF;
   pthread_cond_broadcast(&g.cv);
   unlock();
@@ -526,7 +511,6 @@ static int pd_connect(void *ud, int fd, const struct sockaddr *addr, socklen_t a
   lock();
   sync_stack();
   struct slot *sl = slot_of(fd, SLOT_SOCK);
-  if (sl) follow_tcp_ecn(sl->ufd);
   r = sl ? ustcp_connect(g.stack, sl->ufd, &u) : -EBADF;
   if (r == -EINPROGRESS && !sl->nonblock) {
     struct ready_arg a = {.ufd = sl->ufd, .mask = USTCP_POLLOUT};
