@@ -18,10 +18,16 @@
  *   sim_run_until(until)    sim_step until it returns false
  *
  * Determinism: every random draw comes from net->rng (xoshiro256** seeded through
- * splitmix64) and happens in this fixed order per packet, each draw only when the
- * feature is enabled on the link: loss, corrupt (+ byte index + bit), reorder,
- * jitter, duplicate. With the same seed, configuration and inputs, the trace is the
- * same on every run and machine.
+ * splitmix64), or from the link's own generator after sim_set_link_seed, and
+ * happens in this fixed order per packet, each draw only when the feature is
+ * enabled on the link: loss, corrupt (+ byte index + bit), reorder, jitter,
+ * duplicate. With the same seed, configuration and inputs, the trace is the same on
+ * every run and machine.
+ *
+ * smoltcp's netsim (tests/netsim.rs) is the model for the two additions: a
+ * drop-tail queue counted in bytes before the link's serialisation
+ * (queue_limit_bytes, its Bottleneck::capacity) and one generator per direction (its
+ * Wire's ChaCha20Rng seeded per direction), drawn after the queue, as here.
  */
 #include "link/sim.h"
 
@@ -56,6 +62,9 @@ struct sim_link {
    * a ring, used for the queue limit. */
   uint64_t *departs;
   size_t dep_head, dep_count, dep_cap;
+  /* sim_set_link_seed: this link's own generator (xoshiro256** state). */
+  bool own_rng;
+  uint64_t rng[4];
 };
 
 struct sim_host {
@@ -98,9 +107,8 @@ static uint64_t splitmix64(uint64_t *x)
 
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-uint64_t sim_rand(struct sim_net *net)
+static uint64_t xoshiro(uint64_t *s)
 {
-  uint64_t *s = net->rng;
   uint64_t result = rotl(s[1] * 5, 7) * 9;
   uint64_t t = s[1] << 17;
   s[2] ^= s[0];
@@ -112,14 +120,25 @@ uint64_t sim_rand(struct sim_net *net)
   return result;
 }
 
+uint64_t sim_rand(struct sim_net *net) { return xoshiro(net->rng); }
+
+/* splitmix64 from the seed fills the state; the first word is a bijection of the
+ * seed, so different seeds never give the same stream. */
+static void seed_state(uint64_t *s, uint64_t seed)
+{
+  uint64_t x = seed;
+  for (int i = 0; i < 4; i++)
+    s[i] = splitmix64(&x);
+}
+
 /* Uniform in [0, n) without modulo bias (rejection of the short last interval). */
-static uint64_t rand_below(struct sim_net *net, uint64_t n)
+static uint64_t rand_below(uint64_t *rng, uint64_t n)
 {
   if (n <= 1)
     return 0;
   uint64_t threshold = (0 - n) % n;
   for (;;) {
-    uint64_t r = sim_rand(net);
+    uint64_t r = xoshiro(rng);
     if (r >= threshold)
       return r % n;
   }
@@ -127,13 +146,13 @@ static uint64_t rand_below(struct sim_net *net, uint64_t n)
 
 /* True with probability p; draws only when 0 < p < 1 so a disabled fault costs
  * no draw, and p >= 1 is certain without one. */
-static bool chance(struct sim_net *net, double p)
+static bool chance(uint64_t *rng, double p)
 {
   if (!(p > 0.0))
     return false;
   if (p >= 1.0)
     return true;
-  double u = (double)(sim_rand(net) >> 11) * 0x1p-53;
+  double u = (double)(xoshiro(rng) >> 11) * 0x1p-53;
   return u < p;
 }
 
@@ -201,11 +220,7 @@ struct sim_net *sim_new(uint64_t seed)
   struct sim_net *net = calloc(1, sizeof *net);
   if (!net)
     return NULL;
-  /* splitmix64 from the seed fills the state; the first word is a bijection of the
-   * seed, so different seeds never give the same stream. */
-  uint64_t x = seed;
-  for (int i = 0; i < 4; i++)
-    net->rng[i] = splitmix64(&x);
+  seed_state(net->rng, seed);
   return net;
 }
 
@@ -289,6 +304,15 @@ void sim_set_all_links(struct sim_net *net, const struct sim_link_cfg *cfg)
   for (int a = 0; a < SIM_MAX_HOSTS; a++)
     for (int b = 0; b < SIM_MAX_HOSTS; b++)
       net->links[a][b].cfg = *cfg;
+}
+
+void sim_set_link_seed(struct sim_net *net, int from, int to, uint64_t seed)
+{
+  if (!valid_pair(net, from, to))
+    return;
+  struct sim_link *l = &net->links[from][to];
+  seed_state(l->rng, seed);
+  l->own_rng = true;
 }
 
 struct sim_link_cfg *sim_link(struct sim_net *net, int from, int to)
@@ -518,6 +542,19 @@ static size_t queue_occupancy(struct sim_link *l, uint64_t now_us)
   return l->dep_count;
 }
 
+/* Bytes accepted on the link but not yet serialised at now (the rest of the packet
+ * on the wire included), as smoltcp's Bottleneck::transmit counts them: the time the
+ * link stays busy times its rate, rounded down. */
+static uint64_t queue_bytes(const struct sim_link *l, uint64_t now_us)
+{
+  uint64_t now_ns = now_us > UINT64_MAX / 1000 ? UINT64_MAX : now_us * 1000;
+  if (l->cfg.bandwidth_bps == 0 || l->busy_until_ns <= now_ns)
+    return 0;
+  /* In double: (busy ns) x (bits/s) overflows 64 bits on long queues. */
+  double b = (double)(l->busy_until_ns - now_ns) * (double)l->cfg.bandwidth_bps / 8e9;
+  return b >= 0x1p63 ? UINT64_MAX : (uint64_t)b;
+}
+
 static int queue_push(struct sim_link *l, uint64_t depart_us)
 {
   if (l->dep_count == l->dep_cap) {
@@ -585,6 +622,8 @@ int sim_send(struct sim_net *net, int from, const uint8_t *pkt, size_t len)
     return 0;
   }
   if ((c->queue_limit && queue_occupancy(l, net->now_us) >= c->queue_limit) ||
+      (c->queue_limit_bytes &&
+       sat_add(queue_bytes(l, net->now_us), len) > c->queue_limit_bytes) ||
       net->heap_len >= SIM_MAX_IN_FLIGHT) {
     net->stats.dropped_queue++;
     tap(net, from, to, SIM_DROP_QUEUE, pkt, len);
@@ -603,8 +642,9 @@ int sim_send(struct sim_net *net, int from, const uint8_t *pkt, size_t len)
       queue_push(l, depart_us);  /* on failure the limit is merely not enforced */
   }
 
+  uint64_t *rng = l->own_rng ? l->rng : net->rng;
   /* Lost on the wire, after using its share of the bandwidth. */
-  if (chance(net, c->loss)) {
+  if (chance(rng, c->loss)) {
     net->stats.dropped_loss++;
     tap(net, from, to, SIM_DROP_LOSS, pkt, len);
     return 0;
@@ -612,28 +652,28 @@ int sim_send(struct sim_net *net, int from, const uint8_t *pkt, size_t len)
 
   const uint8_t *bytes = pkt;
   uint8_t *corrupted = NULL;
-  if (len > 0 && chance(net, c->corrupt) && (corrupted = malloc(len)) != NULL) {
+  if (len > 0 && chance(rng, c->corrupt) && (corrupted = malloc(len)) != NULL) {
     /* One bit of one byte: a single-bit error, which the Internet checksum
      * (IPv4 header or TCP) always detects. */
     memcpy(corrupted, pkt, len);
-    size_t at = (size_t)rand_below(net, len);
-    corrupted[at] ^= (uint8_t)(1u << rand_below(net, 8));
+    size_t at = (size_t)rand_below(rng, len);
+    corrupted[at] ^= (uint8_t)(1u << rand_below(rng, 8));
     bytes = corrupted;
     net->stats.corrupted++;
     tap(net, from, to, SIM_CORRUPTED, bytes, len);
   }
 
   uint64_t arrive_us = sat_add(depart_us, c->delay_us);
-  if (chance(net, c->reorder)) {
+  if (chance(rng, c->reorder)) {
     uint64_t extra = c->reorder_delay_us ? c->reorder_delay_us
                                          : sat_add(sat_add(c->delay_us, c->delay_us), 1000);
     arrive_us = sat_add(arrive_us, extra);
     net->stats.reordered++;
   }
   if (c->jitter_us > 0)
-    arrive_us = sat_add(arrive_us, rand_below(net, sat_add(c->jitter_us, 1)));
+    arrive_us = sat_add(arrive_us, rand_below(rng, sat_add(c->jitter_us, 1)));
 
-  bool dup = chance(net, c->duplicate);
+  bool dup = chance(rng, c->duplicate);
   if (!schedule(net, from, to, arrive_us, bytes, len)) {
     net->stats.dropped_queue++;
     tap(net, from, to, SIM_DROP_QUEUE, bytes, len);

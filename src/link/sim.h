@@ -4,9 +4,11 @@
  * routed by their IPv4 destination address. Each direction between two hosts is a
  * link with its own configuration: one-way delay (+ uniform jitter), bandwidth
  * (serialisation delay, FIFO), a queue limit (tail drop), and probabilities of loss,
- * duplication, reordering (extra delay) and corruption (one byte flipped). All
- * randomness comes from one generator seeded by sim_new(seed), so a run with the
- * same seed and the same inputs produces the same packet trace.
+ * duplication, reordering (extra delay) and corruption (one byte flipped); the
+ * queue limit may instead be counted in bytes (smoltcp's netsim model). All
+ * randomness comes from one generator seeded by sim_new(seed), or, for a link given
+ * sim_set_link_seed(), from that link's own generator, so a run with the same seeds
+ * and the same inputs produces the same packet trace.
  *
  * Hosts may also have timers: a host gives a next_deadline callback and a poll
  * callback; sim_run_until() advances virtual time to the earliest of packet
@@ -36,6 +38,8 @@ struct sim_link_cfg {
   uint64_t jitter_us;       /* extra delay uniform in [0, jitter_us] (may reorder) */
   uint64_t bandwidth_bps;   /* bits per second; 0 = infinite */
   uint32_t queue_limit;     /* packets waiting for serialisation; 0 = unlimited */
+  uint32_t queue_limit_bytes;/* bytes not yet serialised (bandwidth_bps > 0) past which a
+                                packet is tail-dropped, smoltcp's netsim Bottleneck; 0 = unlimited */
   double loss;              /* probability a packet is dropped */
   double duplicate;         /* probability a packet is delivered twice */
   double reorder;           /* probability a packet gets reorder_delay_us extra delay */
@@ -85,6 +89,12 @@ const char *sim_host_name(const struct sim_net *net, int host);
  * all zeros (no delay, no faults). sim_set_all_links sets every direction. */
 void sim_set_link(struct sim_net *net, int from, int to, const struct sim_link_cfg *cfg);
 void sim_set_all_links(struct sim_net *net, const struct sim_link_cfg *cfg);
+/* Gives the link from -> to its own random stream, seeded from seed, for every draw
+ * made on it (loss, corruption, reordering, jitter, duplication), as smoltcp's netsim
+ * gives each direction its own generator: what is lost on one direction then does not
+ * depend on what the other links carry, nor on sim_new's seed. Without this call a
+ * link draws from the network's one generator (the default, which the goldens use). */
+void sim_set_link_seed(struct sim_net *net, int from, int to, uint64_t seed);
 /* Mutable access, e.g. to take a link down and up during a run. */
 struct sim_link_cfg *sim_link(struct sim_net *net, int from, int to);
 
