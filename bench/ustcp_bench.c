@@ -31,8 +31,9 @@
  *             verifying in place); payload bytes the stacks copied per byte
  *             (ustcp_stats), CPU ns per byte, Gbit/s (run_zcopy)
  *   loss      the simulated network (src/link/sim) in virtual time: one flow,
- *             100 ms RTT, 32 KiB buffers, given loss both ways, 10 MiB;
- *             bytes per second of virtual time (as smoltcp's tests/netsim.rs)
+ *             100 ms RTT, 32 KiB buffers, given loss both ways, 10 MiB, payload
+ *             verified; bytes per second of virtual time, with smoltcp's
+ *             tests/netsim.rs model and parameters (run_loss)
  *   tun-serve    ustcp on a TUN device (src/link/loop), real time, serving what
  *             kernel_bench serve serves (5001 sink, 5002 source, 5100-5115 and
  *             5200-5215 echo), for the kernel's clients; runs until SIGTERM
@@ -1232,7 +1233,6 @@ struct lossb {
   int lfd, sfd, cfd;
   uint64_t total, sent, rcvd;
   bool failed;
-  uint8_t buf[32768];
 };
 struct lossb_host {
   struct lossb *lb;
@@ -1266,8 +1266,8 @@ static void lb_send(struct lossb *b)
 {
   while (b->sent < b->total) {
     uint64_t want = b->total - b->sent;
-    if (want > sizeof b->buf) want = sizeof b->buf;
-    ssize_t n = ustcp_send(b->st[1], b->cfd, b->buf, (size_t)want, 0);
+    if (want > 32768) want = 32768;
+    ssize_t n = ustcp_send(b->st[1], b->cfd, bench_pattern_at(b->sent), (size_t)want, 0);
     if (n <= 0) { if (n != -EAGAIN) b->failed = true; break; }
     b->sent += (uint64_t)n;
   }
@@ -1295,8 +1295,33 @@ static void lb_receiver_cb(void *ctx, int fd, unsigned ev)
   if (b->sfd < 0) return;
   uint8_t buf[32768];
   ssize_t n;
-  while ((n = ustcp_recv(b->st[0], b->sfd, buf, sizeof buf, 0)) > 0) b->rcvd += (uint64_t)n;
+  while ((n = ustcp_recv(b->st[0], b->sfd, buf, sizeof buf, 0)) > 0) {
+    if (!bench_verify(b->rcvd, buf, (size_t)n)) {
+      fprintf(stderr, "loss: payload mismatch at offset %llu\n", (unsigned long long)b->rcvd);
+      b->failed = true;
+      return;
+    }
+    b->rcvd += (uint64_t)n;
+  }
 }
+
+/* The model and parameters of smoltcp's tests/netsim.rs (fn netsim, the row of
+ * 32768-byte buffers), which produced the figures bench/run.sh prints beside these:
+ * - each direction is a Bottleneck (link rate, drop-tail buffer counted in bytes)
+ *   then a Wire (one-way latency RTT/2, loss drawn per packet from that
+ *   direction's own generator); smoltcp's run has an unlimited rate and buffer
+ *   (u64::MAX, usize::MAX), as rate_bps = queue_bytes = 0 here;
+ * - smoltcp seeds the listener -> connector generator with 0 and the reverse with 1;
+ *   here seed s gives the receiver -> sender (ACK) direction 2s and the data
+ *   direction 2s + 1, so s = 0 has smoltcp's seed numbers (not its stream: its
+ *   generator is ChaCha20, this one xoshiro256**);
+ * - the connector sends, the listener receives, both sockets have 32768-byte
+ *   send and receive buffers, 10 MiB, and the figure is the bytes received over
+ *   the virtual time from before the connect to the last byte.
+ * shared_rng selects this simulator's older model instead: one generator for both
+ *   directions (seeded by s + 1), so the ACKs' draws move the data's losses. */
+static bool opt_loss_shared_rng;
+static uint64_t opt_loss_rate_bps, opt_loss_queue_bytes;
 
 static double run_loss(double loss, uint64_t total, uint64_t seed)
 {
@@ -1304,7 +1329,7 @@ static double run_loss(double loss, uint64_t total, uint64_t seed)
   memset(&b, 0, sizeof b);
   b.total = total;
   b.sfd = -1;
-  b.sim = sim_new(seed);
+  b.sim = sim_new(opt_loss_shared_rng ? seed + 1 : seed);
   struct ustcp_config cfg;
   bench_config(&cfg, 1500, 32768);
   struct lossb_host hosts[2];
@@ -1321,7 +1346,13 @@ static double run_loss(double loss, uint64_t total, uint64_t seed)
   memset(&lc, 0, sizeof lc);
   lc.delay_us = 50000;      /* 100 ms RTT */
   lc.loss = loss;
+  lc.bandwidth_bps = opt_loss_rate_bps;
+  lc.queue_limit_bytes = opt_loss_queue_bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)opt_loss_queue_bytes;
   sim_set_all_links(b.sim, &lc);
+  if (!opt_loss_shared_rng) {
+    sim_set_link_seed(b.sim, hosts[0].host, hosts[1].host, 2 * seed);
+    sim_set_link_seed(b.sim, hosts[1].host, hosts[0].host, 2 * seed + 1);
+  }
   ustcp_set_ready_cb(b.st[0], lb_receiver_cb, &b);
   ustcp_set_ready_cb(b.st[1], lb_sender_cb, &b);
   b.lfd = listen_on(b.st[0], 1234, 16);
@@ -1331,6 +1362,8 @@ static double run_loss(double loss, uint64_t total, uint64_t seed)
   int rcvbuf = 32768;
   must(ustcp_setsockopt(b.st[0], b.lfd, USTCP_SOL_SOCKET, USTCP_SO_RCVBUF, &rcvbuf, sizeof rcvbuf), "SO_RCVBUF");
   must(ustcp_setsockopt(b.st[1], b.cfd, USTCP_SOL_SOCKET, USTCP_SO_RCVBUF, &rcvbuf, sizeof rcvbuf), "SO_RCVBUF");
+  must(ustcp_setsockopt(b.st[0], b.lfd, USTCP_SOL_SOCKET, USTCP_SO_SNDBUF, &rcvbuf, sizeof rcvbuf), "SO_SNDBUF");
+  must(ustcp_setsockopt(b.st[1], b.cfd, USTCP_SOL_SOCKET, USTCP_SO_SNDBUF, &rcvbuf, sizeof rcvbuf), "SO_SNDBUF");
   struct ustcp_addr dst = {IP_SERVER, 1234};
   must(ustcp_connect(b.st[1], b.cfd, &dst), "connect");
   const uint64_t vlimit_us = 500000ull * USTCP_SEC;
@@ -1343,15 +1376,22 @@ static double run_loss(double loss, uint64_t total, uint64_t seed)
   struct ustcp_tcp_info ti;
   memset(&ti, 0, sizeof ti);
   ustcp_get_info(b.st[1], b.cfd, &ti);
-  fprintf(stderr, "loss %.2f seed %llu: %llu bytes in %.3f virtual s; sender: %llu segments, "
+  struct sim_stats ss;
+  sim_get_stats(b.sim, &ss);
+  fprintf(stderr, "loss %.2f seed %llu (%s): %llu bytes in %.3f virtual s; sim: %llu packets, "
+          "%llu lost, %llu tail-dropped; sender: %llu segments, "
           "%llu retransmitted (%llu fast retransmits, %llu RTO expirations), max backoff "
           "in force at the end %u\n", loss, (unsigned long long)seed,
-          (unsigned long long)b.rcvd, (double)vt / 1e6, (unsigned long long)ti.data_segs_out,
+          opt_loss_shared_rng ? "one shared generator" : "one generator per direction",
+          (unsigned long long)b.rcvd, (double)vt / 1e6,
+          (unsigned long long)ss.sent, (unsigned long long)ss.dropped_loss,
+          (unsigned long long)ss.dropped_queue,
+          (unsigned long long)ti.data_segs_out,
           (unsigned long long)ti.retrans_segs, (unsigned long long)ti.fast_retrans,
           (unsigned long long)ti.rto_expirations, ti.backoff);
   for (int i = 0; i < 2; i++) ustcp_stack_free(b.st[i]);
   sim_free(b.sim);
-  if (b.failed || !vt) return 0;
+  if (b.failed || !vt || b.rcvd != total) return 0;
   return (double)b.rcvd / ((double)vt / 1e6);
 }
 
@@ -1729,7 +1769,9 @@ static void usage(void)
           "  flows  --conns K --bytes B           K flows of B bytes at once: Gbit/s, Jain's index,\n"
           "                                        peak engine memory\n"
           "  lat    --iters N                     64 B round trip (us, p50 and p99)\n"
-          "  loss   --loss P --bytes N            sim network, 100 ms RTT, 32 KiB buffers (B/s)\n"
+          "  loss   --loss P --bytes N [--seed0 S] [--rate BPS] [--queue BYTES] [--shared-rng]\n"
+          "                                       sim network, 100 ms RTT, 32 KiB buffers, smoltcp's\n"
+          "                                       netsim model; repetition r uses seed S + r (0) (B/s)\n"
           "  zcopy  [--mtu M] [--bytes N] [--buf B] [--side classic|direct]  bulk, classic API vs\n"
           "                                       send/recv_direct +\n"
           "                                       gather output: payload copies per byte, CPU\n"
@@ -1751,7 +1793,7 @@ int main(int argc, char **argv)
   uint32_t mtu = 1500, buf = 4u << 20;
   int conc = 32, reps = 5;
   double loss = 0;
-  uint64_t segs = UINT64_MAX;
+  uint64_t segs = UINT64_MAX, seed0 = 0;
   bool buf_given = false;
   const char *ns = NULL, *tun = "ubtun0";
   uint32_t addr = 0, peer = 0;
@@ -1764,7 +1806,9 @@ int main(int argc, char **argv)
     {"tun", required_argument, 0, 'T'}, {"addr", required_argument, 0, 'A'},
     {"vnet", no_argument, 0, 'V'},
     {"peer", required_argument, 0, 'P'}, {"segs", required_argument, 0, 'S'},
-    {"side", required_argument, 0, 'Z'}, {0, 0, 0, 0}};
+    {"side", required_argument, 0, 'Z'},
+    {"seed0", required_argument, 0, 's'}, {"rate", required_argument, 0, 'R'},
+    {"queue", required_argument, 0, 'Q'}, {"shared-rng", no_argument, 0, 'G'}, {0, 0, 0, 0}};
   optind = 2;
   int ch;
   while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -1785,6 +1829,10 @@ int main(int argc, char **argv)
     case 'P': if (ipv4_parse(optarg, &peer) != 0) usage(); break;
     case 'S': segs = strtoull(optarg, NULL, 0); break;
     case 'Z': zc_side = !strcmp(optarg, "direct") ? 1 : !strcmp(optarg, "classic") ? 0 : -1; break;
+    case 's': seed0 = strtoull(optarg, NULL, 0); break;
+    case 'R': opt_loss_rate_bps = strtoull(optarg, NULL, 0); break;
+    case 'Q': opt_loss_queue_bytes = strtoull(optarg, NULL, 0); break;
+    case 'G': opt_loss_shared_rng = true; break;
     default: usage();
     }
   }
@@ -1850,8 +1898,8 @@ int main(int argc, char **argv)
       bench_result("zcopy.cpu_ratio", zr[1].cpu_ns_per_byte > 0
                                           ? zr[0].cpu_ns_per_byte / zr[1].cpu_ns_per_byte : 0);
     } else if (!strcmp(mode, "loss")) {
-      snprintf(key, sizeof key, "loss%g.ustcp", loss * 100);
-      bench_result(key, run_loss(loss, bytes, 1 + (uint64_t)r));
+      snprintf(key, sizeof key, "loss%g.ustcp%s", loss * 100, opt_loss_shared_rng ? "shared" : "");
+      bench_result(key, run_loss(loss, bytes, seed0 + (uint64_t)r));
     } else {
       usage();
     }
