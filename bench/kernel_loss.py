@@ -3,14 +3,18 @@
 
   recv PORT BYTES TIMEOUT   listen (SO_RCVBUF/SO_SNDBUF fixed before listen, so
                             the accepted socket has them), accept one connection,
-                            read until BYTES or EOF or TIMEOUT seconds, checking
-                            every byte against the stream pattern; prints
-                            "bytes=N t_accept=T t_last=T verified=0|1 rcv_wnd=W
-                            rcvbuf=B" (CLOCK_MONOTONIC seconds; W the largest
-                            window advertised, B SO_RCVBUF read back)
+                            read until BYTES or EOF or TIMEOUT seconds after the
+                            accept, checking every byte against the stream
+                            pattern; prints "bytes=N t_accept=T t_last=T
+                            verified=0|1 rcv_wnd=W rcvbuf=B t_end=T"
+                            (CLOCK_MONOTONIC seconds; W the largest window
+                            advertised, B SO_RCVBUF read back, t_end when it
+                            stopped reading). BYTES 0: duration mode, read for
+                            TIMEOUT seconds; verified = every byte matched
   send ADDR PORT BYTES      SO_RCVBUF/SO_SNDBUF fixed before connect; prints
                             "t_connect=T" (taken just before connect()), then
-                            writes BYTES of the pattern and closes
+                            writes BYTES of the pattern and closes (BYTES 0:
+                            until the receiver closes)
   relay IF1 IF2 DELAY_MS    a wire with a delay, for kernels without sch_netem:
                             every frame that arrives on IF1 is sent on IF2
                             DELAY_MS milliseconds later and the other way round,
@@ -70,13 +74,18 @@ def recv(port, total, timeout):
     ls.listen(1)
     print("listening", flush=True)
     deadline = time.monotonic() + timeout
+    duration = total == 0
+    if duration:
+        total = 1 << 62
     ls.settimeout(timeout)
     try:
         c, _ = ls.accept()
     except socket.timeout:
-        print("bytes=0 t_accept=0 t_last=0 verified=0 rcv_wnd=-1 rcvbuf=-1", flush=True)
+        print("bytes=0 t_accept=0 t_last=0 verified=0 rcv_wnd=-1 rcvbuf=-1 t_end=0", flush=True)
         return 1
     t_accept = time.monotonic()
+    if duration:
+        deadline = t_accept + timeout
     got = 0
     ok = True
     t_last = t_accept
@@ -100,11 +109,13 @@ def recv(port, total, timeout):
         w = rcv_wnd_of(c)
         if w > max_wnd:
             max_wnd = w
+    t_end = min(time.monotonic(), deadline)
     rcvbuf = c.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
-    print("bytes=%d t_accept=%.6f t_last=%.6f verified=%d rcv_wnd=%d rcvbuf=%d"
-          % (got, t_accept, t_last, 1 if ok and got == total else 0, max_wnd, rcvbuf),
+    good = ok and (duration or got == total)
+    print("bytes=%d t_accept=%.6f t_last=%.6f verified=%d rcv_wnd=%d rcvbuf=%d t_end=%.6f"
+          % (got, t_accept, t_last, 1 if good else 0, max_wnd, rcvbuf, t_end),
           flush=True)
-    return 0 if ok and got == total else 1
+    return 0 if good else 1
 
 
 def send(addr, port, total):
@@ -114,9 +125,13 @@ def send(addr, port, total):
     print("t_connect=%.6f" % t0, flush=True)
     s.connect((addr, port))
     off = 0
-    while off < total:
-        n = min(65536, total - off)
-        off += s.send(pattern_at(off, n))
+    try:
+        while total == 0 or off < total:
+            n = 65536 if total == 0 else min(65536, total - off)
+            off += s.send(pattern_at(off, n))
+    except OSError:
+        if total:   # in duration mode the receiver ends it
+            raise
     s.close()
     return 0
 

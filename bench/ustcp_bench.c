@@ -1232,6 +1232,7 @@ struct lossb {
   struct ustcp_stack *st[2];      /* 0 receiver (listens), 1 sender */
   int lfd, sfd, cfd;
   uint64_t total, sent, rcvd;
+  uint64_t accepted_at;           /* virtual time of the accept, 0 before */
   bool failed;
 };
 struct lossb_host {
@@ -1290,7 +1291,10 @@ static void lb_receiver_cb(void *ctx, int fd, unsigned ev)
   (void)ev;
   if (fd == b->lfd) {
     int nfd = ustcp_accept(b->st[0], b->lfd, NULL);
-    if (nfd >= 0) b->sfd = nfd;
+    if (nfd >= 0) {
+      b->sfd = nfd;
+      b->accepted_at = sim_now(b->sim);
+    }
   }
   if (b->sfd < 0) return;
   uint8_t buf[32768];
@@ -1322,11 +1326,16 @@ static void lb_receiver_cb(void *ctx, int fd, unsigned ev)
  *   directions (seeded by s + 1), so the ACKs' draws move the data's losses. */
 static bool opt_loss_shared_rng;
 static uint64_t opt_loss_rate_bps, opt_loss_queue_bytes;
+/* --vtime S: instead of a byte count, the bytes received in the S seconds after
+ * the accept, over the time since the connect (bench/kernel_loss.sh's duration
+ * mode, for loss rates where a fixed size takes the kernel too long). */
+static uint64_t opt_loss_vtime_us;
 
 static double run_loss(double loss, uint64_t total, uint64_t seed)
 {
   static struct lossb b;
   memset(&b, 0, sizeof b);
+  if (opt_loss_vtime_us) total = UINT64_MAX;
   b.total = total;
   b.sfd = -1;
   b.sim = sim_new(opt_loss_shared_rng ? seed + 1 : seed);
@@ -1369,7 +1378,14 @@ static double run_loss(double loss, uint64_t total, uint64_t seed)
   const uint64_t vlimit_us = 500000ull * USTCP_SEC;
   uint64_t t0 = bench_now_ns();
   while (b.rcvd < total && !b.failed) {
-    if (!sim_step(b.sim, vlimit_us)) { b.failed = true; fprintf(stderr, "loss: stuck\n"); break; }
+    uint64_t until = vlimit_us;
+    if (opt_loss_vtime_us && b.sfd >= 0) until = b.accepted_at + opt_loss_vtime_us;
+    if (!sim_step(b.sim, until)) {
+      if (opt_loss_vtime_us && b.sfd >= 0) break;   /* the window is over */
+      b.failed = true;
+      fprintf(stderr, "loss: stuck\n");
+      break;
+    }
     if (wall_exceeded(t0)) { b.failed = true; fprintf(stderr, "loss: wall-clock limit\n"); break; }
   }
   uint64_t vt = sim_now(b.sim);
@@ -1391,7 +1407,7 @@ static double run_loss(double loss, uint64_t total, uint64_t seed)
           (unsigned long long)ti.rto_expirations, ti.backoff);
   for (int i = 0; i < 2; i++) ustcp_stack_free(b.st[i]);
   sim_free(b.sim);
-  if (b.failed || !vt || b.rcvd != total) return 0;
+  if (b.failed || !vt || (!opt_loss_vtime_us && b.rcvd != total)) return 0;
   return (double)b.rcvd / ((double)vt / 1e6);
 }
 
@@ -1770,6 +1786,8 @@ static void usage(void)
           "                                        peak engine memory\n"
           "  lat    --iters N                     64 B round trip (us, p50 and p99)\n"
           "  loss   --loss P --bytes N [--seed0 S] [--rate BPS] [--queue BYTES] [--shared-rng]\n"
+          "         [--label L] [--vtime S]       (key lossP.ustcp_L; --vtime: bytes received in the\n"
+          "                                       S s after the accept instead of a byte count)\n"
           "                                       sim network, 100 ms RTT, 32 KiB buffers, smoltcp's\n"
           "                                       netsim model; repetition r uses seed S + r (0) (B/s)\n"
           "  zcopy  [--mtu M] [--bytes N] [--buf B] [--side classic|direct]  bulk, classic API vs\n"
@@ -1794,6 +1812,7 @@ int main(int argc, char **argv)
   int conc = 32, reps = 5;
   double loss = 0;
   uint64_t segs = UINT64_MAX, seed0 = 0;
+  const char *label = NULL;
   bool buf_given = false;
   const char *ns = NULL, *tun = "ubtun0";
   uint32_t addr = 0, peer = 0;
@@ -1808,7 +1827,8 @@ int main(int argc, char **argv)
     {"peer", required_argument, 0, 'P'}, {"segs", required_argument, 0, 'S'},
     {"side", required_argument, 0, 'Z'},
     {"seed0", required_argument, 0, 's'}, {"rate", required_argument, 0, 'R'},
-    {"queue", required_argument, 0, 'Q'}, {"shared-rng", no_argument, 0, 'G'}, {0, 0, 0, 0}};
+    {"queue", required_argument, 0, 'Q'}, {"shared-rng", no_argument, 0, 'G'},
+    {"label", required_argument, 0, 'L'}, {"vtime", required_argument, 0, 'v'}, {0, 0, 0, 0}};
   optind = 2;
   int ch;
   while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -1833,6 +1853,8 @@ int main(int argc, char **argv)
     case 'R': opt_loss_rate_bps = strtoull(optarg, NULL, 0); break;
     case 'Q': opt_loss_queue_bytes = strtoull(optarg, NULL, 0); break;
     case 'G': opt_loss_shared_rng = true; break;
+    case 'L': label = optarg; break;
+    case 'v': opt_loss_vtime_us = (uint64_t)(atof(optarg) * 1e6); break;
     default: usage();
     }
   }
@@ -1898,7 +1920,8 @@ int main(int argc, char **argv)
       bench_result("zcopy.cpu_ratio", zr[1].cpu_ns_per_byte > 0
                                           ? zr[0].cpu_ns_per_byte / zr[1].cpu_ns_per_byte : 0);
     } else if (!strcmp(mode, "loss")) {
-      snprintf(key, sizeof key, "loss%g.ustcp%s", loss * 100, opt_loss_shared_rng ? "shared" : "");
+      snprintf(key, sizeof key, "loss%g.ustcp%s%s%s", loss * 100, opt_loss_shared_rng ? "shared" : "",
+               label ? "_" : "", label ? label : "");
       bench_result(key, run_loss(loss, bytes, seed0 + (uint64_t)r));
     } else {
       usage();
