@@ -42,6 +42,8 @@
 #   TUNIMP_SPECS  space-separated --impair specs (default: loss=1% loss=2%
 #                 loss=1%,reorder=5%,delay=5ms loss=2%,reorder=5%,delay=5ms
 #                 reorder=5%,delay=5ms)
+#   TUNIMP_CC     the kernel sender's congestion control (cubic; the namespace's
+#                 default is the host's, bbr on the machine of bench/RESULTS.md)
 #   USTCP         the ustcp binary (build/ustcp)
 # Output: "R tunimp.<spec>.<what> <value>" lines on stdout (what: ustcp_send,
 # kernel_send in MB/s; ustcp_retrans, ustcp_fast, ustcp_rto, kernel_retrans), a
@@ -52,6 +54,7 @@ U=${USTCP:-$ROOT/build/ustcp}
 REPS=${TUNIMP_REPS:-3}
 BYTES=${TUNIMP_BYTES:-20000000}
 LIMIT=${TUNIMP_LIMIT:-120}
+CC=${TUNIMP_CC:-cubic}
 SPECS=${TUNIMP_SPECS:-"loss=1% loss=2% loss=1%,reorder=5%,delay=5ms loss=2%,reorder=5%,delay=5ms reorder=5%,delay=5ms"}
 [ "$REPS" -ge 1 ] && [ "$REPS" -le 20 ] || { echo "tun_impair: 1 <= TUNIMP_REPS <= 20" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "tun_impair: needs root (namespace, TUN)" >&2; exit 1; }
@@ -90,19 +93,19 @@ head -c "$BYTES" /dev/urandom >"$tmp/www/big.bin"
 chmod -R a+rX "$tmp/www"
 want=$(sha256sum "$tmp/www/big.bin" | cut -d' ' -f1)
 
-# The kernel's sender: an HTTP file server whose listening socket has CUBIC (the
+# The kernel's sender: an HTTP file server whose listening socket has $CC (the
 # accepted sockets inherit it).
 cat >"$tmp/ksrv.py" <<'EOF'
 import functools, http.server, socket, sys
 class S(http.server.ThreadingHTTPServer):
     def server_bind(self):
-        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, b"cubic")
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, sys.argv[2].encode())
         super().server_bind()
 h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
 h.log_message = lambda *a: None
 S(("10.7.0.1", 8000), h).serve_forever()
 EOF
-timeout $((LIMIT * 40 + 600)) ip netns exec "$ns" "$PY" "$tmp/ksrv.py" "$tmp/www" >"$tmp/ksrv.log" 2>&1 &
+timeout $((LIMIT * 40 + 600)) ip netns exec "$ns" "$PY" "$tmp/ksrv.py" "$tmp/www" "$CC" >"$tmp/ksrv.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 50); do nsx ss -ltn 2>/dev/null | grep -q "10.7.0.1:8000 " && break; sleep 0.1; done
 nsx ss -ltn | grep -q "10.7.0.1:8000 " || { echo "tun_impair: the kernel's HTTP server did not start" >&2; cat "$tmp/ksrv.log" >&2; exit 1; }
@@ -161,7 +164,7 @@ kernel_send() {
   fi
 }
 
-echo "tun_impair: $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); $BYTES bytes, $REPS reps per side per spec" >&2
+echo "tun_impair: $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); $BYTES bytes, $REPS reps per side per spec; the kernel sends with $CC" >&2
 RAW=$tmp/raw
 : >"$RAW"
 for spec in $SPECS; do
