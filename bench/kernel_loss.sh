@@ -174,7 +174,7 @@ pair_up() {
     ip netns exec "$ns" ethtool -K "$dev" tso off gso off gro off tx off >/dev/null 2>&1 || true
     ip -n "$ns" link set "$dev" up
     if [ "$l" != 0 ]; then
-      printf 'table netdev kloss {\n  chain in {\n    type filter hook ingress device "%s" priority 0; policy accept;\n    numgen random mod 100 < %s drop\n  }\n}\n' \
+      printf 'table netdev kloss {\n  chain in {\n    type filter hook ingress device "%s" priority 0; policy accept;\n    counter\n    numgen random mod 100 < %s counter drop\n  }\n}\n' \
         "$dev" "$l" | ip netns exec "$ns" nft -f -
     fi
     [ "$NETEM" = 1 ] && ip netns exec "$ns" tc qdisc add dev "$dev" root netem delay "${DELAY_MS}ms" limit 10000
@@ -209,6 +209,9 @@ for l in $LOSSES; do
         { echo "kernel_loss: relay $i did not start:" >&2; cat "$WORK/relay-$l-$i.out" >&2; exit 1; }
     done
   fi
+  # The path's RTT, once per loss rate (pings may be lost too: 5 of them).
+  rtt=$(ip netns exec "kl-$TAG-$l-1-b" ping -n -q -c 5 -i 0.2 -W 2 10.79.0.1 2>/dev/null | sed -n 's|.*= [0-9.]*/\([0-9.]*\)/.*|\1|p')
+  echo "kernel_loss: loss $l %: ping RTT over the path (avg of those answered) ${rtt:-none answered} ms" >&2
   rpids=()
   for i in $(seq 1 "$RUNS"); do
     timeout -k 5 $((tlimit + 10)) ip netns exec "kl-$TAG-$l-$i-a" env BUF="$BUF" CC="$CC" "$PY" "$PYH" recv 5000 "$total" "$tlimit" \
@@ -236,6 +239,18 @@ for l in $LOSSES; do
       echo "kernel_loss: loss $l % run $i FAILED (time limit $LIMIT s or payload): recv '${r:-nothing}' $(head -c 300 "$WORK/send-$l-$i.out")" >&2
     fi
   done
+  # What the loss rules did, over all runs: packets seen and dropped on each end.
+  if [ "$l" != 0 ]; then
+    seen=0; dropped=0
+    for i in $(seq 1 "$RUNS"); do
+      for s in a b; do
+        set -- $(ip netns exec "kl-$TAG-$l-$i-$s" nft list table netdev kloss 2>/dev/null |
+          sed -n 's/.*counter packets \([0-9]*\).*/\1/p' | tr '\n' ' ')
+        [ $# = 2 ] && { seen=$((seen + $1)); dropped=$((dropped + $2)); }
+      done
+    done
+    echo "kernel_loss: loss $l %: the nftables rules dropped $dropped of $seen packets ($(awk -v d="$dropped" -v n="$seen" 'BEGIN { printf "%.2f", n ? 100 * d / n : 0 }') %)" >&2
+  fi
   # This loss rate's namespaces and helpers go before the next one's.
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
