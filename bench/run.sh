@@ -369,8 +369,10 @@ fi
 {
   echo "R ideal.window_rtt 327680"   # 32 KiB window / 100 ms
   # smoltcp tests/netsim.rs (fn netsim), the 32768 row of its snapshot
-  # tests/snapshots/netsim__netsim.snap (commit 24f83e97, 2026-06-16; unchanged there
-  # since 671827b1): one run, seeds 0 (listener -> connector) and 1 (data direction).
+  # tests/snapshots/netsim__netsim.snap at commit 24f83e97 (2026-06-16, "accept new
+  # netsim results"; the snapshot before it, 671827b1, had 266,384 / 74,126 / 2,112 at
+  # 1 / 10 / 30 %): one run, seeds 0 (listener -> connector) and 1 (data direction),
+  # no congestion control (ci.sh enables neither socket-tcp-reno nor -cubic).
   echo "R smoltcp.loss0 322945"
   echo "R smoltcp.loss1 219671"
   echo "R smoltcp.loss10 37775"
