@@ -187,8 +187,7 @@ pair_up() {
 
 # wait_for FILE WORD: at most 5 s until FILE holds WORD.
 wait_for() {
-  local k
-  for k in $(seq 1 50); do
+  for _ in $(seq 1 50); do
     grep -q "$2" "$1" 2>/dev/null && return 0
     sleep 0.1
   done

@@ -116,18 +116,18 @@ label() { echo "$1" | tr -d '%' | tr ',=' '_-'; }
 
 # ustcp_send SPEC SEED LABEL
 ustcp_send() {
-  local spec=$1 seed=$2 lb=$3 ctl=$tmp/ctl.sock pid t0 t1 rc line i
+  local spec=$1 seed=$2 lb=$3 ctl=$tmp/ctl.sock pid t0 t1 rc line
   rm -f "$ctl" "$tmp/got1.bin"
   timeout $((LIMIT + 30)) ip netns exec "$ns" "$U" serve --http "$tmp/www" --tun t0 --no-configure \
     --ctl "$ctl" --impair "$spec" --seed "$seed" -v >"$tmp/serve.log" 2>&1 &
   pid=$!
-  for i in $(seq 1 50); do timeout 5 "$U" stat --ctl "$ctl" >/dev/null 2>&1 && break; sleep 0.1; done
+  for _ in $(seq 1 50); do timeout 5 "$U" stat --ctl "$ctl" >/dev/null 2>&1 && break; sleep 0.1; done
   t0=$(now)
   nsx curl -sS --max-time "$LIMIT" -o "$tmp/got1.bin" http://10.7.0.2/big.bin 2>>"$tmp/curl.err"
   rc=$?
   t1=$(now)
   # the connection's counters, logged by serve -v when it closes (after curl's FIN)
-  for i in $(seq 1 50); do grep -q " closed (" "$tmp/serve.log" && break; sleep 0.1; done
+  for _ in $(seq 1 50); do grep -q " closed (" "$tmp/serve.log" && break; sleep 0.1; done
   kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
   line=$(grep " closed (" "$tmp/serve.log" | tail -1)
   if [ "$rc" = 0 ] && [ "$(sha256sum <"$tmp/got1.bin" | cut -d' ' -f1)" = "$want" ]; then
