@@ -3,7 +3,7 @@
 # is missing. Never prompts. Without root it only reports what is missing; the tests
 # that need a missing tool print SKIP.
 set -u
-need_cmds="cmake:cmake gcc:gcc clang:clang tshark:tshark xmllint:libxml2-utils rsvg-convert:librsvg2-bin socat:socat curl:curl ip:iproute2 python3:python3 ping:iputils-ping nft:nftables wget:wget nginx:nginx-light redis-server:redis-server redis-benchmark:redis-tools ab:apache2-utils pkg-config:pkg-config c++:g++ readelf:binutils"
+need_cmds="cmake:cmake gcc:gcc clang:clang tshark:tshark xmllint:libxml2-utils rsvg-convert:librsvg2-bin socat:socat curl:curl ip:iproute2 python3:python3 ping:iputils-ping nft:nftables wget:wget nginx:nginx-light redis-server:redis-server redis-benchmark:redis-tools ab:apache2-utils pkg-config:pkg-config c++:g++ readelf:binutils ethtool:ethtool"
 missing=""
 for pair in $need_cmds; do
   cmd=${pair%%:*}; pkg=${pair##*:}
