@@ -107,10 +107,20 @@ static void emit(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint8_t flag
       /* remembered for RTTM (tcp_input.c ts_rtt_us): data sent again */
       if (plen && seq_lt(seq, t->snd_max)) t->rtt.rexmit_tsval = h.opts.ts_val ? h.opts.ts_val : 1;
     }
-    if ((flags & TCP_ACK) && t->sack_ok && t->ooo_count) sack_fill_blocks(e, t, &h.opts);
+    if ((flags & TCP_ACK) && t->sack_ok && (t->ooo_count || t->dsack_len)) {
+      sack_fill_blocks(e, t, &h.opts);
+      if (t->dsack_len) {   /* a D-SACK is reported once (RFC 2883 §4) */
+        t->dsack_len = 0;
+        if (e->stats) e->stats->tcp_dsacks_out++;
+      }
+    }
   }
   if (!(flags & TCP_RST)) h.window = tcp_window_field(e, t);
   e->ops.output(e, t, t->local.ip, t->remote.ip, tos, &h, pl, npl);
+  /* RFC 8985 §6: when each byte was sent (tcp_rack.c) */
+  if (!(flags & (TCP_SYN | TCP_RST)) && (plen || (flags & TCP_FIN)))
+    rack_on_send(e, t, seq, seq + plen + !!(flags & TCP_FIN),
+                 (h.opts.present & TCP_OPT_HAS_TS) ? h.opts.ts_val : 0);
   t->info.segs_out++;
   if (plen) {
     t->info.data_segs_out++;
@@ -340,7 +350,7 @@ void tcp_schedule_ack(struct tcp_engine *e, struct tcb *t, uint32_t plen, uint8_
 uint32_t tcp_current_mss(struct tcp_engine *e, struct tcb *t)
 {
   uint32_t mss = t->snd_mss;
-  if (t->sack_ok && t->ooo_count) {
+  if (t->sack_ok && (t->ooo_count || t->dsack_len)) {
     struct tcp_opts o;
     memset(&o, 0, sizeof o);
     sack_fill_blocks(e, t, &o);
