@@ -820,7 +820,8 @@ bool rack_try_undo_ts(struct tcp_engine *e, struct tcb *t, const struct tcp_hdr 
 uint64_t rack_mem(const struct tcb *t);
 /* tcp_input.c: loss recovery entered (RFC 6675 §5 / RFC 6582 / RFC 6937
  * initialisation), the retransmissions recovery sends, PRR for an ACK. */
-void tcp_enter_recovery(struct tcp_engine *e, struct tcb *t);
+/* reduce: a congestion event (false: right after a timeout, cwnd was cut) */
+void tcp_enter_recovery(struct tcp_engine *e, struct tcb *t, bool reduce);
 void tcp_recovery_send(struct tcp_engine *e, struct tcb *t);
 void tcp_prr_ack(struct tcb *t, uint32_t delivered, bool una_advanced);
 /* RACK's reordering timer expired (tcp_rack_reo_timeout). */

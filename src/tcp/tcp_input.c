@@ -421,10 +421,23 @@ static void dup_ack(struct tcp_engine *e, struct tcb *t)
    * duplicates follow a large jump. Without it every loss below recover
    * waited for a (backed-off) timeout. */
   if (!recovery_allowed(t)) return;
-  tcp_enter_recovery(e, t);
+  tcp_enter_recovery(e, t, true);
 }
 
-void tcp_enter_recovery(struct tcp_engine *e, struct tcb *t)
+/* RACK found lost data (Linux's tcp_time_to_recover: lost_out): recovery
+ * retransmits it. Right after a timeout (snd_una <= recover, where RFC 6582
+ * keeps duplicate ACKs from starting a recovery) cwnd was cut already: the
+ * recovery sends what RACK marked without a second reduction, as Linux
+ * retransmits RACK's losses in its Loss state. Not while the timeout's
+ * go-back-N is still resending. */
+static void rack_recover(struct tcp_engine *e, struct tcb *t)
+{
+  if (t->rec.in_recovery || t->snd_nxt != t->snd_max || !rack_lost_bytes(t)) return;
+  if (!recovery_allowed(t)) return;
+  tcp_enter_recovery(e, t, true);
+}
+
+void tcp_enter_recovery(struct tcp_engine *e, struct tcb *t, bool reduce)
 {
   uint32_t mss = t->snd_mss;
   t->rec.lt_extra = 0;
@@ -441,8 +454,10 @@ void tcp_enter_recovery(struct tcp_engine *e, struct tcb *t)
     t->rec.in_cwr = false;
   } else {
     t->rec.prior_cwnd = u32_max(t->cc.cwnd, mss);
-    rack_undo_init(e, t);                     /* what an undo restores (tcp_init_undo) */
-    cc_congestion_event(e, t, flight);        /* the module sets ssthresh */
+    if (reduce) {
+      rack_undo_init(e, t);                   /* what an undo restores (tcp_init_undo) */
+      cc_congestion_event(e, t, flight);      /* the module sets ssthresh */
+    }
     t->rec.prr_delivered = 0;
     t->rec.prr_out = 0;
   }
@@ -888,9 +903,8 @@ static enum verdict process_ack(struct tcp_engine *e, struct tcb *t, const struc
     }
     /* steps 5-6: RACK marks losses; one starts a recovery (Linux's
      * tcp_time_to_recover: lost_out) */
-    if (rack_detect_loss(e, t, false) && !t->rec.in_recovery && recovery_allowed(t) &&
-        t->snd_nxt == t->snd_max)
-      tcp_enter_recovery(e, t);
+    rack_detect_loss(e, t, false);
+    rack_recover(e, t);
   }
   if (t->rec.in_recovery || t->rec.in_cwr) {
     /* Data this ACK delivered (Linux's newly_acked_sacked): acknowledged or
@@ -1040,9 +1054,9 @@ void tcp_rack_reo_timeout(struct tcp_engine *e, struct tcb *t)
   t->reo_armed = false;
   t->tlp_at_us = 0;
   if (rack_active(e, t) && rack_detect_loss(e, t, true)) {
-    if (!t->rec.in_recovery && recovery_allowed(t) && t->snd_nxt == t->snd_max) {
-      tcp_enter_recovery(e, t);
-      tcp_prr_ack(t, t->snd_mss, false);
+    if (!t->rec.in_recovery) {
+      rack_recover(e, t);
+      if (t->rec.in_recovery) tcp_prr_ack(t, t->snd_mss, false);
     }
     if (t->rec.in_recovery) tcp_recovery_send(e, t);
   }

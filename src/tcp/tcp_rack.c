@@ -363,8 +363,6 @@ void rack_update_reo_wnd(struct tcp_engine *e, struct tcb *t, uint32_t prior_una
     if (steps < 255) steps++;
     t->rec.reo_wnd_steps = steps;
     t->rec.reo_wnd_persist = RACK_RECOVERY_THRESH;
-    /* D-SACKs say a retransmission was spurious: reordering (or delay) */
-    t->rec.reord_seen = true;
     r->dsack_seen = false;
     r->dsack_round = t->snd_max;
     r->dsack_round_set = true;
