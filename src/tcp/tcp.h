@@ -812,7 +812,9 @@ void rack_recovery_end(struct tcb *t);
  * marked any. Runs only after RACK advanced unless force (the timer). */
 bool rack_detect_loss(struct tcp_engine *e, struct tcb *t, bool force);
 uint32_t rack_lost_bytes(const struct tcb *t);
-bool rack_next_lost(const struct tcb *t, uint32_t *start, uint32_t *end);
+/* The first range at or after from that RACK marked lost, without its SACKed
+ * bytes: [*start, *end); O(log n) to find from. */
+bool rack_next_lost(const struct tcb *t, uint32_t from, uint32_t *start, uint32_t *end);
 void rack_on_rto(struct tcp_engine *e, struct tcb *t);
 void rack_undo_init(struct tcp_engine *e, struct tcb *t);
 bool rack_try_undo_dsack(struct tcp_engine *e, struct tcb *t);

@@ -510,18 +510,21 @@ void tcp_recovery_send(struct tcp_engine *e, struct tcb *t)
   if (rack_active(e, t)) {
     /* RACK: what it marked lost, lowest first, then new data (Linux's
      * tcp_xmit_retransmit_queue, then tcp_data_snd_check). Each pass
-     * retransmits from a later point or stops, so the loop ends. */
-    uint32_t last = t->snd_una;
-    bool first = true;
-    while (tcp_pipe(t) < t->cc.cwnd) {
+     * retransmits from a later point or stops, so the loop ends; pipe is
+     * computed once and grows by what each retransmission sends (lost bytes
+     * back in flight), so an ACK costs O(ranges) however many segments go. */
+    uint32_t from = t->snd_una;
+    uint32_t pipe = tcp_pipe(t);
+    while (pipe < t->cc.cwnd) {
       uint32_t hs, he;
-      if (!rack_next_lost(t, &hs, &he)) break;
-      if (!first && !seq_gt(hs, last)) break;
-      first = false;
-      last = hs;
-      uint32_t before = t->info.retrans_segs;
+      if (!rack_next_lost(t, from, &hs, &he)) break;
+      uint32_t before = t->info.retrans_segs, una = t->snd_una;
+      uint64_t sent = t->info.bytes_sent;
       tcp_retransmit_at(e, t, hs, u32_min(he - hs, mss));
-      if (t->info.retrans_segs == before) break;   /* nothing could go */
+      if (t->info.retrans_segs == before || t->snd_una != una) break;   /* nothing could go */
+      uint32_t len = (uint32_t)(t->info.bytes_sent - sent);
+      pipe += len ? len : 1;
+      from = hs + (len ? len : 1);
       t->info.fast_retrans++;
     }
     tcp_output(e, t);

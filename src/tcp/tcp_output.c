@@ -577,6 +577,8 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
   bool lowat = t->notsent_lowat || e->cfg->notsent_lowat != UINT32_MAX;
   bool was_writable = lowat && tcp_stream_memory_free(e, t, 1);
   cc_before_output(e, t);   /* RFC 5681 §4.1 restart after idle */
+  bool have_pipe = false;
+  uint32_t pipe0 = 0, pipe_nxt = 0;
   for (;;) {
     if (t->nsacked && seq_lt(t->snd_nxt, t->snd_max)) {
       /* Going back over sent data (after a timeout): what the peer SACKed it
@@ -597,7 +599,16 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     uint32_t inflight = t->snd_nxt - t->snd_una;
     /* In recovery cwnd is set against pipe (RFC 6675, PRR): SACKed and lost
      * data is not in the network. */
-    uint32_t cwnd_used = t->rec.in_recovery && t->snd_nxt == t->snd_max ? tcp_pipe(t) : inflight;
+    uint32_t cwnd_used = inflight;
+    if (t->rec.in_recovery && t->snd_nxt == t->snd_max) {
+      /* pipe once per call, plus the new data sent since: O(1) a segment */
+      if (!have_pipe) {
+        pipe0 = tcp_pipe(t);
+        pipe_nxt = t->snd_nxt;
+        have_pipe = true;
+      }
+      cwnd_used = pipe0 + (t->snd_nxt - pipe_nxt);
+    }
     uint32_t mss = tcp_current_mss(e, t);
     uint32_t len;
     bool fin;

@@ -449,14 +449,15 @@ uint32_t rack_lost_bytes(const struct tcb *t)
   return n;
 }
 
-bool rack_next_lost(const struct tcb *t, uint32_t *start, uint32_t *end)
+bool rack_next_lost(const struct tcb *t, uint32_t from, uint32_t *start, uint32_t *end)
 {
   const struct tcp_rack *r = t->rack;
-  if (!r) return false;
-  for (uint32_t i = 0; i < r->n; i++) {
+  if (!r || !r->n) return false;
+  uint32_t i0 = seq_gt(from, r->seg[0].start) ? find_seg(r, from) : 0;
+  for (uint32_t i = i0; i < r->n; i++) {
     const struct rack_seg *s = &r->seg[i];
     if (!(s->flags & RACK_SEG_LOST)) continue;
-    uint32_t p = seq_max(s->start, t->snd_una);
+    uint32_t p = seq_max(seq_max(s->start, t->snd_una), from);
     for (;;) {   /* past SACKed bytes */
       uint32_t q = sack_skip(t, p);
       if (q == p) break;
