@@ -812,6 +812,9 @@ void rack_recovery_end(struct tcb *t);
  * marked any. Runs only after RACK advanced unless force (the timer). */
 bool rack_detect_loss(struct tcp_engine *e, struct tcb *t, bool force);
 uint32_t rack_lost_bytes(const struct tcb *t);
+/* For TCP_INFO (Linux's lost_out, retrans_out): un-SACKed bytes RACK marked
+ * lost in this episode, and those of them retransmitted since. O(ranges). */
+void rack_lost_info(const struct tcb *t, uint32_t *lost, uint32_t *retrans);
 /* The first range at or after from that RACK marked lost, without its SACKed
  * bytes: [*start, *end); O(log n) to find from. */
 bool rack_next_lost(const struct tcb *t, uint32_t from, uint32_t *start, uint32_t *end);

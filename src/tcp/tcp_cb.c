@@ -396,6 +396,12 @@ void tcb_fill_linux_info(const struct tcp_engine *e, const struct tcb *t,
   if (t->backoff > 0 && flight > 0 && t->state != USTCP_SYN_SENT && t->state != USTCP_SYN_RCVD) {
     o->tcpi_ca_state = 4;
     o->tcpi_lost = SEGS(unsacked);
+  } else if (t->rec.in_recovery && rack_active(e, t)) {
+    o->tcpi_ca_state = 3;
+    uint32_t lost, retrans;
+    rack_lost_info(t, &lost, &retrans);
+    o->tcpi_lost = SEGS(lost);
+    o->tcpi_retrans = SEGS(retrans);
   } else if (t->rec.in_recovery) {
     o->tcpi_ca_state = 3;
     uint32_t end = sack_lost_end(t);

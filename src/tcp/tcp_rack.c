@@ -31,6 +31,8 @@
 
 #define RACK_SEG_LOST 1u         /* marked lost, not retransmitted since (TCPCB_LOST) */
 #define RACK_SEG_RETRANS 2u      /* retransmitted at least once (TCPCB_EVER_RETRANS) */
+#define RACK_SEG_MARKED 4u       /* marked lost in this episode, retransmitted since or not
+                                    (TCPCB_LOST as Linux keeps it: for lost_out) */
 #define RACK_MAX_SEGS 1024u
 #define RACK_TIMEOUT_MIN_US 2000u   /* Linux's TCP_TIMEOUT_MIN (2 jiffies) */
 #define RACK_RECOVERY_THRESH 16u    /* Linux's TCP_RACK_RECOVERY_THRESH */
@@ -118,7 +120,8 @@ static void merge_at(struct tcp_rack *r, uint32_t i)
   struct rack_seg *a = &r->seg[i], *b = &r->seg[i + 1];
   a->end = b->end;
   if (b->xmit_us > a->xmit_us) a->xmit_us = b->xmit_us;
-  a->flags = ((a->flags | b->flags) & RACK_SEG_RETRANS) | (a->flags & b->flags & RACK_SEG_LOST);
+  a->flags = ((a->flags | b->flags) & (RACK_SEG_RETRANS | RACK_SEG_MARKED)) |
+             (a->flags & b->flags & RACK_SEG_LOST);
   memmove(&r->seg[i + 1], &r->seg[i + 2], (r->n - i - 2) * sizeof r->seg[0]);
   r->n--;
 }
@@ -230,7 +233,7 @@ void rack_on_send(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32_t en
   r = t->rack;
   for (uint32_t i = find_seg(r, seq); i < r->n && seq_lt(r->seg[i].start, end); i++) {
     r->seg[i].xmit_us = e->now_us;
-    r->seg[i].flags = RACK_SEG_RETRANS;
+    r->seg[i].flags = RACK_SEG_RETRANS | (r->seg[i].flags & RACK_SEG_MARKED);
   }
   if (r->undo_valid && seq_geq(seq, r->undo_marker)) {
     r->undo_retrans += segs_of(t, end - seq);
@@ -418,7 +421,7 @@ bool rack_detect_loss(struct tcp_engine *e, struct tcb *t, bool force)
     if (!sack_unsacked(t, s->start, s->end)) continue;
     int64_t remaining = (int64_t)(s->xmit_us + r->rtt_us + wnd) - (int64_t)e->now_us;
     if (remaining <= 0) {
-      s->flags |= RACK_SEG_LOST;
+      s->flags |= RACK_SEG_LOST | RACK_SEG_MARKED;
       marked = true;
       if (e->stats) e->stats->tcp_rack_lost++;
     } else if ((uint64_t)remaining > timeout) {
@@ -447,6 +450,19 @@ uint32_t rack_lost_bytes(const struct tcb *t)
   for (uint32_t i = 0; i < r->n; i++)
     if (r->seg[i].flags & RACK_SEG_LOST) n += sack_unsacked(t, r->seg[i].start, r->seg[i].end);
   return n;
+}
+
+void rack_lost_info(const struct tcb *t, uint32_t *lost, uint32_t *retrans)
+{
+  const struct tcp_rack *r = t->rack;
+  *lost = *retrans = 0;
+  for (uint32_t i = 0; r && i < r->n; i++) {
+    const struct rack_seg *s = &r->seg[i];
+    if (!(s->flags & RACK_SEG_MARKED)) continue;
+    uint32_t b = sack_unsacked(t, s->start, s->end);
+    *lost += b;
+    if (!(s->flags & RACK_SEG_LOST)) *retrans += b;
+  }
 }
 
 bool rack_next_lost(const struct tcb *t, uint32_t from, uint32_t *start, uint32_t *end)
@@ -481,7 +497,7 @@ void rack_on_rto(struct tcp_engine *e, struct tcb *t)
 {
   struct tcp_rack *r = t->rack;
   if (!r) return;
-  for (uint32_t i = 0; i < r->n; i++) r->seg[i].flags &= ~RACK_SEG_LOST;
+  for (uint32_t i = 0; i < r->n; i++) r->seg[i].flags &= ~(RACK_SEG_LOST | RACK_SEG_MARKED);
   r->undo_valid = false;
   r->advanced = false;
   if (t->reo_armed) {
