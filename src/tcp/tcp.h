@@ -327,6 +327,9 @@ struct tcb {
   bool reo_armed;                 /* tlp_at_us is RACK's reordering timer (RFC 8985 §6.3),
                                      not a loss probe: Linux's ICSK_TIME_REO_TIMEOUT shares
                                      the probe's timer too */
+  uint16_t reordering;            /* Linux's tp->reordering: the longest reordering seen, in
+                                     segments (0 = tcp_reordering's 3; at most 300,
+                                     tcp_max_reordering) */
 
   /* timers: absolute deadlines in us, 0 = unarmed */
   uint64_t rto_at_us;             /* retransmission: SYN, SYN-ACK, data, FIN */

@@ -436,7 +436,7 @@ void tcb_fill_linux_info(const struct tcp_engine *e, const struct tcb *t,
   o->tcpi_snd_ssthresh = t->cc.ssthresh >= UINT32_MAX / 2 ? 0x7fffffffu : t->cc.ssthresh / mss;
   o->tcpi_snd_cwnd = t->cc.cwnd / mss;
   o->tcpi_advmss = t->rcv_mss;
-  o->tcpi_reordering = 3;                    /* tcp_reordering, not adapted */
+  o->tcpi_reordering = t->reordering ? t->reordering : 3;   /* tcp_reordering, then RACK's */
   o->tcpi_rcv_space = t->rcv_wnd;
   o->tcpi_total_retrans = t->info.retrans_segs;
   o->tcpi_max_pacing_rate = UINT64_MAX;

@@ -287,7 +287,14 @@ static void deliver_range(struct tcp_engine *e, struct tcb *t, uint32_t a, uint3
   for (uint32_t i = find_seg(r, a); i < r->n && seq_lt(r->seg[i].start, b); i++) {
     struct rack_seg *s = &r->seg[i];
     if (!unsacked_in(prior, nprior, s->start, s->end)) continue;   /* SACKed before */
-    if (!(s->flags & RACK_SEG_RETRANS) && seq_lt(s->start, fack)) t->rec.reord_seen = true;
+    if (!(s->flags & RACK_SEG_RETRANS) && seq_lt(s->start, fack)) {
+      /* Linux's tcp_check_sack_reordering: the distance, in segments, is
+       * the reordering degree (TCP_INFO's tcpi_reordering) */
+      t->rec.reord_seen = true;
+      uint32_t mss = t->snd_mss ? t->snd_mss : 536;
+      uint32_t metric = fack - s->start, cur = t->reordering ? t->reordering : 3;
+      if (metric > cur * mss) t->reordering = (uint16_t)u32_min((metric + mss - 1) / mss, 300);
+    }
     rack_advance(e, t, s);
   }
 }
@@ -395,7 +402,7 @@ static uint64_t reo_wnd(const struct tcb *t)
     /* No reordering seen: aggressive in recovery, and once DupThresh
      * segments are SACKed (RFC 6675's rule, Linux's sacked_out >= reordering). */
     if (t->rec.in_recovery) return 0;
-    if (sacked_segs(t) >= 3u) return 0;
+    if (sacked_segs(t) >= (t->reordering ? t->reordering : 3u)) return 0;
   }
   uint64_t steps = t->rec.reo_wnd_steps ? t->rec.reo_wnd_steps : 1;
   uint64_t w = (t->rtt.min_rtt_us / 4) * steps;
