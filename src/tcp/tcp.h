@@ -251,8 +251,17 @@ struct tcb {
   uint8_t ecn_mode;
   uint32_t ts_off;
   uint32_t ts_recent;
+  /* RFC 2883 D-SACK to report on our next ACK (Linux's tcp_dsack_set):
+   * [dsack_left, dsack_left + dsack_len) arrived twice; dsack_len 0 = none */
+  uint32_t dsack_left;
   uint64_t ts_recent_us;
   uint8_t nsacked;
+  /* RACK's reordering state, kept while idle (Linux's reord_seen,
+   * rack.reo_wnd_steps, rack.reo_wnd_persist): reordering was observed;
+   * the reordering window in units of min_RTT / 4, raised by D-SACKs (RFC
+   * 8985 §6.2 step 4), back to 1 after 16 recoveries without one */
+  bool reord_seen;
+  uint8_t reo_wnd_steps, reo_wnd_persist;
   struct tcp_sack_block sacked[TCP_SACK_SCOREBOARD];
   uint32_t sack_rexmit;
 
@@ -265,12 +274,6 @@ struct tcb {
      * reduced for an ECE, by PRR as in recovery, until an ACK passes
      * cwr_high (snd_max when it began) */
     bool in_cwr;
-    /* RACK's reordering state, kept while idle (Linux's reord_seen,
-     * rack.reo_wnd_steps, rack.reo_wnd_persist): reordering was observed;
-     * the reordering window in units of min_RTT / 4, raised by D-SACKs (RFC
-     * 8985 §6.2 step 4), back to 1 after 16 recoveries without one */
-    bool reord_seen;
-    uint8_t reo_wnd_steps, reo_wnd_persist;
     uint32_t recover;             /* snd_max when recovery began */
     uint32_t lt_extra;            /* RFC 3042 limited transmit: bytes allowed past cwnd */
     uint32_t last_advance;        /* bytes the latest cumulative ACK advanced (RFC 6582 §4) */
@@ -282,9 +285,6 @@ struct tcb {
      * (Linux's tcp_add_reno_sack), in bytes, for pipe */
     uint32_t dup_bytes;
     uint32_t cwr_high;
-    /* RFC 2883 D-SACK to report on our next ACK (Linux's tcp_dsack_set):
-     * [dsack_left, dsack_left + dsack_len) arrived twice; dsack_len 0 = none */
-    uint32_t dsack_left;
   } rec;
 
   /* Congestion control (cc.h): cwnd and ssthresh are the module's outputs; its
@@ -344,7 +344,7 @@ struct tcb {
   uint64_t tlp_at_us;
   uint32_t tlp_high_seq;
   bool tlp_active, tlp_retrans;
-  uint16_t dsack_len;             /* see rec.dsack_left */
+  uint16_t dsack_len;             /* see dsack_left */
   uint32_t last_seg_seq;
 
   int so_error;                   /* pending error (negative errno), reported once */

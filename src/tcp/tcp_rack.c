@@ -290,7 +290,7 @@ static void deliver_range(struct tcp_engine *e, struct tcb *t, uint32_t a, uint3
     if (!(s->flags & RACK_SEG_RETRANS) && seq_lt(s->start, fack)) {
       /* Linux's tcp_check_sack_reordering: the distance, in segments, is
        * the reordering degree (TCP_INFO's tcpi_reordering) */
-      t->rec.reord_seen = true;
+      t->reord_seen = true;
       uint32_t mss = t->snd_mss ? t->snd_mss : 536;
       uint32_t metric = fack - s->start, cur = t->reordering ? t->reordering : 3;
       if (metric > cur * mss) t->reordering = (uint16_t)u32_min((metric + mss - 1) / mss, 300);
@@ -369,21 +369,21 @@ void rack_update_reo_wnd(struct tcp_engine *e, struct tcb *t, uint32_t prior_una
   if (r->dsack_seen && r->dsack_round_set && seq_lt(prior_una, r->dsack_round))
     r->dsack_seen = false;   /* within a round trip of the last widening */
   if (r->dsack_seen) {
-    uint8_t steps = t->rec.reo_wnd_steps ? t->rec.reo_wnd_steps : 1;
+    uint8_t steps = t->reo_wnd_steps ? t->reo_wnd_steps : 1;
     if (steps < 255) steps++;
-    t->rec.reo_wnd_steps = steps;
-    t->rec.reo_wnd_persist = RACK_RECOVERY_THRESH;
+    t->reo_wnd_steps = steps;
+    t->reo_wnd_persist = RACK_RECOVERY_THRESH;
     r->dsack_seen = false;
     r->dsack_round = t->snd_max;
     r->dsack_round_set = true;
-  } else if (!t->rec.reo_wnd_persist) {
-    t->rec.reo_wnd_steps = 1;
+  } else if (!t->reo_wnd_persist) {
+    t->reo_wnd_steps = 1;
   }
 }
 
 void rack_recovery_end(struct tcb *t)
 {
-  if (t->rec.reo_wnd_persist) t->rec.reo_wnd_persist--;
+  if (t->reo_wnd_persist) t->reo_wnd_persist--;
 }
 
 /* SACKed segments, as Linux's sacked_out counts them (a block's last,
@@ -398,13 +398,13 @@ static uint32_t sacked_segs(const struct tcb *t)
 /* Linux's tcp_rack_reo_wnd (RFC 8985 §6.2 step 4). */
 static uint64_t reo_wnd(const struct tcb *t)
 {
-  if (!t->rec.reord_seen) {
+  if (!t->reord_seen) {
     /* No reordering seen: aggressive in recovery, and once DupThresh
      * segments are SACKed (RFC 6675's rule, Linux's sacked_out >= reordering). */
     if (t->rec.in_recovery) return 0;
     if (sacked_segs(t) >= (t->reordering ? t->reordering : 3u)) return 0;
   }
-  uint64_t steps = t->rec.reo_wnd_steps ? t->rec.reo_wnd_steps : 1;
+  uint64_t steps = t->reo_wnd_steps ? t->reo_wnd_steps : 1;
   uint64_t w = (t->rtt.min_rtt_us / 4) * steps;
   return w < t->rtt.srtt_us ? w : t->rtt.srtt_us;
 }

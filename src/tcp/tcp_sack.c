@@ -30,7 +30,7 @@ void sack_dsack_set(struct tcp_engine *e, struct tcb *t, uint32_t left, uint32_t
 {
   if (!t->sack_ok || !e->cfg->dsack || !seq_lt(left, right)) return;
   if (right - left > UINT16_MAX) left = right - UINT16_MAX;
-  t->rec.dsack_left = left;
+  t->dsack_left = left;
   t->dsack_len = (uint16_t)(right - left);
 }
 
@@ -47,7 +47,7 @@ void sack_fill_blocks(struct tcp_engine *e, struct tcb *t, struct tcp_opts *o)
    * holding it included */
   unsigned d = 0;
   if (t->dsack_len && e->cfg->dsack) {
-    b[n++] = (struct tcp_sack_block){t->rec.dsack_left, t->rec.dsack_left + t->dsack_len};
+    b[n++] = (struct tcp_sack_block){t->dsack_left, t->dsack_left + t->dsack_len};
     d = 1;
   }
   /* RFC 2018 §4: the latest segment's interval first, then the intervals
