@@ -138,6 +138,12 @@ struct ustcp_config {
                                    outgoing SYNs and accepted on incoming ones; 2: accepted
                                    when the peer's SYN asks, never asked for. Per socket,
                                    USTCP_TCP_ECN */
+  uint32_t tcp_recovery;        /* 1 (Linux's net.ipv4.tcp_recovery = 1): bit 0 turns on
+                                   RACK loss detection (RFC 8985 §6) for SACK connections;
+                                   0 = RFC 6675's DupThresh rule (and RFC 5827 early
+                                   retransmit) */
+  bool dsack;                   /* 1 (Linux's net.ipv4.tcp_dsack): report duplicate
+                                   segments in D-SACK blocks (RFC 2883) */
 };
 void ustcp_config_default(struct ustcp_config *cfg);
 
@@ -563,6 +569,12 @@ struct ustcp_stats {
    * direct_reentry_refused: calls refused while a direct callback ran. */
   uint64_t tx_bytes_copied, rx_bytes_copied, buf_grow_copied;
   uint64_t out_iov_stale, direct_reentry_refused;
+  /* Loss recovery (issue 14): D-SACK blocks received and sent (Linux's
+   * TCPDSACKRecv, TCPDSACKOldSent + TCPDSACKOfoSent), segments RACK marked
+   * lost (RFC 8985 §6), and congestion-window reductions undone as spurious
+   * (TCPDSACKUndo + TCPFullUndo: every retransmission D-SACKed, or the
+   * timestamps showed the originals arrived, RFC 3522) */
+  uint64_t tcp_dsacks_in, tcp_dsacks_out, tcp_rack_lost, tcp_spurious_undos;
 };
 void ustcp_get_stats(const struct ustcp_stack *s, struct ustcp_stats *out);
 

@@ -51,6 +51,8 @@ void ustcp_config_default(struct ustcp_config *c)
   c->ipfrag_high_thresh = 4u << 20;
   c->ipfrag_time_us = 30 * USTCP_SEC;
   c->timestamps = true;
+  c->tcp_recovery = 1;
+  c->dsack = true;
   c->notsent_lowat = UINT32_MAX;
   c->tcp_ecn = 2;   /* Linux: ECN accepted when the peer asks (RFC 3168) */
   /* Linux's tcp_congestion_control. On the simulator's loss curve (100 ms

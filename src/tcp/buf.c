@@ -711,6 +711,21 @@ bool ooo_next(const struct tcb *t, bool first, uint32_t after, uint32_t *left, u
   return true;
 }
 
+bool ooo_overlap(const struct tcb *t, uint32_t seq, uint32_t end, uint32_t *left, uint32_t *right)
+{
+  uint64_t w = 0;
+  if (!t->ooo || !seq_lt(seq, end)) return false;
+  /* the interval starting at or before seq, else the first one after it */
+  uint32_t i = tree_near(t->ooo, &w, seq, 0);
+  if (!i || !seq_gt(nd(t->ooo, i)->right, seq)) i = tree_near(t->ooo, &w, seq, 1);
+  if (!i) return false;
+  uint32_t l = seq_max(nd(t->ooo, i)->left, seq), r = seq_min(nd(t->ooo, i)->right, end);
+  if (!seq_lt(l, r)) return false;
+  *left = l;
+  *right = r;
+  return true;
+}
+
 bool ooo_recent(const struct tcb *t, unsigned k, uint32_t *left, uint32_t *right)
 {
   if (!t->ooo || k >= t->ooo->nrecent) return false;

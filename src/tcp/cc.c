@@ -123,3 +123,12 @@ void cc_restart_window(struct tcb *t, uint64_t idle_us, uint64_t rto_us, uint32_
   }
   t->cc.cwnd = cwnd > restart_cwnd ? cwnd : restart_cwnd;
 }
+
+void cc_undo(struct tcp_engine *e, struct tcb *t, uint32_t prior_cwnd, uint32_t prior_ssthresh,
+             const unsigned char *prior_priv)
+{
+  if (t->cc.ops->undo) t->cc.ops->undo(t, prior_priv, e->now_us);
+  else memcpy(t->cc.priv, prior_priv, sizeof t->cc.priv);
+  if (prior_cwnd > t->cc.cwnd) t->cc.cwnd = prior_cwnd;
+  if (prior_ssthresh > t->cc.ssthresh) t->cc.ssthresh = prior_ssthresh;
+}

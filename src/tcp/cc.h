@@ -12,6 +12,8 @@
  *   on_rto               a retransmission timeout: ssthresh, and cwnd = 1 SMSS
  *   on_idle_restart      data is sent after an idle period longer than the RTO
  *                        (RFC 5681 §4.1, Linux's tcp_cwnd_restart)
+ *   undo                 the last congestion event was spurious (D-SACK or
+ *                        timestamp undo, tcp_rack.c): back to the state before it
  *
  * A module keeps its own state in tcb.cc.priv (CC_PRIV_BYTES); nothing else
  * reads it. Modules: "reno" (cc_newreno.c), "cubic" (cc_cubic.c, the default
@@ -45,6 +47,9 @@ struct cc_ops {
   void (*on_rto)(struct tcb *t, uint32_t flight, uint64_t now_us);
   void (*on_idle_restart)(struct tcb *t, uint64_t idle_us, uint64_t rto_us,
                           uint32_t restart_cwnd);
+  /* The congestion event was spurious: prior_priv is the module's state from
+   * before it. NULL: the engine restores prior_priv as it is. */
+  void (*undo)(struct tcb *t, const unsigned char *prior_priv, uint64_t now_us);
 };
 
 extern const struct cc_ops cc_newreno_ops;
@@ -61,6 +66,13 @@ void cc_congestion_event(struct tcp_engine *e, struct tcb *t, uint32_t flight);
 void cc_rto(struct tcp_engine *e, struct tcb *t, uint32_t flight);
 void cc_before_output(struct tcp_engine *e, struct tcb *t);
 void cc_after_output(struct tcp_engine *e, struct tcb *t, bool sent);   /* send time */
+/* A congestion event proved spurious (every retransmission D-SACKed, or
+ * RFC 3522's timestamp test): the module's state as it was before the event
+ * (its priv, saved by the engine) comes back through the module's undo hook,
+ * with cwnd and ssthresh at least what they were (Linux's
+ * tcp_undo_cwnd_reduction; RFC 9438 §4.9 for CUBIC). */
+void cc_undo(struct tcp_engine *e, struct tcb *t, uint32_t prior_cwnd, uint32_t prior_ssthresh,
+             const unsigned char *prior_priv);
 
 /* Shared by modules: slow start by every byte acknowledged, up to ssthresh
  * (RFC 3465 byte counting with no per-ACK limit, as main's D4 scripts and

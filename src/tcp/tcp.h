@@ -15,6 +15,8 @@
  *   tcp_cb.c      control block life cycle, state changes and their events
  *   tcp_ecn.c     ECN (RFC 3168): negotiation, ECT(0), ECE/CWR, the CWR reduction
  *   buf.c         byte rings (send/receive buffers) and the out-of-order intervals
+ *   tcp_sack.c    SACK scoreboard, SACK and D-SACK blocks, RFC 6675 pipe
+ *   tcp_rack.c    RACK loss detection (RFC 8985 §6), D-SACK on the sender, undo
  *   siphash.c     the keyed hash behind ISNs (RFC 6528) and SYN cookies
  *
  * The engine does not know the socket API or IP: the stack (src/stack) owns a
@@ -183,6 +185,7 @@ struct tcb {
   /* close handshake */
   bool fin_queued;                /* shutdown(SHUT_WR)/close: FIN follows the data */
   bool fin_sent;
+  bool oow_ack_sent;              /* see oow_ack_us */
   uint32_t fin_seq;               /* sequence number our FIN occupies */
   bool rcv_fin;                   /* the peer's FIN arrived (in order) */
   bool shut_rd;
@@ -248,8 +251,17 @@ struct tcb {
   uint8_t ecn_mode;
   uint32_t ts_off;
   uint32_t ts_recent;
+  /* RFC 2883 D-SACK to report on our next ACK (Linux's tcp_dsack_set):
+   * [dsack_left, dsack_left + dsack_len) arrived twice; dsack_len 0 = none */
+  uint32_t dsack_left;
   uint64_t ts_recent_us;
   uint8_t nsacked;
+  /* RACK's reordering state, kept while idle (Linux's reord_seen,
+   * rack.reo_wnd_steps, rack.reo_wnd_persist): reordering was observed;
+   * the reordering window in units of min_RTT / 4, raised by D-SACKs (RFC
+   * 8985 §6.2 step 4), back to 1 after 16 recoveries without one */
+  bool reord_seen;
+  uint8_t reo_wnd_steps, reo_wnd_persist;
   struct tcp_sack_block sacked[TCP_SACK_SCOREBOARD];
   uint32_t sack_rexmit;
 
@@ -292,8 +304,11 @@ struct tcb {
 
   /* Rate limit of ACKs to out-of-window segments and of challenge ACKs, as
    * Linux's tcp_oow_rate_limited (last_oow_ack_time): when one was last sent. */
-  bool oow_ack_sent;
   uint64_t oow_ack_us;
+  /* RACK (RFC 8985 §6, tcp_rack.c): transmit times of the data in flight and
+   * the RACK and undo state, allocated while data is in flight (NULL when idle,
+   * without SACK, or with tcp_recovery 0). */
+  struct tcp_rack *rack;
 
   /* ACK generation */
   bool ack_now;                   /* send an ACK at the next output */
@@ -309,6 +324,12 @@ struct tcb {
   uint8_t quick;                  /* ACKs still sent at once (icsk_ack.quick) */
   bool data_seen;                 /* data has arrived once (Linux: icsk_ack.ato != 0) */
   bool pingpong;                  /* we reply within the ATO: delay ACKs (pingpong mode) */
+  bool reo_armed;                 /* tlp_at_us is RACK's reordering timer (RFC 8985 §6.3),
+                                     not a loss probe: Linux's ICSK_TIME_REO_TIMEOUT shares
+                                     the probe's timer too */
+  uint16_t reordering;            /* Linux's tp->reordering: the longest reordering seen, in
+                                     segments (0 = tcp_reordering's 3; at most 300,
+                                     tcp_max_reordering) */
 
   /* timers: absolute deadlines in us, 0 = unarmed */
   uint64_t rto_at_us;             /* retransmission: SYN, SYN-ACK, data, FIN */
@@ -323,6 +344,7 @@ struct tcb {
   uint64_t tlp_at_us;
   uint32_t tlp_high_seq;
   bool tlp_active, tlp_retrans;
+  uint16_t dsack_len;             /* see dsack_left */
   uint32_t last_seg_seq;
 
   int so_error;                   /* pending error (negative errno), reported once */
@@ -556,6 +578,9 @@ bool ooo_next(const struct tcb *t, bool first, uint32_t after, uint32_t *left, u
 /* The k-th interval in order of recent report (RFC 2018 §4: 0 holds the latest
  * segment), false past the last. O(1). */
 bool ooo_recent(const struct tcb *t, unsigned k, uint32_t *left, uint32_t *right);
+/* The first part of [seq, end) that out-of-order intervals already hold
+ * (for a D-SACK, RFC 2883), false if none. O(log n). */
+bool ooo_overlap(const struct tcb *t, uint32_t seq, uint32_t end, uint32_t *left, uint32_t *right);
 uint64_t ooo_mem(const struct tcb *t);
 /* Bytes held in out-of-order intervals (O(intervals); for statistics). */
 uint64_t ooo_bytes(const struct tcb *t);
@@ -722,6 +747,7 @@ void tcp_enter_cwr(struct tcp_engine *e, struct tcb *t);
 
 /* ---- tcp_sack.c ---- */
 void sack_fill_blocks(struct tcp_engine *e, struct tcb *t, struct tcp_opts *o);
+void sack_dsack_set(struct tcp_engine *e, struct tcb *t, uint32_t left, uint32_t right);
 void sack_update(struct tcb *t, const struct tcp_opts *o);
 void sack_prune(struct tcb *t);
 bool sack_next_hole(const struct tcb *t, uint32_t from, uint32_t *start, uint32_t *end);
@@ -770,6 +796,44 @@ static inline size_t ring_pieces(const struct ring *r, uint32_t off, uint32_t n,
 /* Frees the ring storage cache (buf.c), when the engine goes. */
 void tcp_ring_cache_free(struct tcp_engine *e);
 void tcp_retransmit_at(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32_t max_len);
+
+/* ---- tcp_rack.c: RACK (RFC 8985 §6), D-SACK (RFC 2883), undo ---- */
+struct tcp_rack;
+bool rack_enabled(const struct tcp_engine *e, const struct tcb *t);
+bool rack_active(const struct tcp_engine *e, const struct tcb *t);
+void rack_free(struct tcp_engine *e, struct tcb *t);
+/* emit(): data (and FIN) [seq, end) went out; tsval its TSval (0 without TS) */
+void rack_on_send(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32_t end, uint32_t tsval);
+/* process_ack, after sack_update and before snd_una moves: prior is the
+ * scoreboard before this ACK, prior_una snd_una before it */
+void rack_on_ack(struct tcp_engine *e, struct tcb *t, const struct tcp_hdr *h,
+                 const struct tcp_sack_block *prior, unsigned nprior, uint32_t prior_una);
+void rack_prune(struct tcp_engine *e, struct tcb *t);
+void rack_update_reo_wnd(struct tcp_engine *e, struct tcb *t, uint32_t prior_una);
+void rack_recovery_end(struct tcb *t);
+/* Steps 5-6: marks lost segments, arms the reordering timer; true if it
+ * marked any. Runs only after RACK advanced unless force (the timer). */
+bool rack_detect_loss(struct tcp_engine *e, struct tcb *t, bool force);
+uint32_t rack_lost_bytes(const struct tcb *t);
+/* For TCP_INFO (Linux's lost_out, retrans_out): un-SACKed bytes RACK marked
+ * lost in this episode, and those of them retransmitted since. O(ranges). */
+void rack_lost_info(const struct tcb *t, uint32_t *lost, uint32_t *retrans);
+/* The first range at or after from that RACK marked lost, without its SACKed
+ * bytes: [*start, *end); O(log n) to find from. */
+bool rack_next_lost(const struct tcb *t, uint32_t from, uint32_t *start, uint32_t *end);
+void rack_on_rto(struct tcp_engine *e, struct tcb *t);
+void rack_undo_init(struct tcp_engine *e, struct tcb *t);
+bool rack_try_undo_dsack(struct tcp_engine *e, struct tcb *t);
+bool rack_try_undo_ts(struct tcp_engine *e, struct tcb *t, const struct tcp_hdr *h);
+uint64_t rack_mem(const struct tcb *t);
+/* tcp_input.c: loss recovery entered (RFC 6675 §5 / RFC 6582 / RFC 6937
+ * initialisation), the retransmissions recovery sends, PRR for an ACK. */
+/* reduce: a congestion event (false: right after a timeout, cwnd was cut) */
+void tcp_enter_recovery(struct tcp_engine *e, struct tcb *t, bool reduce);
+void tcp_recovery_send(struct tcp_engine *e, struct tcb *t);
+void tcp_prr_ack(struct tcb *t, uint32_t delivered, bool una_advanced);
+/* RACK's reordering timer expired (tcp_rack_reo_timeout). */
+void tcp_rack_reo_timeout(struct tcp_engine *e, struct tcb *t);
 
 /* ---- siphash.c ---- */
 uint64_t siphash24(const uint64_t key[2], const void *data, size_t len);

@@ -141,6 +141,7 @@ void tcb_free(struct tcp_engine *e, struct tcb *t)
   ring_free(e, &t->sndbuf);
   ring_free(e, &t->rcvbuf);
   ooo_free_all(e, t);
+  rack_free(e, t);
   if (t->lst) tcp_free_mem(e, t->lst, sizeof *t->lst);
   e->conns--;
   tcp_free_mem(e, t, sizeof *t);
@@ -204,6 +205,7 @@ bool tcb_close(struct tcp_engine *e, struct tcb *t, int err, enum ustcp_cause ca
   }
   t->rto_at_us = t->persist_at_us = t->delack_at_us = 0;
   t->keepalive_at_us = t->close_at_us = t->tlp_at_us = 0;
+  t->reo_armed = false;
   timer_remove(e, t);
   if (t->in_hash) e->ops.hash_remove(e, t);
   /* A stopped listener gives up its listener state (after hash_remove, which
@@ -223,6 +225,7 @@ bool tcb_close(struct tcp_engine *e, struct tcb *t, int err, enum ustcp_cause ca
   /* The socket keeps the block (and its error) until the application closes it;
    * buffers of unread data stay readable, unsent data is gone. */
   ring_free(e, &t->sndbuf);
+  rack_free(e, t);
   if (e->ops.wake) e->ops.wake(e, t);
   return false;
 }
@@ -335,6 +338,7 @@ void tcb_fill_info(const struct tcb *t, struct ustcp_tcp_info *out)
   out->rcv_buf_used = t->rcvbuf.len;
   out->mem_bytes = sizeof *t + t->sndbuf.size + t->rcvbuf.size;
   out->mem_bytes += ooo_mem(t);
+  out->mem_bytes += rack_mem(t);
 }
 
 /* Linux's numbering of TCP states (include/net/tcp_states.h), which TCP_INFO
@@ -392,6 +396,12 @@ void tcb_fill_linux_info(const struct tcp_engine *e, const struct tcb *t,
   if (t->backoff > 0 && flight > 0 && t->state != USTCP_SYN_SENT && t->state != USTCP_SYN_RCVD) {
     o->tcpi_ca_state = 4;
     o->tcpi_lost = SEGS(unsacked);
+  } else if (t->rec.in_recovery && rack_active(e, t)) {
+    o->tcpi_ca_state = 3;
+    uint32_t lost, retrans;
+    rack_lost_info(t, &lost, &retrans);
+    o->tcpi_lost = SEGS(lost);
+    o->tcpi_retrans = SEGS(retrans);
   } else if (t->rec.in_recovery) {
     o->tcpi_ca_state = 3;
     uint32_t end = sack_lost_end(t);
@@ -426,7 +436,7 @@ void tcb_fill_linux_info(const struct tcp_engine *e, const struct tcb *t,
   o->tcpi_snd_ssthresh = t->cc.ssthresh >= UINT32_MAX / 2 ? 0x7fffffffu : t->cc.ssthresh / mss;
   o->tcpi_snd_cwnd = t->cc.cwnd / mss;
   o->tcpi_advmss = t->rcv_mss;
-  o->tcpi_reordering = 3;                    /* tcp_reordering, not adapted */
+  o->tcpi_reordering = t->reordering ? t->reordering : 3;   /* tcp_reordering, then RACK's */
   o->tcpi_rcv_space = t->rcv_wnd;
   o->tcpi_total_retrans = t->info.retrans_segs;
   o->tcpi_max_pacing_rate = UINT64_MAX;

@@ -43,6 +43,7 @@ uint64_t tcp_tcb_mem(const struct tcb *t)
   m += t->sndbuf.size;
   m += t->rcvbuf.size;
   m += ooo_mem(t);
+  m += rack_mem(t);
   return m;
 }
 

@@ -328,9 +328,12 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, const struct tcp_hd
   } else if (t->rec.in_recovery) {
     if (seq_geq(ack, t->rec.recover)) {
       /* RFC 6582 §3.2 step 3: a full ACK ends recovery, with cwnd = ssthresh
-       * (RFC 6937 §3; Linux's tcp_end_cwnd_reduction). */
+       * (RFC 6937 §3; Linux's tcp_end_cwnd_reduction), unless the timestamps
+       * show the originals arrived and it was all spurious (RFC 3522; Linux's
+       * tcp_try_undo_recovery): then cwnd and ssthresh come back. */
       t->rec.in_recovery = false;
-      t->cc.cwnd = t->cc.ssthresh;
+      rack_recovery_end(t);
+      if (!rack_try_undo_ts(e, t, h)) t->cc.cwnd = t->cc.ssthresh;
     } else {
       /* Partial ACK: PRR (process_ack) sends what the next hole needs. The
        * acknowledged segments took their duplicate ACKs' share with them
@@ -347,11 +350,23 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, const struct tcp_hd
   t->snd_una = ack;
   if (seq_lt(t->snd_nxt, ack)) t->snd_nxt = ack;
   if (t->nsacked) sack_prune(t);
+  rack_prune(e, t);
   if (t->snd_una == t->snd_max) t->rto_at_us = 0;
   else t->rto_at_us = e->now_us + t->rtt.rto_us;   /* RFC 6298 §5.3 */
   timer_update(e, t);
   /* Linux's tcp_new_space: the ACK freed buffer space, with cwnd as it is now. */
   if (freed) tcp_sndbuf_expand(e, t);
+}
+
+/* May a loss start a recovery now? RFC 6582 §3.2 step 1 and §4 (see
+ * dup_ack), and not while a timeout's go-back-N is still resending. */
+static bool recovery_allowed(const struct tcb *t)
+{
+  uint32_t mss = t->snd_mss;
+  if (seq_leq(t->snd_una, t->rec.recover) && (t->info.fast_retrans || t->info.rto_expirations) &&
+      !(t->cc.cwnd > mss && t->rec.last_advance <= 4 * mss))
+    return false;
+  return true;
 }
 
 /* RFC 5681 §3.2 / RFC 6582 / RFC 6675: the third duplicate ACK (or enough
@@ -366,6 +381,17 @@ static void dup_ack(struct tcp_engine *e, struct tcb *t)
     t->rec.dup_bytes = u32_min(t->rec.dup_bytes + mss, t->snd_max - t->snd_una);
   if (t->rec.in_recovery) return;   /* PRR (process_ack) decides what goes */
   ++t->rec.dupacks;
+  if (rack_active(e, t)) {
+    /* RACK decides what is lost (process_ack); as Linux's
+     * tcp_time_to_recover with RACK, no duplicate count starts a recovery.
+     * Meanwhile SACKed data has left the network: new data may take its
+     * place (RFC 3042 generalised, Linux's tcp_packets_in_flight), sent at
+     * the end of the event, after what recovery retransmits (Linux's
+     * tcp_data_snd_check after tcp_fastretrans_alert). */
+    if (t->snd_nxt == t->snd_max)
+      t->rec.lt_extra = u32_max(sack_bytes(t), u32_min(t->rec.dupacks, 2) * mss);
+    return;
+  }
   /* When is snd_una lost? At the third duplicate (RFC 5681); with fewer than 4
    * segments out and nothing new to send, at oseg - 1 (RFC 5827 early
    * retransmit); or once 3 segments' worth above it are SACKed, which also
@@ -386,7 +412,6 @@ static void dup_ack(struct tcp_engine *e, struct tcb *t)
     return;
   }
   if (t->rec.dupacks > thresh && !sack_says_lost) return;   /* handled at the threshold */
-  t->rec.lt_extra = 0;
   /* RFC 6582 §3.2 step 1 and §4: not while snd_una <= recover, where recover
    * is set by a recovery and by a retransmission timeout (tcp_timer.c): after
    * a timeout, go-back-N retransmissions make duplicate ACKs, and a fast
@@ -395,9 +420,27 @@ static void dup_ack(struct tcp_engine *e, struct tcb *t)
    * cumulative ACK advanced at most 4*SMSS (and cwnd > SMSS), while go-back-N
    * duplicates follow a large jump. Without it every loss below recover
    * waited for a (backed-off) timeout. */
-  if (seq_leq(t->snd_una, t->rec.recover) && (t->info.fast_retrans || t->info.rto_expirations) &&
-      !(t->cc.cwnd > mss && t->rec.last_advance <= 4 * mss))
-    return;
+  if (!recovery_allowed(t)) return;
+  tcp_enter_recovery(e, t, true);
+}
+
+/* RACK found lost data (Linux's tcp_time_to_recover: lost_out): recovery
+ * retransmits it. Right after a timeout (snd_una <= recover, where RFC 6582
+ * keeps duplicate ACKs from starting a recovery) cwnd was cut already: the
+ * recovery sends what RACK marked without a second reduction, as Linux
+ * retransmits RACK's losses in its Loss state. Not while the timeout's
+ * go-back-N is still resending. */
+static void rack_recover(struct tcp_engine *e, struct tcb *t)
+{
+  if (t->rec.in_recovery || t->snd_nxt != t->snd_max || !rack_lost_bytes(t)) return;
+  if (!recovery_allowed(t)) return;
+  tcp_enter_recovery(e, t, true);
+}
+
+void tcp_enter_recovery(struct tcp_engine *e, struct tcb *t, bool reduce)
+{
+  uint32_t mss = t->snd_mss;
+  t->rec.lt_extra = 0;
   /* FlightSize (RFC 5681): what is outstanding. After a timeout's go-back-N,
    * data from snd_nxt to snd_max counts as lost, not in flight. */
   uint32_t flight = t->snd_nxt - t->snd_una;
@@ -411,7 +454,10 @@ static void dup_ack(struct tcp_engine *e, struct tcb *t)
     t->rec.in_cwr = false;
   } else {
     t->rec.prior_cwnd = u32_max(t->cc.cwnd, mss);
-    cc_congestion_event(e, t, flight);        /* the module sets ssthresh */
+    if (reduce) {
+      rack_undo_init(e, t);                   /* what an undo restores (tcp_init_undo) */
+      cc_congestion_event(e, t, flight);      /* the module sets ssthresh */
+    }
     t->rec.prr_delivered = 0;
     t->rec.prr_out = 0;
   }
@@ -428,7 +474,7 @@ static void dup_ack(struct tcp_engine *e, struct tcb *t)
  * what was delivered plus one segment when snd_una advanced, up to ssthresh.
  * Linux counts segments: the proportional quota is rounded up to a whole
  * segment likewise. */
-static void prr_ack(struct tcb *t, uint32_t delivered, bool una_advanced)
+void tcp_prr_ack(struct tcb *t, uint32_t delivered, bool una_advanced)
 {
   if (!delivered) return;
   uint32_t mss = t->snd_mss;
@@ -458,9 +504,32 @@ static void prr_ack(struct tcb *t, uint32_t delivered, bool una_advanced)
  * (rule 1), then new data (rule 2, tcp_output counts pipe in recovery), then
  * the other holes below the highest SACKed byte (rule 3). Each step sends at
  * most one segment and pipe grows by it, so the loop ends. */
-static void recovery_send(struct tcp_engine *e, struct tcb *t)
+void tcp_recovery_send(struct tcp_engine *e, struct tcb *t)
 {
   uint32_t mss = t->snd_mss;
+  if (rack_active(e, t)) {
+    /* RACK: what it marked lost, lowest first, then new data (Linux's
+     * tcp_xmit_retransmit_queue, then tcp_data_snd_check). Each pass
+     * retransmits from a later point or stops, so the loop ends; pipe is
+     * computed once and grows by what each retransmission sends (lost bytes
+     * back in flight), so an ACK costs O(ranges) however many segments go. */
+    uint32_t from = t->snd_una;
+    uint32_t pipe = tcp_pipe(t);
+    while (pipe < t->cc.cwnd) {
+      uint32_t hs, he;
+      if (!rack_next_lost(t, from, &hs, &he)) break;
+      uint32_t before = t->info.retrans_segs, una = t->snd_una;
+      uint64_t sent = t->info.bytes_sent;
+      tcp_retransmit_at(e, t, hs, u32_min(he - hs, mss));
+      if (t->info.retrans_segs == before || t->snd_una != una) break;   /* nothing could go */
+      uint32_t len = (uint32_t)(t->info.bytes_sent - sent);
+      pipe += len ? len : 1;
+      from = hs + (len ? len : 1);
+      t->info.fast_retrans++;
+    }
+    tcp_output(e, t);
+    return;
+  }
   for (int rule = 1; rule <= 3; rule++) {
     if (rule == 2) { tcp_output(e, t); continue; }
     for (;;) {
@@ -502,6 +571,7 @@ static bool enter_time_wait(struct tcp_engine *e, struct tcb *t)
   t->rto_at_us = t->persist_at_us = t->keepalive_at_us = t->tlp_at_us = 0;
   t->close_at_us = e->now_us + e->cfg->time_wait_us;
   ring_free(e, &t->sndbuf);
+  rack_free(e, t);
   /* TIME_WAIT lasts a minute: keep no buffer that holds nothing. */
   if (t->rcvbuf.len == 0) ring_free(e, &t->rcvbuf);
   timer_update(e, t);
@@ -660,6 +730,10 @@ static enum verdict check_sequence(struct tcp_engine *e, struct tcb *t, struct s
       return SEG_DROP;
     }
     t->info.dup_segs_in++;
+    /* RFC 2883 §4 (Linux's tcp_send_dupack): data below rcv_nxt arrived
+     * again; its ACK reports it in a D-SACK block */
+    if (s->plen && seq_lt(s->seq, t->rcv_nxt))
+      sack_dsack_set(e, t, s->seq, seq_lt(s->seq + s->plen, t->rcv_nxt) ? s->seq + s->plen : t->rcv_nxt);
     /* A duplicate ACK tells the peer where we are; rate-limited so that two
      * stacks (or a stack and its own reflection) cannot ping-pong ACKs. */
     if (!tcp_oow_rate_limited(e, t, s->p)) {
@@ -674,8 +748,11 @@ static enum verdict check_sequence(struct tcp_engine *e, struct tcb *t, struct s
     if (skip > s->plen) skip = s->plen;
     s->data += skip;
     s->plen -= skip;
+    if (skip) {
+      t->info.dup_segs_in++;
+      sack_dsack_set(e, t, s->seq, t->rcv_nxt);   /* partly old: Linux's tcp_data_queue */
+    }
     s->seq += skip;
-    if (skip) t->info.dup_segs_in++;
   }
   uint32_t wnd_edge = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv : t->rcv_nxt;
   if (seq_gt(s->seq + s->plen, wnd_edge)) {
@@ -790,6 +867,10 @@ static enum verdict process_ack(struct tcp_engine *e, struct tcb *t, const struc
   bool acks_new = seq_gt(h->ack, t->snd_una);
   /* Whether this ACK SACKs data not SACKed before (RFC 6675 §2 DupAck (e)). */
   uint32_t sacked_before = t->sack_ok ? sack_bytes(t) : 0;
+  /* the scoreboard before this ACK, for RACK's "newly delivered" */
+  struct tcp_sack_block prior[TCP_SACK_SCOREBOARD];
+  unsigned nprior = t->rack ? t->nsacked : 0;
+  if (nprior) memcpy(prior, t->sacked, nprior * sizeof prior[0]);
   if (t->sack_ok) sack_update(t, &h->opts);
   bool sacks_new = t->sack_ok && sack_bytes(t) > sacked_before;
   uint32_t prior_una = t->snd_una, prior_dup = t->rec.dup_bytes;
@@ -800,6 +881,9 @@ static enum verdict process_ack(struct tcp_engine *e, struct tcb *t, const struc
    * (tcp_ack's no_queue path). */
   if (tcp_ecn_rcv_ecn_echo(t, h) && t->snd_max != t->snd_una && seq_geq(h->ack, t->snd_una))
     tcp_enter_cwr(e, t);
+  /* RFC 8985 §6.2 steps 1-4 (before snd_una moves: the ranges it delivered
+   * are still on record) */
+  if (t->sack_ok && seq_geq(h->ack, t->snd_una)) rack_on_ack(e, t, h, prior, nprior, prior_una);
   if (acks_new) {
     ack_advance(e, t, h);
     wake(e, t);
@@ -812,18 +896,31 @@ static enum verdict process_ack(struct tcp_engine *e, struct tcb *t, const struc
      * counts SACKed segments, not equal windows). */
     dup_ack(e, t);
   }
+  if (rack_active(e, t)) {
+    rack_update_reo_wnd(e, t, prior_una);
+    /* Linux's tcp_try_undo_dsack: every retransmission of the episode was
+     * D-SACKed; a recovery still running ends (tcp_try_to_open) */
+    if (rack_try_undo_dsack(e, t) && t->rec.in_recovery) {
+      t->rec.in_recovery = false;
+      rack_recovery_end(t);
+    }
+    /* steps 5-6: RACK marks losses; one starts a recovery (Linux's
+     * tcp_time_to_recover: lost_out) */
+    rack_detect_loss(e, t, false);
+    rack_recover(e, t);
+  }
   if (t->rec.in_recovery || t->rec.in_cwr) {
     /* Data this ACK delivered (Linux's newly_acked_sacked): acknowledged or
      * SACKed for the first time, or duplicate-ACKed without SACK. */
     int64_t delivered = (int64_t)(t->snd_una - prior_una) +
                         (t->sack_ok ? (int64_t)sack_bytes(t) - sacked_before
                                     : (int64_t)t->rec.dup_bytes - prior_dup);
-    prr_ack(t, delivered > 0 ? (uint32_t)delivered : 0, t->snd_una != prior_una);
+    tcp_prr_ack(t, delivered > 0 ? (uint32_t)delivered : 0, t->snd_una != prior_una);
   }
   update_send_window(e, t, s, acks_new);
   /* after the window update: snd_wnd must be this ACK's, measured from the
    * snd_una it set */
-  if (t->rec.in_recovery) recovery_send(e, t);
+  if (t->rec.in_recovery) tcp_recovery_send(e, t);
   if (acks_new || sacks_new) {
     tcp_tlp_ack(e, t, t->snd_una);
     tcp_schedule_loss_probe(e, t);   /* Linux's tcp_set_xmit_timer */
@@ -901,6 +998,12 @@ static enum verdict process_text(struct tcp_engine *e, struct tcb *t, const stru
     return SEG_GO;
   }
   t->info.ooo_segs++;
+  {
+    /* RFC 2883 §4: out-of-order bytes we hold already (Linux's
+     * tcp_data_queue_ofo) */
+    uint32_t l, r;
+    if (ooo_overlap(t, s->seq, s->seq + s->plen, &l, &r)) sack_dsack_set(e, t, l, r);
+  }
   if (!ooo_insert(e, t, s->seq, s->data, s->plen, s->fin) && e->stats) e->stats->ooo_dropped++;
   t->ack_now = true;                  /* duplicate ACK tells the sender (D4) */
   return SEG_GO;
@@ -944,6 +1047,25 @@ static void peer_alive(struct tcp_engine *e, struct tcb *t)
   t->last_rcv_us = e->now_us;
   t->keepalive_probes = 0;
   t->probes = 0;
+}
+
+/* RFC 8985 §6.3, Linux's tcp_rack_reo_timeout: the reordering window of
+ * some segment ran out with no ACK: RACK marks it lost, recovery starts (PRR
+ * as for one segment delivered) and retransmits it. */
+void tcp_rack_reo_timeout(struct tcp_engine *e, struct tcb *t)
+{
+  t->reo_armed = false;
+  t->tlp_at_us = 0;
+  if (rack_active(e, t) && rack_detect_loss(e, t, true)) {
+    if (!t->rec.in_recovery) {
+      rack_recover(e, t);
+      if (t->rec.in_recovery) tcp_prr_ack(t, t->snd_mss, false);
+    }
+    if (t->rec.in_recovery) tcp_recovery_send(e, t);
+  }
+  if (!t->reo_armed) tcp_schedule_loss_probe(e, t);
+  timer_update(e, t);
+  TCP_CHECK_INVARIANTS(e, t);
 }
 
 int tcp_input(struct tcp_engine *e, struct tcb *t, const struct tcp_packet *p)

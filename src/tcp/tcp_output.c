@@ -107,10 +107,20 @@ static void emit(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint8_t flag
       /* remembered for RTTM (tcp_input.c ts_rtt_us): data sent again */
       if (plen && seq_lt(seq, t->snd_max)) t->rtt.rexmit_tsval = h.opts.ts_val ? h.opts.ts_val : 1;
     }
-    if ((flags & TCP_ACK) && t->sack_ok && t->ooo_count) sack_fill_blocks(e, t, &h.opts);
+    if ((flags & TCP_ACK) && t->sack_ok && (t->ooo_count || t->dsack_len)) {
+      sack_fill_blocks(e, t, &h.opts);
+      if (t->dsack_len) {   /* a D-SACK is reported once (RFC 2883 §4) */
+        t->dsack_len = 0;
+        if (e->stats) e->stats->tcp_dsacks_out++;
+      }
+    }
   }
   if (!(flags & TCP_RST)) h.window = tcp_window_field(e, t);
   e->ops.output(e, t, t->local.ip, t->remote.ip, tos, &h, pl, npl);
+  /* RFC 8985 §6: when each byte was sent (tcp_rack.c) */
+  if (!(flags & (TCP_SYN | TCP_RST)) && (plen || (flags & TCP_FIN)))
+    rack_on_send(e, t, seq, seq + plen + !!(flags & TCP_FIN),
+                 (h.opts.present & TCP_OPT_HAS_TS) ? h.opts.ts_val : 0);
   t->info.segs_out++;
   if (plen) {
     t->info.data_segs_out++;
@@ -340,7 +350,7 @@ void tcp_schedule_ack(struct tcp_engine *e, struct tcb *t, uint32_t plen, uint8_
 uint32_t tcp_current_mss(struct tcp_engine *e, struct tcb *t)
 {
   uint32_t mss = t->snd_mss;
-  if (t->sack_ok && t->ooo_count) {
+  if (t->sack_ok && (t->ooo_count || t->dsack_len)) {
     struct tcp_opts o;
     memset(&o, 0, sizeof o);
     sack_fill_blocks(e, t, &o);
@@ -567,6 +577,8 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
   bool lowat = t->notsent_lowat || e->cfg->notsent_lowat != UINT32_MAX;
   bool was_writable = lowat && tcp_stream_memory_free(e, t, 1);
   cc_before_output(e, t);   /* RFC 5681 §4.1 restart after idle */
+  bool have_pipe = false;
+  uint32_t pipe0 = 0, pipe_nxt = 0;
   for (;;) {
     if (t->nsacked && seq_lt(t->snd_nxt, t->snd_max)) {
       /* Going back over sent data (after a timeout): what the peer SACKed it
@@ -587,7 +599,16 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     uint32_t inflight = t->snd_nxt - t->snd_una;
     /* In recovery cwnd is set against pipe (RFC 6675, PRR): SACKed and lost
      * data is not in the network. */
-    uint32_t cwnd_used = t->rec.in_recovery && t->snd_nxt == t->snd_max ? tcp_pipe(t) : inflight;
+    uint32_t cwnd_used = inflight;
+    if (t->rec.in_recovery && t->snd_nxt == t->snd_max) {
+      /* pipe once per call, plus the new data sent since: O(1) a segment */
+      if (!have_pipe) {
+        pipe0 = tcp_pipe(t);
+        pipe_nxt = t->snd_nxt;
+        have_pipe = true;
+      }
+      cwnd_used = pipe0 + (t->snd_nxt - pipe_nxt);
+    }
     uint32_t mss = tcp_current_mss(e, t);
     uint32_t len;
     bool fin;

@@ -23,18 +23,36 @@
  */
 #include "tcp/tcp.h"
 
+/* RFC 2883 (Linux's tcp_dsack_set): [left, right) arrived again; reported in
+ * a D-SACK block on the next ACK. At most 65535 bytes (one IP datagram's
+ * worth; a longer duplicate is reported by its last part). */
+void sack_dsack_set(struct tcp_engine *e, struct tcb *t, uint32_t left, uint32_t right)
+{
+  if (!t->sack_ok || !e->cfg->dsack || !seq_lt(left, right)) return;
+  if (right - left > UINT16_MAX) left = right - UINT16_MAX;
+  t->dsack_left = left;
+  t->dsack_len = (uint16_t)(right - left);
+}
+
 void sack_fill_blocks(struct tcp_engine *e, struct tcb *t, struct tcp_opts *o)
 {
-  (void)e;
   struct tcp_sack_block b[TCP_MAX_SACK_BLOCKS];
   unsigned n = 0;
   /* 40 option bytes: 4 blocks fit alone, 3 beside the 12 of a timestamp
    * (Linux's tcp_established_options: TCP_NUM_SACKS minus one with TS). */
   const unsigned max = t->ts_ok ? TCP_MAX_SACK_BLOCKS - 1 : TCP_MAX_SACK_BLOCKS;
   uint32_t l, r;
+  /* RFC 2883 §4: a D-SACK block goes first (Linux's tcp_established_options;
+   * emit() clears it once sent); the SACK blocks follow, the interval
+   * holding it included */
+  unsigned d = 0;
+  if (t->dsack_len && e->cfg->dsack) {
+    b[n++] = (struct tcp_sack_block){t->dsack_left, t->dsack_left + t->dsack_len};
+    d = 1;
+  }
   /* RFC 2018 §4: the latest segment's interval first, then the intervals
    * reported most recently (as Linux's tcp_sack_new_ofo_skb keeps them). */
-  while (n < max && ooo_recent(t, n, &l, &r)) b[n++] = (struct tcp_sack_block){l, r};
+  for (unsigned k = 0; n < max && ooo_recent(t, k, &l, &r); k++) b[n++] = (struct tcp_sack_block){l, r};
   /* Room left: the lowest intervals, the holes the sender must fill first. At
    * most 2 * TCP_MAX_SACK_BLOCKS lookups, whatever the number of intervals. */
   bool first = true;
@@ -44,7 +62,7 @@ void sack_fill_blocks(struct tcp_engine *e, struct tcb *t, struct tcp_opts *o)
     first = false;
     after = l;
     bool dup = false;
-    for (unsigned j = 0; j < n; j++) dup |= b[j].left == l;
+    for (unsigned j = d; j < n; j++) dup |= b[j].left == l;
     if (!dup) b[n++] = (struct tcp_sack_block){l, r};
   }
   if (n == 0) return;
@@ -168,6 +186,12 @@ uint32_t tcp_pipe(const struct tcb *t)
   if (!t->rec.in_recovery) return t->snd_nxt - t->snd_una;
   uint32_t out = t->snd_max - t->snd_una;
   uint32_t left = t->sack_ok ? sack_bytes(t) : u32_min(t->rec.dup_bytes, out);
+  if (t->rack) {
+    /* RACK (Linux's tcp_packets_in_flight): what it marked lost and was not
+     * retransmitted since is not in the network */
+    left += rack_lost_bytes(t);
+    return out > left ? out - left : 0;
+  }
   uint32_t from = seq_max(t->sack_rexmit, t->snd_una);
   left += sack_unsacked(t, from, sack_lost_end(t));
   return out > left ? out - left : 0;

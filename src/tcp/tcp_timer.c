@@ -225,6 +225,7 @@ static bool tlp_allowed(const struct tcb *t)
 
 void tcp_schedule_loss_probe(struct tcp_engine *e, struct tcb *t)
 {
+  if (t->reo_armed) return;   /* RACK's reordering timer holds the slot */
   uint64_t at = 0;
   if (tlp_allowed(t)) {
     /* PTO = 2 * SRTT; with one segment in flight, plus the worst-case
@@ -335,6 +336,7 @@ static bool rto_expired(struct tcp_engine *e, struct tcb *t)
     t->rec.dupacks = 0;
     t->rec.dup_bytes = 0;
     t->rec.recover = t->snd_max;           /* RFC 6582 §4 (see dup_ack) */
+    rack_on_rto(e, t);
   }
   /* Go back to snd_una: everything from there is sent again as the windows allow
    * (skipping what the peer SACKed). A second timeout in a row forgets the
@@ -496,7 +498,10 @@ static bool tcb_timers_fire(struct tcp_engine *e, struct tcb *t, uint64_t now)
   /* The probe first: one scheduled at the RTO's time replaces it (Linux has
    * one timer for both, ICSK_TIME_LOSS_PROBE or ICSK_TIME_RETRANS); the probe
    * re-arms the RTO, so the RTO does not fire with it. */
-  if (t->tlp_at_us && t->tlp_at_us <= now) tlp_expired(e, t);
+  if (t->tlp_at_us && t->tlp_at_us <= now) {
+    if (t->reo_armed) tcp_rack_reo_timeout(e, t);   /* the slot is RACK's (RFC 8985 §6.3) */
+    else tlp_expired(e, t);
+  }
   if (t->rto_at_us && t->rto_at_us <= now && rto_expired(e, t)) return true;
   if (t->persist_at_us && t->persist_at_us <= now && persist_expired(e, t)) return true;
   if (t->keepalive_at_us && t->keepalive_at_us <= now && keepalive_expired(e, t)) return true;
@@ -525,7 +530,7 @@ void tcp_run_timers(struct tcp_engine *e, uint64_t now_us)
         if (t->keepalive_at_us && t->keepalive_at_us <= now_us) t->keepalive_at_us = now_us + 1;
         if (t->delack_at_us && t->delack_at_us <= now_us) t->delack_at_us = 0;
         if (t->close_at_us && t->close_at_us <= now_us) t->close_at_us = now_us + 1;
-        if (t->tlp_at_us && t->tlp_at_us <= now_us) t->tlp_at_us = 0;
+        if (t->tlp_at_us && t->tlp_at_us <= now_us) t->tlp_at_us = 0, t->reo_armed = false;
         timer_update(e, t);
       }
     }

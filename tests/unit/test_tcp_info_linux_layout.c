@@ -56,6 +56,12 @@ int main(void)
   struct ustcp_config cfg;
   ustcp_config_default(&cfg);
   cfg.init_cwnd = 10;
+  /* DupThresh loss detection (Linux's tcp_recovery = 0), so that one and two
+   * SACKed segments show Disorder: with RACK (the default) and this harness's
+   * zero-time handshake, min_RTT is ~0, the reordering window too, and the
+   * first SACK starts Recovery, as it would in Linux (RACK's TCP_INFO is
+   * checked by packetdrill's sack-shift-sacked-* scripts) */
+  cfg.tcp_recovery = 0;
   struct rp r;
   rp_init(&r, &cfg, 3);
   int l = rp_listen(&r, 80, 8);
