@@ -107,15 +107,15 @@ for k in 1 100 10000; do
 done
 echo "kernel_scale: load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
-v() { awk -v k="$1" '$1 == "R" && $2 == k { x = $3 } END { print (x == "" ? "-" : x) }' "$OUT"; }
+v() { awk -v k="$1" '$1 == "R" && $2 == k { x = $3 } END { if (x == "") print "-"; else if (x + 0 >= 100 || x + 0 <= -100) printf "%.0f\n", x; else printf "%.3g\n", x }' "$OUT"; }
 echo
-echo "| connections | state | ustcp engine B/end | ustcp RSS B/end | kernel Slab B/end | kernel SUnreclaim B/end | kernel sockstat mem B/end | kernel workers' RSS B/end |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| connections | state | ustcp engine B/end | ustcp RSS B/end | ustcp RSS after malloc_trim B/end | kernel Slab B/end | kernel SUnreclaim B/end | kernel sockstat mem B/end | kernel workers' RSS B/end |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for n in $NS_LIST; do
   for st in never 64 1m; do
     [ "$(v "kscale.$st.$n.slab")" = - ] && [ "$(v "scale.$st.$n.engine_per_end")" = - ] && continue
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$n" "$st" "$(v "scale.$st.$n.engine_per_end")" \
-      "$(v "scale.$st.$n.rss_per_end")" "$(v "kscale.$st.$n.slab")" "$(v "kscale.$st.$n.sunreclaim")" \
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$n" "$st" "$(v "scale.$st.$n.engine_per_end")" \
+      "$(v "scale.$st.$n.rss_per_end")" "$(v "scale.$st.$n.rss_trimmed_per_end")" "$(v "kscale.$st.$n.slab")" "$(v "kscale.$st.$n.sunreclaim")" \
       "$(v "kscale.$st.$n.sockmem")" "$(v "kscale.$st.$n.rss")"
   done
 done
