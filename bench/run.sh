@@ -292,9 +292,8 @@ if want scale; then
     for n in 10000 100000; do
       for st in never 64 1m; do
         [ "$st" = 1m ] && [ "$n" != 10000 ] && [ "${BENCH_KSCALE_BIG:-0}" != 1 ] && continue
-        if [ "$st" != 64 ] || [ "$n" != "$SCALE_CONNS" ]; then   # that one ran above
-          run 0 900 $PIN "$UB" scale --conns "$n" --state "$st" --reps 1 --wall 800
-        fi
+        # An explicit state: no per-packet probes (their traffic), own keys.
+        run 0 900 $PIN "$UB" scale --conns "$n" --state "$st" --reps 1 --wall 800
         run 0 900 env BUILD="$BUILD" KSCALE_CPU="$CPU" KSCALE_WALL=800 "$ROOT/bench/kernel_scale.sh" mem "$n" "$st"
       done
     done
@@ -310,8 +309,9 @@ if want flows; then
       run "$w" 900 $PIN "$UB" flows --conns "$k" --bytes "$FLOW_BYTES" --reps 1 --wall 800
       # The kernel: client and server processes on loopback in a fresh
       # namespace, both pinned to the same CPU (bench/kernel_scale.sh).
-      [ -x "$BUILD/bench/kernel_scale" ] &&
+      if [ -x "$BUILD/bench/kernel_scale" ]; then
         run "$w" 900 env BUILD="$BUILD" KSCALE_CPU="$CPU" KSCALE_WALL=800 "$ROOT/bench/kernel_scale.sh" flows "$k" "$FLOW_BYTES"
+      fi
     done
   done
 fi

@@ -794,9 +794,10 @@ static void run_mem(uint64_t nconns)
  * them, in nanoseconds of this process's CPU per packet moved.
  * --state picks what each connection carried before it idles (issue 15 point
  * 3, the same three states bench/kernel_scale.sh measures on the kernel):
- * "never" (connected, no data, no per-packet probes), "64" (the above, the
- * default) or "1m" (1 MiB each way, verified and drained, no probes); the
- * memory results are then scale.<state>.engine_per_end and .rss_per_end. */
+ * "never" (connected, no data), "64" (64 B each way, verified) or "1m" (1 MiB
+ * each way, verified and drained), without the per-packet probes (they would
+ * add traffic); results scale.<state>.<N>.engine_per_end, .rss_per_end, .open_s
+ * and .rss_trimmed_per_end (after malloc_trim). Without --state: the run above. */
 struct scale {
   struct net net;
   struct ustcp_stack *srv, *cli[2];
@@ -922,6 +923,11 @@ static void scale_bulk(struct scale *sc, uint64_t from, uint64_t to, const int *
 
 static void run_scale(uint64_t nconns, const char *state)
 {
+  /* No --state: the issue 12 run (64 B each way, the per-packet probes and
+   * the scale.open_s/engine_per_end/rss_per_end keys run.sh's rows read).
+   * An explicit state: that state only, no probes, keys scale.<state>.<N>.* */
+  bool legacy = !state;
+  if (legacy) state = "64";
   int mode = !strcmp(state, "never") ? 0 : !strcmp(state, "64") ? 1 : !strcmp(state, "1m") ? 2 : -1;
   if (mode < 0) bench_die("--state: never, 64 or 1m");
   int sfd[1000];
@@ -978,7 +984,7 @@ static void run_scale(uint64_t nconns, const char *state)
       scale_bulk(&sc, from, to, sfd, t0);
     }
     sc.n_est = to;
-    if (mode == 1 && (sc.n_est == next_probe || sc.n_est == nconns)) {
+    if (legacy && (sc.n_est == next_probe || sc.n_est == nconns)) {
       char key[64];
       double ns = scale_pkt_ns(&sc, &rng);
       snprintf(key, sizeof key, "scale.pkt_ns.%llu", (unsigned long long)sc.n_est);
@@ -1005,15 +1011,16 @@ static void run_scale(uint64_t nconns, const char *state)
           (unsigned long long)sc.bad, open_s, (double)(mem1 - mem0) / ends,
           (double)(rss1 - rss0) / ends);
   bool ok = !failed && !sc.bad && sc.n_est == nconns;
-  if (mode == 1) {
+  if (legacy) {
     bench_result("scale.open_s", ok ? open_s : 0);
     if (ok) {
       bench_result("scale.engine_per_end", (double)(mem1 - mem0) / ends);
       bench_result("scale.rss_per_end", (double)(rss1 - rss0) / ends);
     }
   }
-  /* Every state, keyed like kernel_scale's kscale.<state>.<N>.* */
+  /* An explicit state, keyed like kernel_scale's kscale.<state>.<N>.* */
   char key[96];
+  if (legacy) goto done;
   snprintf(key, sizeof key, "scale.%s.%llu.engine_per_end", state, (unsigned long long)nconns);
   bench_result(key, ok ? (double)(mem1 - mem0) / ends : 0);
   snprintf(key, sizeof key, "scale.%s.%llu.rss_per_end", state, (unsigned long long)nconns);
@@ -1027,6 +1034,7 @@ static void run_scale(uint64_t nconns, const char *state)
   snprintf(key, sizeof key, "scale.%s.%llu.rss_trimmed_per_end", state, (unsigned long long)nconns);
   bench_result(key, ok ? (double)(bench_rss_bytes() - rss0) / ends : 0);
 #endif
+done:
   net_free(&sc.net);
   free(sc.lfd);
   free(sc.cfd);
@@ -1856,7 +1864,7 @@ static void usage(void)
           "  mem    --conns N                     idle established connections (bytes each)\n"
           "  scale  --conns N [--state S]         N connections, 64 B each way: open time, bytes per end,\n"
           "                                        CPU ns per packet at 1k, 100k and N connections;\n"
-          "                                        S = never (no data), 64 (default) or 1m (1 MiB each way)\n"
+          "                                        S = never, 64 or 1m (1 MiB each way): that state only, no probes\n"
           "  flows  --conns K --bytes B           K flows of B bytes at once: Gbit/s, Jain's index,\n"
           "                                        peak engine memory\n"
           "  lat    --iters N                     64 B round trip (us, p50 and p99)\n"
@@ -1889,7 +1897,7 @@ int main(int argc, char **argv)
   uint64_t segs = UINT64_MAX, seed0 = 0;
   const char *label = NULL;
   bool buf_given = false;
-  const char *ns = NULL, *tun = "ubtun0", *scale_state = "64";
+  const char *ns = NULL, *tun = "ubtun0", *scale_state = NULL;
   uint32_t addr = 0, peer = 0;
   static const struct option opts[] = {
     {"mtu", required_argument, 0, 'm'}, {"bytes", required_argument, 0, 'b'},
