@@ -281,6 +281,23 @@ if want scale; then
   # One repetition: it is the memory and the growth of per-packet cost with
   # the connection count that matter here, both measured inside one run.
   run 0 1800 $PIN "$UB" scale --conns "$SCALE_CONNS" --reps 1 --wall 1700
+  # The three states of issue 15 point 3 on both stacks, ustcp then the kernel
+  # (bench/kernel_scale.sh: a fresh namespace per measurement, loopback MTU
+  # 1500). One repetition each: memory, not time. The 1 MiB state only at
+  # 10,000 (2 x 10 GiB copied per side); BENCH_KSCALE_BIG=1 adds it at 100,000.
+  if [ ! -x "$BUILD/bench/kernel_scale" ]; then
+    note "kernel scale rows skipped: $BUILD/bench/kernel_scale missing"
+  else
+    note "scale, three states: ustcp (one process, three stacks in memory) / kernel (bench/kernel_scale.sh)"
+    for n in 10000 100000; do
+      for st in never 64 1m; do
+        [ "$st" = 1m ] && [ "$n" != 10000 ] && [ "${BENCH_KSCALE_BIG:-0}" != 1 ] && continue
+        # An explicit state: no per-packet probes (their traffic), own keys.
+        run 0 900 $PIN "$UB" scale --conns "$n" --state "$st" --reps 1 --wall 800
+        run 0 900 env BUILD="$BUILD" KSCALE_CPU="$CPU" KSCALE_WALL=800 "$ROOT/bench/kernel_scale.sh" mem "$n" "$st"
+      done
+    done
+  fi
 fi
 
 # ---- (3c) concurrent flows: 1, 100, 10,000 bulk flows at once ----
@@ -290,6 +307,11 @@ if want flows; then
     w=$([ "$r" = 0 ] && echo 1 || echo 0)
     for k in 1 100 10000; do
       run "$w" 900 $PIN "$UB" flows --conns "$k" --bytes "$FLOW_BYTES" --reps 1 --wall 800
+      # The kernel: client and server processes on loopback in a fresh
+      # namespace, both pinned to the same CPU (bench/kernel_scale.sh).
+      if [ -x "$BUILD/bench/kernel_scale" ]; then
+        run "$w" 900 env BUILD="$BUILD" KSCALE_CPU="$CPU" KSCALE_WALL=800 "$ROOT/bench/kernel_scale.sh" flows "$k" "$FLOW_BYTES"
+      fi
     done
   done
 fi
@@ -423,8 +445,9 @@ row() {
   um=$(echo "$us" | cut -d' ' -f1)
   rm=$(echo "$rs" | cut -d' ' -f1)
   ratio=$(awk -v a="$um" -v b="$rm" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.3g", a / b }')
+  [ "$target" = noratio ] && ratio="-"   # side by side: the two sides do different work
   verdict=""
-  if [ "$target" != "-" ]; then
+  if [ "$target" != "-" ] && [ "$target" != noratio ]; then
     if [ "$ratio" = "-" ]; then
       verdict="no result"
     else
@@ -517,6 +540,26 @@ has() { grep -q "^R $1 " "$RAW"; }
       row "$k flows at once: peak engine memory, both stacks" "bytes" "flows$k.engine_peak" "-" none -
     done
   fi
+  if has kscale.never.10000.slab; then
+    # [n] the kernel, bench/kernel_scale.sh: fresh namespace, loopback MTU 1500.
+    for n in 10000 100000 1000000; do
+      for st in never 64 1m; do
+        has "kscale.$st.$n.slab" || continue
+        d=$(case $st in never) echo "never used" ;; 64) echo "after 64 B each way" ;; *) echo "idle after 1 MiB each way" ;; esac)
+        row "$n conns, $d: ustcp engine memory per end" "bytes" "scale.$st.$n.engine_per_end" "[n] kernel Slab growth per end" "kscale.$st.$n.slab" -
+        row "$n conns, $d: ustcp process RSS growth per end" "bytes" "scale.$st.$n.rss_per_end" "[n] kernel Slab growth per end" "kscale.$st.$n.slab" -
+        row "$n conns, $d: ustcp engine memory per end" "bytes" "scale.$st.$n.engine_per_end" "[n] kernel SUnreclaim per end" "kscale.$st.$n.sunreclaim" noratio
+        row "$n conns, $d: ustcp engine memory per end" "bytes" "scale.$st.$n.engine_per_end" "[n] kernel sockstat TCP mem per end" "kscale.$st.$n.sockmem" noratio
+      done
+    done
+  fi
+  if has kflows1.gbps; then
+    for k in 1 100 10000; do
+      row "$k flows of $FLOW_BYTES B at once, aggregate (ustcp: one thread, in memory, no syscalls)" "Gbit/s" "flows$k.gbps" \
+        "[o] kernel, loopback, 2 processes on 1 CPU, syscalls, GSO on lo" "kflows$k.gbps" noratio
+      row "$k flows at once: Jain's index" "index" "flows$k.jain" "[o] kernel, same" "kflows$k.jain" noratio
+    done
+  fi
   if has loss0.ustcp; then
     row "loss 0 %, 100 ms RTT, 32 KiB, 10 MiB, sim ($LOSS_SEEDS seeds)" "B/s (virtual)" loss0.ustcp "window/RTT" ideal.window_rtt 0.95
     # Issue 14 point 4: >= 1.0x smoltcp at every rate, >= 2x at 10 % and 30 %.
@@ -558,6 +601,8 @@ has() { grep -q "^R $1 " "$RAW"; }
   echo "- [k] the same transfer in the same repetition (order alternating) with ustcp_send from the application's buffer, the flat output (ring → packet) and ustcp_recv into a 256 KiB buffer then checked: application → send ring, ring → packet, packet → receive ring, ring → application."
   echo "- [h] kernel_bench rr/hs/lat client against the epoll server over the veth, two processes on one CPU, syscalls and wake-ups per message."
   echo "- loss rows: ustcp_bench loss, two ustcp stacks in src/link/sim with smoltcp's tests/netsim.rs model: per direction its own random stream (seed s: ACK direction 2s, data 2s+1), loss per packet per direction, 50 ms each way, unlimited rate and queue, 32 KiB send and receive buffers, 10 MiB, payload verified; B/s = bytes / virtual time from before the SYN to the last byte. smoltcp's figure is its one published run (seeds 0/1, ChaCha20). [l] bench/kernel_loss.sh: the kernel (CUBIC per socket, SO_RCVBUF/SO_SNDBUF 32768, which Linux doubles) over veths with numgen random mod 100 < N drop (nftables) on each end's ingress and 50 ms each way, payload verified, same time interval, fewer bytes (real time)."
+  echo "- [n] bench/kernel_scale.sh mem: a fresh namespace, loopback MTU 1500, N connections opened in batches of 1000 (as ustcp_bench scale), both ends in worker processes of at most ~9,900 connections (the hard RLIMIT_NOFILE), states as ustcp's: never used / 64 B each way / 1 MiB each way verified and drained; after a 1 s settle, the growth of the machine's /proc/meminfo Slab (sockets, request socks, the socket inode, dentry and struct file of each descriptor: what an application holding a kernel connection costs; SUnreclaim is its unreclaimable part) and of /proc/net/sockstat TCP mem (skb and forward-alloc pages) per end (2N ends). Slab is machine-wide: other processes' churn is in it (memory figures are less load-sensitive than rates, not immune). ustcp's side: engine memory (mem_bytes, both stacks) and process RSS growth per end."
+  echo "- [o] bench/kernel_scale.sh flows: a fresh namespace, loopback MTU 1500 with lo's default offloads (GSO/TSO: a 64 KB skb crosses lo whole, so far fewer packets than ustcp's MTU-sized segments), a client process (connect, send) and a server process (accept, read, check every byte) with epoll, both pinned to the same CPU (loopback delivers in the sender's softirq there); ustcp's flows are two stacks in one thread over the in-memory link, no syscalls. Same bytes, same clock (from before the first connect to the last flow's end), same Jain index; different work, so no ratio."
 } >"$REPORT"
 if want apps; then
   { echo; BUILD=$BUILD APPS_REPS=$REPS bash "$ROOT/bench/apps.sh" 2>>"$LOG" || echo "apps: FAILED (see $LOG)"; } >>"$REPORT"

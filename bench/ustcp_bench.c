@@ -52,6 +52,9 @@
 #include <string.h>
 
 #include <poll.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -788,7 +791,13 @@ static void run_mem(uint64_t nconns)
  * memory (mem_bytes) and RSS growth per connection end, and at 1k, 100k and
  * N established connections the cost of the per-packet path: 10,000 64-byte
  * request/response exchanges on connections picked at random among all of
- * them, in nanoseconds of this process's CPU per packet moved. */
+ * them, in nanoseconds of this process's CPU per packet moved.
+ * --state picks what each connection carried before it idles (issue 15 point
+ * 3, the same three states bench/kernel_scale.sh measures on the kernel):
+ * "never" (connected, no data), "64" (64 B each way, verified) or "1m" (1 MiB
+ * each way, verified and drained), without the per-packet probes (they would
+ * add traffic); results scale.<state>.<N>.engine_per_end, .rss_per_end, .open_s
+ * and .rss_trimmed_per_end (after malloc_trim). Without --state: the run above. */
 struct scale {
   struct net net;
   struct ustcp_stack *srv, *cli[2];
@@ -873,8 +882,55 @@ static double scale_pkt_ns(struct scale *sc, uint64_t *rng)
   return pk ? (double)(bench_cpu_ns() - c0) / (double)pk : 0;
 }
 
-static void run_scale(uint64_t nconns)
+/* 1 MiB each way on connections [from, to) (client descriptors sc->cfd,
+ * server descriptors sfd[0..to-from)), both sides at once, every byte checked. */
+static void scale_bulk(struct scale *sc, uint64_t from, uint64_t to, const int *sfd, uint64_t t0)
 {
+  const uint64_t bytes = 1u << 20;
+  size_t n = (size_t)(to - from);
+  uint64_t (*e)[4] = calloc(n, sizeof *e);   /* client tx, client rx, server tx, server rx */
+  uint8_t *buf = malloc(BULK_CHUNK);
+  if (!e || !buf) bench_die("out of memory (scale)");
+  for (size_t left = n; left;) {
+    left = 0;
+    for (size_t j = 0; j < n; j++) {
+      for (int side = 0; side < 2; side++) {
+        struct ustcp_stack *st = side ? sc->srv : sc->cli[(from + j) & 1];
+        int fd = side ? sfd[j] : sc->cfd[from + j];
+        uint64_t *tx = &e[j][2 * side], *rx = &e[j][2 * side + 1];
+        while (*tx < bytes) {
+          size_t want = bytes - *tx < BULK_CHUNK ? (size_t)(bytes - *tx) : BULK_CHUNK;
+          ssize_t w = ustcp_send(st, fd, bench_pattern_at(*tx), want, 0);
+          if (w <= 0) break;
+          *tx += (uint64_t)w;
+        }
+        for (;;) {
+          ssize_t r = ustcp_recv(st, fd, buf, BULK_CHUNK, 0);
+          if (r <= 0) break;
+          if (!bench_verify(*rx, buf, (size_t)r)) sc->bad++;
+          *rx += (uint64_t)r;
+        }
+        if (*tx < bytes || *rx < bytes) left++;
+      }
+    }
+    scale_quiet(sc);
+    sc->nready = 0;
+    if (left && wall_exceeded(t0)) { sc->bad++; break; }
+  }
+  free(e);
+  free(buf);
+}
+
+static void run_scale(uint64_t nconns, const char *state)
+{
+  /* No --state: the issue 12 run (64 B each way, the per-packet probes and
+   * the scale.open_s/engine_per_end/rss_per_end keys run.sh's rows read).
+   * An explicit state: that state only, no probes, keys scale.<state>.<N>.* */
+  bool legacy = !state;
+  if (legacy) state = "64";
+  int mode = !strcmp(state, "never") ? 0 : !strcmp(state, "64") ? 1 : !strcmp(state, "1m") ? 2 : -1;
+  if (mode < 0) bench_die("--state: never, 64 or 1m");
+  int sfd[1000];
   struct scale sc;
   memset(&sc, 0, sizeof sc);
   struct ustcp_config cfg;
@@ -915,12 +971,20 @@ static void run_scale(uint64_t nconns)
     }
     if (failed) break;
     scale_quiet(&sc);
-    for (unsigned p = 0; p < sc.nports; p++)
-      while (ustcp_accept(sc.srv, sc.lfd[p], NULL) >= 0) {}
+    size_t nacc = 0;
+    for (unsigned p = 0; p < sc.nports; p++) {
+      int a;
+      while ((a = ustcp_accept(sc.srv, sc.lfd[p], NULL)) >= 0)
+        if (nacc < 1000) sfd[nacc++] = a;
+    }
     sc.nready = 0;                   /* accepted ones readable later, with data */
-    scale_exchange(&sc, from, to);
+    if (mode == 1) scale_exchange(&sc, from, to);
+    if (mode == 2) {
+      if (nacc != to - from) bench_die("scale: a batch was not accepted whole");
+      scale_bulk(&sc, from, to, sfd, t0);
+    }
     sc.n_est = to;
-    if (sc.n_est == next_probe || sc.n_est == nconns) {
+    if (legacy && (sc.n_est == next_probe || sc.n_est == nconns)) {
       char key[64];
       double ns = scale_pkt_ns(&sc, &rng);
       snprintf(key, sizeof key, "scale.pkt_ns.%llu", (unsigned long long)sc.n_est);
@@ -942,17 +1006,35 @@ static void run_scale(uint64_t nconns)
   }
   uint64_t rss1 = bench_rss_bytes();
   double ends = 2.0 * (double)sc.n_est;
-  fprintf(stderr, "scale: %llu connections (64 B each way, %llu bad), opened in %.1f s; engine "
-          "%.0f B and RSS %.0f B per end\n", (unsigned long long)sc.n_est,
+  fprintf(stderr, "scale: %llu connections (state %s, %llu bad), opened in %.1f s; engine "
+          "%.0f B and RSS %.0f B per end\n", (unsigned long long)sc.n_est, state,
           (unsigned long long)sc.bad, open_s, (double)(mem1 - mem0) / ends,
           (double)(rss1 - rss0) / ends);
-  if (!failed && !sc.bad && sc.n_est == nconns) {
-    bench_result("scale.open_s", open_s);
-    bench_result("scale.engine_per_end", (double)(mem1 - mem0) / ends);
-    bench_result("scale.rss_per_end", (double)(rss1 - rss0) / ends);
-  } else {
-    bench_result("scale.open_s", 0);
+  bool ok = !failed && !sc.bad && sc.n_est == nconns;
+  if (legacy) {
+    bench_result("scale.open_s", ok ? open_s : 0);
+    if (ok) {
+      bench_result("scale.engine_per_end", (double)(mem1 - mem0) / ends);
+      bench_result("scale.rss_per_end", (double)(rss1 - rss0) / ends);
+    }
   }
+  /* An explicit state, keyed like kernel_scale's kscale.<state>.<N>.* */
+  char key[96];
+  if (legacy) goto done;
+  snprintf(key, sizeof key, "scale.%s.%llu.engine_per_end", state, (unsigned long long)nconns);
+  bench_result(key, ok ? (double)(mem1 - mem0) / ends : 0);
+  snprintf(key, sizeof key, "scale.%s.%llu.rss_per_end", state, (unsigned long long)nconns);
+  bench_result(key, ok ? (double)(rss1 - rss0) / ends : 0);
+  snprintf(key, sizeof key, "scale.%s.%llu.open_s", state, (unsigned long long)nconns);
+  bench_result(key, ok ? open_s : 0);
+#ifdef __GLIBC__
+  /* What of the RSS is freed memory glibc kept (buffers of the 1 MiB state,
+   * freed between live objects) rather than memory the stacks hold. */
+  malloc_trim(0);
+  snprintf(key, sizeof key, "scale.%s.%llu.rss_trimmed_per_end", state, (unsigned long long)nconns);
+  bench_result(key, ok ? (double)(bench_rss_bytes() - rss0) / ends : 0);
+#endif
+done:
   net_free(&sc.net);
   free(sc.lfd);
   free(sc.cfd);
@@ -1785,8 +1867,9 @@ static void usage(void)
           "  rr     --conns N --conc C            connect, 64 B request/response, close (conn/s)\n"
           "  hs     --conns N --conc C            handshake only (conn/s)\n"
           "  mem    --conns N                     idle established connections (bytes each)\n"
-          "  scale  --conns N                     N connections, 64 B each way: open time, bytes per end,\n"
-          "                                        CPU ns per packet at 1k, 100k and N connections\n"
+          "  scale  --conns N [--state S]         N connections, 64 B each way: open time, bytes per end,\n"
+          "                                        CPU ns per packet at 1k, 100k and N connections;\n"
+          "                                        S = never, 64 or 1m (1 MiB each way): that state only, no probes\n"
           "  flows  --conns K --bytes B           K flows of B bytes at once: Gbit/s, Jain's index,\n"
           "                                        peak engine memory\n"
           "  lat    --iters N                     64 B round trip (us, p50 and p99)\n"
@@ -1819,7 +1902,7 @@ int main(int argc, char **argv)
   uint64_t segs = UINT64_MAX, seed0 = 0;
   const char *label = NULL;
   bool buf_given = false;
-  const char *ns = NULL, *tun = "ubtun0";
+  const char *ns = NULL, *tun = "ubtun0", *scale_state = NULL;
   uint32_t addr = 0, peer = 0;
   static const struct option opts[] = {
     {"mtu", required_argument, 0, 'm'}, {"bytes", required_argument, 0, 'b'},
@@ -1830,7 +1913,7 @@ int main(int argc, char **argv)
     {"tun", required_argument, 0, 'T'}, {"addr", required_argument, 0, 'A'},
     {"vnet", no_argument, 0, 'V'},
     {"peer", required_argument, 0, 'P'}, {"segs", required_argument, 0, 'S'},
-    {"side", required_argument, 0, 'Z'},
+    {"side", required_argument, 0, 'Z'}, {"state", required_argument, 0, 'X'},
     {"seed0", required_argument, 0, 's'}, {"rate", required_argument, 0, 'R'},
     {"queue", required_argument, 0, 'Q'}, {"shared-rng", no_argument, 0, 'G'},
     {"label", required_argument, 0, 'L'}, {"vtime", required_argument, 0, 'v'}, {0, 0, 0, 0}};
@@ -1853,6 +1936,7 @@ int main(int argc, char **argv)
     case 'A': if (ipv4_parse(optarg, &addr) != 0) usage(); break;
     case 'P': if (ipv4_parse(optarg, &peer) != 0) usage(); break;
     case 'S': segs = strtoull(optarg, NULL, 0); break;
+    case 'X': scale_state = optarg; break;
     case 'Z': zc_side = !strcmp(optarg, "direct") ? 1 : !strcmp(optarg, "classic") ? 0 : -1; break;
     case 's': seed0 = strtoull(optarg, NULL, 0); break;
     case 'R': opt_loss_rate_bps = strtoull(optarg, NULL, 0); break;
@@ -1883,7 +1967,7 @@ int main(int argc, char **argv)
     } else if (!strcmp(mode, "mem")) {
       run_mem(conns);
     } else if (!strcmp(mode, "scale")) {
-      run_scale(conns);
+      run_scale(conns, scale_state);
     } else if (!strcmp(mode, "flows")) {
       run_flows(conns, bytes);
     } else if (!strcmp(mode, "lat")) {
