@@ -1487,11 +1487,11 @@ static double run_loss(double loss, uint64_t total, uint64_t seed)
           (unsigned long long)ti.data_segs_out,
           (unsigned long long)ti.retrans_segs, (unsigned long long)ti.fast_retrans,
           (unsigned long long)ti.rto_expirations, ti.backoff);
-  struct ustcp_stats ss;
-  ustcp_get_stats(b.st[1], &ss);
+  struct ustcp_stats sst;
+  ustcp_get_stats(b.st[1], &sst);
   fprintf(stderr, "  sender: %llu D-SACKs received, %llu segments RACK marked lost, %llu "
-          "recoveries undone\n", (unsigned long long)ss.tcp_dsacks_in,
-          (unsigned long long)ss.tcp_rack_lost, (unsigned long long)ss.tcp_spurious_undos);
+          "recoveries undone\n", (unsigned long long)sst.tcp_dsacks_in,
+          (unsigned long long)sst.tcp_rack_lost, (unsigned long long)sst.tcp_spurious_undos);
   for (int i = 0; i < 2; i++) ustcp_stack_free(b.st[i]);
   sim_free(b.sim);
   if (b.failed || !vt || (!opt_loss_vtime_us && b.rcvd != total)) return 0;
