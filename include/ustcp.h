@@ -37,10 +37,33 @@ extern "C" {
 #define USTCP_SEC 1000000ull
 #define USTCP_MSEC 1000ull
 
-/* An IPv4 endpoint; both fields in host byte order. ip 0 = any. */
+/* An endpoint of either family (issue 16). IPv4: family 0 (USTCP_AF_INET; Linux's
+ * AF_INET, 2, is taken as IPv4 too; any other value but USTCP_AF_INET6 is refused
+ * with -EAFNOSUPPORT, so a struct whose family was never set fails loudly), ip in
+ * host byte order, 0 = any. IPv6: family USTCP_AF_INET6, ip6 the 16 bytes in network
+ * order (all zero = any, "::"), ip unused. port is in host byte order for both.
+ *
+ * Why this form and not a sockaddr: every existing user writes
+ * `struct ustcp_addr a = {ip, port}` or sets .ip/.port and reads them back; a zero
+ * family keeps those meaning what they meant (the new fields come after the old
+ * ones, and zero-initialisation, positional or designated, gives IPv4), so IPv4
+ * code compiles and behaves unchanged, and there is no sockaddr_in/sockaddr_in6
+ * length and byte-order juggling in an API that never touches the kernel. The
+ * struct grew from 8 to 24 bytes: an ABI change, not a source change. The engine
+ * does not keep this form per connection (struct tcb holds 8-byte endpoints; IPv6
+ * addresses are interned in a per-stack table, src/tcp/tcp_addr6.c).
+ *
+ * IPv4-mapped addresses (::ffff:a.b.c.d) behave as on a Linux AF_INET6 socket:
+ * connect() to one speaks IPv4; a socket bound to IPv6 "::" also accepts IPv4
+ * connections unless USTCP_IPV6_V6ONLY is set, and reports their addresses as
+ * ::ffff:a.b.c.d (accept, getpeername, getsockname, events, the socket table). */
+#define USTCP_AF_INET 0
+#define USTCP_AF_INET6 10           /* Linux's AF_INET6 value */
 struct ustcp_addr {
   uint32_t ip;
   uint16_t port;
+  uint8_t family;                   /* USTCP_AF_INET (0) or USTCP_AF_INET6 */
+  uint8_t ip6[16];
 };
 
 /* Tunables (A3). Names follow Linux's sysctls (net.ipv4.tcp_*, net.core.*);
@@ -271,6 +294,13 @@ const struct ustcp_config *ustcp_get_config(const struct ustcp_stack *s);
 typedef bool (*ustcp_alloc_fail_fn)(void *ctx, size_t size);
 void ustcp_set_alloc_fail(struct ustcp_stack *s, ustcp_alloc_fail_fn fn, void *ctx);
 uint32_t ustcp_local_ip(const struct ustcp_stack *s);
+/* Gives the stack its IPv6 address (one; a second call replaces it while no
+ * connection uses the old one: -EBUSY otherwise). addr is 16 bytes in network
+ * order and must be a unicast address (not ::, ::1, multicast, v4-mapped): -EINVAL.
+ * Until it is called the stack drops IPv6 packets (stats.ip6_not_for_us). */
+int ustcp_stack_add_addr6(struct ustcp_stack *s, const uint8_t addr[16]);
+/* Copies the stack's IPv6 address to out; false if it has none. */
+bool ustcp_local_ip6(const struct ustcp_stack *s, uint8_t out[16]);
 
 /* Feeds one received IPv4 packet. The work one call does is bounded: packets the
  * stack sends to its own address (self-connect, H9) are processed at most
@@ -397,6 +427,10 @@ int ustcp_sock_error(struct ustcp_stack *s, int fd);
 #define USTCP_IP_TOS 1            /* accepted and read back (Linux keeps ECN bits out) */
 #define USTCP_IP_MTU_DISCOVER 10  /* accepted and read back (IP_PMTUDISC_*: 0..5); neither
                                      IP option changes what is sent */
+#define USTCP_IPPROTO_IPV6 41
+#define USTCP_IPV6_V6ONLY 26      /* 0/1 (Linux's default 0, net.ipv6.bindv6only): a socket
+                                     bound to IPv6 "::" takes IPv6 connections only; set
+                                     before bind/listen */
 #define USTCP_TCP_CONGESTION 13   /* a name string: "cubic" or "reno" (as Linux) */
 #define USTCP_TCP_ECN 0x7501      /* ustcp's own (Linux has only the sysctl and the route
                                      feature "ecn"): this socket's tcp_ecn, 0, 1 or 2 as
@@ -575,6 +609,18 @@ struct ustcp_stats {
    * (TCPDSACKUndo + TCPFullUndo: every retransmission D-SACKed, or the
    * timestamps showed the originals arrived, RFC 3522) */
   uint64_t tcp_dsacks_in, tcp_dsacks_out, tcp_rack_lost, tcp_spurious_undos;
+  /* IPv6 (issue 16, RFC 8200). ip6_in/ip6_out: datagrams; ip6_bad: malformed
+   * (header, extension chain over its bounds, TCP checksum); ip6_not_for_us:
+   * another destination, or no IPv6 address yet; ip6_martian_src: source ::,
+   * ::1, multicast, v4-mapped, or ours from the link; ip6_ext_dropped: dropped
+   * for an extension header (Routing with segments left, unknown option of a
+   * discarding kind, ESP/AH, No Next Header, more than the walk's bounds);
+   * ip6_frag_dropped: fragments (no reassembly, RFC 8200 §4.5 not implemented);
+   * icmp6_in/out: ICMPv6 messages; icmp6_ptb: Packet Too Big that lowered a
+   * path MTU (RFC 8201) */
+  uint64_t ip6_in, ip6_out, ip6_bad, ip6_not_for_us, ip6_martian_src;
+  uint64_t ip6_ext_dropped, ip6_frag_dropped;
+  uint64_t icmp6_in, icmp6_out, icmp6_ptb;
 };
 void ustcp_get_stats(const struct ustcp_stack *s, struct ustcp_stats *out);
 

@@ -1,7 +1,9 @@
 /* Shared parts of the network subcommands: see net.h. */
 #include "net.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <stdio.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -69,15 +71,43 @@ int net_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 int net_parse_hostport(const char *s, struct ustcp_addr *out)
 {
   char host[64];
+  memset(out, 0, sizeof *out);
   const char *colon = strrchr(s, ':');
   if (!colon || (size_t)(colon - s) >= sizeof host) return -1;
+  uint64_t port;
+  if (net_parse_u64(colon + 1, 1, 65535, &port) != 0) return -1;
+  out->port = (uint16_t)port;
+  if (s[0] == '[') {
+    /* [IPv6]:PORT (RFC 3986 §3.2.2's brackets) */
+    if (colon == s || colon[-1] != ']' || (size_t)(colon - s - 2) >= sizeof host) return -1;
+    memcpy(host, s + 1, (size_t)(colon - s - 2));
+    host[colon - s - 2] = 0;
+    return net_parse_ip6(host, out->ip6) == 0 ? (out->family = USTCP_AF_INET6, 0) : -1;
+  }
   memcpy(host, s, (size_t)(colon - s));
   host[colon - s] = 0;
-  uint64_t port;
-  if (ipv4_parse(host, &out->ip) != 0 || net_parse_u64(colon + 1, 1, 65535, &port) != 0)
-    return -1;
-  out->port = (uint16_t)port;
+  return ipv4_parse(host, &out->ip) == 0 ? 0 : -1;
+}
+
+int net_parse_ip6(const char *s, uint8_t out[16])
+{
+  struct in6_addr a;
+  if (inet_pton(AF_INET6, s, &a) != 1) return -1;
+  memcpy(out, &a, 16);
   return 0;
+}
+
+const char *net_addr_str(const struct ustcp_addr *a, char *buf, size_t cap)
+{
+  if (a->family == USTCP_AF_INET6) {
+    char h[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, a->ip6, h, sizeof h);
+    snprintf(buf, cap, "[%s]:%u", h, (unsigned)a->port);
+  } else {
+    char h[16];
+    snprintf(buf, cap, "%s:%u", ipv4_str(a->ip, h, sizeof h), (unsigned)a->port);
+  }
+  return buf;
 }
 
 const char *net_strerror(int err, char *buf, size_t cap)

@@ -38,7 +38,11 @@ void net_close(struct ustcp_loop *l);
 const char *net_ctl_default(const char *ifname, bool create, char *buf, size_t cap);
 
 /* "a.b.c.d:port" -> addr; returns 0 or -1. */
-int net_parse_hostport(const char *s, struct ustcp_addr *out);
+int net_parse_hostport(const char *s, struct ustcp_addr *out);   /* A.B.C.D:PORT or [IPV6]:PORT */
+/* An IPv6 address in text (inet_pton); 0 or -1. */
+int net_parse_ip6(const char *s, uint8_t out[16]);
+/* "a.b.c.d:port" or "[v6]:port" (at least 56 bytes). */
+const char *net_addr_str(const struct ustcp_addr *a, char *buf, size_t cap);
 /* strerror-like text for a negative errno, with its name: "Connection refused
  * (ECONNREFUSED)". */
 const char *net_strerror(int err, char *buf, size_t cap);

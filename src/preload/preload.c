@@ -434,6 +434,7 @@ static int to_uaddr(const struct sockaddr *sa, socklen_t len, struct ustcp_addr 
   if (len < sizeof(struct sockaddr_in)) return -EINVAL;
   if (sa->sa_family != AF_INET) return -EAFNOSUPPORT;
   const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+  memset(out, 0, sizeof *out);      /* family 0: IPv4 */
   out->ip = ntohl(in->sin_addr.s_addr);
   out->port = ntohs(in->sin_port);
   return 0;

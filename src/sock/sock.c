@@ -197,18 +197,38 @@ int ustcp_bind(struct ustcp_stack *s, int fd, const struct ustcp_addr *addr)
   if (!t) return -EBADF;
   if (!addr) return -EFAULT;
   if (t->state != USTCP_CLOSED || t->port_held || tcb_ever_connected(t)) return -EINVAL;
-  if (addr->ip != 0 && addr->ip != s->local_ip) return -EADDRNOTAVAIL;
+  /* Either family (issue 16): a v4-mapped address binds IPv4 (Linux's AF_INET6
+   * socket bound to ::ffff:a.b.c.d), IPv6 "::" binds both families unless
+   * IPV6_V6ONLY. */
+  struct tcp_ep ep;
+  int rc = stack_ep_from_addr(s, addr, &ep);
+  if (rc) return rc;
+  bool ours = ep.v6 ? ep.ip == 0 || (s->has_ip6 && ep.ip == s->local6_h)
+                    : ep.ip == 0 || ep.ip == s->local_ip;
+  if (!ours) {
+    stack_ep_release(s, &ep);
+    return -EADDRNOTAVAIL;
+  }
   uint16_t port = addr->port;
   if (port == 0) {
     port = stack_ephemeral_port(s, NULL, true);
-    if (!port) return -EADDRINUSE;
+    if (!port) {
+      stack_ep_release(s, &ep);
+      return -EADDRINUSE;
+    }
   } else if (stack_port_users(s, port) > 0) {
     /* SO_REUSEADDR lets a port be bound again while others (TIME_WAIT, old
      * connections) hold it, but never next to a listener (Linux). */
-    if (!t->reuseaddr || stack_lookup_listener(s, s->local_ip, port)) return -EADDRINUSE;
+    if (!t->reuseaddr ||
+        stack_lookup_listener(s, ep.v6, ep.v6 ? s->local6_h : s->local_ip, port)) {
+      stack_ep_release(s, &ep);
+      return -EADDRINUSE;
+    }
   }
-  t->local.ip = addr->ip;
-  t->local.port = port;
+  ep.port = port;
+  ep.flags |= t->local.flags & TCP_EP_V6ONLY;
+  tcp_ep_set(&s->eng, &t->local, &ep);
+  stack_ep_release(s, &ep);
   stack_port_ref(s, port);
   t->port_held = true;
   return 0;
@@ -227,8 +247,9 @@ int ustcp_listen(struct ustcp_stack *s, int fd, int backlog)
     rc = ustcp_bind(s, fd, &any);
     if (rc) return rc;
   } else {
-    struct tcb *other = stack_lookup_listener(s, t->local.ip, t->local.port);
-    if (other && other->local.ip == t->local.ip) return -EADDRINUSE;
+    struct tcb *other = stack_lookup_listener(s, t->local.v6, t->local.ip, t->local.port);
+    if (other && other->local.ip == t->local.ip && other->local.v6 == t->local.v6)
+      return -EADDRINUSE;
   }
   rc = tcp_user_listen(&s->eng, t, backlog);
   if (rc) return rc;
@@ -251,10 +272,37 @@ int ustcp_accept(struct ustcp_stack *s, int fd, struct ustcp_addr *peer)
   int nfd = fd_alloc(s, c);
   if (nfd < 0) return nfd;
   tcp_listen_accept(&s->eng, t);
-  if (peer) *peer = c->remote;
+  if (peer) stack_addr_from_ep(s, &c->remote, c->local.flags & TCP_EP_MAPPED, peer);
   /* readiness of the new socket may already be set (data, FIN) */
   sock_wake_cb(s, c);
   return nfd;
+}
+
+/* connect()'s address checks, per family (issue 16). */
+static int connect_check(struct ustcp_stack *s, const struct tcb *t, const struct ustcp_addr *addr,
+                         const struct tcp_ep *rem)
+{
+  if (addr->port == 0 || rem->ip == 0) return -EINVAL;
+  if (!rem->v6) {
+    /* Broadcast, multicast, 0/8, 127/8 (no loopback device here), 240/4: no route
+     * to one host there; Linux's tcp_v4_connect fails these with ENETUNREACH. */
+    if (!stack_addr_unicast(rem->ip)) return -ENETUNREACH;
+    if (!(rem->flags & TCP_EP_MAPPED)) {
+      if (t->port_held && t->local.v6) return -EAFNOSUPPORT;   /* an IPv6 socket */
+      return 0;
+    }
+    /* v4-mapped: an IPv6 socket speaking IPv4, not when IPV6_V6ONLY (Linux's
+     * tcp_v6_connect: ENETUNREACH) nor when bound to an IPv6 address. */
+    if (t->local.flags & TCP_EP_V6ONLY) return -ENETUNREACH;
+    if (t->port_held && t->local.v6 && t->local.ip != 0) return -EAFNOSUPPORT;
+    return 0;
+  }
+  const uint8_t *a = addr->ip6;
+  static const uint8_t loop[16] = {[15] = 1};
+  if (a[0] == 0xff || !memcmp(a, loop, 16)) return -ENETUNREACH;
+  if (!s->has_ip6) return -ENETUNREACH;        /* no IPv6 address: no route */
+  if (t->port_held && !t->local.v6) return -EAFNOSUPPORT;
+  return 0;
 }
 
 int ustcp_connect(struct ustcp_stack *s, int fd, const struct ustcp_addr *addr)
@@ -265,21 +313,33 @@ int ustcp_connect(struct ustcp_stack *s, int fd, const struct ustcp_addr *addr)
   if (!addr) return -EFAULT;
   int rc = tcp_user_connect_allowed(t);
   if (rc != TCP_USER_PROCEED) return rc;
-  if (addr->port == 0 || addr->ip == 0) return -EINVAL;
-  /* Broadcast, multicast, 0/8, 127/8 (no loopback device here), 240/4: no route
-   * to one host there; Linux's tcp_v4_connect fails these with ENETUNREACH. */
-  if (!stack_addr_unicast(addr->ip)) return -ENETUNREACH;
+  struct tcp_ep rem;
+  rc = stack_ep_from_addr(s, addr, &rem);
+  if (rc) return rc;
+  rc = connect_check(s, t, addr, &rem);
+  if (rc) {
+    stack_ep_release(s, &rem);
+    return rc;
+  }
   /* The stack's part of OPEN: the local address and port. */
   uint16_t lport = t->local.port;
   if (!t->port_held) {
-    lport = stack_ephemeral_port(s, addr, false);
-    if (!lport) return -EADDRNOTAVAIL;
+    lport = stack_ephemeral_port(s, &rem, false);
+    if (!lport) {
+      stack_ep_release(s, &rem);
+      return -EADDRNOTAVAIL;
+    }
   }
+  struct tcp_ep local = {rem.v6 ? s->local6_h : s->local_ip, lport, rem.v6,
+                         (uint8_t)((rem.flags & TCP_EP_MAPPED) | (t->local.flags & TCP_EP_V6ONLY))};
   /* W10: a 4-tuple still in use (TIME_WAIT included) cannot be reused. */
-  if (stack_lookup(s, s->local_ip, lport, addr->ip, addr->port)) return -EADDRNOTAVAIL;
-  struct ustcp_addr local = {s->local_ip, lport};
+  if (stack_lookup_af(s, rem.v6, local.ip, lport, rem.ip, rem.port)) {
+    stack_ep_release(s, &rem);
+    return -EADDRNOTAVAIL;
+  }
   t->port_shared = !t->port_held;   /* picked here: other destinations may share it */
-  tcp_user_open(&s->eng, t, &local, addr);
+  tcp_user_open(&s->eng, t, &local, &rem);
+  stack_ep_release(s, &rem);
   after_call(s);
   return -EINPROGRESS;
 }
@@ -415,7 +475,7 @@ int ustcp_getsockname(struct ustcp_stack *s, int fd, struct ustcp_addr *addr)
   struct tcb *t = get(s, fd);
   if (!t) return -EBADF;
   if (!addr) return -EFAULT;
-  *addr = t->local;
+  stack_addr_from_ep(s, &t->local, t->local.flags & TCP_EP_MAPPED, addr);
   return 0;
 }
 
@@ -430,7 +490,7 @@ int ustcp_getpeername(struct ustcp_stack *s, int fd, struct ustcp_addr *addr)
   if (!tcb_ever_connected(t) || t->state == USTCP_LISTEN || t->state == USTCP_CLOSED ||
       t->state == USTCP_SYN_SENT)
     return -ENOTCONN;
-  *addr = t->remote;
+  stack_addr_from_ep(s, &t->remote, t->local.flags & TCP_EP_MAPPED, addr);
   return 0;
 }
 
@@ -473,6 +533,17 @@ int ustcp_setsockopt(struct ustcp_stack *s, int fd, int level, int name,
     if (l.l_linger < 0) return -EINVAL;
     t->linger_on = l.l_onoff != 0;
     t->linger_s = l.l_linger;
+    return 0;
+  }
+  if (level == USTCP_IPPROTO_IPV6) {
+    if (name != USTCP_IPV6_V6ONLY) return -ENOPROTOOPT;
+    if (!val) return -EFAULT;
+    if (len < sizeof(int)) return -EINVAL;
+    memcpy(&v, val, sizeof v);
+    /* Linux's do_ipv6_setsockopt: only before the socket is bound (inet_num). */
+    if (t->port_held || t->state != USTCP_CLOSED) return -EINVAL;
+    if (v) t->local.flags |= TCP_EP_V6ONLY;
+    else t->local.flags &= (uint8_t)~TCP_EP_V6ONLY;
     return 0;
   }
   if (level == USTCP_IPPROTO_IP) {
@@ -639,6 +710,10 @@ int ustcp_getsockopt(struct ustcp_stack *s, int fd, int level, int name,
     }
     default: return -ENOPROTOOPT;
     }
+  }
+  if (level == USTCP_IPPROTO_IPV6) {
+    if (name != USTCP_IPV6_V6ONLY) return -ENOPROTOOPT;
+    return put_int(val, len, (t->local.flags & TCP_EP_V6ONLY) != 0);
   }
   if (level == USTCP_IPPROTO_IP) {
     switch (name) {
@@ -820,14 +895,14 @@ int ustcp_get_linux_tcp_info(struct ustcp_stack *s, int fd, struct ustcp_linux_t
   return 0;
 }
 
-static void add_row(struct ustcp_sock_row *rows, size_t cap, size_t *n, const struct tcb *t)
+static void add_row(struct ustcp_stack *s, struct ustcp_sock_row *rows, size_t cap, size_t *n, const struct tcb *t)
 {
   if (*n < cap) {
     struct ustcp_sock_row *r = &rows[*n];
     r->fd = t->fd;
     r->state = t->state;
-    r->local = t->local;
-    r->remote = t->remote;
+    stack_addr_from_ep(s, &t->local, t->local.flags & TCP_EP_MAPPED, &r->local);
+    stack_addr_from_ep(s, &t->remote, t->local.flags & TCP_EP_MAPPED, &r->remote);
     r->recv_q = t->state == USTCP_LISTEN && t->lst ? t->lst->accept_q_len : t->rcvbuf.len;
     r->send_q = t->state == USTCP_LISTEN && t->lst ? t->lst->backlog : t->sndbuf.len;
     r->conn_id = t->conn_id;
@@ -842,11 +917,11 @@ size_t ustcp_sock_table(struct ustcp_stack *s, struct ustcp_sock_row *rows, size
   for (int k = 0; k < 2; k++)
     for (size_t i = 0; i < tables[k]->nbuckets; i++)
       for (const struct tcb *t = tables[k]->buckets[i]; t; t = t->hash_next)
-        add_row(rows, cap, &n, t);
+        add_row(s, rows, cap, &n, t);
   if (s->socks)
     for (uint32_t i = 0; i < s->socks->cap; i++) {
       const struct tcb *t = s->socks->by_fd[i];
-      if (t && !t->in_hash) add_row(rows, cap, &n, t);
+      if (t && !t->in_hash) add_row(s, rows, cap, &n, t);
     }
   return n;
 }

@@ -90,7 +90,7 @@ static void icmp_send(struct ustcp_stack *s, uint32_t dst, uint8_t tos, uint8_t 
   notify_packet_end(s, buf, n > 0 ? (size_t)n : 0, n > 0);
 }
 
-static bool icmp_error_allowed(struct ustcp_stack *s)
+bool stack_icmp_error_allowed(struct ustcp_stack *s)
 {
   /* Token bucket: ICMP_MSGS_PER_SEC tokens a second, at most ICMP_MSGS_BURST. */
   uint64_t now = s->eng.now_us;
@@ -117,7 +117,7 @@ static void send_unreachable(struct ustcp_stack *s, const struct ipv4_hdr *ip,
    * that is not one host (ip_in has already dropped those: checked again here,
    * where the rule applies). */
   if (ip->frag_off != 0 || !stack_addr_unicast(ip->src)) return;
-  if (!icmp_error_allowed(s)) {
+  if (!stack_icmp_error_allowed(s)) {
     s->stats.icmp_out_ratelimited++;   /* Linux: ICMP_MIB_RATELIMITHOST */
     return;
   }
@@ -149,7 +149,7 @@ static void icmp_in(struct ustcp_stack *s, const struct ipv4_hdr *ip, const uint
   struct tcb *t = NULL;
   if (icmp_quote_decode(m.data, m.data_len, &q) == WIRE_OK && q.proto == IPPROTO_TCP_ &&
       q.src == s->local_ip)
-    t = stack_lookup(s, q.src, q.src_port, q.dst, q.dst_port);
+    t = stack_lookup_af(s, false, q.src, q.src_port, q.dst, q.dst_port);
   if (!t) {
     s->stats.icmp_err_unmatched++;
     return;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "stack/stack.h"
 #include "stack/stack_check.h"
+#include "wire/ipv6.h"
 
 void ustcp_config_default(struct ustcp_config *c)
 {
@@ -148,31 +149,35 @@ static void hash_del(struct ustcp_stack *s, struct stack_hash *h, struct tcb *t)
   }
 }
 
-struct tcb *stack_lookup(struct ustcp_stack *s, uint32_t lip, uint16_t lport,
-                         uint32_t rip, uint16_t rport)
+struct tcb *stack_lookup_af(struct ustcp_stack *s, bool v6, uint32_t lip, uint16_t lport,
+                            uint32_t rip, uint16_t rport)
 {
   struct stack_hash *h = &s->conns;
   if (!h->nbuckets) return NULL;
   for (struct tcb *t = h->buckets[tuple_hash(s, lip, lport, rip, rport) & (h->nbuckets - 1)];
        t; t = t->hash_next)
     if (t->local.port == lport && t->remote.port == rport && t->remote.ip == rip &&
-        t->local.ip == lip)
+        t->local.ip == lip && t->remote.v6 == v6)
       return t;
   return NULL;
 }
 
-struct tcb *stack_lookup_listener(struct ustcp_stack *s, uint32_t lip, uint16_t lport)
+struct tcb *stack_lookup_listener(struct ustcp_stack *s, bool v6, uint32_t lip, uint16_t lport)
 {
   struct stack_hash *h = &s->listeners;
   if (!h->nbuckets) return NULL;
-  struct tcb *any = NULL;
+  struct tcb *any = NULL, *any6 = NULL;
   for (struct tcb *t = h->buckets[tuple_hash(s, 0, lport, 0, 0) & (h->nbuckets - 1)];
        t; t = t->hash_next) {
     if (t->local.port != lport) continue;
-    if (t->local.ip == lip) return t;
-    if (t->local.ip == 0) any = t;
+    if (t->local.v6 == v6) {
+      if (t->local.ip == lip) return t;
+      if (t->local.ip == 0) any = t;
+    } else if (!v6 && t->local.ip == 0 && !(t->local.flags & TCP_EP_V6ONLY)) {
+      any6 = t;     /* IPv6 "::" takes IPv4 too (Linux's ipv6_only_sock() false) */
+    }
   }
-  return any;
+  return any ? any : any6;
 }
 
 void stack_listener_add(struct ustcp_stack *s, struct tcb *t) { hash_add(s, &s->listeners, t); }
@@ -195,9 +200,18 @@ uint32_t stack_port_users(const struct ustcp_stack *s, uint16_t port) { return s
 
 /* Keyed hash of the connection's addresses for RFC 6056 Algorithm 4: F gives
  * the destination's offset into the range, G (another key) picks its counter. */
-static uint32_t port_hash(const struct ustcp_stack *s, const struct ustcp_addr *remote,
+static uint32_t port_hash(const struct ustcp_stack *s, const struct tcp_ep *remote,
                           uint64_t key)
 {
+  if (remote->v6) {
+    /* RFC 6056 over the IPv6 addresses themselves (a handle is no identity). */
+    uint8_t buf[42];
+    memcpy(buf, s->local_ip6, 16);
+    memcpy(buf + 16, a6_bytes(&s->eng, remote->ip), 16);
+    memcpy(buf + 32, &remote->port, 2);
+    memcpy(buf + 34, &key, 8);
+    return (uint32_t)siphash24(s->eng.secret, buf, sizeof buf);
+  }
   uint64_t x = ((uint64_t)remote->ip << 16 | remote->port) ^ ((uint64_t)s->local_ip << 40);
   x ^= s->eng.secret[0] ^ key;
   x ^= x >> 33; x *= 0xff51afd7ed558ccdull;
@@ -209,14 +223,15 @@ static uint32_t port_hash(const struct ustcp_stack *s, const struct ustcp_addr *
 /* A port connect() may use toward remote: every holder of it is itself a
  * connection that connect() placed there (no bind(), no listener, no child of
  * a listener), and none of them already talks to remote. */
-static bool port_free_for(struct ustcp_stack *s, uint16_t port, const struct ustcp_addr *remote)
+static bool port_free_for(struct ustcp_stack *s, uint16_t port, const struct tcp_ep *remote)
 {
   if (s->port_refs[port] != s->port_shared_refs[port]) return false;
   if (s->port_refs[port] == 0) return true;
-  return stack_lookup(s, s->local_ip, port, remote->ip, remote->port) == NULL;
+  return stack_lookup_af(s, remote->v6, remote->v6 ? s->local6_h : s->local_ip, port, remote->ip,
+                      remote->port) == NULL;
 }
 
-uint16_t stack_ephemeral_port(struct ustcp_stack *s, const struct ustcp_addr *remote,
+uint16_t stack_ephemeral_port(struct ustcp_stack *s, const struct tcp_ep *remote,
                               bool for_bind)
 {
   uint32_t lo = s->cfg.port_range_lo, hi = s->cfg.port_range_hi;
@@ -341,11 +356,15 @@ void stack_deliver_gather(struct ustcp_stack *s, const uint8_t *rec, size_t len,
 /* The engine's segment: header fields and a payload in up to two pieces (a run
  * of the send ring that wraps), encoded straight into its notice (notify.c):
  * one copy of the data, no packet on the C stack. */
-static void eng_output(struct tcp_engine *e, const struct tcb *t, uint32_t src, uint32_t dst,
+static void eng_output(struct tcp_engine *e, const struct tcb *t, bool v6, uint32_t src, uint32_t dst,
                        uint8_t tos,
                        const struct tcp_hdr *h, const struct tcp_iov *pl, size_t npl)
 {
   struct ustcp_stack *s = stack_of(e);
+  if (v6) {
+    ip6_output_tcp(s, src, dst, tos, h, pl, npl);
+    return;
+  }
   if (src == 0) src = s->local_ip;
   if (!stack_addr_unicast(dst)) {
     /* Nothing is ever sent to a martian (issue 10): input drops every packet
@@ -406,21 +425,26 @@ static void eng_output(struct tcp_engine *e, const struct tcb *t, uint32_t src, 
      * never re-entrantly; bounded like Linux's backlog (netdev_max_backlog),
      * drops counted. The capture callback still sees it go out. */
     notify_packet_end(s, pkt, (size_t)n, s->capture_fn != NULL);
-    struct loop_pkt *lp = s->loop_len < 4096 ? tcp_sys_malloc(e, sizeof *lp + (size_t)n) : NULL;
-    if (!lp) {
-      s->stats.loop_dropped++;
-      return;
-    }
-    lp->next = NULL;
-    lp->len = (size_t)n;
-    memcpy(lp->data, pkt, (size_t)n);
+    stack_loop_queue(s, pkt, (size_t)n);
     s->stats.tx_bytes_copied += plen;   /* the packet -> the loopback queue */
-    if (s->loop_tail) s->loop_tail->next = lp; else s->loop_head = lp;
-    s->loop_tail = lp;
-    s->loop_len++;
     return;
   }
   notify_packet_end(s, pkt, (size_t)n, true);
+}
+
+void stack_loop_queue(struct ustcp_stack *s, const uint8_t *pkt, size_t n)
+{
+  struct loop_pkt *lp = s->loop_len < 4096 ? tcp_sys_malloc(&s->eng, sizeof *lp + n) : NULL;
+  if (!lp) {
+    s->stats.loop_dropped++;
+    return;
+  }
+  lp->next = NULL;
+  lp->len = n;
+  memcpy(lp->data, pkt, n);
+  if (s->loop_tail) s->loop_tail->next = lp; else s->loop_head = lp;
+  s->loop_tail = lp;
+  s->loop_len++;
 }
 
 static void eng_hash_insert(struct tcp_engine *e, struct tcb *t)
@@ -463,8 +487,11 @@ static void eng_event(struct tcp_engine *e, struct tcb *t, enum ustcp_state old,
   if (old == USTCP_SYN_SENT && t->state == USTCP_ESTABLISHED) s->stats.active_opens++;
   if (!s->event_fn) return;
   struct ustcp_event ev = {
-    .fd = t->fd, .conn_id = t->conn_id, .local = t->local, .remote = t->remote,
+    .fd = t->fd, .conn_id = t->conn_id,
     .old_state = old, .new_state = t->state, .cause = cause, .time_us = e->now_us};
+  bool mapped = t->local.flags & TCP_EP_MAPPED;
+  stack_addr_from_ep(s, &t->local, mapped, &ev.local);
+  stack_addr_from_ep(s, &t->remote, mapped, &ev.remote);
   notify_event(s, &ev);   /* delivered at the end of the event (notify.c) */
 }
 
@@ -597,13 +624,98 @@ void ustcp_set_alloc_fail(struct ustcp_stack *s, ustcp_alloc_fail_fn fn, void *c
 const struct ustcp_config *ustcp_get_config(const struct ustcp_stack *s) { return &s->cfg; }
 uint32_t ustcp_local_ip(const struct ustcp_stack *s) { return s->local_ip; }
 
-static void tcp_in(struct ustcp_stack *s, const struct tcp_packet *p)
+/* ---- IPv6 addresses (issue 16) ---- */
+static const uint8_t v4mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+int ustcp_stack_add_addr6(struct ustcp_stack *s, const uint8_t addr[16])
+{
+  if (!s || !addr) return -EINVAL;
+  static const uint8_t any[16];
+  static const uint8_t loop[16] = {[15] = 1};
+  if (!memcmp(addr, any, 16) || !memcmp(addr, loop, 16) || ipv6_is_multicast(addr) ||
+      !memcmp(addr, v4mapped_prefix, 12))
+    return -EINVAL;
+  uint32_t h;
+  if (s->has_ip6) {
+    if (!memcmp(addr, s->local_ip6, 16)) return 0;
+    /* In use by a connection (beyond the stack's own reference): keep it. */
+    if (s->eng.a6.v[s->local6_h - 1].refs > 1) return -EBUSY;
+  }
+  if (a6_intern(&s->eng, addr, &h) < 0) return -ENOMEM;
+  if (s->has_ip6) a6_unref(&s->eng, s->local6_h);
+  memcpy(s->local_ip6, addr, 16);
+  s->local6_h = h;
+  s->has_ip6 = true;
+  return 0;
+}
+
+bool ustcp_local_ip6(const struct ustcp_stack *s, uint8_t out[16])
+{
+  if (!s->has_ip6) return false;
+  memcpy(out, s->local_ip6, 16);
+  return true;
+}
+
+int stack_ep_from_addr(struct ustcp_stack *s, const struct ustcp_addr *a, struct tcp_ep *out)
+{
+  memset(out, 0, sizeof *out);
+  out->port = a->port;
+  /* 0, or Linux's AF_INET (2) for code written with sockaddr_in in mind */
+  if (a->family == USTCP_AF_INET || a->family == 2) {
+    out->ip = a->ip;
+    return 0;
+  }
+  if (a->family != USTCP_AF_INET6) return -EAFNOSUPPORT;
+  if (!memcmp(a->ip6, v4mapped_prefix, 12)) {
+    /* ::ffff:a.b.c.d is IPv4 on the wire (Linux's tcp_v6_connect mapped case) */
+    out->ip = (uint32_t)a->ip6[12] << 24 | (uint32_t)a->ip6[13] << 16 |
+              (uint32_t)a->ip6[14] << 8 | a->ip6[15];
+    out->flags = TCP_EP_MAPPED;
+    return 0;
+  }
+  out->v6 = 1;
+  return a6_intern(&s->eng, a->ip6, &out->ip);
+}
+
+void stack_ep_release(struct ustcp_stack *s, struct tcp_ep *ep)
+{
+  if (ep->v6) a6_unref(&s->eng, ep->ip);
+  ep->v6 = 0;
+  ep->ip = 0;
+}
+
+void stack_addr_from_ep(const struct ustcp_stack *s, const struct tcp_ep *ep, bool mapped,
+                        struct ustcp_addr *out)
+{
+  memset(out, 0, sizeof *out);
+  out->port = ep->port;
+  if (ep->v6) {
+    out->family = USTCP_AF_INET6;
+    memcpy(out->ip6, a6_bytes(&s->eng, ep->ip), 16);
+    return;
+  }
+  out->ip = ep->ip;
+  if (mapped) {
+    /* An IPv6 socket's IPv4 peer: ::ffff:a.b.c.d (ip keeps the IPv4 form too);
+     * "any" stays :: as Linux reports an unbound AF_INET6 socket. */
+    out->family = USTCP_AF_INET6;
+    if (ep->ip) {
+      memcpy(out->ip6, v4mapped_prefix, 12);
+      out->ip6[12] = (uint8_t)(ep->ip >> 24);
+      out->ip6[13] = (uint8_t)(ep->ip >> 16);
+      out->ip6[14] = (uint8_t)(ep->ip >> 8);
+      out->ip6[15] = (uint8_t)ep->ip;
+    }
+  }
+}
+
+void stack_tcp_in(struct ustcp_stack *s, const struct tcp_packet *p)
 {
   struct tcp_engine *e = &s->eng;
   s->stats.tcp_in++;
-  struct tcb *t = stack_lookup(s, p->ip.dst, p->tcp.dst_port, p->ip.src, p->tcp.src_port);
+  struct tcb *t = stack_lookup_af(s, p->v6, p->ip.dst, p->tcp.dst_port, p->ip.src, p->tcp.src_port);
   if (t && tcp_input(e, t, p) == 0) return;
-  struct tcb *l = stack_lookup_listener(s, p->ip.dst, p->tcp.dst_port);
+  struct tcb *l = stack_lookup_listener(s, p->v6, p->ip.dst, p->tcp.dst_port);
   if (l) {
     tcp_listen_input(e, l, p);
     return;
@@ -622,6 +734,10 @@ static void tcp_in(struct ustcp_stack *s, const struct tcp_packet *p)
 static void ip_in(struct ustcp_stack *s, const uint8_t *pkt, size_t len, bool from_link,
                   unsigned flags)
 {
+  if (len >= 1 && pkt[0] >> 4 == 6) {
+    ip6_in(s, pkt, len, from_link, flags);     /* IPv6 (issue 16): src/stack/ip6.c */
+    return;
+  }
   if (!(flags & IN_REASSEMBLED)) {
     s->stats.ip_in++;
     notify_capture_in(s, pkt, len);
@@ -672,7 +788,7 @@ static void ip_in(struct ustcp_stack *s, const uint8_t *pkt, size_t len, bool fr
   int rc = (flags & USTCP_IN_CSUM_VERIFIED) ? tcp_segment_decode_csum_verified(&ip, seg, seg_len, &p)
                                             : tcp_segment_decode(&ip, seg, seg_len, &p);
   if (rc == WIRE_OK) {
-    tcp_in(s, &p);
+    stack_tcp_in(s, &p);
     return;
   }
   /* D5: a bad checksum or malformed segment is dropped and counted. */

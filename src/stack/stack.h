@@ -42,6 +42,11 @@ struct ustcp_stack {
   struct ustcp_config cfg;
   struct tcp_engine eng;
   uint32_t local_ip;
+  /* IPv6 (issue 16): the address (ustcp_stack_add_addr6) and its handle in the
+   * engine's table (the stack holds one reference while it has it) */
+  bool has_ip6;
+  uint8_t local_ip6[16];
+  uint32_t local6_h;
   ustcp_output_fn out;
   void *out_ctx;
   ustcp_output_iov_fn out_iov;    /* gather output (issue 12 point 6), NULL: out */
@@ -95,9 +100,19 @@ static inline struct ustcp_stack *stack_of(struct tcp_engine *e)
   return (struct ustcp_stack *)e->owner;
 }
 
-struct tcb *stack_lookup(struct ustcp_stack *s, uint32_t lip, uint16_t lport,
-                         uint32_t rip, uint16_t rport);
-struct tcb *stack_lookup_listener(struct ustcp_stack *s, uint32_t lip, uint16_t lport);
+/* The connection of a 4-tuple; v6: lip and rip are IPv6 handles (struct tcp_ep). */
+struct tcb *stack_lookup_af(struct ustcp_stack *s, bool v6, uint32_t lip, uint16_t lport,
+                            uint32_t rip, uint16_t rport);
+/* The same for IPv4. */
+static inline struct tcb *stack_lookup(struct ustcp_stack *s, uint32_t lip, uint16_t lport,
+                                       uint32_t rip, uint16_t rport)
+{
+  return stack_lookup_af(s, false, lip, lport, rip, rport);
+}
+/* The listener for a segment of family v6 to lip:lport: one bound to that
+ * address, else one bound to "any" of the family, else (IPv4) one bound to IPv6
+ * "::" without IPV6_V6ONLY (Linux's compute_score prefers the exact family). */
+struct tcb *stack_lookup_listener(struct ustcp_stack *s, bool v6, uint32_t lip, uint16_t lport);
 void stack_listener_add(struct ustcp_stack *s, struct tcb *t);
 void stack_listener_remove(struct ustcp_stack *s, struct tcb *t);
 /* Local port references: every control block with a local port holds one. */
@@ -108,8 +123,31 @@ uint32_t stack_port_users(const struct ustcp_stack *s, uint16_t port);
  * holds; for connect() to remote, one whose 4-tuple is free and that no bound
  * socket or listener holds exclusively (RFC 6056 §3.3.4, Algorithm 4). 0 if
  * there is none: EADDRNOTAVAIL only when that destination's 4-tuples are used. */
-uint16_t stack_ephemeral_port(struct ustcp_stack *s, const struct ustcp_addr *remote,
+uint16_t stack_ephemeral_port(struct ustcp_stack *s, const struct tcp_ep *remote,
                               bool for_bind);
+/* ---- addresses of either family (issue 16) ---- */
+/* The engine's form of a: IPv4, a v4-mapped IPv6 address as IPv4 with
+ * TCP_EP_MAPPED, or IPv6 with a reference taken on its handle (release it with
+ * stack_ep_release). -ENOMEM, -EAFNOSUPPORT for an unknown family. */
+int stack_ep_from_addr(struct ustcp_stack *s, const struct ustcp_addr *a, struct tcp_ep *out);
+void stack_ep_release(struct ustcp_stack *s, struct tcp_ep *ep);
+/* The API's form of ep; mapped: report IPv4 as ::ffff:a.b.c.d (an IPv6 socket). */
+void stack_addr_from_ep(const struct ustcp_stack *s, const struct tcp_ep *ep, bool mapped,
+                        struct ustcp_addr *out);
+/* ---- ip6.c: IPv6 in and out (RFC 8200, RFC 4443) ---- */
+void ip6_in(struct ustcp_stack *s, const uint8_t *pkt, size_t len, bool from_link,
+            unsigned flags);
+/* A TCP segment from handle src (0: our address) to handle dst, as eng_output. */
+void ip6_output_tcp(struct ustcp_stack *s, uint32_t src, uint32_t dst, uint8_t tclass,
+                    const struct tcp_hdr *h,
+                    const struct tcp_iov *pl, size_t npl);
+/* The segment path shared by both families (stack.c). */
+void stack_tcp_in(struct ustcp_stack *s, const struct tcp_packet *p);
+/* Queues a packet to our own address for the next round (H9), counted. */
+void stack_loop_queue(struct ustcp_stack *s, const uint8_t *pkt, size_t n);
+/* The ICMP error token bucket (ip_icmp.c), shared by ICMPv4 and ICMPv6 as
+ * Linux's per-host limit is. */
+bool stack_icmp_error_allowed(struct ustcp_stack *s);
 /* Ends an event (input, poll, socket call): delivers the recorded notices (state
  * events, packets) to the callbacks, runs the application's readiness callbacks,
  * then the output they and the event made due, then packets looped back to our

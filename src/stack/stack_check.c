@@ -64,7 +64,7 @@ const char *stack_check(struct ustcp_stack *s, bool deep, char *buf, size_t cap)
                  (unsigned long long)t->conn_id, t->in_hash, (void *)t->lst);
         return buf;
       }
-      if (stack_lookup(s, t->local.ip, t->local.port, t->remote.ip, t->remote.port) != t) {
+      if (stack_lookup_af(s, t->remote.v6, t->local.ip, t->local.port, t->remote.ip, t->remote.port) != t) {
         snprintf(buf, cap, "conn %llu (%s) not found by its 4-tuple (port %u -> %u): duplicate or misplaced",
                  (unsigned long long)t->conn_id, ustcp_state_name(t->state), t->local.port, t->remote.port);
         return buf;

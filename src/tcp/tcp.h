@@ -119,12 +119,29 @@ struct tcb_counters {
   uint32_t ooo_segs, dup_segs_in, zero_window_probes, tlp_probes;
 };
 
+/* An endpoint as the engine keeps it (issue 16): 8 bytes, the size of the IPv4-only
+ * ustcp_addr it replaces in struct tcb, so a control block does not grow with
+ * IPv6. For IPv4 ip is the address (host order); for IPv6 (v6 = 1) ip is a
+ * handle into the engine's table of interned IPv6 addresses (tcp_addr6.c), 0
+ * standing for "::". A handle is one address while any holder references it, so
+ * comparing (v6, ip) compares addresses; hashes that must outlive a handle (ISN,
+ * SYN cookies, timestamp offsets, RFC 6056 ports) read the address bytes. */
+#define TCP_EP_MAPPED 0x1         /* local only: the socket is IPv6 and this IPv4
+                                     connection is reported as ::ffff:a.b.c.d */
+#define TCP_EP_V6ONLY 0x2         /* local only: IPV6_V6ONLY */
+struct tcp_ep {
+  uint32_t ip;
+  uint16_t port;
+  uint8_t v6;
+  uint8_t flags;                  /* TCP_EP_* */
+};
+
 struct tcb {
   struct timer_node timer;
   struct tcb *hash_next;          /* stack's demux chain */
   uint64_t conn_id;
   enum ustcp_state state;
-  struct ustcp_addr local, remote;
+  struct tcp_ep local, remote;    /* hold references on their IPv6 handles (tcp_ep_set) */
   int fd;                         /* the socket's descriptor, -1 if none (embryonic, orphan) */
   bool orphan;                    /* the application closed it (no descriptor) */
   bool orphan_counted;            /* counted in tcp_engine.orphan_count (max_orphans) */
@@ -391,7 +408,7 @@ struct tcp_engine_ops {
    * (the ECN field, RFC 3168); its payload is the npl pieces of pl laid end
    * to end (NULL, 0: none), always a run of t's send ring (t is NULL for a
    * segment of no connection). */
-  void (*output)(struct tcp_engine *e, const struct tcb *t, uint32_t src, uint32_t dst,
+  void (*output)(struct tcp_engine *e, const struct tcb *t, bool v6, uint32_t src, uint32_t dst,
                  uint8_t tos,
                  const struct tcp_hdr *h, const struct tcp_iov *pl, size_t npl);
   void (*hash_insert)(struct tcp_engine *e, struct tcb *t);
@@ -405,8 +422,26 @@ struct tcp_engine_ops {
   void (*freed)(struct tcp_engine *e, struct tcb *t);
 };
 
+/* Interned IPv6 addresses (tcp_addr6.c): handle i (>= 1) is v[i - 1]; chained
+ * per bucket of a keyed hash of the address, so a packet's lookup costs O(1)
+ * whatever addresses a peer chooses. An entry lives while referenced: by a control
+ * block's endpoint, or by a packet being processed. */
+struct addr6_entry {
+  uint8_t a[16];
+  uint32_t refs;
+  uint32_t next;                  /* next handle in the bucket, or in the free list; 0 = end */
+};
+struct addr6_table {
+  struct addr6_entry *v;
+  uint32_t cap, used;             /* entries allocated / referenced */
+  uint32_t free_head;
+  uint32_t *buckets;              /* handle of the first entry, 0 = empty */
+  uint32_t nbuckets;              /* power of two, 0 until the first address */
+};
+
 struct tcp_engine {
   const struct ustcp_config *cfg;
+  struct addr6_table a6;
   struct tcp_engine_ops ops;
   void *owner;                    /* the stack */
   uint64_t now_us;
@@ -495,10 +530,13 @@ bool tcp_time_wait_room(struct tcp_engine *e);
 /* Moves t to CLOSED with err recorded for the application (0 for a normal end);
  * frees it if it has no socket. Returns true if t was freed. */
 bool tcb_close(struct tcp_engine *e, struct tcb *t, int err, enum ustcp_cause cause);
-uint32_t tcp_isn(struct tcp_engine *e, const struct ustcp_addr *local,
-                 const struct ustcp_addr *remote);
-/* Default MSS we advertise: MTU - 40, or TCP_MAXSEG. */
+uint32_t tcp_isn(struct tcp_engine *e, const struct tcp_ep *local,
+                 const struct tcp_ep *remote);
+/* Default MSS we advertise: MTU - 40 (IPv4) or MTU - 60 (IPv6: a 40-byte header,
+ * RFC 8200 §5), or TCP_MAXSEG. */
 uint16_t tcp_adv_mss(const struct tcp_engine *e, const struct tcb *t);
+/* The same for a segment of the given family (a v6 listener answers IPv4 SYNs). */
+uint16_t tcp_adv_mss_for(const struct tcp_engine *e, const struct tcb *t, bool v6);
 void tcb_init_conn(struct tcp_engine *e, struct tcb *t);
 void tcb_fill_info(const struct tcb *t, struct ustcp_tcp_info *out);
 /* Linux's TCP_INFO layout (tcp_get_info), for the preload shim and packetdrill. */
@@ -660,8 +698,8 @@ uint8_t tcp_choose_wscale(const struct tcp_engine *e, const struct tcb *t);
 /* ---- tcp_user.c: RFC 9293 §3.10 user calls (src/sock calls these) ---- */
 #define TCP_USER_PROCEED 1   /* a check passed: go on with the call */
 int tcp_user_connect_allowed(struct tcb *t);
-void tcp_user_open(struct tcp_engine *e, struct tcb *t, const struct ustcp_addr *local,
-                   const struct ustcp_addr *remote);
+void tcp_user_open(struct tcp_engine *e, struct tcb *t, const struct tcp_ep *local,
+                   const struct tcp_ep *remote);
 int tcp_user_listen_allowed(struct tcp_engine *e, struct tcb *t, int backlog);
 int tcp_user_listen(struct tcp_engine *e, struct tcb *t, int backlog);
 /* ran: set when the engine changed state or sent (the caller ends the event). */
@@ -713,7 +751,27 @@ static inline uint32_t tcp_ts_now(const struct tcp_engine *e, const struct tcb *
  * timestamps, stores TS.Recent, takes the option space out of snd_mss. */
 void tcp_take_syn_ts(struct tcp_engine *e, struct tcb *t, const struct tcp_hdr *h);
 /* The TSval offset of the pair local-remote (Linux's secure_tcp_ts_off). */
-uint32_t tcp_ts_off(struct tcp_engine *e, uint32_t local_ip, uint32_t remote_ip);
+uint32_t tcp_ts_off(struct tcp_engine *e, bool v6, uint32_t local_ip, uint32_t remote_ip);
+
+/* ---- tcp_addr6.c: interned IPv6 addresses (struct tcp_ep) ---- */
+/* The handle of a, taking a reference (0 for ::, no reference); -ENOMEM. */
+int a6_intern(struct tcp_engine *e, const uint8_t a[16], uint32_t *handle);
+/* The handle of a if interned, else false (no reference taken). */
+bool a6_find(const struct tcp_engine *e, const uint8_t a[16], uint32_t *handle);
+void a6_ref(struct tcp_engine *e, uint32_t handle);
+void a6_unref(struct tcp_engine *e, uint32_t handle);
+/* The 16 bytes of a handle (:: for 0). */
+const uint8_t *a6_bytes(const struct tcp_engine *e, uint32_t handle);
+void a6_free_all(struct tcp_engine *e);
+/* *dst = src, moving the IPv6 references (the one in *dst released, one on src taken). */
+void tcp_ep_set(struct tcp_engine *e, struct tcp_ep *dst, const struct tcp_ep *src);
+/* The bytes hashes put for an address: the 4 of an IPv4 address as before, the
+ * 16 of an IPv6 one; returns the length. */
+size_t tcp_ep_key(const struct tcp_engine *e, bool v6, uint32_t ip, uint8_t out[16]);
+static inline bool tcp_ep_same(const struct tcp_ep *a, const struct tcp_ep *b)
+{
+  return a->ip == b->ip && a->port == b->port && a->v6 == b->v6;
+}
 /* Option bytes every data segment carries (Linux's tcp_current_mss subtracts
  * them from the MSS): snd_mss is the payload that still fits the peer's MSS. */
 static inline uint32_t tcp_opt_space(const struct tcb *t) { return t->ts_ok ? TCP_TS_OPT_SPACE : 0; }

@@ -29,6 +29,7 @@ void tcp_engine_init(struct tcp_engine *e, const struct ustcp_config *cfg,
 void tcp_engine_free(struct tcp_engine *e)
 {
   tcp_ring_cache_free(e);
+  a6_free_all(e);
   free(e->timers.v);
   e->timers.v = NULL;
   e->timers.n = e->timers.cap = 0;
@@ -143,6 +144,8 @@ void tcb_free(struct tcp_engine *e, struct tcb *t)
   ooo_free_all(e, t);
   rack_free(e, t);
   if (t->lst) tcp_free_mem(e, t->lst, sizeof *t->lst);
+  if (t->local.v6) a6_unref(e, t->local.ip);
+  if (t->remote.v6) a6_unref(e, t->remote.ip);
   e->conns--;
   tcp_free_mem(e, t, sizeof *t);
 }
@@ -232,15 +235,17 @@ bool tcb_close(struct tcp_engine *e, struct tcb *t, int err, enum ustcp_cause ca
 
 /* RFC 6528 §3: ISN = M + F(localip, localport, remoteip, remoteport, secretkey),
  * with M a 4-microsecond timer. */
-uint32_t tcp_isn(struct tcp_engine *e, const struct ustcp_addr *local,
-                 const struct ustcp_addr *remote)
+uint32_t tcp_isn(struct tcp_engine *e, const struct tcp_ep *local,
+                 const struct tcp_ep *remote)
 {
-  uint8_t buf[12];
-  memcpy(buf, &local->ip, 4);
-  memcpy(buf + 4, &remote->ip, 4);
-  memcpy(buf + 8, &local->port, 2);
-  memcpy(buf + 10, &remote->port, 2);
-  return (uint32_t)siphash24(e->secret, buf, sizeof buf) + (uint32_t)(e->now_us / 4);
+  /* RFC 6528: over the addresses themselves (an IPv6 handle may name another
+   * address later); IPv4 hashes the same 12 bytes as before IPv6 existed. */
+  uint8_t buf[36];
+  size_t n = tcp_ep_key(e, local->v6, local->ip, buf);
+  n += tcp_ep_key(e, remote->v6, remote->ip, buf + n);
+  memcpy(buf + n, &local->port, 2);
+  memcpy(buf + n + 2, &remote->port, 2);
+  return (uint32_t)siphash24(e->secret, buf, n + 4) + (uint32_t)(e->now_us / 4);
 }
 
 /* Linux's secure_tcp_ts_off: keyed by the address pair only, so the TSvals
@@ -248,18 +253,24 @@ uint32_t tcp_isn(struct tcp_engine *e, const struct ustcp_addr *local,
  * state of an old incarnation stays consistent), yet reveal neither our uptime
  * nor the clock of other pairs. 16 bytes, unlike the ISN's 12: siphash mixes
  * the length in, so the two hashes never coincide. */
-uint32_t tcp_ts_off(struct tcp_engine *e, uint32_t local_ip, uint32_t remote_ip)
+uint32_t tcp_ts_off(struct tcp_engine *e, bool v6, uint32_t local_ip, uint32_t remote_ip)
 {
-  uint8_t buf[16];
-  memcpy(buf, &local_ip, 4);
-  memcpy(buf + 4, &remote_ip, 4);
-  memcpy(buf + 8, "ustcp-ts", 8);
-  return (uint32_t)siphash24(e->secret, buf, sizeof buf);
+  uint8_t buf[40];
+  size_t n = tcp_ep_key(e, v6, local_ip, buf);
+  n += tcp_ep_key(e, v6, remote_ip, buf + n);
+  memcpy(buf + n, "ustcp-ts", 8);
+  return (uint32_t)siphash24(e->secret, buf, n + 8);
 }
 
 uint16_t tcp_adv_mss(const struct tcp_engine *e, const struct tcb *t)
 {
-  uint32_t mss = e->cfg->mtu > 40 + 88 ? e->cfg->mtu - 40u : 88u;
+  return tcp_adv_mss_for(e, t, t->local.v6);
+}
+
+uint16_t tcp_adv_mss_for(const struct tcp_engine *e, const struct tcb *t, bool v6)
+{
+  uint32_t hdrs = v6 ? 60u : 40u;   /* IPv6's fixed header is 40 bytes (RFC 8200 §3) */
+  uint32_t mss = e->cfg->mtu > hdrs + 88 ? e->cfg->mtu - hdrs : 88u;
   if (t->user_mss && t->user_mss < mss) mss = t->user_mss;
   return (uint16_t)mss;
 }

@@ -5,7 +5,8 @@
  *     RFC 5927 §4.1 check: the quoted sequence number lies in [snd_una, snd_max]
  *       (something we sent and is not yet acknowledged); else ignored
  *     source quench            ignored (RFC 6633)
- *     frag needed (PMTUD)      snd_mss lowered to mtu - 40, unacked data resent
+ *     frag needed (PMTUD)      snd_mss lowered to mtu - 40 (IPv6: mtu - 60, the
+ *                              stack maps Packet Too Big to this), unacked data resent
  *     hard error in SYN_SENT   the attempt fails (port unreachable -> ECONNREFUSED)
  *       or an active SYN_RCVD
  *     hard error, passive      the half-open child goes away (Linux's tcp_req_err)
@@ -48,8 +49,12 @@ static void pmtu_reduce(struct tcp_engine *e, struct tcb *t, uint16_t mtu)
   /* RFC 1191 §5: a router too old to give the next-hop MTU sends 0; Linux then
    * ignores the message for TCP (it would guess from a plateau table). */
   if (mtu == 0) return;
-  uint32_t m = mtu < TCP_MIN_PMTU ? TCP_MIN_PMTU : mtu;
-  uint32_t mss = m - IPV4_HDR_LEN - TCP_HDR_LEN - tcp_opt_space(t);   /* tcp_current_mss */
+  /* IPv6 (RFC 8201 §4, Linux's tcp_v6_mtu_reduced): a Packet Too Big below the
+   * IPv6 minimum MTU of 1280 (RFC 8200 §5) lowers the path MTU to 1280 only. */
+  uint32_t floor = t->local.v6 ? 1280u : TCP_MIN_PMTU;
+  uint32_t iph = t->local.v6 ? 40u : IPV4_HDR_LEN;
+  uint32_t m = mtu < floor ? floor : mtu;
+  uint32_t mss = m - iph - TCP_HDR_LEN - tcp_opt_space(t);   /* tcp_current_mss */
   if (mss >= t->snd_mss) return;                 /* only ever lowered */
   t->snd_mss = (uint16_t)mss;
   if (t->state == USTCP_SYN_SENT || t->state == USTCP_SYN_RCVD) return;

@@ -59,14 +59,16 @@ static const uint16_t cookie_mss_table[8] = {64, 256, 536, 1200, 1360, 1440, 146
 static uint32_t cookie_hash(struct tcp_engine *e, const struct tcp_packet *p,
                             uint32_t peer_isn, uint64_t slot)
 {
-  uint8_t buf[24];
-  memcpy(buf, &p->ip.src, 4);
-  memcpy(buf + 4, &p->ip.dst, 4);
-  memcpy(buf + 8, &p->tcp.src_port, 2);
-  memcpy(buf + 10, &p->tcp.dst_port, 2);
-  memcpy(buf + 12, &peer_isn, 4);
-  memcpy(buf + 16, &slot, 8);
-  return (uint32_t)siphash24(e->secret, buf, sizeof buf);
+  /* over the address bytes (an IPv6 handle does not outlive the packet); IPv4
+   * hashes the same 24 bytes as before IPv6 existed */
+  uint8_t buf[48];
+  size_t n = tcp_ep_key(e, p->v6, p->ip.src, buf);
+  n += tcp_ep_key(e, p->v6, p->ip.dst, buf + n);
+  memcpy(buf + n, &p->tcp.src_port, 2);
+  memcpy(buf + n + 2, &p->tcp.dst_port, 2);
+  memcpy(buf + n + 4, &peer_isn, 4);
+  memcpy(buf + n + 8, &slot, 8);
+  return (uint32_t)siphash24(e->secret, buf, n + 16);
 }
 
 static uint32_t cookie_make(struct tcp_engine *e, const struct tcp_packet *p, uint16_t mss)
@@ -155,7 +157,7 @@ static void send_cookie_synack(struct tcp_engine *e, struct tcb *l, const struct
      * window scale and SACK-permitted ride in our TSval, so both are offered. */
     uint32_t options = cookie_ts_options(e, l, p);
     h.opts.present |= TCP_OPT_HAS_TS;
-    h.opts.ts_val = cookie_init_ts(e, options) + tcp_ts_off(e, p->ip.dst, p->ip.src);
+    h.opts.ts_val = cookie_init_ts(e, options) + tcp_ts_off(e, p->v6, p->ip.dst, p->ip.src);
     h.opts.ts_ecr = p->tcp.opts.ts_val;
     if ((options & COOKIE_TS_WSCALE_NONE) != COOKIE_TS_WSCALE_NONE) {
       h.opts.present |= TCP_OPT_HAS_WSCALE;
@@ -163,7 +165,7 @@ static void send_cookie_synack(struct tcp_engine *e, struct tcb *l, const struct
     }
     if (options & COOKIE_TS_SACK) h.opts.present |= TCP_OPT_HAS_SACK_PERM;
   }
-  e->ops.output(e, NULL, p->ip.dst, p->ip.src, 0, &h, NULL, 0);
+  e->ops.output(e, NULL, p->v6, p->ip.dst, p->ip.src, 0, &h, NULL, 0);
   if (e->stats) e->stats->syncookies_sent++;
 }
 
@@ -231,10 +233,13 @@ static struct tcb *child_new(struct tcp_engine *e, struct tcb *l, const struct t
 {
   struct tcb *c = tcb_new(e);
   if (!c) return NULL;
-  c->local.ip = p->ip.dst;
-  c->local.port = p->tcp.dst_port;
-  c->remote.ip = p->ip.src;
-  c->remote.port = p->tcp.src_port;
+  /* A v6 listener's IPv4 child is reported as v4-mapped (Linux's AF_INET6
+   * socket accepting IPv4, tcp_v6_syn_recv_sock's mapped case). */
+  struct tcp_ep lo = {p->ip.dst, p->tcp.dst_port, p->v6,
+                      (uint8_t)(l->local.v6 && !p->v6 ? TCP_EP_MAPPED : 0)};
+  struct tcp_ep re = {p->ip.src, p->tcp.src_port, p->v6, 0};
+  tcp_ep_set(e, &c->local, &lo);
+  tcp_ep_set(e, &c->remote, &re);
   /* A child inherits the listener's options and buffer sizes. */
   c->sndbuf.cap = l->sndbuf.cap;
   c->rcvbuf.cap = l->rcvbuf.cap;
@@ -261,7 +266,7 @@ static struct tcb *child_new(struct tcp_engine *e, struct tcb *l, const struct t
   c->rcv_mss = tcp_adv_mss(e, c);
   c->irs = p->tcp.seq;
   c->rcv_nxt = p->tcp.seq + 1;
-  c->ts_off = tcp_ts_off(e, c->local.ip, c->remote.ip);
+  c->ts_off = tcp_ts_off(e, c->local.v6, c->local.ip, c->remote.ip);
   return c;
 }
 
@@ -303,7 +308,7 @@ static void cookie_ack(struct tcp_engine *e, struct tcb *l, const struct tcp_pac
   bool ts = e->cfg->timestamps && (p->tcp.opts.present & TCP_OPT_HAS_TS);
   uint32_t options = COOKIE_TS_WSCALE_NONE;
   if (mss && ts) {
-    options = (p->tcp.opts.ts_ecr - tcp_ts_off(e, p->ip.dst, p->ip.src)) &
+    options = (p->tcp.opts.ts_ecr - tcp_ts_off(e, p->v6, p->ip.dst, p->ip.src)) &
               ((1u << COOKIE_TS_BITS) - 1);
     uint32_t ws = options & COOKIE_TS_WSCALE_NONE;
     if ((options & COOKIE_TS_SACK) && !e->cfg->sack) mss = 0;
@@ -391,7 +396,8 @@ static void listen_segment(struct tcp_engine *e, struct tcb *l, const struct tcp
     if (e->stats) e->stats->accept_queue_drops++;
     return;
   }
-  uint16_t our_mss = tcp_adv_mss(e, l);
+  /* the MSS for this SYN's family (a v6 listener takes IPv4 too) */
+  uint16_t our_mss = tcp_adv_mss_for(e, l, p->v6);
   /* Linux's tcp_conn_request: the SYN queue is full once it holds as many
    * requests as the backlog (inet_csk_reqsk_queue_is_full); then a cookie, or a
    * drop without cookies. max_syn_backlog stays a hard bound. */

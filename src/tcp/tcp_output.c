@@ -116,7 +116,7 @@ static void emit(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint8_t flag
     }
   }
   if (!(flags & TCP_RST)) h.window = tcp_window_field(e, t);
-  e->ops.output(e, t, t->local.ip, t->remote.ip, tos, &h, pl, npl);
+  e->ops.output(e, t, t->local.v6, t->local.ip, t->remote.ip, tos, &h, pl, npl);
   /* RFC 8985 §6: when each byte was sent (tcp_rack.c) */
   if (!(flags & (TCP_SYN | TCP_RST)) && (plen || (flags & TCP_FIN)))
     rack_on_send(e, t, seq, seq + plen + !!(flags & TCP_FIN),
@@ -261,7 +261,7 @@ void tcp_send_rst_for(struct tcp_engine *e, const struct tcp_packet *p)
     h.ack = in->seq + seg_len;
     h.flags = TCP_RST | TCP_ACK;
   }
-  e->ops.output(e, NULL, p->ip.dst, p->ip.src, 0, &h, NULL, 0);
+  e->ops.output(e, NULL, p->v6, p->ip.dst, p->ip.src, 0, &h, NULL, 0);
   if (e->stats) e->stats->tcp_rst_out++;
 }
 

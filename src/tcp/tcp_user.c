@@ -80,16 +80,16 @@ int tcp_user_connect_allowed(struct tcb *t)
 /* §3.10.1 OPEN (active), CLOSED with local and remote chosen: ISS (RFC 6528),
  * our MSS and window scale offer, the block into the demultiplexer, SYN-SENT,
  * the SYN. The outcome is reported later (readiness, SO_ERROR). */
-void tcp_user_open(struct tcp_engine *e, struct tcb *t, const struct ustcp_addr *local,
-                   const struct ustcp_addr *remote)
+void tcp_user_open(struct tcp_engine *e, struct tcb *t, const struct tcp_ep *local,
+                   const struct tcp_ep *remote)
 {
-  t->local = *local;
-  t->remote = *remote;
+  tcp_ep_set(e, &t->local, local);
+  tcp_ep_set(e, &t->remote, remote);
   t->rcv_mss = tcp_adv_mss(e, t);
   t->rcv_wscale = tcp_choose_wscale(e, t);
   t->snd_mss = t->rcv_mss;
   t->iss = tcp_isn(e, &t->local, &t->remote);
-  t->ts_off = tcp_ts_off(e, t->local.ip, t->remote.ip);
+  t->ts_off = tcp_ts_off(e, t->local.v6, t->local.ip, t->remote.ip);
   t->snd_una = t->snd_nxt = t->snd_max = t->iss;
   t->snd_buf_seq = t->iss + 1;
   tcp_ecn_send_syn(t);   /* RFC 3168 §6.1.1: ECN asked for when tcp_ecn is 1 */

@@ -19,6 +19,7 @@
  */
 #include "wire/wire.h"
 #include "wire/bytes.h"
+#include "wire/ipv6.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -674,6 +675,23 @@ int tcp_encode(const struct tcp_hdr *h, const uint8_t *payload, size_t plen,
   return (int)total;
 }
 
+/* tcp_encode with the IPv6 pseudo-header (RFC 8200 §8.1): encoded with an IPv4
+ * pseudo-header of zero addresses, then the checksum adjusted for the difference
+ * between the two pseudo-headers (RFC 1624 eqn. 3), so the payload is summed
+ * once, while it is copied. */
+int tcp_encode6(const struct tcp_hdr *h, const uint8_t *payload, size_t plen,
+                const uint8_t src[16], const uint8_t dst[16], uint8_t *buf, size_t cap)
+{
+  int n = tcp_encode(h, payload, plen, 0, 0, buf, cap);
+  if (n < 0) return n;
+  uint16_t hc = (uint16_t)(buf[16] << 8 | buf[17]);
+  uint16_t m4 = (uint16_t)~inet_csum_fold(tcp_pseudo_sum(0, 0, IPPROTO_TCP_, (uint16_t)n));
+  uint16_t m6 = (uint16_t)~inet_csum_fold(ipv6_pseudo_sum(src, dst, (uint32_t)n, IPPROTO_TCP_));
+  uint32_t sum = (uint32_t)(uint16_t)~hc + (uint16_t)~m4 + m6;
+  put16(buf + 16, inet_csum_fold(sum));
+  return n;
+}
+
 /* ---- IPv4 + TCP ---- */
 
 int tcp_packet_decode(const uint8_t *buf, size_t len, struct tcp_packet *out)
@@ -708,6 +726,7 @@ static int segment_decode(const struct ipv4_hdr *ip, const uint8_t *seg, size_t 
                           struct tcp_packet *out, bool check_tcp)
 {
   if (&out->ip != ip) out->ip = *ip;
+  out->v6 = false;
   /* Like Linux tcp_v4_rcv(): check the fixed header and data offset, then the
    * checksum, and only then parse options, so a corrupted option byte counts as a
    * checksum error rather than as a malformed option. */

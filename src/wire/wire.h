@@ -158,6 +158,10 @@ size_t tcp_opts_len(const struct tcp_opts *o);
 int tcp_encode(const struct tcp_hdr *h, const uint8_t *payload, size_t plen,
                uint32_t src_ip, uint32_t dst_ip, uint8_t *buf, size_t cap);
 
+/* tcp_encode with the IPv6 pseudo-header (RFC 8200 §8.1) of src and dst. */
+int tcp_encode6(const struct tcp_hdr *h, const uint8_t *payload, size_t plen,
+                const uint8_t src[16], const uint8_t dst[16], uint8_t *buf, size_t cap);
+
 /* ---- checksums (RFC 1071) ---- */
 /* Adds the 16-bit big-endian words of data to a running 32-bit sum. An odd length
  * is padded with a zero byte. */
@@ -173,7 +177,9 @@ bool tcp_checksum_ok(uint32_t src_ip, uint32_t dst_ip, const uint8_t *seg, size_
 
 /* ---- a whole IPv4+TCP packet ---- */
 struct tcp_packet {
-  struct ipv4_hdr ip;
+  struct ipv4_hdr ip;       /* for IPv6 (v6), src and dst hold the stack's handles of the
+                               addresses (struct tcp_ep) and ttl the hop limit */
+  bool v6;                  /* false from the decoders; the IPv6 input path sets it */
   struct tcp_hdr tcp;
   const uint8_t *payload;   /* points into the decoded buffer */
   size_t payload_len;

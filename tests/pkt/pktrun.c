@@ -814,6 +814,7 @@ static bool arg_addr(struct runner *r, const struct call *c, int i, uint32_t dfl
   const char *s = c->args[i];
   const char *colon = strchr(s, ':');
   uint32_t port;
+  memset(a, 0, sizeof *a);          /* family 0: IPv4 (include/ustcp.h) */
   a->ip = dflt_ip;
   if (colon) {
     char ip[32];

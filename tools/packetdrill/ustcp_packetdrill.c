@@ -323,6 +323,7 @@ static int to_uaddr(const struct sockaddr *a, socklen_t alen, struct ustcp_addr 
   if (!a || alen < sizeof(struct sockaddr_in)) return -EINVAL;
   if (a->sa_family != AF_INET) return -EAFNOSUPPORT;
   const struct sockaddr_in *in = (const struct sockaddr_in *)a;
+  memset(u, 0, sizeof *u);          /* family 0: IPv4 */
   u->ip = ntohl(in->sin_addr.s_addr);
   u->port = ntohs(in->sin_port);
   return 0;
