@@ -67,6 +67,13 @@ struct ustcp_loop_config {
   uint8_t prefix_len;         /* 24 */
   uint32_t gateway;
   uint8_t mac[6];
+  /* IPv6 over TUN (issue 16): ustcp's own IPv6 address (all zero: none, and the
+   * loop drops IPv6 packets as before, rx_not_ipv4), and the kernel side's,
+   * added with a /64 when configure is set (all zero: the user configures it,
+   * e.g. ip -6 addr add fd00::1/64 dev NAME). Not with tap or packet (no
+   * neighbour discovery). */
+  uint8_t addr6[16];
+  uint8_t peer6[16];
 };
 void ustcp_loop_config_default(struct ustcp_loop_config *c);
 
@@ -136,7 +143,8 @@ void ustcp_loop_report(struct ustcp_loop *l, void *file /* FILE * */);
 /* Counters of the link (the device side of the loop). */
 struct ustcp_loop_stats {
   uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
-  uint64_t rx_not_ipv4;        /* e.g. IPv6 from the kernel: not for this stack */
+  uint64_t rx_not_ipv4;        /* not IPv4, nor IPv6 with an IPv6 address set: not for
+                                  this stack */
   uint64_t tx_errors;          /* write() to the device failed: the packet is lost */
   uint64_t impair_dropped, impair_reordered, impair_delayed;
   uint64_t impair_corrupted, impair_duplicated;

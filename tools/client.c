@@ -119,7 +119,7 @@ int connect_main(int argc, char **argv)
   struct ustcp_addr dst;
   if (!target) { fprintf(stderr, "ustcp connect: HOST:PORT missing (try: ustcp connect --help)\n"); return 2; }
   if (net_parse_hostport(target, &dst)) {
-    fprintf(stderr, "ustcp connect: '%s' is not IPV4:PORT (ustcp has no DNS)\n", target);
+    fprintf(stderr, "ustcp connect: '%s' is not IPV4:PORT or [IPV6]:PORT (ustcp has no DNS)\n", target);
     return 2;
   }
   struct ustcp_loop *l = net_open(&o, "connect");
@@ -389,11 +389,13 @@ int get_main(int argc, char **argv)
   memcpy(hostport, hp, hl);
   hostport[hl] = 0;
   char withport[140];
-  if (!strchr(hostport, ':')) snprintf(withport, sizeof withport, "%s:80", hostport);
+  /* [IPV6] without a port: the colons are the address's */
+  const char *rb = hostport[0] == '[' ? strchr(hostport, ']') : NULL;
+  if (rb ? rb[1] == 0 : !strchr(hostport, ':')) snprintf(withport, sizeof withport, "%s:80", hostport);
   else snprintf(withport, sizeof withport, "%s", hostport);
   struct ustcp_addr dst;
   if (net_parse_hostport(withport, &dst)) {
-    fprintf(stderr, "ustcp get: '%s' is not IPV4[:PORT] (ustcp has no DNS)\n", hostport);
+    fprintf(stderr, "ustcp get: '%s' is not IPV4[:PORT] or [IPV6][:PORT] (ustcp has no DNS)\n", hostport);
     return 2;
   }
   int out_fd = 1;

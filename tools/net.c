@@ -25,6 +25,9 @@ const char net_opts_help[] =
   "  --gateway A.B.C.D with --tap/--packet: next hop for addresses off the prefix\n"
   "  --addr A.B.C.D    ustcp's own address (default 10.7.0.2)\n"
   "  --peer A.B.C.D    the kernel side's address (default 10.7.0.1)\n"
+  "  --addr IPV6       also an IPv6 address for ustcp, e.g. --addr fd00::2 (TUN only;\n"
+  "                    servers then listen on [::], IPv4 as ::ffff:a.b.c.d)\n"
+  "  --peer IPV6       the kernel side's IPv6 address, added as IPV6/64 (configure)\n"
   "  --no-configure    use the device as it is: no address, MTU or up/down changes\n"
   "                    (for a device made beforehand, e.g. ip tuntap add ... user $USER)\n"
   "  --mtu N           link MTU (default 1500)\n"
@@ -194,11 +197,19 @@ int net_opts_parse(struct net_opts *o, const char *cmd, int argc, char **argv, i
   } else if (!strcmp(a, "--addr") || !strcmp(a, "--peer")) {
     NEED_VALUE();
     uint32_t ip;
-    if (ipv4_parse(v, &ip) != 0 || ip == 0) {
+    if (strchr(v, ':')) {
+      uint8_t a6[16];
+      static const uint8_t zero[16];
+      if (net_parse_ip6(v, a6) != 0 || !memcmp(a6, zero, 16)) {
+        fprintf(stderr, "ustcp %s: %s wants an IPv4 or IPv6 address, not '%s'\n", cmd, a, v);
+        return -1;
+      }
+      memcpy(a[2] == 'a' ? o->lc.addr6 : o->lc.peer6, a6, 16);
+    } else if (ipv4_parse(v, &ip) != 0 || ip == 0) {
       fprintf(stderr, "ustcp %s: %s wants an IPv4 address, not '%s'\n", cmd, a, v);
       return -1;
     }
-    if (a[2] == 'a') o->lc.addr = ip; else o->lc.peer = ip;
+    else if (a[2] == 'a') o->lc.addr = ip; else o->lc.peer = ip;
   } else if (!strcmp(a, "--no-configure")) {
     o->lc.configure = false;
   } else if (!strcmp(a, "--mtu")) {
@@ -320,9 +331,9 @@ static void on_signal(int sig)
 static void log_event(void *ctx, const struct ustcp_event *ev)
 {
   (void)ctx;
-  char a[16], b[16];
-  fprintf(stderr, "ustcp: %s:%u <-> %s:%u  %s -> %s\n", ipv4_str(ev->local.ip, a, sizeof a),
-          ev->local.port, ipv4_str(ev->remote.ip, b, sizeof b), ev->remote.port,
+  char a[64], b[64];
+  fprintf(stderr, "ustcp: %s <-> %s  %s -> %s\n", net_addr_str(&ev->local, a, sizeof a),
+          net_addr_str(&ev->remote, b, sizeof b),
           ustcp_state_name(ev->old_state), ustcp_state_name(ev->new_state));
 }
 

@@ -140,13 +140,13 @@ static int obuf_printf(struct obuf *b, const char *fmt, ...)
 static void conn_close(struct server *sv, struct conn *c)
 {
   if (sv->verbose) {
-    char a[16];
+    char a[64];
     struct ustcp_tcp_info ti;
     memset(&ti, 0, sizeof ti);
     ustcp_get_info(sv->st, c->fd, &ti);
-    fprintf(stderr, "ustcp serve: %s:%u closed (%llu bytes sent, %llu received; srtt %llu us, "
+    fprintf(stderr, "ustcp serve: %s closed (%llu bytes sent, %llu received; srtt %llu us, "
             "retransmitted %llu segments: %llu fast retransmits, %llu timeouts)\n",
-            ipv4_str(c->peer.ip, a, sizeof a), c->peer.port, (unsigned long long)ti.bytes_acked,
+            net_addr_str(&c->peer, a, sizeof a), (unsigned long long)ti.bytes_acked,
             (unsigned long long)ti.bytes_received, (unsigned long long)ti.rtt_us,
             (unsigned long long)ti.retrans_segs, (unsigned long long)ti.fast_retrans,
             (unsigned long long)ti.rto_expirations);
@@ -420,9 +420,9 @@ static bool http_take_request(struct server *sv, struct conn *c)
   else if (strcmp(method, "GET") && !head_only) http_error(c, 405, false, false);
   else http_serve_path(sv, c, target, head_only);
   if (sv->verbose) {
-    char a[16];
-    fprintf(stderr, "ustcp serve: %s:%u %s %s\n", ipv4_str(c->peer.ip, a, sizeof a),
-            c->peer.port, method, target);
+    char a[64];
+    fprintf(stderr, "ustcp serve: %s %s %s\n", net_addr_str(&c->peer, a, sizeof a),
+            method, target);
   }
   c->responding = true;
   return true;
@@ -534,8 +534,8 @@ static void accept_all(struct server *sv)
       ustcp_setsockopt(sv->st, fd, USTCP_IPPROTO_TCP, USTCP_TCP_NODELAY, &one, sizeof one);
     }
     if (sv->verbose) {
-      char a[16];
-      fprintf(stderr, "ustcp serve: %s:%u connected\n", ipv4_str(peer.ip, a, sizeof a), peer.port);
+      char a[64];
+      fprintf(stderr, "ustcp serve: %s connected\n", net_addr_str(&peer, a, sizeof a));
     }
     conn_io(sv, c);
   }
@@ -612,6 +612,11 @@ int serve_main(int argc, char **argv)
   ustcp_set_ready_cb(sv.st, on_ready, &sv);
   sv.lfd = ustcp_socket(sv.st);
   struct ustcp_addr la = {0, (uint16_t)port};
+  static const uint8_t zero6[16];
+  bool v6 = memcmp(o.lc.addr6, zero6, 16) != 0;
+  /* With an IPv6 address: [::]:port, which takes IPv4 too (v4-mapped, as a
+   * Linux AF_INET6 listener without IPV6_V6ONLY) */
+  if (v6) la.family = USTCP_AF_INET6;
   int rc = sv.lfd < 0 ? sv.lfd : ustcp_bind(sv.st, sv.lfd, &la);
   if (rc == 0) rc = ustcp_listen(sv.st, sv.lfd, (int)backlog);
   if (rc < 0) {
@@ -626,6 +631,12 @@ int serve_main(int argc, char **argv)
           ipv4_str(o.lc.addr, a, sizeof a), (unsigned long long)port, ustcp_loop_ifname(l),
           ipv4_str(o.lc.peer, p, sizeof p), o.ctl_path ? "; control socket " : "",
           o.ctl_path ? o.ctl_path : "");
+  if (v6) {
+    struct ustcp_addr a6 = {.family = USTCP_AF_INET6, .port = (uint16_t)port};
+    memcpy(a6.ip6, o.lc.addr6, 16);
+    char t[64];
+    fprintf(stderr, "ustcp serve: also on %s\n", net_addr_str(&a6, t, sizeof t));
+  }
   uint64_t last_sweep = ustcp_loop_now_us();
   while (!ustcp_loop_stopped(l)) {
     rc = ustcp_loop_run_once(l, 1000);

@@ -23,6 +23,7 @@
  */
 #include "ustcp_loop.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -76,6 +77,7 @@ struct ustcp_loop {
   struct ustcp_stack *st;
   struct ustcp_config cfg;
   uint32_t addr, peer;
+  bool has6;                   /* the stack has an IPv6 address: the TUN passes IPv6 */
   bool vnet;                   /* IFF_VNET_HDR + offloads (config offload) */
   volatile sig_atomic_t stop;
   int timeout_ms;
@@ -267,7 +269,8 @@ static void tun_packet_in(struct ustcp_loop *l, const uint8_t *pkt, size_t len, 
 {
   l->stats.rx_packets++;
   l->stats.rx_bytes += len;
-  if (len < 1 || (pkt[0] >> 4) != 4) {    /* IPv6 and others: not ours */
+  if (len < 1 || ((pkt[0] >> 4) != 4 && !((pkt[0] >> 4) == 6 && l->has6))) {
+    /* others, and IPv6 while the stack has no IPv6 address: not ours */
     l->stats.rx_not_ipv4++;
     return;
   }
@@ -340,6 +343,14 @@ static void on_tun_vnet(void *ctx, const struct tun_rx_info *info, const uint8_t
       in_flags = USTCP_IN_CSUM_VERIFIED;
     if (in_flags) l->stats.rx_csum_offloaded++;
     if (info->gso_type == VIRTIO_NET_HDR_GSO_TCPV4) l->stats.rx_gso_frames++;
+  } else if (len >= 40 && (pkt[0] >> 4) == 6 && pkt[6] == 6) {
+    /* TCP right after the IPv6 header (no extension headers): the same rule */
+    if ((info->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && info->csum_start == 40 &&
+        info->csum_offset == 16)
+      in_flags = USTCP_IN_CSUM_VERIFIED;
+    else if (info->flags & VIRTIO_NET_HDR_F_DATA_VALID)
+      in_flags = USTCP_IN_CSUM_VERIFIED;
+    if (in_flags) l->stats.rx_csum_offloaded++;
   }
   tun_packet_in(l, pkt, len, in_flags);
 }
@@ -457,6 +468,24 @@ int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
   }
   /* Framing (TAP, AF_PACKET) and impairment need the packet flat. */
   if (!l->eth && !impaired(l)) ustcp_set_output_iov(l->st, stack_out_iov, l);
+  static const uint8_t zero6[16];
+  if (memcmp(c->addr6, zero6, 16)) {
+    if (c->tap || c->packet) {
+      snprintf(err, errcap, "IPv6 is for TUN devices only (no neighbour discovery yet)");
+      rc = -EINVAL;
+      goto fail;
+    }
+    rc = ustcp_stack_add_addr6(l->st, c->addr6);
+    if (rc < 0) {
+      snprintf(err, errcap, "bad IPv6 address for the stack");
+      goto fail;
+    }
+    l->has6 = true;
+    if (c->configure && memcmp(c->peer6, zero6, 16)) {
+      rc = tun_configure6(l->ifname, c->peer6, 64, err, errcap);
+      if (rc < 0) goto fail;
+    }
+  }
   if (c->pcap_path) {
     l->pcap = pcap_writer_open(c->pcap_path);
     if (!l->pcap) {
@@ -761,8 +790,14 @@ int ustcp_loop_drain(struct ustcp_loop *l, int timeout_ms)
 
 static void addr_port(char *buf, size_t cap, const struct ustcp_addr *a, bool listen_peer)
 {
-  char ip[16];
-  ipv4_str(a->ip, ip, sizeof ip);
+  char ip[INET6_ADDRSTRLEN + 2];
+  if (a->family == USTCP_AF_INET6) {
+    char h[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, a->ip6, h, sizeof h);
+    snprintf(ip, sizeof ip, "[%s]", h);   /* as ss prints IPv6 */
+  } else {
+    ipv4_str(a->ip, ip, sizeof ip);
+  }
   if (listen_peer) snprintf(buf, cap, "%s:*", ip);
   else snprintf(buf, cap, "%s:%u", ip, a->port);
 }
@@ -773,6 +808,11 @@ void ustcp_loop_report(struct ustcp_loop *l, void *file)
   char a[16], p[16];
   fprintf(f, "ustcp %s %s peer %s pid %ld\n", l->ifname, ipv4_str(l->addr, a, sizeof a),
           ipv4_str(l->peer, p, sizeof p), (long)getpid());
+  uint8_t a6[16];
+  if (l->has6 && ustcp_local_ip6(l->st, a6)) {
+    char t6[INET6_ADDRSTRLEN];
+    fprintf(f, "ustcp %s addr6 %s\n", l->ifname, inet_ntop(AF_INET6, a6, t6, sizeof t6));
+  }
   size_t cap = 64;
   struct ustcp_sock_row *rows = NULL;
   size_t n;
@@ -791,7 +831,7 @@ void ustcp_loop_report(struct ustcp_loop *l, void *file)
           "Local Address:Port", "Peer Address:Port", "Fd");
   for (size_t i = 0; i < n; i++) {
     const struct ustcp_sock_row *r = &rows[i];
-    char la[32], ra[32];
+    char la[64], ra[64];
     addr_port(la, sizeof la, &r->local, false);
     addr_port(ra, sizeof ra, &r->remote, r->state == USTCP_LISTEN || r->remote.port == 0);
     char fdtxt[16];
@@ -817,6 +857,10 @@ void ustcp_loop_report(struct ustcp_loop *l, void *file)
   C(ip_frag_reassembled); C(ip_frag_overlaps); C(ip_frag_timeouts);
   C(buf_bytes_reserved); C(tcp_mem_pressures);
   C(tx_bytes_copied); C(rx_bytes_copied); C(buf_grow_copied); C(out_iov_stale);
+  if (l->has6) {                    /* IPv6 (issue 16): only where it is on */
+    C(ip6_in); C(ip6_out); C(ip6_bad); C(ip6_not_for_us); C(ip6_martian_src);
+    C(ip6_ext_dropped); C(ip6_frag_dropped); C(icmp6_in); C(icmp6_out); C(icmp6_ptb);
+  }
 #undef C
   const struct ustcp_loop_stats *k = &l->stats;
 #define C(x) fprintf(f, "link_%s %llu\n", #x, (unsigned long long)k->x)

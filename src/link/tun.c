@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <linux/virtio_net.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -136,6 +137,42 @@ int tun_configure(const char *ifname, uint32_t kernel_ip, uint32_t peer_ip, uint
                   char *err, size_t errcap)
 {
   return configure_dev(ifname, kernel_ip, peer_ip, 0xffffffffu, mtu, err, errcap);
+}
+
+/* linux/ipv6.h's struct in6_ifreq (that header clashes with netinet/in.h) */
+struct ustcp_in6_ifreq {
+  struct in6_addr ifr6_addr;
+  uint32_t ifr6_prefixlen;
+  int ifr6_ifindex;
+};
+
+int tun_configure6(const char *ifname, const uint8_t kernel_ip6[16], uint8_t prefix_len,
+                   char *err, size_t errcap)
+{
+  unsigned idx = if_nametoindex(ifname);
+  if (!idx) return link_fail(errno, err, errcap, "%s: %s", ifname, strerror(errno));
+  /* configure_dev turned IPv6 off on the device (no router solicitations or MLD
+   * reports down an IPv4-only tunnel); IPv6 over it needs it back on. */
+  char path[128];
+  snprintf(path, sizeof path, "/proc/sys/net/ipv6/conf/%s/disable_ipv6", ifname);
+  int f = open(path, O_WRONLY | O_CLOEXEC);
+  if (f >= 0) {
+    if (write(f, "0\n", 2) < 0) { /* the ioctl below reports it */ }
+    close(f);
+  }
+  int sock = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) return link_fail(errno, err, errcap, "socket(AF_INET6): %s", strerror(errno));
+  struct ustcp_in6_ifreq r;
+  memset(&r, 0, sizeof r);
+  memcpy(&r.ifr6_addr, kernel_ip6, 16);
+  r.ifr6_prefixlen = prefix_len;
+  r.ifr6_ifindex = (int)idx;
+  int rc = 0;
+  if (ioctl(sock, SIOCSIFADDR, &r) < 0 && errno != EEXIST)
+    rc = link_fail(errno, err, errcap, "SIOCSIFADDR (IPv6) on %s: %s%s", ifname, strerror(errno),
+                   errno == EPERM || errno == EACCES ? " (needs CAP_NET_ADMIN)" : "");
+  close(sock);
+  return rc;
 }
 
 int tap_configure(const char *ifname, uint32_t kernel_ip, uint8_t prefix_len, uint16_t mtu,

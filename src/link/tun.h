@@ -38,6 +38,12 @@ int tap_configure(const char *ifname, uint32_t kernel_ip, uint8_t prefix_len, ui
  * address (ustcp's own), netmask /32, the MTU (0 = leave it), brings the device
  * up, and turns IPv6 off on it (best effort: no router solicitations to ignore).
  * Needs CAP_NET_ADMIN. Addresses in host order. Returns 0 or -errno. */
+/* Adds the kernel side's IPv6 address kernel_ip6/prefix_len to the device (issue
+ * 16), which installs the on-link route toward ustcp's IPv6 address (as
+ * `ip -6 addr add KERNEL/PREFIX dev NAME`; a TUN device is IFF_NOARP, so the
+ * kernel runs no DAD on it). AF_INET6 socket -> SIOCSIFADDR with in6_ifreq. */
+int tun_configure6(const char *ifname, const uint8_t kernel_ip6[16], uint8_t prefix_len,
+                   char *err, size_t errcap);
 int tun_configure(const char *ifname, uint32_t kernel_ip, uint32_t peer_ip, uint16_t mtu,
                   char *err, size_t errcap);
 

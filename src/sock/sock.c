@@ -190,6 +190,13 @@ int ustcp_socket(struct ustcp_stack *s)
   return fd;
 }
 
+/* An IPv6 socket: bound or connected to IPv6, or v4-mapped; its IPv4 addresses
+ * read back as ::ffff:a.b.c.d and "any" as :: (Linux's AF_INET6 socket). */
+static bool v6_sock(const struct tcb *t)
+{
+  return t->local.v6 || (t->local.flags & TCP_EP_MAPPED);
+}
+
 int ustcp_bind(struct ustcp_stack *s, int fd, const struct ustcp_addr *addr)
 {
   if (refused(s)) return -EBUSY;
@@ -272,7 +279,7 @@ int ustcp_accept(struct ustcp_stack *s, int fd, struct ustcp_addr *peer)
   int nfd = fd_alloc(s, c);
   if (nfd < 0) return nfd;
   tcp_listen_accept(&s->eng, t);
-  if (peer) stack_addr_from_ep(s, &c->remote, c->local.flags & TCP_EP_MAPPED, peer);
+  if (peer) stack_addr_from_ep(s, &c->remote, v6_sock(c), peer);
   /* readiness of the new socket may already be set (data, FIN) */
   sock_wake_cb(s, c);
   return nfd;
@@ -475,7 +482,7 @@ int ustcp_getsockname(struct ustcp_stack *s, int fd, struct ustcp_addr *addr)
   struct tcb *t = get(s, fd);
   if (!t) return -EBADF;
   if (!addr) return -EFAULT;
-  stack_addr_from_ep(s, &t->local, t->local.flags & TCP_EP_MAPPED, addr);
+  stack_addr_from_ep(s, &t->local, v6_sock(t), addr);
   return 0;
 }
 
@@ -490,7 +497,7 @@ int ustcp_getpeername(struct ustcp_stack *s, int fd, struct ustcp_addr *addr)
   if (!tcb_ever_connected(t) || t->state == USTCP_LISTEN || t->state == USTCP_CLOSED ||
       t->state == USTCP_SYN_SENT)
     return -ENOTCONN;
-  stack_addr_from_ep(s, &t->remote, t->local.flags & TCP_EP_MAPPED, addr);
+  stack_addr_from_ep(s, &t->remote, v6_sock(t), addr);
   return 0;
 }
 
@@ -901,8 +908,8 @@ static void add_row(struct ustcp_stack *s, struct ustcp_sock_row *rows, size_t c
     struct ustcp_sock_row *r = &rows[*n];
     r->fd = t->fd;
     r->state = t->state;
-    stack_addr_from_ep(s, &t->local, t->local.flags & TCP_EP_MAPPED, &r->local);
-    stack_addr_from_ep(s, &t->remote, t->local.flags & TCP_EP_MAPPED, &r->remote);
+    stack_addr_from_ep(s, &t->local, v6_sock(t), &r->local);
+    stack_addr_from_ep(s, &t->remote, v6_sock(t), &r->remote);
     r->recv_q = t->state == USTCP_LISTEN && t->lst ? t->lst->accept_q_len : t->rcvbuf.len;
     r->send_q = t->state == USTCP_LISTEN && t->lst ? t->lst->backlog : t->sndbuf.len;
     r->conn_id = t->conn_id;

@@ -489,7 +489,7 @@ static void eng_event(struct tcp_engine *e, struct tcb *t, enum ustcp_state old,
   struct ustcp_event ev = {
     .fd = t->fd, .conn_id = t->conn_id,
     .old_state = old, .new_state = t->state, .cause = cause, .time_us = e->now_us};
-  bool mapped = t->local.flags & TCP_EP_MAPPED;
+  bool mapped = t->local.v6 || (t->local.flags & TCP_EP_MAPPED);
   stack_addr_from_ep(s, &t->local, mapped, &ev.local);
   stack_addr_from_ep(s, &t->remote, mapped, &ev.remote);
   notify_event(s, &ev);   /* delivered at the end of the event (notify.c) */

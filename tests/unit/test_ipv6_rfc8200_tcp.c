@@ -293,7 +293,7 @@ static size_t forge_syn(uint8_t *buf, const uint8_t src[16], uint16_t dport, con
   uint8_t seg[64];
   int n = tcp_encode6(&t, NULL, 0, src, B6, seg, sizeof seg);
   uint8_t up[1500];
-  memcpy(up, ext, extlen);
+  if (extlen) memcpy(up, ext, extlen);
   memcpy(up + extlen, seg, (size_t)n);
   return forge(buf, src, extlen ? first : IPPROTO_TCP_, up, extlen + (size_t)n);
 }
