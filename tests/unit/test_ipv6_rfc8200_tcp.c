@@ -69,15 +69,17 @@ static void pump(uint64_t us)
   }
 }
 
-static void setup(void)
+static void setup_cfg(const struct ustcp_config *cfg)
 {
   qh = qt = 0;
   v4_seen = v6_seen = bad_csum6 = 0;
   st[0] = ustcp_stack_new(NULL, A4, 1, out_cb, (void *)(intptr_t)0);
-  st[1] = ustcp_stack_new(NULL, B4, 2, out_cb, (void *)(intptr_t)1);
+  st[1] = ustcp_stack_new(cfg, B4, 2, out_cb, (void *)(intptr_t)1);
   CHECK_EQ(ustcp_stack_add_addr6(st[0], A6), 0);
   CHECK_EQ(ustcp_stack_add_addr6(st[1], B6), 0);
 }
+
+static void setup(void) { setup_cfg(NULL); }
 
 static void teardown(void)
 {
@@ -447,6 +449,38 @@ static void test_icmp6_echo_and_ptb(void)
   teardown();
 }
 
+/* SYN cookies (syncookies = 2: always) over IPv6: the cookie hashes the address
+ * bytes, the connection completes and carries data, timestamps' options
+ * survive in the cookie. */
+static void test_syncookies(void)
+{
+  struct ustcp_config cfg;
+  ustcp_config_default(&cfg);
+  cfg.syncookies = 2;
+  setup_cfg(&cfg);
+  int l = listen6(st[1], 80, false);
+  int c = ustcp_socket(st[0]);
+  struct ustcp_addr to = addr6(B6, 80);
+  CHECK_EQ(ustcp_connect(st[0], c, &to), -EINPROGRESS);
+  pump(20000);
+  struct ustcp_stats sb;
+  ustcp_get_stats(st[1], &sb);
+  CHECK_EQ(sb.syncookies_sent, 1);
+  CHECK_EQ(sb.syncookies_recv, 1);
+  CHECK_EQ(sb.syncookies_failed, 0);
+  int s = ustcp_accept(st[1], l, NULL);
+  CHECK(s >= 0);
+  CHECK_EQ(ustcp_send(st[0], c, "v6 cookie", 9, 0), 9);
+  pump(20000);
+  char b[16];
+  CHECK_EQ(ustcp_recv(st[1], s, b, sizeof b, 0), 9);
+  CHECK_MEM(b, "v6 cookie", 9);
+  struct ustcp_tcp_info ti;
+  CHECK_EQ(ustcp_get_info(st[1], s, &ti), 0);
+  CHECK_EQ(ti.snd_mss, 1500 - 60 - 12);   /* the cookie's MSS, less timestamps */
+  teardown();
+}
+
 int main(void)
 {
   _Static_assert(sizeof(struct tcp_ep) == 8, "an endpoint stays 8 bytes in struct tcb");
@@ -456,5 +490,6 @@ int main(void)
   RUN(test_v4_mapped);
   RUN(test_forged);
   RUN(test_icmp6_echo_and_ptb);
+  RUN(test_syncookies);
   return check_report();
 }
