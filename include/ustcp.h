@@ -2,7 +2,7 @@
  *
  * The stack is sans-I/O: it never reads a clock, sleeps, starts a thread or makes
  * a system call. The caller
- *   - hands it every received IPv4 packet: ustcp_input(stack, pkt, len, now_us);
+ *   - hands it every received IPv4 or IPv6 packet: ustcp_input(stack, pkt, len, now_us);
  *   - receives every packet to send through the output callback given at creation;
  *   - calls ustcp_poll(stack, now_us) at (or after) the deadline it returns, which
  *     runs the timers that are due.
@@ -228,7 +228,7 @@ struct ustcp_event {
  *     descriptor as it is at delivery, -1 if the application closed it since.
  * Pointers handed to a callback (packets, events) are valid during the call only. */
 
-/* A packet to send (a whole IPv4 datagram). */
+/* A packet to send (a whole IPv4 or IPv6 datagram). */
 typedef void (*ustcp_output_fn)(void *ctx, const uint8_t *pkt, size_t len);
 /* The same packet as a gather list (issue 12 point 6, zero-copy output): the
  * datagram is the concatenation of iov[0..iovcnt-1]. iov[0] holds the IPv4 and
@@ -302,7 +302,8 @@ int ustcp_stack_add_addr6(struct ustcp_stack *s, const uint8_t addr[16]);
 /* Copies the stack's IPv6 address to out; false if it has none. */
 bool ustcp_local_ip6(const struct ustcp_stack *s, uint8_t out[16]);
 
-/* Feeds one received IPv4 packet. The work one call does is bounded: packets the
+/* Feeds one received IPv4 or IPv6 packet (told apart by the version field; IPv6
+ * needs an address, ustcp_stack_add_addr6). The work one call does is bounded: packets the
  * stack sends to its own address (self-connect, H9) are processed at most
  * cfg.netdev_budget per call (ustcp_input, ustcp_poll, or a socket call); any
  * left wait for the next call, and ustcp_next_deadline is the current time

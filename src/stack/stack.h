@@ -11,6 +11,9 @@
  *                    4-tuple match   -> tcp_input
  *                    listener match  -> tcp_listen_input
  *                    neither         -> tcp_input_no_conn (RST, H3)
+ *   IPv6 (version 6): ip6.c (extension headers with bounds, martians, ICMPv6,
+ *                  fragments dropped) -> the same demux with the addresses as
+ *                  handles of the engine's interned-address table (tcp_addr6.c)
  *   engine output -> never to a non-unicast address (ip_out_martian) ->
  *                    tcp_packet_encode into a notice (notify.c) -> loopback queue
  *                    (at most netdev_budget packets taken from it per call) or
