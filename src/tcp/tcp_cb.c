@@ -439,7 +439,7 @@ void tcb_fill_linux_info(const struct tcp_engine *e, const struct tcb *t,
   o->tcpi_last_data_sent = ms_since(e->now_us, t->cc.last_send_us);
   o->tcpi_last_data_recv = ms_since(e->now_us, t->lrcv_us);
   o->tcpi_last_ack_recv = ms_since(e->now_us, t->last_rcv_us);
-  o->tcpi_pmtu = (uint32_t)t->snd_mss + 40u;
+  o->tcpi_pmtu = (uint32_t)t->snd_mss + (t->local.v6 ? 60u : 40u);   /* IPv6: a 40-byte header */
   o->tcpi_rcv_ssthresh = t->rcv_wnd;
   o->tcpi_rtt = (uint32_t)t->rtt.srtt_us;
   o->tcpi_rttvar = (uint32_t)t->rtt.rttvar_us;
