@@ -481,6 +481,28 @@ static void test_syncookies(void)
   teardown();
 }
 
+/* A connection to our own IPv6 address goes through the loopback queue (H9). */
+static void test_self_connect(void)
+{
+  setup();
+  int l = listen6(st[1], 80, false);
+  int c = ustcp_socket(st[1]);
+  struct ustcp_addr to = addr6(B6, 80);
+  CHECK_EQ(ustcp_connect(st[1], c, &to), -EINPROGRESS);
+  pump(10000);
+  int s = ustcp_accept(st[1], l, NULL);
+  CHECK(s >= 0);
+  CHECK_EQ(ustcp_send(st[1], c, "self", 4, 0), 4);
+  pump(10000);
+  char b[8];
+  CHECK_EQ(ustcp_recv(st[1], s, b, sizeof b, 0), 4);
+  CHECK_EQ(qt, 0);                   /* nothing went to the link */
+  struct ustcp_stats sb;
+  ustcp_get_stats(st[1], &sb);
+  CHECK_EQ(sb.ip6_martian_src, 0);
+  teardown();
+}
+
 int main(void)
 {
   _Static_assert(sizeof(struct tcp_ep) == 8, "an endpoint stays 8 bytes in struct tcb");
@@ -491,5 +513,6 @@ int main(void)
   RUN(test_forged);
   RUN(test_icmp6_echo_and_ptb);
   RUN(test_syncookies);
+  RUN(test_self_connect);
   return check_report();
 }
