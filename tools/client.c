@@ -62,7 +62,7 @@ static void on_stdin(void *ctx, int wfd, unsigned ev)
 static void connect_usage(FILE *f)
 {
   fprintf(f,
-    "usage: ustcp connect HOST:PORT [OPTIONS]\n"
+    "usage: ustcp connect HOST:PORT [OPTIONS]     (HOST: IPV4, or [IPV6])\n"
     "\n"
     "Connects with ustcp, over a TUN device, and copies stdin to the connection and\n"
     "the connection to stdout, like nc. At the end of stdin ustcp shuts down its\n"
@@ -81,7 +81,8 @@ static void connect_usage(FILE *f)
     "examples:\n"
     "  socat TCP-LISTEN:7000,fork EXEC:cat &      # an echo server on the kernel side\n"
     "  echo hello | ustcp connect 10.7.0.1:7000\n"
-    "  ustcp connect 10.7.0.1:22 --tun t1 --addr 10.9.0.2 --peer 10.9.0.1\n",
+    "  ustcp connect 10.7.0.1:22 --tun t1 --addr 10.9.0.2 --peer 10.9.0.1\n"
+    "  ustcp connect '[fd00::1]:7000' --addr fd00::2 --peer fd00::1   # over IPv6\n",
     net_opts_help);
 }
 
@@ -207,7 +208,8 @@ static void get_usage(FILE *f)
   fprintf(f,
     "usage: ustcp get URL [-o FILE] [OPTIONS]\n"
     "\n"
-    "Fetches URL (http://IPV4[:PORT]/PATH) with an HTTP/1.1 GET over ustcp, on a TUN\n"
+    "Fetches URL (http://IPV4[:PORT]/PATH or http://[IPV6][:PORT]/PATH) with an\n"
+    "HTTP/1.1 GET over ustcp, on a TUN\n"
     "device, and writes the body to FILE or stdout. Exit status 0 on a 2xx response\n"
     "with the whole body (Content-Length or chunked), 1 otherwise (error status,\n"
     "connection failure, short body), 2 for bad usage.\n"
@@ -225,7 +227,8 @@ static void get_usage(FILE *f)
     "examples:\n"
     "  python3 -m http.server 8000 --bind 10.7.0.1 &   # on the kernel side\n"
     "  ustcp get http://10.7.0.1:8000/big.bin -o big.bin\n"
-    "  ustcp get http://10.9.0.1/ --tun t1 --addr 10.9.0.2 --peer 10.9.0.1\n",
+    "  ustcp get http://10.9.0.1/ --tun t1 --addr 10.9.0.2 --peer 10.9.0.1\n"
+    "  ustcp get 'http://[fd00::1]:8000/' --addr fd00::2 --peer fd00::1   # IPv6\n",
     net_opts_help);
 }
 

@@ -97,7 +97,9 @@ static void usage(FILE *f)
     "  curl http://10.7.0.2/index.html\n"
     "  ustcp serve --echo --tun t1 --addr 10.9.0.2 --peer 10.9.0.1 --port 7000\n"
     "  socat - TCP:10.9.0.2:7000\n"
-    "  ustcp stat --tun t1                        # its sockets, like ss -tan\n",
+    "  ustcp stat --tun t1                        # its sockets, like ss -tan\n"
+    "  ustcp serve --http ./site --addr fd00::2 --peer fd00::1   # also IPv6, on [::]:80\n"
+    "  curl -6 'http://[fd00::2]/'\n",
     net_opts_help);
 }
 

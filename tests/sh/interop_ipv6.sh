@@ -5,7 +5,8 @@
 #     2 MB byte-exact and a small page; HEAD; a port with no listener is refused
 #   - the same server takes IPv4 too (listener on [::], v4-mapped): curl -4
 #   - ping -6 answers, payload echoed
-#   - `ustcp get http://[fd00::1]:PORT/` from ustcp to a kernel server (python3)
+#   - `ustcp get http://[fd00:1::1]:PORT/` from ustcp to a kernel server (python3),
+#     `ustcp connect '[fd00:2::1]:PORT'` to a kernel echo server
 #   - `ustcp stat`: the IPv6 listener as [::]:80 and the ip6 counters
 #   - the capture (tshark on the kernel's side): IPv6 TCP with valid checksums,
 #     no malformed packets, ICMPv6 echo replies
@@ -97,6 +98,30 @@ rc=$?
 cat "$tmp/get.log"
 check "ustcp get http://[fd00:1::1]:$pport/: 2 MB byte-exact from the kernel (exit $rc)" \
   bash -c "[ $rc = 0 ] && [ '$(sha "$www/big.bin")' = \"\$(sha256sum '$tmp/get.out' | cut -d' ' -f1)\" ]"
+
+# 4b. ustcp connect '[fd00:2::1]:PORT' (a third device) to a kernel echo server on [::]
+nsx python3 -c '
+import socket, threading
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", 0)); s.listen(4); print(s.getsockname()[1], flush=True)
+def serve(c):
+    while True:
+        d = c.recv(65536)
+        if not d: break
+        c.sendall(d)
+    c.close()
+while True:
+    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+' > "$tmp/echo.port" 2> "$tmp/echo.err" &
+PIDS+=($!)
+for i in $(seq 1 50); do [ -s "$tmp/echo.port" ] && break; sleep 0.1; done
+eport=$(cat "$tmp/echo.port")
+out=$(echo "hello over IPv6" | nsx timeout 20 "$U" connect "[fd00:2::1]:$eport" --tun t2 \
+  --addr 10.11.0.2 --peer 10.11.0.1 --addr fd00:2::2 --peer fd00:2::1 --no-ctl 2> "$tmp/connect.err")
+rc=$?
+cat "$tmp/connect.err"
+check "ustcp connect [fd00:2::1]:$eport: echoed (exit $rc)" \
+  bash -c "[ $rc = 0 ] && [ '$out' = 'hello over IPv6' ]"
 
 # 5. ustcp stat
 timeout 5 "$U" stat -a --ctl "$ctl" > "$tmp/stat.txt" 2>&1

@@ -396,6 +396,33 @@ static void test_icmp6_echo_and_ptb(void)
   CHECK_EQ(r.data_len, 4);
   CHECK_MEM(ip.h.dst, A6, 16);
   qh = qt = 0;
+  /* UDP: port unreachable (RFC 4443 §3.1 code 4) quoting the datagram; an
+   * unknown next header: Parameter Problem code 1 pointing at it (RFC 8200 §4) */
+  uint8_t udp[12] = {0x13, 0x88, 0, 53, 0, 12, 0, 0, 'a', 'b', 'c', 'd'};
+  n = forge(buf, A6, IPPROTO_UDP_, udp, sizeof udp);
+  ustcp_input(st[1], buf, n, now);
+  CHECK_EQ(qt, 1);
+  CHECK_EQ(ipv6_decode(q[0].b, q[0].len, &ip), 0);
+  CHECK_EQ(icmp6_decode(ip.h.src, ip.h.dst, q[0].b + ip.upper_off, ip.upper_len, &r), 0);
+  CHECK_EQ(r.type, ICMP6_DST_UNREACH);
+  CHECK_EQ(r.code, 4);
+  CHECK_EQ(r.data_len, n);
+  CHECK_MEM(r.data, buf, n);
+  n = forge(buf, A6, 99, udp, sizeof udp);
+  ustcp_input(st[1], buf, n, now);
+  CHECK_EQ(qt, 2);
+  CHECK_EQ(ipv6_decode(q[1].b, q[1].len, &ip), 0);
+  CHECK_EQ(icmp6_decode(ip.h.src, ip.h.dst, q[1].b + ip.upper_off, ip.upper_len, &r), 0);
+  CHECK_EQ(r.type, ICMP6_PARAM_PROB);
+  CHECK_EQ(r.code, 1);
+  CHECK_EQ(r.rest, 6);
+  /* rate limited: a burst of 200 more gets at most the bucket's 50 answers */
+  for (int i = 0; i < 200; i++) ustcp_input(st[1], buf, n, now);
+  CHECK(qt - 2 <= 50);
+  struct ustcp_stats sr;
+  ustcp_get_stats(st[1], &sr);
+  CHECK(sr.icmp_out_ratelimited >= 150);
+  qh = qt = 0;
   /* PTB: a connection with data in flight */
   int l = listen6(st[1], 80, false);
   int c = ustcp_socket(st[0]);
