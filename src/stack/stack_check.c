@@ -5,6 +5,7 @@
 
 struct walk {
   uint64_t count, mem, timers, ports_held, ports_shared;
+  uint64_t a6_refs;               /* IPv6 handles the blocks hold (issue 16) */
 };
 
 static const char *visit(struct ustcp_stack *s, struct tcb *t, struct walk *w, char *buf, size_t cap)
@@ -24,6 +25,16 @@ static const char *visit(struct ustcp_stack *s, struct tcb *t, struct walk *w, c
     }
   }
   if (t->port_held && t->port_shared) w->ports_shared++;
+  const struct tcp_ep *eps[2] = {&t->local, &t->remote};
+  for (int k = 0; k < 2; k++) {
+    if (!eps[k]->v6 || !eps[k]->ip) continue;
+    if (eps[k]->ip > s->eng.a6.cap || !s->eng.a6.v[eps[k]->ip - 1].refs) {
+      snprintf(buf, cap, "conn %llu holds IPv6 handle %u, which is not interned",
+               (unsigned long long)t->conn_id, eps[k]->ip);
+      return buf;
+    }
+    w->a6_refs++;
+  }
   return NULL;
 }
 
@@ -51,7 +62,7 @@ static void sum_ports(const uint32_t *refs, const uint32_t *shared, uint64_t *re
 
 const char *stack_check(struct ustcp_stack *s, bool deep, char *buf, size_t cap)
 {
-  struct walk w = {0, 0, 0, 0, 0};
+  struct walk w = {0, 0, 0, 0, 0, 0};
   const char *r;
   /* The walk stops once it has seen as many blocks as the table counts (the
    * engine's count is checked against the total below, so a block past that
@@ -113,6 +124,20 @@ const char *stack_check(struct ustcp_stack *s, bool deep, char *buf, size_t cap)
     return buf;
   }
   if ((r = tcp_check_timers(&s->eng, buf, cap))) return r;
+  /* The interned IPv6 addresses: every reference is a block's or the stack's
+   * own address (between events no packet holds one), and the in-use count
+   * matches (tcp_addr6.c). */
+  uint64_t a6_sum = 0, a6_used = 0;
+  for (uint32_t h = 1; h <= s->eng.a6.cap; h++) {
+    a6_sum += s->eng.a6.v[h - 1].refs;
+    if (s->eng.a6.v[h - 1].refs) a6_used++;
+  }
+  if (a6_sum != w.a6_refs + (s->has_ip6 ? 1u : 0u) || a6_used != s->eng.a6.used) {
+    snprintf(buf, cap, "IPv6 table: %llu references in %llu entries (counted %u), blocks hold %llu",
+             (unsigned long long)a6_sum, (unsigned long long)a6_used, s->eng.a6.used,
+             (unsigned long long)w.a6_refs);
+    return buf;
+  }
   if (s->port_refs_total != w.ports_held || s->port_shared_total != w.ports_shared) {
     snprintf(buf, cap, "%llu port references (%llu shared), %llu blocks hold a port (%llu shared)",
              (unsigned long long)s->port_refs_total, (unsigned long long)s->port_shared_total,

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include "check.h"
 #include "stack/stack.h"
+#include "stack/stack_check.h"
 #include "wire/ipv6.h"
 #include "wire/bytes.h"
 
@@ -55,6 +56,16 @@ static void out_cb(void *ctx, const uint8_t *p, size_t len)
   memcpy(k->b, p, len);
 }
 
+static void invariants(void)
+{
+  char b[256];
+  for (int i = 0; i < 2; i++) {
+    const char *why = stack_check(st[i], false, b, sizeof b);
+    if (why) fprintf(stderr, "stack %d: %s\n", i, why);
+    CHECK(why == NULL);
+  }
+}
+
 static void pump(uint64_t us)
 {
   uint64_t end = now + us;
@@ -67,6 +78,7 @@ static void pump(uint64_t us)
     ustcp_poll(st[0], now);
     ustcp_poll(st[1], now);
   }
+  invariants();
 }
 
 static void setup_cfg(const struct ustcp_config *cfg)
@@ -83,6 +95,7 @@ static void setup(void) { setup_cfg(NULL); }
 
 static void teardown(void)
 {
+  invariants();
   ustcp_stack_free(st[0]);
   ustcp_stack_free(st[1]);
 }
