@@ -521,6 +521,56 @@ static void test_syncookies(void)
   teardown();
 }
 
+/* ICMPv6 Destination Unreachable, port unreachable (code 4), quoting our SYN:
+ * connect() fails with ECONNREFUSED at once (a hard error while connecting, as
+ * Linux's icmpv6_err_convert + tcp_v6_err); code 0 (no route) only records a
+ * soft error. A quote with another port is not ours: ignored, counted. */
+static void test_icmp6_unreach(void)
+{
+  setup();
+  static uint8_t buf[2048];
+  int c = ustcp_socket(st[0]);
+  struct ustcp_addr to = addr6(B6, 80);
+  CHECK_EQ(ustcp_connect(st[0], c, &to), -EINPROGRESS);
+  CHECK_EQ(qt - qh, 1);
+  struct pkt syn = q[qh];
+  qh = qt;                                     /* the SYN is lost */
+  uint8_t msg[200];
+  struct ipv6_hdr h = {.next_header = IPPROTO_ICMPV6_, .hop_limit = 64};
+  memcpy(h.src, B6, 16);
+  memcpy(h.dst, A6, 16);
+  struct ustcp_stats s0, s1;
+  ustcp_get_stats(st[0], &s0);
+  /* soft: no route */
+  int m = icmp6_encode(B6, A6, ICMP6_DST_UNREACH, 0, 0, syn.b, syn.len, msg, sizeof msg);
+  h.payload_len = (uint16_t)m;
+  ipv6_encode(&h, buf, 40);
+  memcpy(buf + 40, msg, (size_t)m);
+  ustcp_input(st[0], buf, 40 + (size_t)m, now);
+  struct ustcp_tcp_info ti;
+  CHECK_EQ(ustcp_get_info(st[0], c, &ti), 0);
+  CHECK_EQ(ti.state, USTCP_SYN_SENT);
+  /* another port in the quote: not ours */
+  uint8_t other[128];
+  memcpy(other, syn.b, syn.len);
+  other[40] ^= 1;
+  m = icmp6_encode(B6, A6, ICMP6_DST_UNREACH, 4, 0, other, syn.len, msg, sizeof msg);
+  memcpy(buf + 40, msg, (size_t)m);
+  ustcp_input(st[0], buf, 40 + (size_t)m, now);
+  CHECK_EQ(ustcp_get_info(st[0], c, &ti), 0);
+  CHECK_EQ(ti.state, USTCP_SYN_SENT);
+  /* hard: port unreachable */
+  m = icmp6_encode(B6, A6, ICMP6_DST_UNREACH, 4, 0, syn.b, syn.len, msg, sizeof msg);
+  memcpy(buf + 40, msg, (size_t)m);
+  ustcp_input(st[0], buf, 40 + (size_t)m, now);
+  CHECK_EQ(ustcp_sock_error(st[0], c), -ECONNREFUSED);
+  ustcp_get_stats(st[0], &s1);
+  CHECK_EQ(s1.icmp6_in - s0.icmp6_in, 3);
+  CHECK_EQ(s1.icmp_err_unmatched - s0.icmp_err_unmatched, 1);
+  CHECK_EQ(s1.attempt_fails - s0.attempt_fails, 1);
+  teardown();
+}
+
 /* A connection to our own IPv6 address goes through the loopback queue (H9). */
 static void test_self_connect(void)
 {
@@ -554,5 +604,6 @@ int main(void)
   RUN(test_icmp6_echo_and_ptb);
   RUN(test_syncookies);
   RUN(test_self_connect);
+  RUN(test_icmp6_unreach);
   return check_report();
 }
