@@ -144,6 +144,9 @@ struct ustcp_loop_stats {
    * TCPV4) and packets whose TCP checksum the kernel left to the stack
    * (NEEDS_CSUM) or had verified (DATA_VALID). */
   uint64_t rx_gso_frames, rx_csum_offloaded;
+  /* With offload: frames of several segments the kernel was asked to cut
+   * (GSO_TCPV4), and packets whose TCP checksum was left to it (NEEDS_CSUM). */
+  uint64_t tx_gso_frames, tx_csum_offloaded;
   /* With tap: frames in and out (ARP included); the Ethernet and ARP drops are
    * in the report (ustcp_loop_report: eth_* lines). */
   uint64_t rx_frames, tx_frames;
