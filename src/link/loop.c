@@ -480,7 +480,7 @@ int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
    * replaces the gather one). Not under impairment, which works on the
    * packets as they go on the wire (one segment each). Otherwise the gather
    * output; framing (TAP, AF_PACKET) and impairment need the packet flat. */
-  if (l->vnet && !impaired(l)) ustcp_set_link_offload(l->st, 65535, true, stack_out_tx, l);
+  if (l->vnet && !impaired(l) && !c->offload_rx_only) ustcp_set_link_offload(l->st, 65535, true, stack_out_tx, l);
   else if (!l->eth && !impaired(l)) ustcp_set_output_iov(l->st, stack_out_iov, l);
   if (c->pcap_path) {
     l->pcap = pcap_writer_open(c->pcap_path);
