@@ -1914,7 +1914,7 @@ int main(int argc, char **argv)
     {"loss", required_argument, 0, 'l'}, {"reps", required_argument, 0, 'r'},
     {"wall", required_argument, 0, 'w'}, {"ns", required_argument, 0, 'N'},
     {"tun", required_argument, 0, 'T'}, {"addr", required_argument, 0, 'A'},
-    {"vnet", no_argument, 0, 'V'}, {"vnet-rx-only", no_argument, 0, 'X'},
+    {"vnet", no_argument, 0, 'V'}, {"vnet-rx-only", no_argument, 0, 1001},
     {"peer", required_argument, 0, 'P'}, {"segs", required_argument, 0, 'S'},
     {"side", required_argument, 0, 'Z'}, {"state", required_argument, 0, 'X'},
     {"seed0", required_argument, 0, 's'}, {"rate", required_argument, 0, 'R'},
@@ -1936,7 +1936,7 @@ int main(int argc, char **argv)
     case 'N': ns = optarg; break;
     case 'T': tun = optarg; break;
     case 'V': opt_vnet = true; break;
-    case 'X': opt_vnet_rx_only = true; break;
+    case 1001: opt_vnet_rx_only = true; break;
     case 'A': if (ipv4_parse(optarg, &addr) != 0) usage(); break;
     case 'P': if (ipv4_parse(optarg, &peer) != 0) usage(); break;
     case 'S': segs = strtoull(optarg, NULL, 0); break;
