@@ -90,11 +90,22 @@ ip netns exec "$NU" env LD_PRELOAD="$PRE" USTCP_TUN=t1 USTCP_ADDR=10.7.1.2 USTCP
 ip netns exec "$NK" timeout 900 redis-server --port 6379 --bind 0.0.0.0 --protected-mode no --save "" \
   --appendonly no >"$tmp/rk.log" 2>&1 &
 wait_up "$NU" 10.7.1.2 6379; wait_up "$NC" 10.78.0.2 6379
+# `ustcp serve --http` (what a user runs, issue 15 point 5) on a third device
+# (t2, 10.7.2.x, TUN offloads on), serving the same directory, beside nginx on
+# the kernel; the same clients in namespace U as for the preload rows.
+USTCP_BIN=$BUILD/ustcp
+ip netns exec "$NU" timeout 900 "$USTCP_BIN" serve --http "$tmp" --port 80 --tun t2 --addr 10.7.2.2 \
+  --peer 10.7.2.1 --no-ctl --offload >"$tmp/su.log" 2>&1 &
+wait_up "$NU" 10.7.2.2 80
 
 # One measurement; prints the figure (or FAIL). SIDE is u or k.
 measure() {
   local row=$1 side=$2 ns host rhost out
-  if [ "$side" = u ]; then ns=$NU; host=10.7.0.2; rhost=10.7.1.2; else ns=$NC; host=10.78.0.2; rhost=10.78.0.2; fi
+  case $side in
+    u) ns=$NU; host=10.7.0.2; rhost=10.7.1.2 ;;
+    s) ns=$NU; host=10.7.2.2; rhost=- ;;     # ustcp serve --http
+    *) ns=$NC; host=10.78.0.2; rhost=10.78.0.2 ;;
+  esac
   case $row in
     ab_k)  out=$(ip netns exec "$ns" timeout 60 ab -q -k -c 20 -n 50000 http://$host/index.html 2>&1)
            echo "$out" | awk '/Failed requests/ {f=$3} /Non-2xx/ {f+=$3} /Requests per second/ {r=$4} END {print (f==0 && r ? r : "FAIL")}' ;;
@@ -114,7 +125,9 @@ measure() {
            echo "$out" | awk -F'"' 'NR>1 && $4 {print $4; ok=1} END {if (!ok) print "FAIL"}' ;;
   esac
 }
-ROWS="ab_k ab wrk bulk rset rget"
+ROWS=${APPS_ROWS-"ab_k ab wrk bulk rset rget"}   # APPS_ROWS="" for none
+# rows for `ustcp serve --http` (side s) against nginx on the kernel (side k)
+SROWS=${APPS_SERVE_ROWS-"ab_k ab wrk bulk"}
 declare -A WHAT=(
   [ab_k]="nginx, 612-byte file, ab -k -c 20 (keep-alive), req/s"
   [ab]="nginx, 612-byte file, ab -c 20 (a connection per request), req/s"
@@ -124,10 +137,16 @@ declare -A WHAT=(
   [rget]="redis-server GET, redis-benchmark -c 20, req/s")
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for row in $ROWS; do measure $row u >/dev/null; measure $row k >/dev/null; done   # warm-up, discarded
+for row in $SROWS; do measure $row s >/dev/null; done
 declare -A V
 for rep in $(seq 1 "$REPS"); do
   for row in $ROWS; do
     for side in u k; do V[$row,$side]="${V[$row,$side]:-} $(measure $row $side)"; done
+  done
+  for row in $SROWS; do
+    V[$row,s]="${V[$row,s]:-} $(measure $row s)"
+    # nginx on the kernel again, interleaved with this side (its own samples)
+    V[$row,ks]="${V[$row,ks]:-} $(measure $row k)"
   done
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -157,3 +176,20 @@ u='${V[$row,u]}'.split(); k='${V[$row,k]}'.split()
 print('-' if 'FAIL' in u+k else '%.2f' % (statistics.median(map(float,u))/statistics.median(map(float,k))))")
   echo "| ${WHAT[$row]} | $u | $k | $ratio |"
 done
+if [ -n "$SROWS" ]; then
+  echo
+  echo "\`ustcp serve --http DIR --offload\` (ustcp's own file server on a TUN device, one thread, TUN offloads both ways) vs nginx on the kernel (veth), the same client in the same set-up, the same 612-byte file; reps interleaved with nginx's (its own samples):"
+  echo
+  echo "| row | ustcp serve --http (TUN) | nginx, kernel (veth) | ratio | target |"
+  echo "|---|---|---|---|---|"
+  for row in $SROWS; do
+    u=$(stats ${V[$row,s]}); k=$(stats ${V[$row,ks]})
+    ratio=$(python3 -c "
+import statistics,sys
+u='${V[$row,s]}'.split(); k='${V[$row,ks]}'.split()
+print('-' if 'FAIL' in u+k else '%.2f' % (statistics.median(map(float,u))/statistics.median(map(float,k))))")
+    tgt=-
+    case $row in ab_k|wrk) tgt=$(python3 -c "print('-' if '$ratio' == '-' else ('>= 0.8: met' if float('$ratio') >= 0.8 else '>= 0.8: MISSED'))") ;; esac
+    echo "| ${WHAT[$row]/nginx, /} | $u | $k | $ratio | $tgt |"
+  done
+fi

@@ -55,6 +55,10 @@ CONC=32
 # it. The kernel's runs are real time (bench/kernel_loss.sh: fewer bytes, ~1.5 min).
 LOSS_BYTES=$((10 << 20))
 LOSS_SEEDS=${BENCH_LOSS_SEEDS:-10}
+# What section 5 (TUN) runs: BENCH_TUN_WORK, a subset of these; BENCH_TUN_BYTES
+# overrides the bulk size (a quick before/after of one path).
+TUN_WORK=${BENCH_TUN_WORK:-"bulk bulk-recv rr hs lat"}
+TUN_BYTES=${BENCH_TUN_BYTES:-$TUN_BYTES}
 
 if [ "$(id -u)" != 0 ]; then
   echo "bench: needs root (it creates network namespaces and a veth pair)" >&2
@@ -161,6 +165,7 @@ tun_up() {
   net_up 1500 on
   local extra=()
   [ "$1" = vnet ] && extra=(--vnet)
+  [ "$1" = vnetrx ] && extra=(--vnet-rx-only)
   local prog=$UB
   [ "$1" = lwip ] && prog=$LB
   timeout -k 5 3600 $PIN "$prog" tun-serve --ns "$NSA" --tun "$TUNIF" --addr "$TUN_ADDR" --peer 10.78.0.1 \
@@ -209,6 +214,7 @@ LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 STEAL0=$(steal_now)
 TUN_VARIANTS=plain
 if { "$UB" 2>&1 || true; } | grep -q -- --vnet; then TUN_VARIANTS="plain vnet"; fi
+if { "$UB" 2>&1 || true; } | grep -q -- --vnet-rx-only; then TUN_VARIANTS="plain vnetrx vnet"; fi
 # lwIP (Debian's liblwip-dev) in the same TUN harness: installed and built here
 # when missing, since only the benchmark needs it.
 if want tun && [ ! -x "$LB" ] && command -v apt-get >/dev/null; then
@@ -216,6 +222,7 @@ if want tun && [ ! -x "$LB" ] && command -v apt-get >/dev/null; then
   { cmake -S "$ROOT" -B "$BUILD" >/dev/null && cmake --build "$BUILD" --target lwip_bench >/dev/null; } 2>>"$LOG" || true
 fi
 [ -x "$LB" ] && TUN_VARIANTS="$TUN_VARIANTS lwip"
+TUN_VARIANTS=${BENCH_TUN_VARIANTS:-$TUN_VARIANTS}   # e.g. "vnetrx vnet lwip" (the kernel over veth always runs)
 
 # ---- (1) bulk: one flow, one CPU each side, offloads on and off, two MTUs ----
 if want bulk; then
@@ -368,17 +375,22 @@ if want tun; then
           net_up 1500 on; dst=$IPB; lbl=kernel
         else
           tun_up "$v" || { net_down; continue; }
-          dst=$TUN_ADDR; lbl=tun$([ "$v" = vnet ] && echo vnet || true)
+          dst=$TUN_ADDR; lbl=tun$([ "$v" = plain ] || echo "$v")
           [ "$v" = lwip ] && lbl=lwip
         fi
         # The kernel's bulk keys are bulk1500.kernel already (section 1, offloads on):
         # these are labelled veth so that both sets stay apart.
         [ "$v" = kernel ] && lbl=veth
-        run "$w" 900 $PIN "$KB" bulk --ns "$NSA" --addr "$dst" --label "$lbl" --mtu 1500 --bytes "$TUN_BYTES" --reps 1
-        run "$w" 900 $PIN "$KB" bulk-recv --ns "$NSA" --addr "$dst" --label "$lbl" --mtu 1500 --bytes "$TUN_BYTES" --reps 1
-        run "$w" 900 $PIN "$KB" rr --ns "$NSA" --addr "$dst" --label "$lbl" --conns "$TUN_CONNS" --conc "$CONC" --reps 1
-        run "$w" 900 $PIN "$KB" hs --ns "$NSA" --addr "$dst" --label "$lbl" --conns "$TUN_CONNS" --conc "$CONC" --reps 1
-        run "$w" 600 $PIN "$KB" lat --ns "$NSA" --addr "$dst" --label "$lbl" --iters "$ITERS" --reps 1
+        case " $TUN_WORK " in *" bulk "*)
+          run "$w" 900 $PIN "$KB" bulk --ns "$NSA" --addr "$dst" --label "$lbl" --mtu 1500 --bytes "$TUN_BYTES" --reps 1 ;; esac
+        case " $TUN_WORK " in *" bulk-recv "*)
+          run "$w" 900 $PIN "$KB" bulk-recv --ns "$NSA" --addr "$dst" --label "$lbl" --mtu 1500 --bytes "$TUN_BYTES" --reps 1 ;; esac
+        case " $TUN_WORK " in *" rr "*)
+          run "$w" 900 $PIN "$KB" rr --ns "$NSA" --addr "$dst" --label "$lbl" --conns "$TUN_CONNS" --conc "$CONC" --reps 1 ;; esac
+        case " $TUN_WORK " in *" hs "*)
+          run "$w" 900 $PIN "$KB" hs --ns "$NSA" --addr "$dst" --label "$lbl" --conns "$TUN_CONNS" --conc "$CONC" --reps 1 ;; esac
+        case " $TUN_WORK " in *" lat "*)
+          run "$w" 600 $PIN "$KB" lat --ns "$NSA" --addr "$dst" --label "$lbl" --iters "$ITERS" --reps 1 ;; esac
         net_down
       done
     done
@@ -486,10 +498,14 @@ has() { grep -q "^R $1 " "$RAW"; }
     done
     row "[a] bulk, MTU 1500, vs the copy" "Gbit/s" bulk1500.ustcp "memcpy of the same bytes" bulk.memcpy -
   fi
-  if has bulk1500.tun; then
-    for v in tun tunvnet; do
+  if has bulk1500.tun || has bulk1500.tunvnet || has bulk1500.tunvnetrx; then
+    for v in tun tunvnetrx tunvnet; do
       has bulk1500.$v || continue
-      d=$([ $v = tun ] && echo "[d] ustcp on TUN, 1 read/write per packet" || echo "[e] ustcp on TUN, IFF_VNET_HDR + offloads")
+      case $v in
+        tun) d="[d] ustcp on TUN, 1 read/write per packet" ;;
+        tunvnetrx) d="[e0] ustcp on TUN, IFF_VNET_HDR, receive offloads only (sends 1 checksummed segment per write)" ;;
+        *) d="[e] ustcp on TUN, IFF_VNET_HDR + offloads both ways (sends GSO frames up to 64 KiB, checksums left to the kernel)" ;;
+      esac
       row "$d: kernel client → ustcp, MTU 1500" "Gbit/s" bulk1500.$v "[f] kernel → kernel, veth, offloads on" bulk1500.veth -
       row "$d: ustcp → kernel client, MTU 1500" "Gbit/s" bulkrecv1500.$v "[f] kernel → kernel, veth" bulkrecv1500.veth -
       row "$d: short conns (connect, 64 B each way, close)" "conn/s" rr.$v "[f] kernel server, veth" rr.veth -
@@ -497,6 +513,10 @@ has() { grep -q "^R $1 " "$RAW"; }
       row "$d: 64 B round trip, median" "µs" lat.$v.p50 "[f] kernel server, veth" lat.veth.p50 - le
       row "$d: 64 B round trip, p99" "µs" lat.$v.p99 "[f] kernel server, veth" lat.veth.p99 - le
     done
+    if has bulk1500.tunvnetrx; then
+      row "[e] vs [e0], send GSO on/off: kernel client → ustcp" "Gbit/s" bulk1500.tunvnet "[e0] receive offloads only" bulk1500.tunvnetrx -
+      row "[e] vs [e0], send GSO on/off: ustcp → kernel client" "Gbit/s" bulkrecv1500.tunvnet "[e0] receive offloads only" bulkrecv1500.tunvnetrx -
+    fi
     if has bulk1500.tunvnet; then
       row "[e] vs [d]: kernel client → ustcp" "Gbit/s" bulk1500.tunvnet "[d] plain TUN" bulk1500.tun -
       row "[e] vs [d]: ustcp → kernel client" "Gbit/s" bulkrecv1500.tunvnet "[d] plain TUN" bulkrecv1500.tun -
@@ -593,7 +613,8 @@ has() { grep -q "^R $1 " "$RAW"; }
   echo "- [b] kernel_bench bulk → kernel_bench serve: two processes (client, epoll server) on the same CPU, one write()/read() per 256 KiB, over a veth pair between two namespaces with the veth defaults: TSO/GSO (segments of up to 64 KiB cross the veth as one skb), GRO, and checksum offload (no checksum computed or verified). CPU cost = both processes' user+system time + CPU $CPU's softirq time."
   echo "- [c] as [b] with \`ethtool -K tso off gso off gro off tx off rx off\` on both veth ends: every MTU-sized segment is built, checksummed and verified in software, as ustcp does."
   echo "- [d] ustcp_bench tun-serve: one ustcp stack on a TUN device in the client's namespace (src/link/loop.c, epoll + timerfd, one read() per received packet and one write() per sent packet, software checksums both ways); the client is kernel_bench (the kernel's TCP, its own process) sending through the TUN device."
-  echo "- [e] as [d] with IFF_VNET_HDR and TUNSETOFFLOAD(TUN_F_CSUM|TUN_F_TSO4): the kernel hands ustcp its unsegmented GSO frames (up to 64 KiB per read, checksum left to the receiver as CHECKSUM_PARTIAL, accepted by ustcp_input_flags(USTCP_IN_CSUM_VERIFIED)); ustcp still sends one MSS-sized packet per write."
+  echo "- [e] as [d] with IFF_VNET_HDR and TUNSETOFFLOAD(TUN_F_CSUM|TUN_F_TSO4): the kernel hands ustcp its unsegmented GSO frames (up to 64 KiB per read, checksum left to the receiver as CHECKSUM_PARTIAL, accepted by ustcp_input_flags(USTCP_IN_CSUM_VERIFIED)); and ustcp sends each TSO frame (Linux's tcp_tso_autosize, up to 64 KiB) as one write with a virtio_net_hdr asking for GSO_TCPV4 at the MSS and NEEDS_CSUM: no TCP checksum computed by ustcp on send, the kernel delivers the frame whole to its TCP (as a GRO packet). One writev() per frame, one read() per frame; no batching across frames (no sendmmsg for TUN), one queue."
+  echo "- [e0] as [e] with the send side as before (ustcp_bench tun-serve --vnet-rx-only): one MSS-sized packet per write with its checksum computed by ustcp, marked DATA_VALID."
   echo "- [f] the same kernel_bench client and modes against kernel_bench serve over the veth pair (two processes, offloads on), fresh namespaces per repetition."
   echo "- [g] two ustcp stacks in one thread over the in-memory link: function calls, no syscalls, no wake-ups. Not comparable with [h]; the like-for-like rows are [d]/[e] against [f]."
   echo "- [i] bench/lwip_bench tun-serve: lwIP 2.1.3 (Debian liblwip-dev, the GNU Hurd's build: TCP_MSS 1460, 64 KiB window and send buffer, software checksums) on a TUN device as [d] (one read()/write() per packet), the same services and payload checks, its tcpip thread running the timers; the same kernel client."

@@ -321,6 +321,42 @@ void ustcp_input(struct ustcp_stack *s, const uint8_t *pkt, size_t len, uint64_t
 #define USTCP_IN_CSUM_VERIFIED 0x1u
 void ustcp_input_flags(struct ustcp_stack *s, const uint8_t *pkt, size_t len, uint64_t now_us,
                        unsigned flags);
+/* ---- link offloads ----
+ * What the link does for the stack (the stack does no I/O; it is only told):
+ * it cuts TCP/IPv4 frames of up to gso_max bytes (IPv4 header included) into
+ * segments of tx->gso_size payload bytes, as a NIC with TSO or the kernel's
+ * GSO do (a TUN device with IFF_VNET_HDR and VIRTIO_NET_HDR_GSO_TCPV4), and,
+ * with csum, completes TCP checksums (TUN's VIRTIO_NET_HDR_F_NEEDS_CSUM). The
+ * stack then sends new data as frames of several MSS-sized segments in one
+ * packet where it would have sent those segments back to back (sequence
+ * numbers, congestion window and the TSO frame size still count segments of
+ * one MSS; retransmissions leave one segment per packet), and leaves the TCP
+ * checksum of its packets to the link: the field holds the pseudo-header sum
+ * (as Linux's CHECKSUM_PARTIAL). Every outgoing packet then goes to fn with
+ * what the link must do, instead of to the output callback given at creation.
+ * The capture callback still sees what goes on the wire: such frames are cut
+ * and their checksums completed in software for it (ustcp_tx_segment).
+ * gso_max 0 and csum false (or fn NULL) turn both off again. */
+struct ustcp_tx_info {
+  uint16_t gso_size;      /* non-zero: cut the frame into segments of this many payload bytes */
+  uint16_t hdr_len;       /* IPv4 + TCP header bytes, repeated in every segment */
+  bool csum_partial;      /* the TCP checksum is left to the link: */
+  uint16_t csum_start;    /*   summed from this offset (the TCP header) to the end, */
+  uint16_t csum_offset;   /*   stored this far from csum_start (16) */
+};
+typedef void (*ustcp_output_tx_fn)(void *ctx, const uint8_t *pkt, size_t len,
+                                   const struct ustcp_tx_info *tx);
+void ustcp_set_link_offload(struct ustcp_stack *s, uint32_t gso_max, bool csum,
+                            ustcp_output_tx_fn fn, void *ctx);
+/* What a segmenting link does to a packet the stack handed to an offload
+ * output callback: fn gets each segment, with complete checksums (the same
+ * cutting as Linux's tcp_gso_segment: sequence numbers moved on, IPv4 IDs one
+ * apart, PSH and FIN on the last segment only). For a link that cannot
+ * segment, or a test. Returns the number of segments, -EINVAL for a packet
+ * that is not TCP/IPv4, -ENOMEM. */
+int ustcp_tx_segment(const uint8_t *pkt, size_t len, const struct ustcp_tx_info *tx,
+                     ustcp_output_fn fn, void *ctx);
+
 /* Runs due timers; returns the next deadline (absolute) or USTCP_NO_DEADLINE. */
 uint64_t ustcp_poll(struct ustcp_stack *s, uint64_t now_us);
 /* The next deadline without running anything. */

@@ -49,9 +49,15 @@ struct ustcp_loop_config {
   /* The TUN fast path: IFF_VNET_HDR with TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4).
    * The kernel then sends the stack whole TCP GSO frames (up to 64 KiB, one
    * read each) with the TCP checksum left undone, which the loop tells the
-   * stack with ustcp_input_flags(USTCP_IN_CSUM_VERIFIED); what the stack sends
-   * is marked checksum-valid for the kernel. false: one plain packet per read. */
+   * stack with ustcp_input_flags(USTCP_IN_CSUM_VERIFIED). The stack sends
+   * frames of up to 64 KiB for the kernel to segment, checksums left to it
+   * (ustcp_set_link_offload; not under impairment). false: one plain packet
+   * per read and write. */
   bool offload;
+  /* With offload: the receive side only; the stack sends one segment per
+   * packet with its checksum done, marked checksum-valid (the path before
+   * send offload, kept for before/after measurements). */
+  bool offload_rx_only;
   /* An Ethernet link instead (issue 16): a TAP device (IFF_TAP) carrying
    * frames, ARP resolving neighbours (src/link/eth.h). The kernel side gets
    * peer/prefix_len (configure); ustcp's own MAC is mac, or a locally
@@ -152,6 +158,9 @@ struct ustcp_loop_stats {
    * TCPV4) and packets whose TCP checksum the kernel left to the stack
    * (NEEDS_CSUM) or had verified (DATA_VALID). */
   uint64_t rx_gso_frames, rx_csum_offloaded;
+  /* With offload: frames of several segments the kernel was asked to cut
+   * (GSO_TCPV4), and packets whose TCP checksum was left to it (NEEDS_CSUM). */
+  uint64_t tx_gso_frames, tx_csum_offloaded;
   /* With tap: frames in and out (ARP included); the Ethernet and ARP drops are
    * in the report (ustcp_loop_report: eth_* lines). */
   uint64_t rx_frames, tx_frames;

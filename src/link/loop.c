@@ -258,6 +258,26 @@ static void stack_out_iov(void *ctx, const struct iovec *iov, int cnt)
   l->stats.tx_bytes += len;
 }
 
+/* Offload (vnet, no impairment): the stack sends frames of several segments
+ * and leaves TCP checksums to the kernel (ustcp_set_link_offload); the
+ * virtio_net_hdr tells the kernel so. */
+static void stack_out_tx(void *ctx, const uint8_t *pkt, size_t len, const struct ustcp_tx_info *tx)
+{
+  struct ustcp_loop *l = ctx;
+  struct tun_tx_info t = {
+    .gso_size = tx->gso_size, .hdr_len = tx->hdr_len, .needs_csum = tx->csum_partial,
+    .csum_start = tx->csum_start, .csum_offset = tx->csum_offset,
+  };
+  if (tun_write_vnet_tx(l->tun_fd, pkt, len, &t) < 0) {
+    l->stats.tx_errors++;
+    return;
+  }
+  l->stats.tx_packets++;
+  l->stats.tx_bytes += len;
+  if (tx->gso_size) l->stats.tx_gso_frames++;
+  if (tx->csum_partial) l->stats.tx_csum_offloaded++;
+}
+
 static void on_capture(void *ctx, bool outgoing, const uint8_t *pkt, size_t len, uint64_t now_us)
 {
   struct ustcp_loop *l = ctx;
@@ -466,8 +486,6 @@ int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
     rc = -EINVAL;
     goto fail;
   }
-  /* Framing (TAP, AF_PACKET) and impairment need the packet flat. */
-  if (!l->eth && !impaired(l)) ustcp_set_output_iov(l->st, stack_out_iov, l);
   static const uint8_t zero6[16];
   if (memcmp(c->addr6, zero6, 16)) {
     if (c->tap || c->packet) {
@@ -486,6 +504,17 @@ int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
       if (rc < 0) goto fail;
     }
   }
+  /* Send-side offload: the kernel cuts TCP frames of up to 64 KiB and
+   * completes checksums (ustcp_set_link_offload: the copying output, which
+   * replaces the gather one). Not under impairment, which works on the
+   * packets as they go on the wire (one segment each), and not with IPv6 on
+   * the device: the vnet header would need GSO_TCPV6 (TSO6), not done yet.
+   * Otherwise the gather output; framing (TAP, AF_PACKET) and impairment need
+   * the packet flat. */
+  if (l->vnet && !impaired(l) && !c->offload_rx_only && !l->has6)
+    ustcp_set_link_offload(l->st, 65535, true, stack_out_tx, l);
+  else if (!l->eth && !impaired(l))
+    ustcp_set_output_iov(l->st, stack_out_iov, l);
   if (c->pcap_path) {
     l->pcap = pcap_writer_open(c->pcap_path);
     if (!l->pcap) {
@@ -866,7 +895,8 @@ void ustcp_loop_report(struct ustcp_loop *l, void *file)
 #define C(x) fprintf(f, "link_%s %llu\n", #x, (unsigned long long)k->x)
   C(rx_packets); C(rx_bytes); C(tx_packets); C(tx_bytes); C(rx_not_ipv4); C(tx_errors);
   C(impair_dropped); C(impair_reordered); C(impair_delayed); C(impair_corrupted);
-  C(impair_duplicated); C(rx_gso_frames); C(rx_csum_offloaded); C(rx_frames); C(tx_frames);
+  C(impair_duplicated); C(rx_gso_frames); C(rx_csum_offloaded); C(tx_gso_frames);
+  C(tx_csum_offloaded); C(rx_frames); C(tx_frames);
 #undef C
   if (l->eth) {
     const struct eth_stats *e = eth_get_stats(l->eth);

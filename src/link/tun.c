@@ -315,3 +315,36 @@ int tun_writev_vnet(int fd, const struct iovec *pkt, int cnt, bool csum_valid)
   for (int i = 0; i < cnt; i++) iov[1 + i] = pkt[i];
   return tun_writev(fd, iov, 1 + cnt);
 }
+
+/* The packet with what the kernel is to do with it (virtio_net_hdr_to_skb):
+ * NEEDS_CSUM makes the skb CHECKSUM_PARTIAL (the field holds the
+ * pseudo-header sum, the kernel or whoever receives it completes it);
+ * GSO_TCPV4 with gso_size makes it a GSO skb the kernel delivers whole to
+ * its own TCP (as a GRO packet) or cuts with tcp_gso_segment when it
+ * forwards it. Without NEEDS_CSUM the checksum is complete (DATA_VALID). */
+int tun_write_vnet_tx(int fd, const uint8_t *pkt, size_t len, const struct tun_tx_info *tx)
+{
+  struct virtio_net_hdr h;
+  memset(&h, 0, sizeof h);
+  if (tx->needs_csum) {
+    h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    h.csum_start = tx->csum_start;
+    h.csum_offset = tx->csum_offset;
+  } else {
+    h.flags = VIRTIO_NET_HDR_F_DATA_VALID;
+  }
+  if (tx->gso_size) {
+    h.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+    h.gso_size = tx->gso_size;
+    h.hdr_len = tx->hdr_len;
+  } else {
+    h.gso_type = VIRTIO_NET_HDR_GSO_NONE;
+  }
+  struct iovec iov[2] = {{&h, sizeof h}, {(void *)(uintptr_t)pkt, len}};
+  for (;;) {
+    ssize_t w = writev(fd, iov, 2);
+    if (w >= 0) return 0;
+    if (errno == EINTR) continue;
+    return -errno;
+  }
+}

@@ -74,4 +74,14 @@ int tun_read_batch_vnet(int fd, unsigned max, tun_vnet_fn fn, void *ctx);
 int tun_write_vnet(int fd, const uint8_t *pkt, size_t len, bool csum_valid);
 /* The same for a packet given as 1 to 3 slices (writev of header + slices). */
 int tun_writev_vnet(int fd, const struct iovec *pkt, int cnt, bool csum_valid);
+/* What the kernel is to do with a packet written to a vnet device. */
+struct tun_tx_info {
+  uint16_t gso_size;      /* non-zero: a TCP/IPv4 frame to cut (VIRTIO_NET_HDR_GSO_TCPV4) */
+  uint16_t hdr_len;       /* IPv4 + TCP header bytes */
+  bool needs_csum;        /* VIRTIO_NET_HDR_F_NEEDS_CSUM at csum_start + csum_offset */
+  uint16_t csum_start, csum_offset;
+};
+/* Writes one packet with a header built from tx (writev: header + packet, no
+ * copy). Returns 0 or -errno. */
+int tun_write_vnet_tx(int fd, const uint8_t *pkt, size_t len, const struct tun_tx_info *tx);
 #endif

@@ -41,7 +41,9 @@ enum notice_kind {
 };
 
 struct notice {
-  uint32_t kind;
+  uint8_t kind;
+  uint8_t csum_partial;  /* NOTICE_OUT*: the TCP checksum is left to the link */
+  uint16_t gso_size;     /* NOTICE_OUT*: a frame for the link to cut (ustcp_tx_info) */
   uint32_t len;        /* bytes that follow the header */
   uint64_t time_us;
 };
@@ -84,7 +86,9 @@ static struct notice *reserve(struct ustcp_stack *s, uint32_t kind, size_t len)
     }
   }
   struct notice *n = (struct notice *)(void *)(c->data + c->len);
-  n->kind = kind;
+  n->kind = (uint8_t)kind;
+  n->csum_partial = 0;
+  n->gso_size = 0;
   n->len = (uint32_t)len;
   n->time_us = s->eng.now_us;
   return n;
@@ -124,6 +128,13 @@ void notify_packet_end(struct ustcp_stack *s, uint8_t *pkt, size_t len, bool kee
   if (keep) commit(s, n, len);   /* else the space is simply reused */
 }
 
+void notify_packet_tx(uint8_t *pkt, uint16_t gso_size, bool csum_partial)
+{
+  struct notice *n = (struct notice *)(void *)pkt - 1;
+  n->gso_size = gso_size;
+  n->csum_partial = csum_partial;
+}
+
 void notify_capture_in(struct ustcp_stack *s, const uint8_t *pkt, size_t len)
 {
   if (!s->capture_fn) return;
@@ -131,6 +142,52 @@ void notify_capture_in(struct ustcp_stack *s, const uint8_t *pkt, size_t len)
   if (!n) return;
   memcpy(n + 1, pkt, len);
   commit(s, n, len);
+}
+
+struct cap_seg {
+  struct ustcp_stack *s;
+  uint64_t time_us;
+};
+
+static void capture_seg(void *ctx, const uint8_t *seg, size_t len)
+{
+  struct cap_seg *c = ctx;
+  c->s->capture_fn(c->s->capture_ctx, true, seg, len, c->time_us);
+}
+
+/* The capture sees what goes on the wire: a frame the link will cut (or whose
+ * checksum it will complete) is cut and completed here, in software, as the
+ * link will (tcp_gso_segment). */
+static void capture_out(struct ustcp_stack *s, const struct notice *n, const uint8_t *body)
+{
+  if (n->gso_size || n->csum_partial) {
+    if (!s->seg_buf) s->seg_buf = tcp_sys_malloc(&s->eng, 65536);
+    struct cap_seg c = {s, n->time_us};
+    if (s->seg_buf &&
+        tcp_gso_segment(body, n->len, n->gso_size, s->seg_buf, 65536, capture_seg, &c) > 0)
+      return;
+  }
+  s->capture_fn(s->capture_ctx, true, body, n->len, n->time_us);
+}
+
+static void output(struct ustcp_stack *s, const struct notice *n, const uint8_t *body)
+{
+  if (s->out_tx) {
+    struct ustcp_tx_info tx;
+    memset(&tx, 0, sizeof tx);
+    tx.gso_size = n->gso_size;
+    tx.csum_partial = n->csum_partial;
+    if (n->len >= IPV4_HDR_LEN + TCP_HDR_LEN && (body[0] >> 4) == 4 && body[9] == IPPROTO_TCP_) {
+      size_t ihl = (size_t)(body[0] & 0xf) * 4;
+      size_t thl = ihl + 13 <= n->len ? (size_t)(body[ihl + 12] >> 4) * 4 : 0;
+      tx.hdr_len = (uint16_t)(ihl + thl);
+      tx.csum_start = (uint16_t)ihl;
+      tx.csum_offset = 16;
+    }
+    s->out_tx(s->out_tx_ctx, body, n->len, &tx);
+  } else if (s->out) {
+    s->out(s->out_ctx, body, n->len);
+  }
 }
 
 static void deliver_one(struct ustcp_stack *s, const struct notice *n)
@@ -148,19 +205,19 @@ static void deliver_one(struct ustcp_stack *s, const struct notice *n)
     break;
   }
   case NOTICE_OUT:
-    if (s->capture_fn) s->capture_fn(s->capture_ctx, true, body, n->len, n->time_us);
-    if (s->out_iov) {
+    if (s->capture_fn) capture_out(s, n, body);
+    if (s->out_tx || !s->out_iov) {
+      output(s, n, body);
+    } else {
       struct iovec one = {(void *)(uintptr_t)body, n->len};
       s->out_iov(s->out_iov_ctx, &one, 1);
-    } else if (s->out) {
-      s->out(s->out_ctx, body, n->len);
     }
     break;
   case NOTICE_OUT_GATHER:
     stack_deliver_gather(s, body, n->len, n->time_us);
     break;
   case NOTICE_OUT_CAPTURE:
-    if (s->capture_fn) s->capture_fn(s->capture_ctx, true, body, n->len, n->time_us);
+    if (s->capture_fn) capture_out(s, n, body);
     break;
   case NOTICE_IN_CAPTURE:
     if (s->capture_fn) s->capture_fn(s->capture_ctx, false, body, n->len, n->time_us);
@@ -224,4 +281,6 @@ void notify_free(struct ustcp_stack *s)
   }
   s->nq_first = s->nq_last = s->nq_rd = NULL;
   s->nq_rd_off = 0;
+  free(s->seg_buf);
+  s->seg_buf = NULL;
 }

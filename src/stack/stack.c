@@ -358,7 +358,8 @@ void stack_deliver_gather(struct ustcp_stack *s, const uint8_t *rec, size_t len,
  * one copy of the data, no packet on the C stack. */
 static void eng_output(struct tcp_engine *e, const struct tcb *t, bool v6, uint32_t src, uint32_t dst,
                        uint8_t tos,
-                       const struct tcp_hdr *h, const struct tcp_iov *pl, size_t npl)
+                       const struct tcp_hdr *h, const struct tcp_iov *pl, size_t npl,
+                       uint32_t gso_size)
 {
   struct ustcp_stack *s = stack_of(e);
   if (v6) {
@@ -375,7 +376,7 @@ static void eng_output(struct tcp_engine *e, const struct tcb *t, bool v6, uint3
   bool looped = dst == s->local_ip;
   size_t plen = 0;
   for (size_t i = 0; i < npl; i++) plen += pl[i].len;
-  if (s->out_iov && plen && t && !looped && !s->capture_fn) {
+  if (s->out_iov && !s->out_tx && plen && t && !looped && !s->capture_fn) {
     /* Gather: the headers now, the payload referenced (stack_deliver_gather). */
     struct wire_slice sl[2];
     for (size_t i = 0; i < npl && i < 2; i++) sl[i] = (struct wire_slice){pl[i].base, pl[i].len};
@@ -412,14 +413,22 @@ static void eng_output(struct tcp_engine *e, const struct tcb *t, bool v6, uint3
     }
     payload = pkt + hlen;
   }
-  int n = tcp_packet_encode_tos(h, payload, plen, src, dst, s->ip_id++, tos, pkt, cap);
+  /* The link completes the checksum (ustcp_set_link_offload); a packet to
+   * ourselves gets it whole, as it never meets the link. */
+  bool partial = s->tx_csum && !looped;
+  uint32_t nsegs = gso_size && plen > gso_size ? (uint32_t)((plen + gso_size - 1) / gso_size) : 1;
+  int n = partial ? tcp_packet_encode_partial(h, payload, plen, src, dst, s->ip_id, tos, pkt, cap)
+                  : tcp_packet_encode_tos(h, payload, plen, src, dst, s->ip_id, tos, pkt, cap);
   if (n < 0) {
     notify_packet_end(s, pkt, 0, false);
     return;
   }
   s->stats.tx_bytes_copied += plen;   /* send buffer -> packet */
-  s->stats.tcp_out++;
-  s->stats.ip_out++;
+  /* each segment the link cuts has an IPv4 ID of its own (inet_gso_segment) */
+  s->ip_id = (uint16_t)(s->ip_id + nsegs);
+  notify_packet_tx(pkt, nsegs > 1 ? (uint16_t)gso_size : 0, partial);
+  s->stats.tcp_out += nsegs;
+  s->stats.ip_out += nsegs;
   if (looped) {
     /* Loopback (H9 self-connect): queued and delivered after the current event,
      * never re-entrantly; bounded like Linux's backlog (netdev_max_backlog),
@@ -607,6 +616,44 @@ void ustcp_set_output_iov(struct ustcp_stack *s, ustcp_output_iov_fn fn, void *c
 {
   s->out_iov = fn;
   s->out_iov_ctx = ctx;
+}
+
+void ustcp_set_link_offload(struct ustcp_stack *s, uint32_t gso_max, bool csum,
+                            ustcp_output_tx_fn fn, void *ctx)
+{
+  if (!s) return;
+  if (!fn) gso_max = 0, csum = false;
+  s->out_tx = fn && (gso_max || csum) ? fn : NULL;
+  s->out_tx_ctx = ctx;
+  s->tx_csum = s->out_tx && csum;
+  s->eng.gso_max = s->out_tx && gso_max > 0xffff ? 0xffff : (s->out_tx ? gso_max : 0);
+}
+
+struct tx_seg_ctx {
+  ustcp_output_fn fn;
+  void *ctx;
+};
+
+static void tx_seg_one(void *ctx, const uint8_t *seg, size_t len)
+{
+  struct tx_seg_ctx *c = ctx;
+  c->fn(c->ctx, seg, len);
+}
+
+int ustcp_tx_segment(const uint8_t *pkt, size_t len, const struct ustcp_tx_info *tx,
+                     ustcp_output_fn fn, void *ctx)
+{
+  if (!pkt || !tx || !fn) return -EINVAL;
+  if (!tx->gso_size && !tx->csum_partial) {
+    fn(ctx, pkt, len);
+    return 1;
+  }
+  uint8_t *buf = malloc(65536);
+  if (!buf) return -ENOMEM;
+  struct tx_seg_ctx c = {fn, ctx};
+  int n = tcp_gso_segment(pkt, len, tx->gso_size, buf, 65536, tx_seg_one, &c);
+  free(buf);
+  return n < 0 ? -EINVAL : n;
 }
 
 void ustcp_set_capture_cb(struct ustcp_stack *s, ustcp_capture_fn fn, void *ctx)

@@ -55,6 +55,10 @@ struct ustcp_stack {
   ustcp_output_iov_fn out_iov;    /* gather output (issue 12 point 6), NULL: out */
   void *out_iov_ctx;
   bool direct_busy;               /* a direct-access callback runs (src/sock) */
+  ustcp_output_tx_fn out_tx;      /* ustcp_set_link_offload: replaces out */
+  void *out_tx_ctx;
+  bool tx_csum;                   /* the link completes TCP checksums */
+  uint8_t *seg_buf;               /* a segment cut for the capture callback (64 KiB) */
   ustcp_event_fn event_fn;
   void *event_ctx;
   ustcp_ready_fn ready_fn;
@@ -172,6 +176,9 @@ uint8_t *notify_packet_begin(struct ustcp_stack *s, bool looped, size_t max_len)
 uint8_t *notify_gather_begin(struct ustcp_stack *s, size_t max_len);
 void stack_deliver_gather(struct ustcp_stack *s, const uint8_t *rec, size_t len, uint64_t time_us);
 void notify_packet_end(struct ustcp_stack *s, uint8_t *pkt, size_t len, bool keep);
+/* What the link is to do with the packet (before notify_packet_end): cut it
+ * into segments of gso_size payload bytes, complete its TCP checksum. */
+void notify_packet_tx(uint8_t *pkt, uint16_t gso_size, bool csum_partial);
 /* Records an incoming packet for the capture callback. */
 void notify_capture_in(struct ustcp_stack *s, const uint8_t *pkt, size_t len);
 /* Runs the callbacks of everything recorded, in order; true if there was any.

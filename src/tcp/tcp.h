@@ -407,10 +407,13 @@ struct tcp_engine_ops {
   /* Sends one segment from src to dst in an IP header with this TOS byte
    * (the ECN field, RFC 3168); its payload is the npl pieces of pl laid end
    * to end (NULL, 0: none), always a run of t's send ring (t is NULL for a
-   * segment of no connection). */
+   * segment of no connection). gso_size non-zero: a frame of several
+   * segments of gso_size payload bytes each (the last one shorter) for the
+   * link to segment (e->gso_max); 0 for every other segment. */
   void (*output)(struct tcp_engine *e, const struct tcb *t, bool v6, uint32_t src, uint32_t dst,
                  uint8_t tos,
-                 const struct tcp_hdr *h, const struct tcp_iov *pl, size_t npl);
+                 const struct tcp_hdr *h, const struct tcp_iov *pl, size_t npl,
+                 uint32_t gso_size);
   void (*hash_insert)(struct tcp_engine *e, struct tcb *t);
   void (*hash_remove)(struct tcp_engine *e, struct tcb *t);
   /* A state changed (A4). */
@@ -500,6 +503,12 @@ struct tcp_engine {
     bool retired;
   } pins[8];
   unsigned npins;
+  /* The link segments TCP (and completes checksums) for frames of up to this
+   * many bytes of IPv4 packet (ustcp_set_link_offload); 0: it does not, every
+   * segment leaves at most one MSS long. With it, new data leaves as the
+   * frames tcp_output would send back to back (Linux's TSO skbs) in one
+   * packet each; sequence, cwnd and pacing still count bytes and segments. */
+  uint32_t gso_max;
 };
 
 /* ---- tcp_cb.c ---- */

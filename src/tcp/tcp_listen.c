@@ -165,7 +165,7 @@ static void send_cookie_synack(struct tcp_engine *e, struct tcb *l, const struct
     }
     if (options & COOKIE_TS_SACK) h.opts.present |= TCP_OPT_HAS_SACK_PERM;
   }
-  e->ops.output(e, NULL, p->v6, p->ip.dst, p->ip.src, 0, &h, NULL, 0);
+  e->ops.output(e, NULL, p->v6, p->ip.dst, p->ip.src, 0, &h, NULL, 0, 0);
   if (e->stats) e->stats->syncookies_sent++;
 }
 

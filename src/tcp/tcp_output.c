@@ -64,9 +64,11 @@ uint16_t tcp_window_field(struct tcp_engine *e, struct tcb *t)
   return (uint16_t)field;
 }
 
-/* Fills the fields every segment of t shares and hands it to the stack. */
-static void emit(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint8_t flags,
-                 const struct tcp_iov *pl, size_t npl)
+/* Fills the fields every segment of t shares and hands it to the stack. With
+ * gso_size non-zero the payload is a frame of several segments for the link
+ * to cut (tcp_output); it counts as that many segments. */
+static void emit_frame(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint8_t flags,
+                       const struct tcp_iov *pl, size_t npl, uint32_t gso_size)
 {
   uint32_t plen = 0;
   for (size_t i = 0; i < npl; i++) plen += pl[i].len;
@@ -116,14 +118,16 @@ static void emit(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint8_t flag
     }
   }
   if (!(flags & TCP_RST)) h.window = tcp_window_field(e, t);
-  e->ops.output(e, t, t->local.v6, t->local.ip, t->remote.ip, tos, &h, pl, npl);
-  /* RFC 8985 §6: when each byte was sent (tcp_rack.c) */
+  e->ops.output(e, t, t->local.v6, t->local.ip, t->remote.ip, tos, &h, pl, npl, gso_size);
+  /* RFC 8985 §6: when each byte was sent (tcp_rack.c); a GSO frame's
+   * segments all leave now */
   if (!(flags & (TCP_SYN | TCP_RST)) && (plen || (flags & TCP_FIN)))
     rack_on_send(e, t, seq, seq + plen + !!(flags & TCP_FIN),
                  (h.opts.present & TCP_OPT_HAS_TS) ? h.opts.ts_val : 0);
-  t->info.segs_out++;
+  uint32_t nsegs = gso_size && plen > gso_size ? (plen + gso_size - 1) / gso_size : 1;
+  t->info.segs_out += nsegs;
   if (plen) {
-    t->info.data_segs_out++;
+    t->info.data_segs_out += nsegs;
     t->info.bytes_sent += plen;
   }
   if (flags & TCP_ACK) {
@@ -138,6 +142,12 @@ static void emit(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint8_t flag
       timer_update(e, t);
     }
   }
+}
+
+static void emit(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint8_t flags,
+                 const struct tcp_iov *pl, size_t npl)
+{
+  emit_frame(e, t, seq, flags, pl, npl, 0);
 }
 
 /* The payload [off, off+len) of the send buffer as pieces of the ring itself:
@@ -261,7 +271,7 @@ void tcp_send_rst_for(struct tcp_engine *e, const struct tcp_packet *p)
     h.ack = in->seq + seg_len;
     h.flags = TCP_RST | TCP_ACK;
   }
-  e->ops.output(e, NULL, p->v6, p->ip.dst, p->ip.src, 0, &h, NULL, 0);
+  e->ops.output(e, NULL, p->v6, p->ip.dst, p->ip.src, 0, &h, NULL, 0, 0);
   if (e->stats) e->stats->tcp_rst_out++;
 }
 
@@ -616,6 +626,8 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     uint8_t flags = TCP_ACK;
     bool retrans = seq_lt(t->snd_nxt, t->snd_max);
     bool psh = len && pm_push(t, t->snd_nxt, t->snd_nxt + len);
+    bool frame_end = true;
+    uint32_t gso_size = 0, last_len = len;
     if (len && !retrans) {
       /* New data goes out as Linux's tcp_write_xmit sends it: in TSO frames of
        * up to tso_frame_segs segments, cut where a send call ended (the skb
@@ -640,10 +652,35 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
       frame_segs++;
       uint32_t nlen;
       bool nfin;
-      bool frame_end = psh || fin || frame_segs >= frame_max ||
-                       !plan_segment(t, t->snd_nxt + len, avail - len, inflight + len, cwnd_used + len, mss,
-                                     &nlen, &nfin, NULL) ||
-                       nlen == 0;
+      frame_end = psh || fin || frame_segs >= frame_max ||
+                  !plan_segment(t, t->snd_nxt + len, avail - len, inflight + len, cwnd_used + len, mss,
+                                &nlen, &nfin, NULL) ||
+                  nlen == 0;
+      /* The link segments (e->gso_max): the frame's further segments join
+       * this one in a single packet, each planned as above in turn (windows,
+       * Nagle, a send call's end, a record's end, the frame size): what this
+       * loop would send next without it. The link cuts them at mss again and
+       * leaves the frame's PSH and FIN on its last segment (tcp_gso_segment).
+       * Retransmissions go one segment per packet, as without offload. */
+      /* IPv4 only: the links' offload (virtio GSO_TCPV4) has no IPv6 form here yet */
+      uint32_t room = e->gso_max > TCP_MAX_HDR_LEN + IPV4_HDR_LEN && !t->local.v6
+                          ? e->gso_max - TCP_MAX_HDR_LEN - IPV4_HDR_LEN : 0;
+      while (!frame_end && !t->push_one && last_len == mss && len + mss <= room) {
+        uint32_t nseq = t->snd_nxt + len;
+        if (!plan_segment(t, nseq, avail - len, inflight + len, cwnd_used + len, mss, &nlen, &nfin, NULL) ||
+            nlen == 0)
+          break;
+        len += nlen;
+        last_len = nlen;
+        gso_size = mss;
+        fin = nfin;
+        frame_segs++;
+        psh = pm_push(t, nseq, nseq + nlen);
+        frame_end = psh || fin || frame_segs >= frame_max ||
+                    !plan_segment(t, t->snd_nxt + len, avail - len, inflight + len, cwnd_used + len, mss,
+                                  &nlen, &nfin, NULL) ||
+                    nlen == 0;
+      }
       if (frame_end) {
         /* not for data written with MSG_MORE: tcp_push marked no PSH */
         if (frame_segs >= 2 && !t->more) psh = true;
@@ -657,8 +694,9 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     if (fin) flags |= TCP_FIN;
     struct tcp_iov pl[2];
     size_t npl = snd_payload(t, off, len, pl);
-    uint32_t seg_seq = t->snd_nxt;
-    emit(e, t, t->snd_nxt, flags, pl, npl);
+    /* The last segment's start (tail loss probe): the frame's last mss cut */
+    uint32_t seg_seq = t->snd_nxt + (len - last_len);
+    emit_frame(e, t, t->snd_nxt, flags, pl, npl, gso_size);
     if (retrans) {
       t->info.retrans_segs++;
       if (e->stats) e->stats->retrans_segs++;

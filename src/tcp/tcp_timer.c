@@ -412,7 +412,7 @@ static bool persist_expired(struct tcp_engine *e, struct tcb *t)
   h.flags = TCP_ACK;
   h.window = tcp_window_field(e, t);
   uint8_t tos = tcp_ecn_out(t, h.seq, 0, &h.flags);   /* Not-ECT; ECE if owed (tcp_ecn_send) */
-  e->ops.output(e, t, t->local.v6, t->local.ip, t->remote.ip, tos, &h, NULL, 0);
+  e->ops.output(e, t, t->local.v6, t->local.ip, t->remote.ip, tos, &h, NULL, 0, 0);
   t->info.segs_out++;
   t->info.zero_window_probes++;
   t->probes++;
@@ -480,7 +480,7 @@ static bool keepalive_expired(struct tcp_engine *e, struct tcb *t)
   h.flags = TCP_ACK;
   h.window = tcp_window_field(e, t);
   uint8_t tos = tcp_ecn_out(t, h.seq, 0, &h.flags);   /* Not-ECT; ECE if owed (tcp_ecn_send) */
-  e->ops.output(e, t, t->local.v6, t->local.ip, t->remote.ip, tos, &h, NULL, 0);
+  e->ops.output(e, t, t->local.v6, t->local.ip, t->remote.ip, tos, &h, NULL, 0, 0);
   t->info.segs_out++;
   t->keepalive_probes++;
   t->keepalive_at_us = e->now_us + (uint64_t)t->keepintvl_s * USTCP_SEC;

@@ -757,6 +757,28 @@ int tcp_packet_encode_tos(const struct tcp_hdr *h, const uint8_t *payload, size_
   return IPV4_HDR_LEN + n;
 }
 
+/* As tcp_packet_encode_tos, with the TCP checksum left to the link: the field
+ * gets the pseudo-header sum alone (folded, not complemented: what Linux's
+ * __tcp_v4_send_check leaves for a CHECKSUM_PARTIAL skb) and the payload is
+ * copied without being summed; the link completes the sum over [IPv4 header
+ * end, packet end). */
+int tcp_packet_encode_partial(const struct tcp_hdr *h, const uint8_t *payload, size_t plen,
+                              uint32_t src_ip, uint32_t dst_ip, uint16_t ip_id, uint8_t tos,
+                              uint8_t *buf, size_t cap)
+{
+  if (cap < IPV4_HDR_LEN) return WIRE_E_NOSPACE;
+  uint8_t *seg = buf + IPV4_HDR_LEN;
+  uint32_t s;
+  int hl = tcp_encode_hdr(h, plen, src_ip, dst_ip, seg, cap - IPV4_HDR_LEN, plen, &s);
+  if (hl < 0) return hl;
+  size_t total = (size_t)hl + plen;
+  if (total > 0xffff - IPV4_HDR_LEN) return WIRE_E_NOSPACE;
+  if (plen && payload != seg + hl) memmove(seg + hl, payload, plen);
+  put16(seg + 16, (uint16_t)~inet_csum_fold(tcp_pseudo_sum(src_ip, dst_ip, IPPROTO_TCP_, (uint16_t)total)));
+  ipv4_encode_tcp(buf, cap, total, ip_id, src_ip, dst_ip, tos);
+  return IPV4_HDR_LEN + (int)total;
+}
+
 /* ---- text ---- */
 
 const char *tcp_flags_str(uint8_t flags, char *buf, size_t cap)

@@ -226,6 +226,30 @@ int tcp_packet_encode_gather(const struct tcp_hdr *h, const struct wire_slice *p
 int tcp_packet_encode_gather_tos(const struct tcp_hdr *h, const struct wire_slice *pl,
                                  size_t npl, uint32_t src_ip, uint32_t dst_ip, uint16_t ip_id,
                                  uint8_t tos, uint8_t *buf, size_t cap);
+/* As tcp_packet_encode_tos, with the TCP checksum left to the link (checksum
+ * offload): the field holds the pseudo-header sum only, as a CHECKSUM_PARTIAL
+ * skb's (csum_start = the IPv4 header's end, csum_offset 16), and the payload
+ * is copied without being summed. */
+int tcp_packet_encode_partial(const struct tcp_hdr *h, const uint8_t *payload, size_t plen,
+                              uint32_t src_ip, uint32_t dst_ip, uint16_t ip_id, uint8_t tos,
+                              uint8_t *buf, size_t cap);
+
+/* ---- software GSO (gso.c) ----
+ * Splits a TCP/IPv4 frame whose payload is larger than gso_size into segments
+ * of gso_size payload bytes (the last one shorter), as Linux's software GSO
+ * (inet_gso_segment + tcp_gso_segment) and a TSO NIC do: each segment has the
+ * frame's headers with the IPv4 total length, an IPv4 ID one higher than the
+ * previous segment's, the header checksum, and the TCP sequence number moved
+ * by the bytes before it; FIN and PSH only on the last segment, CWR only on
+ * the first; the TCP checksum complete (whatever the frame's field held: a
+ * full sum or the pseudo-header sum of checksum offload). gso_size 0, or a
+ * payload that fits, gives one segment with its checksum completed. Each
+ * segment is built in out (outcap bytes: at least the headers + gso_size)
+ * and handed to fn. Returns the number of segments, or WIRE_E_* for a frame
+ * that is not TCP/IPv4 with consistent lengths (nothing handed on). */
+typedef void (*tcp_gso_fn)(void *ctx, const uint8_t *seg, size_t len);
+int tcp_gso_segment(const uint8_t *pkt, size_t len, uint32_t gso_size, uint8_t *out,
+                    size_t outcap, tcp_gso_fn fn, void *ctx);
 
 /* Formats flags packetdrill-style: "S", "S.", ".", "P.", "F.", "R.", "R" ... into
  * buf (at least 10 bytes). Order: F S R P then "." for ACK, then U E W for URG ECE CWR. */
