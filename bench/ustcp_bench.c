@@ -1004,6 +1004,18 @@ static void run_scale(uint64_t nconns, const char *state)
     ustcp_get_stats(sc.net.h[i].st, &st);
     mem1 += st.mem_bytes;
   }
+  /* The in-memory link's packet queues are the simulated wire, not memory of
+   * the stacks: they grew to the transfers' peak of packets in flight (in the
+   * 1 MiB state, hundreds of kB per connection) and are empty now. Without
+   * this the 1 MiB state's RSS measured the wire's high-water mark. */
+  for (int i = 0; i < sc.net.n; i++) {
+    struct pktq *q = &sc.net.h[i].q;
+    if (q->count == 0) {
+      size_t cap = q->slot_cap;
+      pktq_free(q);
+      pktq_init(q, cap);
+    }
+  }
   uint64_t rss1 = bench_rss_bytes();
   double ends = 2.0 * (double)sc.n_est;
   fprintf(stderr, "scale: %llu connections (state %s, %llu bad), opened in %.1f s; engine "
