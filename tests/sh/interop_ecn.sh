@@ -75,9 +75,13 @@ fi
 # nftables sees a TSO/GSO super-packet before it is cut into segments, so with
 # offloads on it marks ~45 kB at a time and a 4 MB transfer (~90 frames) got no
 # mark at all now and then (CI of 2026-12-03, ASan build: "CE-marked (0)"). With
-# TSO and GSO off on t0 the kernel's TCP sends MSS-sized packets, ~2,900 of them:
-# 2 % is ~58 marks.
-nsx ethtool -K t0 tso off gso off > /dev/null 2>&1 || echo "note: ethtool could not turn offloads off on t0"
+# TSO and GSO off on both devices (t1 carries c1's kernel -> ustcp data, t0
+# c2's) the kernel's TCP sends MSS-sized packets, ~2,900 of them: 2 % is ~58
+# marks. (ethtool sets the wanted features, which TUNSETOFFLOAD from a ustcp
+# that attaches later does not turn back on.)
+for dev in t0 t1; do
+  nsx ethtool -K "$dev" tso off gso off > /dev/null 2>&1 || echo "note: ethtool could not turn offloads off on $dev"
+done
 nsx nft add table ip ecnt
 nsx nft add chain ip ecnt post '{ type filter hook postrouting priority 0; }'
 nsx nft add chain ip ecnt pre '{ type filter hook prerouting priority 0; }'
