@@ -144,8 +144,20 @@ check "b) ustcp's data (the request) is ECT(0) ($ect_u)" [ "$ect_u" -ge 1 ]
 ce=$(count "$C1 && ip.src == 10.8.0.1 && ip.dsfield.ecn == 3")
 ece=$(count "$C1 && ip.src == 10.8.0.3 && tcp.flags.syn == 0 && tcp.flags.ece == 1")
 cwr=$(count "$C1 && ip.src == 10.8.0.1 && tcp.flags.syn == 0 && tcp.flags.cwr == 1")
-check "c1) the kernel's data was CE-marked ($ce), ustcp echoed ECE ($ece ACKs)" \
-  [ "$ce" -gt 0 -a "$ece" -gt 0 ]
+syn_c1=$(count "$C1 && ip.src == 10.8.0.3 && tcp.flags.syn == 1")
+ect_c1=$(count "$C1 && ip.src == 10.8.0.1 && tcp.len > 0 && ip.dsfield.ecn != 0")
+if [ "$syn_c1" -gt 1 ] && [ "$ce" = 0 ]; then
+  # Three ASan CI runs under load got no CE mark here. When ustcp's SYN is
+  # resent (the SYN-ACK read after the 1 s timeout), the resent SYN asks for
+  # no ECN and the connection has none (RFC 3168 §6.1.1.1, Linux's
+  # tcp_ecn_clear_syn): then there is nothing to mark, and what is checked
+  # is that the kernel indeed sent no ECT data.
+  echo "SKIP: c1) ustcp's SYN was sent $syn_c1 times, so no ECN (RFC 3168 §6.1.1.1); the CE case did not run"
+  check "c1) without ECN the kernel's data is Not-ECT ($ect_c1 ECT)" [ "$ect_c1" = 0 ]
+else
+  check "c1) the kernel's data was CE-marked ($ce), ustcp echoed ECE ($ece ACKs); ustcp SYNs $syn_c1, kernel ECT data $ect_c1" \
+    [ "$ce" -gt 0 -a "$ece" -gt 0 ]
+fi
 # The kernel's CWR is the kernel's business (0 or 1 in runs where ustcp echoed
 # ECE 67-106 times: it reduces at most once a window, and in a 4 MB transfer
 # over TUN its window ends a few times in all); ustcp's own CWR is checked in c2.
