@@ -53,7 +53,7 @@ int main(int argc, char **argv)
   struct ustcp_stack *s = ustcp_loop_stack(loop);
 
   int lfd = ustcp_socket(s);                                     /* socket() */
-  struct ustcp_addr any = {0, port};
+  struct ustcp_addr any = {.ip = 0, .port = port};   /* IPv4 (family 0), any address */
   if (ustcp_bind(s, lfd, &any) < 0 || ustcp_listen(s, lfd, 16) < 0) {   /* bind(), listen() */
     fprintf(stderr, "echo_blocking: cannot listen on port %u\n", port);
     return 1;

@@ -113,7 +113,7 @@ int main(int argc, char **argv)
   stack = ustcp_loop_stack(loop);
   ustcp_set_ready_cb(stack, on_ready, NULL);
   listen_fd = ustcp_socket(stack);
-  struct ustcp_addr any = {0, port};
+  struct ustcp_addr any = {.ip = 0, .port = port};   /* IPv4 (family 0), any address */
   if (ustcp_bind(stack, listen_fd, &any) < 0 || ustcp_listen(stack, listen_fd, 128) < 0) {
     fprintf(stderr, "echo_events: cannot listen on port %u\n", port);
     return 1;

@@ -107,7 +107,7 @@ int main(void)
   if (!a || !b) return 1;
   qa.to = b; qb.to = a;
   int l = ustcp_socket(b);
-  struct ustcp_addr any = {0, 80}, srv = {0x0a000002u, 80};
+  struct ustcp_addr any = {.ip = 0, .port = 80}, srv = {.ip = 0x0a000002u, .port = 80};
   if (ustcp_bind(b, l, &any) || ustcp_listen(b, l, 8)) return 2;
   int c = ustcp_socket(a);
   if (ustcp_connect(a, c, &srv) != -EINPROGRESS) return 3;
