@@ -124,24 +124,12 @@ struct net {
   uint64_t pkts, bytes, dropped;
 };
 
+static void link_out_iov(void *ctx, const struct iovec *iov, int cnt);
+/* A flat packet is a gather list of one slice (link_out_iov, below). */
 static void link_out(void *ctx, const uint8_t *pkt, size_t len)
 {
-  struct host *from = ctx;
-  struct net *n = from->net;
-  if (len < 20) { n->dropped++; return; }
-  uint32_t dst = (uint32_t)pkt[16] << 24 | (uint32_t)pkt[17] << 16 | (uint32_t)pkt[18] << 8 | pkt[19];
-  for (int i = 0; i < n->n; i++) {
-    struct pktq *q = &n->h[i].q;
-    if (n->h[i].ip != dst) continue;
-    if (len > q->slot_cap) { n->dropped++; return; }
-    if (q->count == q->nslots) pktq_grow(q);
-    size_t j = (q->head + q->count) & (q->nslots - 1);
-    memcpy(q->slots + j * q->slot_cap, pkt, len);
-    q->lens[j] = (uint32_t)len;
-    q->count++;
-    return;
-  }
-  n->dropped++;
+  struct iovec one = {.iov_base = (void *)pkt, .iov_len = len};
+  link_out_iov(ctx, &one, 1);
 }
 
 static void bench_config(struct ustcp_config *c, uint16_t mtu, uint32_t bufsz)
@@ -345,8 +333,8 @@ static void link_out_iov(void *ctx, const struct iovec *iov, int cnt)
   struct net *n = from->net;
   size_t len = 0;
   for (int i = 0; i < cnt; i++) len += iov[i].iov_len;
+  if (cnt < 1 || iov[0].iov_len < 20) { n->dropped++; return; }
   const uint8_t *h = iov[0].iov_base;
-  if (iov[0].iov_len < 20) { n->dropped++; return; }
   uint32_t dst = (uint32_t)h[16] << 24 | (uint32_t)h[17] << 16 | (uint32_t)h[18] << 8 | h[19];
   for (int i = 0; i < n->n; i++) {
     struct pktq *q = &n->h[i].q;
