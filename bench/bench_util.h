@@ -9,6 +9,7 @@
 #ifndef USTCP_BENCH_UTIL_H
 #define USTCP_BENCH_UTIL_H
 
+#include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdint.h>
@@ -173,6 +174,45 @@ static inline void bench_die(const char *what)
 {
   fprintf(stderr, "bench: %s\n", what);
   exit(1);
+}
+
+/* Dies with what failed and errno's text. */
+static inline void bench_die_errno(const char *what)
+{
+  fprintf(stderr, "bench: %s: %s\n", what, strerror(errno));
+  exit(1);
+}
+
+/* A field of /proc/meminfo in kB ("Slab", "SUnreclaim"), -1 if absent. */
+static inline long bench_meminfo_kb(const char *field)
+{
+  FILE *f = fopen("/proc/meminfo", "r");
+  if (!f) return -1;
+  char line[256];
+  long v = -1;
+  size_t fl = strlen(field);
+  while (fgets(line, sizeof line, f))
+    if (!strncmp(line, field, fl) && line[fl] == ':') { v = atol(line + fl + 1); break; }
+  fclose(f);
+  return v;
+}
+
+/* A field of the "TCP:" line of /proc/net/sockstat ("mem" is in pages, "tw",
+ * "alloc", "orphan" are counts), -1 if absent. */
+static inline long bench_sockstat_tcp(const char *field)
+{
+  FILE *f = fopen("/proc/net/sockstat", "r");
+  if (!f) return -1;
+  char line[512];
+  long v = -1;
+  size_t fl = strlen(field);
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, "TCP:", 4)) continue;
+    for (char *p = strstr(line, field); p; p = strstr(p + 1, field))
+      if (p[-1] == ' ' && p[fl] == ' ') { v = atol(p + fl + 1); break; }
+  }
+  fclose(f);
+  return v;
 }
 
 /* Enters the network namespace NAME made by `ip netns add` (as `ip netns exec`). */

@@ -58,11 +58,6 @@
 
 static uint64_t opt_wall_limit_s = 120;
 
-static void die_errno(const char *what)
-{
-  fprintf(stderr, "kernel_bench: %s: %s\n", what, strerror(errno));
-  exit(1);
-}
 
 static struct sockaddr_in addr_of(const char *ip, uint16_t port)
 {
@@ -82,11 +77,11 @@ static void set_int(int fd, int level, int name, int v)
 static int listen_on(const char *ip, uint16_t port, int backlog)
 {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) die_errno("socket");
+  if (fd < 0) bench_die_errno("socket");
   set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1);
   struct sockaddr_in a = addr_of(ip, port);
-  if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) die_errno("bind");
-  if (listen(fd, backlog) != 0) die_errno("listen");
+  if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) bench_die_errno("bind");
+  if (listen(fd, backlog) != 0) bench_die_errno("listen");
   return fd;
 }
 
@@ -133,14 +128,14 @@ static void run_server(const char *ip)
   static uint8_t buf[1 << 20];
   const uint8_t *resp = bench_pattern_at(0);
   int ep = epoll_create1(EPOLL_CLOEXEC);
-  if (ep < 0 || !c) die_errno("epoll");
+  if (ep < 0 || !c) bench_die_errno("epoll");
   for (int i = -1; i < 1 + 2 * NPORTS; i++) {
     uint16_t port = i < 0 ? PORT_SOURCE : i == 0 ? PORT_BULK : i <= NPORTS ? (uint16_t)(PORT_RR + i - 1)
                                                    : (uint16_t)(PORT_HS + i - 1 - NPORTS);
     int fd = listen_on(ip, port, 4096);
     c[fd].kind = i < 0 ? K_LISTEN_SOURCE : i == 0 ? K_LISTEN_SINK : K_LISTEN_ECHO;
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) die_errno("epoll_ctl");
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) bench_die_errno("epoll_ctl");
   }
   fprintf(stderr, "kernel_bench serve: listening on %s\n", ip);
   struct epoll_event evs[256];
@@ -148,7 +143,7 @@ static void run_server(const char *ip)
     int n = epoll_wait(ep, evs, 256, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
-      die_errno("epoll_wait");
+      bench_die_errno("epoll_wait");
     }
     for (int i = 0; i < n; i++) {
       int fd = evs[i].data.fd;
@@ -227,13 +222,13 @@ static int connect_retry(const char *ip, uint16_t port)
   uint64_t t0 = bench_now_ns();
   for (;;) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) die_errno("socket");
+    if (fd < 0) bench_die_errno("socket");
     if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) return fd;
     int err = errno;
     close(fd);
     if ((err != ECONNREFUSED && err != ENETUNREACH) || bench_now_ns() - t0 > 10000000000ull) {
       errno = err;
-      die_errno("connect");
+      bench_die_errno("connect");
     }
     usleep(20000);
   }
@@ -262,7 +257,7 @@ static double run_bulk(const char *ip, uint64_t total, unsigned mtu, const char 
     ssize_t n = write(fd, bench_pattern_at(sent), want);
     if (n < 0) {
       if (errno == EINTR) continue;
-      die_errno("write");
+      bench_die_errno("write");
     }
     sent += (uint64_t)n;
     if (wall_exceeded(t0)) { fprintf(stderr, "bulk: wall-clock limit\n"); close(fd); return 0; }
@@ -304,7 +299,7 @@ static double run_bulk_recv(const char *ip, uint64_t total)
   int fd = connect_retry(ip, PORT_SOURCE);
   uint8_t req[8];
   for (int b = 0; b < 8; b++) req[b] = (uint8_t)(total >> (56 - 8 * b));
-  if (write(fd, req, 8) != 8) die_errno("write");
+  if (write(fd, req, 8) != 8) bench_die_errno("write");
   uint64_t got = 0;
   for (;;) {
     ssize_t n = read(fd, buf, sizeof buf);
@@ -336,11 +331,11 @@ static double run_bulk_recv(const char *ip, uint64_t total)
 static double run_udp_flood(const char *ip, double secs, int window)
 {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) die_errno("socket");
+  if (fd < 0) bench_die_errno("socket");
   set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, 32 << 20);
   set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, 32 << 20);
   struct sockaddr_in a = addr_of(ip, 9);
-  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) die_errno("connect");
+  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) bench_die_errno("connect");
   enum { BATCH = 32, PAYLOAD = 1472 };
   static uint8_t out[PAYLOAD], in[BATCH][2048];
   struct mmsghdr om[BATCH], im[BATCH];
@@ -411,7 +406,7 @@ static double run_short(const char *ip, bool hs, uint64_t nconns, int conc)
   struct sockaddr_in dsts[NPORTS];
   for (int i = 0; i < NPORTS; i++) dsts[i] = addr_of(ip, (uint16_t)((hs ? PORT_HS : PORT_RR) + i));
   int ep = epoll_create1(EPOLL_CLOEXEC);
-  if (ep < 0 || !cc) die_errno("epoll");
+  if (ep < 0 || !cc) bench_die_errno("epoll");
   const uint8_t *msg = bench_pattern_at(0);   /* request and response: stream bytes 0..63 */
   uint64_t started = 0, done = 0, failed = 0, corrupt = 0;
   int inflight = 0;
@@ -419,7 +414,7 @@ static double run_short(const char *ip, bool hs, uint64_t nconns, int conc)
   for (;;) {
     while (inflight < conc && started < nconns) {
       int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-      if (fd < 0 || (size_t)fd >= cap) die_errno("socket");
+      if (fd < 0 || (size_t)fd >= cap) bench_die_errno("socket");
       set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
       const struct sockaddr_in *d = &dsts[started % NPORTS];
       started++;
@@ -500,11 +495,11 @@ static void run_lat(const char *ip, uint64_t iters, const char *label)
   if (!samples) bench_die("out of memory");
   for (uint64_t i = 0; i < warm + iters; i++) {
     uint64_t a = bench_now_ns();
-    if (write(fd, msg, 64) != 64) die_errno("write");
+    if (write(fd, msg, 64) != 64) bench_die_errno("write");
     size_t got = 0;
     while (got < 64) {
       ssize_t r = read(fd, buf, sizeof buf);
-      if (r <= 0) die_errno("read");
+      if (r <= 0) bench_die_errno("read");
       if (got + (size_t)r > 64 || !bench_verify(got, buf, (size_t)r)) bench_die("lat: payload mismatch");
       got += (size_t)r;
     }
@@ -521,33 +516,7 @@ static void run_lat(const char *ip, uint64_t iters, const char *label)
 }
 
 /* ---- memory per idle connection ---- */
-static long meminfo_kb(const char *field)
-{
-  FILE *f = fopen("/proc/meminfo", "r");
-  if (!f) return -1;
-  char line[256];
-  long v = -1;
-  size_t fl = strlen(field);
-  while (fgets(line, sizeof line, f))
-    if (!strncmp(line, field, fl) && line[fl] == ':') { v = atol(line + fl + 1); break; }
-  fclose(f);
-  return v;
-}
 
-static long sockstat_tcp(const char *field)
-{
-  FILE *f = fopen("/proc/net/sockstat", "r");
-  if (!f) return -1;
-  char line[512];
-  long v = -1;
-  while (fgets(line, sizeof line, f)) {
-    if (strncmp(line, "TCP:", 4)) continue;
-    char *p = strstr(line, field);
-    if (p) v = atol(p + strlen(field) + 1);
-  }
-  fclose(f);
-  return v;
-}
 
 static long slab_objs(const char *cache)
 {
@@ -588,7 +557,7 @@ static void mem_worker(const char *client_ns, const char *server_ns, const char 
   while (accepted + failed < k) {
     while (opened < k && opened - accepted - failed < 1000) {
       int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-      if (fd < 0) die_errno("socket");
+      if (fd < 0) bench_die_errno("socket");
       opened++;
       if (connect(fd, (const struct sockaddr *)&dst, sizeof dst) != 0 && errno != EINPROGRESS) {
         if (failed++ < 5) fprintf(stderr, "mem: connect: %s\n", strerror(errno));
@@ -626,16 +595,16 @@ static void run_mem(const char *client_ns, const char *server_ns, const char *ip
   if (per > 10000) per = 10000;
   uint64_t nworkers = (nconns + per - 1) / per;
   int ready[2], go[2];
-  if (pipe(ready) != 0 || pipe(go) != 0) die_errno("pipe");
+  if (pipe(ready) != 0 || pipe(go) != 0) bench_die_errno("pipe");
   settle();
-  long slab0 = meminfo_kb("Slab"), mem0 = sockstat_tcp("mem"), tcp0 = slab_objs("TCP");
+  long slab0 = bench_meminfo_kb("Slab"), mem0 = bench_sockstat_tcp("mem"), tcp0 = slab_objs("TCP");
   uint64_t t0 = bench_now_ns();
   pid_t *pids = calloc(nworkers, sizeof *pids);
   if (!pids) bench_die("out of memory");
   for (uint64_t w = 0; w < nworkers; w++) {
     uint64_t k = w + 1 < nworkers ? per : nconns - per * (nworkers - 1);
     pids[w] = fork();
-    if (pids[w] < 0) die_errno("fork");
+    if (pids[w] < 0) bench_die_errno("fork");
     if (pids[w] == 0) {
       close(ready[0]);
       close(go[1]);
@@ -652,7 +621,7 @@ static void run_mem(const char *client_ns, const char *server_ns, const char *ip
   }
   uint64_t t1 = bench_now_ns();
   settle();
-  long slab1 = meminfo_kb("Slab"), mem1 = sockstat_tcp("mem"), tcp1 = slab_objs("TCP");
+  long slab1 = bench_meminfo_kb("Slab"), mem1 = bench_sockstat_tcp("mem"), tcp1 = slab_objs("TCP");
   fprintf(stderr, "mem: %llu connections (%llu processes of up to %llu) in %.2f s; Slab %ld -> "
           "%ld kB; sockstat mem %ld -> %ld pages; TCP slab objects %ld -> %ld\n",
           (unsigned long long)accepted, (unsigned long long)nworkers, (unsigned long long)per,

@@ -62,11 +62,6 @@
 
 static uint64_t opt_wall_s = 120;
 
-static void die_errno(const char *what)
-{
-  fprintf(stderr, "kernel_scale: %s: %s\n", what, strerror(errno));
-  exit(1);
-}
 
 static bool wall_exceeded(uint64_t t0)
 {
@@ -86,42 +81,16 @@ static struct sockaddr_in sin_of(uint32_t host_ip, uint16_t port)
 static int listen_any(uint16_t port)
 {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) die_errno("socket");
+  if (fd < 0) bench_die_errno("socket");
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   struct sockaddr_in a = sin_of(INADDR_ANY, port);
-  if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) die_errno("bind");
-  if (listen(fd, 4096) != 0) die_errno("listen");
+  if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) bench_die_errno("bind");
+  if (listen(fd, 4096) != 0) bench_die_errno("listen");
   return fd;
 }
 
-static long meminfo_kb(const char *field)
-{
-  FILE *f = fopen("/proc/meminfo", "r");
-  if (!f) return -1;
-  char line[256];
-  long v = -1;
-  size_t fl = strlen(field);
-  while (fgets(line, sizeof line, f))
-    if (!strncmp(line, field, fl) && line[fl] == ':') { v = atol(line + fl + 1); break; }
-  fclose(f);
-  return v;
-}
 
-static long sockstat_tcp_mem(void)
-{
-  FILE *f = fopen("/proc/net/sockstat", "r");
-  if (!f) return -1;
-  char line[512];
-  long v = -1;
-  while (fgets(line, sizeof line, f)) {
-    if (strncmp(line, "TCP:", 4)) continue;
-    char *p = strstr(line, " mem ");
-    if (p) v = atol(p + 5);
-  }
-  fclose(f);
-  return v;
-}
 
 /* ---- mem ---- */
 
@@ -186,7 +155,7 @@ static void mem_worker(unsigned w, uint64_t first, uint64_t k, uint64_t bytes, i
     size_t batch0 = nfds;
     for (uint64_t i = from; i < to; i++) {
       int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-      if (fd < 0) die_errno("socket");
+      if (fd < 0) bench_die_errno("socket");
       struct sockaddr_in dst = sin_of(0x7f000001u + (uint32_t)((first + i) / PER_DST), (uint16_t)(PORT_MEM + w));
       if (connect(fd, (struct sockaddr *)&dst, sizeof dst) != 0 && errno != EINPROGRESS) {
         fprintf(stderr, "kernel_scale: connect %llu: %s\n", (unsigned long long)(first + i), strerror(errno));
@@ -200,7 +169,7 @@ static void mem_worker(unsigned w, uint64_t first, uint64_t k, uint64_t bytes, i
     while (acc < to - from) {
       int a = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (a >= 0) { fds[nfds++] = a; acc++; continue; }
-      if (errno != EAGAIN) die_errno("accept");
+      if (errno != EAGAIN) bench_die_errno("accept");
       struct pollfd p = {.fd = lfd, .events = POLLIN};
       poll(&p, 1, 100);
       if (wall_exceeded(t0)) { fprintf(stderr, "kernel_scale: wall-clock limit in accept\n"); res.bad++; goto out; }
@@ -241,16 +210,16 @@ static int run_mem(uint64_t n, const char *state)
   if (per > n) per = n;
   unsigned nw = (unsigned)((n + per - 1) / per);
   int ready[2], go[2];
-  if (pipe(ready) != 0 || pipe(go) != 0) die_errno("pipe");
+  if (pipe(ready) != 0 || pipe(go) != 0) bench_die_errno("pipe");
   settle();
-  long slab0 = meminfo_kb("Slab"), sun0 = meminfo_kb("SUnreclaim"), sm0 = sockstat_tcp_mem();
+  long slab0 = bench_meminfo_kb("Slab"), sun0 = bench_meminfo_kb("SUnreclaim"), sm0 = bench_sockstat_tcp("mem");
   uint64_t t0 = bench_now_ns();
   pid_t *pids = calloc(nw, sizeof *pids);
   if (!pids) bench_die("out of memory");
   for (unsigned w = 0; w < nw; w++) {
     uint64_t k = w + 1 < nw ? per : n - per * (nw - 1);
     pids[w] = fork();
-    if (pids[w] < 0) die_errno("fork");
+    if (pids[w] < 0) bench_die_errno("fork");
     if (pids[w] == 0) {
       close(ready[0]);
       close(go[1]);
@@ -269,7 +238,7 @@ static int run_mem(uint64_t n, const char *state)
   }
   double open_s = (double)(bench_now_ns() - t0) / 1e9;
   settle();
-  long slab1 = meminfo_kb("Slab"), sun1 = meminfo_kb("SUnreclaim"), sm1 = sockstat_tcp_mem();
+  long slab1 = bench_meminfo_kb("Slab"), sun1 = bench_meminfo_kb("SUnreclaim"), sm1 = bench_sockstat_tcp("mem");
   double ends = 2.0 * (double)n;
   fprintf(stderr, "kernel_scale mem: %llu connections, state %s (%llu bad), %u process(es), %.1f s; "
           "Slab %ld -> %ld kB, SUnreclaim %ld -> %ld kB, sockstat TCP mem %ld -> %ld pages, RSS +%llu B\n",
@@ -304,7 +273,7 @@ static struct fl *flows_side(int side, int lfd, uint64_t k, uint64_t bytes, uint
                              size_t cap, uint64_t *bad_out, uint64_t *ndone_out)
 {
   int ep = epoll_create1(EPOLL_CLOEXEC);
-  if (ep < 0) die_errno("epoll_create1");
+  if (ep < 0) bench_die_errno("epoll_create1");
   struct fl *st = calloc(cap, sizeof *st);
   uint8_t *buf = malloc(1 << 18);
   struct epoll_event *evs = malloc(1024 * sizeof *evs), ev;
@@ -318,9 +287,9 @@ static struct fl *flows_side(int side, int lfd, uint64_t k, uint64_t bytes, uint
   while (side == 1 ? sent < k : ndone < k) {
     while (side == 1 && opened < k && opened - sent < 1000) {
       int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-      if (fd < 0) die_errno("socket");
+      if (fd < 0) bench_die_errno("socket");
       if ((size_t)fd >= cap) bench_die("descriptor out of range");
-      if (connect(fd, (struct sockaddr *)&dst, sizeof dst) != 0 && errno != EINPROGRESS) die_errno("connect");
+      if (connect(fd, (struct sockaddr *)&dst, sizeof dst) != 0 && errno != EINPROGRESS) bench_die_errno("connect");
       st[fd] = (struct fl){0, 0, 1};
       ev = (struct epoll_event){.events = EPOLLOUT, .data.fd = fd};
       epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
@@ -393,10 +362,10 @@ static int run_flows(uint64_t k, uint64_t bytes)
   size_t cap = k + 256;
   int lfd = listen_any(PORT_FLOWS);
   int done[2];
-  if (pipe(done) != 0) die_errno("pipe");
+  if (pipe(done) != 0) bench_die_errno("pipe");
   uint64_t t0 = bench_now_ns(), c0 = bench_cpu_ns(), bad = 0, ndone = 0;
   pid_t pid = fork();
-  if (pid < 0) die_errno("fork");
+  if (pid < 0) bench_die_errno("fork");
   if (pid == 0) {
     close(lfd);
     close(done[1]);
