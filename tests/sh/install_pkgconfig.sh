@@ -2,7 +2,7 @@
 # Issue 17 point 3 (packaging): `make install PREFIX=...` gives a usable library.
 # Installs the build into a temporary prefix, then checks, as a user of the
 # installed copy would see it:
-#   - the files: libustcp.a, libustcp.so with SONAME libustcp.so.0, the headers,
+#   - the files: libustcp.a, libustcp.so with SONAME libustcp.so.1, the headers,
 #     ustcp.pc, the ustcp command, the man pages ustcp(1) and libustcp(3);
 #   - libustcp.so exports the public API (ustcp_*) and nothing else;
 #   - the public headers compile warning-free as C11 and as C++ (-pedantic);
@@ -33,7 +33,7 @@ for f in "$libdir/libustcp.a" "$libdir/libustcp.so" "$libdir/libustcp_preload.so
   [ -e "$f" ] || bad "not installed: ${f#$prefix/}"
 done
 soname=$(readelf -d "$libdir/libustcp.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
-[ "$soname" = libustcp.so.0 ] || bad "SONAME is '$soname', not libustcp.so.0"
+[ "$soname" = libustcp.so.1 ] || bad "SONAME is '$soname', not libustcp.so.1"
 [ -e "$libdir/$soname" ] || bad "$soname not installed"
 exported=$(nm -D --defined-only "$libdir/libustcp.so" | awk '$2 ~ /^[TDBR]$/ {print $3}')
 n_api=$(echo "$exported" | grep -c '^ustcp_' || true)
@@ -138,10 +138,10 @@ if cc -std=c11 -Wall -Wextra -Werror "$tmp/pair.c" -o "$tmp/pair" $flags; then
   # (ldd's output is taken whole first: with pipefail, grep -q closing the pipe
   # early made ldd die of SIGPIPE and the check fail now and then)
   deps=$(ldd "$tmp/pair")
-  grep -q "libustcp.so.0 => not found" <<<"$deps" || bad "pair linked against something else"
+  grep -q "libustcp.so.1 => not found" <<<"$deps" || bad "pair linked against something else"
   LD_LIBRARY_PATH=$libdir "$tmp/pair" || bad "program on the installed libustcp.so failed ($?)"
   deps=$(LD_LIBRARY_PATH=$libdir ldd "$tmp/pair")
-  grep -q "$libdir/libustcp.so.0" <<<"$deps" || bad "pair did not load the installed .so: $deps"
+  grep -q "$libdir/libustcp.so.1" <<<"$deps" || bad "pair did not load the installed .so: $deps"
 else
   bad "a program on the public API does not build against the installed library"
 fi
