@@ -80,6 +80,16 @@ struct ustcp_loop_config {
    * neighbour discovery). */
   uint8_t addr6[16];
   uint8_t peer6[16];
+  /* One queue of a multi-queue TUN device (IFF_MULTI_QUEUE; issue 15): to use
+   * several cores, open one loop per thread on the same tun_name, the first
+   * with configure, the others without, each with its own stack (and seed).
+   * The kernel steers each flow to one queue by its hash, so a connection and
+   * its listener's SYN stay on one stack; listen on the port in every stack.
+   * Connections a stack opens itself follow the queue their packets are
+   * written on; give each stack its own ephemeral port range (stack_cfg
+   * port_range_lo/hi) so that two stacks never pick the same 4-tuple. TUN
+   * only (not tap or packet); offload may be used, the same on every queue. */
+  bool multi_queue;
 };
 void ustcp_loop_config_default(struct ustcp_loop_config *c);
 

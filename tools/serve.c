@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +70,8 @@ struct server {
   uint64_t idle_us;
   int verbose;
   uint64_t requests;
+  uint64_t accepted;     /* connections accepted on this queue */
+  int rc;                /* how this queue's loop ended (0 or -errno) */
 };
 
 static void usage(FILE *f)
@@ -89,6 +92,9 @@ static void usage(FILE *f)
     "  --port N          listen on port N instead\n"
     "  --backlog N       listen backlog (default 128)\n"
     "  --idle-timeout S  close connections idle for S seconds (default 60; 0 = never)\n"
+    "  --queues N        N queues of a multi-queue TUN device, each with its own\n"
+    "                    thread and stack (1..16, default 1): the kernel spreads\n"
+    "                    connections over them by flow hash; `ustcp stat` shows queue 0\n"
     "\n"
     "%s"
     "\n"
@@ -529,6 +535,7 @@ static void accept_all(struct server *sv)
     c->file_fd = -1;
     c->last_us = ustcp_loop_now_us();
     sv->conns[fd] = c;
+    sv->accepted++;
     /* HTTP responses are written whole: no reason to wait for ACKs before a
      * tail segment (nginx's tcp_nodelay, on by default for keep-alive). */
     if (sv->mode == MODE_HTTP) {
@@ -551,6 +558,73 @@ static void on_ready(void *ctx, int fd, unsigned events)
   if ((size_t)fd < sv->nconns && sv->conns[fd]) conn_io(sv, sv->conns[fd]);
 }
 
+#define SERVE_MAX_QUEUES 16
+
+/* The listening socket of one queue: [::]:port with an IPv6 address (it takes
+ * IPv4 too, v4-mapped, as a Linux AF_INET6 listener without IPV6_V6ONLY). */
+static int serve_listen(struct server *sv, struct ustcp_loop *l, uint16_t port, int backlog, bool v6)
+{
+  sv->l = l;
+  sv->st = ustcp_loop_stack(l);
+  ustcp_set_ready_cb(sv->st, on_ready, sv);
+  sv->lfd = ustcp_socket(sv->st);
+  struct ustcp_addr la = {0, port};
+  if (v6) la.family = USTCP_AF_INET6;
+  int rc = sv->lfd < 0 ? sv->lfd : ustcp_bind(sv->st, sv->lfd, &la);
+  if (rc == 0) rc = ustcp_listen(sv->st, sv->lfd, backlog);
+  if (rc < 0) {
+    char e[128];
+    fprintf(stderr, "ustcp serve: listen on port %u: %s\n", port, net_strerror(rc, e, sizeof e));
+  }
+  return rc;
+}
+
+/* Runs one queue's loop until it is stopped; the idle sweep once a second. */
+static void serve_run(struct server *sv)
+{
+  uint64_t last_sweep = ustcp_loop_now_us();
+  sv->rc = 0;
+  while (!ustcp_loop_stopped(sv->l)) {
+    int rc = ustcp_loop_run_once(sv->l, 1000);
+    if (rc < 0 && rc != -EINTR) {
+      char e[128];
+      fprintf(stderr, "ustcp serve: %s\n", net_strerror(rc, e, sizeof e));
+      sv->rc = rc;
+      break;
+    }
+    uint64_t now = ustcp_loop_now_us();
+    if (sv->idle_us && now - last_sweep >= USTCP_SEC) {
+      last_sweep = now;
+      for (size_t i = 0; i < sv->nconns; i++) {
+        struct conn *c = sv->conns[i];
+        if (c && now - c->last_us > sv->idle_us) conn_close(sv, c);
+      }
+    }
+  }
+}
+
+/* Closes everything (the FINs go out as the loop is freed) and, for a queue
+ * this file opened (sv->l set), frees its loop. */
+static void serve_finish(struct server *sv)
+{
+  ustcp_set_ready_cb(sv->st, NULL, NULL);
+  for (size_t i = 0; i < sv->nconns; i++)
+    if (sv->conns[i]) conn_close(sv, sv->conns[i]);
+  free(sv->conns);
+  sv->conns = NULL;
+  sv->nconns = 0;
+  ustcp_close(sv->st, sv->lfd);
+  if (sv->l) ustcp_loop_free(sv->l);
+}
+
+static void *serve_thread(void *arg)
+{
+  struct server *sv = arg;
+  serve_run(sv);
+  serve_finish(sv);
+  return NULL;
+}
+
 int serve_main(int argc, char **argv)
 {
   struct net_opts o;
@@ -558,7 +632,7 @@ int serve_main(int argc, char **argv)
   static struct server sv;   /* static: frames stay under 4 KiB (tests/sh/stack_usage.sh); one thread */
   memset(&sv, 0, sizeof sv);
   sv.idle_us = 60 * USTCP_SEC;
-  uint64_t port = 0, backlog = 128, n;
+  uint64_t port = 0, backlog = 128, n, queues = 1;
   const char *dir = NULL;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -577,10 +651,16 @@ int serve_main(int argc, char **argv)
         dir = v;
         i++;
       }
-    } else if (!strcmp(a, "--port") || !strcmp(a, "--backlog") || !strcmp(a, "--idle-timeout")) {
+    } else if (!strcmp(a, "--port") || !strcmp(a, "--backlog") || !strcmp(a, "--idle-timeout") ||
+               !strcmp(a, "--queues")) {
       if (!v) { fprintf(stderr, "ustcp serve: %s needs a value\n", a); return 2; }
       i++;
-      if (a[2] == 'p') {
+      if (a[2] == 'q') {
+        if (net_parse_u64(v, 1, SERVE_MAX_QUEUES, &queues)) {
+          fprintf(stderr, "ustcp serve: bad --queues '%s' (1..%d)\n", v, SERVE_MAX_QUEUES);
+          return 2;
+        }
+      } else if (a[2] == 'p') {
         if (net_parse_u64(v, 1, 65535, &port)) { fprintf(stderr, "ustcp serve: bad --port '%s'\n", v); return 2; }
       } else if (a[2] == 'b') {
         if (net_parse_u64(v, 1, 65535, &backlog)) { fprintf(stderr, "ustcp serve: bad --backlog '%s'\n", v); return 2; }
@@ -607,23 +687,16 @@ int serve_main(int argc, char **argv)
   }
   if (!port) port = sv.mode == MODE_ECHO ? 7 : sv.mode == MODE_DISCARD ? 9 : 80;
   sv.verbose = o.verbose;
+  if (queues > 1 && (o.lc.tap || o.lc.packet)) {
+    fprintf(stderr, "ustcp serve: --queues is for TUN devices, not --tap or --packet\n");
+    return 2;
+  }
+  o.lc.multi_queue = queues > 1;
   struct ustcp_loop *l = net_open(&o, "serve");
   if (!l) return 1;
-  sv.l = l;
-  sv.st = ustcp_loop_stack(l);
-  ustcp_set_ready_cb(sv.st, on_ready, &sv);
-  sv.lfd = ustcp_socket(sv.st);
-  struct ustcp_addr la = {0, (uint16_t)port};
   static const uint8_t zero6[16];
   bool v6 = memcmp(o.lc.addr6, zero6, 16) != 0;
-  /* With an IPv6 address: [::]:port, which takes IPv4 too (v4-mapped, as a
-   * Linux AF_INET6 listener without IPV6_V6ONLY) */
-  if (v6) la.family = USTCP_AF_INET6;
-  int rc = sv.lfd < 0 ? sv.lfd : ustcp_bind(sv.st, sv.lfd, &la);
-  if (rc == 0) rc = ustcp_listen(sv.st, sv.lfd, (int)backlog);
-  if (rc < 0) {
-    char e[128];
-    fprintf(stderr, "ustcp serve: listen on port %llu: %s\n", (unsigned long long)port, net_strerror(rc, e, sizeof e));
+  if (serve_listen(&sv, l, (uint16_t)port, (int)backlog, v6) < 0) {
     net_close(l);
     return 1;
   }
@@ -639,29 +712,62 @@ int serve_main(int argc, char **argv)
     char t[64];
     fprintf(stderr, "ustcp serve: also on %s\n", net_addr_str(&a6, t, sizeof t));
   }
-  uint64_t last_sweep = ustcp_loop_now_us();
-  while (!ustcp_loop_stopped(l)) {
-    rc = ustcp_loop_run_once(l, 1000);
-    if (rc < 0 && rc != -EINTR) {
-      char e[128];
-      fprintf(stderr, "ustcp serve: %s\n", net_strerror(rc, e, sizeof e));
+  /* Queues 1..N-1: the same device (attached, not configured again), each
+   * with its own stack, seed and thread; queue 0 runs on this thread. */
+  struct server *more[SERVE_MAX_QUEUES] = {0};
+  pthread_t tid[SERVE_MAX_QUEUES];
+  unsigned started = 1;
+  for (unsigned q = 1; q < queues; q++) {
+    struct ustcp_loop_config lc = o.lc;
+    lc.tun_name = ustcp_loop_ifname(l);
+    lc.configure = false;
+    lc.pcap_path = NULL;
+    if (lc.seed) lc.seed += q;
+    char err[256];
+    struct ustcp_loop *lq;
+    int rq = ustcp_loop_new(&lc, &lq, err, sizeof err);
+    if (rq < 0) {
+      fprintf(stderr, "ustcp serve: queue %u: %s\n", q, err[0] ? err : strerror(-rq));
       break;
     }
-    uint64_t now = ustcp_loop_now_us();
-    if (sv.idle_us && now - last_sweep >= USTCP_SEC) {
-      last_sweep = now;
-      for (size_t i = 0; i < sv.nconns; i++) {
-        struct conn *c = sv.conns[i];
-        if (c && now - c->last_us > sv.idle_us) conn_close(&sv, c);
-      }
+    more[q] = calloc(1, sizeof *more[q]);
+    if (!more[q] || (memcpy(more[q], &sv, sizeof sv), more[q]->conns = NULL, more[q]->nconns = 0,
+                     more[q]->accepted = more[q]->requests = 0,
+                     serve_listen(more[q], lq, (uint16_t)port, (int)backlog, v6) < 0)) {
+      ustcp_loop_free(lq);
+      free(more[q]);
+      more[q] = NULL;
+      break;
     }
+    if (pthread_create(&tid[q], NULL, serve_thread, more[q]) != 0) {
+      fprintf(stderr, "ustcp serve: queue %u: cannot start a thread\n", q);
+      serve_finish(more[q]);
+      free(more[q]);
+      more[q] = NULL;
+      break;
+    }
+    started++;
   }
-  /* Stopped (SIGINT/SIGTERM): close everything and let the FINs out. */
-  ustcp_set_ready_cb(sv.st, NULL, NULL);
-  for (size_t i = 0; i < sv.nconns; i++)
-    if (sv.conns[i]) conn_close(&sv, sv.conns[i]);
-  free(sv.conns);
-  ustcp_close(sv.st, sv.lfd);
+  if (started < queues) ustcp_loop_stop(l);   /* all or nothing */
+  else if (queues > 1) fprintf(stderr, "ustcp serve: %u queues, a thread and a stack each\n", started);
+  serve_run(&sv);
+  /* Stopped (SIGINT/SIGTERM stop queue 0's loop): stop the others too. */
+  int rc = sv.rc;
+  for (unsigned q = 1; q < started; q++) ustcp_loop_stop(more[q]->l);
+  for (unsigned q = 1; q < started; q++) {
+    pthread_join(tid[q], NULL);
+    if (queues > 1)
+      fprintf(stderr, "ustcp serve: queue %u: %llu connections, %llu requests\n", q,
+              (unsigned long long)more[q]->accepted, (unsigned long long)more[q]->requests);
+    if (more[q]->rc < 0 && more[q]->rc != -EINTR) rc = more[q]->rc;
+    free(more[q]);
+  }
+  if (queues > 1)
+    fprintf(stderr, "ustcp serve: queue 0: %llu connections, %llu requests\n",
+            (unsigned long long)sv.accepted, (unsigned long long)sv.requests);
+  sv.l = NULL;   /* queue 0's loop is net_open's: net_close frees it */
+  serve_finish(&sv);
   net_close(l);
+  if (started < queues) return 1;
   return rc < 0 && rc != -EINTR ? 1 : 0;
 }

@@ -410,6 +410,11 @@ int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
   l->delay_us = c->delay_us;
   l->vnet = c->offload;
   int rc;
+  if ((c->tap || c->packet) && c->multi_queue) {
+    snprintf(err, errcap, "multiple queues are for TUN devices only, not with a TAP or packet link");
+    rc = -EINVAL;
+    goto fail;
+  }
   if ((c->tap || c->packet) && c->offload) {
     snprintf(err, errcap, "offloads are for TUN devices only, not with a TAP or packet link");
     rc = -EINVAL;
@@ -424,8 +429,9 @@ int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
     snprintf(l->ifname, sizeof l->ifname, "%s", c->tun_name);
     mtu = if_mtu;                 /* the interface's: frames larger would not pass */
   } else {
-    rc = c->tap ? tap_open(c->tun_name, l->ifname, err, errcap)
-                : tun_open_ex(c->tun_name, l->vnet, l->ifname, err, errcap);
+    rc = c->tap            ? tap_open(c->tun_name, l->ifname, err, errcap)
+         : c->multi_queue ? tun_open_queue(c->tun_name, l->vnet, l->ifname, err, errcap)
+                          : tun_open_ex(c->tun_name, l->vnet, l->ifname, err, errcap);
     if (rc < 0) goto fail;
     l->tun_fd = rc;
   }

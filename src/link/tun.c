@@ -38,21 +38,26 @@ int tun_open(const char *name, char ifname[IFNAMSIZ], char *err, size_t errcap)
   return tun_open_ex(name, false, ifname, err, errcap);
 }
 
-static int open_dev(const char *name, bool vnet, bool tap, char ifname[IFNAMSIZ], char *err,
-                    size_t errcap);
+static int open_dev(const char *name, bool vnet, bool tap, bool mq, char ifname[IFNAMSIZ],
+                    char *err, size_t errcap);
 
 int tun_open_ex(const char *name, bool vnet, char ifname[IFNAMSIZ], char *err, size_t errcap)
 {
-  return open_dev(name, vnet, false, ifname, err, errcap);
+  return open_dev(name, vnet, false, false, ifname, err, errcap);
+}
+
+int tun_open_queue(const char *name, bool vnet, char ifname[IFNAMSIZ], char *err, size_t errcap)
+{
+  return open_dev(name, vnet, false, true, ifname, err, errcap);
 }
 
 int tap_open(const char *name, char ifname[IFNAMSIZ], char *err, size_t errcap)
 {
-  return open_dev(name, false, true, ifname, err, errcap);
+  return open_dev(name, false, true, false, ifname, err, errcap);
 }
 
-static int open_dev(const char *name, bool vnet, bool tap, char ifname[IFNAMSIZ], char *err,
-                    size_t errcap)
+static int open_dev(const char *name, bool vnet, bool tap, bool mq, char ifname[IFNAMSIZ],
+                    char *err, size_t errcap)
 {
   if (name && strlen(name) >= IFNAMSIZ)
     return link_fail(EINVAL, err, errcap, "device name '%s' is too long (at most %d characters)",
@@ -72,7 +77,8 @@ static int open_dev(const char *name, bool vnet, bool tap, char ifname[IFNAMSIZ]
   }
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = (short)((tap ? IFF_TAP : IFF_TUN) | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0));
+  ifr.ifr_flags = (short)((tap ? IFF_TAP : IFF_TUN) | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0) |
+                          (mq ? IFF_MULTI_QUEUE : 0));
   if (name && *name) memcpy(ifr.ifr_name, name, strlen(name));
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int e = errno;
@@ -85,6 +91,9 @@ static int open_dev(const char *name, bool vnet, bool tap, char ifname[IFNAMSIZ]
                   n, n);
     if (e == EBUSY)
       return link_fail(e, err, errcap, "TUNSETIFF %s: device busy (another program has it open)", n);
+    if (e == EINVAL && mq)
+      return link_fail(e, err, errcap, "TUNSETIFF %s: invalid for a queue (a device opened without "
+                  "multiple queues, one with other flags, or not a TUN device)", n);
     if (e == EINVAL)
       return link_fail(e, err, errcap, "TUNSETIFF %s: invalid (is it a %s device, or a name in use "
                   "by another kind of interface?)", n, tap ? "TUN" : "TAP");

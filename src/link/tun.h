@@ -26,6 +26,13 @@ int tun_open(const char *name, char ifname[IFNAMSIZ], char *err, size_t errcap);
  * tun_read_batch_vnet and write it with tun_write_vnet only. */
 int tun_open_ex(const char *name, bool vnet, char ifname[IFNAMSIZ], char *err, size_t errcap);
 
+/* As tun_open_ex, one queue of a multi-queue device (IFF_MULTI_QUEUE): every
+ * call on the same name attaches one more queue (the kernel allows 256), all
+ * with the same flags. The kernel hands each flow to one queue by the flow's
+ * symmetric hash, and moves a flow to the queue its packets were last written
+ * on (tun_automq_select_queue / tun_flow_update in drivers/net/tun.c). */
+int tun_open_queue(const char *name, bool vnet, char ifname[IFNAMSIZ], char *err, size_t errcap);
+
 /* A TAP device (IFF_TAP | IFF_NO_PI: each read or write is one Ethernet frame,
  * for src/link/eth.c), opened as tun_open does. Returns the fd or -errno. */
 int tap_open(const char *name, char ifname[IFNAMSIZ], char *err, size_t errcap);
