@@ -323,9 +323,9 @@ void ustcp_input_flags(struct ustcp_stack *s, const uint8_t *pkt, size_t len, ui
                        unsigned flags);
 /* ---- link offloads ----
  * What the link does for the stack (the stack does no I/O; it is only told):
- * it cuts TCP/IPv4 frames of up to gso_max bytes (IPv4 header included) into
+ * it cuts TCP frames over IPv4 or IPv6 of up to gso_max bytes (IP header included) into
  * segments of tx->gso_size payload bytes, as a NIC with TSO or the kernel's
- * GSO do (a TUN device with IFF_VNET_HDR and VIRTIO_NET_HDR_GSO_TCPV4), and,
+ * GSO do (a TUN device with IFF_VNET_HDR and VIRTIO_NET_HDR_GSO_TCPV4 or _TCPV6), and,
  * with csum, completes TCP checksums (TUN's VIRTIO_NET_HDR_F_NEEDS_CSUM). The
  * stack then sends new data as frames of several MSS-sized segments in one
  * packet where it would have sent those segments back to back (sequence
@@ -353,7 +353,7 @@ void ustcp_set_link_offload(struct ustcp_stack *s, uint32_t gso_max, bool csum,
  * cutting as Linux's tcp_gso_segment: sequence numbers moved on, IPv4 IDs one
  * apart, PSH and FIN on the last segment only). For a link that cannot
  * segment, or a test. Returns the number of segments, -EINVAL for a packet
- * that is not TCP/IPv4, -ENOMEM. */
+ * that is not TCP over IPv4 or IPv6 (without extension headers), -ENOMEM. */
 int ustcp_tx_segment(const uint8_t *pkt, size_t len, const struct ustcp_tx_info *tx,
                      ustcp_output_fn fn, void *ctx);
 

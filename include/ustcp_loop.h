@@ -46,7 +46,7 @@ struct ustcp_loop_config {
    * receiver must drop it by checksum), and that it is sent twice (the copy
    * right after it) */
   double corrupt, duplicate;
-  /* The TUN fast path: IFF_VNET_HDR with TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4).
+  /* The TUN fast path: IFF_VNET_HDR with TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6).
    * The kernel then sends the stack whole TCP GSO frames (up to 64 KiB, one
    * read each) with the TCP checksum left undone, which the loop tells the
    * stack with ustcp_input_flags(USTCP_IN_CSUM_VERIFIED). The stack sends
@@ -165,11 +165,11 @@ struct ustcp_loop_stats {
   uint64_t impair_dropped, impair_reordered, impair_delayed;
   uint64_t impair_corrupted, impair_duplicated;
   /* With offload: frames that arrived unsegmented (virtio_net_hdr gso_type
-   * TCPV4) and packets whose TCP checksum the kernel left to the stack
+   * TCPV4 or TCPV6) and packets whose TCP checksum the kernel left to the stack
    * (NEEDS_CSUM) or had verified (DATA_VALID). */
   uint64_t rx_gso_frames, rx_csum_offloaded;
   /* With offload: frames of several segments the kernel was asked to cut
-   * (GSO_TCPV4), and packets whose TCP checksum was left to it (NEEDS_CSUM). */
+   * (GSO_TCPV4 or GSO_TCPV6), and packets whose TCP checksum was left to it (NEEDS_CSUM). */
   uint64_t tx_gso_frames, tx_csum_offloaded;
   /* With tap: frames in and out (ARP included); the Ethernet and ARP drops are
    * in the report (ustcp_loop_report: eth_* lines). */

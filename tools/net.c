@@ -34,7 +34,7 @@ const char net_opts_help[] =
   "  --ctl PATH        control socket for `ustcp stat` (default /run/ustcp/NAME.sock)\n"
   "  --no-ctl          no control socket\n"
   "  --pcap FILE       write every packet of the stack to FILE (pcap)\n"
-  "  --offload         TUN offloads (IFF_VNET_HDR, TUN_F_CSUM|TUN_F_TSO4): the kernel\n"
+  "  --offload         TUN offloads (IFF_VNET_HDR, TUN_F_CSUM|TSO4|TSO6): the kernel\n"
   "                    sends up to 64 KiB per read, checksums left to ustcp; ustcp\n"
   "                    sends up to 64 KiB per write for the kernel to segment\n"
   "                    (GSO), checksums left to the kernel (not with --impair)\n"

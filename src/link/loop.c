@@ -267,6 +267,7 @@ static void stack_out_tx(void *ctx, const uint8_t *pkt, size_t len, const struct
   struct tun_tx_info t = {
     .gso_size = tx->gso_size, .hdr_len = tx->hdr_len, .needs_csum = tx->csum_partial,
     .csum_start = tx->csum_start, .csum_offset = tx->csum_offset,
+    .v6 = len > 0 && (pkt[0] >> 4) == 6,
   };
   if (tun_write_vnet_tx(l->tun_fd, pkt, len, &t) < 0) {
     l->stats.tx_errors++;
@@ -371,6 +372,7 @@ static void on_tun_vnet(void *ctx, const struct tun_rx_info *info, const uint8_t
     else if (info->flags & VIRTIO_NET_HDR_F_DATA_VALID)
       in_flags = USTCP_IN_CSUM_VERIFIED;
     if (in_flags) l->stats.rx_csum_offloaded++;
+    if (info->gso_type == VIRTIO_NET_HDR_GSO_TCPV6) l->stats.rx_gso_frames++;
   }
   tun_packet_in(l, pkt, len, in_flags);
 }
@@ -513,11 +515,10 @@ int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
   /* Send-side offload: the kernel cuts TCP frames of up to 64 KiB and
    * completes checksums (ustcp_set_link_offload: the copying output, which
    * replaces the gather one). Not under impairment, which works on the
-   * packets as they go on the wire (one segment each), and not with IPv6 on
-   * the device: the vnet header would need GSO_TCPV6 (TSO6), not done yet.
-   * Otherwise the gather output; framing (TAP, AF_PACKET) and impairment need
-   * the packet flat. */
-  if (l->vnet && !impaired(l) && !c->offload_rx_only && !l->has6)
+   * packets as they go on the wire (one segment each). IPv6 frames go out
+   * as GSO_TCPV6 (TSO6). Otherwise the gather output; framing (TAP,
+   * AF_PACKET) and impairment need the packet flat. */
+  if (l->vnet && !impaired(l) && !c->offload_rx_only)
     ustcp_set_link_offload(l->st, 65535, true, stack_out_tx, l);
   else if (!l->eth && !impaired(l))
     ustcp_set_output_iov(l->st, stack_out_iov, l);

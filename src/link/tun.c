@@ -8,7 +8,7 @@
  *   tun_write      write() of one packet; tun_writev: one packet from a gather
  *                  list (the stack's gather output: headers + send-ring slices)
  *   with vnet (tun_open_ex): IFF_VNET_HDR at TUNSETIFF, then
- *                  TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4); every read starts with
+ *                  TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6); every read starts with
  *                  a struct virtio_net_hdr (tun_read_batch_vnet), every write
  *                  gets one (tun_write_vnet: writev of header + packet, no copy)
  */
@@ -101,12 +101,12 @@ static int open_dev(const char *name, bool vnet, bool tap, bool mq, char ifname[
   }
   if (vnet) {
     /* The legacy 10-byte header (the default size), in host byte order. The
-     * offloads make the kernel hand over unsegmented TCP/IPv4 GSO frames and
+     * offloads make the kernel hand over unsegmented TCP GSO frames (IPv4, IPv6) and
      * leave their checksum to us (CHECKSUM_PARTIAL, flag NEEDS_CSUM), as to a
      * virtio NIC (tun_set_offload in drivers/net/tun.c). */
     int hsz = (int)sizeof(struct virtio_net_hdr);
     if (ioctl(fd, TUNSETVNETHDRSZ, &hsz) < 0 ||
-        ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4)) < 0) {
+        ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)) < 0) {
       int e = errno;
       close(fd);
       return link_fail(e, err, errcap, "TUNSETOFFLOAD on %s: %s (a kernel without TUN offloads: "
@@ -328,7 +328,7 @@ int tun_writev_vnet(int fd, const struct iovec *pkt, int cnt, bool csum_valid)
 /* The packet with what the kernel is to do with it (virtio_net_hdr_to_skb):
  * NEEDS_CSUM makes the skb CHECKSUM_PARTIAL (the field holds the
  * pseudo-header sum, the kernel or whoever receives it completes it);
- * GSO_TCPV4 with gso_size makes it a GSO skb the kernel delivers whole to
+ * GSO_TCPV4 (GSO_TCPV6) with gso_size makes it a GSO skb the kernel delivers whole to
  * its own TCP (as a GRO packet) or cuts with tcp_gso_segment when it
  * forwards it. Without NEEDS_CSUM the checksum is complete (DATA_VALID). */
 int tun_write_vnet_tx(int fd, const uint8_t *pkt, size_t len, const struct tun_tx_info *tx)
@@ -343,7 +343,7 @@ int tun_write_vnet_tx(int fd, const uint8_t *pkt, size_t len, const struct tun_t
     h.flags = VIRTIO_NET_HDR_F_DATA_VALID;
   }
   if (tx->gso_size) {
-    h.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+    h.gso_type = tx->v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
     h.gso_size = tx->gso_size;
     h.hdr_len = tx->hdr_len;
   } else {

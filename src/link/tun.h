@@ -21,7 +21,7 @@
 int tun_open(const char *name, char ifname[IFNAMSIZ], char *err, size_t errcap);
 /* As tun_open; with vnet, the device carries a struct virtio_net_hdr before
  * every packet both ways (IFF_VNET_HDR) and has the offloads TUN_F_CSUM and
- * TUN_F_TSO4: the kernel sends unsegmented TCP/IPv4 GSO frames (up to 64 KiB)
+ * TUN_F_TSO4 and TUN_F_TSO6: the kernel sends unsegmented TCP GSO frames (up to 64 KiB)
  * with the TCP checksum left to the receiver. Read it with
  * tun_read_batch_vnet and write it with tun_write_vnet only. */
 int tun_open_ex(const char *name, bool vnet, char ifname[IFNAMSIZ], char *err, size_t errcap);
@@ -68,7 +68,7 @@ int tun_writev(int fd, const struct iovec *iov, int cnt);
 
 /* What the kernel's virtio_net_hdr said about one packet read from a vnet
  * device (VIRTIO_NET_HDR_F_NEEDS_CSUM = 1, _DATA_VALID = 2;
- * VIRTIO_NET_HDR_GSO_NONE = 0, _TCPV4 = 1; offsets from the IPv4 header). */
+ * VIRTIO_NET_HDR_GSO_NONE = 0, _TCPV4 = 1, _TCPV6 = 4; offsets from the IP header). */
 struct tun_rx_info {
   uint8_t flags, gso_type;
   uint16_t hdr_len, gso_size, csum_start, csum_offset;
@@ -83,8 +83,9 @@ int tun_write_vnet(int fd, const uint8_t *pkt, size_t len, bool csum_valid);
 int tun_writev_vnet(int fd, const struct iovec *pkt, int cnt, bool csum_valid);
 /* What the kernel is to do with a packet written to a vnet device. */
 struct tun_tx_info {
-  uint16_t gso_size;      /* non-zero: a TCP/IPv4 frame to cut (VIRTIO_NET_HDR_GSO_TCPV4) */
-  uint16_t hdr_len;       /* IPv4 + TCP header bytes */
+  uint16_t gso_size;      /* non-zero: a TCP frame to cut (VIRTIO_NET_HDR_GSO_TCPV4, or _TCPV6) */
+  uint16_t hdr_len;       /* IPv4 or IPv6 + TCP header bytes */
+  bool v6;                /* an IPv6 frame: GSO_TCPV6 (TUN_F_TSO6) */
   bool needs_csum;        /* VIRTIO_NET_HDR_F_NEEDS_CSUM at csum_start + csum_offset */
   uint16_t csum_start, csum_offset;
 };

@@ -81,7 +81,8 @@ static void ip6_finish(struct ustcp_stack *s, uint8_t *pkt, const uint8_t dst[16
 }
 
 void ip6_output_tcp(struct ustcp_stack *s, uint32_t src, uint32_t dst, uint8_t tclass,
-                    const struct tcp_hdr *h, const struct tcp_iov *pl, size_t npl)
+                    const struct tcp_hdr *h, const struct tcp_iov *pl, size_t npl,
+                    uint32_t gso_size)
 {
   (void)src;                        /* one IPv6 address: ours */
   if (!s->has_ip6) return;
@@ -103,9 +104,19 @@ void ip6_output_tcp(struct ustcp_stack *s, uint32_t src, uint32_t dst, uint8_t t
     }
     payload = pkt + IPV6_HDR_LEN + thlen;
   }
-  int n = tcp_encode6(h, payload, plen, s->local_ip6, d, pkt + IPV6_HDR_LEN,
-                      TCP_MAX_HDR_LEN + plen);
-  if (n >= 0) s->stats.tcp_out++;
+  /* The link completes the checksum and cuts frames (ustcp_set_link_offload,
+   * TSO6); a packet to ourselves gets it whole, as it never meets the link. */
+  bool partial = s->tx_csum && !looped;
+  uint32_t nsegs = gso_size && plen > gso_size ? (uint32_t)((plen + gso_size - 1) / gso_size) : 1;
+  int n = partial ? tcp_encode6_partial(h, payload, plen, s->local_ip6, d, pkt + IPV6_HDR_LEN,
+                                        TCP_MAX_HDR_LEN + plen)
+                  : tcp_encode6(h, payload, plen, s->local_ip6, d, pkt + IPV6_HDR_LEN,
+                                TCP_MAX_HDR_LEN + plen);
+  if (n >= 0) {
+    s->stats.tcp_out += nsegs;
+    s->stats.ip6_out += nsegs - 1;   /* ip6_finish counts one */
+    if (!looped) notify_packet_tx(pkt, nsegs > 1 ? (uint16_t)gso_size : 0, partial);
+  }
   /* the Traffic Class carries the ECN field as IPv4's TOS does (RFC 3168 §5) */
   ip6_finish(s, pkt, d, IPPROTO_TCP_, tclass, n, looped);
 }

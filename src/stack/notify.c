@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "stack/stack.h"
+#include "wire/ipv6.h"
 
 enum notice_kind {
   NOTICE_EVENT,        /* a state change: struct ustcp_event follows */
@@ -182,6 +183,13 @@ static void output(struct ustcp_stack *s, const struct notice *n, const uint8_t 
       size_t thl = ihl + 13 <= n->len ? (size_t)(body[ihl + 12] >> 4) * 4 : 0;
       tx.hdr_len = (uint16_t)(ihl + thl);
       tx.csum_start = (uint16_t)ihl;
+      tx.csum_offset = 16;
+    } else if (n->len >= IPV6_HDR_LEN + TCP_HDR_LEN && (body[0] >> 4) == 6 &&
+               body[6] == IPPROTO_TCP_) {
+      /* IPv6: TCP right after the fixed header (the stack adds no extension
+       * header) */
+      tx.hdr_len = (uint16_t)(IPV6_HDR_LEN + (size_t)(body[IPV6_HDR_LEN + 12] >> 4) * 4);
+      tx.csum_start = IPV6_HDR_LEN;
       tx.csum_offset = 16;
     }
     s->out_tx(s->out_tx_ctx, body, n->len, &tx);

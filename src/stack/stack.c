@@ -363,7 +363,7 @@ static void eng_output(struct tcp_engine *e, const struct tcb *t, bool v6, uint3
 {
   struct ustcp_stack *s = stack_of(e);
   if (v6) {
-    ip6_output_tcp(s, src, dst, tos, h, pl, npl);
+    ip6_output_tcp(s, src, dst, tos, h, pl, npl, gso_size);
     return;
   }
   if (src == 0) src = s->local_ip;

@@ -146,8 +146,8 @@ void ip6_in(struct ustcp_stack *s, const uint8_t *pkt, size_t len, bool from_lin
             unsigned flags);
 /* A TCP segment from handle src (0: our address) to handle dst, as eng_output. */
 void ip6_output_tcp(struct ustcp_stack *s, uint32_t src, uint32_t dst, uint8_t tclass,
-                    const struct tcp_hdr *h,
-                    const struct tcp_iov *pl, size_t npl);
+                    const struct tcp_hdr *h, const struct tcp_iov *pl, size_t npl,
+                    uint32_t gso_size);
 /* The segment path shared by both families (stack.c). */
 void stack_tcp_in(struct ustcp_stack *s, const struct tcp_packet *p);
 /* Queues a packet to our own address for the next round (H9), counted. */

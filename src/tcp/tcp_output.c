@@ -662,9 +662,9 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
        * loop would send next without it. The link cuts them at mss again and
        * leaves the frame's PSH and FIN on its last segment (tcp_gso_segment).
        * Retransmissions go one segment per packet, as without offload. */
-      /* IPv4 only: the links' offload (virtio GSO_TCPV4) has no IPv6 form here yet */
-      uint32_t room = e->gso_max > TCP_MAX_HDR_LEN + IPV4_HDR_LEN && !t->local.v6
-                          ? e->gso_max - TCP_MAX_HDR_LEN - IPV4_HDR_LEN : 0;
+      /* The frame's network header: IPv4's 20 bytes, or IPv6's 40 (TSO6) */
+      uint32_t nethdr = t->local.v6 ? 40u : IPV4_HDR_LEN;
+      uint32_t room = e->gso_max > TCP_MAX_HDR_LEN + nethdr ? e->gso_max - TCP_MAX_HDR_LEN - nethdr : 0;
       while (!frame_end && !t->push_one && last_len == mss && len + mss <= room) {
         uint32_t nseq = t->snd_nxt + len;
         if (!plan_segment(t, nseq, avail - len, inflight + len, cwnd_used + len, mss, &nlen, &nfin, NULL) ||

@@ -779,6 +779,22 @@ int tcp_packet_encode_partial(const struct tcp_hdr *h, const uint8_t *payload, s
   return IPV4_HDR_LEN + (int)total;
 }
 
+/* As tcp_encode6, with the TCP checksum left to the link (TSO6/checksum
+ * offload): the field holds the IPv6 pseudo-header sum alone (RFC 8200 §8.1,
+ * folded, not complemented, as Linux's __tcp_v6_send_check leaves it for a
+ * CHECKSUM_PARTIAL skb), and the payload is copied without being summed. */
+int tcp_encode6_partial(const struct tcp_hdr *h, const uint8_t *payload, size_t plen,
+                        const uint8_t src[16], const uint8_t dst[16], uint8_t *buf, size_t cap)
+{
+  uint32_t unused;
+  int hl = tcp_encode_hdr(h, plen, 0, 0, buf, cap, plen, &unused);
+  if (hl < 0) return hl;
+  size_t total = (size_t)hl + plen;
+  if (plen && payload != buf + hl) memmove(buf + hl, payload, plen);
+  put16(buf + 16, (uint16_t)~inet_csum_fold(ipv6_pseudo_sum(src, dst, (uint32_t)total, IPPROTO_TCP_)));
+  return (int)total;
+}
+
 /* ---- text ---- */
 
 const char *tcp_flags_str(uint8_t flags, char *buf, size_t cap)

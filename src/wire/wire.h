@@ -234,8 +234,14 @@ int tcp_packet_encode_partial(const struct tcp_hdr *h, const uint8_t *payload, s
                               uint32_t src_ip, uint32_t dst_ip, uint16_t ip_id, uint8_t tos,
                               uint8_t *buf, size_t cap);
 
+/* As tcp_encode6 (the TCP segment only), the checksum left to the link: the
+ * field holds the IPv6 pseudo-header sum (csum_start = the IPv6 header's end). */
+int tcp_encode6_partial(const struct tcp_hdr *h, const uint8_t *payload, size_t plen,
+                        const uint8_t src[16], const uint8_t dst[16], uint8_t *buf, size_t cap);
+
 /* ---- software GSO (gso.c) ----
- * Splits a TCP/IPv4 frame whose payload is larger than gso_size into segments
+ * Splits a TCP/IPv4 frame, or a TCP/IPv6 one whose TCP header follows the
+ * fixed IPv6 header (no extension headers: what the stack sends), whose payload is larger than gso_size into segments
  * of gso_size payload bytes (the last one shorter), as Linux's software GSO
  * (inet_gso_segment + tcp_gso_segment) and a TSO NIC do: each segment has the
  * frame's headers with the IPv4 total length, an IPv4 ID one higher than the
