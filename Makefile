@@ -59,7 +59,7 @@ FUZZ_TARGET ?= fuzz_wire
 # to its feature-frequency bookkeeping (perf: InputCorpus::UpdateFeatureFrequency),
 # since one engine input touches ~37k features; a program starts from the
 # prologue's connections in every state, so short programs reach every state.
-# Override with FUZZ_FLAGS=... (see fuzz/README.md for the measured rates).
+# Override with FUZZ_FLAGS=... (the measured rates: README.md, "Fuzzing").
 FUZZ_FLAGS_fuzz_engine = -entropic=0 -max_len=512
 FUZZ_FLAGS ?= $(FUZZ_FLAGS_$(FUZZ_TARGET))
 fuzz-run: fuzz
