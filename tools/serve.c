@@ -57,6 +57,7 @@ struct conn {
   off_t file_off;
   bool responding;
   bool close_after;
+  bool file_err;         /* the file read short while filling the send buffer */
 };
 
 struct server {
@@ -314,8 +315,8 @@ static void dir_listing(struct conn *c, const char *dir, const char *urlpath, bo
 
 static void http_serve_path(struct server *sv, struct conn *c, const char *target, bool head_only)
 {
-  /* static: frames stay under 4 KiB (tests/sh/stack_usage.sh); one thread */
-  static char path[4096], full[PATH_MAX + 4096], real[PATH_MAX];
+  /* off the C stack (frames stay under 4 KiB, tests/sh/stack_usage.sh), one per queue thread */
+  static _Thread_local char path[4096], full[PATH_MAX + 4096], real[PATH_MAX];
   int code = decode_path(target, path, sizeof path);
   if (code) { http_error(c, code, head_only, code == 400); return; }
   snprintf(full, sizeof full, "%s%s", sv->root, path);
@@ -327,14 +328,14 @@ static void http_serve_path(struct server *sv, struct conn *c, const char *targe
     size_t pl = strlen(path);
     if (path[pl - 1] != '/') {
       /* Relative links in the page need the trailing slash. */
-      static char loc[4200];
+      static _Thread_local char loc[4200];
       snprintf(loc, sizeof loc, "Location: %s/\r\n", path);
       char body[] = "moved\n";
       http_head(c, 301, "text/plain; charset=utf-8", sizeof body - 1, loc);
       if (!head_only) obuf_add(&c->out, body, sizeof body - 1);
       return;
     }
-    static char idx[PATH_MAX + 16];
+    static _Thread_local char idx[PATH_MAX + 16];
     snprintf(idx, sizeof idx, "%s/index.html", real);
     struct stat si;
     if (stat(idx, &si) == 0 && S_ISREG(si.st_mode)) {
@@ -398,7 +399,7 @@ static bool http_take_request(struct server *sv, struct conn *c)
   char *line = c->in, *save = NULL;
   char *reqline = strtok_r(line, "\r\n", &save);
   char method[16] = "", version[16] = "";
-  static char target[4096];   /* static: frames stay under 4 KiB (tests/sh/stack_usage.sh); one thread */
+  static _Thread_local char target[4096];   /* off the C stack (frames stay under 4 KiB, tests/sh/stack_usage.sh), one per queue thread */
   target[0] = 0;
   bool bad = !reqline || sscanf(reqline, "%15s %4095s %15s", method, target, version) != 3 ||
              strncmp(version, "HTTP/1.", 7) != 0;
@@ -438,12 +439,37 @@ static bool http_take_request(struct server *sv, struct conn *c)
 
 /* ---- the connection engine ---- */
 
+/* ustcp_send_direct's filler: the file's next bytes into the send buffer's
+ * free space; a read that comes back short of what the file promised is an
+ * error (the Content-Length was sent). */
+static size_t file_fill(void *ctx, uint8_t *p, size_t n)
+{
+  struct conn *c = ctx;
+  size_t done = 0;
+  while (done < n) {
+    ssize_t r = pread(c->file_fd, p + done, n - done, c->file_off);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) { c->file_err = true; break; }
+    done += (size_t)r;
+    c->file_off += r;
+    c->file_left -= (uint64_t)r;
+  }
+  return done;
+}
+
+static size_t discard_all(void *ctx, const uint8_t *p, size_t n)
+{
+  (void)ctx; (void)p;
+  return n;
+}
+
 static void conn_io(struct server *sv, struct conn *c)
 {
-  static uint8_t scratch[CHUNK];
   for (int guard = 0; guard < 1000; guard++) {
     bool progress = false;
-    /* 1. output: pending bytes, then the next chunk of the file */
+    /* 1. output: pending bytes (the header), then the file straight into the
+     * send buffer (ustcp_send_direct: pread fills the stack's free space, one
+     * copy, as sendfile does for nginx on the kernel) */
     for (;;) {
       if (c->out.off < c->out.len) {
         ssize_t n = ustcp_send(sv->st, c->fd, c->out.p + c->out.off, c->out.len - c->out.off, 0);
@@ -456,18 +482,13 @@ static void conn_io(struct server *sv, struct conn *c)
       }
       obuf_reset(&c->out);
       if (c->file_left == 0) break;
-      size_t want = c->file_left < CHUNK ? (size_t)c->file_left : CHUNK;
-      if (c->out.cap < CHUNK) {
-        uint8_t *np = realloc(c->out.p, CHUNK);
-        if (!np) { conn_close(sv, c); return; }
-        c->out.p = np;
-        c->out.cap = CHUNK;
-      }
-      ssize_t r = pread(c->file_fd, c->out.p, want, c->file_off);
-      if (r <= 0) { conn_close(sv, c); return; }   /* file shrank: the length was promised */
-      c->out.len = (size_t)r;
-      c->file_off += r;
-      c->file_left -= (uint64_t)r;
+      c->file_err = false;
+      ssize_t n = ustcp_send_direct(sv->st, c->fd, c->file_left, 0, file_fill, c);
+      if (c->file_err) { conn_close(sv, c); return; }   /* file shrank: the length was promised */
+      if (n == -EAGAIN || n == 0) break;
+      if (n < 0) { conn_close(sv, c); return; }
+      c->last_us = ustcp_loop_now_us();
+      progress = true;
     }
     bool out_done = c->out.off >= c->out.len && c->file_left == 0;
     if (out_done && c->file_fd >= 0) { close(c->file_fd); c->file_fd = -1; }
@@ -492,8 +513,9 @@ static void conn_io(struct server *sv, struct conn *c)
       }
       if (c->peer_eof && out_done) { conn_close(sv, c); return; }
     } else if (sv->mode == MODE_DISCARD) {
+      /* the bytes are consumed where they lie (ustcp_recv_direct): no copy */
       ssize_t n;
-      while ((n = ustcp_recv(sv->st, c->fd, scratch, sizeof scratch, 0)) > 0) c->last_us = ustcp_loop_now_us();
+      while ((n = ustcp_recv_direct(sv->st, c->fd, discard_all, NULL)) > 0) c->last_us = ustcp_loop_now_us();
       if (n == 0 || n != -EAGAIN) { conn_close(sv, c); return; }
     } else {
       if (!c->peer_eof && c->in_len < sizeof c->in) {
