@@ -299,6 +299,22 @@ static struct tcb *tcb_of_slot(int i)
   return stack_lookup(W.s, LOCAL_IP, sl->local_port, PEER_IP, sl->peer_port);
 }
 
+/* Whether the stack may take this segment's ACK field and window: not when
+ * the segment fails the acceptability test of RFC 9293 §3.10.7.4 (a segment
+ * wholly below RCV.NXT, or past the window's right edge, is answered with an
+ * ACK and dropped, its window unread, as Linux's tcp_validate_incoming). A
+ * superset of what the stack takes: the right edge counts as inside, and a
+ * SYN in SYN_RCVD (a crossing SYN-ACK) is let through; a window recorded
+ * from a segment the stack did not take only loosens the check below. */
+static bool may_be_acceptable(const struct tcb *t, const struct tcp_hdr *h, unsigned len)
+{
+  if ((h->flags & TCP_SYN) && t->state == USTCP_SYN_RCVD) return true;
+  uint32_t seglen = len + ((h->flags & TCP_SYN) ? 1u : 0u) + ((h->flags & TCP_FIN) ? 1u : 0u);
+  uint32_t wnd = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
+  if (seglen == 0 || wnd == 0) return seq_geq(h->seq, t->rcv_nxt) && seq_leq(h->seq, t->rcv_nxt + wnd);
+  return seq_leq(h->seq, t->rcv_nxt + wnd) && seq_gt(h->seq + seglen, t->rcv_nxt);
+}
+
 /* Every packet the stack sends. */
 static void out_cb(void *ctx, const uint8_t *pkt, size_t len)
 {
@@ -460,7 +476,8 @@ static void send_seg(struct reader *r, int i, struct tcp_hdr *hp, unsigned len, 
   bool may_edge = false;
   uint32_t edge = 0;
   if (t && !(opts & O_BADCSUM) && (h.flags & TCP_ACK) && !(h.flags & TCP_RST) &&
-      t->state != USTCP_LISTEN && seq_geq(h.ack, t->snd_una) && seq_leq(h.ack, t->snd_max)) {
+      t->state != USTCP_LISTEN && seq_geq(h.ack, t->snd_una) && seq_leq(h.ack, t->snd_max) &&
+      may_be_acceptable(t, &h, len)) {
     uint32_t scale = (h.flags & TCP_SYN) ? 0 : t->snd_wscale;
     edge = h.ack + ((uint32_t)h.window << scale);
     may_edge = true;
