@@ -303,12 +303,13 @@ static struct tcb *tcb_of_slot(int i)
  * the segment fails the acceptability test of RFC 9293 §3.10.7.4 (a segment
  * wholly below RCV.NXT, or past the window's right edge, is answered with an
  * ACK and dropped, its window unread, as Linux's tcp_validate_incoming). A
- * superset of what the stack takes: the right edge counts as inside, and a
- * SYN in SYN_RCVD (a crossing SYN-ACK) is let through; a window recorded
+ * superset of what the stack takes: the right edge counts as inside, and in
+ * SYN_SENT (no RCV.NXT yet: the SYN-ACK) and for a SYN in SYN_RCVD (a crossing
+ * SYN-ACK) every segment is let through; a window recorded
  * from a segment the stack did not take only loosens the check below. */
 static bool may_be_acceptable(const struct tcb *t, const struct tcp_hdr *h, unsigned len)
 {
-  if ((h->flags & TCP_SYN) && t->state == USTCP_SYN_RCVD) return true;
+  if (t->state == USTCP_SYN_SENT || ((h->flags & TCP_SYN) && t->state == USTCP_SYN_RCVD)) return true;
   uint32_t seglen = len + ((h->flags & TCP_SYN) ? 1u : 0u) + ((h->flags & TCP_FIN) ? 1u : 0u);
   uint32_t wnd = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
   if (seglen == 0 || wnd == 0) return seq_geq(h->seq, t->rcv_nxt) && seq_leq(h->seq, t->rcv_nxt + wnd);

@@ -480,6 +480,14 @@ void tcp_retransmit_at(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32
   uint32_t data_max = t->fin_sent ? t->fin_seq : t->snd_max;
   uint32_t in_flight = seq_gt(data_max, seq) ? data_max - seq : 0;
   uint32_t len = u32_min(u32_min(u32_min(avail, tcp_current_mss(e, t)), in_flight), max_len);
+  /* Linux's __tcp_retransmit_skb: after the peer shrank its window (RFC 1122
+   * 4.2.2.16 lets a sender resend beyond it; Linux does not), a segment that
+   * starts at or past the right edge stays unsent, except the one at
+   * snd_una, which then serves as the zero-window probe; one that crosses
+   * the edge is cut at it. */
+  uint32_t wnd_end = t->snd_una + t->snd_wnd;
+  if (seq_lt(seq, wnd_end)) len = u32_min(len, wnd_end - seq);
+  else if (seq != t->snd_una) { t->snd_nxt = saved; return; }
   uint8_t flags = TCP_ACK;
   struct tcp_iov pl[2];
   size_t npl = snd_payload(t, off, len, pl);

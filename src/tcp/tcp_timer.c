@@ -276,8 +276,11 @@ static void tlp_expired(struct tcp_engine *e, struct tcb *t)
   if (t->snd_max == before) {
     uint32_t seq = seq_max(t->last_seg_seq, t->snd_una);
     if (!seq_lt(seq, t->snd_max)) seq = t->snd_una;
+    uint64_t sent = t->info.retrans_segs;
     tcp_retransmit_at(e, t, seq, mss);
-    t->tlp_retrans = true;
+    /* not when the segment lay past a window the peer shrank (Linux's
+     * tcp_send_loss_probe: the retransmission failed, the timer is rearmed) */
+    t->tlp_retrans = t->info.retrans_segs != sent;
   }
   t->info.tlp_probes++;
   t->tlp_high_seq = t->snd_nxt;
