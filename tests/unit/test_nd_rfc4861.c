@@ -344,7 +344,7 @@ static void rfc4861_7_1_validation(void)
 {
   struct eth_iface *e = new_iface(false);
   const struct eth_stats *st = eth_get_stats(e);
-  uint8_t f[200], b[64], sn[16], snmac[6];
+  uint8_t f[600], b[64], sn[16], snmac[6];
   eth_solicited_node(ME, sn);
   eth_mcast_mac(sn, snmac);
   size_t bl = ns_body(b, ME, PEER_MAC);
