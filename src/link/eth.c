@@ -293,6 +293,10 @@ void eth_frame_input(struct eth_iface *e, const uint8_t *f, size_t len, uint64_t
       e->st.rx_ipv6++;                 /* no IPv6 address: not ours */
       return;
     }
+    if (plen < 40) {
+      e->st.rx_short++;
+      return;
+    }
     nd_frame_input(e, f + 6, p, plen, now_us, flags);
     return;
   default:
