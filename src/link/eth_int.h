@@ -65,6 +65,7 @@ struct eth_iface {
   struct nd_addr addr6[2];   /* [0] the static address, [1] the link-local one */
   struct nd_entry *nd;       /* ETH_ND_ENTRIES, allocated only with IPv6 */
   struct nd_entry *nd_last;
+  uint64_t nd_next;          /* no ND or DAD timer is due before this */
   uint64_t rng;
 };
 

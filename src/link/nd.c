@@ -77,6 +77,14 @@ void eth_solicited_node(const uint8_t a[16], uint8_t out[16])
   memcpy(out + 13, a + 13, 3);
 }
 
+/* A timer of ours is due at at: eth's deadline and our own lower bound (the
+ * walk in nd_poll is skipped before it, as the loop polls every round). */
+static void nd_note(struct eth_iface *e, uint64_t at)
+{
+  if (at < e->nd_next) e->nd_next = at;
+  eth_note_deadline(e, at);
+}
+
 static uint64_t nd_rand(struct eth_iface *e)
 {
   uint64_t z = (e->rng += 0x9e3779b97f4a7c15ull);
@@ -91,6 +99,7 @@ int nd_init(struct eth_iface *e)
   e->nd = calloc(ETH_ND_ENTRIES, sizeof *e->nd);
   if (!e->nd) return -1;
   e->has6 = true;
+  e->nd_next = UINT64_MAX;
   if (!e->cfg.prefix6_len || e->cfg.prefix6_len > 128) e->cfg.prefix6_len = 64;
   e->rng = e->cfg.seed ^ 0x3c6ef372fe94f82bull;
   memcpy(e->addr6[0].ip, e->cfg.ip6, 16);
@@ -132,7 +141,7 @@ void eth_dad_start(struct eth_iface *e, uint64_t now_us)
     /* Linux's addrconf_dad_kick: a random delay below rtr_solicit_delay
      * (RFC 4862 §5.4.2: the first message from an interface) */
     a->timer_us = now_us + nd_rand(e) % ETH_ND_DAD_MAX_DELAY_US + 1;
-    eth_note_deadline(e, a->timer_us);
+    nd_note(e, a->timer_us);
   }
 }
 
@@ -238,7 +247,7 @@ static void nd_flush(struct eth_iface *e, struct nd_entry *n)
 static void nd_set_timer(struct eth_iface *e, struct nd_entry *n, uint64_t at)
 {
   n->timer_us = at;
-  eth_note_deadline(e, at);
+  nd_note(e, at);
 }
 
 /* ---- sending NS and NA ---- */
@@ -312,7 +321,7 @@ static void dad_send(struct eth_iface *e, struct nd_addr *a, uint64_t now)
   nd_send(e, mac, ANY6, sn, ND_NS, 0, a->ip, 0);
   a->sent++;
   a->timer_us = now + ETH_ND_RETRANS_US;
-  eth_note_deadline(e, a->timer_us);
+  nd_note(e, a->timer_us);
 }
 
 static void dad_failed(struct eth_iface *e, struct nd_addr *a)
@@ -616,6 +625,7 @@ void nd_frame_input(struct eth_iface *e, const uint8_t src_mac[6], const uint8_t
 
 uint64_t nd_poll(struct eth_iface *e, uint64_t now)
 {
+  if (now < e->nd_next) return e->nd_next;       /* nothing due: no walk */
   uint64_t next = UINT64_MAX;
   for (int i = 0; i < 2; i++) {
     struct nd_addr *a = &e->addr6[i];
@@ -661,5 +671,6 @@ uint64_t nd_poll(struct eth_iface *e, uint64_t now)
     }
     if (n->timer_us < next) next = n->timer_us;
   }
+  e->nd_next = next;
   return next;
 }
