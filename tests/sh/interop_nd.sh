@@ -4,7 +4,8 @@
 # against the Linux kernel.
 #   AF_PACKET on a veth (ustcp on vA in one namespace, the kernel on vB in a
 #   second one, fd00::/64):
-#   - ustcp runs DAD before it serves (its NS from :: for fd00::2 captured)
+#   - ustcp runs DAD before it serves (its NS from :: for fd00::2 captured);
+#     started with the kernel's own address it stops: duplicate detected
 #   - the kernel resolves ustcp by NS/NA: ping -6 answers, curl -6 downloads
 #     3 MB byte-exact from `ustcp serve --http` on [fd00::2]:80, and the
 #     kernel's neighbour table holds ustcp's MAC (vA's) for fd00::2
@@ -90,6 +91,15 @@ check "ustcp answered NS (eth_tx_na >= 1), refused none as malformed (eth_rx_nd_
 kill "$serve_pid" 2>/dev/null
 wait "$serve_pid" 2>/dev/null
 
+# DAD against the kernel: fd00::1 is the kernel's; ustcp must find it in use
+# (the kernel defends it with an NA to all-nodes) and refuse to start
+nsx timeout 20 "$U" get "http://[fd00::9]/" --packet vA --addr fd00::1/64 --no-ctl \
+  -o /dev/null 2> "$tmp/dup.err"
+rc=$?
+cat "$tmp/dup.err"
+check "ustcp with the kernel's address fd00::1: DAD fails, exit != 0 (got $rc), says so" \
+  bash -c "[ $rc != 0 ] && [ $rc != 124 ] && grep -q 'duplicate address detected' '$tmp/dup.err'"
+
 # ustcp as the client: it resolves fd00::1 itself
 nsbx timeout 60 python3 -m http.server 8000 --bind :: --directory "$www" > /dev/null 2>&1 &
 PIDS+=($!)
@@ -106,6 +116,8 @@ sleep 1
 tshark -r "$tmp/cap.pcap" -Y "icmpv6.type == 135 || icmpv6.type == 136" 2>/dev/null > "$tmp/nd.txt"
 head -20 "$tmp/nd.txt"
 ndcount() { tshark -r "$tmp/cap.pcap" -Y "$1" 2>/dev/null | wc -l; }
+check "capture: the kernel defended fd00::1 against ustcp's DAD (NA to ff02::1)" \
+  [ "$(ndcount 'icmpv6.type == 136 && ipv6.src == fd00::1 && ipv6.dst == ff02::1')" -ge 1 ]
 check "capture: ustcp's DAD NS for fd00::2 (from ::)" \
   [ "$(ndcount 'icmpv6.type == 135 && ipv6.src == :: && icmpv6.nd.ns.target_address == fd00::2')" -ge 1 ]
 check "capture: the kernel asked for fd00::2 and ustcp answered (solicited NA from $vamac)" \
