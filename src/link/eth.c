@@ -49,7 +49,7 @@ void eth_free(struct eth_iface *e)
 const struct eth_stats *eth_get_stats(const struct eth_iface *e) { return &e->st; }
 
 void eth_send_frame(struct eth_iface *e, const uint8_t dst[6], uint16_t type,
-                       const uint8_t *payload, size_t plen)
+                    const uint8_t *payload, size_t plen)
 {
   uint8_t *f = e->frame;
   memcpy(f, dst, 6);
