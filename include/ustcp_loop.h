@@ -76,8 +76,10 @@ struct ustcp_loop_config {
   /* IPv6 over TUN (issue 16): ustcp's own IPv6 address (all zero: none, and the
    * loop drops IPv6 packets as before, rx_not_ipv4), and the kernel side's,
    * added with a /64 when configure is set (all zero: the user configures it,
-   * e.g. ip -6 addr add fd00::1/64 dev NAME). Not with tap or packet (no
-   * neighbour discovery). */
+   * e.g. ip -6 addr add fd00::1/64 dev NAME). With tap or packet, ustcp is
+   * an IPv6 host on the link: neighbour discovery (RFC 4861) and DAD (RFC
+   * 4862; ustcp_loop_new waits until it ends and fails with -EADDRINUSE on a
+   * duplicate), plus a link-local address from the MAC. */
   uint8_t addr6[16];
   uint8_t peer6[16];
   /* One queue of a multi-queue TUN device (IFF_MULTI_QUEUE; issue 15): to use
@@ -90,6 +92,9 @@ struct ustcp_loop_config {
    * port_range_lo/hi) so that two stacks never pick the same 4-tuple. TUN
    * only (not tap or packet); offload may be used, the same on every queue. */
   bool multi_queue;
+  uint8_t prefix6_len;        /* the on-link IPv6 prefix (0: 64) */
+  uint8_t gateway6[16];       /* tap, packet: default router (link-local or on-link); zero: none */
+  bool no_dad;                /* tap, packet: addresses usable at once, no DAD */
 };
 void ustcp_loop_config_default(struct ustcp_loop_config *c);
 

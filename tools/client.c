@@ -82,7 +82,8 @@ static void connect_usage(FILE *f)
     "  socat TCP-LISTEN:7000,fork EXEC:cat &      # an echo server on the kernel side\n"
     "  echo hello | ustcp connect 10.7.0.1:7000\n"
     "  ustcp connect 10.7.0.1:22 --tun t1 --addr 10.9.0.2 --peer 10.9.0.1\n"
-    "  ustcp connect '[fd00::1]:7000' --addr fd00::2 --peer fd00::1   # over IPv6\n",
+    "  ustcp connect '[fd00::1]:7000' --addr fd00::2 --peer fd00::1   # over IPv6\n"
+    "  ustcp connect '[fd00::1]:7000' --packet veth0 --addr fd00::2/64   # IPv6 on a veth\n",
     net_opts_help);
 }
 
@@ -228,7 +229,9 @@ static void get_usage(FILE *f)
     "  python3 -m http.server 8000 --bind 10.7.0.1 &   # on the kernel side\n"
     "  ustcp get http://10.7.0.1:8000/big.bin -o big.bin\n"
     "  ustcp get http://10.9.0.1/ --tun t1 --addr 10.9.0.2 --peer 10.9.0.1\n"
-    "  ustcp get 'http://[fd00::1]:8000/' --addr fd00::2 --peer fd00::1   # IPv6\n",
+    "  ustcp get 'http://[fd00::1]:8000/' --addr fd00::2 --peer fd00::1   # IPv6\n"
+    "  ustcp get 'http://[fd00::1]:8000/' --tap tp0 --addr fd00::2/64 --peer fd00::1\n"
+    "                                  # IPv6 over TAP (neighbour discovery, DAD)\n",
     net_opts_help);
 }
 

@@ -23,11 +23,16 @@ const char net_opts_help[] =
   "                    the kernel must have no address in ustcp's subnet on it\n"
   "  --prefix-len N    with --tap/--packet: the link's prefix length (default 24)\n"
   "  --gateway A.B.C.D with --tap/--packet: next hop for addresses off the prefix\n"
+  "  --gateway IPV6    with --tap/--packet: IPv6 default router (e.g. fe80::1)\n"
   "  --addr A.B.C.D    ustcp's own address (default 10.7.0.2)\n"
   "  --peer A.B.C.D    the kernel side's address (default 10.7.0.1)\n"
-  "  --addr IPV6       also an IPv6 address for ustcp, e.g. --addr fd00::2 (TUN only;\n"
-  "                    servers then listen on [::], IPv4 as ::ffff:a.b.c.d)\n"
-  "  --peer IPV6       the kernel side's IPv6 address, added as IPV6/64 (configure)\n"
+  "  --addr IPV6[/LEN] also an IPv6 address for ustcp, e.g. --addr fd00::2/64 (LEN:\n"
+  "                    the on-link prefix, default 64; servers then listen on [::],\n"
+  "                    IPv4 as ::ffff:a.b.c.d). With --tap/--packet ustcp is an IPv6\n"
+  "                    host: neighbour discovery (RFC 4861), a link-local address\n"
+  "                    from its MAC, and DAD (RFC 4862) before it starts\n"
+  "  --peer IPV6       the kernel side's IPv6 address, added as IPV6/LEN (configure)\n"
+  "  --no-dad          with --tap/--packet: skip duplicate address detection\n"
   "  --no-configure    use the device as it is: no address, MTU or up/down changes\n"
   "                    (for a device made beforehand, e.g. ip tuntap add ... user $USER)\n"
   "  --mtu N           link MTU (default 1500)\n"
@@ -191,22 +196,44 @@ int net_opts_parse(struct net_opts *o, const char *cmd, int argc, char **argv, i
   } else if (!strcmp(a, "--gateway")) {
     NEED_VALUE();
     uint32_t ip;
-    if (ipv4_parse(v, &ip) != 0 || ip == 0) {
-      fprintf(stderr, "ustcp %s: --gateway wants an IPv4 address, not '%s'\n", cmd, v);
+    static const uint8_t zero6[16];
+    if (strchr(v, ':')) {
+      if (net_parse_ip6(v, o->lc.gateway6) != 0 || !memcmp(o->lc.gateway6, zero6, 16) ||
+          o->lc.gateway6[0] == 0xff) {
+        fprintf(stderr, "ustcp %s: --gateway wants a unicast IPv6 address, not '%s'\n", cmd, v);
+        return -1;
+      }
+    } else if (ipv4_parse(v, &ip) != 0 || ip == 0) {
+      fprintf(stderr, "ustcp %s: --gateway wants an IPv4 or IPv6 address, not '%s'\n", cmd, v);
       return -1;
+    } else {
+      o->lc.gateway = ip;
     }
-    o->lc.gateway = ip;
+  } else if (!strcmp(a, "--no-dad")) {
+    o->lc.no_dad = true;
   } else if (!strcmp(a, "--addr") || !strcmp(a, "--peer")) {
     NEED_VALUE();
     uint32_t ip;
     if (strchr(v, ':')) {
       uint8_t a6[16];
       static const uint8_t zero[16];
-      if (net_parse_ip6(v, a6) != 0 || !memcmp(a6, zero, 16)) {
+      /* IPV6 or IPV6/LEN: the on-link prefix (64 when not given) */
+      char h6[64];
+      uint64_t plen = 0;
+      const char *slash = strchr(v, '/');
+      size_t hl = slash ? (size_t)(slash - v) : strlen(v);
+      if (hl >= sizeof h6 || (slash && net_parse_u64(slash + 1, 1, 128, &plen))) {
+        fprintf(stderr, "ustcp %s: %s wants an IPv6 address (with /1..128), not '%s'\n", cmd, a, v);
+        return -1;
+      }
+      memcpy(h6, v, hl);
+      h6[hl] = 0;
+      if (net_parse_ip6(h6, a6) != 0 || !memcmp(a6, zero, 16) || a6[0] == 0xff) {
         fprintf(stderr, "ustcp %s: %s wants an IPv4 or IPv6 address, not '%s'\n", cmd, a, v);
         return -1;
       }
       memcpy(a[2] == 'a' ? o->lc.addr6 : o->lc.peer6, a6, 16);
+      if (plen) o->lc.prefix6_len = (uint8_t)plen;
     } else if (ipv4_parse(v, &ip) != 0 || ip == 0) {
       fprintf(stderr, "ustcp %s: %s wants an IPv4 address, not '%s'\n", cmd, a, v);
       return -1;

@@ -106,7 +106,10 @@ static void usage(FILE *f)
     "  socat - TCP:10.9.0.2:7000\n"
     "  ustcp stat --tun t1                        # its sockets, like ss -tan\n"
     "  ustcp serve --http ./site --addr fd00::2 --peer fd00::1   # also IPv6, on [::]:80\n"
-    "  curl -6 'http://[fd00::2]/'\n",
+    "  curl -6 'http://[fd00::2]/'\n"
+    "  ustcp serve --http ./site --packet veth0 --addr fd00::2/64   # an IPv6 host on a\n"
+    "                                  # veth (AF_PACKET; neighbour discovery, DAD)\n"
+    "  ustcp serve --http ./site --tap tp0 --addr fd00::2/64 --peer fd00::1   # over TAP\n",
     net_opts_help);
 }
 

@@ -1,44 +1,10 @@
 /* Ethernet II and ARP (RFC 826) for a ustcp stack on a frame device (eth.h). */
 #include "link/eth.h"
+#include "link/eth_int.h"
 #include "wire/bytes.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#define ARP_LEN 28
-#define ETH_MIN_FRAME 60     /* without FCS: shorter frames are padded on send */
-
-enum arp_state { ARP_FREE = 0, ARP_INCOMPLETE, ARP_REACHABLE };
-
-struct arp_pkt {            /* a datagram waiting for its neighbour's address */
-  size_t len;
-  uint8_t *data;
-};
-
-struct arp_entry {
-  uint8_t state;
-  uint8_t tries;             /* requests sent since the last answer */
-  uint8_t nq;
-  uint32_t ip;
-  uint8_t mac[6];
-  uint64_t confirmed_us;     /* last answer (REACHABLE) */
-  uint64_t next_try_us;      /* next request (INCOMPLETE, or REACHABLE being probed) */
-  uint64_t created_us;
-  struct arp_pkt q[ETH_ARP_QUEUE];
-};
-
-struct eth_iface {
-  struct eth_config cfg;
-  uint32_t mask;
-  eth_frame_fn out;
-  eth_ip_fn ip_in;
-  void *ctx;
-  struct eth_stats st;
-  struct arp_entry arp[ETH_ARP_ENTRIES];
-  struct arp_entry *last;    /* the entry found last: most datagrams go to one next hop */
-  uint64_t deadline;         /* earliest next_try_us, or earlier (eth_poll makes it exact) */
-  uint8_t *frame;            /* scratch: one frame of ETH_HDR_LEN + mtu bytes */
-};
 
 static const uint8_t BCAST[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
@@ -57,7 +23,8 @@ struct eth_iface *eth_new(const struct eth_config *c, eth_frame_fn out, eth_ip_f
   e->deadline = UINT64_MAX;
   size_t cap = ETH_HDR_LEN + (e->cfg.mtu > ETH_MIN_FRAME ? e->cfg.mtu : ETH_MIN_FRAME);
   e->frame = calloc(1, cap);
-  if (!e->frame) {
+  if (!e->frame || nd_init(e) < 0) {
+    free(e->frame);
     free(e);
     return NULL;
   }
@@ -74,14 +41,15 @@ void eth_free(struct eth_iface *e)
 {
   if (!e) return;
   for (unsigned i = 0; i < ETH_ARP_ENTRIES; i++) drop_queue(&e->arp[i]);
+  nd_free(e);
   free(e->frame);
   free(e);
 }
 
 const struct eth_stats *eth_get_stats(const struct eth_iface *e) { return &e->st; }
 
-static void send_frame(struct eth_iface *e, const uint8_t dst[6], uint16_t type,
-                       const uint8_t *payload, size_t plen)
+void eth_send_frame(struct eth_iface *e, const uint8_t dst[6], uint16_t type,
+                    const uint8_t *payload, size_t plen)
 {
   uint8_t *f = e->frame;
   memcpy(f, dst, 6);
@@ -112,7 +80,7 @@ static void send_arp(struct eth_iface *e, uint16_t op, const uint8_t eth_dst[6],
   put32(a + 24, tpa);
   if (op == 1) e->st.tx_arp_requests++;
   else e->st.tx_arp_replies++;
-  send_frame(e, eth_dst, ETH_TYPE_ARP, a, ARP_LEN);
+  eth_send_frame(e, eth_dst, ETH_TYPE_ARP, a, ARP_LEN);
 }
 
 static void arp_request(struct eth_iface *e, struct arp_entry *a, uint64_t now)
@@ -123,7 +91,12 @@ static void arp_request(struct eth_iface *e, struct arp_entry *a, uint64_t now)
   send_arp(e, 1, a->state == ARP_REACHABLE ? a->mac : BCAST, zero, a->ip);
   a->tries++;
   a->next_try_us = now + ETH_ARP_RETRANS_US;
-  if (a->next_try_us < e->deadline) e->deadline = a->next_try_us;
+  eth_note_deadline(e, a->next_try_us);
+}
+
+void eth_note_deadline(struct eth_iface *e, uint64_t at_us)
+{
+  if (at_us < e->deadline) e->deadline = at_us;
 }
 
 void eth_announce(struct eth_iface *e)
@@ -179,7 +152,7 @@ static struct arp_entry *arp_alloc(struct eth_iface *e, uint32_t ip, uint64_t no
 static void arp_flush(struct eth_iface *e, struct arp_entry *a)
 {
   for (unsigned i = 0; i < a->nq; i++) {
-    send_frame(e, a->mac, ETH_TYPE_IPV4, a->q[i].data, a->q[i].len);
+    eth_send_frame(e, a->mac, ETH_TYPE_IPV4, a->q[i].data, a->q[i].len);
     free(a->q[i].data);
   }
   a->nq = 0;
@@ -187,7 +160,11 @@ static void arp_flush(struct eth_iface *e, struct arp_entry *a)
 
 void eth_ip_output(struct eth_iface *e, const uint8_t *pkt, size_t len, uint64_t now_us)
 {
-  if (len < 20 || len > e->cfg.mtu) {
+  if (len >= 1 && (pkt[0] >> 4) == 6 && e->has6 && len <= e->cfg.mtu) {
+    nd_ip_output(e, pkt, len, now_us);
+    return;
+  }
+  if (len < 20 || len > e->cfg.mtu || (pkt[0] >> 4) != 4) {
     e->st.tx_oversize++;
     return;
   }
@@ -202,7 +179,7 @@ void eth_ip_output(struct eth_iface *e, const uint8_t *pkt, size_t len, uint64_t
   }
   struct arp_entry *a = arp_find(e, hop);
   if (a && a->state == ARP_REACHABLE) {
-    send_frame(e, a->mac, ETH_TYPE_IPV4, pkt, len);
+    eth_send_frame(e, a->mac, ETH_TYPE_IPV4, pkt, len);
     /* Past its reachable time the entry is still used while it is asked
      * again (Linux's STALE -> PROBE), so a connection does not stall. */
     if (now_us - a->confirmed_us >= ETH_ARP_REACHABLE_US && now_us >= a->next_try_us)
@@ -289,8 +266,9 @@ void eth_frame_input(struct eth_iface *e, const uint8_t *f, size_t len, uint64_t
     e->st.rx_oversize++;
     return;
   }
-  if (memcmp(f, e->cfg.mac, 6) != 0 && memcmp(f, BCAST, 6) != 0) {
-    e->st.rx_not_for_us++;             /* another host's, or a multicast group */
+  if (memcmp(f, e->cfg.mac, 6) != 0 && memcmp(f, BCAST, 6) != 0 &&
+      !(e->has6 && nd_mcast_ours(e, f))) {
+    e->st.rx_not_for_us++;             /* another host's, or a group we are not in */
     return;
   }
   uint16_t type = be16(f + 12);
@@ -311,7 +289,15 @@ void eth_frame_input(struct eth_iface *e, const uint8_t *f, size_t len, uint64_t
     e->st.rx_vlan++;                   /* no VLAN is configured: tagged frames are not ours */
     return;
   case ETH_TYPE_IPV6:
-    e->st.rx_ipv6++;
+    if (!e->has6) {
+      e->st.rx_ipv6++;                 /* no IPv6 address: not ours */
+      return;
+    }
+    if (plen < 40) {
+      e->st.rx_short++;
+      return;
+    }
+    nd_frame_input(e, f + 6, p, plen, now_us, flags);
     return;
   default:
     e->st.rx_unknown_type++;
@@ -338,8 +324,13 @@ uint64_t eth_poll(struct eth_iface *e, uint64_t now_us)
     }
     if (a->next_try_us < next) next = a->next_try_us;
   }
+  if (e->has6) {
+    uint64_t n6 = nd_poll(e, now_us);
+    if (n6 < next) next = n6;
+  }
   e->deadline = next;
   return next;
 }
 
 uint64_t eth_deadline(const struct eth_iface *e) { return e->deadline; }
+

@@ -12,7 +12,9 @@
  *               1 s); no answer: the waiting datagrams are dropped (arp_failed).
  *   frame input short, oversize, not for us (unicast to another MAC), VLAN tagged,
  *               unknown EtherType: dropped, each with its counter; IPv4 -> the
- *               stack; IPv6 -> dropped (not yet: issue 16); ARP -> below.
+ *               stack; ARP -> below; IPv6 (with an IPv6 address configured,
+ *               else dropped, rx_ipv6) -> neighbour discovery (nd.c) for ICMPv6
+ *               types 133..137, the stack for the rest (unicast only).
  *   ARP         RFC 826's merge: a packet from a sender already cached updates
  *               it; one asking for our address adds its sender and is answered
  *               (unicast); gratuitous ARP (sender = target address) updates only
@@ -24,6 +26,12 @@
  *               flood of forged ARP cannot grow memory.
  *   eth_announce sends a gratuitous ARP request for our address (RFC 5227 §2.3
  *               announcement), as Linux does when an address comes up.
+ *   IPv6        neighbour discovery (RFC 4861) lives beside ARP in nd.c, same
+ *               shape: a bounded cache (ETH_ND_ENTRIES) with the §7.3 states,
+ *               a bounded queue per neighbour, timers run by eth_poll; DAD for
+ *               our addresses (RFC 4862 §5.4); the link-local address from the
+ *               MAC (RFC 4291 App. A); multicast frames 33:33:xx (RFC 2464 §7)
+ *               taken only for our groups (all-nodes, our solicited-node ones).
  */
 #ifndef USTCP_LINK_ETH_H
 #define USTCP_LINK_ETH_H
@@ -41,12 +49,40 @@
 #define ETH_ARP_TRIES 3
 #define ETH_ARP_RETRANS_US 1000000ull
 #define ETH_ARP_REACHABLE_US 30000000ull
+/* RFC 4861 §10 constants, as Linux's nd_tbl defaults (net/ipv6/ndisc.c) */
+#define ETH_ND_ENTRIES 256
+#define ETH_ND_QUEUE 3
+#define ETH_ND_MAX_MCAST_SOLICIT 3
+#define ETH_ND_MAX_UCAST_SOLICIT 3
+#define ETH_ND_RETRANS_US 1000000ull
+#define ETH_ND_REACHABLE_US 30000000ull
+#define ETH_ND_DELAY_FIRST_PROBE_US 5000000ull
+#define ETH_ND_MAX_OPTS 32          /* options walked in one NS/NA; more: dropped */
+#define ETH_ND_DAD_MAX_DELAY_US 1000000ull  /* Linux: rtr_solicit_delay (RFC 4862 §5.4.2) */
+
+/* The neighbour states of RFC 4861 §7.3.2 (0: no entry). */
+enum eth_nd_state { ETH_ND_NONE = 0, ETH_ND_INCOMPLETE, ETH_ND_REACHABLE, ETH_ND_STALE,
+                    ETH_ND_DELAY, ETH_ND_PROBE };
+/* Our IPv6 addresses (RFC 4862 §5.4): usable only when PREFERRED. */
+enum eth_addr6_state { ETH_ADDR6_NONE = 0, ETH_ADDR6_TENTATIVE, ETH_ADDR6_PREFERRED,
+                       ETH_ADDR6_DUPLICATE };
 
 struct eth_stats {
   uint64_t rx_frames, tx_frames;
   uint64_t rx_short, rx_oversize, rx_not_for_us, rx_vlan, rx_ipv6, rx_unknown_type;
   uint64_t rx_arp_bad, rx_arp_requests, rx_arp_replies, tx_arp_requests, tx_arp_replies;
   uint64_t no_route, tx_oversize, arp_failed, arp_queue_full, arp_evictions;
+  /* IPv6 and neighbour discovery (nd.c) */
+  uint64_t rx_ip6_mcast;       /* IPv6 to a multicast group, not ND: not served */
+  uint64_t rx_nd_bad;          /* NS/NA failing RFC 4861 §7.1.1/§7.1.2 validation */
+  uint64_t rx_nd_other;        /* RS, RA, Redirect: not handled, dropped */
+  uint64_t rx_ns, rx_na, tx_ns, tx_na;
+  uint64_t rx_ns_not_ours;     /* NS for a target that is not ours (or tentative, from unicast) */
+  uint64_t rx_na_no_entry;     /* NA for a neighbour not cached: ignored (§7.2.5) */
+  uint64_t rx_na_our_addr;     /* NA claiming a preferred address of ours */
+  uint64_t nd_failed, nd_queue_full, nd_evictions;
+  uint64_t dad_duplicates;     /* an address of ours found in use on the link */
+  uint64_t tx_tentative;       /* IPv6 from an address not (yet) usable: dropped */
 };
 
 /* Called with a whole frame to put on the device. */
@@ -66,6 +102,16 @@ struct eth_config {
    * the peer kernel's unsegmented GSO frames (up to 64 KiB, like a TUN device
    * with offloads): the packet link raises it. */
   uint32_t max_rx_frame;
+  /* IPv6 (all zero: none; IPv6 frames are dropped, rx_ipv6). ip6 is a static
+   * address on the prefix6_len on-link prefix (0: 64); gateway6 (zero: none)
+   * is the default router, link-local or on-link. The link-local address is
+   * made from mac (eth_link_local). Both run DAD from eth_dad_start unless
+   * no_dad; seed draws DAD's random delay. */
+  uint8_t ip6[16];
+  uint8_t prefix6_len;
+  uint8_t gateway6[16];
+  bool no_dad;
+  uint64_t seed;
 };
 /* NULL on allocation failure. */
 struct eth_iface *eth_new(const struct eth_config *c, eth_frame_fn out, eth_ip_fn ip_in,
@@ -88,4 +134,23 @@ const struct eth_stats *eth_get_stats(const struct eth_iface *e);
 /* The cached MAC of ip (host order), if any: true and mac filled. */
 bool eth_arp_lookup(const struct eth_iface *e, uint32_t ip, uint8_t mac[6]);
 size_t eth_arp_count(const struct eth_iface *e);
+
+/* ---- IPv6 neighbour discovery (nd.c) ---- */
+/* Starts DAD for our addresses at now_us (RFC 4862 §5.4): until it ends they
+ * are TENTATIVE. With no_dad (or no IPv6) they are PREFERRED from eth_new. */
+void eth_dad_start(struct eth_iface *e, uint64_t now_us);
+/* State of our address: which 0 = ip6 (the static one), 1 = the link-local. */
+enum eth_addr6_state eth_addr6_state(const struct eth_iface *e, int which);
+/* The cache entry of ip6 as of now_us (REACHABLE past its time reads STALE),
+ * its MAC in mac when known (mac may be NULL). */
+enum eth_nd_state eth_nd_lookup(const struct eth_iface *e, const uint8_t ip6[16],
+                                uint64_t now_us, uint8_t mac[6]);
+size_t eth_nd_count(const struct eth_iface *e);
+/* fe80::/64 with the modified EUI-64 interface identifier (RFC 4291 App. A). */
+void eth_link_local(const uint8_t mac[6], uint8_t out[16]);
+/* The Ethernet address of an IPv6 multicast group (RFC 2464 §7: 33:33 + its
+ * last 32 bits). */
+void eth_mcast_mac(const uint8_t group[16], uint8_t mac[6]);
+/* The solicited-node multicast address of a (RFC 4291 §2.7.1). */
+void eth_solicited_node(const uint8_t a[16], uint8_t out[16]);
 #endif

@@ -315,8 +315,8 @@ static void on_tap_frame(void *ctx, const uint8_t *frame, size_t len)
 
 /* AF_PACKET: a frame from a veth peer in this host may carry a TCP checksum
  * the kernel left for offload (CHECKSUM_PARTIAL: the field holds only the
- * pseudo-header sum); the ring says so, and only for TCP over IPv4 is it
- * passed on as USTCP_IN_CSUM_VERIFIED (as the vnet TUN path does). */
+ * pseudo-header sum); the ring says so, and only for TCP over IPv4 or IPv6 is
+ * it passed on as USTCP_IN_CSUM_VERIFIED (as the vnet TUN path does). */
 static void on_packet_frame(void *ctx, const uint8_t *frame, size_t len, bool csum_by_kernel)
 {
   struct ustcp_loop *l = ctx;
@@ -324,6 +324,12 @@ static void on_packet_frame(void *ctx, const uint8_t *frame, size_t len, bool cs
   unsigned flags = 0;
   if (csum_by_kernel && len >= 14 + 20 && frame[12] == 0x08 && frame[13] == 0x00 &&
       frame[14 + 9] == 6) {
+    flags = USTCP_IN_CSUM_VERIFIED;
+    l->stats.rx_csum_offloaded++;
+  } else if (csum_by_kernel && len >= 14 + 40 && frame[12] == 0x86 && frame[13] == 0xdd &&
+             frame[14 + 6] == 6) {
+    /* the same for TCP right after the IPv6 header (the kernel sends no
+     * extension headers on it): the field holds the pseudo-header sum */
     flags = USTCP_IN_CSUM_VERIFIED;
     l->stats.rx_csum_offloaded++;
   }
@@ -475,6 +481,12 @@ int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
     static const uint8_t zero[6];
     if (!memcmp(ec.mac, zero, 6) && c->packet) memcpy(ec.mac, if_mac, 6);
     if (c->packet) ec.max_rx_frame = ETH_HDR_LEN + 65535;
+    /* IPv6 on the link: neighbour discovery and DAD in eth/nd.c */
+    memcpy(ec.ip6, c->addr6, 16);
+    ec.prefix6_len = c->prefix6_len ? c->prefix6_len : 64;
+    memcpy(ec.gateway6, c->gateway6, 16);
+    ec.no_dad = c->no_dad;
+    ec.seed = seed;
     if (!memcmp(ec.mac, zero, 6)) {
       /* locally administered, unicast (bits 1 and 0 of the first byte) */
       uint64_t r = rng_next(l);
@@ -496,11 +508,6 @@ int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
   }
   static const uint8_t zero6[16];
   if (memcmp(c->addr6, zero6, 16)) {
-    if (c->tap || c->packet) {
-      snprintf(err, errcap, "IPv6 is for TUN devices only (no neighbour discovery yet)");
-      rc = -EINVAL;
-      goto fail;
-    }
     rc = ustcp_stack_add_addr6(l->st, c->addr6);
     if (rc < 0) {
       snprintf(err, errcap, "bad IPv6 address for the stack");
@@ -508,7 +515,7 @@ int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
     }
     l->has6 = true;
     if (c->configure && memcmp(c->peer6, zero6, 16)) {
-      rc = tun_configure6(l->ifname, c->peer6, 64, err, errcap);
+      rc = tun_configure6(l->ifname, c->peer6, c->prefix6_len ? c->prefix6_len : 64, err, errcap);
       if (rc < 0) goto fail;
     }
   }
@@ -545,6 +552,30 @@ int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
   }
   ustcp_poll(l->st, ustcp_loop_now_us());   /* the stack's clock starts now */
   if (l->eth) eth_announce(l->eth);     /* gratuitous ARP, as Linux when an address comes up */
+  if (l->eth && l->has6) {
+    /* RFC 4862 §5.4: our IPv6 addresses are tentative until DAD ends (a
+     * random delay below 1 s, one NS, 1 s with no answer). Like a script
+     * that waits for `ip addr` to drop "tentative", the loop runs until then
+     * (at most a few seconds), so that the first connect is not dropped. */
+    eth_dad_start(l->eth, ustcp_loop_now_us());
+    uint64_t until = ustcp_loop_now_us() + 4 * ETH_ND_RETRANS_US;
+    while ((eth_addr6_state(l->eth, 0) == ETH_ADDR6_TENTATIVE ||
+            eth_addr6_state(l->eth, 1) == ETH_ADDR6_TENTATIVE) &&
+           ustcp_loop_now_us() < until) {
+      rc = ustcp_loop_run_once(l, 100);
+      if (rc < 0) {
+        snprintf(err, errcap, "while waiting for DAD: %s", strerror(-rc));
+        goto fail;
+      }
+    }
+    if (eth_addr6_state(l->eth, 0) != ETH_ADDR6_PREFERRED) {
+      char a[INET6_ADDRSTRLEN];
+      inet_ntop(AF_INET6, c->addr6, a, sizeof a);
+      snprintf(err, errcap, "%s is in use on the link: duplicate address detected (RFC 4862 §5.4)", a);
+      rc = -EADDRINUSE;
+      goto fail;
+    }
+  }
   *out = l;
   return 0;
 fail:
@@ -912,8 +943,12 @@ void ustcp_loop_report(struct ustcp_loop *l, void *file)
     C(rx_ipv6); C(rx_unknown_type); C(rx_arp_bad); C(rx_arp_requests); C(rx_arp_replies);
     C(tx_arp_requests); C(tx_arp_replies); C(no_route); C(tx_oversize); C(arp_failed);
     C(arp_queue_full); C(arp_evictions);
+    C(rx_ip6_mcast); C(rx_nd_bad); C(rx_nd_other); C(rx_ns); C(rx_na); C(tx_ns); C(tx_na);
+    C(rx_ns_not_ours); C(rx_na_no_entry); C(rx_na_our_addr); C(nd_failed); C(nd_queue_full);
+    C(nd_evictions); C(dad_duplicates); C(tx_tentative);
 #undef C
     fprintf(f, "eth_arp_entries %zu\n", eth_arp_count(l->eth));
+    fprintf(f, "eth_nd_entries %zu\n", eth_nd_count(l->eth));
   }
 }
 
