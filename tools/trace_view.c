@@ -111,6 +111,8 @@ static int conn_new(struct tv *v, const struct tv_tuple *tu)
   c->tu.set = true;
   c->first = v->n;
   c->flood = v->flood_mask && (tu->ip[0] & v->flood_mask) == v->flood_net;
+  if (v->flood6_set && tu->ip[0] >= 1 && tu->ip[0] <= v->na6 && !memcmp(v->a6[tu->ip[0] - 1], v->flood6, 6))
+    c->flood = true;
   c->num = c->flood ? ++v->nflood : ++v->nshown;
   return (int)v->nc++;
 }

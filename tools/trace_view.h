@@ -81,6 +81,8 @@ struct tv {
   int nshown;                /* connections drawn with a name (not flood) */
   int nflood;
   uint32_t flood_net, flood_mask; /* left-column addresses that are spoofed */
+  bool flood6_set;           /* and IPv6 ones in the /48 flood6 */
+  uint8_t flood6[6];
   bool verbose;              /* draw every flood segment */
   const char *title;         /* for --json: the scenario's name, about and claim */
   const char *about, *title_claim;
