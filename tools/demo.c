@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include "link/pcap.h"
 #include "link/sim.h"
+#include "wire/ipv6.h"
 #include "tools.h"
 #include "demo.h"
 #include "trace_view.h"
@@ -32,6 +33,9 @@ struct dhost {
   struct ustcp_stack *st;
   int id;
   uint32_t ip;
+  uint32_t aid;         /* its address as the diagram names it: ip, or (--ipv6) the
+                           tv_addr6 id of ip6 */
+  uint8_t ip6[16];
   int side;             /* column: 0 client, 1 server, -1 not drawn */
   int draw_col;         /* column its segments are drawn in (the attacker's SYNs: 0) */
   const char *name;     /* as drop rules name it */
@@ -50,6 +54,7 @@ struct demo {
   uint64_t seed;
   struct pcap_writer *pcap;
   bool self_connect;         /* one stack: both columns are the same socket */
+  bool v6;                   /* --ipv6: the conversation over IPv6 (fd00::1, fd00::2) */
   /* the application */
   int csock[DEMO_MAX_SOCKS]; /* client sockets whose connect() outcome we report */
   struct tv_tuple csock_tu[DEMO_MAX_SOCKS]; /* their connections, once known */
@@ -67,6 +72,41 @@ struct demo {
 static const uint32_t CLIENT_IP = 0x0a000001;  /* 10.0.0.1 */
 static const uint32_t SERVER_IP = 0x0a000002;  /* 10.0.0.2 */
 static const uint32_t ATTACKER_IP = 0x0a000063; /* 10.0.0.99: spoofs other sources */
+/* --ipv6 (issue 16): the same hosts at fd00::1, fd00::2, fd00::63 (a ULA,
+ * RFC 4193, as 10/8 is private); the flood's spoofed sources come from
+ * 2001:2::/48, the benchmarking block (RFC 5180), as 198.18.0.0/15 for IPv4. */
+static const uint8_t CLIENT_IP6[16] = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+static const uint8_t SERVER_IP6[16] = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+static const uint8_t ATTACKER_IP6[16] = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x63};
+static const uint8_t FLOOD_NET6[6] = {0x20, 0x01, 0x00, 0x02, 0x00, 0x00};
+/* The client's and server's addresses as the diagram names them (scenarios). */
+#define CLI (d->h[0].aid)
+#define SRV (d->h[1].aid)
+
+/* An address of the stack's API as the diagram's id: IPv4 as itself, IPv6 as
+ * tv_addr6's id; 0 for "any". */
+static uint32_t addr_id(struct demo *d, const struct ustcp_addr *a)
+{
+  static const uint8_t any6[16];
+  if (a->family != USTCP_AF_INET6) return a->ip;
+  if (!memcmp(a->ip6, any6, 16)) return 0;
+  return tv_addr6(&d->v, a->ip6);
+}
+
+/* The socket address of diagram id aid (0 = any) in the run's family. */
+static struct ustcp_addr make_addr(struct demo *d, uint32_t aid, uint16_t port)
+{
+  struct ustcp_addr a;
+  memset(&a, 0, sizeof a);
+  a.port = port;
+  if (!d->v6) {
+    a.ip = aid;
+  } else {
+    a.family = USTCP_AF_INET6;
+    if (aid >= 1 && aid <= d->v.na6) memcpy(a.ip6, d->v.a6[aid - 1], 16);
+  }
+  return a;
+}
 
 const char *errno_name(int err)
 {
@@ -105,7 +145,7 @@ static uint64_t fnv(const uint8_t *p, size_t n)
 
 /* The state of the connection (lport, rip:rport) on a stack, or of its listener,
  * or CLOSED. */
-static enum ustcp_state tuple_state(struct ustcp_stack *st, uint16_t lport, uint32_t rip,
+static enum ustcp_state tuple_state(struct demo *d, struct ustcp_stack *st, uint16_t lport, uint32_t rip,
                                     uint16_t rport, bool allow_listener)
 {
   /* room for a flooded SYN queue and more: a row cut off would read as CLOSED */
@@ -115,7 +155,7 @@ static enum ustcp_state tuple_state(struct ustcp_stack *st, uint16_t lport, uint
   enum ustcp_state best = USTCP_CLOSED;
   for (size_t i = 0; i < n; i++) {
     if (rows[i].local.port != lport) continue;
-    if (rows[i].remote.port == rport && rows[i].remote.ip == rip) return rows[i].state;
+    if (rows[i].remote.port == rport && addr_id(d, &rows[i].remote) == rip) return rows[i].state;
     if (rows[i].state == USTCP_LISTEN && allow_listener) best = USTCP_LISTEN;
   }
   return best;
@@ -135,9 +175,9 @@ static struct tv_tuple fd_tuple(struct demo *d, struct dhost *h, int fd)
   }
   int me = d->self_connect ? 0 : h->side;
   if (me < 0) return tu;
-  tu.ip[me] = l.ip ? l.ip : h->ip;
+  tu.ip[me] = addr_id(d, &l) ? addr_id(d, &l) : h->aid;
   tu.port[me] = l.port;
-  tu.ip[1 - me] = r.ip;
+  tu.ip[1 - me] = addr_id(d, &r);
   tu.port[1 - me] = r.port;
   tu.set = true;
   return tu;
@@ -159,10 +199,10 @@ static void end_event(struct demo *d, struct dhost *h)
     if (e->kind != TV_SEG || e->st_known[e->side]) continue;
     struct dhost *sender = d->self_connect ? &d->h[0] : NULL;
     for (int k = 0; !sender && k < d->nhosts; k++)
-      if (d->h[k].ip == e->src_ip) sender = &d->h[k];
+      if (d->h[k].aid == e->src_ip) sender = &d->h[k];
     if (!sender || sender != h) continue;
     /* a RST leaves its connection CLOSED even where a listener owns the port */
-    e->st[e->side] = tuple_state(h->st, e->tcp.src_port, e->dst_ip, e->tcp.dst_port,
+    e->st[e->side] = tuple_state(d, h->st, e->tcp.src_port, e->dst_ip, e->tcp.dst_port,
                                  !(e->tcp.flags & TCP_RST));
     e->st_known[e->side] = true;
     if (d->self_connect) {
@@ -208,7 +248,7 @@ static void deliver(void *ctx, const uint8_t *pkt, size_t len, uint64_t t)
     seg->arrive_us = t;
     int rs = 1 - seg->side;
     if (h->side >= 0 && !seg->st_known[rs]) {
-      seg->st[rs] = tuple_state(h->st, seg->tcp.dst_port, seg->src_ip, seg->tcp.src_port,
+      seg->st[rs] = tuple_state(d, h->st, seg->tcp.dst_port, seg->src_ip, seg->tcp.src_port,
                                (seg->tcp.flags & (TCP_SYN | TCP_ACK)) == TCP_SYN);
       seg->st_known[rs] = true;
     }
@@ -293,20 +333,21 @@ static void on_event(void *ctx, const struct ustcp_event *ev)
   if (h->side < 0) return;
   /* Only the conversation being drawn: the server's children for the client's
    * address, the listener, and the client's own sockets. */
+  uint32_t rid = addr_id(d, &ev->remote), lid = addr_id(d, &ev->local);
   if (h->side == 1 && ev->new_state != USTCP_LISTEN && ev->old_state != USTCP_LISTEN &&
-      ev->remote.ip != CLIENT_IP)
+      rid != CLI)
     return;
-  if (h->side == 1 && ev->remote.ip != CLIENT_IP && ev->remote.ip != 0) return;
+  if (h->side == 1 && rid != CLI && rid != 0) return;
   if (ev->cause == USTCP_CAUSE_SEGMENT || ev->cause == USTCP_CAUSE_RESET) return;
   struct tv_entry *e = tv_add(&d->v, TV_STATE, ev->time_us, h->side);
   if (!e) return;
   e->old_state = ev->old_state;
   e->new_state = ev->new_state;
-  if (ev->remote.ip) {
+  if (rid) {
     int me = d->self_connect ? 0 : h->side;
-    e->tu.ip[me] = ev->local.ip ? ev->local.ip : h->ip;
+    e->tu.ip[me] = lid ? lid : h->aid;
     e->tu.port[me] = ev->local.port;
-    e->tu.ip[1 - me] = ev->remote.ip;
+    e->tu.ip[1 - me] = rid;
     e->tu.port[1 - me] = ev->remote.port;
     e->tu.set = true;
     e->opens = ev->new_state == USTCP_SYN_SENT;
@@ -340,9 +381,16 @@ static struct dhost *add_host(struct demo *d, const char *name, uint32_t ip, int
   h->side = side;
   h->draw_col = side;
   h->name = name;
+  h->aid = ip;
   h->st = ustcp_stack_new(&d->cfg, ip, d->seed * 7919 + (uint64_t)d->nhosts, out_fn, h);
   if (!h->st) return NULL;
   h->id = sim_add_host(d->net, name, ip, &ops, h);
+  if (d->v6) {
+    memcpy(h->ip6, ip == CLIENT_IP ? CLIENT_IP6 : ip == SERVER_IP ? SERVER_IP6 : ATTACKER_IP6, 16);
+    h->aid = tv_addr6(&d->v, h->ip6);
+    if (ustcp_stack_add_addr6(h->st, h->ip6) != 0 || sim_set_host_addr6(d->net, h->id, h->ip6) != 0)
+      return NULL;
+  }
   ustcp_set_event_cb(h->st, on_event, h);
   ustcp_set_ready_cb(h->st, on_ready, h);
   d->nhosts++;
@@ -375,7 +423,7 @@ static bool busy(struct demo *d)
     size_t n = ustcp_sock_table(d->h[k].st, rows, DEMO_MAX_ROWS);
     if (n > DEMO_MAX_ROWS) n = DEMO_MAX_ROWS;
     for (size_t i = 0; i < n; i++) {
-      if (d->h[k].side == 1 && rows[i].remote.ip != CLIENT_IP) continue;
+      if (d->h[k].side == 1 && addr_id(d, &rows[i].remote) != CLI) continue;
       enum ustcp_state s = rows[i].state;
       if (s == USTCP_SYN_SENT || s == USTCP_SYN_RCVD || s == USTCP_FIN_WAIT_1 ||
           s == USTCP_CLOSING || s == USTCP_LAST_ACK || rows[i].send_q)
@@ -430,7 +478,7 @@ static int c_listen(struct demo *d, struct dhost *h, uint16_t port, int backlog)
 {
   d->mark = d->v.n;
   int fd = ustcp_socket(h->st);
-  struct ustcp_addr a = {0, port};
+  struct ustcp_addr a = make_addr(d, 0, port);
   int rc = ustcp_bind(h->st, fd, &a);
   if (rc == 0) rc = ustcp_listen(h->st, fd, backlog);
   call_line(d, h->side, "listen(:%u, backlog %d) = %s", port, backlog, errno_name(rc));
@@ -449,16 +497,16 @@ static void track_connect(struct demo *d, int fd)
 
 static int c_connect_fd(struct demo *d, struct dhost *h, int fd, uint32_t ip, uint16_t port)
 {
-  struct ustcp_addr a = {ip, port};
+  struct ustcp_addr a = make_addr(d, ip, port);
   d->mark = d->v.n;
   int rc = ustcp_connect(h->st, fd, &a);
-  char ipb[16];
+  char ipb[64];
   d->cur_tu = fd_tuple(d, h, fd);
   struct ustcp_addr l;
   if (!d->cur_tu.set && rc == -EINPROGRESS && ustcp_getsockname(h->st, fd, &l) == 0 && l.port) {
     /* in SYN_SENT there is no peer name yet (ENOTCONN, as in Linux) */
     int me = d->self_connect ? 0 : h->side;
-    d->cur_tu.ip[me] = l.ip ? l.ip : h->ip;
+    d->cur_tu.ip[me] = addr_id(d, &l) ? addr_id(d, &l) : h->aid;
     d->cur_tu.port[me] = l.port;
     d->cur_tu.ip[1 - me] = ip;
     d->cur_tu.port[1 - me] = port;
@@ -466,7 +514,7 @@ static int c_connect_fd(struct demo *d, struct dhost *h, int fd, uint32_t ip, ui
   }
   d->cur_opens = true;
   if (rc == -EINPROGRESS) track_connect(d, fd);
-  call_line(d, h->side, "connect(%s:%u) = %s", ipv4_str(ip, ipb, sizeof ipb), port,
+  call_line(d, h->side, "connect(%s) = %s", tv_endpoint_str(&d->v, ip, port, ipb, sizeof ipb),
           errno_name(rc));
   end_event(d, h);
   return rc;
@@ -484,10 +532,11 @@ static int c_accept(struct demo *d, struct dhost *h, int lfd)
   struct ustcp_addr peer;
   d->mark = d->v.n;
   int fd = ustcp_accept(h->st, lfd, &peer);
-  char ipb[16];
+  char ipb[64];
   d->cur_tu = fd_tuple(d, h, fd);
   if (fd >= 0)
-    call_line(d, h->side, "accept() = fd %d (%s:%u)", fd, ipv4_str(peer.ip, ipb, sizeof ipb), peer.port);
+    call_line(d, h->side, "accept() = fd %d (%s)", fd,
+              tv_endpoint_str(&d->v, addr_id(d, &peer), peer.port, ipb, sizeof ipb));
   else
     call_line(d, h->side, "accept() = %s", errno_name(fd));
   return fd;
@@ -559,7 +608,7 @@ struct env {
 static void open_conn(struct demo *d, struct env *x)
 {
   x->lfd = c_listen(d, x->s, 80, 128);
-  x->cfd = c_connect(d, x->c, SERVER_IP, 80);
+  x->cfd = c_connect(d, x->c, SRV, 80);
   settle(d);
   x->sfd = c_accept(d, x->s, x->lfd);
   d->server_conn = x->sfd;
@@ -654,16 +703,17 @@ static void sc_half_close(struct demo *d, struct env *x)
 static void sc_simultaneous_open(struct demo *d, struct env *x)
 {
   int a = c_socket(d, x->c), b = c_socket(d, x->s);
-  struct ustcp_addr pa = {0, 5001}, pb = {0, 5002};
+  struct ustcp_addr pa = make_addr(d, 0, 5001), pb = make_addr(d, 0, 5002);
   ustcp_bind(x->c->st, a, &pa);
   ustcp_bind(x->s->st, b, &pb);
   tv_call(&d->v, now(d), 0, "bind(:5001)");
   tv_call(&d->v, now(d), 1, "bind(:5002)");
-  c_connect_fd(d, x->c, a, SERVER_IP, 5002);
+  c_connect_fd(d, x->c, a, SRV, 5002);
   d->mark = d->v.n;
-  struct ustcp_addr ca = {CLIENT_IP, 5001};
+  struct ustcp_addr ca = make_addr(d, CLI, 5001);
   int rc = ustcp_connect(x->s->st, b, &ca);
-  call_line(d, 1, "connect(10.0.0.1:5001) = %s", errno_name(rc));
+  char ep[64];
+  call_line(d, 1, "connect(%s) = %s", tv_endpoint_str(&d->v, CLI, 5001, ep, sizeof ep), errno_name(rc));
   end_event(d, x->s);
   tv_note_claim(&d->v, now(d), 0, "seg c1 client S; seg c1 server S before=0.001", d->v.zh ? "两端同时 connect(), 没有 listen()" : "both connect() at once, nobody listens");
   settle(d);
@@ -677,10 +727,11 @@ static void sc_simultaneous_open(struct demo *d, struct env *x)
 static void sc_self_connect(struct demo *d, struct env *x)
 {
   int fd = c_socket(d, x->c);
-  struct ustcp_addr a = {CLIENT_IP, 6000};
+  struct ustcp_addr a = make_addr(d, CLI, 6000);
   ustcp_bind(x->c->st, fd, &a);
-  tv_call(&d->v, now(d), 0, "bind(10.0.0.1:6000)");
-  c_connect_fd(d, x->c, fd, CLIENT_IP, 6000);
+  char ep[64];
+  tv_call(&d->v, now(d), 0, "bind(%s)", tv_endpoint_str(&d->v, CLI, 6000, ep, sizeof ep));
+  c_connect_fd(d, x->c, fd, CLI, 6000);
   settle(d);
   c_send(d, x->c, fd, "ping", 4);
   settle(d);
@@ -692,7 +743,7 @@ static void sc_self_connect(struct demo *d, struct env *x)
 
 static void sc_refused(struct demo *d, struct env *x)
 {
-  x->cfd = c_connect(d, x->c, SERVER_IP, 81);
+  x->cfd = c_connect(d, x->c, SRV, 81);
   settle(d);
   c_close(d, x->c, x->cfd);
 }
@@ -708,7 +759,7 @@ static void sc_syn_timeout(struct demo *d, struct env *x)
                                 : "every SYN is lost; syn_retries = %u, initial RTO 1 s, doubling",
           d->cfg.syn_retries);
   x->lfd = c_listen(d, x->s, 80, 128);
-  x->cfd = c_connect(d, x->c, SERVER_IP, 80);
+  x->cfd = c_connect(d, x->c, SRV, 80);
   run_until(d, 130 * USTCP_SEC);
   c_close(d, x->c, x->cfd);
 }
@@ -776,10 +827,10 @@ static void sc_time_wait(struct demo *d, struct env *x)
   int fd = c_socket(d, x->c);
   int one = 1;
   ustcp_setsockopt(x->c->st, fd, USTCP_SOL_SOCKET, USTCP_SO_REUSEADDR, &one, sizeof one);
-  struct ustcp_addr a = {0, 40000};
+  struct ustcp_addr a = make_addr(d, 0, 40000);
   ustcp_bind(x->c->st, fd, &a);
   tv_call(&d->v, now(d), 0, "bind(:40000) with SO_REUSEADDR");
-  c_connect_fd(d, x->c, fd, SERVER_IP, 80);
+  c_connect_fd(d, x->c, fd, SRV, 80);
   settle(d);
   x->sfd = c_accept(d, x->s, x->lfd);
   c_close(d, x->c, fd);
@@ -787,18 +838,21 @@ static void sc_time_wait(struct demo *d, struct env *x)
   c_recv(d, x->s, x->sfd);
   c_close(d, x->s, x->sfd);
   settle(d);
-  tv_note_claim(&d->v, now(d), 0, "state c1 client TIME_WAIT; later call client EADDRNOTAVAIL", d->v.zh ? "同一个四元组 10.0.0.1:40000 -> 10.0.0.2:80 仍在 TIME_WAIT"
-                                     : "the 4-tuple 10.0.0.1:40000 -> 10.0.0.2:80 is in TIME_WAIT");
+  char ca[64], sa[64];
+  tv_endpoint_str(&d->v, CLI, 40000, ca, sizeof ca);
+  tv_endpoint_str(&d->v, SRV, 80, sa, sizeof sa);
+  tv_note_claim(&d->v, now(d), 0, "state c1 client TIME_WAIT; later call client EADDRNOTAVAIL", d->v.zh ? "同一个四元组 %s -> %s 仍在 TIME_WAIT"
+                                     : "the 4-tuple %s -> %s is in TIME_WAIT", ca, sa);
   int fd2 = c_socket(d, x->c);
   ustcp_setsockopt(x->c->st, fd2, USTCP_SOL_SOCKET, USTCP_SO_REUSEADDR, &one, sizeof one);
   ustcp_bind(x->c->st, fd2, &a);
-  c_connect_fd(d, x->c, fd2, SERVER_IP, 80);
+  c_connect_fd(d, x->c, fd2, SRV, 80);
   c_close(d, x->c, fd2);
   wait_time_wait(d);
   int fd3 = c_socket(d, x->c);
   ustcp_setsockopt(x->c->st, fd3, USTCP_SOL_SOCKET, USTCP_SO_REUSEADDR, &one, sizeof one);
   ustcp_bind(x->c->st, fd3, &a);
-  c_connect_fd(d, x->c, fd3, SERVER_IP, 80);
+  c_connect_fd(d, x->c, fd3, SRV, 80);
   settle(d);
 }
 
@@ -835,9 +889,9 @@ static void backlog_common(struct demo *d, struct env *x, bool abort_on_overflow
                 d->v.zh ? "backlog 2: 全连接队列可容纳 3 个 (Linux: 已排队 > backlog 才算满); 服务器暂不 accept(); c1, c2 先完成握手"
                         : "backlog 2: the accept queue holds 3 (Linux counts it full when queued > backlog); the server does not accept() yet; c1 and c2 connect first");
   int fds[5] = {-1, -1, -1, -1, -1};
-  for (int i = 0; i < 2; i++) fds[i] = c_connect(d, x->c, SERVER_IP, 80);
+  for (int i = 0; i < 2; i++) fds[i] = c_connect(d, x->c, SRV, 80);
   run_until(d, now(d) + 50 * USTCP_MSEC);
-  for (int i = 2; i < 4; i++) fds[i] = c_connect(d, x->c, SERVER_IP, 80);
+  for (int i = 2; i < 4; i++) fds[i] = c_connect(d, x->c, SRV, 80);
   if (!abort_on_overflow) {
     tv_note_claim(&d->v, now(d), 0,
                   "later seg c3 client . server=ESTABLISHED; seg c4 client S server=SYN_RCVD; "
@@ -868,7 +922,7 @@ static void backlog_common(struct demo *d, struct env *x, bool abort_on_overflow
   tv_note_claim(&d->v, now(d), 0, "later seg c5 client S server=LISTEN; later seg c5 client S label=retransmission server=LISTEN",
                 d->v.zh ? "c5 的 SYN 在队列满时到达: 被丢弃 (没有 SYN-ACK), 客户端重传"
                         : "c5's SYN arrives while the queue is full: dropped (no SYN-ACK); its client retransmits");
-  fds[4] = c_connect(d, x->c, SERVER_IP, 80);
+  fds[4] = c_connect(d, x->c, SRV, 80);
   run_until(d, 2500 * USTCP_MSEC);
   listen_counters(d, x->s);
   int a[5];
@@ -904,10 +958,29 @@ static void flood(struct demo *d, struct dhost *attacker, unsigned count)
     h.flags = TCP_SYN;
     h.window = 64240;
     h.opts.present = TCP_OPT_HAS_MSS;
-    h.opts.mss = 1460;
+    h.opts.mss = d->v6 ? 1440 : 1460;
     uint32_t src = 0xc6120000u | (uint32_t)((r >> 40) & 0xffff);   /* 198.18.x.y */
     uint8_t pkt[128];
-    int n = tcp_packet_encode(&h, NULL, 0, src, SERVER_IP, (uint16_t)i, pkt, sizeof pkt);
+    int n;
+    if (d->v6) {
+      /* 2001:2::x:y, the same 16 random bits */
+      uint8_t src6[16] = {0};
+      memcpy(src6, FLOOD_NET6, sizeof FLOOD_NET6);
+      src6[14] = (uint8_t)(src >> 8);
+      src6[15] = (uint8_t)src;
+      n = tcp_encode6(&h, NULL, 0, src6, d->h[1].ip6, pkt + IPV6_HDR_LEN, sizeof pkt - IPV6_HDR_LEN);
+      struct ipv6_hdr ih;
+      memset(&ih, 0, sizeof ih);
+      ih.payload_len = (uint16_t)(n > 0 ? n : 0);
+      ih.next_header = IPPROTO_TCP_;
+      ih.hop_limit = 64;
+      memcpy(ih.src, src6, 16);
+      memcpy(ih.dst, d->h[1].ip6, 16);
+      if (n > 0 && ipv6_encode(&ih, pkt, IPV6_HDR_LEN) == IPV6_HDR_LEN) n += IPV6_HDR_LEN;
+      else n = -1;
+    } else {
+      n = tcp_packet_encode(&h, NULL, 0, src, SERVER_IP, (uint16_t)i, pkt, sizeof pkt);
+    }
     if (n > 0) sim_send(d->net, attacker->id, pkt, (size_t)n);
   }
   d->flood_syns += count;
@@ -934,7 +1007,7 @@ static void sc_syn_flood_common(struct demo *d, struct env *x, bool cookies)
                                      : "SYN queue full (%u/%u half-open); SYN cookies sent: %llu, SYNs dropped: %llu",
           d->cfg.max_syn_backlog, d->cfg.max_syn_backlog, (unsigned long long)st.syncookies_sent,
           (unsigned long long)st.syn_queue_drops);
-  x->cfd = c_connect(d, x->c, SERVER_IP, 80);
+  x->cfd = c_connect(d, x->c, SRV, 80);
   if (cookies) {
     settle(d);
   } else {
@@ -1088,6 +1161,9 @@ static void usage(FILE *f)
     "  --loss P          random loss probability on every link, 0..1 (example: --loss 0.1)\n"
     "  --delay MS        one-way delay in milliseconds (default 5; example: --delay 50)\n"
     "  --seed N          seed of the network's randomness (default 1; example: --seed 7)\n"
+    "  --ipv6            the same conversation over IPv6: client fd00::1, server fd00::2\n"
+    "                    (MSS 1440 on the 1500-byte MTU instead of 1460; example:\n"
+    "                    ustcp demo --ipv6 --scenario lost-fin1)\n"
     "  --lang en|zh      labels in English (default) or Chinese (example: --lang zh)\n"
     "  --pcap FILE       write the capture for Wireshark/tshark (example: --pcap demo.pcap)\n"
     "  --svg FILE        write the diagram as an SVG picture (example: --svg demo.svg)\n"
@@ -1133,6 +1209,7 @@ int demo_run(struct demo_req *rq, FILE *out, enum demo_fmt fmt, bool color,
   d.delay_ms = rq->delay_ms;
   d.loss = rq->loss;
   d.seed = rq->seed;
+  d.v6 = rq->ipv6;
   ustcp_config_default(&d.cfg);
   if (!strcmp(sc->name, "abort-on-overflow")) d.cfg.abort_on_overflow = 1;
   if (!strcmp(sc->name, "syn-flood") || !strcmp(sc->name, "syn-flood-nocookies")) {
@@ -1148,6 +1225,8 @@ int demo_run(struct demo_req *rq, FILE *out, enum demo_fmt fmt, bool color,
   /* The flood's spoofed sources (198.18.0.0/16): summarised, not drawn one by one. */
   d.v.flood_net = 0xc6120000u;
   d.v.flood_mask = 0xffff0000u;
+  memcpy(d.v.flood6, FLOOD_NET6, sizeof FLOOD_NET6);   /* --ipv6: 2001:2::/48 */
+  d.v.flood6_set = d.v6;
   d.v.zh = rq->lang && !strcmp(rq->lang, "zh");
   d.v.color = color;
   d.net = sim_new(d.seed);
@@ -1165,6 +1244,14 @@ int demo_run(struct demo_req *rq, FILE *out, enum demo_fmt fmt, bool color,
   struct env x = {0};
   x.c = add_host(&d, "client", CLIENT_IP, 0);
   x.s = add_host(&d, "server", SERVER_IP, 1);
+  if (!x.c || !x.s) {
+    snprintf(err, errcap, "cannot set up the simulated hosts");
+    if (d.pcap) pcap_writer_close(d.pcap);
+    for (int i = 0; i < d.nhosts; i++) ustcp_stack_free(d.h[i].st);
+    sim_free(d.net);
+    tv_free(&d.v);
+    return 1;
+  }
   struct sim_link_cfg lc = {0};
   lc.delay_us = (uint64_t)(d.delay_ms * 1000.0);
   lc.loss = d.loss;
@@ -1176,16 +1263,31 @@ int demo_run(struct demo_req *rq, FILE *out, enum demo_fmt fmt, bool color,
       rc = 2;
       goto out;
     }
-  snprintf(d.v.name[0], sizeof d.v.name[0], "client 10.0.0.1");
-  snprintf(d.v.name[1], sizeof d.v.name[1], "server 10.0.0.2");
+  char ca[56], sa[56];
+  snprintf(d.v.name[0], sizeof d.v.name[0], "client %s", tv_addr_str(&d.v, x.c->aid, ca, sizeof ca));
+  snprintf(d.v.name[1], sizeof d.v.name[1], "server %s", tv_addr_str(&d.v, x.s->aid, sa, sizeof sa));
+  /* The scenario's words name IPv4 endpoints; with --ipv6 they name the run's. */
+  static char about[256];
+  snprintf(about, sizeof about, "%s", sc->about);
+  if (d.v6) {
+    char ep[64], *p;
+    tv_endpoint_str(&d.v, x.c->aid, 6000, ep, sizeof ep);
+    while ((p = strstr(about, "10.0.0.1:6000")) != NULL) {
+      char rest[256];
+      snprintf(rest, sizeof rest, "%s", p + strlen("10.0.0.1:6000"));
+      snprintf(p, sizeof about - (size_t)(p - about), "%s%s", ep, rest);
+    }
+  }
+  d.v.about = about;
   if (!strcmp(sc->name, "self-connect")) {
     d.self_connect = true;
     ustcp_set_capture_cb(x.c->st, capture, x.c);
-    snprintf(d.v.name[0], sizeof d.v.name[0], "socket 10.0.0.1:6000");
+    tv_endpoint_str(&d.v, x.c->aid, 6000, ca, sizeof ca);
+    snprintf(d.v.name[0], sizeof d.v.name[0], "socket %s", ca);
     snprintf(d.v.name[1], sizeof d.v.name[1], "(the same socket)");
   }
   if (fmt == DEMO_TEXT)
-    fprintf(out, "%s%s%s: %s\n\n", d.v.color ? "\033[1m" : "", sc->name, d.v.color ? "\033[0m" : "", sc->about);
+    fprintf(out, "%s%s%s: %s\n\n", d.v.color ? "\033[1m" : "", sc->name, d.v.color ? "\033[0m" : "", about);
   sc->run(&d, &x);
   tv_label(&d.v);
   if (fmt == DEMO_JSON) tv_render_json(&d.v, out);
@@ -1275,6 +1377,7 @@ int demo_main(int argc, char **argv)
     else if (!strcmp(a, "--web")) { NEED_VAL(); web = val; }
     else if (!strcmp(a, "--json")) json = true;
     else if (!strcmp(a, "--verbose")) rq.verbose = true;
+    else if (!strcmp(a, "--ipv6")) rq.ipv6 = true;
     else if (!strcmp(a, "--color")) color = 1;
     else if (!strcmp(a, "--no-color")) color = 0;
     else {

@@ -16,6 +16,7 @@ struct demo_req {
   const char *drops[DEMO_MAX_DROPS];   /* --drop specs */
   int ndrops;
   bool verbose;              /* draw every flood segment */
+  bool ipv6;                 /* --ipv6: over IPv6 (fd00::1, fd00::2) */
   FILE *tsg;                 /* if not NULL: the time-sequence graph (SVG) */
   bool tsg_written;          /* out: there was data to draw */
 };

@@ -121,6 +121,8 @@ static int parse_query(char *q, struct demo_req *rq, char *err, size_t errcap)
       rq->drops[rq->ndrops++] = v;
     } else if (!strcmp(kv, "verbose")) {
       rq->verbose = !strcmp(v, "1");
+    } else if (!strcmp(kv, "ipv6")) {
+      rq->ipv6 = !strcmp(v, "1");   /* as --ipv6 */
     }
   }
   return 0;

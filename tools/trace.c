@@ -1,9 +1,12 @@
 /* `ustcp trace FILE.pcap`: the demo's sequence diagram for a captured TCP
  * connection (ustcp's own captures, or tcpdump/tshark of the Linux kernel).
- * Connections are told apart by their 4-tuple; the side that sent the first SYN
+ * Connections are told apart by their 4-tuple, IPv4 or IPv6 (issue 16: the
+ * addresses are kept as 16 bytes, IPv4 in its v4-mapped form, so a 4-tuple of
+ * one family never matches one of the other); the side that sent the first SYN
  * (or, without one, the first packet) is the left column. Each side's state is
  * inferred from the segments it sent and received, as RFC 9293's state diagram
  * would move it. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,22 +16,46 @@
 #include "demo.h"
 #include "tools.h"
 #include "trace_view.h"
+#include "wire/ipv6.h"
 #include "wire/seq.h"
 
+/* A packet's addresses as 16 bytes: IPv6 as is, IPv4 as ::ffff:a.b.c.d. */
+struct addrs {
+  uint8_t src[16], dst[16];
+  bool v6;
+};
+
 struct conn_key {
-  uint32_t a_ip, b_ip;
+  uint8_t a_ip[16], b_ip[16];
+  bool v6;
   uint16_t a_port, b_port;
   unsigned packets;
   bool has_syn;
 };
 
-static bool same_conn(const struct conn_key *k, const struct tcp_packet *p, int *side)
+static bool same_conn(const struct conn_key *k, const struct tcp_packet *p, const struct addrs *ad,
+                      int *side)
 {
-  if (p->ip.src == k->a_ip && p->tcp.src_port == k->a_port && p->ip.dst == k->b_ip &&
+  if (ad->v6 != k->v6) return false;
+  if (!memcmp(ad->src, k->a_ip, 16) && p->tcp.src_port == k->a_port && !memcmp(ad->dst, k->b_ip, 16) &&
       p->tcp.dst_port == k->b_port) { *side = 0; return true; }
-  if (p->ip.src == k->b_ip && p->tcp.src_port == k->b_port && p->ip.dst == k->a_ip &&
+  if (!memcmp(ad->src, k->b_ip, 16) && p->tcp.src_port == k->b_port && !memcmp(ad->dst, k->a_ip, 16) &&
       p->tcp.dst_port == k->a_port) { *side = 1; return true; }
   return false;
+}
+
+/* "10.0.0.1:80" or "[fd00::1]:80". */
+static const char *endpoint_str(const uint8_t a[16], bool v6, uint16_t port, char *buf, size_t cap)
+{
+  char t[INET6_ADDRSTRLEN];
+  if (v6) {
+    inet_ntop(AF_INET6, a, t, sizeof t);
+    snprintf(buf, cap, "[%s]:%u", t, port);
+  } else {
+    inet_ntop(AF_INET, a + 12, t, sizeof t);
+    snprintf(buf, cap, "%s:%u", t, port);
+  }
+  return buf;
 }
 
 /* Per-side state inference from the segments seen. */
@@ -124,9 +151,30 @@ static void infer_recv(struct infer *f, int r, const struct tcp_hdr *h, enum ans
 
 /* Captures taken on the sending host often carry unfinished checksums (checksum
  * offload), so the trace reads segments whatever their checksum says. */
-static int decode_any(const uint8_t *pkt, size_t len, struct tcp_packet *p)
+static int decode_any(const uint8_t *pkt, size_t len, struct tcp_packet *p, struct addrs *ad)
 {
+  memset(ad, 0, sizeof *ad);
+  if (len > 0 && (pkt[0] >> 4) == 6) {
+    /* IPv6 (issue 16): the TCP segment after the extension chain (a fragment is
+     * skipped: no reassembly), its checksum unread as below. */
+    struct ipv6_pkt ip6;
+    int rc6 = ipv6_decode(pkt, len, &ip6);
+    if (rc6 != WIRE_OK) return rc6;
+    if (ip6.proto != IPPROTO_TCP_) return WIRE_E_PROTO;
+    memset(&p->ip, 0, sizeof p->ip);
+    ad->v6 = true;
+    memcpy(ad->src, ip6.h.src, 16);
+    memcpy(ad->dst, ip6.h.dst, 16);
+    return tcp_decode(pkt + ip6.upper_off, ip6.upper_len, &p->tcp, &p->payload, &p->payload_len);
+  }
   int rc = tcp_packet_decode(pkt, len, p);
+  if (rc == WIRE_OK || rc == WIRE_E_TCP_CHECKSUM) {
+    ad->src[10] = ad->src[11] = ad->dst[10] = ad->dst[11] = 0xff;
+    for (int i = 0; i < 4; i++) {
+      ad->src[12 + i] = (uint8_t)(p->ip.src >> (24 - 8 * i));
+      ad->dst[12 + i] = (uint8_t)(p->ip.dst >> (24 - 8 * i));
+    }
+  }
   if (rc != WIRE_E_TCP_CHECKSUM) return rc;
   const uint8_t *pl;
   size_t pll;
@@ -140,7 +188,9 @@ static void usage(FILE *f)
     "usage: ustcp trace [OPTIONS] FILE.pcap\n"
     "\n"
     "Draws one TCP connection of a pcap capture as a sequence diagram with each\n"
-    "side's inferred state and the handshake and waves labelled.\n"
+    "side's inferred state and the handshake and waves labelled. IPv4 and IPv6\n"
+    "(ustcp's own --pcap, tcpdump/tshark/dumpcap: pcap or pcapng; raw IP, Ethernet,\n"
+    "Linux cooked, loopback); IPv6 endpoints print as [fd00::1]:80.\n"
     "\n"
     "options:\n"
     "  --conn N          which connection (1 = first seen; default 1); --list shows them\n"
@@ -163,6 +213,7 @@ static long trace_conns(const char *path, struct conn_key *conns, char *err, siz
 {
   struct pcap_reader *r = pcap_reader_open(path, err, errcap);
   if (!r) return -1;
+  pcap_reader_want_ipv6(r, true);
   size_t nconns = 0;
   uint64_t ts;
   const uint8_t *pkt;
@@ -170,20 +221,22 @@ static long trace_conns(const char *path, struct conn_key *conns, char *err, siz
   int rc;
   while ((rc = pcap_reader_next(r, &ts, &pkt, &len, err, errcap)) == 1) {
     struct tcp_packet p;
-    if (decode_any(pkt, len, &p) != WIRE_OK) continue;
+    struct addrs ad;
+    if (decode_any(pkt, len, &p, &ad) != WIRE_OK) continue;
     int side;
     size_t k;
     for (k = 0; k < nconns; k++)
-      if (same_conn(&conns[k], &p, &side)) break;
+      if (same_conn(&conns[k], &p, &ad, &side)) break;
     if (k == nconns) {
       if (nconns == MAX_CONNS) continue;
       memset(&conns[k], 0, sizeof conns[k]);
-      conns[k].a_ip = p.ip.src; conns[k].a_port = p.tcp.src_port;
-      conns[k].b_ip = p.ip.dst; conns[k].b_port = p.tcp.dst_port;
+      conns[k].v6 = ad.v6;
+      memcpy(conns[k].a_ip, ad.src, 16); conns[k].a_port = p.tcp.src_port;
+      memcpy(conns[k].b_ip, ad.dst, 16); conns[k].b_port = p.tcp.dst_port;
       /* The left column is the active opener: the SYN's sender. */
       if ((p.tcp.flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK)) {
-        conns[k].a_ip = p.ip.dst; conns[k].a_port = p.tcp.dst_port;
-        conns[k].b_ip = p.ip.src; conns[k].b_port = p.tcp.src_port;
+        memcpy(conns[k].a_ip, ad.dst, 16); conns[k].a_port = p.tcp.dst_port;
+        memcpy(conns[k].b_ip, ad.src, 16); conns[k].b_port = p.tcp.src_port;
       }
       nconns++;
     }
@@ -204,23 +257,24 @@ static int trace_draw(const char *path, const struct conn_key *ck, bool zh, int 
   tv_init(&v);
   v.zh = zh;
   v.color = color;
-  char a[16], b[16];
-  snprintf(v.name[0], sizeof v.name[0], "%s:%u", ipv4_str(ck->a_ip, a, sizeof a), ck->a_port);
-  snprintf(v.name[1], sizeof v.name[1], "%s:%u", ipv4_str(ck->b_ip, b, sizeof b), ck->b_port);
+  endpoint_str(ck->a_ip, ck->v6, ck->a_port, v.name[0], sizeof v.name[0]);
+  endpoint_str(ck->b_ip, ck->v6, ck->b_port, v.name[1], sizeof v.name[1]);
   struct infer inf;
   memset(&inf, 0, sizeof inf);
   inf.st[0] = inf.st[1] = USTCP_CLOSED;
   if (!ck->has_syn) inf.st[0] = inf.st[1] = USTCP_ESTABLISHED;
   struct pcap_reader *r = pcap_reader_open(path, err, errcap);
   if (!r) { tv_free(&v); return 1; }
+  pcap_reader_want_ipv6(r, true);
   uint64_t t0 = 0, ts;
   bool have_t0 = false;
   const uint8_t *pkt;
   size_t len;
   while (pcap_reader_next(r, &ts, &pkt, &len, err, errcap) == 1) {
     struct tcp_packet p;
+    struct addrs ad;
     int side;
-    if (decode_any(pkt, len, &p) != WIRE_OK || !same_conn(ck, &p, &side)) continue;
+    if (decode_any(pkt, len, &p, &ad) != WIRE_OK || !same_conn(ck, &p, &ad, &side)) continue;
     if (!have_t0) { t0 = ts; have_t0 = true; }
     tv_add_seg(&v, ts - t0, side, pkt, len);
   }
@@ -257,11 +311,11 @@ static void web_list(FILE *out)
 {
   fprintf(out, "[");
   for (long k = 0; k < web_nconns; k++) {
-    char a[16], b[16];
+    char a[64], b[64];
     const struct conn_key *c = &web_conns[k];
-    fprintf(out, "%s{\"name\":\"%ld\",\"about\":\"%s:%u -> %s:%u, %u packets%s\",\"trace\":true}",
-            k ? "," : "", k + 1, ipv4_str(c->a_ip, a, sizeof a), c->a_port, ipv4_str(c->b_ip, b, sizeof b),
-            c->b_port, c->packets, c->has_syn ? "" : " (no SYN seen)");
+    fprintf(out, "%s{\"name\":\"%ld\",\"about\":\"%s -> %s, %u packets%s\",\"trace\":true}",
+            k ? "," : "", k + 1, endpoint_str(c->a_ip, c->v6, c->a_port, a, sizeof a),
+            endpoint_str(c->b_ip, c->v6, c->b_port, b, sizeof b), c->packets, c->has_syn ? "" : " (no SYN seen)");
   }
   fprintf(out, "]\n");
 }
@@ -337,9 +391,9 @@ int trace_main(int argc, char **argv)
   }
   if (list) {
     for (long k = 0; k < nconns; k++) {
-      char a[16], b[16];
-      printf("%3ld  %s:%u -> %s:%u  %u packets%s\n", k + 1, ipv4_str(conns[k].a_ip, a, sizeof a),
-             conns[k].a_port, ipv4_str(conns[k].b_ip, b, sizeof b), conns[k].b_port,
+      char a[64], b[64];
+      printf("%3ld  %s -> %s  %u packets%s\n", k + 1, endpoint_str(conns[k].a_ip, conns[k].v6, conns[k].a_port, a, sizeof a),
+             endpoint_str(conns[k].b_ip, conns[k].v6, conns[k].b_port, b, sizeof b),
              conns[k].packets, conns[k].has_syn ? "" : " (no SYN seen)");
     }
     return 0;

@@ -2,7 +2,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 #include "trace_view.h"
+#include "wire/ipv6.h"
 #include "wire/seq.h"
 
 void tv_init(struct tv *v)
@@ -20,6 +23,45 @@ void tv_free(struct tv *v)
   free(v->c);
   v->c = NULL;
   v->nc = v->ccap = 0;
+  free(v->a6);
+  v->a6 = NULL;
+  v->na6 = v->a6cap = 0;
+}
+
+uint32_t tv_addr6(struct tv *v, const uint8_t a[16])
+{
+  for (size_t k = 0; k < v->na6; k++)
+    if (!memcmp(v->a6[k], a, 16)) return (uint32_t)k + 1;
+  if (v->na6 == TV_MAX_A6) return 0;
+  if (v->na6 == v->a6cap) {
+    size_t ncap = v->a6cap ? v->a6cap * 2 : 8;
+    uint8_t (*n)[16] = realloc(v->a6, ncap * sizeof *n);
+    if (!n) return 0;
+    v->a6 = n;
+    v->a6cap = ncap;
+  }
+  memcpy(v->a6[v->na6++], a, 16);
+  return (uint32_t)v->na6;
+}
+
+const char *tv_addr_str(const struct tv *v, uint32_t ip, char *buf, size_t cap)
+{
+  if (ip >= 1 && ip <= v->na6) {
+    char t[INET6_ADDRSTRLEN];
+    inet_ntop(AF_INET6, v->a6[ip - 1], t, sizeof t);
+    snprintf(buf, cap, "%s", t);
+    return buf;
+  }
+  return ipv4_str(ip, buf, cap);
+}
+
+const char *tv_endpoint_str(const struct tv *v, uint32_t ip, uint16_t port, char *buf, size_t cap)
+{
+  char a[INET6_ADDRSTRLEN];
+  tv_addr_str(v, ip, a, sizeof a);
+  if (ip >= 1 && ip <= v->na6) snprintf(buf, cap, "[%s]:%u", a, port);
+  else snprintf(buf, cap, "%s:%u", a, port);
+  return buf;
 }
 
 struct tv_entry *tv_add(struct tv *v, enum tv_kind kind, uint64_t t_us, int side)
@@ -69,6 +111,8 @@ static int conn_new(struct tv *v, const struct tv_tuple *tu)
   c->tu.set = true;
   c->first = v->n;
   c->flood = v->flood_mask && (tu->ip[0] & v->flood_mask) == v->flood_net;
+  if (v->flood6_set && tu->ip[0] >= 1 && tu->ip[0] <= v->na6 && !memcmp(v->a6[tu->ip[0] - 1], v->flood6, 6))
+    c->flood = true;
   c->num = c->flood ? ++v->nflood : ++v->nshown;
   return (int)v->nc++;
 }
@@ -83,7 +127,19 @@ const char *tv_conn_name(const struct tv *v, int conn, char *buf, size_t cap)
 struct tv_entry *tv_add_seg(struct tv *v, uint64_t t_us, int side, const uint8_t *pkt, size_t len)
 {
   struct tcp_packet p;
-  if (tcp_packet_decode(pkt, len, &p) != WIRE_OK) {
+  if (len > 0 && (pkt[0] >> 4) == 6) {
+    /* IPv6: the TCP segment after the extension chain, whatever its checksum
+     * (a capture on the sending host sees it unfinished: offload), as for a
+     * corrupted IPv4 packet below. */
+    struct ipv6_pkt ip6;
+    if (ipv6_decode(pkt, len, &ip6) != WIRE_OK || ip6.proto != IPPROTO_TCP_) return NULL;
+    if (tcp_decode(pkt + ip6.upper_off, ip6.upper_len, &p.tcp, &p.payload, &p.payload_len) != WIRE_OK)
+      return NULL;
+    memset(&p.ip, 0, sizeof p.ip);
+    p.ip.src = tv_addr6(v, ip6.h.src);
+    p.ip.dst = tv_addr6(v, ip6.h.dst);
+    if (!p.ip.src || !p.ip.dst) return NULL;
+  } else if (tcp_packet_decode(pkt, len, &p) != WIRE_OK) {
     /* A corrupted packet still deserves a line: decode without checksums. */
     struct ipv4_hdr ip;
     const uint8_t *pl;
@@ -449,9 +505,9 @@ static void conn_list(const struct tv *v, FILE *out)
       last_flood = c->num;
       continue;
     }
-    char a[16], b[16];
-    fprintf(out, "  c%-3d %s:%u <-> %s:%u\n", c->num, ipv4_str(c->tu.ip[0], a, sizeof a),
-            c->tu.port[0], ipv4_str(c->tu.ip[1], b, sizeof b), c->tu.port[1]);
+    char a[64], b[64];
+    fprintf(out, "  c%-3d %s <-> %s\n", c->num, tv_endpoint_str(v, c->tu.ip[0], c->tu.port[0], a, sizeof a),
+            tv_endpoint_str(v, c->tu.ip[1], c->tu.port[1], b, sizeof b));
   }
   if (first_flood)
     fprintf(out, v->zh ? "  f%d-f%d %d 个来自伪造源地址的连接 (洪泛)\n"
@@ -623,12 +679,12 @@ void tv_render_json(const struct tv *v, FILE *out)
   json_str(out, v->name[1]);
   fprintf(out, "],\"connections\":[");
   for (size_t k = 0; k < v->nc; k++) {
-    char nm[16], a[16], b[16];
+    char nm[16], a[64], b[64];
     const struct tv_conn *c = &v->c[k];
-    fprintf(out, "%s{\"name\":\"%s\",\"client\":\"%s:%u\",\"server\":\"%s:%u\",\"flood\":%s}",
-            k ? "," : "", tv_conn_name(v, (int)k, nm, sizeof nm), ipv4_str(c->tu.ip[0], a, sizeof a),
-            c->tu.port[0], ipv4_str(c->tu.ip[1], b, sizeof b), c->tu.port[1],
-            c->flood ? "true" : "false");
+    fprintf(out, "%s{\"name\":\"%s\",\"client\":\"%s\",\"server\":\"%s\",\"flood\":%s}",
+            k ? "," : "", tv_conn_name(v, (int)k, nm, sizeof nm),
+            tv_endpoint_str(v, c->tu.ip[0], c->tu.port[0], a, sizeof a),
+            tv_endpoint_str(v, c->tu.ip[1], c->tu.port[1], b, sizeof b), c->flood ? "true" : "false");
   }
   fprintf(out, "],\"events\":[\n");
   for (size_t i = 0; i < v->n; i++) {
@@ -792,9 +848,9 @@ void tv_render_svg(const struct tv *v, FILE *out)
   for (size_t k = 0; k < v->nc && conn_column(v); k++) {
     const struct tv_conn *c = &v->c[k];
     if (c->flood) { if (!first_flood) first_flood = c->num; last_flood = c->num; continue; }
-    char a[16], b[16];
-    snprintf(txt, sizeof txt, "c%d  %s:%u <-> %s:%u", c->num, ipv4_str(c->tu.ip[0], a, sizeof a),
-             c->tu.port[0], ipv4_str(c->tu.ip[1], b, sizeof b), c->tu.port[1]);
+    char a[64], b[64];
+    snprintf(txt, sizeof txt, "c%d  %s <-> %s", c->num, tv_endpoint_str(v, c->tu.ip[0], c->tu.port[0], a, sizeof a),
+             tv_endpoint_str(v, c->tu.ip[1], c->tu.port[1], b, sizeof b));
     svg_text(out, x_time, ly, "start", "#333", "", txt);
     ly += 18;
   }

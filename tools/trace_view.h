@@ -81,15 +81,31 @@ struct tv {
   int nshown;                /* connections drawn with a name (not flood) */
   int nflood;
   uint32_t flood_net, flood_mask; /* left-column addresses that are spoofed */
+  bool flood6_set;           /* and IPv6 ones in the /48 flood6 */
+  uint8_t flood6[6];
   bool verbose;              /* draw every flood segment */
   const char *title;         /* for --json: the scenario's name, about and claim */
   const char *about, *title_claim;
+  uint8_t (*a6)[16];         /* IPv6 addresses seen; address id k+1 is a6[k] */
+  size_t na6, a6cap;
 };
+
+/* IPv6 (issue 16): the 32-bit address fields of tuples and segments hold an
+ * IPv6 address as an id from tv_addr6, 1..TV_MAX_A6, inside 0.0.0.0/8 where
+ * no TCP endpoint's IPv4 address can be (RFC 1122 §3.2.1.3: "this network" is
+ * a source only while a host learns its address). */
+#define TV_MAX_A6 4096
+/* The id of IPv6 address a (added if new); 0 when the table is full. */
+uint32_t tv_addr6(struct tv *v, const uint8_t a[16]);
+/* "10.0.0.1" or "fd00::1" (an id of tv_addr6). */
+const char *tv_addr_str(const struct tv *v, uint32_t ip, char *buf, size_t cap);
+/* "10.0.0.1:80" or "[fd00::1]:80". */
+const char *tv_endpoint_str(const struct tv *v, uint32_t ip, uint16_t port, char *buf, size_t cap);
 
 void tv_init(struct tv *v);
 void tv_free(struct tv *v);
 struct tv_entry *tv_add(struct tv *v, enum tv_kind kind, uint64_t t_us, int side);
-/* Adds a segment from IPv4 bytes; NULL if they are not a TCP segment. */
+/* Adds a segment from IPv4 or IPv6 bytes; NULL if they are not a TCP segment. */
 struct tv_entry *tv_add_seg(struct tv *v, uint64_t t_us, int side, const uint8_t *pkt, size_t len);
 void tv_note(struct tv *v, uint64_t t_us, int side, const char *fmt, ...)
   __attribute__((format(printf, 4, 5)));

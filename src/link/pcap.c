@@ -33,9 +33,13 @@
 #define PCAP_MAX_RECORD 262144u
 
 #define ETHERTYPE_IPV4 0x0800
+#define ETHERTYPE_IPV6 0x86dd
 #define ETHERTYPE_VLAN 0x8100
 #define ETHERTYPE_QINQ 0x88a8
 #define BSD_AF_INET 2
+/* DLT_NULL's AF_INET6 is the capturing system's: 10 (Linux), 24 (NetBSD,
+ * OpenBSD), 28 (FreeBSD), 30 (macOS); libpcap's readers accept all four. */
+static bool bsd_af_inet6(uint32_t v) { return v == 10 || v == 24 || v == 28 || v == 30; }
 
 /* ---- writer ---- */
 
@@ -154,6 +158,7 @@ struct pcap_reader {
   bool swapped;      /* file byte order differs from ours */
   bool nsec;         /* timestamps in nanoseconds */
   int linktype;
+  bool want6;        /* pcap_reader_want_ipv6: yield IPv6 packets too */
   uint8_t *buf;
   size_t cap;
   uint64_t records;  /* records read, for error messages */
@@ -200,7 +205,7 @@ static bool supported_linktype(int lt)
 {
   return lt == PCAP_LINKTYPE_NULL || lt == PCAP_LINKTYPE_ETHERNET || lt == PCAP_LINKTYPE_RAW ||
          lt == PCAP_LINKTYPE_LINUX_SLL || lt == PCAP_LINKTYPE_IPV4 ||
-         lt == PCAP_LINKTYPE_LINUX_SLL2;
+         lt == PCAP_LINKTYPE_LINUX_SLL2 || lt == PCAP_LINKTYPE_IPV6;
 }
 
 struct pcap_reader *pcap_reader_open(const char *path, char *err, size_t errcap)
@@ -274,7 +279,7 @@ struct pcap_reader *pcap_reader_open(const char *path, char *err, size_t errcap)
   tmp.linktype = (int)(get_file32(&tmp, h + 20) & 0xffffu);
   if (!supported_linktype(tmp.linktype)) {
     set_err(err, errcap, "%s: unsupported link type %d (supported: 0 NULL, 1 Ethernet, "
-            "101 RAW, 113 SLL, 228 IPv4, 276 SLL2)", path, tmp.linktype);
+            "101 RAW, 113 SLL, 228 IPv4, 229 IPv6, 276 SLL2)", path, tmp.linktype);
     goto fail;
   }
   struct pcap_reader *r = malloc(sizeof *r);
@@ -313,9 +318,19 @@ static size_t trim_to_ipv4(const uint8_t *pkt, size_t len)
   return (size_t)(payload - pkt) + plen;
 }
 
+/* As trim_to_ipv4 for IPv6: the fixed header's Payload Length says where the
+ * datagram ends (a jumbogram's 0 and a short record are left whole). */
+static size_t trim_to_ipv6(const uint8_t *pkt, size_t len)
+{
+  if (len < 40 || (pkt[0] >> 4) != 6)
+    return len;
+  size_t want = 40 + get_be16(pkt + 4);
+  return want > 40 && want < len ? want : len;
+}
+
 /* The IPv4 packet inside a record: 1 with *off and *len set, 0 when the record carries
- * something else (ARP, IPv6, ...), -1 when shorter than its link header. The link
- * headers are not IP bytes, so reading them here does not bypass src/wire. */
+ * something else (ARP, IPv6 unless want6, ...), -1 when shorter than its link header.
+ * The link headers are not IP bytes, so reading them here does not bypass src/wire. */
 static int strip_link(const struct pcap_reader *r, const uint8_t *p, size_t n,
                       size_t *off, size_t *len, char *err, size_t errcap)
 {
@@ -325,10 +340,17 @@ static int strip_link(const struct pcap_reader *r, const uint8_t *p, size_t n,
   case PCAP_LINKTYPE_RAW:
   case PCAP_LINKTYPE_IPV4:
     /* RAW may also carry IPv6: the version nibble tells them apart (no link header). */
-    if (n == 0 || (r->linktype == PCAP_LINKTYPE_RAW && (p[0] >> 4) != 4))
+    if (n == 0 || (r->linktype == PCAP_LINKTYPE_RAW && (p[0] >> 4) != 4 &&
+                   !(r->want6 && (p[0] >> 4) == 6)))
       return 0;
     *off = 0;
-    *len = n;
+    *len = (p[0] >> 4) == 6 ? trim_to_ipv6(p, n) : n;
+    return 1;
+  case PCAP_LINKTYPE_IPV6:
+    if (n == 0 || !r->want6 || (p[0] >> 4) != 6)
+      return 0;
+    *off = 0;
+    *len = trim_to_ipv6(p, n);
     return 1;
   case PCAP_LINKTYPE_ETHERNET:
     if (n < 14)
@@ -364,13 +386,21 @@ static int strip_link(const struct pcap_reader *r, const uint8_t *p, size_t n,
       goto short_hdr;
     hdr = 4;
     bool inet = get_le32(p) == BSD_AF_INET || get_be32(p) == BSD_AF_INET;
-    proto = inet ? ETHERTYPE_IPV4 : 0;
+    bool inet6 = bsd_af_inet6(get_le32(p)) || bsd_af_inet6(get_be32(p));
+    proto = inet ? ETHERTYPE_IPV4 : inet6 ? ETHERTYPE_IPV6 : 0;
     break;
   }
   default:
     return 0;
   }
-  if (proto != ETHERTYPE_IPV4 || n == hdr)
+  if (n == hdr)
+    return 0;
+  if (proto == ETHERTYPE_IPV6 && r->want6 && (p[hdr] >> 4) == 6) {
+    *off = hdr;
+    *len = trim_to_ipv6(p + hdr, n - hdr);
+    return 1;
+  }
+  if (proto != ETHERTYPE_IPV4)
     return 0;
   *off = hdr;
   *len = trim_to_ipv4(p + hdr, n - hdr);
@@ -488,6 +518,8 @@ static int ng_next(struct pcap_reader *r, uint64_t *ts_us, const uint8_t **pkt, 
     return 1;
   }
 }
+
+void pcap_reader_want_ipv6(struct pcap_reader *r, bool on) { r->want6 = on; }
 
 int pcap_reader_next(struct pcap_reader *r, uint64_t *ts_us, const uint8_t **pkt,
                      size_t *len, char *err, size_t errcap)

@@ -8,6 +8,7 @@
  * it yields the IPv4 packet of each record. */
 #ifndef USTCP_PCAP_H
 #define USTCP_PCAP_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #define PCAP_LINKTYPE_RAW 101
 #define PCAP_LINKTYPE_LINUX_SLL 113
 #define PCAP_LINKTYPE_IPV4 228
+#define PCAP_LINKTYPE_IPV6 229
 #define PCAP_LINKTYPE_LINUX_SLL2 276
 
 struct pcap_writer;
@@ -40,5 +42,10 @@ struct pcap_reader *pcap_reader_open(const char *path, char *err, size_t errcap)
 int pcap_reader_next(struct pcap_reader *r, uint64_t *ts_us, const uint8_t **pkt,
                      size_t *len, char *err, size_t errcap);
 int pcap_reader_linktype(const struct pcap_reader *r);
+/* Issue 16: from now on pcap_reader_next yields IPv6 packets as well (RAW with
+ * version 6, EtherType 0x86dd, SLL/SLL2 protocol 0x86dd, DLT_NULL's AF_INET6
+ * values), trimmed to their Payload Length; the caller tells the families apart
+ * by the version nibble. Off by default (the readers that know IPv4 only). */
+void pcap_reader_want_ipv6(struct pcap_reader *r, bool on);
 void pcap_reader_close(struct pcap_reader *r);
 #endif

@@ -37,6 +37,7 @@
 #include <strings.h>
 
 #include "wire/wire.h"
+#include "wire/ipv6.h"
 
 /* Memory bound: packets in flight beyond this are dropped (counted as queue drops),
  * so a runaway sender cannot exhaust memory. */
@@ -70,6 +71,8 @@ struct sim_link {
 struct sim_host {
   char *name;
   uint32_t addr;
+  bool has6;                /* addr6 set (sim_set_host_addr6) */
+  uint8_t addr6[16];
   struct sim_host_ops ops;
   void *ctx;
   /* Livelock guard: set after poll() at polled_at_us, cleared when a packet is
@@ -267,6 +270,18 @@ int sim_add_host(struct sim_net *net, const char *name, uint32_t addr,
   return id;
 }
 
+int sim_set_host_addr6(struct sim_net *net, int host, const uint8_t addr6[16])
+{
+  if (host < 0 || host >= net->nhosts)
+    return -1;
+  for (int i = 0; i < net->nhosts; i++)
+    if (i != host && net->hosts[i].has6 && memcmp(net->hosts[i].addr6, addr6, 16) == 0)
+      return -1;
+  memcpy(net->hosts[host].addr6, addr6, 16);
+  net->hosts[host].has6 = true;
+  return 0;
+}
+
 int sim_host_by_name(const struct sim_net *net, const char *name)
 {
   if (!net || !name)
@@ -362,15 +377,25 @@ static void tap(struct sim_net *net, int from, int to, enum sim_fate fate,
 
 bool sim_seg_matches(const uint8_t *pkt, size_t len, enum sim_seg_kind kind)
 {
-  struct ipv4_hdr ip;
   const uint8_t *seg;
   size_t seg_len;
-  if (ipv4_decode(pkt, len, &ip, &seg, &seg_len) != WIRE_OK || ip.proto != IPPROTO_TCP_)
-    return false;
-  /* A non-first fragment holds no TCP header; a first fragment may hold a partial
-   * one. The stack does not reassemble, so neither does the classifier. */
-  if ((ip.flags & IPV4_FLAG_MF) || ip.frag_off != 0)
-    return false;
+  if (len > 0 && (pkt[0] >> 4) == 6) {
+    /* IPv6: the TCP header after the extension chain; a fragment (refused by
+     * ipv6_decode) is not classified, as for IPv4 below. */
+    struct ipv6_pkt ip6;
+    if (ipv6_decode(pkt, len, &ip6) != 0 || ip6.proto != IPPROTO_TCP_)
+      return false;
+    seg = pkt + ip6.upper_off;
+    seg_len = ip6.upper_len;
+  } else {
+    struct ipv4_hdr ip;
+    if (ipv4_decode(pkt, len, &ip, &seg, &seg_len) != WIRE_OK || ip.proto != IPPROTO_TCP_)
+      return false;
+    /* A non-first fragment holds no TCP header; a first fragment may hold a partial
+     * one. The stack does not reassemble, so neither does the classifier. */
+    if ((ip.flags & IPV4_FLAG_MF) || ip.frag_off != 0)
+      return false;
+  }
   struct tcp_hdr th;
   const uint8_t *data;
   size_t data_len;
@@ -520,6 +545,17 @@ int sim_parse_drop_rule(const struct sim_net *net, const char *spec,
  * routed at all (not a valid IPv4 header). */
 static int route_of(const struct sim_net *net, const uint8_t *pkt, size_t len)
 {
+  if (len > 0 && (pkt[0] >> 4) == 6) {
+    /* IPv6: routed by the fixed header's destination alone (a router does not
+     * look past it, RFC 8200 §4), so a packet whose chain ustcp refuses still
+     * travels and is refused by its receiver. */
+    if (len < IPV6_HDR_LEN)
+      return -2;
+    for (int i = 0; i < net->nhosts; i++)
+      if (net->hosts[i].has6 && memcmp(net->hosts[i].addr6, pkt + 24, 16) == 0)
+        return i;
+    return -1;
+  }
   struct ipv4_hdr ip;
   const uint8_t *payload;
   size_t plen;

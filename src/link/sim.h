@@ -1,7 +1,8 @@
 /* src/link/sim: an in-memory IPv4 network of several hosts with a virtual clock.
  *
  * Each host has an address and a receive callback; packets sent by a host are
- * routed by their IPv4 destination address. Each direction between two hosts is a
+ * routed by their IPv4 destination address, or by their IPv6 destination for a
+ * host given one with sim_set_host_addr6. Each direction between two hosts is a
  * link with its own configuration: one-way delay (+ uniform jitter), bandwidth
  * (serialisation delay, FIFO), a queue limit (tail drop), and probabilities of loss,
  * duplication, reordering (extra delay) and corruption (one byte flipped); the
@@ -82,6 +83,10 @@ void sim_free(struct sim_net *net);
  * logs, copied). Returns the host id (0, 1, ...) or -1 when full / duplicate address. */
 int sim_add_host(struct sim_net *net, const char *name, uint32_t addr,
                  const struct sim_host_ops *ops, void *ctx);
+/* Gives a host an IPv6 address too (issue 16): packets whose version is 6 are
+ * routed by their IPv6 destination. Returns 0, or -1 for no such host or an
+ * address another host has. */
+int sim_set_host_addr6(struct sim_net *net, int host, const uint8_t addr6[16]);
 int sim_host_by_name(const struct sim_net *net, const char *name);
 const char *sim_host_name(const struct sim_net *net, int host);
 
@@ -98,7 +103,7 @@ void sim_set_link_seed(struct sim_net *net, int from, int to, uint64_t seed);
 /* Mutable access, e.g. to take a link down and up during a run. */
 struct sim_link_cfg *sim_link(struct sim_net *net, int from, int to);
 
-/* Sends a packet from a host; the destination is read from the IPv4 header.
+/* Sends a packet from a host; the destination is read from the IPv4 (or IPv6) header.
  * Copies the bytes. Returns 0, or -1 for a packet too short to route. */
 int sim_send(struct sim_net *net, int from_host, const uint8_t *pkt, size_t len);
 
@@ -142,7 +147,7 @@ int sim_parse_drop_rule(const struct sim_net *net, const char *spec,
                         struct sim_drop_rule *out, char *err, size_t errcap);
 /* Adds a rule (copied). Returns 0 or -1 when too many rules (limit 32). */
 int sim_add_drop_rule(struct sim_net *net, const struct sim_drop_rule *rule);
-/* Classifies a packet (IPv4+TCP) the way rules see it; false if not TCP. */
+/* Classifies a packet (IPv4 or IPv6, then TCP) the way rules see it; false if not TCP. */
 bool sim_seg_matches(const uint8_t *pkt, size_t len, enum sim_seg_kind kind);
 
 void sim_set_tap(struct sim_net *net, sim_tap_fn tap, void *ctx);

@@ -3,9 +3,13 @@
  *   LD_PRELOAD=libustcp_preload.so USTCP_TUN=ustcp0 program ...
  *
  * moves the program's AF_INET SOCK_STREAM sockets onto one ustcp stack on a TUN
- * device; every other descriptor (files, pipes, UNIX and UDP sockets, IPv6, DNS)
- * stays with the kernel, and so does TCP to loopback or to a bound address that
- * is not the stack's. docs/PRELOAD.md is the user's page; this comment is the map.
+ * device, and its AF_INET6 ones too when the stack has an IPv6 address
+ * (USTCP_ADDR6, issue 16); every other descriptor (files, pipes, UNIX and UDP
+ * sockets, IPv6 without USTCP_ADDR6, DNS) stays with the kernel, and so does TCP
+ * to loopback (127/8, ::1, ::ffff:127.x) or to a bound address that is not the
+ * stack's. An AF_INET6 socket speaks sockaddr_in6 both ways and behaves as
+ * Linux's: IPv4 peers of a [::] listener show as ::ffff:a.b.c.d, connect() to
+ * ::ffff:a.b.c.d speaks IPv4, IPV6_V6ONLY keeps it to IPv6. docs/PRELOAD.md is the user's page; this comment is the map.
  *
  * Descriptors. Each ustcp socket is shown to the program as a real kernel
  * descriptor: one end (app_fd) of a UNIX socketpair, whose readiness mirrors the
@@ -123,6 +127,7 @@ struct psock {
   bool readable, unwritable;/* what the mirror shows now */
   bool placed;              /* bound or connected: can no longer move to the kernel */
   bool listening;
+  int family;               /* AF_INET or AF_INET6: the program's view */
   uint64_t rcvtimeo_us, sndtimeo_us;  /* SO_RCVTIMEO / SO_SNDTIMEO, 0 = none */
   struct saved_opt opts[8]; /* options set before the socket was placed (replayed
                                if it moves to the kernel) */
@@ -136,6 +141,8 @@ static pthread_cond_t ready_cond = PTHREAD_COND_INITIALIZER;
 static struct ustcp_loop *loop;
 static struct ustcp_stack *stack;
 static uint32_t stack_addr;
+static bool stack_has6;               /* USTCP_ADDR6 given */
+static uint8_t stack_addr6[16];
 static int init_state;      /* 0 not tried, 1 up, -errno failed */
 static bool in_child;       /* after fork(): the stack is the parent's */
 static bool debug;
@@ -281,6 +288,17 @@ static int stack_init(void)
   if (getenv("USTCP_MTU")) c.mtu = (uint16_t)atoi(getenv("USTCP_MTU"));
   if (getenv("USTCP_PCAP")) c.pcap_path = getenv("USTCP_PCAP");
   if (getenv("USTCP_SEED")) c.seed = strtoull(getenv("USTCP_SEED"), NULL, 0);
+  /* IPv6 (issue 16): USTCP_ADDR6 for the stack, USTCP_PEER6 for the kernel
+   * side (added as a /64 when the device is configured). */
+  const char *a6 = getenv("USTCP_ADDR6"), *p6 = getenv("USTCP_PEER6");
+  if (a6 && *a6) {
+    if (inet_pton(AF_INET6, a6, c.addr6) != 1) say("USTCP_ADDR6=%s is not an IPv6 address; no IPv6", a6);
+    else {
+      stack_has6 = true;
+      memcpy(stack_addr6, c.addr6, 16);
+      if (p6 && *p6 && inet_pton(AF_INET6, p6, c.peer6) != 1) say("USTCP_PEER6=%s is not an IPv6 address", p6);
+    }
+  }
   static struct ustcp_config sc;
   ustcp_config_default(&sc);
   c.stack_cfg = &sc;
@@ -309,6 +327,8 @@ static int stack_init(void)
 }
 
 static bool active(void) { return getenv("USTCP_TUN") && *getenv("USTCP_TUN"); }
+/* AF_INET6 sockets go to ustcp when the stack is to have an IPv6 address. */
+static bool active6(void) { return getenv("USTCP_ADDR6") && *getenv("USTCP_ADDR6"); }
 
 /* Makes the program-facing descriptor and the mirror for ustcp socket ufd.
  * Returns the program's fd or -errno (lock held). */
@@ -329,6 +349,7 @@ static int psock_new(int ufd, bool nonblock, bool cloexec)
   if (!cloexec) real_fcntl(sv[0], F_SETFD, 0);
   p->ufd = ufd;
   p->refs = 1;
+  p->family = AF_INET;      /* AF_INET6 set by socket() and accept() */
   p->mirror_fd = mfd;
   p->peer_fd = sv[1];
   p->nonblock = nonblock;
@@ -378,7 +399,7 @@ EXPORT int socket(int domain, int type, int protocol)
 {
   NEED_REAL();
   int kind = type & 0xf;
-  if (!active() || domain != AF_INET || kind != SOCK_STREAM ||
+  if (!active() || (domain != AF_INET && !(domain == AF_INET6 && active6())) || kind != SOCK_STREAM ||
       (protocol != 0 && protocol != IPPROTO_TCP) || in_child)
     return real_socket(domain, type, protocol);
   pthread_mutex_lock(&big_lock);
@@ -391,6 +412,7 @@ EXPORT int socket(int domain, int type, int protocol)
     else {
       fd = psock_new(u, type & SOCK_NONBLOCK, type & SOCK_CLOEXEC);
       if (fd < 0) ustcp_close(stack, u);
+      else lookup(fd)->family = domain;
     }
   }
   pthread_mutex_unlock(&big_lock);
@@ -405,7 +427,7 @@ static int move_to_kernel(int fd, struct psock *p)
     say("fd %d: cannot move a duplicated socket to the kernel", fd);
     return -EOPNOTSUPP;
   }
-  int k = real_socket(AF_INET, SOCK_STREAM | (p->nonblock ? SOCK_NONBLOCK : 0), 0);
+  int k = real_socket(p->family, SOCK_STREAM | (p->nonblock ? SOCK_NONBLOCK : 0), 0);
   if (k < 0) return -errno;
   for (int i = 0; i < p->nopts; i++)
     real_setsockopt(k, p->opts[i].level, p->opts[i].name, &p->opts[i].val, sizeof(int));
@@ -428,9 +450,54 @@ static bool for_kernel(uint32_t ip)
   return (ip >> 24) == 127 || (ip != 0 && ip != stack_addr);
 }
 
-static int to_uaddr(const struct sockaddr *sa, socklen_t len, struct ustcp_addr *out)
+static bool is_v4mapped(const uint8_t a[16])
+{
+  static const uint8_t pre[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return !memcmp(a, pre, 12);
+}
+static uint32_t v4_of(const uint8_t a[16])
+{
+  return (uint32_t)a[12] << 24 | (uint32_t)a[13] << 16 | (uint32_t)a[14] << 8 | a[15];
+}
+
+/* An address that belongs to the kernel (bind): loopback, or not the stack's. */
+static bool for_kernel_addr(const struct ustcp_addr *a)
+{
+  static const uint8_t any6[16], lo6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  if (a->family != USTCP_AF_INET6) return for_kernel(a->ip);
+  if (is_v4mapped(a->ip6)) return for_kernel(v4_of(a->ip6));
+  if (!memcmp(a->ip6, any6, 16)) return false;
+  return !memcmp(a->ip6, lo6, 16) || memcmp(a->ip6, stack_addr6, 16) != 0;
+}
+/* A destination on this host (connect): 127/8, ::1, ::ffff:127.x. */
+static bool loopback_addr(const struct ustcp_addr *a)
+{
+  static const uint8_t lo6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  if (a->family != USTCP_AF_INET6) return (a->ip >> 24) == 127;
+  if (is_v4mapped(a->ip6)) return (v4_of(a->ip6) >> 24) == 127;
+  return !memcmp(a->ip6, lo6, 16);
+}
+
+/* The program's sockaddr as ustcp's. An AF_INET6 socket takes sockaddr_in6 only
+ * (Linux's inet6_bind and tcp_v6_connect: shorter than SIN6_LEN_RFC2133, 24
+ * bytes, is EINVAL; another family EAFNOSUPPORT); ustcp gives v4-mapped
+ * addresses their Linux meaning. */
+static int to_uaddr(const struct psock *p, const struct sockaddr *sa, socklen_t len,
+                    struct ustcp_addr *out)
 {
   if (!sa) return -EFAULT;
+  if (p->family == AF_INET6) {
+    if (len < 24) return -EINVAL;
+    if (sa->sa_family != AF_INET6) return -EAFNOSUPPORT;
+    struct sockaddr_in6 in6;
+    memset(&in6, 0, sizeof in6);
+    memcpy(&in6, sa, len < sizeof in6 ? len : sizeof in6);
+    memset(out, 0, sizeof *out);
+    out->family = USTCP_AF_INET6;
+    memcpy(out->ip6, &in6.sin6_addr, 16);
+    out->port = ntohs(in6.sin6_port);
+    return 0;
+  }
   if (len < sizeof(struct sockaddr_in)) return -EINVAL;
   if (sa->sa_family != AF_INET) return -EAFNOSUPPORT;
   const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
@@ -440,9 +507,28 @@ static int to_uaddr(const struct sockaddr *sa, socklen_t len, struct ustcp_addr 
   return 0;
 }
 
-static void from_uaddr(const struct ustcp_addr *a, struct sockaddr *sa, socklen_t *len)
+static void from_uaddr(const struct psock *p, const struct ustcp_addr *a, struct sockaddr *sa,
+                       socklen_t *len)
 {
   if (!sa || !len) return;
+  if (p->family == AF_INET6) {
+    /* IPv4 endpoints of an AF_INET6 socket as ::ffff:a.b.c.d; "any" as :: */
+    struct sockaddr_in6 in6;
+    memset(&in6, 0, sizeof in6);
+    in6.sin6_family = AF_INET6;
+    in6.sin6_port = htons(a->port);
+    if (a->family == USTCP_AF_INET6) {
+      memcpy(&in6.sin6_addr, a->ip6, 16);
+    } else if (a->ip) {
+      uint8_t *b = (uint8_t *)&in6.sin6_addr;
+      b[10] = b[11] = 0xff;
+      b[12] = (uint8_t)(a->ip >> 24); b[13] = (uint8_t)(a->ip >> 16);
+      b[14] = (uint8_t)(a->ip >> 8); b[15] = (uint8_t)a->ip;
+    }
+    memcpy(sa, &in6, *len < sizeof in6 ? *len : sizeof in6);
+    *len = sizeof in6;
+    return;
+  }
   struct sockaddr_in in;
   memset(&in, 0, sizeof in);
   in.sin_family = AF_INET;
@@ -465,10 +551,10 @@ EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len)
   if (!p) return real_bind(fd, sa, len);
   if (in_child) return child_refuse(fd);
   struct ustcp_addr a;
-  int rc = to_uaddr(sa, len, &a);
+  int rc = to_uaddr(p, sa, len, &a);
   if (rc) return fail(-rc);
   pthread_mutex_lock(&big_lock);
-  if (for_kernel(a.ip) && !p->placed) {
+  if (for_kernel_addr(&a) && !p->placed) {
     rc = move_to_kernel(fd, p);
     pthread_mutex_unlock(&big_lock);
     return rc ? fail(-rc) : real_bind(fd, sa, len);
@@ -487,7 +573,16 @@ EXPORT int listen(int fd, int backlog)
   if (!p) return real_listen(fd, backlog);
   if (in_child) return child_refuse(fd);
   pthread_mutex_lock(&big_lock);
-  int rc = ustcp_listen(stack, p->ufd, backlog);
+  int rc = 0;
+  if (p->family == AF_INET6 && !p->placed) {
+    /* listen() without bind(): an ephemeral port on [::] (Linux's
+     * inet_autobind), not on 0.0.0.0 as ustcp_listen would bind */
+    struct ustcp_addr any6;
+    memset(&any6, 0, sizeof any6);
+    any6.family = USTCP_AF_INET6;
+    rc = ustcp_bind(stack, p->ufd, &any6);
+  }
+  if (rc == 0) rc = ustcp_listen(stack, p->ufd, backlog);
   if (rc == 0) { p->placed = true; p->listening = true; }
   after_op(p);
   pthread_mutex_unlock(&big_lock);
@@ -511,7 +606,8 @@ EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
       nfd = psock_new(u, flags & SOCK_NONBLOCK, flags & SOCK_CLOEXEC);
       if (nfd < 0) { ustcp_close(stack, u); break; }
       lookup(nfd)->placed = true;
-      from_uaddr(&peer, sa, len);
+      lookup(nfd)->family = p->family;
+      from_uaddr(p, &peer, sa, len);
       break;
     }
     nfd = u;
@@ -537,10 +633,10 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
   if (!p) return real_connect(fd, sa, len);
   if (in_child) return child_refuse(fd);
   struct ustcp_addr a;
-  int rc = to_uaddr(sa, len, &a);
+  int rc = to_uaddr(p, sa, len, &a);
   if (rc) return fail(-rc);
   pthread_mutex_lock(&big_lock);
-  if ((a.ip >> 24) == 127 && !p->placed) {
+  if (loopback_addr(&a) && !p->placed) {
     rc = move_to_kernel(fd, p);
     pthread_mutex_unlock(&big_lock);
     return rc ? fail(-rc) : real_connect(fd, sa, len);
@@ -701,7 +797,7 @@ EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr 
     struct ustcp_addr a = {0, 0};
     ustcp_getpeername(stack, p->ufd, &a);
     pthread_mutex_unlock(&big_lock);
-    from_uaddr(&a, sa, len);
+    from_uaddr(p, &a, sa, len);
   }
   return rc;
 }
@@ -1038,7 +1134,7 @@ EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
   int rc = 0, v = -1;
   pthread_mutex_lock(&big_lock);
   if (level == SOL_SOCKET && name == SO_TYPE) v = SOCK_STREAM;
-  else if (level == SOL_SOCKET && name == SO_DOMAIN) v = AF_INET;
+  else if (level == SOL_SOCKET && name == SO_DOMAIN) v = p->family;
   else if (level == SOL_SOCKET && name == SO_PROTOCOL) v = IPPROTO_TCP;
   else if (level == SOL_SOCKET && name == SO_ACCEPTCONN) v = p->listening;
   else if (level == IPPROTO_TCP && name == TCP_INFO) {
@@ -1079,7 +1175,7 @@ EXPORT int getsockname(int fd, struct sockaddr *sa, socklen_t *len)
   int rc = ustcp_getsockname(stack, p->ufd, &a);
   pthread_mutex_unlock(&big_lock);
   if (rc) return fail(-rc);
-  from_uaddr(&a, sa, len);
+  from_uaddr(p, &a, sa, len);
   return 0;
 }
 
@@ -1094,6 +1190,6 @@ EXPORT int getpeername(int fd, struct sockaddr *sa, socklen_t *len)
   int rc = ustcp_getpeername(stack, p->ufd, &a);
   pthread_mutex_unlock(&big_lock);
   if (rc) return fail(-rc);
-  from_uaddr(&a, sa, len);
+  from_uaddr(p, &a, sa, len);
   return 0;
 }

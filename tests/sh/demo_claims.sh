@@ -101,6 +101,10 @@ for s in $("$U" demo --list | awk '{print $1}'); do
   case " $must_claim " in *" $s "*) must=1 ;; esac
   if python3 "$tmp/check.py" "$s" "$tmp/$s.json" "$must"
   then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+  # Issue 16: every claim holds over IPv6 too (ustcp demo --ipv6).
+  "$U" demo --ipv6 --scenario "$s" --json > "$tmp/$s.6.json" || { fail=$((fail + 1)); echo "FAIL: $s --ipv6 exits non-zero"; continue; }
+  if python3 "$tmp/check.py" "$s --ipv6" "$tmp/$s.6.json" "$must"
+  then pass=$((pass + 1)); else fail=$((fail + 1)); fi
 done
 # The checker can fail: the old backlog-full story (c4 never reaches the server
 # before accept(); the SYN-ACK is not resent) and a wrong counter are caught.

@@ -36,6 +36,29 @@ golden "normal --lang zh" "$G/normal.zh.txt" "$U" demo --lang zh --no-color
 golden "custom drop + delay" "$G/custom-drop.txt" "$U" demo --drop client:data#1 --delay 20 --no-color
 golden "loss with a seed" "$G/loss-seed7.txt" "$U" demo --loss 0.2 --seed 7 --no-color
 
+# Issue 16: --ipv6. Goldens of four scenarios over IPv6 (fd00::1, fd00::2: MSS
+# 1440, segments of 1428 with timestamps, the flood from 2001:2::/48, the
+# self-connect through the loopback queue); and every scenario's --ipv6 diagram
+# is its IPv4 golden once addresses, the MSS option and the ephemeral ports
+# (RFC 6056 hashes the address bytes) are written the IPv4 way and runs of
+# spaces squeezed (column padding follows the names' lengths). data-loss is
+# left out of that comparison: its segment sizes follow the MSS (its golden
+# above covers it).
+for s in normal self-connect syn-flood data-loss; do
+  golden "scenario $s --ipv6" "$G/ipv6/$s.txt" "$U" demo --ipv6 --scenario "$s" --no-color
+done
+norm() {
+  sed -E -e 's/\[fd00::1\]/10.0.0.1/g; s/\[fd00::2\]/10.0.0.2/g; s/fd00::1/10.0.0.1/g; s/fd00::2/10.0.0.2/g' \
+         -e 's/mss 1440/mss 1460/g; s/:[45][0-9]{4}\b/:EPHEMERAL/g; s/ +/ /g' "$1"
+}
+for s in $scenarios; do
+  [ "$s" = data-loss ] && continue
+  "$U" demo --ipv6 --scenario "$s" --no-color > "$tmp/v6.txt" 2>&1 || { bad "$s --ipv6: exit $?"; continue; }
+  grep -q "fd00::" "$tmp/v6.txt" && ! grep -q "10\.0\.0\." "$tmp/v6.txt" || { bad "$s --ipv6 does not name the IPv6 hosts alone"; continue; }
+  if diff <(norm "$G/$s.txt") <(norm "$tmp/v6.txt") > "$tmp/diff.txt"; then ok
+  else bad "$s --ipv6 differs from its IPv4 golden beyond addresses, MSS and ports"; head -20 "$tmp/diff.txt"; fi
+done
+
 # Every scenario's default diagram names every state it passes through.
 for st in SYN_SENT SYN_RCVD ESTABLISHED FIN_WAIT_1 FIN_WAIT_2 CLOSE_WAIT LAST_ACK TIME_WAIT CLOSED; do
   grep -q "$st" "$G/normal.txt" && ok || bad "normal diagram lacks $st"
@@ -84,6 +107,24 @@ for w in "first handshake" "second handshake" "third handshake" "first wave" "se
   grep -q "$w" "$tmp/trace.txt" && ok || bad "ustcp trace of the demo pcap lacks '$w'"
 done
 
+# --ipv6 --pcap: IPv6 records that tshark decodes with good checksums, and
+# ustcp trace finds the [fd00::1] -> [fd00::2]:80 connection and its waves.
+"$U" demo --ipv6 --pcap "$tmp/d6.pcap" > /dev/null || bad "demo --ipv6 --pcap failed"
+if command -v tshark > /dev/null; then
+  n=$(tshark -r "$tmp/d6.pcap" -Y "ipv6 && tcp" 2>/dev/null | wc -l)
+  [ "$n" -ge 10 ] && ok || bad "tshark saw $n IPv6 TCP packets in the --ipv6 pcap"
+  if tshark -r "$tmp/d6.pcap" -o tcp.check_checksum:TRUE -V 2>&1 |
+       grep -Eiq 'malformed|\[(TCP )?checksum.*(bad|incorrect)|Bad checksum'; then
+    bad "tshark reports malformed packets or bad checksums in the --ipv6 pcap"
+  else ok; fi
+fi
+"$U" trace --list "$tmp/d6.pcap" | grep -q "\[fd00::1\]:[0-9]* -> \[fd00::2\]:80" && ok ||
+  bad "ustcp trace --list of the --ipv6 pcap lacks [fd00::1] -> [fd00::2]:80"
+"$U" trace --no-color "$tmp/d6.pcap" > "$tmp/trace6.txt" || bad "ustcp trace of the --ipv6 pcap failed"
+for w in "first handshake" "fourth wave" TIME_WAIT; do
+  grep -q "$w" "$tmp/trace6.txt" && ok || bad "ustcp trace of the --ipv6 pcap lacks '$w'"
+done
+
 # Bad input: one line naming the problem, exit 2.
 check_bad() {
   "$U" "$@" > "$tmp/o" 2> "$tmp/e"
@@ -103,5 +144,6 @@ check_bad trace
 check_bad frobnicate
 "$U" --help | grep -q "ustcp demo" && ok || bad "ustcp --help lacks demo"
 "$U" demo --help | grep -q -- "--scenario" && ok || bad "demo --help lacks --scenario"
+"$U" demo --help | grep -q -- "--ipv6" && ok || bad "demo --help lacks --ipv6"
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

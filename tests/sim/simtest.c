@@ -13,8 +13,19 @@
  *     the latter two later (a connection whose socket() failed is not started);
  *     the data the stacks accepted must still arrive exactly once.
  *   --attack [--attack-land] [--attack-martians]   an attacker too (attack_event)
+ *   --ipv6-share P       the share of connections made over IPv6 (issue 16;
+ *                        default 0.5, 0 = IPv4 only as before)
+ *   --expect-ipv6        fail unless IPv6 connections completed and carried data
  *
  * One seed = one world:
+ *   - IPv4 and IPv6 together (issue 16): every host has both an IPv4 address
+ *     and fd00::N; each connection is drawn IPv6 with probability --ipv6-share
+ *     (from a generator of its own, so the share does not move the IPv4 draws).
+ *     A host listens either with one dual-stack [::]:80 socket (IPv4 clients
+ *     then show as ::ffff:a.b.c.d, as on Linux) or with 0.0.0.0:80 and an
+ *     IPV6_V6ONLY [::]:80; the accepted peer's address must be the client's, in
+ *     the family it connected with; the attacker forges IPv6 segments for IPv6
+ *     connections;
  *   - H hosts (stacks with tunables drawn from the seed: buffer sizes, MTU, window
  *     scaling, SYN cookies, queue limits, delayed ACK, initial cwnd, TIME_WAIT,
  *     RFC 1337, out-of-order limit), each with a listener;
@@ -67,6 +78,7 @@
 #include "ustcp.h"
 #include "link/sim.h"
 #include "wire/wire.h"
+#include "wire/ipv6.h"
 #include "stack/stack_check.h"
 
 #define MAX_HOSTS 12
@@ -94,8 +106,10 @@ struct options {
   bool attack_land;               /* --attack-land: also the stack's own address (LAND) */
   bool attack_martians;           /* --attack-martians: also martian sources */
   unsigned attack_mask;           /* --attack-classes MASK: classes 0-8 in use */
+  double ipv6_share;              /* --ipv6-share P */
+  bool expect_ipv6;               /* --expect-ipv6 */
 };
-static struct options opt = {1, 1, 0, 0, 0, 0, -1, -1, 0, 0, 0, false, false, false, 0x1ff};
+static struct options opt = {1, 1, 0, 0, 0, 0, -1, -1, 0, 0, 0, false, false, false, 0x1ff, 0.5, false};
 
 /* Allocation-failure injection (--fail-alloc, --fail-alloc-rate): one count and
  * one generator for all the stacks of a seed, apart from the world's generator. */
@@ -151,14 +165,19 @@ struct conn {
   bool cookie_reset;              /* a reordered segment failed the SYN cookie check */
   uint32_t cookie_children;       /* server connections made from a SYN cookie */
   bool awaiting;                  /* the client connected; its server side not yet accepted */
+  bool v6;                        /* made over IPv6 */
 };
 
 struct host {
   int id;
   uint32_t ip;
+  uint8_t ip6[16];                /* fd00::id+1 */
   struct ustcp_stack *st;
   struct ustcp_config cfg;
-  int lfd;
+  int lfd;                        /* 0.0.0.0:80, or [::]:80 dual-stack (dual) */
+  int lfd6;                       /* [::]:80 IPV6_V6ONLY beside lfd, -1 none */
+  bool dual;
+  bool accept_pending6;
   int *fd_ep;                     /* descriptor -> endpoint index, -1 */
   size_t fd_cap;
   uint8_t *cstate;                /* conn_id -> last state + 1 (0 = unseen) */
@@ -167,7 +186,8 @@ struct host {
   bool accept_pending;
 };
 
-/* Per-4-tuple wire state for the tap checks; side 0 is the lower (ip, port). */
+/* Per-4-tuple wire state for the tap checks; side 0 is the lower (ip, port).
+ * An IPv6 address is keyed as KEY6 | host (key6()), apart from every IPv4 one. */
 struct flow {
   struct flow *next;
   uint32_t ip[2];
@@ -213,6 +233,9 @@ struct world {
   uint64_t apps_done_at;
   int last_done_conn;             /* reported with -v: the slowest connection */
   uint64_t attacks[12];           /* attack segments injected, by class (attack_event) */
+  uint64_t rng6;                  /* draws the families (--ipv6-share) */
+  uint64_t conns6, ok6, bytes6, segs6, data_segs6;   /* IPv6: connections, ok, bytes, wire */
+  uint64_t icmp6_errors;          /* ICMPv6 errors sent (answers to corrupted headers) */
 };
 
 static struct world *W;
@@ -223,6 +246,7 @@ static struct {
   uint64_t slowest_us, slowest_seed;
   struct sim_stats sim;
   uint64_t attacks[12];
+  uint64_t conns6, ok6, bytes6, segs6, data_segs6, icmp6_errors;
 } total;
 
 /* ---------------------------------------------------------------- helpers */
@@ -237,6 +261,57 @@ static uint64_t below(uint64_t n) { return n ? rnd() % n : 0; }
 static uint64_t range(uint64_t lo, uint64_t hi) { return lo + below(hi - lo + 1); }
 static bool chance(double p) { return (double)(rnd() >> 11) * 0x1p-53 < p; }
 static uint64_t now(void) { return sim_now(W->net); }
+static bool chance6(double p)
+{
+  uint64_t z = (W->rng6 += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  return (double)(z >> 11) * 0x1p-53 < p;
+}
+
+/* IPv6 addresses in the tap's flow table and the cookie bookkeeping: KEY6 | host
+ * for a host's fd00::N (no host's IPv4 address is in 0xfd000000/8), KEY6_OTHER
+ * for any other address. */
+#define KEY6 0xfd000000u
+#define KEY6_OTHER 0xfdffffffu
+static uint32_t key6(const uint8_t a[16])
+{
+  for (int i = 0; i < W->nhosts; i++)
+    if (!memcmp(W->hosts[i].ip6, a, 16)) return KEY6 | (uint32_t)i;
+  return KEY6_OTHER;
+}
+static uint32_t host_key(int h, bool v6) { return v6 ? KEY6 | (uint32_t)h : W->hosts[h].ip; }
+
+/* An ICMPv6 error a host may send here: well formed, from its own address. */
+static bool icmp6_error_ok(const uint8_t *pkt, size_t len)
+{
+  struct ipv6_pkt ip;
+  struct icmp6_msg m;
+  if (ipv6_decode(pkt, len, &ip) != WIRE_OK || ip.proto != IPPROTO_ICMPV6_ || key6(ip.h.src) == KEY6_OTHER)
+    return false;
+  if (icmp6_decode(ip.h.src, ip.h.dst, pkt + ip.upper_off, ip.upper_len, &m) != WIRE_OK) return false;
+  return m.type == ICMP6_PARAM_PROB || m.type == ICMP6_DST_UNREACH;
+}
+
+/* tcp_packet_decode for either family: for IPv6 the TCP checksum over the
+ * RFC 8200 §8.1 pseudo-header is verified and ip.src/ip.dst are key6() keys. */
+static int decode_any(const uint8_t *pkt, size_t len, struct tcp_packet *p)
+{
+  if (len == 0 || (pkt[0] >> 4) != 6) return tcp_packet_decode(pkt, len, p);
+  struct ipv6_pkt ip;
+  int rc = ipv6_decode(pkt, len, &ip);
+  if (rc != WIRE_OK) return rc;
+  if (ip.proto != IPPROTO_TCP_) return WIRE_E_PROTO;
+  const uint8_t *seg = pkt + ip.upper_off;
+  uint32_t sum = ipv6_pseudo_sum(ip.h.src, ip.h.dst, (uint32_t)ip.upper_len, IPPROTO_TCP_);
+  if (inet_csum_fold(inet_csum_add(sum, seg, ip.upper_len)) != 0) return WIRE_E_TCP_CHECKSUM;
+  struct ipv4_hdr fake = {.version = 6, .ttl = ip.h.hop_limit, .tos = ip.h.tclass,
+                          .proto = IPPROTO_TCP_, .src = key6(ip.h.src), .dst = key6(ip.h.dst)};
+  rc = tcp_segment_decode_csum_verified(&fake, seg, ip.upper_len, p);
+  p->v6 = true;
+  return rc;
+}
 
 /* --trace ID: what the applications of connection ID do, step by step. */
 #define TR(p, ...) do {                                                        \
@@ -499,7 +574,7 @@ static struct flow *flow_get(const struct tcp_packet *p, int *side, bool create)
 static uint32_t host_mtu_of(uint32_t ip)
 {
   for (int i = 0; i < W->nhosts; i++)
-    if (W->hosts[i].ip == ip) return W->hosts[i].cfg.mtu;
+    if (W->hosts[i].ip == ip || (KEY6 | (uint32_t)i) == ip) return W->hosts[i].cfg.mtu;
   return 1500;
 }
 
@@ -509,9 +584,19 @@ static void tap(void *ctx, int from, int to, enum sim_fate fate, const uint8_t *
   (void)ctx; (void)to; (void)t_us;
   if (fate != SIM_SENT && fate != SIM_DELIVERED) return;
   struct tcp_packet p;
-  int rc = tcp_packet_decode(pkt, len, &p);
+  int rc = decode_any(pkt, len, &p);
+  if (fate == SIM_SENT && rc == WIRE_E_PROTO && len > 0 && (pkt[0] >> 4) == 6 && icmp6_error_ok(pkt, len)) {
+    /* IPv6 has no header checksum: a corrupted Next Header reaches the
+     * receiver, which answers Parameter Problem (RFC 8200 §4, code 1). */
+    W->icmp6_errors++;
+    return;
+  }
   if (fate == SIM_SENT) {
     W->segs++;
+    if (rc == WIRE_OK && p.v6) {
+      W->segs6++;
+      if (p.payload_len) W->data_segs6++;
+    }
     if (rc != WIRE_OK) {
       failf("host %d sent a packet that does not decode: %s", from, wire_strerror(rc));
       return;
@@ -563,7 +648,7 @@ static void tap(void *ctx, int from, int to, enum sim_fate fate, const uint8_t *
   if (!ack && !rst) failf("host %d sent a segment without ACK after the handshake (D2)", from);
   if (rst) return;
   uint32_t mss = f->mss[1 - d];
-  uint32_t own = host_mtu_of(p.ip.src) - 40;
+  uint32_t own = host_mtu_of(p.ip.src) - (p.v6 ? 60 : 40);   /* MSS: MTU - 60 over IPv6 */
   if (own < mss) mss = own;
   if (plen > mss)
     failf("host %d sent %u bytes of payload, MSS %u (port %u -> %u)", from, plen, mss, h->src_port, h->dst_port);
@@ -609,10 +694,10 @@ static void h_deliver(void *ctx, const uint8_t *pkt, size_t len, uint64_t t)
   if (after.syncookies_recv != before.syncookies_recv) {
     /* A connection made from a SYN cookie: noted on the client's connection. */
     struct tcp_packet p;
-    if (tcp_packet_decode(pkt, len, &p) == WIRE_OK)
+    if (decode_any(pkt, len, &p) == WIRE_OK)
       for (size_t i = W->neps; i-- > 0;) {
         struct ep *e = &W->eps[i];
-        if (e->client && e->lport == p.tcp.src_port && W->hosts[e->host].ip == p.ip.src &&
+        if (e->client && e->lport == p.tcp.src_port && host_key(e->host, p.v6) == p.ip.src &&
             e->conn >= 0) {
           W->conns[e->conn].cookie_children++;
           break;
@@ -626,10 +711,10 @@ static void h_deliver(void *ctx, const uint8_t *pkt, size_t len, uint64_t t)
    * A known limit of SYN cookies (RFC 4987 §3.6), not a bug: noted on the
    * connection so the final check accepts that reset. */
   struct tcp_packet p;
-  if (tcp_packet_decode(pkt, len, &p) != WIRE_OK) return;
+  if (decode_any(pkt, len, &p) != WIRE_OK) return;
   for (size_t i = W->neps; i-- > 0;) {
     struct ep *e = &W->eps[i];
-    if (e->client && e->lport == p.tcp.src_port && W->hosts[e->host].ip == p.ip.src &&
+    if (e->client && e->lport == p.tcp.src_port && host_key(e->host, p.v6) == p.ip.src &&
         e->conn >= 0) {
       W->conns[e->conn].cookie_reset = true;
       W->cookie_resets++;
@@ -691,10 +776,11 @@ static void on_ready(void *ctx, int fd, unsigned events)
 {
   struct host *h = ctx;
   (void)events;
-  if (fd == h->lfd) {
-    if (!h->accept_pending) {
-      h->accept_pending = true;
-      heap_push(now() + (chance(0.5) ? 0 : below(300 * MS)), A_ACCEPT, h->id, 0);
+  if (fd == h->lfd || (fd == h->lfd6 && h->lfd6 >= 0)) {
+    bool *pending = fd == h->lfd ? &h->accept_pending : &h->accept_pending6;
+    if (!*pending) {
+      *pending = true;
+      heap_push(now() + (chance(0.5) ? 0 : below(300 * MS)), A_ACCEPT, h->id, fd == h->lfd ? 0 : 1);
     }
     return;
   }
@@ -816,10 +902,29 @@ static void on_data(int e, const uint8_t *buf, size_t n)
         if (c->awaiting) { c->awaiting = false; W->awaiting--; }
         {
           struct ustcp_addr la, ra;
-          ustcp_getsockname(W->hosts[p->host].st, p->fd, &la);
-          ustcp_getpeername(W->hosts[p->host].st, p->fd, &ra);
+          memset(&la, 0, sizeof la);
+          memset(&ra, 0, sizeof ra);
+          int rl = ustcp_getsockname(W->hosts[p->host].st, p->fd, &la);
+          int rr = ustcp_getpeername(W->hosts[p->host].st, p->fd, &ra);
           p->lport = la.port;
           p->rport = ra.port;
+          /* The peer in the family it connected with: IPv6 as itself; IPv4 as
+           * itself on an IPv4 listener, as ::ffff:a.b.c.d on a dual-stack one
+           * (Linux's AF_INET6 socket). */
+          const struct host *ch = &W->hosts[c->chost];
+          static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+          bool okaddr;
+          if (c->v6)
+            okaddr = ra.family == USTCP_AF_INET6 && !memcmp(ra.ip6, ch->ip6, 16) &&
+                     la.family == USTCP_AF_INET6 && !memcmp(la.ip6, W->hosts[p->host].ip6, 16);
+          else if (ra.family == USTCP_AF_INET6)
+            okaddr = W->hosts[p->host].dual && !memcmp(ra.ip6, mapped, 12) &&
+                     ra.ip6[12] == (uint8_t)(ch->ip >> 24) && ra.ip6[13] == (uint8_t)(ch->ip >> 16) &&
+                     ra.ip6[14] == (uint8_t)(ch->ip >> 8) && ra.ip6[15] == (uint8_t)ch->ip;
+          else
+            okaddr = !W->hosts[p->host].dual && ra.ip == ch->ip && la.ip == W->hosts[p->host].ip;
+          if (rl || rr) okaddr = true;   /* reset meanwhile: ENOTCONN, nothing to compare */
+          if (!okaddr) { failf("conn %u (%s): the server sees the wrong peer or local address (families %d/%d, dual %d)", id, c->v6 ? "IPv6" : "IPv4", ra.family, la.family, W->hosts[p->host].dual); return; }
         }
         TR(p, "identified on host %d fd %d (mode %d, to send %llu, disrupted %d)", p->host, p->fd, (int)c->smode, (unsigned long long)c->s2c, c->disrupt_server);
         p->identified = true;
@@ -848,6 +953,7 @@ static void on_data(int e, const uint8_t *buf, size_t n)
   }
   p->got += n;
   W->bytes += n;
+  if (p->conn >= 0 && W->conns[p->conn].v6) W->bytes6 += n;
 }
 
 static void on_eof(int e)
@@ -868,6 +974,21 @@ static void on_eof(int e)
   else if ((uint64_t)o->fin_at != p->got)
     failf("conn %u: %s saw EOF after %" PRIu64 " bytes, peer sent %" PRId64 " before its FIN", c->id,
           p->client ? "client" : "server", p->got, o->fin_at);
+}
+
+/* Where connection c's client connects: the server's IPv4 or IPv6 address. */
+static struct ustcp_addr conn_dest(const struct conn *c)
+{
+  struct ustcp_addr to;
+  memset(&to, 0, sizeof to);
+  to.port = c->port;
+  if (c->v6) {
+    to.family = USTCP_AF_INET6;
+    memcpy(to.ip6, W->hosts[c->shost].ip6, 16);
+  } else {
+    to.ip = W->hosts[c->shost].ip;
+  }
+  return to;
 }
 
 static void ep_step_body(int e)
@@ -891,7 +1012,7 @@ static void ep_step_body(int e)
 
   if (!p->connected) {
     /* A non-blocking connect: the next connect() says how it went. */
-    struct ustcp_addr to = {W->hosts[W->conns[p->conn].shost].ip, W->conns[p->conn].port};
+    struct ustcp_addr to = conn_dest(&W->conns[p->conn]);
     int rc = ustcp_connect(st, p->fd, &to);
     if (rc == -EALREADY) {
       int ev = ustcp_sock_events(st, p->fd);
@@ -1056,15 +1177,17 @@ static void ep_step(int e)
   if (!W->eps[e].done) arm_intents(e);
 }
 
-static void do_accept(int hid)
+static void do_accept(int hid, int which)
 {
   struct host *h = &W->hosts[hid];
-  h->accept_pending = false;
+  int lfd = which ? h->lfd6 : h->lfd;
+  bool *pending = which ? &h->accept_pending6 : &h->accept_pending;
+  *pending = false;
   ustcp_poll(h->st, now());
   int n = (int)range(1, 8);
   while (n-- > 0) {
     struct ustcp_addr peer;
-    int fd = ustcp_accept(h->st, h->lfd, &peer);
+    int fd = ustcp_accept(h->st, lfd, &peer);
     if (fd == -EAGAIN) break;
     if (fd == -ENOMEM && AF.on) { AF.nomem_accept++; break; }   /* still queued: later */
     if (fd < 0) { failf("accept on host %d = %d", hid, fd); return; }
@@ -1073,9 +1196,9 @@ static void do_accept(int hid)
     W->eps[e].pauses = chance(0.2);
     schedule_step(e, now());
   }
-  if (ustcp_sock_events(h->st, h->lfd) & USTCP_POLLIN) {
-    h->accept_pending = true;
-    heap_push(now() + below(100 * MS), A_ACCEPT, hid, 0);
+  if (ustcp_sock_events(h->st, lfd) & USTCP_POLLIN) {
+    *pending = true;
+    heap_push(now() + below(100 * MS), A_ACCEPT, hid, which);
   }
   check_host(hid, "accept");
 }
@@ -1146,7 +1269,7 @@ static void start_conn(uint32_t ci)
   TR(p, "connect host %d -> %d port %u fd %d (mode %d, to send %llu, disrupted %d)", c->chost, c->shost, c->port, fd, (int)c->cmode, (unsigned long long)c->c2s, c->disrupt_client);
   keepalive_on(h->st, fd);
   setopts_random(h->st, fd);
-  struct ustcp_addr to = {W->hosts[c->shost].ip, c->port};
+  struct ustcp_addr to = conn_dest(c);
   int rc = ustcp_connect(h->st, fd, &to);
   W->started++;
   {
@@ -1183,6 +1306,7 @@ static void setup(uint64_t seed, uint32_t nconns, uint32_t nhosts)
 {
   W->seed = seed;
   W->rng = seed * 0x2545f4914f6cdd1dull + 7;
+  W->rng6 = seed * 0x9e3779b97f4a7c15ull + 16;
   W->net = sim_new(seed);
   W->nhosts = (int)nhosts;
   static const uint32_t rmems[] = {4096, 8192, 16384, 65536, 131072, 262144};
@@ -1193,6 +1317,9 @@ static void setup(uint64_t seed, uint32_t nconns, uint32_t nhosts)
     memset(h, 0, sizeof *h);
     h->id = i;
     h->ip = 0x0a000001u + (uint32_t)i;
+    h->ip6[0] = 0xfd;
+    h->ip6[15] = (uint8_t)(i + 1);
+    h->lfd6 = -1;
     struct ustcp_config *c = &h->cfg;
     ustcp_config_default(c);
     c->rmem_default = rmems[below(6)];
@@ -1217,12 +1344,36 @@ static void setup(uint64_t seed, uint32_t nconns, uint32_t nhosts)
     ustcp_set_event_cb(h->st, on_event, h);
     ustcp_set_ready_cb(h->st, on_ready, h);
     if (sim_add_host(W->net, "h", h->ip, &ops, h) != i) { failf("sim_add_host"); return; }
+    bool with6 = opt.ipv6_share > 0;
+    if (with6 && (ustcp_stack_add_addr6(h->st, h->ip6) || sim_set_host_addr6(W->net, i, h->ip6))) {
+      failf("IPv6 address for host %d", i);
+      return;
+    }
+    h->dual = with6 && chance6(0.5);
     h->lfd = ustcp_socket(h->st);
-    struct ustcp_addr la = {0, LISTEN_PORT};
+    struct ustcp_addr la;
+    memset(&la, 0, sizeof la);
+    la.port = LISTEN_PORT;
+    if (h->dual) la.family = USTCP_AF_INET6;        /* [::]: IPv4 too, as v4-mapped */
     keepalive_on(h->st, h->lfd);
-    if (ustcp_bind(h->st, h->lfd, &la) || ustcp_listen(h->st, h->lfd, (int)range(1, 256)))
+    int backlog = (int)range(1, 256);
+    if (ustcp_bind(h->st, h->lfd, &la) || ustcp_listen(h->st, h->lfd, backlog))
       failf("listen failed");
     fd_map(h, h->lfd, -1);
+    if (with6 && !h->dual) {
+      /* [::]:80 beside 0.0.0.0:80: IPV6_V6ONLY, or the two would clash. Linux
+       * needs nothing more (inet_csk_bind_conflict sees no overlap); ustcp's
+       * bind counts users per port, not per family, and needs SO_REUSEADDR. */
+      int one = 1;
+      h->lfd6 = ustcp_socket(h->st);
+      la.family = USTCP_AF_INET6;
+      keepalive_on(h->st, h->lfd6);
+      if (ustcp_setsockopt(h->st, h->lfd6, USTCP_IPPROTO_IPV6, USTCP_IPV6_V6ONLY, &one, sizeof one) ||
+          ustcp_setsockopt(h->st, h->lfd6, USTCP_SOL_SOCKET, USTCP_SO_REUSEADDR, &one, sizeof one) ||
+          ustcp_bind(h->st, h->lfd6, &la) || ustcp_listen(h->st, h->lfd6, backlog))
+        failf("IPv6 listen failed");
+      fd_map(h, h->lfd6, -1);
+    }
   }
   /* Links: one fault profile per seed, varied per link. */
   double severity = (double)below(100) / 100.0;
@@ -1272,6 +1423,8 @@ static void setup(uint64_t seed, uint32_t nconns, uint32_t nhosts)
       c->disrupt_server = !c->disrupt_client || chance(0.3);
     }
     c->expect_ok = !c->disrupt_client && !c->disrupt_server && !c->refused_expected;
+    c->v6 = chance6(opt.ipv6_share);
+    if (c->v6) W->conns6++;
     heap_push(below(span), A_START, (int)i, 0);
   }
   if (opt.attack) heap_push(below(1 * US), A_ATTACK, 0, 0);
@@ -1332,6 +1485,33 @@ static void attack_inject(int v, const struct tcp_hdr *h, const uint8_t *payload
   ustcp_input(W->hosts[v].st, pkt, (size_t)n, now());
 }
 
+/* The same over IPv6 (hop limit 64, no extension headers). */
+static void attack_inject6(int v, const struct tcp_hdr *h, const uint8_t *payload, size_t plen,
+                           const uint8_t src[16], const uint8_t dst[16])
+{
+  static uint8_t pkt[IPV6_HDR_LEN + TCP_MAX_HDR_LEN + 65536];
+  int n = tcp_encode6(h, payload, plen, src, dst, pkt + IPV6_HDR_LEN, sizeof pkt - IPV6_HDR_LEN);
+  if (n < 0 || n > 65535) return;
+  struct ipv6_hdr ih;
+  memset(&ih, 0, sizeof ih);
+  ih.payload_len = (uint16_t)n;
+  ih.next_header = IPPROTO_TCP_;
+  ih.hop_limit = 64;
+  memcpy(ih.src, src, 16);
+  memcpy(ih.dst, dst, 16);
+  if (ipv6_encode(&ih, pkt, IPV6_HDR_LEN) != IPV6_HDR_LEN) return;
+  W->touched = v;
+  ustcp_input(W->hosts[v].st, pkt, IPV6_HDR_LEN + (size_t)n, now());
+}
+
+/* Martian IPv6 sources (ip6.c drops them): ::, ::1, multicast, v4-mapped. */
+static const uint8_t attack_martians6[][16] = {
+  {0},
+  {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1},
+  {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1},
+  {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 1},
+};
+
 static void attack_event(void)
 {
   /* the next one, while applications run */
@@ -1347,6 +1527,8 @@ static void attack_event(void)
   struct host *vh = &W->hosts[p->host];
   int v = p->host;
   struct tcb *t = p->done ? NULL : sock_debug_tcb(vh->st, p->fd, NULL);
+  /* IPv6 forgeries for an IPv6 connection (a v4-mapped one is IPv4 on the wire) */
+  bool v6 = t ? t->remote.v6 != 0 : (p->conn >= 0 && W->conns[p->conn].v6);
   static uint8_t pay[4096];
   struct tcp_hdr h;
   memset(&h, 0, sizeof h);
@@ -1363,13 +1545,16 @@ static void attack_event(void)
     size_t plen = (size_t)below(200);
     for (size_t k = 0; k < plen; k++) pay[k] = (uint8_t)rnd();
     uint32_t src;
+    const uint8_t *src6 = vh->ip6;
     if (cls == 8) {
       int o = (int)below((uint64_t)W->nhosts);
       if (o == v) o = (o + 1) % W->nhosts;
       src = W->hosts[o].ip;
+      src6 = W->hosts[o].ip6;
       h.src_port = (uint16_t)range(1024, 65535);
     } else if (cls == 9) {
       src = attack_martians[below(sizeof attack_martians / sizeof attack_martians[0])];
+      src6 = attack_martians6[below(sizeof attack_martians6 / sizeof attack_martians6[0])];
       h.src_port = (uint16_t)range(1, 65535);
       static const uint8_t fl[] = {TCP_SYN, TCP_RST, TCP_ACK, TCP_SYN | TCP_ACK, TCP_RST | TCP_ACK};
       h.flags = fl[below(5)];
@@ -1380,21 +1565,34 @@ static void attack_event(void)
       h.src_port = h.dst_port;
       if (t && chance(0.5)) { h.src_port = h.dst_port = t->local.port; h.flags = chance(0.5) ? TCP_SYN : TCP_ACK; }
     }
-    attack_inject(v, &h, pay, plen, src, vh->ip);
+    if (v6) attack_inject6(v, &h, pay, plen, src6, vh->ip6);
+    else attack_inject(v, &h, pay, plen, src, vh->ip);
     W->attacks[cls]++;
   } else {
     if (!t || t->state < USTCP_ESTABLISHED || t->state == USTCP_TIME_WAIT || t->lst) return;
     /* the real peer's block: which bytes it has sent */
-    int ph = host_of_ip(t->remote.ip);
-    struct tcb *pt = ph >= 0 ? stack_lookup(W->hosts[ph].st, t->remote.ip, t->remote.port,
-                                            t->local.ip, t->local.port) : NULL;
+    struct tcb *pt = NULL;
+    struct ustcp_addr ra;
+    memset(&ra, 0, sizeof ra);
+    if (v6) {
+      /* The blocks hold IPv6 addresses as handles of their own stack: the peer's
+       * block is found through its application (none once it closed). */
+      ustcp_getpeername(vh->st, p->fd, &ra);
+      const struct ep *o = peer_of(p);
+      if (o && !o->done) pt = sock_debug_tcb(W->hosts[o->host].st, o->fd, NULL);
+    } else {
+      int ph = host_of_ip(t->remote.ip);
+      pt = ph >= 0 ? stack_lookup(W->hosts[ph].st, t->remote.ip, t->remote.port,
+                                  t->local.ip, t->local.port) : NULL;
+    }
     if (pt && pt->iss != t->irs) pt = NULL;      /* another incarnation */
     uint32_t sent_end = pt ? pt->snd_max - (pt->fin_sent ? 1u : 0u) : t->rcv_nxt;
     /* the window the real peer last advertised, as the wire checks know it */
     int d;
     struct tcp_packet fp;
     memset(&fp, 0, sizeof fp);
-    fp.ip.src = t->remote.ip; fp.ip.dst = t->local.ip;
+    fp.ip.src = v6 ? key6(ra.ip6) : t->remote.ip;
+    fp.ip.dst = v6 ? host_key(v, true) : t->local.ip;
     fp.tcp.src_port = t->remote.port; fp.tcp.dst_port = t->local.port;
     struct flow *f = flow_get(&fp, &d, false);
     int vd = 1 - d;                              /* the victim's side of the flow */
@@ -1469,13 +1667,14 @@ static void attack_event(void)
       pay[k] = stream_byte((uint32_t)p->conn, c2s, k_nxt + (uint64_t)(int64_t)(int32_t)(first + (uint32_t)k - t->rcv_nxt));
     for (unsigned i = 0; i < count && !W->failed; i++) {
       h.seq = seq;
-      attack_inject(v, &h, pay, plen, t->remote.ip, t->local.ip);
+      if (v6) attack_inject6(v, &h, pay, plen, ra.ip6, vh->ip6);
+      else attack_inject(v, &h, pay, plen, t->remote.ip, t->local.ip);
       W->attacks[cls]++;
     }
   }
   ustcp_get_stats(vh->st, &after);
   /* issue 10.1: a martian source is dropped at IP input; nothing answers it */
-  if (cls == 9 && after.ip_out != before.ip_out)
+  if (cls == 9 && (after.ip_out != before.ip_out || after.ip6_out != before.ip6_out))
     failf("host %d answered a segment from a martian source", v);
   if (after.tcp_out - before.tcp_out > 2 * (uint64_t)count + 64)
     failf("host %d sent %" PRIu64 " segments in answer to %u attack segments (class %u)", v,
@@ -1508,7 +1707,7 @@ static void run_action(const struct act *a)
     W->eps[a->idx].step_at = 0;
     ep_step(a->idx);
     break;
-  case A_ACCEPT: do_accept(a->idx); break;
+  case A_ACCEPT: do_accept(a->idx, a->idx2); break;
   case A_LINK_UP: link_event(a); break;
   case A_ATTACK: attack_event(); break;
   }
@@ -1608,8 +1807,10 @@ static void final_checks(void)
              (ce->mode != M_CLOSE && ce->got != c->s2c))
       failf("conn %u incomplete: c2s %" PRIu64 "/%" PRIu64 "/%" PRIu64 ", s2c %" PRIu64 "/%" PRIu64
             "/%" PRIu64, i, ce->sent, se->got, c->c2s, se->sent, ce->got, c->s2c);
-    else
+    else {
       W->ok_conns++;
+      if (c->v6) W->ok6++;
+    }
   }
 }
 
@@ -1653,6 +1854,7 @@ static int run_seed(uint64_t seed, uint32_t nconns, uint32_t nhosts)
     for (int i = 0; i < w.nhosts; i++) {
       ustcp_poll(w.hosts[i].st, now());
       if (ustcp_close(w.hosts[i].st, w.hosts[i].lfd) != 0) failf("close(listener)");
+      if (w.hosts[i].lfd6 >= 0 && ustcp_close(w.hosts[i].st, w.hosts[i].lfd6) != 0) failf("close(IPv6 listener)");
       check_host(i, "closing the listener");
     }
     uint64_t end = now() + 900 * US;
@@ -1719,6 +1921,12 @@ static int run_seed(uint64_t seed, uint32_t nconns, uint32_t nhosts)
   total.segs += w.segs;
   total.cookie_resets += w.cookie_resets;
   total.cookie_zombies += w.cookie_zombies;
+  total.conns6 += w.conns6;
+  total.ok6 += w.ok6;
+  total.bytes6 += w.bytes6;
+  total.segs6 += w.segs6;
+  total.data_segs6 += w.data_segs6;
+  total.icmp6_errors += w.icmp6_errors;
   if (w.apps_done_at > total.slowest_us) {
     total.slowest_us = w.apps_done_at;
     total.slowest_seed = seed;
@@ -1732,9 +1940,9 @@ static int run_seed(uint64_t seed, uint32_t nconns, uint32_t nhosts)
   int rc = 0;
   if (w.failed) {
     fprintf(stderr, "FAIL seed %" PRIu64 " at %.6f s: %s\n", seed, (double)now() / US, w.why);
-    fprintf(stderr, "replay: simtest --seed %" PRIu64 " --conns %u --hosts %u%s%s%s -v", seed, nconns, nhosts,
-            opt.attack ? " --attack" : "", opt.attack_land ? " --attack-land" : "",
-            opt.attack_martians ? " --attack-martians" : "");
+    fprintf(stderr, "replay: simtest --seed %" PRIu64 " --conns %u --hosts %u%s%s%s --ipv6-share %g -v", seed, nconns,
+            nhosts, opt.attack ? " --attack" : "", opt.attack_land ? " --attack-land" : "",
+            opt.attack_martians ? " --attack-martians" : "", opt.ipv6_share);
     if (opt.fail_alloc) fprintf(stderr, " --fail-alloc %" PRIu64, opt.fail_alloc);
     if (opt.fail_alloc_rate > 0) fprintf(stderr, " --fail-alloc-rate %g", opt.fail_alloc_rate);
     fprintf(stderr, "\n");
@@ -1770,6 +1978,8 @@ static void usage(void)
           "       ... [--fail-alloc N] [--fail-alloc-rate P]      (allocation failure)\n"
           "       --attack: an attacker injects into live connections; --attack-land,\n"
           "       --attack-martians: also the stack's own address, martian sources\n"
+          "       --ipv6-share P: the share of connections over IPv6 (default 0.5; 0 = IPv4\n"
+          "       only); --expect-ipv6: fail unless IPv6 connections completed with data\n"
           "Runs K seeds from N (default 1, 1). Under USTCP_SANITIZED=1 the default\n"
           "number of connections per seed is smaller.\n");
 }
@@ -1795,11 +2005,14 @@ int main(int argc, char **argv)
     else if (!strcmp(a, "--dump-at") && v) { opt.dump_at = strtod(v, NULL); i++; }
     else if (!strcmp(a, "--fail-alloc") && v) { opt.fail_alloc = strtoull(v, NULL, 0); i++; }
     else if (!strcmp(a, "--fail-alloc-rate") && v) { opt.fail_alloc_rate = strtod(v, NULL); i++; }
+    else if (!strcmp(a, "--ipv6-share") && v) { opt.ipv6_share = strtod(v, NULL); i++; }
+    else if (!strcmp(a, "--expect-ipv6")) opt.expect_ipv6 = true;
     else { usage(); return 2; }
   }
   bool sanitized = getenv("USTCP_SANITIZED") && strcmp(getenv("USTCP_SANITIZED"), "0");
   uint32_t conns = opt.conns ? opt.conns : (sanitized ? 60 : 200);
   uint32_t hosts = opt.hosts ? opt.hosts : 6;
+  if (!(opt.ipv6_share >= 0 && opt.ipv6_share <= 1)) { fprintf(stderr, "--ipv6-share: 0..1\n"); return 2; }
   if (hosts < 2 || hosts > MAX_HOSTS) { fprintf(stderr, "--hosts: 2..%d\n", MAX_HOSTS); return 2; }
   double t0 = wall();
   int failures = 0;
@@ -1824,6 +2037,14 @@ int main(int argc, char **argv)
          total.sim.dropped_loss, total.sim.duplicated, total.sim.corrupted, total.sim.reordered,
          total.sim.dropped_down, total.events, total.checks, wall() - t0, failures,
          total.cookie_resets, total.cookie_zombies, total.slowest_seed, (double)total.slowest_us / US);
+  printf("  IPv6 (share %g): %" PRIu64 " connections, %" PRIu64 " completed both ways, %" PRIu64
+         " bytes delivered, %" PRIu64 " segments (%" PRIu64 " with data), %" PRIu64
+         " ICMPv6 errors answering corrupted headers\n", opt.ipv6_share, total.conns6,
+         total.ok6, total.bytes6, total.segs6, total.data_segs6, total.icmp6_errors);
+  if (opt.expect_ipv6 && (total.ok6 == 0 || total.bytes6 == 0 || total.data_segs6 == 0)) {
+    printf("FAIL: --expect-ipv6, but no IPv6 connection completed with data\n");
+    failures++;
+  }
   if (opt.fail_alloc || opt.fail_alloc_rate > 0)
     printf("  allocation failure: %" PRIu64 " allocations, %" PRIu64 " failed by the test (all counted);"
            " -ENOMEM seen by socket %" PRIu64 ", send %" PRIu64 ", accept %" PRIu64 "; %" PRIu64

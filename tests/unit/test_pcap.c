@@ -117,6 +117,8 @@ static const char *save(const struct fbuf *f)
   return path;
 }
 
+static bool read_want6;   /* read_all asks for IPv6 packets too (pcap_reader_want_ipv6) */
+
 /* Reads every packet of path; checks each against want[i] (length wantn[i]) and
  * timestamps against ts[i] when given. Returns the packet count, or -1 on error. */
 static int read_all(const char *path, int linktype, const uint8_t *const *want,
@@ -130,6 +132,7 @@ static int read_all(const char *path, int linktype, const uint8_t *const *want,
     return -1;
   }
   CHECK_EQ(pcap_reader_linktype(r), linktype);
+  pcap_reader_want_ipv6(r, read_want6);
   int count = 0, rc;
   uint64_t t;
   const uint8_t *p;
@@ -708,12 +711,78 @@ static void test_tshark(void)
   }
 }
 
+/* Issue 16: with pcap_reader_want_ipv6 the reader yields IPv6 packets in every
+ * link type that can carry them (RAW by the version nibble, LINKTYPE_IPV6,
+ * EtherType 0x86dd with VLAN tags, SLL and SLL2 protocol 0x86dd, NULL with
+ * Linux's AF_INET6 10 and macOS's 30), trimmed to 40 + Payload Length (Ethernet
+ * padding and FCS cut); without it they stay skipped (the tests above). */
+static void test_ipv6_records(void)
+{
+  uint8_t a[2048];
+  size_t na = mkpkt(a, TCP_SYN, 50, 0);
+  uint8_t v6[80];
+  memset(v6, 0, sizeof v6);
+  v6[0] = 0x60;
+  v6[5] = 20;                       /* Payload Length 20: a bare TCP header */
+  v6[6] = 6;
+  v6[7] = 64;
+  v6[8] = 0xfd; v6[23] = 1;         /* fd00::1 -> fd00::2 */
+  v6[24] = 0xfd; v6[39] = 2;
+  for (int i = 40; i < 60; i++) v6[i] = (uint8_t)i;
+  memset(v6 + 60, 0xee, 20);        /* link padding / FCS past the datagram */
+  const size_t n6 = 60;
+  const uint8_t *want[3] = {a, v6, a};
+  size_t wantn[3] = {na, n6, na};
+  static struct fbuf f;
+
+  read_want6 = true;
+  file_header(&f, false, 0xa1b2c3d4u, PCAP_LINKTYPE_RAW);
+  record(&f, 1, 0, NULL, 0, a, na);
+  record(&f, 1, 1, NULL, 0, v6, n6);
+  record(&f, 1, 2, NULL, 0, a, na);
+  CHECK_EQ(read_all(save(&f), PCAP_LINKTYPE_RAW, want, wantn, NULL, 3), 3);
+  read_want6 = false;
+  CHECK_EQ(read_all(save(&f), PCAP_LINKTYPE_RAW, (const uint8_t *[]){a, a}, (size_t[]){na, na}, NULL, 2), 2);
+  read_want6 = true;
+
+  file_header(&f, false, 0xa1b2c3d4u, PCAP_LINKTYPE_IPV6);
+  record(&f, 1, 0, NULL, 0, v6, sizeof v6);
+  CHECK_EQ(read_all(save(&f), PCAP_LINKTYPE_IPV6, want + 1, wantn + 1, NULL, 1), 1);
+
+  uint8_t eth[18] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0x08, 0x00};
+  file_header(&f, false, 0xa1b2c3d4u, PCAP_LINKTYPE_ETHERNET);
+  record(&f, 1, 0, eth, 14, a, na);
+  eth[12] = 0x81; eth[13] = 0x00; eth[14] = 0; eth[15] = 7; eth[16] = 0x86; eth[17] = 0xdd;
+  record(&f, 1, 1, eth, 18, v6, sizeof v6);     /* padded: trimmed to 60 */
+  eth[12] = 0x08; eth[13] = 0x00;
+  record(&f, 1, 2, eth, 14, a, na);
+  CHECK_EQ(read_all(save(&f), PCAP_LINKTYPE_ETHERNET, want, wantn, NULL, 3), 3);
+
+  uint8_t sll[16] = {0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0x86, 0xdd};
+  file_header(&f, false, 0xa1b2c3d4u, PCAP_LINKTYPE_LINUX_SLL);
+  record(&f, 1, 0, sll, 16, v6, n6);
+  CHECK_EQ(read_all(save(&f), PCAP_LINKTYPE_LINUX_SLL, want + 1, wantn + 1, NULL, 1), 1);
+  uint8_t sll2[20] = {0x86, 0xdd, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6};
+  file_header(&f, true, 0xa1b2c3d4u, PCAP_LINKTYPE_LINUX_SLL2);
+  record(&f, 1, 0, sll2, 20, v6, n6);
+  CHECK_EQ(read_all(save(&f), PCAP_LINKTYPE_LINUX_SLL2, want + 1, wantn + 1, NULL, 1), 1);
+
+  uint8_t null_linux[4] = {10, 0, 0, 0}, null_mac[4] = {0, 0, 0, 30}, null_other[4] = {99, 0, 0, 0};
+  file_header(&f, false, 0xa1b2c3d4u, PCAP_LINKTYPE_NULL);
+  record(&f, 1, 0, null_linux, 4, v6, n6);
+  record(&f, 1, 1, null_other, 4, v6, n6);      /* not an address family we know: skipped */
+  record(&f, 1, 2, null_mac, 4, v6, n6);
+  CHECK_EQ(read_all(save(&f), PCAP_LINKTYPE_NULL, (const uint8_t *[]){v6, v6}, (size_t[]){n6, n6}, NULL, 2), 2);
+  read_want6 = false;
+}
+
 int main(void)
 {
   RUN(test_roundtrip);
   RUN(test_raw_big_endian_and_nsec);
   RUN(test_ethernet);
   RUN(test_cooked_and_null);
+  RUN(test_ipv6_records);
   RUN(test_errors);
   RUN(test_tshark);
   cleanup();
