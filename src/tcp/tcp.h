@@ -876,6 +876,7 @@ void rack_on_send(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32_t en
 void rack_on_ack(struct tcp_engine *e, struct tcb *t, const struct tcp_hdr *h,
                  const struct tcp_sack_block *prior, unsigned nprior, uint32_t prior_una);
 void rack_prune(struct tcp_engine *e, struct tcb *t);
+int rack_ack_rtt(const struct tcp_engine *e, const struct tcb *t, uint32_t ack, uint64_t *rtt_us);
 void rack_update_reo_wnd(struct tcp_engine *e, struct tcb *t, uint32_t prior_una);
 void rack_recovery_end(struct tcb *t);
 /* Steps 5-6: marks lost segments, arms the reordering timer; true if it

@@ -307,7 +307,15 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, const struct tcp_hd
     ring_release_empty(e, &t->sndbuf);
   }
   uint64_t rtt_us = 0;
-  if (t->rtt.timing && seq_geq(ack, t->rtt.seq)) {
+  int per_ack = rack_ack_rtt(e, t, ack, &rtt_us);
+  if (per_ack > 0) {
+    /* A sample from every ACK where the transmit times are on record (RACK's
+     * ranges), as Linux's tcp_clean_rtx_queue -> tcp_ack_update_rtt; the
+     * timed segment's own sample would be one of these. */
+    tcp_rtt_sample(e, t, rtt_us);
+    if (t->rtt.timing && seq_geq(ack, t->rtt.seq)) t->rtt.timing = false;
+    if (!rtt_us) rtt_us = 1;
+  } else if (t->rtt.timing && seq_geq(ack, t->rtt.seq)) {
     rtt_us = e->now_us - t->rtt.sent_us;
     tcp_rtt_sample(e, t, rtt_us);
     t->rtt.timing = false;

@@ -242,6 +242,24 @@ void rack_on_send(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32_t en
   }
 }
 
+/* Linux's tcp_clean_rtx_queue takes an RTT sample from every ACK that
+ * advances snd_una: the time since the first newly acknowledged segment was
+ * sent (seq_rtt_us from first_ackt), unless any acknowledged segment was
+ * retransmitted (Karn's rule, FLAG_RETRANS_DATA_ACKED). 1 and the sample in
+ * *rtt_us; 0 if the transmit times are not on record; -1 if retransmitted
+ * data is acknowledged. */
+int rack_ack_rtt(const struct tcp_engine *e, const struct tcb *t, uint32_t ack, uint64_t *rtt_us)
+{
+  const struct tcp_rack *r = t->rack;
+  if (!r || !r->n || !rack_enabled(e, t)) return 0;
+  uint32_t i = find_seg(r, t->snd_una);
+  if (i == r->n) return 0;
+  for (uint32_t k = i; k < r->n && seq_lt(r->seg[k].start, ack); k++)
+    if (r->seg[k].flags & RACK_SEG_RETRANS) return -1;
+  *rtt_us = e->now_us - r->seg[i].xmit_us;
+  return 1;
+}
+
 /* Bytes of [a, b) not covered by the scoreboard board[0..n). */
 static uint32_t unsacked_in(const struct tcp_sack_block *board, unsigned n, uint32_t a, uint32_t b)
 {
