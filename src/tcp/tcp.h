@@ -191,6 +191,8 @@ struct tcb {
   struct {
     uint32_t seq[TCP_PUSH_MARKS];
     uint16_t eor;                 /* bit i: seq[i] ends a record (MSG_EOR) */
+    uint16_t frame;               /* bit i: seq[i] only ends a TSO frame sent with PSH
+                                     (tcp_output.c, pm_frame_push), not a send call */
     uint8_t n;
   } pm;
   struct ring rcvbuf;             /* in-order bytes the application has not read */
@@ -877,6 +879,7 @@ void rack_on_ack(struct tcp_engine *e, struct tcb *t, const struct tcp_hdr *h,
                  const struct tcp_sack_block *prior, unsigned nprior, uint32_t prior_una);
 void rack_prune(struct tcp_engine *e, struct tcb *t);
 int rack_ack_rtt(const struct tcp_engine *e, const struct tcb *t, uint32_t ack, uint64_t *rtt_us);
+bool rack_resent_now(const struct tcp_engine *e, const struct tcb *t, uint32_t a, uint32_t b);
 void rack_update_reo_wnd(struct tcp_engine *e, struct tcb *t, uint32_t prior_una);
 void rack_recovery_end(struct tcb *t);
 /* Steps 5-6: marks lost segments, arms the reordering timer; true if it

@@ -281,6 +281,7 @@ void tcb_init_conn(struct tcp_engine *e, struct tcb *t)
   t->snd_buf_seq = t->iss + 1;
   t->pm.n = 0;        /* no push marks from an earlier sequence space */
   t->pm.eor = 0;
+  t->pm.frame = 0;
 }
 
 uint32_t tcb_send_space(const struct tcb *t)

@@ -376,6 +376,7 @@ static void pm_drop_front(struct tcb *t, unsigned k)
 {
   memmove(t->pm.seq, t->pm.seq + k, (size_t)(t->pm.n - k) * sizeof t->pm.seq[0]);
   t->pm.eor = (uint16_t)(t->pm.eor >> k);
+  t->pm.frame = (uint16_t)(t->pm.frame >> k);
   t->pm.n = (uint8_t)(t->pm.n - k);
 }
 
@@ -412,16 +413,58 @@ void tcp_push_mark(struct tcb *t, uint32_t end, bool eor)
   t->pm.seq[i] = end;
   if (eor) t->pm.eor = (uint16_t)(t->pm.eor | (1u << i));
   else t->pm.eor = (uint16_t)(t->pm.eor & ~(1u << i));
+  t->pm.frame = (uint16_t)(t->pm.frame & ~(1u << i));
+}
+
+/* A multi-segment frame of new data went out (with PSH, below): where it ends
+ * is where Linux's skb for it ends (tso_fragment cut it there), and Linux's
+ * __tcp_transmit_skb puts PSH on every transmission of a skb of more than one
+ * segment (tcp_skb_pcount(skb) > 1), retransmissions included, without
+ * storing it in the skb. Kept in order among the send calls' marks; when
+ * full, the oldest mark goes, as in tcp_push_mark. */
+static void pm_frame_push(struct tcb *t, uint32_t end)
+{
+  pm_prune(t);
+  unsigned i = 0;
+  while (i < t->pm.n && seq_lt(t->pm.seq[i], end)) i++;
+  if (i < t->pm.n && t->pm.seq[i] == end) return;
+  if (t->pm.n == TCP_PUSH_MARKS) {
+    if (i == 0) return;   /* older than every mark kept */
+    pm_drop_front(t, 1);
+    i--;
+  }
+  memmove(t->pm.seq + i + 1, t->pm.seq + i, (size_t)(t->pm.n - i) * sizeof t->pm.seq[0]);
+  uint32_t below = (1u << i) - 1u;
+  t->pm.eor = (uint16_t)((t->pm.eor & below) | ((t->pm.eor >> i) << (i + 1)));
+  t->pm.frame = (uint16_t)((t->pm.frame & below) | ((t->pm.frame >> i) << (i + 1)) | (1u << i));
+  t->pm.seq[i] = end;
+  t->pm.n++;
 }
 
 /* PSH for the bytes [seq, end): a send call ended inside or at their end.
  * Linux's skb flags: tcp_mark_push on the skb a call ended in, kept by the
  * second part when tso_fragment/tcp_fragment split it, ORed together when
  * tcp_retrans_try_collapse merges skbs for a retransmission. */
-static bool pm_push(const struct tcb *t, uint32_t seq, uint32_t end)
+static bool pm_push(const struct tcp_engine *e, const struct tcb *t, uint32_t seq, uint32_t end)
 {
-  for (unsigned i = 0; i < t->pm.n; i++)
-    if (seq_gt(t->pm.seq[i], seq)) return seq_leq(t->pm.seq[i], end);
+  for (unsigned i = 0; i < t->pm.n; i++) {
+    uint32_t m = t->pm.seq[i];
+    if (!seq_gt(m, seq)) continue;
+    if (seq_gt(m, end)) return false;
+    if (!((t->pm.frame >> i) & 1u)) return true;   /* a send call ended here */
+    /* The end of a frame, resent: Linux's skb there begins at the mark before
+     * it, at snd_una (tcp_trim_head), or past a SACKed block inside it
+     * (tcp_sacktag_walk splits at SACK edges); it is sent with PSH when more
+     * than one segment of it goes at once (tcp_retransmit_skb sends it whole
+     * if cwnd allows, else cuts it: then no PSH). Whether the rest of it went
+     * in this same event is on RACK's record (a SACK connection's only). */
+    uint32_t b = i ? seq_max(t->pm.seq[i - 1], t->snd_una) : t->snd_una;
+    for (unsigned k = 0; k < t->nsacked; k++)
+      if (seq_gt(t->sacked[k].right, b) && seq_leq(t->sacked[k].right, m)) b = t->sacked[k].right;
+    if (m - b > (uint32_t)(t->snd_mss ? t->snd_mss : 536) && seq_lt(b, seq) &&
+        rack_resent_now(e, t, b, seq))
+      return true;
+  }
   return false;
 }
 
@@ -488,7 +531,7 @@ void tcp_retransmit_at(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32
   if (len == 0 && !fin) { t->snd_nxt = saved; return; }
   /* tcp_retransmit_skb sends the skb with the flags it has: PSH where a send
    * call ended (and only there: tcp_fragment leaves it to the second part). */
-  if (len && pm_push(t, seq, seq + len)) flags |= TCP_PSH;
+  if (len && pm_push(e, t, seq, seq + len)) flags |= TCP_PSH;
   emit(e, t, seq, flags, pl, npl);
   if (t->rec.in_recovery || t->rec.in_cwr) t->rec.prr_out += len + fin;   /* RFC 6937 */
   t->info.retrans_segs++;
@@ -625,7 +668,7 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     if (!plan_segment(t, t->snd_nxt, avail, inflight, cwnd_used, mss, &len, &fin, &corked)) break;
     uint8_t flags = TCP_ACK;
     bool retrans = seq_lt(t->snd_nxt, t->snd_max);
-    bool psh = len && pm_push(t, t->snd_nxt, t->snd_nxt + len);
+    bool psh = len && pm_push(e, t, t->snd_nxt, t->snd_nxt + len);
     bool frame_end = true;
     uint32_t gso_size = 0, last_len = len;
     if (len && !retrans) {
@@ -675,7 +718,7 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
         gso_size = mss;
         fin = nfin;
         frame_segs++;
-        psh = pm_push(t, nseq, nseq + nlen);
+        psh = pm_push(e, t, nseq, nseq + nlen);
         frame_end = psh || fin || frame_segs >= frame_max ||
                     !plan_segment(t, t->snd_nxt + len, avail - len, inflight + len, cwnd_used + len, mss,
                                   &nlen, &nfin, NULL) ||
@@ -683,7 +726,10 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
       }
       if (frame_end) {
         /* not for data written with MSG_MORE: tcp_push marked no PSH */
-        if (frame_segs >= 2 && !t->more) psh = true;
+        if (frame_segs >= 2 && !t->more && !psh) {
+          psh = true;
+          pm_frame_push(t, t->snd_nxt + len);
+        }
         frame_segs = 0;
       }
     } else {

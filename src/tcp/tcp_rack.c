@@ -260,6 +260,20 @@ int rack_ack_rtt(const struct tcp_engine *e, const struct tcb *t, uint32_t ack, 
   return 1;
 }
 
+/* Every byte of [a, b) was retransmitted in this very event (its range holds
+ * the current time and RACK_SEG_RETRANS): a run resent at once, as one of
+ * Linux's skbs would be (pm_push). False when not on record. */
+bool rack_resent_now(const struct tcp_engine *e, const struct tcb *t, uint32_t a, uint32_t b)
+{
+  const struct tcp_rack *r = t->rack;
+  if (!r || !r->n || !seq_lt(a, b)) return false;
+  uint32_t i = find_seg(r, a);
+  if (i == r->n) return false;
+  for (; i < r->n && seq_lt(r->seg[i].start, b); i++)
+    if (!(r->seg[i].flags & RACK_SEG_RETRANS) || r->seg[i].xmit_us != e->now_us) return false;
+  return seq_geq(r->seg[i - 1].end, b);
+}
+
 /* Bytes of [a, b) not covered by the scoreboard board[0..n). */
 static uint32_t unsacked_in(const struct tcp_sack_block *board, unsigned n, uint32_t a, uint32_t b)
 {
