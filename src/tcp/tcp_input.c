@@ -376,6 +376,8 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, const struct tcp_hd
   if (seq_lt(t->snd_nxt, ack)) t->snd_nxt = ack;
   if (t->nsacked) sack_prune(t);
   rack_prune(e, t);
+  /* Linux's tcp_clean_rtx_queue: everything sent is acknowledged */
+  if (t->snd_una == t->snd_max) tcp_chrono_stop(e, t, TCP_CHRONO_BUSY);
   if (t->snd_una == t->snd_max) t->rto_at_us = 0;
   else t->rto_at_us = e->now_us + t->rtt.rto_us;   /* RFC 6298 §5.3 */
   timer_update(e, t);

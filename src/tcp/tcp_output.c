@@ -563,6 +563,46 @@ bool tcp_is_cwnd_limited(const struct tcb *t)
   return t->cc.cwnd < t->cc.ssthresh && t->cc.cwnd / 2 < t->cc.max_flight;
 }
 
+/* ---- Linux's TCP_INFO chronographs (tcp_chrono_set/start/stop) ---- */
+static void chrono_set(const struct tcp_engine *e, struct tcb *t, uint8_t type)
+{
+  uint32_t now = (uint32_t)(e->now_us / USTCP_MSEC);
+  uint32_t d = now - t->chrono_start_ms;
+  if (t->chrono_type == TCP_CHRONO_BUSY) t->chrono_busy_ms += d;
+  else if (t->chrono_type == TCP_CHRONO_RWND_LIMITED) t->chrono_rwnd_ms += d;
+  t->chrono_start_ms = now;
+  t->chrono_type = type;
+}
+
+void tcp_chrono_start(const struct tcp_engine *e, struct tcb *t, uint8_t type)
+{
+  if (type > t->chrono_type) chrono_set(e, t, type);
+}
+
+/* Nothing left unacknowledged or unsent: no chronograph runs; else the one
+ * that stops gives way to BUSY. */
+void tcp_chrono_stop(const struct tcp_engine *e, struct tcb *t, uint8_t type)
+{
+  bool queues_empty = t->snd_una == t->snd_buf_seq + t->sndbuf.len;
+  if (queues_empty) {
+    if (t->chrono_type != TCP_CHRONO_UNSPEC) chrono_set(e, t, TCP_CHRONO_UNSPEC);
+  } else if (type == t->chrono_type) {
+    chrono_set(e, t, TCP_CHRONO_BUSY);
+  }
+}
+
+void tcp_chrono_stats(const struct tcp_engine *e, const struct tcb *t, uint64_t *busy_us,
+                      uint64_t *rwnd_us)
+{
+  uint64_t busy = t->chrono_busy_ms, rwnd = t->chrono_rwnd_ms;
+  uint32_t run = (uint32_t)(e->now_us / USTCP_MSEC) - t->chrono_start_ms;
+  if (t->chrono_type == TCP_CHRONO_BUSY) busy += run;
+  else if (t->chrono_type == TCP_CHRONO_RWND_LIMITED) rwnd += run;
+  /* tcpi_busy_time is the sum of every chronograph (tcp_get_info_chrono_stats) */
+  *busy_us = (busy + rwnd) * USTCP_MSEC;
+  *rwnd_us = rwnd * USTCP_MSEC;
+}
+
 static bool can_send_data(enum ustcp_state s)
 {
   return s == USTCP_ESTABLISHED || s == USTCP_CLOSE_WAIT || s == USTCP_FIN_WAIT_1 ||
@@ -574,7 +614,8 @@ static bool can_send_data(enum ustcp_state s)
  * being tcp_current_mss: false if nothing goes now; else the payload length
  * and whether the FIN rides on it. */
 static bool plan_segment(const struct tcb *t, uint32_t nxt, uint32_t avail, uint32_t inflight,
-                         uint32_t cwnd_used, uint32_t mss, uint32_t *len_out, bool *fin_out, bool *corked)
+                         uint32_t cwnd_used, uint32_t mss, uint32_t *len_out, bool *fin_out, bool *corked,
+                         bool *rwnd_limited)
 {
   uint32_t room = u32_min(avail, pm_eor_room(t, nxt));   /* up to a record's end */
   /* the peer's window counts from snd_una; cwnd against cwnd_used (pipe in
@@ -585,6 +626,17 @@ static bool plan_segment(const struct tcb *t, uint32_t nxt, uint32_t avail, uint
   uint32_t len = u32_min(u32_min(room, usable), mss);
   bool fin_pending = t->fin_queued && seq_leq(nxt, t->fin_seq);
   bool fin = fin_pending && nxt + len == t->fin_seq;
+  /* Linux's tcp_snd_wnd_test: new data goes only if its next segment (a full
+   * one, or all that is left) fits in the peer's window; it is not cut to a
+   * smaller window. The probe timer sends what fits (tcp_write_wakeup, here
+   * push_one) when nothing is in flight to bring a window update. Checked
+   * after cwnd, as tcp_write_xmit does: this is when the window limits. */
+  uint32_t want = u32_min(room, mss);
+  uint32_t wnd_left = t->snd_wnd > inflight ? t->snd_wnd - inflight : 0;
+  if (want > wnd_left && !t->push_one && !seq_lt(nxt, t->snd_max)) {
+    if (rwnd_limited && t->cc.cwnd + t->rec.lt_extra > cwnd_used) *rwnd_limited = true;
+    return false;
+  }
   if (len == 0 && !fin) return false;
   if (len < mss && len < room && inflight > 0 && len < t->max_snd_wnd / 2)
     return false;   /* sender SWS avoidance: wait for the window to open further */
@@ -623,6 +675,8 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
   pm_prune(t);
   uint32_t frame_segs = 0, frame_max = 0, tso_max = tso_frame_segs(e, t);
   bool corked = false;   /* a partial segment held by TCP_CORK/MSG_MORE */
+  bool rwnd_limited = false;   /* the peer's window held new data (tcp_snd_wnd_test) */
+  bool had_unsent = t->sndbuf.len > t->snd_nxt - t->snd_buf_seq;
   /* Under a notsent limit, sending makes a socket writable (fewer unsent
    * bytes): Linux wakes the writer after tcp_data_snd_check (tcp_check_space).
    * The ACK's own wakeup is delivered before the deferred output runs, so
@@ -665,7 +719,8 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     uint32_t mss = tcp_current_mss(e, t);
     uint32_t len;
     bool fin;
-    if (!plan_segment(t, t->snd_nxt, avail, inflight, cwnd_used, mss, &len, &fin, &corked)) break;
+    if (!plan_segment(t, t->snd_nxt, avail, inflight, cwnd_used, mss, &len, &fin, &corked, &rwnd_limited))
+      break;
     uint8_t flags = TCP_ACK;
     bool retrans = seq_lt(t->snd_nxt, t->snd_max);
     bool psh = len && pm_push(e, t, t->snd_nxt, t->snd_nxt + len);
@@ -697,7 +752,7 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
       bool nfin;
       frame_end = psh || fin || frame_segs >= frame_max ||
                   !plan_segment(t, t->snd_nxt + len, avail - len, inflight + len, cwnd_used + len, mss,
-                                &nlen, &nfin, NULL) ||
+                                &nlen, &nfin, NULL, NULL) ||
                   nlen == 0;
       /* The link segments (e->gso_max): the frame's further segments join
        * this one in a single packet, each planned as above in turn (windows,
@@ -710,7 +765,7 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
       uint32_t room = e->gso_max > TCP_MAX_HDR_LEN + nethdr ? e->gso_max - TCP_MAX_HDR_LEN - nethdr : 0;
       while (!frame_end && !t->push_one && last_len == mss && len + mss <= room) {
         uint32_t nseq = t->snd_nxt + len;
-        if (!plan_segment(t, nseq, avail - len, inflight + len, cwnd_used + len, mss, &nlen, &nfin, NULL) ||
+        if (!plan_segment(t, nseq, avail - len, inflight + len, cwnd_used + len, mss, &nlen, &nfin, NULL, NULL) ||
             nlen == 0)
           break;
         len += nlen;
@@ -721,7 +776,7 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
         psh = pm_push(e, t, nseq, nseq + nlen);
         frame_end = psh || fin || frame_segs >= frame_max ||
                     !plan_segment(t, t->snd_nxt + len, avail - len, inflight + len, cwnd_used + len, mss,
-                                  &nlen, &nfin, NULL) ||
+                                  &nlen, &nfin, NULL, NULL) ||
                     nlen == 0;
       }
       if (frame_end) {
@@ -801,7 +856,14 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
   /* Nothing in flight means snd_max == snd_una: after a timeout's go-back-N
    * snd_nxt == snd_una with data still in flight, and the retransmission
    * timer (re-armed by rto_expired) is the probe then, as in Linux. */
-  if (waiting && (t->snd_wnd == 0 || corked) && t->snd_max == t->snd_una && !t->persist_at_us &&
+  /* Linux's tcp_write_xmit: the window-limited chronograph runs while the
+   * peer's window holds data back, and stops at a transmission it did not */
+  if (had_unsent) {
+    if (rwnd_limited) tcp_chrono_start(e, t, TCP_CHRONO_RWND_LIMITED);
+    else tcp_chrono_stop(e, t, TCP_CHRONO_RWND_LIMITED);
+  }
+  if (waiting && (t->snd_wnd == 0 || corked || rwnd_limited) && t->snd_max == t->snd_una &&
+      !t->persist_at_us &&
       !t->rto_at_us) {
     t->persist_at_us = e->now_us + t->rtt.rto_us;
     timer_update(e, t);
