@@ -664,6 +664,11 @@ void tcp_output(struct tcp_engine *e, struct tcb *t);
 /* A send call queued data up to end (the sequence number past its last byte):
  * Linux's tcp_push/tcp_mark_push, with MSG_EOR when eor (see struct tcb.pm). */
 void tcp_push_mark(struct tcb *t, uint32_t end, bool eor);
+/* A SACK block [*left, *right) as Linux takes it (tcp_match_skb_to_sack): a
+ * skb partly covered is split at whole segments only, so the block shrinks to
+ * the whole segments it covers, counted from each skb's start (skbs as the
+ * push marks tell them). False if it covers none. */
+bool tcp_sack_whole_segs(const struct tcb *t, uint32_t *left, uint32_t *right);
 /* Linux's TCP_INFO chronographs (tcp_chrono_start/stop): the most
  * interesting condition runs, a higher type over a lower one. */
 enum { TCP_CHRONO_UNSPEC, TCP_CHRONO_BUSY, TCP_CHRONO_RWND_LIMITED };

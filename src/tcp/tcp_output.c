@@ -468,6 +468,42 @@ static bool pm_push(const struct tcp_engine *e, const struct tcb *t, uint32_t se
   return false;
 }
 
+/* Linux's skb holding seq, as the marks tell it (a send call's end or a
+ * frame's): from the mark at or below seq, or snd_una, to the next mark, or
+ * snd_max. */
+static void pm_skb(const struct tcb *t, uint32_t seq, uint32_t *start, uint32_t *end)
+{
+  *start = t->snd_una;
+  *end = t->snd_max;
+  for (unsigned i = 0; i < t->pm.n; i++) {
+    uint32_t m = t->pm.seq[i];
+    if (seq_leq(m, seq)) {
+      if (seq_gt(m, *start)) *start = m;
+    } else {
+      if (seq_lt(m, *end)) *end = m;
+      break;
+    }
+  }
+}
+
+bool tcp_sack_whole_segs(const struct tcb *t, uint32_t *left, uint32_t *right)
+{
+  uint32_t mss = t->snd_mss ? t->snd_mss : 536;
+  uint32_t l = *left, r = *right, s, e;
+  pm_skb(t, l, &s, &e);
+  if (seq_gt(l, s) && seq_lt(l, e)) {
+    /* the block begins inside a skb: at its next whole segment, if any */
+    uint32_t k = (l - s + mss - 1) / mss * mss;
+    l = k < e - s ? s + k : e;
+  }
+  pm_skb(t, r - 1, &s, &e);
+  if (seq_gt(r, s) && seq_lt(r, e)) r = s + (r - s) / mss * mss;   /* ends inside one */
+  if (!seq_lt(l, r)) return false;
+  *left = l;
+  *right = r;
+  return true;
+}
+
 /* Bytes from seq to the next record end (MSG_EOR), UINT32_MAX if none: no
  * segment crosses it, first transmission or retransmission (Linux's
  * tcp_skb_can_collapse, which keeps tcp_sendmsg, tcp_retrans_try_collapse and

@@ -369,6 +369,8 @@ void rack_on_ack(struct tcp_engine *e, struct tcb *t, const struct tcp_hdr *h,
   for (unsigned i = dsack ? 1 : 0; i < h->opts.sack_count && (h->opts.present & TCP_OPT_HAS_SACK); i++) {
     uint32_t l = h->opts.sack[i].left, rr = h->opts.sack[i].right;
     if (!seq_lt(l, rr) || seq_gt(rr, t->snd_max) || seq_leq(rr, h->ack)) continue;
+    if (seq_lt(l, t->snd_una)) l = t->snd_una;
+    if (!tcp_sack_whole_segs(t, &l, &rr)) continue;   /* as the scoreboard takes it */
     deliver_range(e, t, seq_max(l, h->ack), rr, prior, nprior, fack);
   }
 }
