@@ -526,9 +526,10 @@ int ustcp_get_info(struct ustcp_stack *s, int fd, struct ustcp_tcp_info *info);
  * low 4 bits and rcv_wscale in its high 4 (GCC's order on little-endian, as
  * the kernel is built), flags holds delivery_rate_app_limited in bit 0.
  * Counts are in segments and times in microseconds, as Linux reports them;
- * tcpi_last_* are milliseconds ago. Fields ustcp does not track (pacing,
- * delivery rate, the busy/limited chronographs, rehash) are 0, max_pacing_rate
- * is UINT64_MAX (no limit), as a fresh Linux socket reports. */
+ * tcpi_last_* are milliseconds ago. tcpi_busy_time and tcpi_rwnd_limited are
+ * Linux's chronographs (ms resolution; Linux's is a jiffy). Fields ustcp does
+ * not track (pacing, delivery rate, tcpi_sndbuf_limited, rehash) are 0,
+ * max_pacing_rate is UINT64_MAX (no limit), as a fresh Linux socket reports. */
 struct ustcp_linux_tcp_info {
   uint8_t tcpi_state, tcpi_ca_state, tcpi_retransmits, tcpi_probes, tcpi_backoff,
       tcpi_options, tcpi_wscale, tcpi_flags;

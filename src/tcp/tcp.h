@@ -191,6 +191,8 @@ struct tcb {
   struct {
     uint32_t seq[TCP_PUSH_MARKS];
     uint16_t eor;                 /* bit i: seq[i] ends a record (MSG_EOR) */
+    uint16_t frame;               /* bit i: seq[i] only ends a TSO frame sent with PSH
+                                     (tcp_output.c, pm_frame_push), not a send call */
     uint8_t n;
   } pm;
   struct ring rcvbuf;             /* in-order bytes the application has not read */
@@ -219,6 +221,11 @@ struct tcb {
                                      (tcp_user_send's model of tcp_sendmsg, used while a
                                      notsent limit applies) */
   uint32_t user_timeout_ms;       /* TCP_USER_TIMEOUT (RFC 5482), 0 = retries rule */
+  /* Linux's TCP_INFO chronographs (tcp_chrono_*, tcp_output.c), in ms of the
+   * engine's clock, spread over the block's padding: when the running one
+   * began (chrono_type says which), and the time spent busy (data
+   * unacknowledged or unsent) and limited by the peer's window. */
+  uint32_t chrono_start_ms;
   uint64_t retrans_stamp_us;      /* Linux's retrans_stamp: when the segment now at
                                      snd_una was first sent; 0 = no retransmission yet */
   uint64_t probes_stamp_us;       /* Linux's icsk_probes_tstamp: the first unanswered
@@ -250,6 +257,7 @@ struct tcb {
   uint32_t backoff;               /* consecutive RTO expirations */
   uint32_t probes;                /* zero-window probes unanswered */
   uint32_t keepalive_probes;      /* keepalive probes since the last segment received */
+  uint32_t chrono_busy_ms;        /* see chrono_start_ms */
   uint64_t last_rcv_us;           /* when an acceptable segment last arrived (keepalive idle) */
 
   /* SACK (RFC 2018): negotiated on the SYNs; the scoreboard of peer-SACKed
@@ -337,6 +345,7 @@ struct tcb {
   uint32_t rcv_seg_est;           /* the peer's segment size as seen (icsk_ack.rcv_mss) */
   uint32_t last_seg_size;         /* previous smaller segment (icsk_ack.last_seg_size) */
   uint32_t rcv_wup;               /* rcv_nxt when we last sent an ACK */
+  uint32_t chrono_rwnd_ms;        /* see chrono_start_ms */
   uint64_t lrcv_us;               /* when data last arrived (icsk_ack.lrcvtime) */
   uint8_t quick;                  /* ACKs still sent at once (icsk_ack.quick) */
   bool data_seen;                 /* data has arrived once (Linux: icsk_ack.ato != 0) */
@@ -371,6 +380,7 @@ struct tcb {
                                      sk_err_soft, RFC 1122 4.2.3.9) */
   bool epipe_reported;
   bool connect_unreported;        /* a connect() outcome the next connect() reports (0 once, Linux) */
+  uint8_t chrono_type;            /* TCP_CHRONO_*: which chronograph runs (see chrono_start_ms) */
 
   /* Receive-buffer autotuning (Linux's tcp_rcv_space_adjust, "dynamic
    * right-sizing"): bytes the application read in the last measured RTT, where
@@ -654,6 +664,19 @@ void tcp_output(struct tcp_engine *e, struct tcb *t);
 /* A send call queued data up to end (the sequence number past its last byte):
  * Linux's tcp_push/tcp_mark_push, with MSG_EOR when eor (see struct tcb.pm). */
 void tcp_push_mark(struct tcb *t, uint32_t end, bool eor);
+/* A SACK block [*left, *right) as Linux takes it (tcp_match_skb_to_sack): a
+ * skb partly covered is split at whole segments only, so the block shrinks to
+ * the whole segments it covers, counted from each skb's start (skbs as the
+ * push marks tell them). False if it covers none. */
+bool tcp_sack_whole_segs(const struct tcb *t, uint32_t *left, uint32_t *right);
+/* Linux's TCP_INFO chronographs (tcp_chrono_start/stop): the most
+ * interesting condition runs, a higher type over a lower one. */
+enum { TCP_CHRONO_UNSPEC, TCP_CHRONO_BUSY, TCP_CHRONO_RWND_LIMITED };
+void tcp_chrono_start(const struct tcp_engine *e, struct tcb *t, uint8_t type);
+void tcp_chrono_stop(const struct tcp_engine *e, struct tcb *t, uint8_t type);
+/* Time spent busy and window-limited so far, in us (tcp_get_info_chrono_stats). */
+void tcp_chrono_stats(const struct tcp_engine *e, const struct tcb *t, uint64_t *busy_us,
+                      uint64_t *rwnd_us);
 void tcp_send_ack(struct tcp_engine *e, struct tcb *t);
 void tcp_send_rst_for(struct tcp_engine *e, const struct tcp_packet *p);  /* §3.10.7.1 */
 void tcp_send_rst(struct tcp_engine *e, struct tcb *t);   /* abort: RST from snd_nxt */
@@ -876,6 +899,8 @@ void rack_on_send(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32_t en
 void rack_on_ack(struct tcp_engine *e, struct tcb *t, const struct tcp_hdr *h,
                  const struct tcp_sack_block *prior, unsigned nprior, uint32_t prior_una);
 void rack_prune(struct tcp_engine *e, struct tcb *t);
+int rack_ack_rtt(const struct tcp_engine *e, const struct tcb *t, uint32_t ack, uint64_t *rtt_us);
+bool rack_resent_now(const struct tcp_engine *e, const struct tcb *t, uint32_t a, uint32_t b);
 void rack_update_reo_wnd(struct tcp_engine *e, struct tcb *t, uint32_t prior_una);
 void rack_recovery_end(struct tcb *t);
 /* Steps 5-6: marks lost segments, arms the reordering timer; true if it

@@ -281,6 +281,9 @@ void tcb_init_conn(struct tcp_engine *e, struct tcb *t)
   t->snd_buf_seq = t->iss + 1;
   t->pm.n = 0;        /* no push marks from an earlier sequence space */
   t->pm.eor = 0;
+  t->pm.frame = 0;
+  t->chrono_type = TCP_CHRONO_UNSPEC;   /* and the chronographs from zero */
+  t->chrono_busy_ms = t->chrono_rwnd_ms = 0;
 }
 
 uint32_t tcb_send_space(const struct tcb *t)
@@ -462,6 +465,7 @@ void tcb_fill_linux_info(const struct tcp_engine *e, const struct tcb *t,
   o->tcpi_data_segs_out = t->info.data_segs_out;
   o->tcpi_delivered = SEGS(t->info.bytes_acked);
   o->tcpi_bytes_sent = t->info.bytes_sent;
+  tcp_chrono_stats(e, t, &o->tcpi_busy_time, &o->tcpi_rwnd_limited);
   o->tcpi_rcv_ooopack = t->info.ooo_segs;
   o->tcpi_snd_wnd = t->snd_wnd;
   o->tcpi_rcv_wnd = t->rcv_wnd;

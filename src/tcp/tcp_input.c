@@ -273,10 +273,27 @@ static bool deliver_in_order(struct tcp_engine *e, struct tcb *t, const uint8_t 
 
 /* New data acknowledged: buffers, RTT (RFC 6298 with Karn's rule), congestion
  * window (RFC 5681 slow start / congestion avoidance, RFC 6582 NewReno). */
-static void ack_advance(struct tcp_engine *e, struct tcb *t, const struct tcp_hdr *h)
+static void ack_advance(struct tcp_engine *e, struct tcb *t, const struct tcp_hdr *h,
+                        uint32_t sacked_before)
 {
   uint32_t ack = h->ack;
   uint32_t acked = ack - t->snd_una;
+  /* What this ACK newly delivers (Linux's tp->delivered increase, which
+   * tcp_ack hands to tcp_cong_avoid as acked_sacked): the acknowledged bytes
+   * not SACKed before (tcp_clean_rtx_queue skips TCPCB_SACKED_ACKED skbs,
+   * counted by tcp_sacktag_one when their SACK came), plus what this ACK
+   * SACKs for the first time. Without SACK each duplicate ACK counted one
+   * segment (tcp_add_reno_sack); the cumulative ACK then counts the rest, at
+   * least one segment (tcp_remove_reno_sacks). */
+  uint32_t delivered;
+  if (t->sack_ok) {
+    uint32_t now_sacked = sack_bytes(t);
+    delivered = sack_unsacked(t, t->snd_una, ack) +
+                (now_sacked > sacked_before ? now_sacked - sacked_before : 0);
+  } else {
+    uint32_t one = u32_min(acked, t->snd_mss ? t->snd_mss : 536);
+    delivered = u32_max(acked > t->rec.dup_bytes ? acked - t->rec.dup_bytes : 0, one);
+  }
   t->rec.last_advance = acked;
   bool freed = false;
   /* Drop acknowledged data from the send buffer (SYN/FIN have no buffer bytes). */
@@ -290,7 +307,15 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, const struct tcp_hd
     ring_release_empty(e, &t->sndbuf);
   }
   uint64_t rtt_us = 0;
-  if (t->rtt.timing && seq_geq(ack, t->rtt.seq)) {
+  int per_ack = rack_ack_rtt(e, t, ack, &rtt_us);
+  if (per_ack > 0) {
+    /* A sample from every ACK where the transmit times are on record (RACK's
+     * ranges), as Linux's tcp_clean_rtx_queue -> tcp_ack_update_rtt; the
+     * timed segment's own sample would be one of these. */
+    tcp_rtt_sample(e, t, rtt_us);
+    if (t->rtt.timing && seq_geq(ack, t->rtt.seq)) t->rtt.timing = false;
+    if (!rtt_us) rtt_us = 1;
+  } else if (t->rtt.timing && seq_geq(ack, t->rtt.seq)) {
     rtt_us = e->now_us - t->rtt.sent_us;
     tcp_rtt_sample(e, t, rtt_us);
     t->rtt.timing = false;
@@ -342,7 +367,7 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, const struct tcp_hd
       t->rec.dup_bytes = t->rec.dup_bytes > dup ? t->rec.dup_bytes - dup : 0;
     }
   } else {
-    cc_ack(e, t, acked, rtt_us);                /* slow start or avoidance: the module's */
+    cc_ack(e, t, delivered, rtt_us);            /* slow start or avoidance: the module's */
   }
   t->rec.dupacks = 0;
   t->rec.lt_extra = 0;
@@ -351,6 +376,8 @@ static void ack_advance(struct tcp_engine *e, struct tcb *t, const struct tcp_hd
   if (seq_lt(t->snd_nxt, ack)) t->snd_nxt = ack;
   if (t->nsacked) sack_prune(t);
   rack_prune(e, t);
+  /* Linux's tcp_clean_rtx_queue: everything sent is acknowledged */
+  if (t->snd_una == t->snd_max) tcp_chrono_stop(e, t, TCP_CHRONO_BUSY);
   if (t->snd_una == t->snd_max) t->rto_at_us = 0;
   else t->rto_at_us = e->now_us + t->rtt.rto_us;   /* RFC 6298 §5.3 */
   timer_update(e, t);
@@ -885,7 +912,7 @@ static enum verdict process_ack(struct tcp_engine *e, struct tcb *t, const struc
    * are still on record) */
   if (t->sack_ok && seq_geq(h->ack, t->snd_una)) rack_on_ack(e, t, h, prior, nprior, prior_una);
   if (acks_new) {
-    ack_advance(e, t, h);
+    ack_advance(e, t, h, sacked_before);
     wake(e, t);
   } else if (h->ack == t->snd_una && s->p->payload_len == 0 && !(h->flags & TCP_FIN) &&
              t->snd_max != t->snd_una &&

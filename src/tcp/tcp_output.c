@@ -376,6 +376,7 @@ static void pm_drop_front(struct tcb *t, unsigned k)
 {
   memmove(t->pm.seq, t->pm.seq + k, (size_t)(t->pm.n - k) * sizeof t->pm.seq[0]);
   t->pm.eor = (uint16_t)(t->pm.eor >> k);
+  t->pm.frame = (uint16_t)(t->pm.frame >> k);
   t->pm.n = (uint8_t)(t->pm.n - k);
 }
 
@@ -412,17 +413,95 @@ void tcp_push_mark(struct tcb *t, uint32_t end, bool eor)
   t->pm.seq[i] = end;
   if (eor) t->pm.eor = (uint16_t)(t->pm.eor | (1u << i));
   else t->pm.eor = (uint16_t)(t->pm.eor & ~(1u << i));
+  t->pm.frame = (uint16_t)(t->pm.frame & ~(1u << i));
+}
+
+/* A multi-segment frame of new data went out (with PSH, below): where it ends
+ * is where Linux's skb for it ends (tso_fragment cut it there), and Linux's
+ * __tcp_transmit_skb puts PSH on every transmission of a skb of more than one
+ * segment (tcp_skb_pcount(skb) > 1), retransmissions included, without
+ * storing it in the skb. Kept in order among the send calls' marks; when
+ * full, the oldest mark goes, as in tcp_push_mark. */
+static void pm_frame_push(struct tcb *t, uint32_t end)
+{
+  pm_prune(t);
+  unsigned i = 0;
+  while (i < t->pm.n && seq_lt(t->pm.seq[i], end)) i++;
+  if (i < t->pm.n && t->pm.seq[i] == end) return;
+  if (t->pm.n == TCP_PUSH_MARKS) {
+    if (i == 0) return;   /* older than every mark kept */
+    pm_drop_front(t, 1);
+    i--;
+  }
+  memmove(t->pm.seq + i + 1, t->pm.seq + i, (size_t)(t->pm.n - i) * sizeof t->pm.seq[0]);
+  uint32_t below = (1u << i) - 1u;
+  t->pm.eor = (uint16_t)((t->pm.eor & below) | ((t->pm.eor >> i) << (i + 1)));
+  t->pm.frame = (uint16_t)((t->pm.frame & below) | ((t->pm.frame >> i) << (i + 1)) | (1u << i));
+  t->pm.seq[i] = end;
+  t->pm.n++;
 }
 
 /* PSH for the bytes [seq, end): a send call ended inside or at their end.
  * Linux's skb flags: tcp_mark_push on the skb a call ended in, kept by the
  * second part when tso_fragment/tcp_fragment split it, ORed together when
  * tcp_retrans_try_collapse merges skbs for a retransmission. */
-static bool pm_push(const struct tcb *t, uint32_t seq, uint32_t end)
+static bool pm_push(const struct tcp_engine *e, const struct tcb *t, uint32_t seq, uint32_t end)
 {
-  for (unsigned i = 0; i < t->pm.n; i++)
-    if (seq_gt(t->pm.seq[i], seq)) return seq_leq(t->pm.seq[i], end);
+  for (unsigned i = 0; i < t->pm.n; i++) {
+    uint32_t m = t->pm.seq[i];
+    if (!seq_gt(m, seq)) continue;
+    if (seq_gt(m, end)) return false;
+    if (!((t->pm.frame >> i) & 1u)) return true;   /* a send call ended here */
+    /* The end of a frame, resent: Linux's skb there begins at the mark before
+     * it, at snd_una (tcp_trim_head), or past a SACKed block inside it
+     * (tcp_sacktag_walk splits at SACK edges); it is sent with PSH when more
+     * than one segment of it goes at once (tcp_retransmit_skb sends it whole
+     * if cwnd allows, else cuts it: then no PSH). Whether the rest of it went
+     * in this same event is on RACK's record (a SACK connection's only). */
+    uint32_t b = i ? seq_max(t->pm.seq[i - 1], t->snd_una) : t->snd_una;
+    for (unsigned k = 0; k < t->nsacked; k++)
+      if (seq_gt(t->sacked[k].right, b) && seq_leq(t->sacked[k].right, m)) b = t->sacked[k].right;
+    if (m - b > (uint32_t)(t->snd_mss ? t->snd_mss : 536) && seq_lt(b, seq) &&
+        rack_resent_now(e, t, b, seq))
+      return true;
+  }
   return false;
+}
+
+/* Linux's skb holding seq, as the marks tell it (a send call's end or a
+ * frame's): from the mark at or below seq, or snd_una, to the next mark, or
+ * snd_max. */
+static void pm_skb(const struct tcb *t, uint32_t seq, uint32_t *start, uint32_t *end)
+{
+  *start = t->snd_una;
+  *end = t->snd_max;
+  for (unsigned i = 0; i < t->pm.n; i++) {
+    uint32_t m = t->pm.seq[i];
+    if (seq_leq(m, seq)) {
+      if (seq_gt(m, *start)) *start = m;
+    } else {
+      if (seq_lt(m, *end)) *end = m;
+      break;
+    }
+  }
+}
+
+bool tcp_sack_whole_segs(const struct tcb *t, uint32_t *left, uint32_t *right)
+{
+  uint32_t mss = t->snd_mss ? t->snd_mss : 536;
+  uint32_t l = *left, r = *right, s, e;
+  pm_skb(t, l, &s, &e);
+  if (seq_gt(l, s) && seq_lt(l, e)) {
+    /* the block begins inside a skb: at its next whole segment, if any */
+    uint32_t k = (l - s + mss - 1) / mss * mss;
+    l = k < e - s ? s + k : e;
+  }
+  pm_skb(t, r - 1, &s, &e);
+  if (seq_gt(r, s) && seq_lt(r, e)) r = s + (r - s) / mss * mss;   /* ends inside one */
+  if (!seq_lt(l, r)) return false;
+  *left = l;
+  *right = r;
+  return true;
 }
 
 /* Bytes from seq to the next record end (MSG_EOR), UINT32_MAX if none: no
@@ -496,7 +575,7 @@ void tcp_retransmit_at(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32
   if (len == 0 && !fin) { t->snd_nxt = saved; return; }
   /* tcp_retransmit_skb sends the skb with the flags it has: PSH where a send
    * call ended (and only there: tcp_fragment leaves it to the second part). */
-  if (len && pm_push(t, seq, seq + len)) flags |= TCP_PSH;
+  if (len && pm_push(e, t, seq, seq + len)) flags |= TCP_PSH;
   emit(e, t, seq, flags, pl, npl);
   if (t->rec.in_recovery || t->rec.in_cwr) t->rec.prr_out += len + fin;   /* RFC 6937 */
   t->info.retrans_segs++;
@@ -528,6 +607,46 @@ bool tcp_is_cwnd_limited(const struct tcb *t)
   return t->cc.cwnd < t->cc.ssthresh && t->cc.cwnd / 2 < t->cc.max_flight;
 }
 
+/* ---- Linux's TCP_INFO chronographs (tcp_chrono_set/start/stop) ---- */
+static void chrono_set(const struct tcp_engine *e, struct tcb *t, uint8_t type)
+{
+  uint32_t now = (uint32_t)(e->now_us / USTCP_MSEC);
+  uint32_t d = now - t->chrono_start_ms;
+  if (t->chrono_type == TCP_CHRONO_BUSY) t->chrono_busy_ms += d;
+  else if (t->chrono_type == TCP_CHRONO_RWND_LIMITED) t->chrono_rwnd_ms += d;
+  t->chrono_start_ms = now;
+  t->chrono_type = type;
+}
+
+void tcp_chrono_start(const struct tcp_engine *e, struct tcb *t, uint8_t type)
+{
+  if (type > t->chrono_type) chrono_set(e, t, type);
+}
+
+/* Nothing left unacknowledged or unsent: no chronograph runs; else the one
+ * that stops gives way to BUSY. */
+void tcp_chrono_stop(const struct tcp_engine *e, struct tcb *t, uint8_t type)
+{
+  bool queues_empty = t->snd_una == t->snd_buf_seq + t->sndbuf.len;
+  if (queues_empty) {
+    if (t->chrono_type != TCP_CHRONO_UNSPEC) chrono_set(e, t, TCP_CHRONO_UNSPEC);
+  } else if (type == t->chrono_type) {
+    chrono_set(e, t, TCP_CHRONO_BUSY);
+  }
+}
+
+void tcp_chrono_stats(const struct tcp_engine *e, const struct tcb *t, uint64_t *busy_us,
+                      uint64_t *rwnd_us)
+{
+  uint64_t busy = t->chrono_busy_ms, rwnd = t->chrono_rwnd_ms;
+  uint32_t run = (uint32_t)(e->now_us / USTCP_MSEC) - t->chrono_start_ms;
+  if (t->chrono_type == TCP_CHRONO_BUSY) busy += run;
+  else if (t->chrono_type == TCP_CHRONO_RWND_LIMITED) rwnd += run;
+  /* tcpi_busy_time is the sum of every chronograph (tcp_get_info_chrono_stats) */
+  *busy_us = (busy + rwnd) * USTCP_MSEC;
+  *rwnd_us = rwnd * USTCP_MSEC;
+}
+
 static bool can_send_data(enum ustcp_state s)
 {
   return s == USTCP_ESTABLISHED || s == USTCP_CLOSE_WAIT || s == USTCP_FIN_WAIT_1 ||
@@ -539,7 +658,8 @@ static bool can_send_data(enum ustcp_state s)
  * being tcp_current_mss: false if nothing goes now; else the payload length
  * and whether the FIN rides on it. */
 static bool plan_segment(const struct tcb *t, uint32_t nxt, uint32_t avail, uint32_t inflight,
-                         uint32_t cwnd_used, uint32_t mss, uint32_t *len_out, bool *fin_out, bool *corked)
+                         uint32_t cwnd_used, uint32_t mss, uint32_t *len_out, bool *fin_out, bool *corked,
+                         bool *rwnd_limited)
 {
   uint32_t room = u32_min(avail, pm_eor_room(t, nxt));   /* up to a record's end */
   /* the peer's window counts from snd_una; cwnd against cwnd_used (pipe in
@@ -550,6 +670,17 @@ static bool plan_segment(const struct tcb *t, uint32_t nxt, uint32_t avail, uint
   uint32_t len = u32_min(u32_min(room, usable), mss);
   bool fin_pending = t->fin_queued && seq_leq(nxt, t->fin_seq);
   bool fin = fin_pending && nxt + len == t->fin_seq;
+  /* Linux's tcp_snd_wnd_test: new data goes only if its next segment (a full
+   * one, or all that is left) fits in the peer's window; it is not cut to a
+   * smaller window. The probe timer sends what fits (tcp_write_wakeup, here
+   * push_one) when nothing is in flight to bring a window update. Checked
+   * after cwnd, as tcp_write_xmit does: this is when the window limits. */
+  uint32_t want = u32_min(room, mss);
+  uint32_t wnd_left = t->snd_wnd > inflight ? t->snd_wnd - inflight : 0;
+  if (want > wnd_left && !t->push_one && !seq_lt(nxt, t->snd_max)) {
+    if (rwnd_limited && t->cc.cwnd + t->rec.lt_extra > cwnd_used) *rwnd_limited = true;
+    return false;
+  }
   if (len == 0 && !fin) return false;
   if (len < mss && len < room && inflight > 0 && len < t->max_snd_wnd / 2)
     return false;   /* sender SWS avoidance: wait for the window to open further */
@@ -588,6 +719,8 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
   pm_prune(t);
   uint32_t frame_segs = 0, frame_max = 0, tso_max = tso_frame_segs(e, t);
   bool corked = false;   /* a partial segment held by TCP_CORK/MSG_MORE */
+  bool rwnd_limited = false;   /* the peer's window held new data (tcp_snd_wnd_test) */
+  bool had_unsent = t->sndbuf.len > t->snd_nxt - t->snd_buf_seq;
   /* Under a notsent limit, sending makes a socket writable (fewer unsent
    * bytes): Linux wakes the writer after tcp_data_snd_check (tcp_check_space).
    * The ACK's own wakeup is delivered before the deferred output runs, so
@@ -630,10 +763,11 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     uint32_t mss = tcp_current_mss(e, t);
     uint32_t len;
     bool fin;
-    if (!plan_segment(t, t->snd_nxt, avail, inflight, cwnd_used, mss, &len, &fin, &corked)) break;
+    if (!plan_segment(t, t->snd_nxt, avail, inflight, cwnd_used, mss, &len, &fin, &corked, &rwnd_limited))
+      break;
     uint8_t flags = TCP_ACK;
     bool retrans = seq_lt(t->snd_nxt, t->snd_max);
-    bool psh = len && pm_push(t, t->snd_nxt, t->snd_nxt + len);
+    bool psh = len && pm_push(e, t, t->snd_nxt, t->snd_nxt + len);
     bool frame_end = true;
     uint32_t gso_size = 0, last_len = len;
     if (len && !retrans) {
@@ -662,7 +796,7 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
       bool nfin;
       frame_end = psh || fin || frame_segs >= frame_max ||
                   !plan_segment(t, t->snd_nxt + len, avail - len, inflight + len, cwnd_used + len, mss,
-                                &nlen, &nfin, NULL) ||
+                                &nlen, &nfin, NULL, NULL) ||
                   nlen == 0;
       /* The link segments (e->gso_max): the frame's further segments join
        * this one in a single packet, each planned as above in turn (windows,
@@ -675,7 +809,7 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
       uint32_t room = e->gso_max > TCP_MAX_HDR_LEN + nethdr ? e->gso_max - TCP_MAX_HDR_LEN - nethdr : 0;
       while (!frame_end && !t->push_one && last_len == mss && len + mss <= room) {
         uint32_t nseq = t->snd_nxt + len;
-        if (!plan_segment(t, nseq, avail - len, inflight + len, cwnd_used + len, mss, &nlen, &nfin, NULL) ||
+        if (!plan_segment(t, nseq, avail - len, inflight + len, cwnd_used + len, mss, &nlen, &nfin, NULL, NULL) ||
             nlen == 0)
           break;
         len += nlen;
@@ -683,15 +817,18 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
         gso_size = mss;
         fin = nfin;
         frame_segs++;
-        psh = pm_push(t, nseq, nseq + nlen);
+        psh = pm_push(e, t, nseq, nseq + nlen);
         frame_end = psh || fin || frame_segs >= frame_max ||
                     !plan_segment(t, t->snd_nxt + len, avail - len, inflight + len, cwnd_used + len, mss,
-                                  &nlen, &nfin, NULL) ||
+                                  &nlen, &nfin, NULL, NULL) ||
                     nlen == 0;
       }
       if (frame_end) {
         /* not for data written with MSG_MORE: tcp_push marked no PSH */
-        if (frame_segs >= 2 && !t->more) psh = true;
+        if (frame_segs >= 2 && !t->more && !psh) {
+          psh = true;
+          pm_frame_push(t, t->snd_nxt + len);
+        }
         frame_segs = 0;
       }
     } else {
@@ -763,7 +900,14 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
   /* Nothing in flight means snd_max == snd_una: after a timeout's go-back-N
    * snd_nxt == snd_una with data still in flight, and the retransmission
    * timer (re-armed by rto_expired) is the probe then, as in Linux. */
-  if (waiting && (t->snd_wnd == 0 || corked) && t->snd_max == t->snd_una && !t->persist_at_us &&
+  /* Linux's tcp_write_xmit: the window-limited chronograph runs while the
+   * peer's window holds data back, and stops at a transmission it did not */
+  if (had_unsent) {
+    if (rwnd_limited) tcp_chrono_start(e, t, TCP_CHRONO_RWND_LIMITED);
+    else tcp_chrono_stop(e, t, TCP_CHRONO_RWND_LIMITED);
+  }
+  if (waiting && (t->snd_wnd == 0 || corked || rwnd_limited) && t->snd_max == t->snd_una &&
+      !t->persist_at_us &&
       !t->rto_at_us) {
     t->persist_at_us = e->now_us + t->rtt.rto_us;
     timer_update(e, t);

@@ -242,6 +242,38 @@ void rack_on_send(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint32_t en
   }
 }
 
+/* Linux's tcp_clean_rtx_queue takes an RTT sample from every ACK that
+ * advances snd_una: the time since the first newly acknowledged segment was
+ * sent (seq_rtt_us from first_ackt), unless any acknowledged segment was
+ * retransmitted (Karn's rule, FLAG_RETRANS_DATA_ACKED). 1 and the sample in
+ * *rtt_us; 0 if the transmit times are not on record; -1 if retransmitted
+ * data is acknowledged. */
+int rack_ack_rtt(const struct tcp_engine *e, const struct tcb *t, uint32_t ack, uint64_t *rtt_us)
+{
+  const struct tcp_rack *r = t->rack;
+  if (!r || !r->n || !rack_enabled(e, t)) return 0;
+  uint32_t i = find_seg(r, t->snd_una);
+  if (i == r->n) return 0;
+  for (uint32_t k = i; k < r->n && seq_lt(r->seg[k].start, ack); k++)
+    if (r->seg[k].flags & RACK_SEG_RETRANS) return -1;
+  *rtt_us = e->now_us - r->seg[i].xmit_us;
+  return 1;
+}
+
+/* Every byte of [a, b) was retransmitted in this very event (its range holds
+ * the current time and RACK_SEG_RETRANS): a run resent at once, as one of
+ * Linux's skbs would be (pm_push). False when not on record. */
+bool rack_resent_now(const struct tcp_engine *e, const struct tcb *t, uint32_t a, uint32_t b)
+{
+  const struct tcp_rack *r = t->rack;
+  if (!r || !r->n || !seq_lt(a, b)) return false;
+  uint32_t i = find_seg(r, a);
+  if (i == r->n) return false;
+  for (; i < r->n && seq_lt(r->seg[i].start, b); i++)
+    if (!(r->seg[i].flags & RACK_SEG_RETRANS) || r->seg[i].xmit_us != e->now_us) return false;
+  return seq_geq(r->seg[i - 1].end, b);
+}
+
 /* Bytes of [a, b) not covered by the scoreboard board[0..n). */
 static uint32_t unsacked_in(const struct tcp_sack_block *board, unsigned n, uint32_t a, uint32_t b)
 {
@@ -337,6 +369,8 @@ void rack_on_ack(struct tcp_engine *e, struct tcb *t, const struct tcp_hdr *h,
   for (unsigned i = dsack ? 1 : 0; i < h->opts.sack_count && (h->opts.present & TCP_OPT_HAS_SACK); i++) {
     uint32_t l = h->opts.sack[i].left, rr = h->opts.sack[i].right;
     if (!seq_lt(l, rr) || seq_gt(rr, t->snd_max) || seq_leq(rr, h->ack)) continue;
+    if (seq_lt(l, t->snd_una)) l = t->snd_una;
+    if (!tcp_sack_whole_segs(t, &l, &rr)) continue;   /* as the scoreboard takes it */
     deliver_range(e, t, seq_max(l, h->ack), rr, prior, nprior, fack);
   }
 }

@@ -117,6 +117,7 @@ void sack_update(struct tcb *t, const struct tcp_opts *o)
      * block outside (a D-SACK below snd_una, or garbage) is ignored. */
     if (!seq_lt(l, r) || seq_gt(r, t->snd_max) || seq_leq(r, t->snd_una)) continue;
     if (seq_lt(l, t->snd_una)) l = t->snd_una;
+    if (!tcp_sack_whole_segs(t, &l, &r)) continue;
     sack_insert(t, l, r);
   }
 }

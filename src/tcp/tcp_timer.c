@@ -216,8 +216,10 @@ static uint64_t clamp_rto_to_user_timeout(const struct tcp_engine *e, const stru
 static bool tlp_allowed(const struct tcb *t)
 {
   if (!t->sack_ok || t->snd_una == t->snd_max || t->snd_nxt != t->snd_max) return false;
-  if (t->rec.in_recovery || t->rec.in_cwr || t->backoff || t->nsacked || t->rec.dupacks ||
-      t->tlp_active)
+  /* Linux's tcp_schedule_loss_probe asks for the Open state: with SACK,
+   * Disorder means something SACKed or retransmitted (tcp_try_keep_open's
+   * tcp_left_out), not a duplicate ACK that SACKs nothing */
+  if (t->rec.in_recovery || t->rec.in_cwr || t->backoff || t->nsacked || t->tlp_active)
     return false;
   return t->state == USTCP_ESTABLISHED || t->state == USTCP_CLOSE_WAIT ||
          t->state == USTCP_FIN_WAIT_1 || t->state == USTCP_CLOSING || t->state == USTCP_LAST_ACK;
@@ -338,6 +340,7 @@ static bool rto_expired(struct tcp_engine *e, struct tcb *t)
     t->tlp_active = false;                 /* the RTO ends a probe episode */
     t->rec.dupacks = 0;
     t->rec.dup_bytes = 0;
+    t->rec.lt_extra = 0;                   /* limited transmit ends: cwnd is 1 SMSS */
     t->rec.recover = t->snd_max;           /* RFC 6582 §4 (see dup_ack) */
     rack_on_rto(e, t);
   }

@@ -224,6 +224,9 @@ static inline ssize_t send_finish(struct tcp_engine *e, struct tcb *t, uint32_t 
    * the whole buffer is queued (TCP_SKB_CB(skb)->eor when the message has no
    * data left). */
   if (!more || eor) tcp_push_mark(t, t->snd_buf_seq + t->sndbuf.len, eor && n == len);
+  /* Linux's tcp_add_write_queue_tail: data queued where none waited starts
+   * the busy chronograph (a running one is BUSY or above already) */
+  tcp_chrono_start(e, t, TCP_CHRONO_BUSY);
   tcp_output(e, t);
   t->more_call = false;
   *ran = true;
