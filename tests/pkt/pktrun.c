@@ -361,7 +361,7 @@ static const struct cfg_field cfg_fields[] = {
   CF(max_orphans, CT_U32), CF(timestamps, CT_BOOL), CF(notsent_lowat, CT_U32),
   CF(tcp_mem_pressure, CT_U64),
   CF(slow_start_after_idle, CT_BOOL), CF(min_tso_segs, CT_U32), CF(tcp_ecn, CT_U32),
-  CF(tcp_recovery, CT_U32), CF(dsack, CT_BOOL),
+  CF(tcp_recovery, CT_U32), CF(dsack, CT_BOOL), CF(tcp_frto, CT_U32),
 };
 
 static void do_config(struct runner *r, const char *s)
