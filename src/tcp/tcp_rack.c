@@ -324,7 +324,9 @@ static void deliver_range(struct tcp_engine *e, struct tcb *t, uint32_t a, uint3
   for (uint32_t i = find_seg(r, a); i < r->n && seq_lt(r->seg[i].start, b); i++) {
     struct rack_seg *s = &r->seg[i];
     if (!unsacked_in(prior, nprior, s->start, s->end)) continue;   /* SACKed before */
-    if (!(s->flags & RACK_SEG_RETRANS)) r->orig_acked = true;
+    /* F-RTO's evidence: data sent once, before the timeout (Linux's
+     * FLAG_ORIG_SACK_ACKED: not after high_seq) */
+    if (!(s->flags & RACK_SEG_RETRANS) && seq_leq(s->end, t->rec.recover)) r->orig_acked = true;
     if (!(s->flags & RACK_SEG_RETRANS) && seq_lt(s->start, fack)) {
       /* Linux's tcp_check_sack_reordering: the distance, in segments, is
        * the reordering degree (TCP_INFO's tcpi_reordering) */
