@@ -909,8 +909,11 @@ static enum verdict process_ack(struct tcp_engine *e, struct tcb *t, const struc
   if (tcp_ecn_rcv_ecn_echo(t, h) && t->snd_max != t->snd_una && seq_geq(h->ack, t->snd_una))
     tcp_enter_cwr(e, t);
   /* RFC 8985 §6.2 steps 1-4 (before snd_una moves: the ranges it delivered
-   * are still on record) */
-  if (t->sack_ok && seq_geq(h->ack, t->snd_una)) rack_on_ack(e, t, h, prior, nprior, prior_una);
+   * are still on record). Also for an old ACK (below snd_una, acceptable by
+   * RFC 5961): its SACK and D-SACK blocks still count, as in Linux's tcp_ack
+   * "old_ack" path (tcp_sacktag_write_queue): reordered ACKs carry D-SACKs
+   * that undo a spurious recovery and widen the reordering window. */
+  if (t->sack_ok) rack_on_ack(e, t, h, prior, nprior, prior_una);
   if (acks_new) {
     ack_advance(e, t, h, sacked_before);
     wake(e, t);
