@@ -542,21 +542,27 @@ bool rack_next_lost(const struct tcb *t, uint32_t from, uint32_t *start, uint32_
 /* A retransmission timeout, before the module cuts cwnd (Linux's
  * tcp_enter_loss). Everything is sent again from snd_una (go-back-N): no range
  * is "lost and waiting" any more, and no reordering timer runs. What an undo
- * restores is recorded at a timeout that starts an episode (from open state,
- * tcp_init_undo); a timeout during a recovery keeps the recovery's record, a
- * repeated timeout the first one's. F-RTO (RFC 5682 §3.1 step 1) judges a
- * timeout from open state and any repeated timeout (Linux's tp->frto:
- * new_recovery || icsk_retransmits), not the first timeout of a recovery. */
+ * restores is recorded at a timeout from open state or at a new timeout of a
+ * loss episode that ACKs had advanced (tcp_init_undo); a timeout during a
+ * recovery keeps the recovery's record, a repeated timeout the first one's.
+ * F-RTO (RFC 5682 §3.1 step 1) judges a timeout from open state and any
+ * repeated timeout (Linux's tp->frto: new_recovery || icsk_retransmits), not
+ * the first timeout of a recovery or of an advanced loss episode. */
 void rack_enter_loss(struct tcp_engine *e, struct tcb *t, bool was_recovering)
 {
   struct tcp_rack *r = t->rack;
   if (!r || !rack_enabled(e, t)) return;
-  bool repeat = t->backoff > 1;   /* called after backoff++ */
-  if (!was_recovering && !repeat) rack_undo_init(e, t);
+  bool repeat = t->backoff > 1;   /* called after backoff++ (icsk_retransmits) */
+  /* still in a timeout's episode (Linux's TCP_CA_Loss, snd_una < high_seq) */
+  bool in_loss = r->in_loss && seq_lt(t->snd_una, t->rec.recover);
+  bool open = !was_recovering && !in_loss;
+  /* tcp_init_undo: from open state, or a new timeout of a loss episode that
+   * ACKs advanced (TCP_CA_Loss && !icsk_retransmits) */
+  if (!repeat && (open || in_loss)) rack_undo_init(e, t);
   if (t->rec.in_cwr && !repeat) r->undo_valid = false;   /* tcp_enter_cwr clears undo_marker */
   for (uint32_t i = 0; i < r->n; i++) r->seg[i].flags &= ~(RACK_SEG_LOST | RACK_SEG_MARKED);
   r->in_loss = true;
-  r->frto = e->cfg->tcp_frto && (!was_recovering || repeat);
+  r->frto = e->cfg->tcp_frto && (open || repeat);
   r->advanced = false;
   if (t->reo_armed) {
     t->reo_armed = false;
