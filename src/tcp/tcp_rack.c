@@ -606,12 +606,15 @@ static void unmark_lost(struct tcp_rack *r)
 }
 
 /* Linux's tcp_packet_delayed (RFC 3522 §2): the ACK echoes a TSval older
- * than the episode's first retransmission, so an original made it; or the
- * episode retransmitted nothing. */
+ * than the episode's first retransmission, so an original made it. Linux
+ * also answers true when the episode retransmitted nothing; ustcp's record of
+ * retransmissions can be missing (the ranges lost to an allocation failure),
+ * and a timeout always retransmits, so "nothing on record" proves nothing
+ * here (it had undone every timeout of such a flight: a livelock found by
+ * simtest_fail_alloc_nth). */
 static bool packet_delayed(const struct tcb *t, const struct tcp_rack *r, const struct tcp_hdr *h)
 {
-  if (!r->undo_sent) return true;
-  if (!r->undo_tsval || !t->ts_ok) return false;
+  if (!r->undo_sent || !r->undo_tsval || !t->ts_ok) return false;
   if (!(h->opts.present & TCP_OPT_HAS_TS) || !h->opts.ts_ecr) return false;
   return (int32_t)(h->opts.ts_ecr - r->undo_tsval) < 0;
 }
