@@ -45,6 +45,7 @@
 #   TUNIMP_CC     the kernel sender's congestion control (cubic; the namespace's
 #                 default is the host's, bbr on the machine of bench/RESULTS.md)
 #   USTCP         the ustcp binary (build/ustcp)
+#   TUNIMP_VERBOSE  set: print ustcp's connection line (RACK, D-SACK, undo counts)
 # Output: "R tunimp.<spec>.<what> <value>" lines on stdout (what: ustcp_send,
 # kernel_send in MB/s; ustcp_retrans, ustcp_fast, ustcp_rto, kernel_retrans), a
 # summary table on stderr. Needs root, /dev/net/tun, curl, python3, sha256sum.
@@ -130,6 +131,7 @@ ustcp_send() {
   for _ in $(seq 1 50); do grep -q " closed (" "$tmp/serve.log" && break; sleep 0.1; done
   kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
   line=$(grep " closed (" "$tmp/serve.log" | tail -1)
+  [ -n "${TUNIMP_VERBOSE:-}" ] && echo "tun_impair: $spec seed $seed: $line" >&2
   if [ "$rc" = 0 ] && [ "$(sha256sum <"$tmp/got1.bin" | cut -d' ' -f1)" = "$want" ]; then
     echo "R tunimp.$lb.ustcp_send $(mbps "$BYTES" "$t0" "$t1")"
     set -- $(echo "$line" | sed -n 's/.*retransmitted \([0-9]*\) segments: \([0-9]*\) fast retransmits, \([0-9]*\) timeouts.*/\1 \2 \3/p')

@@ -167,6 +167,11 @@ struct ustcp_config {
                                    retransmit) */
   bool dsack;                   /* 1 (Linux's net.ipv4.tcp_dsack): report duplicate
                                    segments in D-SACK blocks (RFC 2883) */
+  uint8_t tcp_frto;             /* 2 (Linux's net.ipv4.tcp_frto): F-RTO (RFC 5682 §3.1,
+                                   the SACK-enhanced version) detects spurious
+                                   retransmission timeouts on SACK connections and undoes
+                                   them; 0 = off. One byte, in what was the padding after
+                                   dsack: the struct keeps its size and layout (ABI 1) */
 };
 void ustcp_config_default(struct ustcp_config *cfg);
 

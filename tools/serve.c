@@ -156,12 +156,25 @@ static void conn_close(struct server *sv, struct conn *c)
     struct ustcp_tcp_info ti;
     memset(&ti, 0, sizeof ti);
     ustcp_get_info(sv->st, c->fd, &ti);
+    struct ustcp_linux_tcp_info li;
+    memset(&li, 0, sizeof li);
+    ustcp_get_linux_tcp_info(sv->st, c->fd, &li);
+    struct ustcp_stats st;
+    memset(&st, 0, sizeof st);
+    ustcp_get_stats(sv->st, &st);
+    /* the loss-recovery figures after the first parenthesis (bench/tun_impair.sh
+     * reads the first one); the D-SACK, RACK and undo counts are the stack's */
     fprintf(stderr, "ustcp serve: %s closed (%llu bytes sent, %llu received; srtt %llu us, "
-            "retransmitted %llu segments: %llu fast retransmits, %llu timeouts)\n",
+            "retransmitted %llu segments: %llu fast retransmits, %llu timeouts) "
+            "(min_rtt %u us, reordering %u, tlp %llu, cwnd %u, ssthresh %u; stack: dsacks in %llu, "
+            "rack lost %llu, undos %llu)\n",
             net_addr_str(&c->peer, a, sizeof a), (unsigned long long)ti.bytes_acked,
             (unsigned long long)ti.bytes_received, (unsigned long long)ti.rtt_us,
             (unsigned long long)ti.retrans_segs, (unsigned long long)ti.fast_retrans,
-            (unsigned long long)ti.rto_expirations);
+            (unsigned long long)ti.rto_expirations, li.tcpi_min_rtt, li.tcpi_reordering,
+            (unsigned long long)ti.tlp_probes, ti.snd_cwnd, ti.snd_ssthresh,
+            (unsigned long long)st.tcp_dsacks_in, (unsigned long long)st.tcp_rack_lost,
+            (unsigned long long)st.tcp_spurious_undos);
   }
   ustcp_close(sv->st, c->fd);
   if (c->file_fd >= 0) close(c->file_fd);

@@ -54,6 +54,7 @@ void ustcp_config_default(struct ustcp_config *c)
   c->timestamps = true;
   c->tcp_recovery = 1;
   c->dsack = true;
+  c->tcp_frto = 2;
   c->notsent_lowat = UINT32_MAX;
   c->tcp_ecn = 2;   /* Linux: ECN accepted when the peer asks (RFC 3168) */
   /* Linux's tcp_congestion_control. On the simulator's loss curve (100 ms

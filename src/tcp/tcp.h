@@ -913,7 +913,11 @@ void rack_lost_info(const struct tcb *t, uint32_t *lost, uint32_t *retrans);
 /* The first range at or after from that RACK marked lost, without its SACKed
  * bytes: [*start, *end); O(log n) to find from. */
 bool rack_next_lost(const struct tcb *t, uint32_t from, uint32_t *start, uint32_t *end);
-void rack_on_rto(struct tcp_engine *e, struct tcb *t);
+void rack_enter_loss(struct tcp_engine *e, struct tcb *t, bool was_recovering);
+bool rack_process_loss(struct tcp_engine *e, struct tcb *t, const struct tcp_hdr *h,
+                       bool una_advanced);
+enum { RACK_UNDO_NONE, RACK_UNDO_HOLD, RACK_UNDO_DONE };
+int rack_try_undo_partial(struct tcp_engine *e, struct tcb *t, const struct tcp_hdr *h);
 void rack_undo_init(struct tcp_engine *e, struct tcb *t);
 bool rack_try_undo_dsack(struct tcp_engine *e, struct tcb *t);
 bool rack_try_undo_ts(struct tcp_engine *e, struct tcb *t, const struct tcp_hdr *h);

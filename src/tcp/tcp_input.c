@@ -909,8 +909,11 @@ static enum verdict process_ack(struct tcp_engine *e, struct tcb *t, const struc
   if (tcp_ecn_rcv_ecn_echo(t, h) && t->snd_max != t->snd_una && seq_geq(h->ack, t->snd_una))
     tcp_enter_cwr(e, t);
   /* RFC 8985 §6.2 steps 1-4 (before snd_una moves: the ranges it delivered
-   * are still on record) */
-  if (t->sack_ok && seq_geq(h->ack, t->snd_una)) rack_on_ack(e, t, h, prior, nprior, prior_una);
+   * are still on record). Also for an old ACK (below snd_una, acceptable by
+   * RFC 5961): its SACK and D-SACK blocks still count, as in Linux's tcp_ack
+   * "old_ack" path (tcp_sacktag_write_queue): reordered ACKs carry D-SACKs
+   * that undo a spurious recovery and widen the reordering window. */
+  if (t->sack_ok) rack_on_ack(e, t, h, prior, nprior, prior_una);
   if (acks_new) {
     ack_advance(e, t, h, sacked_before);
     wake(e, t);
@@ -923,8 +926,22 @@ static enum verdict process_ack(struct tcp_engine *e, struct tcb *t, const struc
      * counts SACKed segments, not equal windows). */
     dup_ack(e, t);
   }
+  bool hold = false;
   if (rack_active(e, t)) {
     rack_update_reo_wnd(e, t, prior_una);
+    /* after a timeout: was it spurious? (Linux's tcp_process_loss: F-RTO,
+     * Eifel, D-SACK) */
+    if (seq_geq(h->ack, prior_una)) rack_process_loss(e, t, h, acks_new);
+    /* Linux's tcp_try_undo_partial: a partial ACK whose hole the original
+     * filled */
+    if (acks_new && t->rec.in_recovery) {
+      int u = rack_try_undo_partial(e, t, h);
+      if (u == RACK_UNDO_DONE) {
+        t->rec.in_recovery = false;
+        rack_recovery_end(t);
+      }
+      hold = u == RACK_UNDO_HOLD;
+    }
     /* Linux's tcp_try_undo_dsack: every retransmission of the episode was
      * D-SACKed; a recovery still running ends (tcp_try_to_open) */
     if (rack_try_undo_dsack(e, t) && t->rec.in_recovery) {
@@ -932,9 +949,12 @@ static enum verdict process_ack(struct tcp_engine *e, struct tcb *t, const struc
       rack_recovery_end(t);
     }
     /* steps 5-6: RACK marks losses; one starts a recovery (Linux's
-     * tcp_time_to_recover: lost_out) */
-    rack_detect_loss(e, t, false);
-    rack_recover(e, t);
+     * tcp_time_to_recover: lost_out); not on an ACK tcp_try_undo_partial
+     * holds */
+    if (!hold) {
+      rack_detect_loss(e, t, false);
+      rack_recover(e, t);
+    }
   }
   if (t->rec.in_recovery || t->rec.in_cwr) {
     /* Data this ACK delivered (Linux's newly_acked_sacked): acknowledged or
@@ -947,7 +967,8 @@ static enum verdict process_ack(struct tcp_engine *e, struct tcb *t, const struc
   update_send_window(e, t, s, acks_new);
   /* after the window update: snd_wnd must be this ACK's, measured from the
    * snd_una it set */
-  if (t->rec.in_recovery) tcp_recovery_send(e, t);
+  if (t->rec.in_recovery && !hold) tcp_recovery_send(e, t);
+  else if (hold) tcp_output(e, t);   /* new data only (tcp_try_undo_partial) */
   if (acks_new || sacks_new) {
     tcp_tlp_ack(e, t, t->snd_una);
     tcp_schedule_loss_probe(e, t);   /* Linux's tcp_set_xmit_timer */

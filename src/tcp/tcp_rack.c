@@ -52,6 +52,11 @@ struct tcp_rack {
   bool dsack_seen;               /* a D-SACK arrived: step 4 widens reo_wnd */
   bool dsack_round_set;
   uint32_t dsack_round;          /* snd_max when reo_wnd was last widened (once a round trip) */
+  /* After a retransmission timeout (Linux's TCP_CA_Loss, until snd_una reaches
+   * rec.recover): in_loss; frto, F-RTO (RFC 5682 §3.1) still judging the
+   * timeout (Linux's tp->frto); orig_acked, the current ACK delivered data
+   * never retransmitted (Linux's FLAG_ORIG_SACK_ACKED) */
+  bool in_loss, frto, orig_acked;
   /* Undo (Linux's undo_marker, undo_retrans, prior_cwnd, prior_ssthresh,
    * retrans_stamp): the episode's start, its retransmitted segments not yet
    * D-SACKed, the congestion state before the reduction, and the TSval of its
@@ -319,6 +324,9 @@ static void deliver_range(struct tcp_engine *e, struct tcb *t, uint32_t a, uint3
   for (uint32_t i = find_seg(r, a); i < r->n && seq_lt(r->seg[i].start, b); i++) {
     struct rack_seg *s = &r->seg[i];
     if (!unsacked_in(prior, nprior, s->start, s->end)) continue;   /* SACKed before */
+    /* F-RTO's evidence: data sent once, before the timeout (Linux's
+     * FLAG_ORIG_SACK_ACKED: not after high_seq) */
+    if (!(s->flags & RACK_SEG_RETRANS) && seq_leq(s->end, t->rec.recover)) r->orig_acked = true;
     if (!(s->flags & RACK_SEG_RETRANS) && seq_lt(s->start, fack)) {
       /* Linux's tcp_check_sack_reordering: the distance, in segments, is
        * the reordering degree (TCP_INFO's tcpi_reordering) */
@@ -364,6 +372,7 @@ void rack_on_ack(struct tcp_engine *e, struct tcb *t, const struct tcp_hdr *h,
     }
   }
   if (!r || !r->n) return;
+  r->orig_acked = false;
   uint32_t fack = nprior ? prior[nprior - 1].right : prior_una;
   if (seq_gt(h->ack, prior_una)) deliver_range(e, t, prior_una, h->ack, prior, nprior, fack);
   for (unsigned i = dsack ? 1 : 0; i < h->opts.sack_count && (h->opts.present & TCP_OPT_HAS_SACK); i++) {
@@ -530,16 +539,30 @@ bool rack_next_lost(const struct tcb *t, uint32_t from, uint32_t *start, uint32_
   return false;
 }
 
-/* After a retransmission timeout everything is sent again from snd_una: no
- * range is "lost and waiting" any more, and no reordering timer runs. The
- * episode cannot be undone by D-SACKs (Linux undoes a timeout by F-RTO and
- * tcp_try_undo_loss, which ustcp does not do). */
-void rack_on_rto(struct tcp_engine *e, struct tcb *t)
+/* A retransmission timeout, before the module cuts cwnd (Linux's
+ * tcp_enter_loss). Everything is sent again from snd_una (go-back-N): no range
+ * is "lost and waiting" any more, and no reordering timer runs. What an undo
+ * restores is recorded at a timeout from open state or at a new timeout of a
+ * loss episode that ACKs had advanced (tcp_init_undo); a timeout during a
+ * recovery keeps the recovery's record, a repeated timeout the first one's.
+ * F-RTO (RFC 5682 §3.1 step 1) judges a timeout from open state and any
+ * repeated timeout (Linux's tp->frto: new_recovery || icsk_retransmits), not
+ * the first timeout of a recovery or of an advanced loss episode. */
+void rack_enter_loss(struct tcp_engine *e, struct tcb *t, bool was_recovering)
 {
   struct tcp_rack *r = t->rack;
-  if (!r) return;
+  if (!r || !rack_enabled(e, t)) return;
+  bool repeat = t->backoff > 1;   /* called after backoff++ (icsk_retransmits) */
+  /* still in a timeout's episode (Linux's TCP_CA_Loss, snd_una < high_seq) */
+  bool in_loss = r->in_loss && seq_lt(t->snd_una, t->rec.recover);
+  bool open = !was_recovering && !in_loss;
+  /* tcp_init_undo: from open state, or a new timeout of a loss episode that
+   * ACKs advanced (TCP_CA_Loss && !icsk_retransmits) */
+  if (!repeat && (open || in_loss)) rack_undo_init(e, t);
+  if (t->rec.in_cwr && !repeat) r->undo_valid = false;   /* tcp_enter_cwr clears undo_marker */
   for (uint32_t i = 0; i < r->n; i++) r->seg[i].flags &= ~(RACK_SEG_LOST | RACK_SEG_MARKED);
-  r->undo_valid = false;
+  r->in_loss = true;
+  r->frto = e->cfg->tcp_frto && (open || repeat);
   r->advanced = false;
   if (t->reo_armed) {
     t->reo_armed = false;
@@ -576,6 +599,26 @@ static void undo(struct tcp_engine *e, struct tcb *t)
   if (e->stats) e->stats->tcp_spurious_undos++;
 }
 
+/* Linux's tcp_undo_cwnd_reduction with unmark_loss: nothing is lost any more */
+static void unmark_lost(struct tcp_rack *r)
+{
+  for (uint32_t i = 0; i < r->n; i++) r->seg[i].flags &= ~(RACK_SEG_LOST | RACK_SEG_MARKED);
+}
+
+/* Linux's tcp_packet_delayed (RFC 3522 §2): the ACK echoes a TSval older
+ * than the episode's first retransmission, so an original made it. Linux
+ * also answers true when the episode retransmitted nothing; ustcp's record of
+ * retransmissions can be missing (the ranges lost to an allocation failure),
+ * and a timeout always retransmits, so "nothing on record" proves nothing
+ * here (it had undone every timeout of such a flight: a livelock found by
+ * simtest_fail_alloc_nth). */
+static bool packet_delayed(const struct tcb *t, const struct tcp_rack *r, const struct tcp_hdr *h)
+{
+  if (!r->undo_sent || !r->undo_tsval || !t->ts_ok) return false;
+  if (!(h->opts.present & TCP_OPT_HAS_TS) || !h->opts.ts_ecr) return false;
+  return (int32_t)(h->opts.ts_ecr - r->undo_tsval) < 0;
+}
+
 /* Linux's tcp_try_undo_dsack: every retransmission of the episode was
  * D-SACKed, so none was needed. Returns true if it undid (the caller ends
  * the recovery if one is running). */
@@ -600,6 +643,78 @@ bool rack_try_undo_ts(struct tcp_engine *e, struct tcb *t, const struct tcp_hdr 
   if ((int32_t)(h->opts.ts_ecr - r->undo_tsval) >= 0) return false;
   undo(e, t);
   return true;
+}
+
+/* Linux's tcp_try_undo_partial, on an ACK that advanced snd_una inside a
+ * recovery without ending it: if the ACK shows the hole was filled by the
+ * original transmission (RFC 3522 Eifel detection), the loss was reordering.
+ * The reordering is recorded (tcp_check_sack_reordering); with
+ * retransmissions of the episode still outstanding the recovery goes on but
+ * marks and retransmits nothing more on this ACK (RACK_UNDO_HOLD: new data
+ * only); otherwise the reduction is undone and the recovery ends
+ * (tcp_undo_cwnd_reduction, tcp_try_keep_open): RACK_UNDO_DONE. */
+int rack_try_undo_partial(struct tcp_engine *e, struct tcb *t, const struct tcp_hdr *h)
+{
+  struct tcp_rack *r = t->rack;
+  if (!r || !r->undo_valid || !rack_enabled(e, t) || !packet_delayed(t, r, h)) return RACK_UNDO_NONE;
+  t->reord_seen = true;
+  uint32_t lost, retrans;
+  rack_lost_info(t, &lost, &retrans);
+  if (retrans) return RACK_UNDO_HOLD;
+  undo(e, t);
+  unmark_lost(r);
+  return RACK_UNDO_DONE;
+}
+
+/* Linux's tcp_process_loss, on every acceptable ACK while a timeout's
+ * go-back-N runs (in_loss). A spurious timeout is undone (tcp_try_undo_loss):
+ * cwnd and ssthresh come back, nothing is lost any more, and the go-back-N
+ * stops (snd_nxt back to snd_max: the originals are in flight, RACK finds
+ * any real loss among them). Spurious when
+ *  - snd_una advanced and the ACK echoes a TSval older than the first
+ *    retransmission, or every retransmission was D-SACKed (tcp_may_undo:
+ *    RFC 3522 Eifel detection, RFC 2883);
+ *  - F-RTO (RFC 5682 §3.1, SACK-enhanced, step 3.b as Linux's
+ *    FLAG_ORIG_SACK_ACKED): the ACK delivered, cumulatively or by SACK, data
+ *    that was never retransmitted.
+ * Step 2.b: an ACK that advanced snd_una without that sends new data in
+ * Linux, whose next ACK decides; ustcp's go-back-N cannot send new data
+ * before the old, so F-RTO ends there and the conventional recovery goes on,
+ * as Linux does when no new data can be sent (the timestamps still detect a
+ * spurious timeout afterwards). Once snd_una reaches rec.recover the episode
+ * is over (tcp_try_undo_recovery: undone if tcp_may_undo).
+ * Returns true if the timeout was undone. */
+bool rack_process_loss(struct tcp_engine *e, struct tcb *t, const struct tcp_hdr *h,
+                       bool una_advanced)
+{
+  struct tcp_rack *r = t->rack;
+  if (!r || !r->in_loss) return false;
+  if (!rack_enabled(e, t)) {
+    r->in_loss = r->frto = false;
+    return false;
+  }
+  bool recovered = seq_geq(t->snd_una, t->rec.recover);
+  bool spurious = false;
+  if (r->undo_valid) {
+    if (una_advanced && (packet_delayed(t, r, h) || (r->undo_sent && !r->undo_retrans)))
+      spurious = true;
+    else if (r->frto && r->orig_acked)
+      spurious = true;
+  }
+  if (spurious) {
+    undo(e, t);
+    unmark_lost(r);
+    r->in_loss = r->frto = false;
+    if (seq_lt(t->snd_nxt, t->snd_max)) t->snd_nxt = t->snd_max;
+    t->sack_rexmit = t->snd_max;
+    /* open state: a loss may start a recovery at once (RFC 6582 §4's guard
+     * is for go-back-N duplicates, and there is no go-back-N any more) */
+    t->rec.recover = t->snd_una - 1;
+    return true;
+  }
+  if (r->frto && una_advanced && !recovered) r->frto = false;   /* step 2.b: see above */
+  if (recovered) r->in_loss = r->frto = false;
+  return false;
 }
 
 uint64_t rack_mem(const struct tcb *t)

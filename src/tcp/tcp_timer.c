@@ -334,6 +334,8 @@ static bool rto_expired(struct tcp_engine *e, struct tcb *t)
   if (t->state != USTCP_SYN_SENT && t->state != USTCP_SYN_RCVD) {
     /* RFC 5681 §3.1 eq. 4, and cwnd = one segment after a timeout. */
     uint32_t flight = t->snd_max - t->snd_una;
+    /* before the cut: what an undo restores (F-RTO, RFC 5682) */
+    rack_enter_loss(e, t, t->rec.in_recovery || t->rec.in_cwr);
     cc_rto(e, t, flight);                 /* the module: ssthresh, cwnd = 1 SMSS */
     t->rec.in_recovery = false;
     t->rec.in_cwr = false;                 /* the timeout takes over an ECN reduction */
@@ -342,7 +344,6 @@ static bool rto_expired(struct tcp_engine *e, struct tcb *t)
     t->rec.dup_bytes = 0;
     t->rec.lt_extra = 0;                   /* limited transmit ends: cwnd is 1 SMSS */
     t->rec.recover = t->snd_max;           /* RFC 6582 §4 (see dup_ack) */
-    rack_on_rto(e, t);
   }
   /* Go back to snd_una: everything from there is sent again as the windows allow
    * (skipping what the peer SACKed). A second timeout in a row forgets the

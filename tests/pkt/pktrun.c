@@ -338,7 +338,7 @@ static bool parse_state(const char *s, size_t len, enum ustcp_state *st)
 }
 
 /* ---- config ---- */
-enum cfg_type { CT_U16, CT_U32, CT_U64, CT_BOOL };
+enum cfg_type { CT_U8, CT_U16, CT_U32, CT_U64, CT_BOOL };
 struct cfg_field {
   const char *name;
   size_t off;
@@ -361,7 +361,7 @@ static const struct cfg_field cfg_fields[] = {
   CF(max_orphans, CT_U32), CF(timestamps, CT_BOOL), CF(notsent_lowat, CT_U32),
   CF(tcp_mem_pressure, CT_U64),
   CF(slow_start_after_idle, CT_BOOL), CF(min_tso_segs, CT_U32), CF(tcp_ecn, CT_U32),
-  CF(tcp_recovery, CT_U32), CF(dsack, CT_BOOL),
+  CF(tcp_recovery, CT_U32), CF(dsack, CT_BOOL), CF(tcp_frto, CT_U8),
 };
 
 static void do_config(struct runner *r, const char *s)
@@ -394,6 +394,7 @@ static void do_config(struct runner *r, const char *s)
     if (!word_is(s, n, f->name)) continue;
     char *p = (char *)&r->cfg + f->off;
     switch (f->type) {
+    case CT_U8: { uint8_t x = (uint8_t)v; memcpy(p, &x, sizeof x); break; }
     case CT_U16: { uint16_t x = (uint16_t)v; memcpy(p, &x, sizeof x); break; }
     case CT_U32: { uint32_t x = (uint32_t)v; memcpy(p, &x, sizeof x); break; }
     case CT_U64: memcpy(p, &v, sizeof v); break;

@@ -47,6 +47,7 @@ static void A3_linux_defaults(void)
   CHECK_EQ(c.timestamps, 1);        /* net.ipv4.tcp_timestamps = 1; behaviour: RFC7323-* scripts */
   CHECK_EQ(c.tcp_recovery, 1);     /* net.ipv4.tcp_recovery = 1 (RACK); behaviour: RFC8985-6.2-* scripts */
   CHECK_EQ(c.dsack, 1);            /* net.ipv4.tcp_dsack = 1; behaviour: RFC2883-* scripts */
+  CHECK_EQ(c.tcp_frto, 2);         /* net.ipv4.tcp_frto = 2; behaviour: RFC5682-3.1-* scripts */
   CHECK_EQ(c.rfc1337, 0);
   CHECK_EQ(c.accept_local, 0);      /* behaviour: test_attack_land */
   CHECK_EQ(c.netdev_budget, 300);   /* behaviour: test_attack_land */
