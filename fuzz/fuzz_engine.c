@@ -224,6 +224,8 @@ struct fdent {
   int slot;                       /* -1 unknown */
   uint64_t read;                  /* bytes consumed */
   uint64_t sent;                  /* bytes of the pattern sent */
+  uint32_t peer_isn;              /* the slot's ISN when the fd took the slot: the
+                                     pattern its bytes were made with */
 };
 
 struct world {
@@ -681,6 +683,7 @@ static void fd_add(int fd, int slot)
   e->fd = fd;
   e->closed = false;
   e->slot = slot;
+  e->peer_isn = slot >= 0 ? W.slots[slot].peer_isn : 0;
   e->read = e->sent = 0;
 }
 static void fd_del(int fd)
@@ -744,7 +747,7 @@ static void op_call(struct reader *r)
       struct ustcp_addr la;
       if (ustcp_getsockname(s, fd, &la) == 0) W.slots[i].local_port = la.port;
       struct fdent *e = fd_ent(fd);
-      if (e) { e->slot = i; e->read = 0; }
+      if (e) { e->slot = i; e->read = 0; e->peer_isn = W.slots[i].peer_isn; }
     } else {
       W.slots[i] = saved;
     }
@@ -779,9 +782,12 @@ static void op_call(struct reader *r)
     if (rc > 0 && e && e->slot >= 0 && !W.slots[e->slot].raw) {
       struct tcb *t = sock_debug_tcb(s, fd, NULL);
       const struct slot *sl = &W.slots[e->slot];
-      /* Only while the slot still names this connection's 4-tuple. */
+      /* Only while the slot still names this connection's 4-tuple, with the
+       * ISN its bytes were made from (a slot redefined on the 4-tuple of a
+       * connection that ended, its unread bytes still readable, names
+       * another one). */
       if (t && t->remote.port == sl->peer_port && t->local.port == sl->local_port &&
-          t->remote.ip == PEER_IP) {
+          t->remote.ip == PEER_IP && e->peer_isn == sl->peer_isn) {
         uint32_t base = t->irs - sl->peer_isn;
         for (long k = 0; k < rc; k++)
           REQUIRE(paybuf[k] == pattern(base + (uint32_t)(e->read + (uint64_t)k)),
