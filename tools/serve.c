@@ -768,10 +768,10 @@ int serve_main(int argc, char **argv)
       fprintf(stderr, "ustcp serve: queue %u: %s\n", q, err[0] ? err : strerror(-rq));
       break;
     }
-    more[q] = calloc(1, sizeof *more[q]);
-    if (!more[q] || (memcpy(more[q], &sv, sizeof sv), more[q]->conns = NULL, more[q]->nconns = 0,
-                     more[q]->accepted = more[q]->requests = 0,
-                     serve_listen(more[q], lq, (uint16_t)port, (int)backlog, v6) < 0)) {
+    /* the same service settings as queue 0, which has no connection yet */
+    more[q] = malloc(sizeof *more[q]);
+    if (more[q]) *more[q] = sv;
+    if (!more[q] || serve_listen(more[q], lq, (uint16_t)port, (int)backlog, v6) < 0) {
       ustcp_loop_free(lq);
       free(more[q]);
       more[q] = NULL;
