@@ -6,10 +6,14 @@
 #   ... BENCH_REPS times each (default 5); the warm-up round is run and discarded
 #   (its lines are kept in raw.txt as "W", not "R").
 # - Cells are the median and the interquartile range [q1–q3] of the repetitions.
-# - Before every repetition the 1-minute load average and, over the repetition,
-#   the machine's steal time (/proc/stat) are recorded per result; a row whose
-#   repetitions ran with the load above the CPU count (or steal above 5 %) is
-#   marked "busy" in the table.
+# - Per result: the 1-minute load average before the repetition and, over it,
+#   the machine's steal time and how busy the CPUs the benchmark does not use
+#   were (/proc/stat). The benchmark pins all its own work to BENCH_CPU, so the
+#   other CPUs' use is other work on the machine; the load average counts the
+#   benchmark's own runnable tasks (client, server, softirq: above 2 on a quiet
+#   machine) and so cannot tell. A row is marked "busy" when the other CPUs were
+#   more than 20 % busy or steal was above 5 % during any of its repetitions
+#   (with no other CPU, when the load exceeded the CPU count).
 # - Every bulk and request/response run checks the payload against its stream
 #   offset (bench/bench_util.h) on the receiving side; a mismatch fails the run
 #   (no number is reported for it).
@@ -180,17 +184,29 @@ tun_up() {
 }
 
 steal_now() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t; exit }' /proc/stat; }
+# other_now: "busy total" jiffies summed over the CPUs not in BENCH_CPU (a
+# comma-separated list), "0 0" when the benchmark uses them all. Busy is user,
+# nice, system, irq and softirq time; steal is the hypervisor's and is
+# reported on its own.
+other_now() {
+  awk -v pin=",$CPU," '$1 ~ /^cpu[0-9]+$/ {
+      if (index(pin, "," substr($1, 4) ",")) next
+      for (i = 2; i <= 9; i++) tot += $i; busy += $2 + $3 + $4 + $7 + $8 }
+    END { print busy + 0, tot + 0 }' /proc/stat
+}
 
 # run WARM SECONDS CMD...: one bounded invocation (the caller pins it). Its
 # result lines go to $RAW ("R", or "W" for the warm-up round), each followed by
-# "L key load1 steal%" with the load average before and the steal over the run.
+# "L key load1 steal% other%" with the load average before, the steal over the
+# run and the busy share of the CPUs not in BENCH_CPU over the run (-1: none).
 run() {
   local warm=$1 limit=$2
   shift 2
-  local rc=0 tmp load s0 s1
+  local rc=0 tmp load s0 s1 o0 o1
   tmp=$(mktemp)
   load=$(cut -d' ' -f1 /proc/loadavg)
   s0=$(steal_now)
+  o0=$(other_now)
   # In the background and waited for, so that a signal to this script runs the
   # trap at once (bash defers traps while a foreground child runs).
   timeout -k 5 "$limit" "$@" >"$tmp" 2>>"$LOG" &
@@ -198,13 +214,17 @@ run() {
   wait "$CHILD" || rc=$?
   CHILD=
   s1=$(steal_now)
+  o1=$(other_now)
   if [ "$rc" != 0 ]; then
     note "FAILED (rc $rc${rc/#124/, timed out}): $*"
   fi
-  awk -v w="$warm" -v load="$load" -v s0="$s0" -v s1="$s1" '
+  awk -v w="$warm" -v load="$load" -v s0="$s0" -v s1="$s1" -v o0="$o0" -v o1="$o1" '
     BEGIN { split(s0, a, " "); split(s1, b, " "); dt = b[2] - a[2]
-            st = dt > 0 ? 100 * (b[1] - a[1]) / dt : 0 }
-    $1 == "R" { print (w ? "W" : "R"), $2, $3; if (!w) printf "L %s %s %.1f\n", $2, load, st; next }
+            st = dt > 0 ? 100 * (b[1] - a[1]) / dt : 0
+            split(o0, c, " "); split(o1, d, " "); ot = d[2] - c[2]
+            # under 0.3 s of jiffies on the other CPUs is too short to tell: -1
+            other = ot >= 30 ? 100 * (d[1] - c[1]) / ot : -1 }
+    $1 == "R" { print (w ? "W" : "R"), $2, $3; if (!w) printf "L %s %s %.1f %.1f\n", $2, load, st, other; next }
     { print }' "$tmp" >>"$RAW"
   rm -f "$tmp"
 }
@@ -423,15 +443,20 @@ stats() {
       v[NR + 1] = v[NR]
       printf "%s %s %s %d\n", q(0.5), q(0.25), q(0.75), NR }'
 }
-# busy KEY... -> "" or "busy (load ≤ X, steal Y %)": the largest load average
-# seen before any repetition of these keys, and their largest steal.
+# busy KEY... -> "quiet (...)" or "busy (...)": over the repetitions of these
+# keys, the busiest the other CPUs were, the largest steal and load average.
 busy() {
   local keys="$*"
   awk -v keys=" $keys " -v ncpu="$NCPU" '$1 == "L" && index(keys, " " $2 " ") {
-      if ($3 > l) l = $3; if ($4 > s) s = $4; n++ }
+      if ($3 > l) l = $3; if ($4 > s) s = $4; if ($5 != "" && $5 >= 0 && (!no || $5 > o)) { o = $5; no++ }; n++ }
     END { if (!n) exit
-      if (l > ncpu || s > 5) printf "busy (load ≤ %s, steal ≤ %.1f %%)", l, s + 0
-      else printf "load ≤ %s", l }' "$RAW"
+      if (no) {
+        b = o > 20 || s > 5
+        printf "%s (other CPUs ≤ %.0f %% busy, steal ≤ %.1f %%, load ≤ %s)", b ? "busy" : "quiet", o, s + 0, l
+      } else {
+        b = l > ncpu || s > 5
+        printf "%s (load ≤ %s, steal ≤ %.1f %%)", b ? "busy" : "quiet", l, s + 0
+      } }' "$RAW"
 }
 fmt() {  # value -> 3 significant digits, thousands separated when large
   awk -v x="$1" 'BEGIN {
@@ -481,12 +506,18 @@ has() { grep -q "^R $1 " "$RAW"; }
   echo "Command: \`make bench\` (bench/run.sh; BENCH_REPS=$REPS${BENCH_QUICK:+, BENCH_QUICK=$BENCH_QUICK}${BENCH_ONLY:+, BENCH_ONLY=\"$BENCH_ONLY\"}); everything pinned to CPU $CPU"
   echo "Repetitions: one discarded warm-up, then $REPS of each side, interleaved; cells are median [interquartile range]."
   echo "Load average (1, 5, 15 min) at the start: $LOAD0; at the end: $(cut -d' ' -f1-3 /proc/loadavg). Steal over the whole run: $(awk -v a="$STEAL0" -v b="$S1" 'BEGIN { split(a, x, " "); split(b, y, " "); d = y[2] - x[2]; printf "%.1f %%", (d > 0 ? 100 * (y[1] - x[1]) / d : 0) }')."
-  if awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v l0="${LOAD0%% *}" -v n="$NCPU" 'BEGIN { exit !(l > n || l0 > n) }'; then
+  # Other work on the machine: the CPUs outside BENCH_CPU over every repetition.
+  OTHER=$(awk '$1 == "L" && $5 != "" && $5 >= 0 { n++; if ($5 > m) m = $5; t += $5 } END { if (n) printf "%.0f %.0f", t / n, m }' "$RAW")
+  if [ -n "$OTHER" ]; then
+    echo "CPUs other than $CPU (none of the benchmark's work runs there): ${OTHER% *} % busy on average over the repetitions, ${OTHER#* } % in the busiest."
+  fi
+  if { [ -n "$OTHER" ] && [ "${OTHER#* }" -gt 20 ]; } ||
+     { [ -z "$OTHER" ] && awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v l0="${LOAD0%% *}" -v n="$NCPU" 'BEGIN { exit !(l > n || l0 > n) }'; }; then
     echo
-    echo "**WARNING: the machine was busy (load average above its $NCPU CPUs): absolute figures are low and noisy; only ratios of interleaved repetitions mean anything, and rows marked busy less so.**"
+    echo "**WARNING: the machine was busy (other work ran beside the benchmark): absolute figures are low and noisy; only ratios of interleaved repetitions mean anything, and rows marked busy less so.**"
   fi
   echo
-  echo "| benchmark | unit | ustcp | reference | reference value | ratio ustcp/ref | target | load |"
+  echo "| benchmark | unit | ustcp | reference | reference value | ratio ustcp/ref | target | other work on the machine |"
   echo "|---|---|---|---|---|---|---|---|"
   if has bulk1500.ustcp; then
     for mtu in 1500 65535; do
@@ -626,7 +657,11 @@ has() { grep -q "^R $1 " "$RAW"; }
   echo "- [o] bench/kernel_scale.sh flows: a fresh namespace, loopback MTU 1500 with lo's default offloads (GSO/TSO: a 64 KB skb crosses lo whole, so far fewer packets than ustcp's MTU-sized segments), a client process (connect, send) and a server process (accept, read, check every byte) with epoll, both pinned to the same CPU (loopback delivers in the sender's softirq there); ustcp's flows are two stacks in one thread over the in-memory link, no syscalls. Same bytes, same clock (from before the first connect to the last flow's end), same Jain index; different work, so no ratio."
 } >"$REPORT"
 if want apps; then
-  { echo; BUILD=$BUILD APPS_REPS=$REPS bash "$ROOT/bench/apps.sh" 2>>"$LOG" || echo "apps: FAILED (see $LOG)"; } >>"$REPORT"
+  # The application rows use both CPUs, so the other-CPU measure cannot judge
+  # them; they inherit the verdict of the repetitions before them.
+  machine=quiet
+  if [ -n "${OTHER:-}" ] && [ "${OTHER#* }" -gt 20 ]; then machine=busy; fi
+  { echo; BUILD=$BUILD APPS_REPS=$REPS APPS_MACHINE=$machine bash "$ROOT/bench/apps.sh" 2>>"$LOG" || echo "apps: FAILED (see $LOG)"; } >>"$REPORT"
 fi
 echo
 cat "$REPORT"
