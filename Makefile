@@ -73,7 +73,7 @@ bench: $(BUILD)/Makefile
 	cmake --build $(BUILD) -j $(JOBS) --target ustcp_bench kernel_bench
 	BUILD=$(BUILD) bash bench/run.sh
 
-# make install PREFIX=/usr/local: libustcp.a, libustcp.so (SONAME libustcp.so.0,
+# make install PREFIX=/usr/local: libustcp.a, libustcp.so (SONAME libustcp.so.1,
 # only the public API exported), the headers, ustcp.pc, the ustcp command and
 # its man pages. Then: cc prog.c $$(pkg-config --cflags --libs ustcp)
 PREFIX ?= /usr/local
