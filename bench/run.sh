@@ -202,7 +202,11 @@ other_now() {
 run() {
   local warm=$1 limit=$2
   shift 2
-  local rc=0 tmp load s0 s1 o0 o1
+  local rc=0 tmp load s0 s1 o0 o1 pinned=0
+  # Only a command run under taskset keeps its work off the other CPUs; for
+  # the rest (memory counts, virtual-time runs, the kernel's scale and loss
+  # scripts, whose kernel threads run anywhere) the other CPUs' use is their own.
+  [ "$1" = taskset ] && pinned=1
   tmp=$(mktemp)
   load=$(cut -d' ' -f1 /proc/loadavg)
   s0=$(steal_now)
@@ -218,12 +222,13 @@ run() {
   if [ "$rc" != 0 ]; then
     note "FAILED (rc $rc${rc/#124/, timed out}): $*"
   fi
-  awk -v w="$warm" -v load="$load" -v s0="$s0" -v s1="$s1" -v o0="$o0" -v o1="$o1" '
+  awk -v w="$warm" -v load="$load" -v s0="$s0" -v s1="$s1" -v o0="$o0" -v o1="$o1" -v pinned="$pinned" '
     BEGIN { split(s0, a, " "); split(s1, b, " "); dt = b[2] - a[2]
             st = dt > 0 ? 100 * (b[1] - a[1]) / dt : 0
             split(o0, c, " "); split(o1, d, " "); ot = d[2] - c[2]
             # under 0.3 s of jiffies on the other CPUs is too short to tell: -1
-            other = ot >= 30 ? 100 * (d[1] - c[1]) / ot : -1 }
+            other = ot >= 30 ? 100 * (d[1] - c[1]) / ot : -1
+            if (!pinned) other = -2 }
     $1 == "R" { print (w ? "W" : "R"), $2, $3; if (!w) printf "L %s %s %.1f %.1f\n", $2, load, st, other; next }
     { print }' "$tmp" >>"$RAW"
   rm -f "$tmp"
@@ -448,9 +453,13 @@ stats() {
 busy() {
   local keys="$*"
   awk -v keys=" $keys " -v ncpu="$NCPU" '$1 == "L" && index(keys, " " $2 " ") {
-      if ($3 > l) l = $3; if ($4 > s) s = $4; if ($5 != "" && $5 >= 0 && (!no || $5 > o)) { o = $5; no++ }; n++ }
+      if ($3 > l) l = $3; if ($4 > s) s = $4; if ($5 != "" && $5 >= 0 && (!no || $5 > o)) { o = $5; no++ }
+      if ($5 == -2) up++; n++ }
     END { if (!n) exit
-      if (no) {
+      if (up == n) {
+        # not pinned: the benchmark itself may use every CPU; only steal tells
+        printf "%s (not pinned; steal ≤ %.1f %%, load ≤ %s)", (s > 5 ? "busy" : "quiet"), s + 0, l
+      } else if (no) {
         b = o > 20 || s > 5
         printf "%s (other CPUs ≤ %.0f %% busy, steal ≤ %.1f %%, load ≤ %s)", b ? "busy" : "quiet", o, s + 0, l
       } else {
