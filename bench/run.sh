@@ -608,6 +608,10 @@ has() { grep -q "^R $1 " "$RAW"; }
         d=$(case $st in never) echo "never used" ;; 64) echo "after 64 B each way" ;; *) echo "idle after 1 MiB each way" ;; esac)
         row "$n conns, $d: ustcp engine memory per end" "bytes" "scale.$st.$n.engine_per_end" "[n] kernel Slab growth per end" "kscale.$st.$n.slab" -
         row "$n conns, $d: ustcp process RSS growth per end" "bytes" "scale.$st.$n.rss_per_end" "[n] kernel Slab growth per end" "kscale.$st.$n.slab" -
+        # After malloc_trim(0): heap glibc keeps from freed buffers (the 1 MiB
+        # state's) is returned; what is left is what the stacks hold.
+        has "scale.$st.$n.rss_trimmed_per_end" &&
+          row "$n conns, $d: ustcp process RSS growth per end after malloc_trim" "bytes" "scale.$st.$n.rss_trimmed_per_end" "[n] kernel Slab growth per end" "kscale.$st.$n.slab" -
         row "$n conns, $d: ustcp engine memory per end" "bytes" "scale.$st.$n.engine_per_end" "[n] kernel SUnreclaim per end" "kscale.$st.$n.sunreclaim" noratio
         row "$n conns, $d: ustcp engine memory per end" "bytes" "scale.$st.$n.engine_per_end" "[n] kernel sockstat TCP mem per end" "kscale.$st.$n.sockmem" noratio
       done
