@@ -70,7 +70,7 @@ fuzz-run: fuzz
 # Benchmarks against the Linux kernel in one run (as root: network namespaces);
 # writes $(BUILD)/bench/last-run.md. See bench/RESULTS.md.
 bench: $(BUILD)/Makefile
-	cmake --build $(BUILD) -j $(JOBS) --target ustcp_bench kernel_bench
+	cmake --build $(BUILD) -j $(JOBS) --target ustcp_bench kernel_bench kernel_scale ustcp-cli ustcp_preload
 	BUILD=$(BUILD) bash bench/run.sh
 
 # make install PREFIX=/usr/local: libustcp.a, libustcp.so (SONAME libustcp.so.1,

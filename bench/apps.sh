@@ -18,13 +18,32 @@
 # and a warning when the machine was busy. Payloads are checked: ab counts
 # length mismatches as failures (a row with any failure is marked), the bulk
 # row compares sha256 of every download.
-# Needs root, nginx, redis-server, redis-tools, apache2-utils, wrk, curl.
+#
+# `ustcp serve` (what a user runs, issue 15 point 5), with TUN offloads:
+#   --http  beside nginx on the kernel (ab -k, ab, wrk, curl; APPS_SERVE_ROWS)
+#   --discard  beside kernel_bench serve's discard port on the kernel (5003:
+#           recv(MSG_TRUNC), the bytes dropped in the kernel without a copy or
+#           a check, as ustcp serve --discard drops them where they lie without
+#           a check); the client is kernel_bench bulk (the kernel's TCP: one
+#           write() of 256 KiB at a time from the pattern, shutdown, then it
+#           waits for the server's close, so every byte was taken in) sending
+#           APPS_DISCARD_BYTES (1 GiB; 256 MiB with BENCH_QUICK=1) per
+#           repetition (APPS_DISCARD_ROWS="" for none). Neither server checks
+#           the payload here: the checked transfers are bench/run.sh's TUN rows.
+# Needs root, nginx, redis-server, redis-tools, apache2-utils, wrk, curl
+# (and $BUILD/bench/kernel_bench for the discard rows).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
 case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 PRE=$BUILD/libustcp_preload.so
 REPS=${APPS_REPS:-5}
+# Bounded time: every measurement has its own timeout; no repetition starts
+# after APPS_WALL seconds (default 1800; the table then says how many ran), and
+# the servers live APPS_WALL + 600 s at most (bench/run.sh bounds the whole
+# script as well).
+APPS_WALL=${APPS_WALL:-1800}
+SRV_WALL=$((APPS_WALL + 600))
 for c in nginx redis-server redis-benchmark ab wrk curl ip python3; do
   command -v $c >/dev/null || { echo "apps bench: $c missing (apt-get install nginx-light redis-server redis-tools apache2-utils wrk curl)" >&2; exit 1; }
 done
@@ -74,8 +93,8 @@ http {
 NGX
 }
 mk_conf "$tmp/nu"; mk_conf "$tmp/nk"
-ip netns exec "$NU" env LD_PRELOAD="$PRE" USTCP_TUN=t0 timeout 900 nginx -c "$tmp/nu/nginx.conf" -p "$tmp/nu" >"$tmp/nu.log" 2>&1 &
-ip netns exec "$NK" timeout 900 nginx -c "$tmp/nk/nginx.conf" -p "$tmp/nk" >"$tmp/nk.log" 2>&1 &
+ip netns exec "$NU" env LD_PRELOAD="$PRE" USTCP_TUN=t0 timeout "$SRV_WALL" nginx -c "$tmp/nu/nginx.conf" -p "$tmp/nu" >"$tmp/nu.log" 2>&1 &
+ip netns exec "$NK" timeout "$SRV_WALL" nginx -c "$tmp/nk/nginx.conf" -p "$tmp/nk" >"$tmp/nk.log" 2>&1 &
 wait_up() {  # NS ADDR PORT
   for i in $(seq 1 100); do
     ip netns exec "$1" timeout 1 bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null && return 0
@@ -85,18 +104,33 @@ wait_up() {  # NS ADDR PORT
 }
 wait_up "$NU" 10.7.0.2 80; wait_up "$NC" 10.78.0.2 80
 # redis: the ustcp one on a second device (t1, 10.7.1.x)
-ip netns exec "$NU" env LD_PRELOAD="$PRE" USTCP_TUN=t1 USTCP_ADDR=10.7.1.2 USTCP_PEER=10.7.1.1 timeout 900 \
+ip netns exec "$NU" env LD_PRELOAD="$PRE" USTCP_TUN=t1 USTCP_ADDR=10.7.1.2 USTCP_PEER=10.7.1.1 timeout "$SRV_WALL" \
   redis-server --port 6379 --bind 0.0.0.0 --protected-mode no --save "" --appendonly no >"$tmp/ru.log" 2>&1 &
-ip netns exec "$NK" timeout 900 redis-server --port 6379 --bind 0.0.0.0 --protected-mode no --save "" \
+ip netns exec "$NK" timeout "$SRV_WALL" redis-server --port 6379 --bind 0.0.0.0 --protected-mode no --save "" \
   --appendonly no >"$tmp/rk.log" 2>&1 &
 wait_up "$NU" 10.7.1.2 6379; wait_up "$NC" 10.78.0.2 6379
 # `ustcp serve --http` (what a user runs, issue 15 point 5) on a third device
 # (t2, 10.7.2.x, TUN offloads on), serving the same directory, beside nginx on
 # the kernel; the same clients in namespace U as for the preload rows.
 USTCP_BIN=$BUILD/ustcp
-ip netns exec "$NU" timeout 900 "$USTCP_BIN" serve --http "$tmp" --port 80 --tun t2 --addr 10.7.2.2 \
+ip netns exec "$NU" timeout "$SRV_WALL" "$USTCP_BIN" serve --http "$tmp" --port 80 --tun t2 --addr 10.7.2.2 \
   --peer 10.7.2.1 --no-ctl --offload >"$tmp/su.log" 2>&1 &
 wait_up "$NU" 10.7.2.2 80
+# `ustcp serve --discard` on a fourth device (t3, 10.7.3.x, TUN offloads on),
+# port 5003, beside kernel_bench serve (its port 5003 discards) in namespace K.
+KB=$BUILD/bench/kernel_bench
+DROWS=${APPS_DISCARD_ROWS-"disc"}
+if [ "${BENCH_QUICK:-0}" = 1 ]; then DISC_BYTES=${APPS_DISCARD_BYTES:-$((256 << 20))}
+else DISC_BYTES=${APPS_DISCARD_BYTES:-$((1 << 30))}; fi
+if [ -n "$DROWS" ] && [ ! -x "$KB" ]; then
+  echo "apps bench: $KB missing: no ustcp serve --discard rows" >&2; DROWS=
+fi
+if [ -n "$DROWS" ]; then
+  ip netns exec "$NU" timeout "$SRV_WALL" "$USTCP_BIN" serve --discard --port 5003 --tun t3 --addr 10.7.3.2 \
+    --peer 10.7.3.1 --no-ctl --offload >"$tmp/sd.log" 2>&1 &
+  timeout "$SRV_WALL" "$KB" serve --ns "$NK" --addr 10.78.0.2 >"$tmp/kd.log" 2>&1 &
+  wait_up "$NU" 10.7.3.2 5003; wait_up "$NC" 10.78.0.2 5003
+fi
 
 # One measurement; prints the figure (or FAIL). SIDE is u or k.
 measure() {
@@ -104,6 +138,7 @@ measure() {
   case $side in
     u) ns=$NU; host=10.7.0.2; rhost=10.7.1.2 ;;
     s) ns=$NU; host=10.7.2.2; rhost=- ;;     # ustcp serve --http
+    d) ns=$NU; host=10.7.3.2; rhost=- ;;     # ustcp serve --discard
     *) ns=$NC; host=10.78.0.2; rhost=10.78.0.2 ;;
   esac
   case $row in
@@ -120,6 +155,10 @@ measure() {
            [ "$(sha256sum "$tmp/got.bin" | cut -d' ' -f1)" = "$want" ] || { echo FAIL; return; }
            rm -f "$tmp/got.bin"
            python3 -c "print('%.1f' % (100.0 / ($t1 - $t0)))" ;;
+    disc)  # Gbit/s of one kernel_bench bulk flow; 0 (a reset or the wall limit): FAIL
+           out=$(timeout 90 "$KB" bulk --ns "$ns" --addr "$host" --port 5003 --bytes "$DISC_BYTES" --reps 1 \
+                   --wall 80 --label disc 2>/dev/null)
+           echo "$out" | awk '$1 == "R" && $2 == "bulk1500.disc" { v = $3 } END { print (v > 0 ? v : "FAIL") }' ;;
     rset|rget) local t=${row#r}
            out=$(ip netns exec "$ns" timeout 60 redis-benchmark -h $rhost -c 20 -n 50000 -q -t $t --csv 2>/dev/null)
            echo "$out" | awk -F'"' 'NR>1 && $4 {print $4; ok=1} END {if (!ok) print "FAIL"}' ;;
@@ -134,12 +173,19 @@ declare -A WHAT=(
   [wrk]="nginx, 612-byte file, wrk -t1 -c100 keep-alive, req/s"
   [bulk]="nginx sendfile, 100 MB, curl, sha256 checked, MB/s"
   [rset]="redis-server SET, redis-benchmark -c 20, req/s"
-  [rget]="redis-server GET, redis-benchmark -c 20, req/s")
+  [rget]="redis-server GET, redis-benchmark -c 20, req/s"
+  [disc]="kernel_bench bulk → discard server, 1 flow, $((DISC_BYTES >> 20)) MiB, MTU 1500, Gbit/s")
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for row in $ROWS; do measure $row u >/dev/null; measure $row k >/dev/null; done   # warm-up, discarded
 for row in $SROWS; do measure $row s >/dev/null; done
+for row in $DROWS; do measure $row d >/dev/null; measure $row k >/dev/null; done
 declare -A V
+done_reps=0
 for rep in $(seq 1 "$REPS"); do
+  if [ "$SECONDS" -gt "$APPS_WALL" ]; then
+    echo "apps bench: APPS_WALL ($APPS_WALL s) reached after $done_reps repetitions" >&2
+    break
+  fi
   for row in $ROWS; do
     for side in u k; do V[$row,$side]="${V[$row,$side]:-} $(measure $row $side)"; done
   done
@@ -148,6 +194,11 @@ for rep in $(seq 1 "$REPS"); do
     # nginx on the kernel again, interleaved with this side (its own samples)
     V[$row,ks]="${V[$row,ks]:-} $(measure $row k)"
   done
+  for row in $DROWS; do
+    V[$row,d]="${V[$row,d]:-} $(measure $row d)"
+    V[$row,kd]="${V[$row,kd]:-} $(measure $row k)"
+  done
+  done_reps=$rep
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 stats() {  # values... -> "median [q1-q3]" or FAIL
@@ -162,7 +213,8 @@ PY
 }
 echo "### Programs on ustcp (LD_PRELOAD over TUN) vs the same programs on the kernel (veth)"
 echo
-echo "$REPS interleaved reps each after a warm-up; median [interquartile range]. Load average before: $load_before; after: $load_after."
+echo "$done_reps interleaved reps each after a warm-up; median [interquartile range]. Load average before: $load_before; after: $load_after."
+[ "$done_reps" -lt "$REPS" ] && echo "(**Stopped after $done_reps of $REPS repetitions: the time limit APPS_WALL=$APPS_WALL s was reached.**)"
 # Run from bench/run.sh, APPS_MACHINE is the verdict of its pinned repetitions
 # (how busy the CPUs it did not use were): the load average here would count
 # those repetitions' own tasks. Alone, the load average before is all there is.
@@ -199,5 +251,20 @@ print('-' if 'FAIL' in u+k else '%.2f' % (statistics.median(map(float,u))/statis
     tgt=-
     case $row in ab_k|wrk) tgt=$(python3 -c "print('-' if '$ratio' == '-' else ('>= 0.8: met' if float('$ratio') >= 0.8 else '>= 0.8: MISSED'))") ;; esac
     echo "| ${WHAT[$row]/nginx, /} | $u | $k | $ratio | $tgt |"
+  done
+fi
+if [ -n "$DROWS" ]; then
+  echo
+  echo "\`ustcp serve --discard --offload\` (ustcp's own discard server on a TUN device, one thread, TUN offloads both ways: the kernel's GSO frames of up to 64 KiB per read, their checksums not computed by the kernel (CHECKSUM_PARTIAL, a local sender) and accepted by ustcp without verification, as bench/run.sh's [e]; the bytes consumed in the receive buffer by ustcp_recv_direct, no copy, no check) vs kernel_bench serve's discard port on the kernel (veth, offloads on; one epoll process, recv(MSG_TRUNC): the kernel drops the bytes without copying them to user space, no check); the same client, kernel_bench bulk (the kernel's TCP, one 256 KiB write() at a time, then shutdown and a wait for the server's close), in the set-up above, unpinned; reps interleaved:"
+  echo
+  echo "| row | ustcp serve --discard (TUN) | kernel discard (veth) | ratio |"
+  echo "|---|---|---|---|"
+  for row in $DROWS; do
+    u=$(stats ${V[$row,d]}); k=$(stats ${V[$row,kd]})
+    ratio=$(python3 -c "
+import statistics,sys
+u='${V[$row,d]}'.split(); k='${V[$row,kd]}'.split()
+print('-' if 'FAIL' in u+k else '%.2f' % (statistics.median(map(float,u))/statistics.median(map(float,k))))")
+    echo "| ${WHAT[$row]} | $u | $k | $ratio |"
   done
 fi

@@ -130,8 +130,15 @@ static inline uint64_t bench_cpu_ns(void)
 }
 
 /* Jiffies CPU cpu (-1: the whole machine) spent in softirq and in steal so far,
- * and in all states (/proc/stat); the unit is 1/sysconf(_SC_CLK_TCK) s. */
-static inline void bench_proc_stat(int cpu, uint64_t *softirq, uint64_t *steal, uint64_t *total)
+ * and in all states (/proc/stat); the unit is 1/sysconf(_SC_CLK_TCK) s. With
+ * busy non-NULL, also the jiffies it was busy: user, nice, system, irq and
+ * softirq (not idle, iowait or steal). Each tick is counted once there, in the
+ * state the CPU was in; a process's utime/stime (/proc/PID/stat) also holds the
+ * softirq ticks that landed while it ran (tick accounting without
+ * CONFIG_IRQ_TIME_ACCOUNTING: kernel/sched/cputime.c account_system_time), so
+ * process times plus softirq can count a tick twice; busy cannot. */
+static inline void bench_proc_stat_busy(int cpu, uint64_t *softirq, uint64_t *steal, uint64_t *total,
+                                        uint64_t *busy)
 {
   unsigned long long v[8] = {0};
   char want[32], line[512];
@@ -151,6 +158,20 @@ static inline void bench_proc_stat(int cpu, uint64_t *softirq, uint64_t *steal, 
   *steal = v[7];
   *total = 0;
   for (int i = 0; i < 8; i++) *total += v[i];
+  if (busy) *busy = v[0] + v[1] + v[2] + v[5] + v[6];
+}
+
+static inline void bench_proc_stat(int cpu, uint64_t *softirq, uint64_t *steal, uint64_t *total)
+{
+  bench_proc_stat_busy(cpu, softirq, steal, total, NULL);
+}
+
+/* Nanoseconds CPU cpu (-1: all of them) was busy so far (bench_proc_stat_busy). */
+static inline uint64_t bench_cpu_busy_ns(int cpu)
+{
+  uint64_t si, steal, tot, busy;
+  bench_proc_stat_busy(cpu, &si, &steal, &tot, &busy);
+  return busy * (1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK));
 }
 
 /* CPU time (utime + stime) of process pid so far, nanoseconds (0 if unknown). */

@@ -5,14 +5,20 @@
  * /var/run/netns/NAME, as `ip netns exec` does).
  *
  *   serve  the server, single-threaded with epoll: port 5001 reads and discards
- *          until EOF then closes (bulk); port 5002 reads an 8-byte big-endian
+ *          until EOF then closes (bulk), checking every byte against its stream
+ *          offset; port 5003 discards what arrives unread and unchecked
+ *          (recv(MSG_TRUNC): no copy to user space, as `ustcp serve --discard`
+ *          consumes its bytes where they lie) and closes at EOF; port 5002 reads an 8-byte big-endian
  *          count, sends that many bytes and closes (bulk-recv); ports 5100-5115
  *          and 5200-5215 answer every 64 bytes received with 64 bytes and close
  *          at EOF (request/response, handshake-only, latency). Runs until killed.
  *          (ustcp_bench tun-serve is the same server on ustcp, over TUN.)
- *   bulk   one flow of N bytes to port 5001, then waits for the server's close
- *          (every byte delivered) (Gbit/s)
+ *   bulk   one flow of N bytes to port 5001 (--port: another), then waits for
+ *          the server's close (every byte delivered) (Gbit/s)
  *   bulk-recv  one flow of N bytes from port 5002 (Gbit/s)
+ *          With --stack-pid P, both also give the CPU cost per payload byte and
+ *          per MSS-sized (MTU - 40) segment: of process P (user + system) and of
+ *          CPU --cpu as a whole (every busy tick once: see bench_proc_stat_busy)
  *   udp-flood  the load of the TUN ceiling: 1500-byte UDP packets to a reflector
  *          behind a TUN device (ustcp_bench tun-reflect), W in flight; packets
  *          per second that come back
@@ -50,6 +56,7 @@
 
 #define PORT_BULK 5001
 #define PORT_SOURCE 5002
+#define PORT_DISCARD 5003
 #define PORT_RR 5100
 #define PORT_HS 5200
 #define PORT_MEM 6000
@@ -91,7 +98,8 @@ static bool wall_exceeded(uint64_t t0_ns)
 }
 
 /* ---- server ---- */
-enum { K_NONE, K_LISTEN_SINK, K_LISTEN_ECHO, K_LISTEN_SOURCE, K_SINK, K_ECHO, K_SOURCE };
+enum { K_NONE, K_LISTEN_SINK, K_LISTEN_ECHO, K_LISTEN_SOURCE, K_LISTEN_DISCARD, K_SINK, K_ECHO, K_SOURCE,
+       K_DISCARD };
 struct srv_conn {
   uint8_t kind;
   uint32_t got;
@@ -129,11 +137,11 @@ static void run_server(const char *ip)
   const uint8_t *resp = bench_pattern_at(0);
   int ep = epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0 || !c) bench_die_errno("epoll");
-  for (int i = -1; i < 1 + 2 * NPORTS; i++) {
-    uint16_t port = i < 0 ? PORT_SOURCE : i == 0 ? PORT_BULK : i <= NPORTS ? (uint16_t)(PORT_RR + i - 1)
-                                                   : (uint16_t)(PORT_HS + i - 1 - NPORTS);
+  for (int i = -2; i < 1 + 2 * NPORTS; i++) {
+    uint16_t port = i == -2 ? PORT_DISCARD : i < 0 ? PORT_SOURCE : i == 0 ? PORT_BULK
+                  : i <= NPORTS ? (uint16_t)(PORT_RR + i - 1) : (uint16_t)(PORT_HS + i - 1 - NPORTS);
     int fd = listen_on(ip, port, 4096);
-    c[fd].kind = i < 0 ? K_LISTEN_SOURCE : i == 0 ? K_LISTEN_SINK : K_LISTEN_ECHO;
+    c[fd].kind = i == -2 ? K_LISTEN_DISCARD : i < 0 ? K_LISTEN_SOURCE : i == 0 ? K_LISTEN_SINK : K_LISTEN_ECHO;
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
     if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) bench_die_errno("epoll_ctl");
   }
@@ -148,11 +156,13 @@ static void run_server(const char *ip)
     for (int i = 0; i < n; i++) {
       int fd = evs[i].data.fd;
       struct srv_conn *sc = &c[fd];
-      if (sc->kind == K_LISTEN_SINK || sc->kind == K_LISTEN_ECHO || sc->kind == K_LISTEN_SOURCE) {
+      if (sc->kind == K_LISTEN_SINK || sc->kind == K_LISTEN_ECHO || sc->kind == K_LISTEN_SOURCE ||
+          sc->kind == K_LISTEN_DISCARD) {
         int nfd;
         while ((nfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
           if ((size_t)nfd >= cap) { close(nfd); continue; }
-          c[nfd].kind = sc->kind == K_LISTEN_SINK ? K_SINK : sc->kind == K_LISTEN_ECHO ? K_ECHO : K_SOURCE;
+          c[nfd].kind = sc->kind == K_LISTEN_SINK ? K_SINK : sc->kind == K_LISTEN_ECHO ? K_ECHO
+                      : sc->kind == K_LISTEN_DISCARD ? K_DISCARD : K_SOURCE;
           c[nfd].got = 0;
           c[nfd].left = 0;
           c[nfd].off = 0;
@@ -188,6 +198,16 @@ static void run_server(const char *ip)
           sc->kind = K_NONE;
           close(fd);
         }
+        continue;
+      }
+      if (sc->kind == K_DISCARD) {
+        /* tcp(7): MSG_TRUNC on a TCP socket discards the bytes in the kernel
+         * (tcp_recvmsg_locked skips the copy); nothing is checked. */
+        ssize_t r;
+        while ((r = recv(fd, buf, sizeof buf, MSG_TRUNC)) > 0) {}
+        if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+        sc->kind = K_NONE;
+        close(fd);
         continue;
       }
       for (;;) {
@@ -237,7 +257,8 @@ static int connect_retry(const char *ip, uint16_t port)
 /* CPU cost of the kernel's run: this process, the server process (--server-pid)
  * and the softirq time of CPU --cpu (all of it on one CPU when run.sh pins both
  * processes there; -1: the whole machine's softirq, an overestimate). */
-static int opt_server_pid, opt_cpu = -1;
+static int opt_server_pid, opt_cpu = -1, opt_stack_pid;
+static uint16_t opt_port = PORT_BULK;
 static uint64_t kernel_cpu_ns(void)
 {
   uint64_t si, steal, tot;
@@ -247,10 +268,42 @@ static uint64_t kernel_cpu_ns(void)
   return ns;
 }
 
+/* --stack-pid: the CPU cost of the stack under test (process P, user + system,
+ * all its threads) and of CPU --cpu as a whole (the client, the stack, the
+ * TUN or veth driver and softirq, each busy tick once), per payload byte and
+ * per MSS-sized segment of payload. dir is "cpu" (to the stack) or "cpurecv". */
+struct stack_cpu { uint64_t stack, busy; };
+static struct stack_cpu stack_cpu_now(void)
+{
+  struct stack_cpu s = {0, 0};
+  if (opt_stack_pid) {
+    s.stack = bench_pid_cpu_ns(opt_stack_pid);
+    s.busy = bench_cpu_busy_ns(opt_cpu);
+  }
+  return s;
+}
+static void stack_cpu_report(const char *dir, unsigned mtu, const char *label, struct stack_cpu a,
+                             struct stack_cpu b, uint64_t bytes)
+{
+  if (!opt_stack_pid || !bytes) return;
+  char key[96];
+  double seg = mtu > 40 ? mtu - 40 : 1;
+  double st = (double)(b.stack - a.stack) / (double)bytes, bu = (double)(b.busy - a.busy) / (double)bytes;
+  snprintf(key, sizeof key, "%s%u.%s.stack_nsB", dir, mtu, label);
+  bench_result(key, st);
+  snprintf(key, sizeof key, "%s%u.%s.stack_nsSeg", dir, mtu, label);
+  bench_result(key, st * seg);
+  snprintf(key, sizeof key, "%s%u.%s.busy_nsB", dir, mtu, label);
+  bench_result(key, bu);
+  snprintf(key, sizeof key, "%s%u.%s.busy_nsSeg", dir, mtu, label);
+  bench_result(key, bu * seg);
+}
+
 static double run_bulk(const char *ip, uint64_t total, unsigned mtu, const char *label)
 {
   uint64_t t0 = bench_now_ns(), c0 = kernel_cpu_ns();
-  int fd = connect_retry(ip, PORT_BULK);
+  struct stack_cpu s0 = stack_cpu_now();
+  int fd = connect_retry(ip, opt_port);
   uint64_t sent = 0;
   while (sent < total) {
     size_t want = total - sent < CHUNK ? (size_t)(total - sent) : CHUNK;
@@ -269,6 +322,7 @@ static double run_bulk(const char *ip, uint64_t total, unsigned mtu, const char 
    * connection if the payload was wrong. */
   while ((r = read(fd, &c, 1)) > 0 || (r < 0 && errno == EINTR)) {}
   uint64_t t1 = bench_now_ns(), c1 = kernel_cpu_ns();
+  struct stack_cpu s1 = stack_cpu_now();
   if (r < 0) {
     fprintf(stderr, "bulk: the server reset the connection (%s): payload mismatch?\n", strerror(errno));
     close(fd);
@@ -288,14 +342,16 @@ static double run_bulk(const char *ip, uint64_t total, unsigned mtu, const char 
     snprintf(key, sizeof key, "cpu%u.%s.nsSeg", mtu, label);
     bench_result(key, (double)(c1 - c0) / (double)total * (mtu - 40));
   }
+  stack_cpu_report("cpu", mtu, label, s0, s1, total);
   return (double)total * 8 / ((double)(t1 - t0) / 1e9) / 1e9;
 }
 
 /* Receiving: asks port 5002 for total bytes and reads them until the server's close. */
-static double run_bulk_recv(const char *ip, uint64_t total)
+static double run_bulk_recv(const char *ip, uint64_t total, unsigned mtu, const char *label)
 {
   static uint8_t buf[CHUNK];
   uint64_t t0 = bench_now_ns();
+  struct stack_cpu s0 = stack_cpu_now();
   int fd = connect_retry(ip, PORT_SOURCE);
   uint8_t req[8];
   for (int b = 0; b < 8; b++) req[b] = (uint8_t)(total >> (56 - 8 * b));
@@ -317,10 +373,12 @@ static double run_bulk_recv(const char *ip, uint64_t total)
     break;
   }
   uint64_t t1 = bench_now_ns();
+  struct stack_cpu s1 = stack_cpu_now();
   close(fd);
   fprintf(stderr, "bulk-recv: %llu of %llu bytes in %.3f s\n", (unsigned long long)got,
           (unsigned long long)total, (double)(t1 - t0) / 1e9);
   if (got != total) return 0;
+  stack_cpu_report("cpurecv", mtu, label, s0, s1, total);
   return (double)total * 8 / ((double)(t1 - t0) / 1e9) / 1e9;
 }
 
@@ -654,7 +712,10 @@ static void usage(void)
           "  mem   --conns N --server-ns NETNS     idle connections (bytes per end)\n"
           "common: --reps R (5), --wall S (seconds per repetition, 120), --label L (names\n"
           "        the results: bulk1500.L, rr.L ...; default kernel), --server-pid P and\n"
-          "        --cpu C (bulk: also the CPU cost, this process + P + softirq of CPU C)\n");
+          "        --cpu C (bulk: also the CPU cost, this process + P + softirq of CPU C),\n"
+          "        --stack-pid P (bulk, bulk-recv: also process P's CPU and CPU C's busy\n"
+          "        time per byte: cpu1500.L.stack_nsB, .busy_nsB ...), --port N (bulk:\n"
+          "        to port N instead of 5001; the server's 5003 discards unchecked)\n");
   exit(2);
 }
 
@@ -676,6 +737,7 @@ int main(int argc, char **argv)
     {"reps", required_argument, 0, 'r'}, {"wall", required_argument, 0, 'w'},
     {"label", required_argument, 0, 'L'}, {"secs", required_argument, 0, 's'},
     {"server-pid", required_argument, 0, 'P'}, {"cpu", required_argument, 0, 'C'},
+    {"stack-pid", required_argument, 0, 'K'}, {"port", required_argument, 0, 'p'},
     {0, 0, 0, 0}};
   optind = 2;
   int ch;
@@ -695,6 +757,8 @@ int main(int argc, char **argv)
     case 's': secs = atof(optarg); break;
     case 'P': opt_server_pid = atoi(optarg); break;
     case 'C': opt_cpu = atoi(optarg); break;
+    case 'K': opt_stack_pid = atoi(optarg); break;
+    case 'p': opt_port = (uint16_t)atoi(optarg); break;
     default: usage();
     }
   }
@@ -713,7 +777,7 @@ int main(int argc, char **argv)
       bench_result(key, run_bulk(ip, bytes, mtu, label));
     } else if (!strcmp(mode, "bulk-recv")) {
       snprintf(key, sizeof key, "bulkrecv%u.%s", mtu, label);
-      bench_result(key, run_bulk_recv(ip, bytes));
+      bench_result(key, run_bulk_recv(ip, bytes, mtu, label));
     } else if (!strcmp(mode, "udp-flood")) {
       double pps = run_udp_flood(ip, secs, conc);
       snprintf(key, sizeof key, "tunceiling.pps");

@@ -10,10 +10,20 @@
  *              pattern bytes, then close), 5100-5115 and 5200-5215 echo (64-byte
  *              messages, checked). Runs until SIGTERM.
  *
- * lwIP is one global stack per process, so it cannot play both ends of the
- * in-memory bulk of ustcp_bench; its rows are the TUN rows, against the same
- * kernel client. The main thread reads the TUN device and feeds lwIP with the
- * core lock held (LOCK_TCPIP_CORE); lwIP's own tcpip thread runs its timers.
+ *   mem        one bulk flow of N bytes over an in-memory link in this one
+ *              process, --pair lu (lwIP sends, ustcp receives), ul (ustcp
+ *              sends, lwIP receives) or uu (two ustcp stacks: the reference,
+ *              the same link and loop): ustcp_bench's memlink (a FIFO of
+ *              packet slots per receiving end, one copy per packet into the
+ *              slot), the receiver checks every byte against its stream offset.
+ *              Gbit/s and the process's CPU (both threads) per payload byte.
+ *
+ * lwIP is one global stack per process, so it can be one end only; the other
+ * is ustcp, linked as libustcp.so, which exports only the public ustcp_* API
+ * (src/libustcp.map) and so keeps its own tcp_* names apart from lwIP's. The
+ * main thread reads the TUN device (or the in-memory link) and feeds lwIP with
+ * the core lock held (LOCK_TCPIP_CORE); lwIP's own tcpip thread runs its
+ * timers.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -33,8 +43,12 @@
 #include "lwip/tcp.h"
 #include "lwip/tcpip.h"
 
+#include "ustcp.h"
 #include "link/tun.h"
 #include "bench_util.h"
+
+static void mem_from_lwip(struct pbuf *p);
+static bool mem_mode;
 
 static int tun_fd = -1;
 static struct netif nif;
@@ -47,6 +61,10 @@ static err_t nif_output(struct netif *n, struct pbuf *p, const ip4_addr_t *dst)
 {
   (void)n; (void)dst;
   static uint8_t buf[65536];   /* tot_len is a u16_t: any packet fits */
+  if (mem_mode) {
+    mem_from_lwip(p);
+    return ERR_OK;
+  }
   const uint8_t *pkt = p->payload;
   if (p->next) {
     pbuf_copy_partial(p, buf, p->tot_len, 0);
@@ -206,6 +224,347 @@ static void listen_on(uint16_t port, int kind)
   tcp_accept(pcb, on_accept);
 }
 
+/* ---- mem: lwIP and ustcp over an in-memory link ---- */
+#define MEM_SLOT 1500              /* MTU 1500 only: lwIP's TCP_MSS is 1460 */
+#define MEM_CHUNK (256 * 1024)
+struct memq {
+  uint8_t *slots;
+  uint32_t *lens;
+  size_t nslots, head, count;      /* nslots a power of two */
+};
+struct mend {
+  bool lwip;
+  struct ustcp_stack *st;
+  struct memq in;                  /* packets to this end */
+  struct mend *peer;
+};
+static struct mend mends[2];       /* [0] sends, [1] receives */
+static struct mend *mem_lwip_end;
+static uint64_t mem_pkts, mem_dropped;
+
+static uint8_t *memq_slot(struct memq *q)
+{
+  if (q->count == q->nslots) {     /* grow by doubling, in order */
+    size_t n = q->nslots ? q->nslots * 2 : 256;
+    uint8_t *slots = malloc(n * MEM_SLOT);
+    uint32_t *lens = malloc(n * sizeof *lens);
+    if (!slots || !lens) bench_die("out of memory (memq)");
+    for (size_t i = 0; i < q->count; i++) {
+      size_t j = (q->head + i) & (q->nslots - 1);
+      memcpy(slots + i * MEM_SLOT, q->slots + j * MEM_SLOT, q->lens[j]);
+      lens[i] = q->lens[j];
+    }
+    free(q->slots);
+    free(q->lens);
+    q->slots = slots;
+    q->lens = lens;
+    q->nslots = n;
+    q->head = 0;
+  }
+  return q->slots + ((q->head + q->count) & (q->nslots - 1)) * MEM_SLOT;
+}
+
+static void memq_commit(struct memq *q, size_t len)
+{
+  q->lens[(q->head + q->count) & (q->nslots - 1)] = (uint32_t)len;
+  q->count++;
+}
+
+/* lwIP's output: the pbuf (chain) copied once into the peer's slot. */
+static void mem_from_lwip(struct pbuf *p)
+{
+  if (p->tot_len > MEM_SLOT) { mem_dropped++; return; }
+  struct memq *q = &mem_lwip_end->peer->in;
+  uint8_t *slot = memq_slot(q);
+  pbuf_copy_partial(p, slot, p->tot_len, 0);
+  memq_commit(q, p->tot_len);
+}
+
+/* ustcp's output: the packet copied once into the peer's slot. */
+static void mem_from_ustcp(void *ctx, const uint8_t *pkt, size_t len)
+{
+  struct mend *e = ctx;
+  if (len > MEM_SLOT) { mem_dropped++; return; }
+  struct memq *q = &e->peer->in;
+  memcpy(memq_slot(q), pkt, len);
+  memq_commit(q, len);
+}
+
+struct mxfer {
+  uint64_t total, sent, rcvd;
+  bool shut, eof, failed;
+  int ufd, ulfd, urfd;             /* ustcp: sending socket, listener, accepted */
+  struct tcp_pcb *lpcb;            /* lwIP: the connection */
+  uint8_t *rbuf;
+};
+static struct mxfer mx;
+
+static void mx_lwip_push(void)
+{
+  struct tcp_pcb *pcb = mx.lpcb;
+  if (!pcb) return;
+  while (mx.sent < mx.total) {
+    u16_t room = tcp_sndbuf(pcb);
+    if (room == 0) break;
+    uint64_t n = mx.total - mx.sent;
+    if (n > room) n = room;
+    /* lwIP copies into its segments (LWIP_NETIF_TX_SINGLE_PBUF, checksum on copy) */
+    if (tcp_write(pcb, bench_pattern_at(mx.sent), (u16_t)n, mx.total - mx.sent > n ? TCP_WRITE_FLAG_MORE : 0)
+        != ERR_OK)
+      break;
+    mx.sent += n;
+  }
+  if (mx.sent == mx.total && !mx.shut) {
+    if (tcp_shutdown(pcb, 0, 1) == ERR_OK) mx.shut = true;
+  }
+  tcp_output(pcb);
+}
+
+static err_t mx_on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
+{
+  (void)arg; (void)pcb; (void)len;
+  mx_lwip_push();
+  return ERR_OK;
+}
+
+static err_t mx_on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
+{
+  (void)arg; (void)pcb;
+  if (err != ERR_OK) { mx.failed = true; return ERR_OK; }
+  mx_lwip_push();
+  return ERR_OK;
+}
+
+static err_t mx_on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
+{
+  (void)arg; (void)err;
+  if (!p) {                        /* EOF: every byte is in */
+    mx.eof = true;
+    tcp_arg(pcb, NULL);
+    tcp_recv(pcb, NULL);
+    tcp_err(pcb, NULL);
+    if (tcp_close(pcb) != ERR_OK) tcp_abort(pcb);
+    mx.lpcb = NULL;
+    return ERR_OK;
+  }
+  for (struct pbuf *q = p; q; q = q->next) {
+    if (!bench_verify(mx.rcvd, q->payload, q->len)) {
+      fprintf(stderr, "lwip_bench mem: PAYLOAD MISMATCH at offset %llu\n", (unsigned long long)mx.rcvd);
+      mx.failed = true;
+    }
+    mx.rcvd += q->len;
+  }
+  tcp_recved(pcb, p->tot_len);
+  pbuf_free(p);
+  return ERR_OK;
+}
+
+static void mx_on_err(void *arg, err_t err)
+{
+  (void)arg;
+  fprintf(stderr, "lwip_bench mem: lwIP connection error %d\n", (int)err);
+  mx.lpcb = NULL;
+  mx.failed = true;
+}
+
+static err_t mx_on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
+{
+  (void)arg;
+  if (err != ERR_OK || !pcb) return ERR_VAL;
+  mx.lpcb = pcb;
+  tcp_recv(pcb, mx_on_recv);
+  tcp_err(pcb, mx_on_err);
+  return ERR_OK;
+}
+
+/* The ustcp ends' work, as ustcp_bench bulk does it. */
+static void mx_ustcp_send(void)
+{
+  struct ustcp_stack *st = mends[0].st;
+  while (mx.sent < mx.total) {
+    uint64_t want = mx.total - mx.sent;
+    if (want > MEM_CHUNK) want = MEM_CHUNK;
+    ssize_t n = ustcp_send(st, mx.ufd, bench_pattern_at(mx.sent), (size_t)want, 0);
+    if (n <= 0) {
+      if (n != -EAGAIN) mx.failed = true;
+      break;
+    }
+    mx.sent += (uint64_t)n;
+  }
+  if (mx.sent == mx.total && !mx.shut) {
+    ustcp_shutdown(st, mx.ufd, USTCP_SHUT_WR);
+    mx.shut = true;
+  }
+}
+
+static void mx_ustcp_recv(void)
+{
+  struct ustcp_stack *st = mends[1].st;
+  if (mx.urfd < 0) {
+    mx.urfd = ustcp_accept(st, mx.ulfd, NULL);
+    if (mx.urfd < 0) { mx.urfd = -1; return; }
+  }
+  for (;;) {
+    ssize_t n = ustcp_recv(st, mx.urfd, mx.rbuf, MEM_CHUNK, 0);
+    if (n > 0) {
+      if (!bench_verify(mx.rcvd, mx.rbuf, (size_t)n)) {
+        fprintf(stderr, "lwip_bench mem: PAYLOAD MISMATCH at offset %llu\n", (unsigned long long)mx.rcvd);
+        mx.failed = true;
+      }
+      mx.rcvd += (uint64_t)n;
+      continue;
+    }
+    if (n == 0) mx.eof = true;
+    else if (n != -EAGAIN) mx.failed = true;
+    break;
+  }
+}
+
+static void mx_app(void)
+{
+  if (!mends[0].lwip) mx_ustcp_send();
+  if (!mends[1].lwip) mx_ustcp_recv();
+}
+
+/* A stack's readiness callback touches that stack only. */
+static void mx_ready(void *ctx, int fd, unsigned ev)
+{
+  (void)fd; (void)ev;
+  if (ctx == &mends[0]) mx_ustcp_send();
+  else mx_ustcp_recv();
+}
+
+/* Hands every packet queued for end e to its stack; returns whether any moved. */
+static bool mx_deliver(struct mend *e, uint64_t now_us)
+{
+  size_t k = e->in.count;          /* what its own input queues goes to the peer */
+  bool any = k > 0;
+  while (k--) {
+    const uint8_t *pkt = e->in.slots + e->in.head * MEM_SLOT;
+    size_t len = e->in.lens[e->in.head];
+    if (e->lwip) {
+      struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);   /* as the TUN path */
+      if (p) {
+        memcpy(p->payload, pkt, len);
+        if (ip4_input(p, &nif) != ERR_OK) pbuf_free(p);
+      }
+    } else {
+      ustcp_input(e->st, pkt, len, now_us);
+    }
+    e->in.head = (e->in.head + 1) & (e->in.nslots - 1);
+    e->in.count--;
+    mem_pkts++;
+  }
+  return any;
+}
+
+static int run_mem(const char *pair, uint64_t total, uint16_t port)
+{
+  bool lu = !strcmp(pair, "lu"), ul = !strcmp(pair, "ul"), uu = !strcmp(pair, "uu");
+  if (!lu && !ul && !uu) return 2;
+  mem_mode = true;
+  bench_pattern_init();
+  tcpip_init(NULL, NULL);
+  LOCK_TCPIP_CORE();
+  struct ustcp_config cfg;
+  ustcp_config_default(&cfg);
+  cfg.mtu = MEM_SLOT;
+  /* as ustcp_bench bulk (bench_config): Linux's autotuning ceilings */
+  cfg.rmem_max = 6u << 20;
+  cfg.wmem_max = 4u << 20;
+  const uint32_t ip[2] = {0x0a000001u, 0x0a000002u};   /* 10.0.0.1 sends, 10.0.0.2 receives */
+  for (int i = 0; i < 2; i++) {
+    struct mend *e = &mends[i];
+    e->peer = &mends[1 - i];
+    e->lwip = (i == 0 && lu) || (i == 1 && ul);
+    if (e->lwip) {
+      mem_lwip_end = e;
+      ip4_addr_t a, mask, gw;
+      IP4_ADDR(&a, 10, 0, 0, i + 1);
+      IP4_ADDR(&mask, 255, 255, 255, 0);
+      IP4_ADDR(&gw, 0, 0, 0, 0);
+      if (!netif_add(&nif, &a, &mask, &gw, NULL, nif_init, ip4_input)) bench_die("lwip: netif_add");
+      netif_set_default(&nif);
+      netif_set_up(&nif);
+      netif_set_link_up(&nif);
+    } else {
+      e->st = ustcp_stack_new(&cfg, ip[i], 0x1234 + (uint64_t)i * 7919, mem_from_ustcp, e);
+      if (!e->st) bench_die("ustcp_stack_new failed");
+      ustcp_set_ready_cb(e->st, mx_ready, e);
+    }
+  }
+  memset(&mx, 0, sizeof mx);
+  mx.total = total;
+  mx.ufd = mx.ulfd = mx.urfd = -1;
+  mx.rbuf = malloc(MEM_CHUNK);
+  if (!mx.rbuf) bench_die("out of memory");
+  /* the receiver listens */
+  if (mends[1].lwip) {
+    struct tcp_pcb *l = tcp_new();
+    if (!l || tcp_bind(l, IP_ADDR_ANY, port) != ERR_OK) bench_die("lwip: bind");
+    l = tcp_listen_with_backlog(l, 4);
+    if (!l) bench_die("lwip: listen");
+    tcp_accept(l, mx_on_accept);
+  } else {
+    struct ustcp_stack *st = mends[1].st;
+    mx.ulfd = ustcp_socket(st);
+    struct ustcp_addr a = {0, port, 0, {0}};
+    if (mx.ulfd < 0 || ustcp_bind(st, mx.ulfd, &a) < 0 || ustcp_listen(st, mx.ulfd, 4) < 0)
+      bench_die("ustcp: listen");
+  }
+  uint64_t t0 = bench_now_ns(), c0 = bench_cpu_ns();
+  if (mends[0].lwip) {
+    mx.lpcb = tcp_new();
+    if (!mx.lpcb) bench_die("lwip: tcp_new");
+    tcp_sent(mx.lpcb, mx_on_sent);
+    tcp_err(mx.lpcb, mx_on_err);
+    ip_addr_t dst;
+    IP_ADDR4(&dst, 10, 0, 0, 2);
+    if (tcp_connect(mx.lpcb, &dst, port, mx_on_connected) != ERR_OK) bench_die("lwip: connect");
+  } else {
+    struct ustcp_stack *st = mends[0].st;
+    mx.ufd = ustcp_socket(st);
+    struct ustcp_addr dst = {ip[1], port, 0, {0}};
+    int rc = mx.ufd < 0 ? mx.ufd : ustcp_connect(st, mx.ufd, &dst);
+    if (rc < 0 && rc != -EINPROGRESS) bench_die("ustcp: connect");
+  }
+  uint64_t idle = 0;
+  while (!mx.eof && !mx.failed) {
+    uint64_t now = bench_now_us();
+    bool moved = mx_deliver(&mends[0], now);
+    moved |= mx_deliver(&mends[1], now);
+    for (int i = 0; i < 2; i++)
+      if (!mends[i].lwip && ustcp_next_deadline(mends[i].st) <= now) ustcp_poll(mends[i].st, now);
+    if (moved) continue;
+    mx_app();
+    if (mends[0].lwip) mx_lwip_push();
+    if (mends[0].in.count || mends[1].in.count) continue;
+    /* Nothing to do: let lwIP's tcpip thread run its timers (delayed ACKs,
+     * retransmissions), which take the core lock. */
+    UNLOCK_TCPIP_CORE();
+    if (++idle % 64 == 0) usleep(50); else sched_yield();
+    LOCK_TCPIP_CORE();
+    if (bench_now_ns() - t0 > 120000000000ull) { fprintf(stderr, "mem: wall-clock limit\n"); mx.failed = true; }
+  }
+  uint64_t t1 = bench_now_ns(), c1 = bench_cpu_ns();
+  UNLOCK_TCPIP_CORE();
+  bool ok = !mx.failed && mx.rcvd == total;
+  fprintf(stderr, "lwip_bench mem %s: %llu of %llu bytes in %.3f s, cpu %.3f s, %llu packets, %llu dropped, "
+          "%llu idle rounds%s\n", pair, (unsigned long long)mx.rcvd, (unsigned long long)total,
+          (double)(t1 - t0) / 1e9, (double)(c1 - c0) / 1e9, (unsigned long long)mem_pkts,
+          (unsigned long long)mem_dropped, (unsigned long long)idle, ok ? "" : ", FAILED");
+  char key[64];
+  snprintf(key, sizeof key, "membulk1500.%s", pair);
+  bench_result(key, ok ? (double)total * 8 / ((double)(t1 - t0) / 1e9) / 1e9 : 0);
+  if (ok) {
+    snprintf(key, sizeof key, "memcpu1500.%s.nsB", pair);
+    bench_result(key, (double)(c1 - c0) / (double)total);
+    snprintf(key, sizeof key, "memcpu1500.%s.nsSeg", pair);
+    bench_result(key, (double)(c1 - c0) / (double)total * 1460);
+  }
+  return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
   const char *ns = NULL, *tun = "lwtun0";
@@ -214,8 +573,26 @@ int main(int argc, char **argv)
     {"ns", required_argument, 0, 'N'}, {"tun", required_argument, 0, 'T'},
     {"addr", required_argument, 0, 'A'}, {"peer", required_argument, 0, 'P'},
     {"mtu", required_argument, 0, 'm'}, {0, 0, 0, 0}};
+  if (argc >= 2 && !strcmp(argv[1], "mem")) {
+    static const struct option mopts[] = {
+      {"pair", required_argument, 0, 'p'}, {"bytes", required_argument, 0, 'b'},
+      {"mtu", required_argument, 0, 'm'}, {"reps", required_argument, 0, 'r'}, {0, 0, 0, 0}};
+    const char *pair = "lu";
+    uint64_t bytes = 1ull << 30;
+    optind = 2;
+    int mc;
+    while ((mc = getopt_long(argc, argv, "", mopts, NULL)) != -1) {
+      if (mc == 'p') pair = optarg;
+      else if (mc == 'b') bytes = strtoull(optarg, NULL, 0);
+      else if (mc == 'm' || mc == 'r') {}   /* MTU 1500, one repetition per process (lwIP is global) */
+      else return 2;
+    }
+    return run_mem(pair, bytes, 5001);
+  }
   if (argc < 2 || strcmp(argv[1], "tun-serve") != 0) {
-    fprintf(stderr, "usage: lwip_bench tun-serve --ns NS --tun IF --addr IP --peer IP [--mtu 1500]\n");
+    fprintf(stderr, "usage: lwip_bench tun-serve --ns NS --tun IF --addr IP --peer IP [--mtu 1500]\n"
+                    "       lwip_bench mem --pair lu|ul|uu --bytes N   (one flow in memory: lwIP -> ustcp,\n"
+                    "                  ustcp -> lwIP, ustcp -> ustcp)\n");
     return 2;
   }
   optind = 2;

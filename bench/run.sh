@@ -28,7 +28,10 @@
 # Environment: BUILD (build dir, default build), BENCH_REPS (5), BENCH_QUICK=1
 # (small sizes), BENCH_ONLY="bulk rr lat mem scale flows loss ooo zcopy tun apps" (subset), BENCH_CPU (0),
 # BENCH_LOSS_SEEDS (10: seeds of the simulated loss curve, runs of the kernel's),
-# BENCH_LOSS_MATCHED=1 (the kernel's loss curve again with ustcp's window).
+# BENCH_LOSS_MATCHED=1 (the kernel's loss curve again with ustcp's window),
+# BENCH_LWIP_MEM=0 (no lwIP in-memory rows [r]), APPS_WALL (1800: no apps
+# repetition starts after it; bench/apps.sh has its own knobs: APPS_ROWS,
+# APPS_SERVE_ROWS, APPS_DISCARD_ROWS, APPS_DISCARD_BYTES).
 # Needs root (namespaces), iproute2, ethtool (installed if missing), timeout, taskset.
 set -euo pipefail
 
@@ -242,7 +245,7 @@ if { "$UB" 2>&1 || true; } | grep -q -- --vnet; then TUN_VARIANTS="plain vnet"; 
 if { "$UB" 2>&1 || true; } | grep -q -- --vnet-rx-only; then TUN_VARIANTS="plain vnetrx vnet"; fi
 # lwIP (Debian's liblwip-dev) in the same TUN harness: installed and built here
 # when missing, since only the benchmark needs it.
-if want tun && [ ! -x "$LB" ] && command -v apt-get >/dev/null; then
+if { want tun || want bulk; } && [ ! -x "$LB" ] && command -v apt-get >/dev/null; then
   if [ ! -e /usr/include/lwip/lwip/tcp.h ]; then apt-get install -y liblwip-dev >/dev/null 2>&1 || true; fi
   { cmake -S "$ROOT" -B "$BUILD" >/dev/null && cmake --build "$BUILD" --target lwip_bench >/dev/null; } 2>>"$LOG" || true
 fi
@@ -262,10 +265,18 @@ if want bulk; then
         net_up "$mtu" "$offl"
         lbl=$([ "$offl" = on ] && echo kernel || echo kerneloff)
         run "$w" 900 $PIN "$KB" bulk --ns "$NSA" --addr "$IPB" --mtu "$mtu" --bytes "$BULK_BYTES" \
-          --label "$lbl" --server-pid "$SERVER_PID" --cpu "$CPU" --reps 1
+          --label "$lbl" --server-pid "$SERVER_PID" --stack-pid "$SERVER_PID" --cpu "$CPU" --reps 1
         net_down
       done
       [ "$mtu" = 1500 ] && run "$w" 300 $PIN "$UB" memcpy --bytes "$BULK_BYTES" --reps 1
+      # [r] lwIP in the same in-memory harness (MTU 1500 only: its TCP_MSS is
+      # 1460): lwIP -> ustcp, ustcp -> lwIP and ustcp -> ustcp, each a fresh
+      # process (lwIP is global), both threads pinned to CPU $CPU.
+      if [ "$mtu" = 1500 ] && [ -x "$LB" ] && [ "${BENCH_LWIP_MEM:-1}" = 1 ]; then
+        for pair in uu lu ul; do
+          run "$w" 300 $PIN "$LB" mem --pair "$pair" --bytes "$BULK_BYTES"
+        done
+      fi
     done
   done
 fi
@@ -399,19 +410,28 @@ if want tun; then
       w=$([ "$r" = 0 ] && echo 1 || echo 0)
       for v in $TUN_VARIANTS kernel; do
         if [ "$v" = kernel ]; then
-          net_up 1500 on; dst=$IPB; lbl=kernel
+          net_up 1500 on; dst=$IPB; lbl=kernel; spid=$SERVER_PID
         else
           tun_up "$v" || { net_down; continue; }
           dst=$TUN_ADDR; lbl=tun$([ "$v" = plain ] || echo "$v")
           [ "$v" = lwip ] && lbl=lwip
+          # The stack's own process: TUN_PID is timeout's; its child is the
+          # server (taskset execs it).
+          spid=$(pgrep -P "$TUN_PID" | head -1)
         fi
+        # CPU cost of the bulk rows (kernel_bench --stack-pid): the server
+        # process's user+system time and CPU $CPU's busy time per payload byte.
+        cpuopt=()
+        [ -n "$spid" ] && cpuopt=(--stack-pid "$spid" --cpu "$CPU")
         # The kernel's bulk keys are bulk1500.kernel already (section 1, offloads on):
         # these are labelled veth so that both sets stay apart.
         [ "$v" = kernel ] && lbl=veth
         case " $TUN_WORK " in *" bulk "*)
-          run "$w" 900 $PIN "$KB" bulk --ns "$NSA" --addr "$dst" --label "$lbl" --mtu 1500 --bytes "$TUN_BYTES" --reps 1 ;; esac
+          run "$w" 900 $PIN "$KB" bulk --ns "$NSA" --addr "$dst" --label "$lbl" --mtu 1500 --bytes "$TUN_BYTES" \
+            --reps 1 "${cpuopt[@]}" ;; esac
         case " $TUN_WORK " in *" bulk-recv "*)
-          run "$w" 900 $PIN "$KB" bulk-recv --ns "$NSA" --addr "$dst" --label "$lbl" --mtu 1500 --bytes "$TUN_BYTES" --reps 1 ;; esac
+          run "$w" 900 $PIN "$KB" bulk-recv --ns "$NSA" --addr "$dst" --label "$lbl" --mtu 1500 --bytes "$TUN_BYTES" \
+            --reps 1 "${cpuopt[@]}" ;; esac
         case " $TUN_WORK " in *" rr "*)
           run "$w" 900 $PIN "$KB" rr --ns "$NSA" --addr "$dst" --label "$lbl" --conns "$TUN_CONNS" --conc "$CONC" --reps 1 ;; esac
         case " $TUN_WORK " in *" hs "*)
@@ -510,6 +530,13 @@ row() {
 }
 has() { grep -q "^R $1 " "$RAW"; }
 
+# Whether softirq ticks are also in the processes' system time (kernel/sched/
+# cputime.c: without CONFIG_IRQ_TIME_ACCOUNTING a tick in softirq is charged to
+# the task it interrupted as well as to the CPU's softirq count).
+IRQACCT=
+if [ -r /proc/config.gz ] && ! zcat /proc/config.gz 2>/dev/null | grep -q '^CONFIG_IRQ_TIME_ACCOUNTING=y'; then
+  IRQACCT=" (this kernel has no CONFIG_IRQ_TIME_ACCOUNTING: softirq ticks that landed while the two processes ran are in their system time too, so they are counted twice, an overestimate of the kernel's cost; the rows marked \"CPU $CPU busy\" count each tick once, see [p])"
+fi
 {
   S1=$(steal_now)
   echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -541,8 +568,21 @@ has() { grep -q "^R $1 " "$RAW"; }
       row "[a] CPU per payload byte, MTU $mtu" "ns/B" cpu$mtu.ustcp.nsB "[b] kernel, offloads on (incl. softirq)" cpu$mtu.kernel.nsB - le
       row "[a] CPU per payload byte, MTU $mtu" "ns/B" cpu$mtu.ustcp.nsB "[c] kernel, offloads off (incl. softirq)" cpu$mtu.kerneloff.nsB - le
       row "[a] CPU per $((mtu - 40))-byte segment of payload, MTU $mtu" "ns" cpu$mtu.ustcp.nsSeg "[c] kernel, offloads off" cpu$mtu.kerneloff.nsSeg - le
+      if has cpu$mtu.kernel.busy_nsB; then
+        row "[a] CPU per payload byte, MTU $mtu" "ns/B" cpu$mtu.ustcp.nsB "[b] kernel, offloads on, CPU $CPU busy (each tick once, see [p])" cpu$mtu.kernel.busy_nsB - le
+        row "[a] CPU per payload byte, MTU $mtu" "ns/B" cpu$mtu.ustcp.nsB "[c] kernel, offloads off, CPU $CPU busy (see [p])" cpu$mtu.kerneloff.busy_nsB - le
+      fi
     done
     row "[a] bulk, MTU 1500, vs the copy" "Gbit/s" bulk1500.ustcp "memcpy of the same bytes" bulk.memcpy -
+  fi
+  if has membulk1500.uu; then
+    row "[r] lwIP → ustcp, in memory, MTU 1500, 1 CPU" "Gbit/s" membulk1500.lu "[r] ustcp → ustcp, same link and loop" membulk1500.uu -
+    row "[r] ustcp → lwIP, in memory, MTU 1500, 1 CPU" "Gbit/s" membulk1500.ul "[r] ustcp → ustcp, same link and loop" membulk1500.uu -
+    row "[r] lwIP → ustcp: CPU per payload byte, both ends (process, both threads)" "ns/B" memcpu1500.lu.nsB "[r] ustcp → ustcp" memcpu1500.uu.nsB - le
+    row "[r] ustcp → lwIP: CPU per payload byte, both ends" "ns/B" memcpu1500.ul.nsB "[r] ustcp → ustcp" memcpu1500.uu.nsB - le
+    row "[r] lwIP → ustcp: CPU per 1460 B of payload, both ends" "ns/segment" memcpu1500.lu.nsSeg "[r] ustcp → ustcp" memcpu1500.uu.nsSeg - le
+    row "[r] ustcp → lwIP: CPU per 1460 B of payload, both ends" "ns/segment" memcpu1500.ul.nsSeg "[r] ustcp → ustcp" memcpu1500.uu.nsSeg - le
+    row "[r] ustcp → ustcp in lwip_bench's loop" "Gbit/s" membulk1500.uu "[a] ustcp_bench bulk, MTU 1500" bulk1500.ustcp -
   fi
   if has bulk1500.tun || has bulk1500.tunvnet || has bulk1500.tunvnetrx; then
     for v in tun tunvnetrx tunvnet; do
@@ -558,6 +598,20 @@ has() { grep -q "^R $1 " "$RAW"; }
       row "$d: handshake only" "conn/s" hs.$v "[f] kernel server, veth" hs.veth -
       row "$d: 64 B round trip, median" "µs" lat.$v.p50 "[f] kernel server, veth" lat.veth.p50 - le
       row "$d: 64 B round trip, p99" "µs" lat.$v.p99 "[f] kernel server, veth" lat.veth.p99 - le
+      if has cpu1500.$v.busy_nsB; then
+        # [p] CPU cost of the bulk transfers above
+        row "$d: [p] CPU $CPU busy per payload byte, kernel client → ustcp" "ns/B" cpu1500.$v.busy_nsB \
+          "[f] kernel → kernel, veth, CPU $CPU busy" cpu1500.veth.busy_nsB - le
+        row "$d: [p] CPU $CPU busy per 1460 B of payload, kernel client → ustcp" "ns/segment" cpu1500.$v.busy_nsSeg \
+          "[f] kernel → kernel, veth" cpu1500.veth.busy_nsSeg - le
+        row "$d: [p] CPU $CPU busy per payload byte, ustcp → kernel client" "ns/B" cpurecv1500.$v.busy_nsB \
+          "[f] kernel → kernel, veth, CPU $CPU busy" cpurecv1500.veth.busy_nsB - le
+        row "$d: [p] ustcp's process (user+system) per payload byte, kernel client → ustcp" "ns/B" cpu1500.$v.stack_nsB \
+          "[f] kernel_bench serve's process (not the kernel's TCP: see [p])" cpu1500.veth.stack_nsB noratio
+        row "$d: [p] ustcp's process per 1460 B of payload, kernel client → ustcp" "ns/segment" cpu1500.$v.stack_nsSeg "-" none -
+        row "$d: [p] ustcp's process (user+system) per payload byte, ustcp → kernel client" "ns/B" cpurecv1500.$v.stack_nsB \
+          "[f] kernel_bench serve's process (see [p])" cpurecv1500.veth.stack_nsB noratio
+      fi
     done
     if has bulk1500.tunvnetrx; then
       row "[e] vs [e0], send GSO on/off: kernel client → ustcp" "Gbit/s" bulk1500.tunvnet "[e0] receive offloads only" bulk1500.tunvnetrx -
@@ -576,6 +630,31 @@ has() { grep -q "^R $1 " "$RAW"; }
       row "[d] ustcp, plain TUN: handshake only" "conn/s" hs.tun "[i] lwIP, plain TUN" hs.lwip -
       row "[d] ustcp, plain TUN: 64 B round trip, median" "µs" lat.tun.p50 "[i] lwIP, plain TUN" lat.lwip.p50 - le
       row "[i] lwIP, plain TUN: kernel client → stack" "Gbit/s" bulk1500.lwip "[f] kernel → kernel, veth" bulk1500.veth -
+      if has cpu1500.lwip.busy_nsB; then
+        # [p] CPU cost: the stack's process alone (like for like between the
+        # two user-space stacks: same client, same TUN device, same checks) and
+        # the whole CPU (client, stack, TUN, softirq).
+        for u in tun tunvnet; do
+          has cpu1500.$u.stack_nsB || continue
+          du=$([ "$u" = tun ] && echo "[d] ustcp, plain TUN" || echo "[e] ustcp, TUN offloads")
+          row "$du: [p] the stack's process (user+system) per payload byte, kernel client → stack" "ns/B" \
+            cpu1500.$u.stack_nsB "[i] lwIP's process (both threads), plain TUN" cpu1500.lwip.stack_nsB - le
+          row "$du: [p] the stack's process per 1460 B of payload, kernel client → stack" "ns/segment" \
+            cpu1500.$u.stack_nsSeg "[i] lwIP's process, plain TUN" cpu1500.lwip.stack_nsSeg - le
+          row "$du: [p] the stack's process per payload byte, stack → kernel client" "ns/B" \
+            cpurecv1500.$u.stack_nsB "[i] lwIP's process, plain TUN" cpurecv1500.lwip.stack_nsB - le
+          row "$du: [p] CPU $CPU busy per payload byte, kernel client → stack" "ns/B" \
+            cpu1500.$u.busy_nsB "[i] lwIP, plain TUN, CPU $CPU busy" cpu1500.lwip.busy_nsB - le
+          row "$du: [p] CPU $CPU busy per payload byte, stack → kernel client" "ns/B" \
+            cpurecv1500.$u.busy_nsB "[i] lwIP, plain TUN, CPU $CPU busy" cpurecv1500.lwip.busy_nsB - le
+        done
+        row "[i] lwIP, plain TUN: [p] CPU $CPU busy per payload byte, kernel client → lwIP" "ns/B" cpu1500.lwip.busy_nsB \
+          "[f] kernel → kernel, veth, CPU $CPU busy" cpu1500.veth.busy_nsB - le
+        row "[i] lwIP, plain TUN: [p] CPU $CPU busy per 1460 B of payload, kernel client → lwIP" "ns/segment" cpu1500.lwip.busy_nsSeg \
+          "[f] kernel → kernel, veth" cpu1500.veth.busy_nsSeg - le
+        row "[i] lwIP, plain TUN: [p] CPU $CPU busy per payload byte, lwIP → kernel client" "ns/B" cpurecv1500.lwip.busy_nsB \
+          "[f] kernel → kernel, veth, CPU $CPU busy" cpurecv1500.veth.busy_nsB - le
+      fi
     fi
   fi
   if has rr.ustcp; then
@@ -661,7 +740,7 @@ has() { grep -q "^R $1 " "$RAW"; }
   echo
   echo "- [a2] ustcp_bench bulk --offload: as [a], but the in-memory link has what the veth gives the kernel in [b]: the sender builds frames of up to 64 KiB (TSO/GSO, Linux's tcp_tso_autosize) that cross the link whole, one memcpy per frame into the FIFO slot, and the receiving stack takes each as one packet (as GRO gives the kernel's TCP one large skb); no TCP checksum is computed or verified (CHECKSUM_PARTIAL on send, USTCP_IN_CSUM_VERIFIED on receive, as veth's skbs are marked). Copies: application → send ring, ring → frame, frame → link slot, payload → receive ring, ring → application."
   echo "- [a] ustcp_bench bulk: two ustcp stacks in one process and one thread, joined by an in-memory link (one memcpy per packet into a FIFO slot). No syscalls per packet. Copies: application → send ring, ring → packet (fused with the checksum), packet → link slot, payload → receive ring, ring → application. Checksums: computed on send and verified on receive in software for every segment of MTU−40 bytes. No offloads: the in-memory link has none."
-  echo "- [b] kernel_bench bulk → kernel_bench serve: two processes (client, epoll server) on the same CPU, one write()/read() per 256 KiB, over a veth pair between two namespaces with the veth defaults: TSO/GSO (segments of up to 64 KiB cross the veth as one skb), GRO, and checksum offload (no checksum computed or verified). CPU cost = both processes' user+system time + CPU $CPU's softirq time."
+  echo "- [b] kernel_bench bulk → kernel_bench serve: two processes (client, epoll server) on the same CPU, one write()/read() per 256 KiB, over a veth pair between two namespaces with the veth defaults: TSO/GSO (segments of up to 64 KiB cross the veth as one skb), GRO, and checksum offload (no checksum computed or verified). CPU cost = both processes' user+system time + CPU $CPU's softirq time$IRQACCT"
   echo "- [c] as [b] with \`ethtool -K tso off gso off gro off tx off rx off\` on both veth ends: every MTU-sized segment is built, checksummed and verified in software, as ustcp does."
   echo "- [d] ustcp_bench tun-serve: one ustcp stack on a TUN device in the client's namespace (src/link/loop.c, epoll + timerfd, one read() per received packet and one write() per sent packet, software checksums both ways); the client is kernel_bench (the kernel's TCP, its own process) sending through the TUN device."
   echo "- [e] as [d] with IFF_VNET_HDR and TUNSETOFFLOAD(TUN_F_CSUM|TUN_F_TSO4): the kernel hands ustcp its unsegmented GSO frames (up to 64 KiB per read, checksum left to the receiver as CHECKSUM_PARTIAL, accepted by ustcp_input_flags(USTCP_IN_CSUM_VERIFIED)); and ustcp sends each TSO frame (Linux's tcp_tso_autosize, up to 64 KiB) as one write with a virtio_net_hdr asking for GSO_TCPV4 at the MSS and NEEDS_CSUM: no TCP checksum computed by ustcp on send, the kernel delivers the frame whole to its TCP (as a GRO packet). One writev() per frame, one read() per frame; no batching across frames (no sendmmsg for TUN), one queue."
@@ -671,6 +750,11 @@ has() { grep -q "^R $1 " "$RAW"; }
   echo "- [i] bench/lwip_bench tun-serve: lwIP 2.1.3 (Debian liblwip-dev, the GNU Hurd's build: TCP_MSS 1460, 64 KiB window and send buffer, software checksums) on a TUN device as [d] (one read()/write() per packet), the same services and payload checks, its tcpip thread running the timers; the same kernel client."
   echo "- [j] ustcp_bench zcopy, zero-copy side: as [a] (same in-memory link, one memcpy per packet into a FIFO slot, here from the gather list), the sender writes its data into the send ring with ustcp_send_direct (a memcpy from the pattern: the application producing its bytes), packets leave through the gather output (headers + slices of the send ring, no staging copy), the receiver checks the bytes where they lie with ustcp_recv_direct. Copies counted by the stacks (ustcp_stats tx/rx_bytes_copied; not counted: the link's one copy per packet, the same on both sides, and buffer growth, buf_grow_copied, 0.015 copies/B classic and 0 direct in the published run): the receive buffer fill only. On the send side the application's memcpy into the ring does the work ustcp_send's copy does on the classic side, so the CPU row differs by the staging and application-side receive copies only."
   echo "- [k] the same transfer in the same repetition (order alternating) with ustcp_send from the application's buffer, the flat output (ring → packet) and ustcp_recv into a 256 KiB buffer then checked: application → send ring, ring → packet, packet → receive ring, ring → application."
+  echo "- [r] bench/lwip_bench mem: one bulk flow in one process over the in-memory link of [a] (a FIFO of 1500-byte packet slots per receiving end, one memcpy per packet into the slot; ustcp reads the slot in place, lwIP gets a PBUF_RAM copy of it, as on TUN), one thread driving both ends (the main thread holds lwIP's core lock; when nothing moves it releases it so lwIP's tcpip thread can run its timers), pinned to CPU $CPU: lwIP 2.1.3 (Debian's liblwip-dev, the GNU Hurd's configuration: TCP_MSS 1460, 64 KiB window and send buffer, software checksums, checksum on copy) as the sender to a ustcp receiver and as the receiver from a ustcp sender, beside two ustcp stacks (libustcp.so, Linux's defaults with autotuning up to 6 MiB receive / 4 MiB send, as [a]) over the same link and loop. The receiver checks every byte against its stream offset (ustcp: ustcp_recv into a 256 KiB buffer; lwIP: in its pbufs). CPU = the process's user+system time (getrusage, both threads) per payload byte."
+  echo "- [p] CPU cost of a bulk transfer over TUN (and of [b]/[c] where a row says \"CPU $CPU busy\"), measured by kernel_bench bulk/bulk-recv --stack-pid P --cpu $CPU from before the connect to the server's close (to the stack) or the last byte read (from the stack), divided by the payload bytes; per 1460 B = per byte × 1460 (one MSS at MTU 1500, whatever the frame size: with offloads ustcp reads and writes frames of up to 64 KiB). Two figures: (1) the stack's process: utime+stime of the server process P from /proc/P/stat, all its threads (ustcp_bench tun-serve: one thread; lwip_bench: its main thread, which reads the TUN device and runs lwIP's input under the core lock, and lwIP's tcpip thread, timers) = the stack's own work, its payload check and its TUN read()/write() syscalls, including the kernel work done inside them: the TUN driver hands each packet written to the kernel's IP and TCP receive path in the writer's context (tun_get_user → netif_receive_skb with bottom halves disabled), so P's system time holds the kernel client's receive processing of what the stack sends (its ACKs in \"kernel client → stack\", all the data in \"stack → kernel client\"), plus any softirq tick that landed while P ran; for the kernel over veth this is kernel_bench serve's process only (its read() copies and checks, not the kernel's TCP receive work, which runs mostly in softirq in the client's context), so that row has no ratio. (2) CPU $CPU busy: the user, nice, system, irq and softirq jiffies of cpu$CPU in /proc/stat over the transfer: the kernel client, the stack (or the kernel server), the TUN or veth driver and every softirq, each tick once (all the benchmark's processes are pinned to CPU $CPU; anything else that ran there in that interval is counted too). Idle time is not counted: a CPU waiting on wake-ups costs nothing. Both are tick-sampled (10 ms): a transfer of a few hundred ms has a few per cent of quantisation."
+  if want apps; then
+    echo "- apps rows (bench/apps.sh, below; not pinned, both CPUs): programs on ustcp through LD_PRELOAD and \`ustcp serve\` (what a user runs) on TUN devices in one namespace, the kernel's servers across a veth, the same clients. [q] \`ustcp serve --discard --offload\` (one thread; TUN offloads both ways; the bytes consumed in place by ustcp_recv_direct, not copied, not checked) vs kernel_bench serve's port 5003 on the kernel over the veth (one epoll process; recv(MSG_TRUNC): the kernel drops the bytes without copying them out, not checked), the same client kernel_bench bulk (the kernel's TCP, one 256 KiB write() at a time from the pattern, then shutdown and a wait for the server's close): Gbit/s of payload, median [IQR] of interleaved repetitions. The payload is not checked on this pair; the checked transfers are [d]/[e]/[i] against [f]."
+  fi
   echo "- [h] kernel_bench rr/hs/lat client against the epoll server over the veth, two processes on one CPU, syscalls and wake-ups per message."
   echo "- loss rows: ustcp_bench loss, two ustcp stacks in src/link/sim with smoltcp's tests/netsim.rs model: per direction its own random stream (seed s: ACK direction 2s, data 2s+1), loss per packet per direction, 50 ms each way, unlimited rate and queue, 32 KiB send and receive buffers, 10 MiB, payload verified; B/s = bytes / virtual time from before the SYN to the last byte. smoltcp's figure is its one published run (seeds 0/1, ChaCha20). [l] bench/kernel_loss.sh: the kernel (CUBIC per socket, SO_RCVBUF/SO_SNDBUF 32768, which Linux doubles) over veths with numgen random mod 100 < N drop (nftables) on each end's ingress and 50 ms each way, payload verified, same time interval, fewer bytes (real time)."
   echo "- [n] bench/kernel_scale.sh mem: a fresh namespace, loopback MTU 1500, N connections opened in batches of 1000 (as ustcp_bench scale), both ends in worker processes of at most ~9,900 connections (the hard RLIMIT_NOFILE), states as ustcp's: never used / 64 B each way / 1 MiB each way verified and drained; after a 1 s settle, the growth of the machine's /proc/meminfo Slab (sockets, request socks, the socket inode, dentry and struct file of each descriptor: what an application holding a kernel connection costs; SUnreclaim is its unreclaimable part) and of /proc/net/sockstat TCP mem (skb and forward-alloc pages) per end (2N ends). Slab is machine-wide: other processes' churn is in it (memory figures are less load-sensitive than rates, not immune). ustcp's side: engine memory (mem_bytes, both stacks) and process RSS growth per end."
@@ -681,7 +765,11 @@ if want apps; then
   # them; they inherit the verdict of the repetitions before them.
   machine=quiet
   if [ -n "${OTHER:-}" ] && [ "${OTHER#* }" -gt 20 ]; then machine=busy; fi
-  { echo; BUILD=$BUILD APPS_REPS=$REPS APPS_MACHINE=$machine bash "$ROOT/bench/apps.sh" 2>>"$LOG" || echo "apps: FAILED (see $LOG)"; } >>"$REPORT"
+  # Bounded: apps.sh starts no repetition after APPS_WALL s (default 1800) and
+  # every measurement in it has its own timeout; this timeout is the backstop.
+  aw=${APPS_WALL:-1800}
+  { echo; timeout -k 120 $((aw + 900)) env BUILD="$BUILD" APPS_REPS="$REPS" APPS_MACHINE="$machine" APPS_WALL="$aw" \
+      bash "$ROOT/bench/apps.sh" 2>>"$LOG" || echo "apps: FAILED (see $LOG)"; } >>"$REPORT"
 fi
 echo
 cat "$REPORT"
