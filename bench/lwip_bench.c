@@ -15,7 +15,10 @@
  *              sends, lwIP receives) or uu (two ustcp stacks: the reference,
  *              the same link and loop): ustcp_bench's memlink (a FIFO of
  *              packet slots per receiving end, one copy per packet into the
- *              slot), the receiver checks every byte against its stream offset.
+ *              slot), the receiver checks every byte against its stream offset
+ *              where it lies (lwIP: in its pbufs; ustcp: ustcp_recv_direct in
+ *              its receive ring), ustcp sends through its gather output (no
+ *              staging copy: lwIP's segment pbuf is the packet too).
  *              Gbit/s and the process's CPU (both threads) per payload byte.
  *
  * lwIP is one global stack per process, so it can be one end only; the other
@@ -290,12 +293,28 @@ static void mem_from_ustcp(void *ctx, const uint8_t *pkt, size_t len)
   memq_commit(q, len);
 }
 
+/* ustcp's gather output (headers + slices of the send ring): copied once into
+ * the peer's slot, as lwIP's segment pbuf is (no staging copy before it). */
+static void mem_from_ustcp_iov(void *ctx, const struct iovec *iov, int cnt)
+{
+  struct mend *e = ctx;
+  size_t len = 0;
+  for (int i = 0; i < cnt; i++) len += iov[i].iov_len;
+  if (len > MEM_SLOT) { mem_dropped++; return; }
+  struct memq *q = &e->peer->in;
+  uint8_t *d = memq_slot(q);
+  for (int i = 0; i < cnt; i++) {
+    memcpy(d, iov[i].iov_base, iov[i].iov_len);
+    d += iov[i].iov_len;
+  }
+  memq_commit(q, len);
+}
+
 struct mxfer {
   uint64_t total, sent, rcvd;
   bool shut, eof, failed;
   int ufd, ulfd, urfd;             /* ustcp: sending socket, listener, accepted */
   struct tcp_pcb *lpcb;            /* lwIP: the connection */
-  uint8_t *rbuf;
 };
 static struct mxfer mx;
 
@@ -397,6 +416,20 @@ static void mx_ustcp_send(void)
   }
 }
 
+/* The bytes checked where they lie in the receive ring (ustcp_recv_direct),
+ * as lwIP's receiver checks them in its pbufs. */
+static size_t mx_check(void *ctx, const uint8_t *p, size_t n)
+{
+  (void)ctx;
+  if (!bench_verify(mx.rcvd, p, n)) {
+    if (!mx.failed)
+      fprintf(stderr, "lwip_bench mem: PAYLOAD MISMATCH at offset %llu\n", (unsigned long long)mx.rcvd);
+    mx.failed = true;
+  }
+  mx.rcvd += n;
+  return n;
+}
+
 static void mx_ustcp_recv(void)
 {
   struct ustcp_stack *st = mends[1].st;
@@ -405,15 +438,8 @@ static void mx_ustcp_recv(void)
     if (mx.urfd < 0) { mx.urfd = -1; return; }
   }
   for (;;) {
-    ssize_t n = ustcp_recv(st, mx.urfd, mx.rbuf, MEM_CHUNK, 0);
-    if (n > 0) {
-      if (!bench_verify(mx.rcvd, mx.rbuf, (size_t)n)) {
-        fprintf(stderr, "lwip_bench mem: PAYLOAD MISMATCH at offset %llu\n", (unsigned long long)mx.rcvd);
-        mx.failed = true;
-      }
-      mx.rcvd += (uint64_t)n;
-      continue;
-    }
+    ssize_t n = ustcp_recv_direct(st, mx.urfd, mx_check, NULL);
+    if (n > 0) continue;
     if (n == 0) mx.eof = true;
     else if (n != -EAGAIN) mx.failed = true;
     break;
@@ -458,7 +484,7 @@ static bool mx_deliver(struct mend *e, uint64_t now_us)
   return any;
 }
 
-static int run_mem(const char *pair, uint64_t total, uint16_t port)
+static int run_mem(const char *pair, uint64_t total, uint16_t port, uint32_t buf)
 {
   bool lu = !strcmp(pair, "lu"), ul = !strcmp(pair, "ul"), uu = !strcmp(pair, "uu");
   if (!lu && !ul && !uu) return 2;
@@ -472,6 +498,10 @@ static int run_mem(const char *pair, uint64_t total, uint16_t port)
   /* as ustcp_bench bulk (bench_config): Linux's autotuning ceilings */
   cfg.rmem_max = 6u << 20;
   cfg.wmem_max = 4u << 20;
+  if (buf) {   /* --buf: fixed buffers, e.g. lwIP's 64 KiB window and send buffer */
+    cfg.rmem_default = cfg.rmem_max = buf;
+    cfg.wmem_default = cfg.wmem_max = buf;
+  }
   const uint32_t ip[2] = {0x0a000001u, 0x0a000002u};   /* 10.0.0.1 sends, 10.0.0.2 receives */
   for (int i = 0; i < 2; i++) {
     struct mend *e = &mends[i];
@@ -491,13 +521,12 @@ static int run_mem(const char *pair, uint64_t total, uint16_t port)
       e->st = ustcp_stack_new(&cfg, ip[i], 0x1234 + (uint64_t)i * 7919, mem_from_ustcp, e);
       if (!e->st) bench_die("ustcp_stack_new failed");
       ustcp_set_ready_cb(e->st, mx_ready, e);
+      ustcp_set_output_iov(e->st, mem_from_ustcp_iov, e);
     }
   }
   memset(&mx, 0, sizeof mx);
   mx.total = total;
   mx.ufd = mx.ulfd = mx.urfd = -1;
-  mx.rbuf = malloc(MEM_CHUNK);
-  if (!mx.rbuf) bench_die("out of memory");
   /* the receiver listens */
   if (mends[1].lwip) {
     struct tcp_pcb *l = tcp_new();
@@ -554,12 +583,15 @@ static int run_mem(const char *pair, uint64_t total, uint16_t port)
           (double)(t1 - t0) / 1e9, (double)(c1 - c0) / 1e9, (unsigned long long)mem_pkts,
           (unsigned long long)mem_dropped, (unsigned long long)idle, ok ? "" : ", FAILED");
   char key[64];
-  snprintf(key, sizeof key, "membulk1500.%s", pair);
+  char name[32];
+  if (buf) snprintf(name, sizeof name, "%s%u", pair, buf >> 10);   /* uu64: 64 KiB buffers */
+  else snprintf(name, sizeof name, "%s", pair);
+  snprintf(key, sizeof key, "membulk1500.%s", name);
   bench_result(key, ok ? (double)total * 8 / ((double)(t1 - t0) / 1e9) / 1e9 : 0);
   if (ok) {
-    snprintf(key, sizeof key, "memcpu1500.%s.nsB", pair);
+    snprintf(key, sizeof key, "memcpu1500.%s.nsB", name);
     bench_result(key, (double)(c1 - c0) / (double)total);
-    snprintf(key, sizeof key, "memcpu1500.%s.nsSeg", pair);
+    snprintf(key, sizeof key, "memcpu1500.%s.nsSeg", name);
     bench_result(key, (double)(c1 - c0) / (double)total * 1460);
   }
   return ok ? 0 : 1;
@@ -576,23 +608,26 @@ int main(int argc, char **argv)
   if (argc >= 2 && !strcmp(argv[1], "mem")) {
     static const struct option mopts[] = {
       {"pair", required_argument, 0, 'p'}, {"bytes", required_argument, 0, 'b'},
-      {"mtu", required_argument, 0, 'm'}, {"reps", required_argument, 0, 'r'}, {0, 0, 0, 0}};
+      {"mtu", required_argument, 0, 'm'}, {"reps", required_argument, 0, 'r'},
+      {"buf", required_argument, 0, 'B'}, {0, 0, 0, 0}};
     const char *pair = "lu";
     uint64_t bytes = 1ull << 30;
+    uint32_t buf = 0;
     optind = 2;
     int mc;
     while ((mc = getopt_long(argc, argv, "", mopts, NULL)) != -1) {
       if (mc == 'p') pair = optarg;
       else if (mc == 'b') bytes = strtoull(optarg, NULL, 0);
+      else if (mc == 'B') buf = (uint32_t)strtoul(optarg, NULL, 0);
       else if (mc == 'm' || mc == 'r') {}   /* MTU 1500, one repetition per process (lwIP is global) */
       else return 2;
     }
-    return run_mem(pair, bytes, 5001);
+    return run_mem(pair, bytes, 5001, buf);
   }
   if (argc < 2 || strcmp(argv[1], "tun-serve") != 0) {
     fprintf(stderr, "usage: lwip_bench tun-serve --ns NS --tun IF --addr IP --peer IP [--mtu 1500]\n"
-                    "       lwip_bench mem --pair lu|ul|uu --bytes N   (one flow in memory: lwIP -> ustcp,\n"
-                    "                  ustcp -> lwIP, ustcp -> ustcp)\n");
+                    "       lwip_bench mem --pair lu|ul|uu --bytes N [--buf B]  (one flow in memory: lwIP -> ustcp,\n"
+                    "                  ustcp -> lwIP, ustcp -> ustcp; --buf: ustcp's buffers fixed at B)\n");
     return 2;
   }
   optind = 2;
