@@ -577,7 +577,8 @@ fi
       row "[a] CPU per payload byte, MTU $mtu" "ns/B" cpu$mtu.ustcp.nsB "[c] kernel, offloads off (incl. softirq)" cpu$mtu.kerneloff.nsB - le
       row "[a] CPU per $((mtu - 40))-byte segment of payload, MTU $mtu" "ns" cpu$mtu.ustcp.nsSeg "[c] kernel, offloads off" cpu$mtu.kerneloff.nsSeg - le
       if has cpu$mtu.kernel.busy_nsB; then
-        row "[a] CPU per payload byte, MTU $mtu" "ns/B" cpu$mtu.ustcp.nsB "[b] kernel, offloads on, CPU $CPU busy (each tick once, see [p])" cpu$mtu.kernel.busy_nsB - le
+        has "cpu$mtu.ustcpgso.nsB" &&
+          row "[a2] CPU per payload byte, MTU $mtu, offloads on both sides" "ns/B" cpu$mtu.ustcpgso.nsB "[b] kernel, offloads on, CPU $CPU busy (each tick once, see [p])" cpu$mtu.kernel.busy_nsB - le
         row "[a] CPU per payload byte, MTU $mtu" "ns/B" cpu$mtu.ustcp.nsB "[c] kernel, offloads off, CPU $CPU busy (see [p])" cpu$mtu.kerneloff.busy_nsB - le
       fi
     done
