@@ -317,6 +317,14 @@ struct mxfer {
   struct tcp_pcb *lpcb;            /* lwIP: the connection */
 };
 static struct mxfer mx;
+/* --skew OFF (tests only): the chunk the sender sends that holds stream offset
+ * OFF comes from the wrong place in the pattern, so the receiver's check must
+ * fail (tests/sh/bench_lwip_mem.sh). UINT64_MAX: off. */
+static uint64_t mx_skew = UINT64_MAX;
+static const uint8_t *mx_src(uint64_t off, uint64_t n)
+{
+  return bench_pattern_at(mx_skew >= off && mx_skew < off + n ? off + 1 : off);
+}
 
 static void mx_lwip_push(void)
 {
@@ -328,7 +336,7 @@ static void mx_lwip_push(void)
     uint64_t n = mx.total - mx.sent;
     if (n > room) n = room;
     /* lwIP copies into its segments (LWIP_NETIF_TX_SINGLE_PBUF, checksum on copy) */
-    if (tcp_write(pcb, bench_pattern_at(mx.sent), (u16_t)n, mx.total - mx.sent > n ? TCP_WRITE_FLAG_MORE : 0)
+    if (tcp_write(pcb, mx_src(mx.sent, n), (u16_t)n, mx.total - mx.sent > n ? TCP_WRITE_FLAG_MORE : 0)
         != ERR_OK)
       break;
     mx.sent += n;
@@ -368,7 +376,8 @@ static err_t mx_on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t er
   }
   for (struct pbuf *q = p; q; q = q->next) {
     if (!bench_verify(mx.rcvd, q->payload, q->len)) {
-      fprintf(stderr, "lwip_bench mem: PAYLOAD MISMATCH at offset %llu\n", (unsigned long long)mx.rcvd);
+      if (!mx.failed)
+        fprintf(stderr, "lwip_bench mem: PAYLOAD MISMATCH at offset %llu\n", (unsigned long long)mx.rcvd);
       mx.failed = true;
     }
     mx.rcvd += q->len;
@@ -403,7 +412,7 @@ static void mx_ustcp_send(void)
   while (mx.sent < mx.total) {
     uint64_t want = mx.total - mx.sent;
     if (want > MEM_CHUNK) want = MEM_CHUNK;
-    ssize_t n = ustcp_send(st, mx.ufd, bench_pattern_at(mx.sent), (size_t)want, 0);
+    ssize_t n = ustcp_send(st, mx.ufd, mx_src(mx.sent, want), (size_t)want, 0);
     if (n <= 0) {
       if (n != -EAGAIN) mx.failed = true;
       break;
@@ -609,7 +618,7 @@ int main(int argc, char **argv)
     static const struct option mopts[] = {
       {"pair", required_argument, 0, 'p'}, {"bytes", required_argument, 0, 'b'},
       {"mtu", required_argument, 0, 'm'}, {"reps", required_argument, 0, 'r'},
-      {"buf", required_argument, 0, 'B'}, {0, 0, 0, 0}};
+      {"buf", required_argument, 0, 'B'}, {"skew", required_argument, 0, 'S'}, {0, 0, 0, 0}};
     const char *pair = "lu";
     uint64_t bytes = 1ull << 30;
     uint32_t buf = 0;
@@ -619,6 +628,7 @@ int main(int argc, char **argv)
       if (mc == 'p') pair = optarg;
       else if (mc == 'b') bytes = strtoull(optarg, NULL, 0);
       else if (mc == 'B') buf = (uint32_t)strtoul(optarg, NULL, 0);
+      else if (mc == 'S') mx_skew = strtoull(optarg, NULL, 0);
       else if (mc == 'm' || mc == 'r') {}   /* MTU 1500, one repetition per process (lwIP is global) */
       else return 2;
     }
