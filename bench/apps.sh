@@ -229,11 +229,11 @@ echo
 echo "| row | ustcp (preload, TUN) | kernel (veth) | ratio |"
 echo "|---|---|---|---|"
 for row in $ROWS; do
-  u=$(stats ${V[$row,u]}); k=$(stats ${V[$row,k]})
+  u=$(stats ${V[$row,u]:-}); k=$(stats ${V[$row,k]:-})
   ratio=$(python3 -c "
 import statistics,sys
-u='${V[$row,u]}'.split(); k='${V[$row,k]}'.split()
-print('-' if 'FAIL' in u+k else '%.2f' % (statistics.median(map(float,u))/statistics.median(map(float,k))))")
+u='${V[$row,u]:-}'.split(); k='${V[$row,k]:-}'.split()
+print('-' if 'FAIL' in u+k or not u or not k else '%.2f' % (statistics.median(map(float,u))/statistics.median(map(float,k))))")
   echo "| ${WHAT[$row]} | $u | $k | $ratio |"
 done
 if [ -n "$SROWS" ]; then
@@ -243,11 +243,11 @@ if [ -n "$SROWS" ]; then
   echo "| row | ustcp serve --http (TUN) | nginx, kernel (veth) | ratio | target |"
   echo "|---|---|---|---|---|"
   for row in $SROWS; do
-    u=$(stats ${V[$row,s]}); k=$(stats ${V[$row,ks]})
+    u=$(stats ${V[$row,s]:-}); k=$(stats ${V[$row,ks]:-})
     ratio=$(python3 -c "
 import statistics,sys
-u='${V[$row,s]}'.split(); k='${V[$row,ks]}'.split()
-print('-' if 'FAIL' in u+k else '%.2f' % (statistics.median(map(float,u))/statistics.median(map(float,k))))")
+u='${V[$row,s]:-}'.split(); k='${V[$row,ks]:-}'.split()
+print('-' if 'FAIL' in u+k or not u or not k else '%.2f' % (statistics.median(map(float,u))/statistics.median(map(float,k))))")
     tgt=-
     case $row in ab_k|wrk) tgt=$(python3 -c "print('-' if '$ratio' == '-' else ('>= 0.8: met' if float('$ratio') >= 0.8 else '>= 0.8: MISSED'))") ;; esac
     echo "| ${WHAT[$row]/nginx, /} | $u | $k | $ratio | $tgt |"
@@ -260,11 +260,11 @@ if [ -n "$DROWS" ]; then
   echo "| row | ustcp serve --discard (TUN) | kernel discard (veth) | ratio |"
   echo "|---|---|---|---|"
   for row in $DROWS; do
-    u=$(stats ${V[$row,d]}); k=$(stats ${V[$row,kd]})
+    u=$(stats ${V[$row,d]:-}); k=$(stats ${V[$row,kd]:-})
     ratio=$(python3 -c "
 import statistics,sys
-u='${V[$row,d]}'.split(); k='${V[$row,kd]}'.split()
-print('-' if 'FAIL' in u+k else '%.2f' % (statistics.median(map(float,u))/statistics.median(map(float,k))))")
+u='${V[$row,d]:-}'.split(); k='${V[$row,kd]:-}'.split()
+print('-' if 'FAIL' in u+k or not u or not k else '%.2f' % (statistics.median(map(float,u))/statistics.median(map(float,k))))")
     echo "| ${WHAT[$row]} | $u | $k | $ratio |"
   done
 fi
