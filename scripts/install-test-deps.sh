@@ -17,6 +17,9 @@ if command -v clang >/dev/null 2>&1; then
     missing="$missing libclang-rt-${ver}-dev"
   fi
 fi
+# lwIP (Debian's build) for bench/lwip_bench, whose harness tests
+# (sh_bench_lwip_mem) compare it with ustcp in the same in-memory link.
+[ -e /usr/include/lwip/lwip/tcp.h ] || missing="$missing liblwip-dev"
 # The demo's web page is tested in headless Chromium (tests/sh/demo_web.sh).
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 # The demo's SVG test renders Chinese labels: it needs a CJK font (and fc-list).
