@@ -1580,6 +1580,24 @@ static void tsrv_close(struct tsrv *t, int fd, struct tconn *c)
   ustcp_close(t->st, fd);
 }
 
+struct sink_check {
+  struct tconn *c;
+  bool bad;
+};
+
+/* Consumes the slice when every byte is the stream's at its offset; a
+ * mismatch consumes nothing and says so. */
+static size_t sink_check_fn(void *ctx, const uint8_t *p, size_t n)
+{
+  struct sink_check *v = ctx;
+  if (!bench_verify(v->c->off, p, n)) {
+    v->bad = true;
+    return 0;
+  }
+  v->c->off += (uint64_t)n;
+  return n;
+}
+
 static void tsrv_cb(void *ctx, int fd, unsigned ev)
 {
   struct tsrv *t = ctx;
@@ -1598,13 +1616,15 @@ static void tsrv_cb(void *ctx, int fd, unsigned ev)
     return;
   }
   case T_SINK:
+    /* Every byte is checked where it lies in the receive buffer
+     * (ustcp_recv_direct, as `ustcp serve --discard` consumes and lwIP's sink
+     * checks its pbufs): the application reads each byte once, as the
+     * kernel's server does with its read() buffer. */
     for (;;) {
-      ssize_t n = ustcp_recv(t->st, fd, t->buf, sizeof t->buf, 0);
-      if (n > 0) {
-        if (!bench_verify(c->off, t->buf, (size_t)n)) { tsrv_corrupt(t, fd, c); return; }
-        c->off += (uint64_t)n;
-        continue;
-      }
+      struct sink_check v = {c, false};
+      ssize_t n = ustcp_recv_direct(t->st, fd, sink_check_fn, &v);
+      if (v.bad) { tsrv_corrupt(t, fd, c); return; }
+      if (n > 0) continue;
       if (n != -EAGAIN) tsrv_close(t, fd, c);
       return;
     }
