@@ -61,6 +61,7 @@
 #include "ustcp.h"
 #include "ustcp_loop.h"
 #include "link/sim.h"
+#include "link/pcap.h"
 #include "link/tun.h"
 #include "wire/wire.h"
 #include "bench_util.h"
@@ -1430,6 +1431,16 @@ static uint64_t opt_loss_rate_bps, opt_loss_queue_bytes;
  * the accept, over the time since the connect (bench/kernel_loss.sh's duration
  * mode, for loss rates where a fixed size takes the kernel too long). */
 static uint64_t opt_loss_vtime_us;
+/* --pcap FILE: the first repetition's packets as they arrive (both directions,
+ * at arrival time; lost ones are not in it), for tshark. */
+static const char *opt_loss_pcap;
+static struct pcap_writer *loss_pcap;
+static void lb_tap(void *ctx, int from_host, int to_host, enum sim_fate fate, const uint8_t *pkt,
+                   size_t len, uint64_t now_us)
+{
+  (void)ctx; (void)from_host; (void)to_host;
+  if (fate == SIM_DELIVERED && loss_pcap) pcap_writer_write(loss_pcap, now_us, pkt, len);
+}
 
 static double run_loss(double loss, uint64_t total, uint64_t seed)
 {
@@ -1461,6 +1472,12 @@ static double run_loss(double loss, uint64_t total, uint64_t seed)
   if (!opt_loss_shared_rng) {
     sim_set_link_seed(b.sim, hosts[0].host, hosts[1].host, 2 * seed);
     sim_set_link_seed(b.sim, hosts[1].host, hosts[0].host, 2 * seed + 1);
+  }
+  if (opt_loss_pcap) {
+    loss_pcap = pcap_writer_open(opt_loss_pcap);
+    if (!loss_pcap) bench_die("--pcap");
+    sim_set_tap(b.sim, lb_tap, NULL);
+    opt_loss_pcap = NULL;   /* the first repetition only */
   }
   ustcp_set_ready_cb(b.st[0], lb_receiver_cb, &b);
   ustcp_set_ready_cb(b.st[1], lb_sender_cb, &b);
@@ -1512,6 +1529,10 @@ static double run_loss(double loss, uint64_t total, uint64_t seed)
           (unsigned long long)sst.tcp_rack_lost, (unsigned long long)sst.tcp_spurious_undos);
   for (int i = 0; i < 2; i++) ustcp_stack_free(b.st[i]);
   sim_free(b.sim);
+  if (loss_pcap) {
+    pcap_writer_close(loss_pcap);
+    loss_pcap = NULL;
+  }
   if (b.failed || !vt || (!opt_loss_vtime_us && b.rcvd != total)) return 0;
   return (double)b.rcvd / ((double)vt / 1e6);
 }
@@ -1917,7 +1938,7 @@ static void usage(void)
           "                                        peak engine memory\n"
           "  lat    --iters N                     64 B round trip (us, p50 and p99)\n"
           "  loss   --loss P --bytes N [--seed0 S] [--rate BPS] [--queue BYTES] [--shared-rng]\n"
-          "         [--label L] [--vtime S]       (key lossP.ustcp_L; --vtime: bytes received in the\n"
+          "         [--label L] [--vtime S] [--pcap F]  (key lossP.ustcp_L; --vtime: bytes received in the\n"
           "                                       S s after the accept instead of a byte count)\n"
           "                                       sim network, 100 ms RTT, 32 KiB buffers, smoltcp's\n"
           "                                       netsim model; repetition r uses seed S + r (0) (B/s)\n"
@@ -1961,7 +1982,7 @@ int main(int argc, char **argv)
     {"seed0", required_argument, 0, 's'}, {"rate", required_argument, 0, 'R'},
     {"queue", required_argument, 0, 'Q'}, {"shared-rng", no_argument, 0, 'G'},
     {"label", required_argument, 0, 'L'}, {"vtime", required_argument, 0, 'v'},
-    {"offload", no_argument, 0, 1002}, {0, 0, 0, 0}};
+    {"offload", no_argument, 0, 1002}, {"pcap", required_argument, 0, 1003}, {0, 0, 0, 0}};
   optind = 2;
   int ch;
   while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -1991,6 +2012,7 @@ int main(int argc, char **argv)
     case 'G': opt_loss_shared_rng = true; break;
     case 'L': label = optarg; break;
     case 'v': opt_loss_vtime_us = (uint64_t)(atof(optarg) * 1e6); break;
+    case 1003: opt_loss_pcap = optarg; break;
     default: usage();
     }
   }

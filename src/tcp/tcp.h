@@ -337,7 +337,10 @@ struct tcb {
 
   /* ACK generation */
   bool ack_now;                   /* send an ACK at the next output */
-  uint32_t unacked_segs;          /* full segments received since our last ACK */
+  /* Linux's snd_sml (tcp_minshall_update): the end of the last segment of new
+   * data sent shorter than the MSS; Nagle as Minshall's variant holds a partial
+   * segment only while that one is unacknowledged (tcp_minshall_check). */
+  uint32_t snd_sml;
   /* Linux's delayed-ACK engine (tcp_event_data_recv, tcp_measure_rcv_mss,
    * __tcp_ack_snd_check): quick-ACK mode at the start and after idle, the
    * "more than one segment" test against the size the peer actually sends, and

@@ -334,6 +334,7 @@ static void cookie_ack(struct tcp_engine *e, struct tcb *l, const struct tcp_pac
   c->rcv_wup = c->rcv_nxt;          /* Last.ACK.sent: the SYN-ACK's ack (RFC 7323 §4.3) */
   c->iss = p->tcp.ack - 1;
   c->snd_una = c->snd_nxt = c->snd_max = p->tcp.ack;
+  c->snd_sml = c->snd_una;   /* no small segment sent (tcp_create_openreq_child) */
   c->snd_mss = (uint16_t)u32_min(mss, tcp_adv_mss(e, c));
   if (ts) {
     uint32_t ws = options & COOKIE_TS_WSCALE_NONE;
@@ -428,6 +429,7 @@ static void listen_segment(struct tcp_engine *e, struct tcb *l, const struct tcp
   }
   c->iss = tw_reuse ? tw_isn : tcp_isn(e, &c->local, &c->remote);
   c->snd_una = c->snd_nxt = c->snd_max = c->iss;
+  c->snd_sml = c->iss;   /* no small segment sent (tcp_create_openreq_child) */
   c->snd_wnd = h->window;
   c->max_snd_wnd = c->snd_wnd;
   c->snd_wl1 = h->seq;

@@ -136,7 +136,6 @@ static void emit_frame(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint8_
     if (t->quick && (t->ack_now || t->delack_at_us) && t->rcv_nxt != t->rcv_wup) t->quick--;
     t->rcv_wup = t->rcv_nxt;
     t->ack_now = false;
-    t->unacked_segs = 0;
     if (t->delack_at_us) {
       t->delack_at_us = 0;
       timer_update(e, t);
@@ -332,7 +331,6 @@ void tcp_schedule_ack(struct tcp_engine *e, struct tcb *t, uint32_t plen, uint8_
     incr_quickack(t);                   /* idle longer than an RTO: the sender restarts */
   }
   t->lrcv_us = e->now_us;
-  if (plen >= t->rcv_seg_est) t->unacked_segs++;
   /* A sender with less than two segments of our window left is about to stop
    * and wait for this ACK: delaying it would stall the flow for the whole
    * delayed-ACK timeout (RFC 1122 4.2.3.2 allows delaying, never requires it). */
@@ -653,13 +651,23 @@ static bool can_send_data(enum ustcp_state s)
          s == USTCP_CLOSING || s == USTCP_LAST_ACK;
 }
 
+/* Linux's tcp_minshall_check: a segment of new data shorter than the MSS was
+ * sent and is not yet acknowledged (snd_sml, set by tcp_output as Linux's
+ * tcp_minshall_update). Linux's snd_nxt is ustcp's snd_max. */
+static bool minshall_small_unacked(const struct tcb *t)
+{
+  return seq_gt(t->snd_sml, t->snd_una) && seq_leq(t->snd_sml, t->snd_max);
+}
+
 /* What tcp_output sends at nxt with inflight bytes outstanding and avail bytes
  * buffered from nxt on (a retransmission: up to the next SACKed range), mss
  * being tcp_current_mss: false if nothing goes now; else the payload length
- * and whether the FIN rides on it. */
+ * and whether the FIN rides on it. burst: a full segment of new data goes just
+ * before this one in the same transmission (the same Linux skb, whose first
+ * segment passed tcp_snd_wnd_test). */
 static bool plan_segment(const struct tcb *t, uint32_t nxt, uint32_t avail, uint32_t inflight,
-                         uint32_t cwnd_used, uint32_t mss, uint32_t *len_out, bool *fin_out, bool *corked,
-                         bool *rwnd_limited)
+                         uint32_t cwnd_used, uint32_t mss, bool burst, uint32_t *len_out, bool *fin_out,
+                         bool *corked, bool *rwnd_limited)
 {
   uint32_t room = u32_min(avail, pm_eor_room(t, nxt));   /* up to a record's end */
   /* the peer's window counts from snd_una; cwnd against cwnd_used (pipe in
@@ -671,23 +679,35 @@ static bool plan_segment(const struct tcb *t, uint32_t nxt, uint32_t avail, uint
   bool fin_pending = t->fin_queued && seq_leq(nxt, t->fin_seq);
   bool fin = fin_pending && nxt + len == t->fin_seq;
   /* Linux's tcp_snd_wnd_test: new data goes only if its next segment (a full
-   * one, or all that is left) fits in the peer's window; it is not cut to a
-   * smaller window. The probe timer sends what fits (tcp_write_wakeup, here
-   * push_one) when nothing is in flight to bring a window update. Checked
-   * after cwnd, as tcp_write_xmit does: this is when the window limits. */
+   * one, or all that is left) fits in the peer's window; a transmission is not
+   * started with a piece cut to a smaller window. The probe timer sends what
+   * fits (tcp_write_wakeup, here push_one) when nothing is in flight to bring a
+   * window update. Checked after cwnd, as tcp_write_xmit does: this is when the
+   * window limits. But once a transmission has started with full segments,
+   * Linux's tcp_mss_split_point cuts it at the window's right edge and keeps
+   * the last piece, shorter than the MSS, unless Nagle holds it
+   * (tcp_nagle_check, below): the window is filled to the byte. */
   uint32_t want = u32_min(room, mss);
   uint32_t wnd_left = t->snd_wnd > inflight ? t->snd_wnd - inflight : 0;
+  bool edge = false;   /* this piece ends at the window's right edge */
   if (want > wnd_left && !t->push_one && !seq_lt(nxt, t->snd_max)) {
-    if (rwnd_limited && t->cc.cwnd + t->rec.lt_extra > cwnd_used) *rwnd_limited = true;
-    return false;
+    if (!burst || wnd_left == 0 || len != wnd_left) {
+      if (rwnd_limited && t->cc.cwnd + t->rec.lt_extra > cwnd_used) *rwnd_limited = true;
+      return false;
+    }
+    edge = true;
   }
   if (len == 0 && !fin) return false;
-  if (len < mss && len < room && inflight > 0 && len < t->max_snd_wnd / 2)
+  if (!edge && len < mss && len < room && inflight > 0 && len < t->max_snd_wnd / 2)
     return false;   /* sender SWS avoidance: wait for the window to open further */
-  /* Nagle: one small segment in flight at a time; it holds only the last bytes
-   * buffered, not a record's end with more data behind it (Linux's
-   * tcp_write_xmit applies tcp_nagle_test to the tail skb only). */
-  bool partial = len > 0 && len < mss && len == avail && !fin;
+  /* Nagle: a partial segment waits while an earlier partial one is
+   * unacknowledged: Minshall's variant of RFC 896 (RFC 9293 §3.7.4), as
+   * Linux's tcp_nagle_check with tcp_minshall_check; full segments in flight do
+   * not hold it, and at most one small segment is in flight at a time.
+   * It holds only the last bytes buffered, not a record's end with more data
+   * behind it (Linux's tcp_write_xmit applies tcp_nagle_test to the tail skb
+   * only), and the piece at the window's edge (tcp_mss_split_point). */
+  bool partial = len > 0 && len < mss && (len == avail || edge) && !fin;
   bool pushed = t->nagle_push || t->push_one;
   /* Linux's tcp_nagle_check with TCP_NAGLE_CORK (TCP_CORK, or this send's
    * MSG_MORE): a partial segment of new data waits, in flight or not, until
@@ -695,10 +715,14 @@ static bool plan_segment(const struct tcb *t, uint32_t nxt, uint32_t avail, uint
    * the probe timer if nothing is in flight, tcp_check_probe_timer).
    * TCP_NAGLE_PUSH (TCP_NODELAY set) and tcp_write_wakeup send it anyway. */
   if (partial && !pushed && (t->cork || t->more_call) && !seq_lt(nxt, t->snd_max)) {
-    if (corked) *corked = true;
+    if (corked && !edge) *corked = true;
+    if (edge && rwnd_limited) *rwnd_limited = true;
     return false;
   }
-  if (partial && !pushed && inflight > 0 && !t->nodelay) return false;
+  if (partial && !pushed && inflight > 0 && !t->nodelay && minshall_small_unacked(t)) {
+    if (edge && rwnd_limited) *rwnd_limited = true;
+    return false;
+  }
   *len_out = len;
   *fin_out = fin;
   return true;
@@ -730,6 +754,7 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
   cc_before_output(e, t);   /* RFC 5681 §4.1 restart after idle */
   bool have_pipe = false;
   uint32_t pipe0 = 0, pipe_nxt = 0;
+  bool burst = false;   /* the last frame sent was new data ending in a full segment */
   for (;;) {
     if (t->nsacked && seq_lt(t->snd_nxt, t->snd_max)) {
       /* Going back over sent data (after a timeout): what the peer SACKed it
@@ -763,7 +788,8 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
     uint32_t mss = tcp_current_mss(e, t);
     uint32_t len;
     bool fin;
-    if (!plan_segment(t, t->snd_nxt, avail, inflight, cwnd_used, mss, &len, &fin, &corked, &rwnd_limited))
+    if (!plan_segment(t, t->snd_nxt, avail, inflight, cwnd_used, mss, burst, &len, &fin, &corked,
+                      &rwnd_limited))
       break;
     uint8_t flags = TCP_ACK;
     bool retrans = seq_lt(t->snd_nxt, t->snd_max);
@@ -796,7 +822,7 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
       bool nfin;
       frame_end = psh || fin || frame_segs >= frame_max ||
                   !plan_segment(t, t->snd_nxt + len, avail - len, inflight + len, cwnd_used + len, mss,
-                                &nlen, &nfin, NULL, NULL) ||
+                                len == mss, &nlen, &nfin, NULL, NULL) ||
                   nlen == 0;
       /* The link segments (e->gso_max): the frame's further segments join
        * this one in a single packet, each planned as above in turn (windows,
@@ -809,7 +835,8 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
       uint32_t room = e->gso_max > TCP_MAX_HDR_LEN + nethdr ? e->gso_max - TCP_MAX_HDR_LEN - nethdr : 0;
       while (!frame_end && !t->push_one && last_len == mss && len + mss <= room) {
         uint32_t nseq = t->snd_nxt + len;
-        if (!plan_segment(t, nseq, avail - len, inflight + len, cwnd_used + len, mss, &nlen, &nfin, NULL, NULL) ||
+        if (!plan_segment(t, nseq, avail - len, inflight + len, cwnd_used + len, mss, true, &nlen, &nfin,
+                          NULL, NULL) ||
             nlen == 0)
           break;
         len += nlen;
@@ -820,7 +847,7 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
         psh = pm_push(e, t, nseq, nseq + nlen);
         frame_end = psh || fin || frame_segs >= frame_max ||
                     !plan_segment(t, t->snd_nxt + len, avail - len, inflight + len, cwnd_used + len, mss,
-                                  &nlen, &nfin, NULL, NULL) ||
+                                  last_len == mss, &nlen, &nfin, NULL, NULL) ||
                     nlen == 0;
       }
       if (frame_end) {
@@ -864,7 +891,11 @@ void tcp_output(struct tcp_engine *e, struct tcb *t)
       t->snd_max = t->snd_nxt;
       t->last_seg_seq = seg_seq;
       new_data = true;
+      /* Linux's tcp_minshall_update: a frame of new data whose last segment
+       * is shorter than the MSS (the skb's len < pcount * mss) */
+      if (last_len < mss) t->snd_sml = t->snd_nxt;
     }
+    burst = len && !retrans && last_len == mss;
     if (!t->rto_at_us) tcp_arm_rto(e, t);
     if (t->persist_at_us) {
       t->persist_at_us = 0;

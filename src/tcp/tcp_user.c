@@ -91,6 +91,7 @@ void tcp_user_open(struct tcp_engine *e, struct tcb *t, const struct tcp_ep *loc
   t->iss = tcp_isn(e, &t->local, &t->remote);
   t->ts_off = tcp_ts_off(e, t->local.v6, t->local.ip, t->remote.ip);
   t->snd_una = t->snd_nxt = t->snd_max = t->iss;
+  t->snd_sml = t->iss;   /* no small segment sent (tcp_connect_init) */
   t->snd_buf_seq = t->iss + 1;
   tcp_ecn_send_syn(t);   /* RFC 3168 §6.1.1: ECN asked for when tcp_ecn is 1 */
   e->ops.hash_insert(e, t);
