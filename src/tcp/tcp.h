@@ -359,6 +359,10 @@ struct tcb {
   uint16_t reordering;            /* Linux's tp->reordering: the longest reordering seen, in
                                      segments (0 = tcp_reordering's 3; at most 300,
                                      tcp_max_reordering) */
+  uint8_t ack_pushed;             /* Linux's ICSK_ACK_PUSHED (bit 0), PUSHED2 (bit 1): segments
+                                     shorter than the peer's size arrived since our last ACK
+                                     (tcp_measure_rcv_mss); a read that empties the buffer
+                                     ACKs them at once (tcp_cleanup_rbuf) */
 
   /* timers: absolute deadlines in us, 0 = unarmed */
   uint64_t rto_at_us;             /* retransmission: SYN, SYN-ACK, data, FIN */

@@ -136,6 +136,7 @@ static void emit_frame(struct tcp_engine *e, struct tcb *t, uint32_t seq, uint8_
     if (t->quick && (t->ack_now || t->delack_at_us) && t->rcv_nxt != t->rcv_wup) t->quick--;
     t->rcv_wup = t->rcv_nxt;
     t->ack_now = false;
+    t->ack_pushed = 0;   /* tcp_event_ack_sent clears icsk_ack.pending */
     if (t->delack_at_us) {
       t->delack_at_us = 0;
       timer_update(e, t);
@@ -306,9 +307,17 @@ static void measure_rcv_seg(struct tcb *t, uint32_t plen, uint8_t flags)
   t->last_seg_size = 0;
   if (plen >= t->rcv_seg_est) {
     t->rcv_seg_est = u32_min(plen, t->rcv_mss);
-  } else if (plen >= 536 || (plen >= 88 && !(flags & (TCP_PSH | TCP_FIN | TCP_URG | TCP_SYN)))) {
-    t->last_seg_size = plen;
-    if (plen == lss) t->rcv_seg_est = plen;
+  } else {
+    if (plen >= 536 || (plen >= 88 && !(flags & (TCP_PSH | TCP_FIN | TCP_URG | TCP_SYN)))) {
+      t->last_seg_size = plen;
+      if (plen == lss) {
+        t->rcv_seg_est = plen;
+        return;
+      }
+    }
+    /* a smaller segment: the sender pushed (ICSK_ACK_PUSHED, twice PUSHED2) */
+    if (t->ack_pushed & 1u) t->ack_pushed |= 2u;
+    t->ack_pushed |= 1u;
   }
 }
 

@@ -263,6 +263,21 @@ static inline void consumed(struct tcp_engine *e, struct tcb *t, uint32_t n, boo
   /* All read and nothing out of order: the storage goes (issue 12). */
   ring_release_empty(e, &t->rcvbuf);
   if (tcb_has_conn_state(t->state)) tcp_rcv_space_adjust(e, t);
+  /* Linux's tcp_cleanup_rbuf: an ACK is pending (delayed) and the read
+   * emptied the buffer after a segment smaller than the peer's usual size (a
+   * push: the sender is likely waiting for this ACK, e.g. its Nagle holds the
+   * next small segment or its window is full), outside interactive mode or
+   * after two such segments: it goes now. So does one that is owed for more
+   * than a segment. */
+  if (tcb_has_conn_state(t->state) && t->delack_at_us && !t->ack_now &&
+      (t->rcv_nxt - t->rcv_wup > t->rcv_seg_est ||
+       (n > 0 && ((t->ack_pushed & 2u) || ((t->ack_pushed & 1u) && !t->pingpong)) &&
+        t->rcvbuf.len == 0 && t->ooo_count == 0))) {
+    t->ack_now = true;
+    tcp_output(e, t);
+    *ran = true;
+    return;
+  }
   if (tcb_has_conn_state(t->state) && !t->rcv_fin) {
     /* Window update when reading opened the window by a useful amount
      * (RFC 9293 §3.8.6.2.2: at least min(buffer/2, MSS)). */
