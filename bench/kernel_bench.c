@@ -698,9 +698,11 @@ static void run_mem(const char *client_ns, const char *server_ns, const char *ip
   settle();
 }
 
-static void usage(void)
+/* The usage text: on stdout with status 0 for --help, on stderr with status 2
+ * for bad usage. */
+static void usage_exit(int status)
 {
-  fprintf(stderr,
+  fprintf(status ? stderr : stdout,
           "usage: kernel_bench MODE --ns NETNS --addr SERVER_IP [options]\n"
           "  serve                                 the epoll server (until killed)\n"
           "  bulk  --bytes N [--mtu M]             one flow (Gbit/s; M names the result)\n"
@@ -716,12 +718,15 @@ static void usage(void)
           "        --stack-pid P (bulk, bulk-recv: also process P's CPU and CPU C's busy\n"
           "        time per byte: cpu1500.L.stack_nsB, .busy_nsB ...), --port N (bulk:\n"
           "        to port N instead of 5001; the server's 5003 discards unchecked)\n");
-  exit(2);
+  exit(status);
 }
+
+static void usage(void) { usage_exit(2); }
 
 int main(int argc, char **argv)
 {
   if (argc < 2) usage();
+  if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) usage_exit(0);
   const char *mode = argv[1];
   bench_pattern_init();
   const char *ns = NULL, *server_ns = NULL, *ip = "10.77.0.2", *label = "kernel";

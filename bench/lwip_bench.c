@@ -634,11 +634,12 @@ int main(int argc, char **argv)
     }
     return run_mem(pair, bytes, 5001, buf);
   }
+  bool help = argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"));
   if (argc < 2 || strcmp(argv[1], "tun-serve") != 0) {
-    fprintf(stderr, "usage: lwip_bench tun-serve --ns NS --tun IF --addr IP --peer IP [--mtu 1500]\n"
+    fprintf(help ? stdout : stderr, "usage: lwip_bench tun-serve --ns NS --tun IF --addr IP --peer IP [--mtu 1500]\n"
                     "       lwip_bench mem --pair lu|ul|uu --bytes N [--buf B]  (one flow in memory: lwIP -> ustcp,\n"
                     "                  ustcp -> lwIP, ustcp -> ustcp; --buf: ustcp's buffers fixed at B)\n");
-    return 2;
+    return help ? 0 : 2;
   }
   optind = 2;
   int ch;

@@ -1919,9 +1919,11 @@ static double run_ooo(bool holes, uint32_t window, uint64_t segs)
   return (double)cpu / (double)segs;
 }
 
-static void usage(void)
+/* The usage text: on stdout with status 0 for --help, on stderr with status 2
+ * for bad usage. */
+static void usage_exit(int status)
 {
-  fprintf(stderr,
+  fprintf(status ? stderr : stdout,
           "usage: ustcp_bench MODE [options]\n"
           "  bulk   --mtu M --bytes N [--buf B] [--offload]\n"
           "                                      one flow over the in-memory link (Gbit/s);\n"
@@ -1952,12 +1954,15 @@ static void usage(void)
           "              --vnet-rx-only: the same, but one checksummed segment per write)\n"
           "  tun-reflect --ns NS --tun IF --addr IP --peer IP [--mtu M]  TUN packet reflector\n"
           "common: --reps R (5), --wall S (seconds per repetition, 120)\n");
-  exit(2);
+  exit(status);
 }
+
+static void usage(void) { usage_exit(2); }
 
 int main(int argc, char **argv)
 {
   if (argc < 2) usage();
+  if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) usage_exit(0);
   const char *mode = argv[1];
   bench_pattern_init();
   uint64_t bytes = 1ull << 30, conns = 30000, iters = 20000;
