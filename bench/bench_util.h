@@ -248,4 +248,69 @@ static inline void bench_enter_netns(const char *name)
   }
   close(fd);
 }
+/* The in-memory link's queue (ustcp_bench, lwip_bench): a FIFO of packets in
+ * slots of slot_cap bytes, one memcpy in, read in place, grown by doubling
+ * (in order) when full, so a sender is never refused for lack of room. */
+struct bench_pktq {
+  uint8_t *slots;
+  uint32_t *lens;
+  size_t slot_cap, nslots, head, count;   /* nslots a power of two */
+};
+
+static inline void bench_pktq_init(struct bench_pktq *q, size_t slot_cap)
+{
+  memset(q, 0, sizeof *q);
+  q->slot_cap = slot_cap;
+}
+
+static inline void bench_pktq_free(struct bench_pktq *q)
+{
+  free(q->slots);
+  free(q->lens);
+  bench_pktq_init(q, q->slot_cap);
+}
+
+/* The next free slot (the queue grows if it is full); bench_pktq_push then
+ * queues what was written there. */
+static inline uint8_t *bench_pktq_tail(struct bench_pktq *q)
+{
+  if (q->count == q->nslots) {
+    size_t n = q->nslots ? q->nslots * 2 : 64;
+    uint8_t *slots = malloc(n * q->slot_cap);
+    uint32_t *lens = malloc(n * sizeof *lens);
+    if (!slots || !lens) bench_die("out of memory (the in-memory link's queue)");
+    for (size_t i = 0; i < q->count; i++) {
+      size_t j = (q->head + i) & (q->nslots - 1);
+      memcpy(slots + i * q->slot_cap, q->slots + j * q->slot_cap, q->lens[j]);
+      lens[i] = q->lens[j];
+    }
+    free(q->slots);
+    free(q->lens);
+    q->slots = slots;
+    q->lens = lens;
+    q->nslots = n;
+    q->head = 0;
+  }
+  return q->slots + ((q->head + q->count) & (q->nslots - 1)) * q->slot_cap;
+}
+
+static inline void bench_pktq_push(struct bench_pktq *q, size_t len)
+{
+  q->lens[(q->head + q->count) & (q->nslots - 1)] = (uint32_t)len;
+  q->count++;
+}
+
+/* The oldest packet, read in place until bench_pktq_pop. */
+static inline const uint8_t *bench_pktq_head(const struct bench_pktq *q, size_t *len)
+{
+  *len = q->lens[q->head];
+  return q->slots + q->head * q->slot_cap;
+}
+
+static inline void bench_pktq_pop(struct bench_pktq *q)
+{
+  q->head = (q->head + 1) & (q->nslots - 1);
+  q->count--;
+}
+
 #endif

@@ -230,57 +230,24 @@ static void listen_on(uint16_t port, int kind)
 /* ---- mem: lwIP and ustcp over an in-memory link ---- */
 #define MEM_SLOT 1500              /* MTU 1500 only: lwIP's TCP_MSS is 1460 */
 #define MEM_CHUNK (256 * 1024)
-struct memq {
-  uint8_t *slots;
-  uint32_t *lens;
-  size_t nslots, head, count;      /* nslots a power of two */
-};
 struct mend {
   bool lwip;
   struct ustcp_stack *st;
-  struct memq in;                  /* packets to this end */
+  struct bench_pktq in;            /* packets to this end (bench_util.h) */
   struct mend *peer;
 };
 static struct mend mends[2];       /* [0] sends, [1] receives */
 static struct mend *mem_lwip_end;
 static uint64_t mem_pkts, mem_dropped;
 
-static uint8_t *memq_slot(struct memq *q)
-{
-  if (q->count == q->nslots) {     /* grow by doubling, in order */
-    size_t n = q->nslots ? q->nslots * 2 : 256;
-    uint8_t *slots = malloc(n * MEM_SLOT);
-    uint32_t *lens = malloc(n * sizeof *lens);
-    if (!slots || !lens) bench_die("out of memory (memq)");
-    for (size_t i = 0; i < q->count; i++) {
-      size_t j = (q->head + i) & (q->nslots - 1);
-      memcpy(slots + i * MEM_SLOT, q->slots + j * MEM_SLOT, q->lens[j]);
-      lens[i] = q->lens[j];
-    }
-    free(q->slots);
-    free(q->lens);
-    q->slots = slots;
-    q->lens = lens;
-    q->nslots = n;
-    q->head = 0;
-  }
-  return q->slots + ((q->head + q->count) & (q->nslots - 1)) * MEM_SLOT;
-}
-
-static void memq_commit(struct memq *q, size_t len)
-{
-  q->lens[(q->head + q->count) & (q->nslots - 1)] = (uint32_t)len;
-  q->count++;
-}
-
 /* lwIP's output: the pbuf (chain) copied once into the peer's slot. */
 static void mem_from_lwip(struct pbuf *p)
 {
   if (p->tot_len > MEM_SLOT) { mem_dropped++; return; }
-  struct memq *q = &mem_lwip_end->peer->in;
-  uint8_t *slot = memq_slot(q);
+  struct bench_pktq *q = &mem_lwip_end->peer->in;
+  uint8_t *slot = bench_pktq_tail(q);
   pbuf_copy_partial(p, slot, p->tot_len, 0);
-  memq_commit(q, p->tot_len);
+  bench_pktq_push(q, p->tot_len);
 }
 
 /* ustcp's output: the packet copied once into the peer's slot. */
@@ -288,9 +255,9 @@ static void mem_from_ustcp(void *ctx, const uint8_t *pkt, size_t len)
 {
   struct mend *e = ctx;
   if (len > MEM_SLOT) { mem_dropped++; return; }
-  struct memq *q = &e->peer->in;
-  memcpy(memq_slot(q), pkt, len);
-  memq_commit(q, len);
+  struct bench_pktq *q = &e->peer->in;
+  memcpy(bench_pktq_tail(q), pkt, len);
+  bench_pktq_push(q, len);
 }
 
 /* ustcp's gather output (headers + slices of the send ring): copied once into
@@ -301,13 +268,13 @@ static void mem_from_ustcp_iov(void *ctx, const struct iovec *iov, int cnt)
   size_t len = 0;
   for (int i = 0; i < cnt; i++) len += iov[i].iov_len;
   if (len > MEM_SLOT) { mem_dropped++; return; }
-  struct memq *q = &e->peer->in;
-  uint8_t *d = memq_slot(q);
+  struct bench_pktq *q = &e->peer->in;
+  uint8_t *d = bench_pktq_tail(q);
   for (int i = 0; i < cnt; i++) {
     memcpy(d, iov[i].iov_base, iov[i].iov_len);
     d += iov[i].iov_len;
   }
-  memq_commit(q, len);
+  bench_pktq_push(q, len);
 }
 
 struct mxfer {
@@ -475,8 +442,8 @@ static bool mx_deliver(struct mend *e, uint64_t now_us)
   size_t k = e->in.count;          /* what its own input queues goes to the peer */
   bool any = k > 0;
   while (k--) {
-    const uint8_t *pkt = e->in.slots + e->in.head * MEM_SLOT;
-    size_t len = e->in.lens[e->in.head];
+    size_t len;
+    const uint8_t *pkt = bench_pktq_head(&e->in, &len);
     if (e->lwip) {
       struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);   /* as the TUN path */
       if (p) {
@@ -486,8 +453,7 @@ static bool mx_deliver(struct mend *e, uint64_t now_us)
     } else {
       ustcp_input(e->st, pkt, len, now_us);
     }
-    e->in.head = (e->in.head + 1) & (e->in.nslots - 1);
-    e->in.count--;
+    bench_pktq_pop(&e->in);
     mem_pkts++;
   }
   return any;
@@ -515,6 +481,7 @@ static int run_mem(const char *pair, uint64_t total, uint16_t port, uint32_t buf
   for (int i = 0; i < 2; i++) {
     struct mend *e = &mends[i];
     e->peer = &mends[1 - i];
+    bench_pktq_init(&e->in, MEM_SLOT);
     e->lwip = (i == 0 && lu) || (i == 1 && ul);
     if (e->lwip) {
       mem_lwip_end = e;

@@ -72,52 +72,14 @@
 
 static uint64_t opt_wall_limit_s = 120;   /* per repetition */
 
-/* ---- memlink: the in-memory link ---- */
-struct pktq {
-  uint8_t *slots;
-  uint32_t *lens;
-  size_t slot_cap, nslots, head, count;   /* nslots a power of two */
-};
-
-static void pktq_init(struct pktq *q, size_t slot_cap)
-{
-  memset(q, 0, sizeof *q);
-  q->slot_cap = slot_cap;
-}
-
-static void pktq_grow(struct pktq *q)
-{
-  size_t n = q->nslots ? q->nslots * 2 : 64;
-  uint8_t *slots = malloc(n * q->slot_cap);
-  uint32_t *lens = malloc(n * sizeof *lens);
-  if (!slots || !lens) bench_die("out of memory (pktq)");
-  for (size_t i = 0; i < q->count; i++) {
-    size_t j = (q->head + i) & (q->nslots - 1);
-    memcpy(slots + i * q->slot_cap, q->slots + j * q->slot_cap, q->lens[j]);
-    lens[i] = q->lens[j];
-  }
-  free(q->slots);
-  free(q->lens);
-  q->slots = slots;
-  q->lens = lens;
-  q->nslots = n;
-  q->head = 0;
-}
-
-static void pktq_free(struct pktq *q)
-{
-  free(q->slots);
-  free(q->lens);
-  memset(q, 0, sizeof *q);
-}
-
+/* ---- memlink: the in-memory link (its queue: bench_pktq, bench_util.h) ---- */
 #define NET_MAX_HOSTS 4
 struct net;
 struct host {
   struct net *net;
   struct ustcp_stack *st;
   uint32_t ip;
-  struct pktq q;
+  struct bench_pktq q;
 };
 struct net {
   struct host h[NET_MAX_HOSTS];
@@ -172,7 +134,7 @@ static struct ustcp_stack *net_add(struct net *n, uint32_t ip, const struct ustc
   struct host *h = &n->h[n->n];
   h->net = n;
   h->ip = ip;
-  pktq_init(&h->q, opt_link_offload ? LINK_GSO_MAX : cfg->mtu);
+  bench_pktq_init(&h->q, opt_link_offload ? LINK_GSO_MAX : cfg->mtu);
   h->st = ustcp_stack_new(cfg, ip, 0x1234 + (uint64_t)n->n * 7919, link_out, h);
   if (!h->st) bench_die("ustcp_stack_new failed");
   if (opt_link_offload) ustcp_set_link_offload(h->st, LINK_GSO_MAX, true, link_out_tx, h);
@@ -184,7 +146,7 @@ static void net_free(struct net *n)
 {
   for (int i = 0; i < n->n; i++) {
     ustcp_stack_free(n->h[i].st);
-    pktq_free(&n->h[i].q);
+    bench_pktq_free(&n->h[i].q);
   }
   n->n = 0;
 }
@@ -199,13 +161,12 @@ static bool net_step(struct net *n)
     struct host *h = &n->h[i];
     size_t k = h->q.count;   /* packets this stack's input queues for others only */
     while (k--) {
-      size_t j = h->q.head;
-      ustcp_input_flags(h->st, h->q.slots + j * h->q.slot_cap, h->q.lens[j], now,
-                        opt_link_offload ? USTCP_IN_CSUM_VERIFIED : 0);
+      size_t len;
+      const uint8_t *pkt = bench_pktq_head(&h->q, &len);
+      ustcp_input_flags(h->st, pkt, len, now, opt_link_offload ? USTCP_IN_CSUM_VERIFIED : 0);
       n->pkts++;
-      n->bytes += h->q.lens[j];
-      h->q.head = (h->q.head + 1) & (h->q.nslots - 1);
-      h->q.count--;
+      n->bytes += len;
+      bench_pktq_pop(&h->q);
       any = true;
     }
   }
@@ -355,18 +316,15 @@ static void link_out_iov(void *ctx, const struct iovec *iov, int cnt)
   const uint8_t *h = iov[0].iov_base;
   uint32_t dst = (uint32_t)h[16] << 24 | (uint32_t)h[17] << 16 | (uint32_t)h[18] << 8 | h[19];
   for (int i = 0; i < n->n; i++) {
-    struct pktq *q = &n->h[i].q;
+    struct bench_pktq *q = &n->h[i].q;
     if (n->h[i].ip != dst) continue;
     if (len > q->slot_cap) { n->dropped++; return; }
-    if (q->count == q->nslots) pktq_grow(q);
-    size_t j = (q->head + q->count) & (q->nslots - 1);
-    uint8_t *d = q->slots + j * q->slot_cap;
+    uint8_t *d = bench_pktq_tail(q);
     for (int k = 0; k < cnt; k++) {
       memcpy(d, iov[k].iov_base, iov[k].iov_len);
       d += iov[k].iov_len;
     }
-    q->lens[j] = (uint32_t)len;
-    q->count++;
+    bench_pktq_push(q, len);
     return;
   }
   n->dropped++;
@@ -1016,12 +974,8 @@ static void run_scale(uint64_t nconns, const char *state)
    * 1 MiB state, hundreds of kB per connection) and are empty now. Without
    * this the 1 MiB state's RSS measured the wire's high-water mark. */
   for (int i = 0; i < sc.net.n; i++) {
-    struct pktq *q = &sc.net.h[i].q;
-    if (q->count == 0) {
-      size_t cap = q->slot_cap;
-      pktq_free(q);
-      pktq_init(q, cap);
-    }
+    struct bench_pktq *q = &sc.net.h[i].q;
+    if (q->count == 0) bench_pktq_free(q);
   }
   uint64_t rss1 = bench_rss_bytes();
   double ends = 2.0 * (double)sc.n_est;
