@@ -248,6 +248,7 @@ static inline void bench_enter_netns(const char *name)
   }
   close(fd);
 }
+
 /* The in-memory link's queue (ustcp_bench, lwip_bench): a FIFO of packets in
  * slots of slot_cap bytes, one memcpy in, read in place, grown by doubling
  * (in order) when full, so a sender is never refused for lack of room. */
