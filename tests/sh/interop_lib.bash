@@ -23,7 +23,11 @@ tmp=""
 skip() { echo "SKIP: $*"; exit 77; }
 
 cleanup() {
-  local p
+  local rc=$? p
+  # USTCP_TEST_KEEP=DIR keeps a failed run's files (captures, logs) for study
+  if [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -n "${USTCP_TEST_KEEP:-}" ] && [ -n "$tmp" ]; then
+    mkdir -p "$USTCP_TEST_KEEP" && cp -a "$tmp" "$USTCP_TEST_KEEP/$(basename "$0" .sh).$$" 2>/dev/null
+  fi
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
   if [ -n "$ns" ]; then
     ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
