@@ -173,6 +173,7 @@ tun_up() {
   local extra=()
   [ "$1" = vnet ] && extra=(--vnet)
   [ "$1" = vnetrx ] && extra=(--vnet-rx-only)
+  [ "$1" = vnetnb ] && extra=(--vnet --no-batch)
   local prog=$UB
   [ "$1" = lwip ] && prog=$LB
   timeout -k 5 3600 $PIN "$prog" tun-serve --ns "$NSA" --tun "$TUNIF" --addr "$TUN_ADDR" --peer 10.78.0.1 \
@@ -243,6 +244,7 @@ STEAL0=$(steal_now)
 TUN_VARIANTS=plain
 if { "$UB" 2>&1 || true; } | grep -q -- --vnet; then TUN_VARIANTS="plain vnet"; fi
 if { "$UB" 2>&1 || true; } | grep -q -- --vnet-rx-only; then TUN_VARIANTS="plain vnetrx vnet"; fi
+if { "$UB" 2>&1 || true; } | grep -q -- --no-batch; then TUN_VARIANTS="$TUN_VARIANTS vnetnb"; fi
 # lwIP (Debian's liblwip-dev) in the same TUN harness: installed and built here
 # when missing, since only the benchmark needs it.
 # Built (or brought up to date: `make bench` does not name it, since the target
@@ -598,11 +600,12 @@ fi
     row "[r] ustcp → ustcp in lwip_bench's loop (gather output, ustcp_recv_direct)" "Gbit/s" membulk1500.uu "[a] ustcp_bench bulk, MTU 1500 (classic API)" bulk1500.ustcp -
   fi
   if has bulk1500.tun || has bulk1500.tunvnet || has bulk1500.tunvnetrx; then
-    for v in tun tunvnetrx tunvnet; do
+    for v in tun tunvnetrx tunvnetnb tunvnet; do
       has bulk1500.$v || continue
       case $v in
         tun) d="[d] ustcp on TUN, 1 read/write per packet" ;;
         tunvnetrx) d="[e0] ustcp on TUN, IFF_VNET_HDR, receive offloads only (sends 1 checksummed segment per write)" ;;
+        tunvnetnb) d="[e1] ustcp on TUN, offloads as [e], one read()/writev() per frame (no io_uring batches)" ;;
         *) d="[e] ustcp on TUN, IFF_VNET_HDR + offloads both ways (sends GSO frames up to 64 KiB, checksums left to the kernel)" ;;
       esac
       row "$d: kernel client → ustcp, MTU 1500" "Gbit/s" bulk1500.$v "[f] kernel → kernel, veth, offloads on" bulk1500.veth -
@@ -629,6 +632,16 @@ fi
     if has bulk1500.tunvnetrx; then
       row "[e] vs [e0], send GSO on/off: kernel client → ustcp" "Gbit/s" bulk1500.tunvnet "[e0] receive offloads only" bulk1500.tunvnetrx -
       row "[e] vs [e0], send GSO on/off: ustcp → kernel client" "Gbit/s" bulkrecv1500.tunvnet "[e0] receive offloads only" bulkrecv1500.tunvnetrx -
+    fi
+    if has bulk1500.tunvnetnb; then
+      row "[e] vs [e1], batched TUN I/O on/off: kernel client → ustcp" "Gbit/s" bulk1500.tunvnet "[e1] one syscall per frame" bulk1500.tunvnetnb -
+      row "[e] vs [e1], batched TUN I/O on/off: ustcp → kernel client" "Gbit/s" bulkrecv1500.tunvnet "[e1] one syscall per frame" bulkrecv1500.tunvnetnb -
+      if has cpu1500.tunvnetnb.stack_nsB; then
+        row "[e] vs [e1], batched on/off: [p] ustcp's process per payload byte, kernel client → ustcp" "ns/B" cpu1500.tunvnet.stack_nsB "[e1]" cpu1500.tunvnetnb.stack_nsB - le
+        row "[e] vs [e1], batched on/off: [p] ustcp's process per payload byte, ustcp → kernel client" "ns/B" cpurecv1500.tunvnet.stack_nsB "[e1]" cpurecv1500.tunvnetnb.stack_nsB - le
+        row "[e] vs [e1], batched on/off: [p] CPU $CPU busy per payload byte, kernel client → ustcp" "ns/B" cpu1500.tunvnet.busy_nsB "[e1]" cpu1500.tunvnetnb.busy_nsB - le
+        row "[e] vs [e1], batched on/off: [p] CPU $CPU busy per payload byte, ustcp → kernel client" "ns/B" cpurecv1500.tunvnet.busy_nsB "[e1]" cpurecv1500.tunvnetnb.busy_nsB - le
+      fi
     fi
     if has bulk1500.tunvnet; then
       row "[e] vs [d]: kernel client → ustcp" "Gbit/s" bulk1500.tunvnet "[d] plain TUN" bulk1500.tun -
@@ -756,7 +769,8 @@ fi
   echo "- [b] kernel_bench bulk → kernel_bench serve: two processes (client, epoll server) on the same CPU, one write()/read() per 256 KiB, over a veth pair between two namespaces with the veth defaults: TSO/GSO (segments of up to 64 KiB cross the veth as one skb), GRO, and checksum offload (no checksum computed or verified). CPU cost = both processes' user+system time + CPU $CPU's softirq time$IRQACCT"
   echo "- [c] as [b] with \`ethtool -K tso off gso off gro off tx off rx off\` on both veth ends: every MTU-sized segment is built, checksummed and verified in software, as ustcp does."
   echo "- [d] ustcp_bench tun-serve: one ustcp stack on a TUN device in the client's namespace (src/link/loop.c, epoll + timerfd, one read() per received packet and one write() per sent packet, software checksums both ways); the client is kernel_bench (the kernel's TCP, its own process) sending through the TUN device. ustcp's sink checks every byte where it lies in the receive buffer (ustcp_recv_direct, what \`ustcp serve --discard\` uses; lwIP's sink [i] checks its pbufs in place too); the kernel's server [f] read()s into a 256 KiB buffer and memcmps it. So each side's application reads every byte once; the copies before it are the kernel's read() into its buffer [f], against TUN read() into the loop's buffer then into the receive ring (ustcp)."
-  echo "- [e] as [d] with IFF_VNET_HDR and TUNSETOFFLOAD(TUN_F_CSUM|TUN_F_TSO4): the kernel hands ustcp its unsegmented GSO frames (up to 64 KiB per read, checksum left to the receiver as CHECKSUM_PARTIAL, accepted by ustcp_input_flags(USTCP_IN_CSUM_VERIFIED)); and ustcp sends each TSO frame (Linux's tcp_tso_autosize, up to 64 KiB) as one write with a virtio_net_hdr asking for GSO_TCPV4 at the MSS and NEEDS_CSUM: no TCP checksum computed by ustcp on send, the kernel delivers the frame whole to its TCP (as a GRO packet). One writev() per frame, one read() per frame; no batching across frames (no sendmmsg for TUN), one queue."
+  echo "- [e] as [d] with IFF_VNET_HDR and TUNSETOFFLOAD(TUN_F_CSUM|TUN_F_TSO4): the kernel hands ustcp its unsegmented GSO frames (up to 64 KiB per read, checksum left to the receiver as CHECKSUM_PARTIAL, accepted by ustcp_input_flags(USTCP_IN_CSUM_VERIFIED)); and ustcp sends each TSO frame (Linux's tcp_tso_autosize, up to 64 KiB) as one write with a virtio_net_hdr asking for GSO_TCPV4 at the MSS and NEEDS_CSUM: no TCP checksum computed by ustcp on send, the kernel delivers the frame whole to its TCP (as a GRO packet). Batched: TUN has no multi-frame read or write of its own (no recvmmsg/sendmmsg on a character device), so the loop reads up to 16 frames per io_uring_enter (RWF_NOWAIT reads, as many as the device had) and writes the frames the stack sends in answer to them in one more io_uring_enter ([e1] is the same without); one queue."
+  echo "- [e1] as [e] with batched TUN I/O off (ustcp_bench tun-serve --vnet --no-batch): one read() per received frame (and one read() that finds the device empty) and one writev() per sent frame, where [e] reads up to 16 frames per io_uring_enter and writes what the stack answers to them in one more (src/link/uring.c; the loop's read_uring and loop_flush). Everything else as [e]."
   echo "- [e0] as [e] with the send side as before (ustcp_bench tun-serve --vnet-rx-only): one MSS-sized packet per write with its checksum computed by ustcp, marked DATA_VALID."
   echo "- [f] the same kernel_bench client and modes against kernel_bench serve over the veth pair (two processes, offloads on), fresh namespaces per repetition."
   echo "- [g] two ustcp stacks in one thread over the in-memory link: function calls, no syscalls, no wake-ups. Not comparable with [h]; the like-for-like rows are [d]/[e] against [f]."

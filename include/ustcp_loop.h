@@ -95,6 +95,10 @@ struct ustcp_loop_config {
   uint8_t prefix6_len;        /* the on-link IPv6 prefix (0: 64) */
   uint8_t gateway6[16];       /* tap, packet: default router (link-local or on-link); zero: none */
   bool no_dad;                /* tap, packet: addresses usable at once, no DAD */
+  /* With offload, the loop reads and writes the device in batches, several
+   * frames per system call through io_uring (issue 15 point 4), where the
+   * kernel allows io_uring. no_batch: one read(2) or writev(2) per frame. */
+  bool no_batch;
 };
 void ustcp_loop_config_default(struct ustcp_loop_config *c);
 
@@ -179,6 +183,9 @@ struct ustcp_loop_stats {
   /* With tap: frames in and out (ARP included); the Ethernet and ARP drops are
    * in the report (ustcp_loop_report: eth_* lines). */
   uint64_t rx_frames, tx_frames;
+  /* Batched I/O (offload, not no_batch): io_uring_enter calls that read, and
+   * that wrote; rx_packets / rx_batches is frames per read call. */
+  uint64_t rx_batches, tx_batches;
 };
 void ustcp_loop_get_stats(const struct ustcp_loop *l, struct ustcp_loop_stats *out);
 

@@ -42,7 +42,10 @@ const char net_opts_help[] =
   "  --offload         TUN offloads (IFF_VNET_HDR, TUN_F_CSUM|TSO4|TSO6): the kernel\n"
   "                    sends up to 64 KiB per read, checksums left to ustcp; ustcp\n"
   "                    sends up to 64 KiB per write for the kernel to segment\n"
-  "                    (GSO), checksums left to the kernel (not with --impair)\n"
+  "                    (GSO), checksums left to the kernel (not with --impair);\n"
+  "                    several frames per system call through io_uring where\n"
+  "                    the kernel allows it\n"
+  "  --no-batch        with --offload: one read(2)/writev(2) per frame, no io_uring\n"
   "  --time-wait SECS  TIME_WAIT length (default 60, as Linux)\n"
   "  --sndbuf BYTES    socket send buffer (default 1048576)\n"
   "  --rcvbuf BYTES    socket receive buffer (default 1048576)\n"
@@ -252,6 +255,8 @@ int net_opts_parse(struct net_opts *o, const char *cmd, int argc, char **argv, i
     o->no_ctl = true;
   } else if (!strcmp(a, "--offload")) {
     o->lc.offload = true;
+  } else if (!strcmp(a, "--no-batch")) {
+    o->lc.no_batch = true;
   } else if (!strcmp(a, "--pcap")) {
     NEED_VALUE();
     o->lc.pcap_path = v;

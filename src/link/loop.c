@@ -13,7 +13,9 @@
  *   offload (vnet)       tun_read_batch_vnet -> ustcp_input_flags, with
  *                        USTCP_IN_CSUM_VERIFIED when the kernel's virtio_net_hdr
  *                        says the TCP checksum is left undone or was checked;
- *                        output -> tun_write_vnet
+ *                        output -> tun_write_vnet; batched (io_uring, one
+ *                        system call for several frames) unless no_batch:
+ *                        read_uring, and writes queued until the stack's flush
  *   blocking calls       non-blocking call; on -EAGAIN/-EINPROGRESS run rounds
  *                        until ustcp_sock_events says ready, then call again
  *   control socket       each client gets the table and counters, then EOF
@@ -42,11 +44,13 @@
 #include "link/tun.h"
 #include "link/eth.h"
 #include "link/packet.h"
+#include "link/uring.h"
 #include "wire/wire.h"
 
 #include <linux/virtio_net.h>
 
 #define LOOP_READ_BATCH 256      /* packets read per round before timers run */
+#define LOOP_URING_READS 16      /* most reads per io_uring_enter (buffers: 64 KiB each) */
 #define LOOP_IMPAIR_LIMIT 10000  /* packets held by the delay line (netem's limit idea) */
 
 enum { DIR_TO_KERNEL, DIR_TO_STACK };
@@ -92,6 +96,18 @@ struct ustcp_loop {
   struct ustcp_loop_stats stats;
   struct eth_iface *eth;       /* tap, packet: Ethernet + ARP between the stack and the device */
   struct packet_link *pk;      /* packet: the AF_PACKET socket and its ring */
+  /* Batched TUN I/O (vnet, issue 15 point 4): reads and writes go through one
+   * io_uring, several per system call. NULL: plain read/writev. */
+  struct uring *ring;
+  uint8_t *rx_bufs;            /* LOOP_URING_READS buffers of TUN_VNET_READ_LEN */
+  unsigned rx_k;               /* reads per batch now: follows what the device had */
+  unsigned ntx;                /* writes queued for loop_flush */
+  uint8_t tx_hdr[URING_MAX][TUN_VNET_HDR_LEN];
+  struct iovec tx_iov[URING_MAX][2];
+  struct tx_slot {
+    uint32_t len;
+    bool gso, csum;
+  } tx_slot[URING_MAX];
 };
 
 uint64_t ustcp_loop_now_us(void)
@@ -261,6 +277,40 @@ static void stack_out_iov(void *ctx, const struct iovec *iov, int cnt)
 /* Offload (vnet, no impairment): the stack sends frames of several segments
  * and leaves TCP checksums to the kernel (ustcp_set_link_offload); the
  * virtio_net_hdr tells the kernel so. */
+static void batch_off(struct ustcp_loop *l, int err)
+{
+  /* The ring itself failed (not one write): plain system calls from now on. */
+  fprintf(stderr, "ustcp: io_uring failed (%s); reading and writing %s one packet per call\n",
+          strerror(-err), l->ifname);
+  ustcp_set_output_flush(l->st, NULL, NULL);
+  uring_free(l->ring);
+  l->ring = NULL;
+}
+
+/* The stack's flush (ustcp_set_output_flush): the writes queued by
+ * stack_out_tx go in one io_uring_enter; the packets they point to are the
+ * stack's until this returns. */
+static void loop_flush(void *ctx)
+{
+  struct ustcp_loop *l = ctx;
+  if (!l->ntx || !l->ring) return;
+  int32_t res[URING_MAX];
+  int ran = uring_run(l->ring, res);
+  l->stats.tx_batches++;
+  for (unsigned i = 0; i < l->ntx; i++) {
+    if (ran < 0 || res[i] < 0) {
+      l->stats.tx_errors++;   /* lost, as on a wire; TCP recovers */
+      continue;
+    }
+    l->stats.tx_packets++;
+    l->stats.tx_bytes += l->tx_slot[i].len;
+    if (l->tx_slot[i].gso) l->stats.tx_gso_frames++;
+    if (l->tx_slot[i].csum) l->stats.tx_csum_offloaded++;
+  }
+  l->ntx = 0;
+  if (ran < 0) batch_off(l, ran);
+}
+
 static void stack_out_tx(void *ctx, const uint8_t *pkt, size_t len, const struct ustcp_tx_info *tx)
 {
   struct ustcp_loop *l = ctx;
@@ -269,6 +319,21 @@ static void stack_out_tx(void *ctx, const uint8_t *pkt, size_t len, const struct
     .csum_start = tx->csum_start, .csum_offset = tx->csum_offset,
     .v6 = len > 0 && (pkt[0] >> 4) == 6,
   };
+  if (l->ring) {
+    /* Queued: pkt stays valid until the stack's flush (loop_flush) */
+    if (l->ntx >= URING_MAX) loop_flush(l);
+  }
+  if (l->ring) {
+    unsigned i = l->ntx;
+    tun_vnet_hdr_tx(l->tx_hdr[i], &t);
+    l->tx_iov[i][0] = (struct iovec){l->tx_hdr[i], TUN_VNET_HDR_LEN};
+    l->tx_iov[i][1] = (struct iovec){(void *)(uintptr_t)pkt, len};
+    l->tx_slot[i] = (struct tx_slot){(uint32_t)len, tx->gso_size != 0, tx->csum_partial};
+    if (uring_queue_writev(l->ring, l->tun_fd, l->tx_iov[i], 2) >= 0) {
+      l->ntx++;
+      return;
+    }
+  }
   if (tun_write_vnet_tx(l->tun_fd, pkt, len, &t) < 0) {
     l->stats.tx_errors++;
     return;
@@ -381,6 +446,42 @@ static void on_tun_vnet(void *ctx, const struct tun_rx_info *info, const uint8_t
     if (info->gso_type == VIRTIO_NET_HDR_GSO_TCPV6) l->stats.rx_gso_frames++;
   }
   tun_packet_in(l, pkt, len, in_flags);
+}
+
+/* Batched reads (issue 15 point 4): up to rx_k frames per io_uring_enter, and
+ * what the stack answers to them (ACKs, new data) written together by the
+ * flush when the hold is released. rx_k follows the device: doubled after a
+ * batch that found a frame for every read, else one more than it found, so an
+ * idle device costs two reads per wake-up, as plain read() costs one read and
+ * one EAGAIN. */
+static int read_uring(struct ustcp_loop *l)
+{
+  unsigned total = 0;
+  while (total < LOOP_READ_BATCH && l->ring) {
+    loop_flush(l);
+    if (!l->ring) break;
+    unsigned k = l->rx_k;
+    ustcp_output_hold(l->st, true);
+    int r = tun_read_vnet_uring(l->tun_fd, l->ring, l->rx_bufs, k, on_tun_vnet, l);
+    ustcp_output_hold(l->st, false);
+    l->stats.rx_batches++;
+    if (r < 0) {
+      batch_off(l, r);
+      break;
+    }
+    total += (unsigned)r;
+    if ((unsigned)r == k) {
+      l->rx_k = k * 2 < LOOP_URING_READS ? k * 2 : LOOP_URING_READS;
+      continue;
+    }
+    l->rx_k = (unsigned)r + 1 < 2 ? 2 : (unsigned)r + 1;
+    return (int)total;
+  }
+  if (!l->ring) {   /* it failed: the rest the plain way */
+    int r = tun_read_batch_vnet(l->tun_fd, LOOP_READ_BATCH, on_tun_vnet, l);
+    return r < 0 ? r : (int)total + r;
+  }
+  return (int)total;
 }
 
 static int ep_add(struct ustcp_loop *l, int fd, unsigned events)
@@ -527,6 +628,18 @@ int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
    * AF_PACKET) and impairment need the packet flat. */
   if (l->vnet && !impaired(l) && !c->offload_rx_only)
     ustcp_set_link_offload(l->st, 65535, true, stack_out_tx, l);
+  /* Batched TUN I/O where io_uring is allowed; without it (ENOSYS, EPERM:
+   * kernel.io_uring_disabled, seccomp), one packet per read and write. */
+  if (l->vnet && !c->no_batch) {
+    l->ring = uring_new();
+    l->rx_bufs = l->ring ? malloc((size_t)LOOP_URING_READS * TUN_VNET_READ_LEN) : NULL;
+    if (!l->rx_bufs) {
+      uring_free(l->ring);
+      l->ring = NULL;
+    }
+    l->rx_k = 2;
+    if (l->ring) ustcp_set_output_flush(l->st, loop_flush, l);
+  }
   else if (!l->eth && !impaired(l))
     ustcp_set_output_iov(l->st, stack_out_iov, l);
   if (c->pcap_path) {
@@ -586,7 +699,10 @@ fail:
 void ustcp_loop_free(struct ustcp_loop *l)
 {
   if (!l) return;
+  loop_flush(l);
   if (l->st) ustcp_stack_free(l->st);
+  uring_free(l->ring);
+  free(l->rx_bufs);
   for (int dir = 0; dir < 2; dir++)
     while (l->q[dir].head) {
       struct dpkt *d = l->q[dir].head;
@@ -700,7 +816,8 @@ int ustcp_loop_run_once(struct ustcp_loop *l, int timeout_ms)
     if (l->pk && fd == packet_fd(l->pk)) {
       packet_read_batch(l->pk, LOOP_READ_BATCH, on_packet_frame, l);
     } else if (fd == l->tun_fd) {
-      int r = l->vnet  ? tun_read_batch_vnet(l->tun_fd, LOOP_READ_BATCH, on_tun_vnet, l)
+      int r = l->ring  ? read_uring(l)
+              : l->vnet ? tun_read_batch_vnet(l->tun_fd, LOOP_READ_BATCH, on_tun_vnet, l)
               : l->eth ? tun_read_batch(l->tun_fd, LOOP_READ_BATCH, on_tap_frame, l)
                        : tun_read_batch(l->tun_fd, LOOP_READ_BATCH, on_tun_packet, l);
       if (r < 0 && r != -EINTR) return r;
@@ -934,7 +1051,7 @@ void ustcp_loop_report(struct ustcp_loop *l, void *file)
   C(rx_packets); C(rx_bytes); C(tx_packets); C(tx_bytes); C(rx_not_ipv4); C(tx_errors);
   C(impair_dropped); C(impair_reordered); C(impair_delayed); C(impair_corrupted);
   C(impair_duplicated); C(rx_gso_frames); C(rx_csum_offloaded); C(tx_gso_frames);
-  C(tx_csum_offloaded); C(rx_frames); C(tx_frames);
+  C(tx_csum_offloaded); C(rx_frames); C(tx_frames); C(rx_batches); C(tx_batches);
 #undef C
   if (l->eth) {
     const struct eth_stats *e = eth_get_stats(l->eth);

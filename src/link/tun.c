@@ -11,9 +11,11 @@
  *                  TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6); every read starts with
  *                  a struct virtio_net_hdr (tun_read_batch_vnet), every write
  *                  gets one (tun_write_vnet: writev of header + packet, no copy)
+ *   tun_read_vnet_uring  several reads in one io_uring_enter (src/link/uring.h)
  */
 #include "link/tun.h"
 #include "link/errmsg.h"
+#include "link/uring.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -277,10 +279,23 @@ int tun_writev(int fd, const struct iovec *iov, int cnt)
   }
 }
 
+/* One read of a vnet device: the header, then the packet. */
+static void vnet_frame(const uint8_t *buf, size_t r, tun_vnet_fn fn, void *ctx)
+{
+  if (r < sizeof(struct virtio_net_hdr)) return;   /* cannot happen; not a packet */
+  struct virtio_net_hdr h;
+  memcpy(&h, buf, sizeof h);
+  struct tun_rx_info info = {
+    .flags = h.flags, .gso_type = h.gso_type, .hdr_len = h.hdr_len, .gso_size = h.gso_size,
+    .csum_start = h.csum_start, .csum_offset = h.csum_offset,
+  };
+  fn(ctx, &info, buf + sizeof h, r - sizeof h);
+}
+
 int tun_read_batch_vnet(int fd, unsigned max, tun_vnet_fn fn, void *ctx)
 {
   /* A GSO frame is at most 64 KiB of IPv4 packet, after the header. */
-  static _Thread_local uint8_t buf[sizeof(struct virtio_net_hdr) + 65536 + 64];
+  static _Thread_local uint8_t buf[TUN_VNET_READ_LEN];
   unsigned n = 0;
   while (n < max) {
     ssize_t r = read(fd, buf, sizeof buf);
@@ -291,16 +306,56 @@ int tun_read_batch_vnet(int fd, unsigned max, tun_vnet_fn fn, void *ctx)
     }
     if (r == 0) break;
     n++;
-    if ((size_t)r < sizeof(struct virtio_net_hdr)) continue;   /* cannot happen; not a packet */
-    struct virtio_net_hdr h;
-    memcpy(&h, buf, sizeof h);
-    struct tun_rx_info info = {
-      .flags = h.flags, .gso_type = h.gso_type, .hdr_len = h.hdr_len, .gso_size = h.gso_size,
-      .csum_start = h.csum_start, .csum_offset = h.csum_offset,
-    };
-    fn(ctx, &info, buf + sizeof h, (size_t)r - sizeof h);
+    vnet_frame(buf, (size_t)r, fn, ctx);
   }
   return (int)n;
+}
+
+int tun_read_vnet_uring(int fd, struct uring *u, uint8_t *bufs, unsigned k, tun_vnet_fn fn,
+                        void *ctx)
+{
+  int32_t res[URING_MAX];
+  if (k > URING_MAX) k = URING_MAX;
+  for (unsigned i = 0; i < k; i++)
+    if (uring_queue_read(u, fd, bufs + (size_t)i * TUN_VNET_READ_LEN, TUN_VNET_READ_LEN) < 0)
+      break;
+  int ran = uring_run(u, res);
+  if (ran < 0) return ran;
+  /* Issued in order on a non-blocking device, so the frames are in the
+   * device's order; once one finds the queue empty, a later one may still
+   * find a frame that came in meanwhile, and that is in order too. */
+  unsigned n = 0;
+  int err = 0;
+  for (int i = 0; i < ran; i++) {
+    if (res[i] > 0) {
+      n++;
+      vnet_frame(bufs + (size_t)i * TUN_VNET_READ_LEN, (size_t)res[i], fn, ctx);
+    } else if (res[i] < 0 && res[i] != -EAGAIN && res[i] != -EINTR && !err) {
+      err = res[i];
+    }
+  }
+  return n ? (int)n : err;
+}
+
+void tun_vnet_hdr_tx(void *hdr, const struct tun_tx_info *tx)
+{
+  struct virtio_net_hdr h;
+  memset(&h, 0, sizeof h);
+  if (tx->needs_csum) {
+    h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    h.csum_start = tx->csum_start;
+    h.csum_offset = tx->csum_offset;
+  } else {
+    h.flags = VIRTIO_NET_HDR_F_DATA_VALID;
+  }
+  if (tx->gso_size) {
+    h.gso_type = tx->v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
+    h.gso_size = tx->gso_size;
+    h.hdr_len = tx->hdr_len;
+  } else {
+    h.gso_type = VIRTIO_NET_HDR_GSO_NONE;
+  }
+  memcpy(hdr, &h, sizeof h);
 }
 
 int tun_write_vnet(int fd, const uint8_t *pkt, size_t len, bool csum_valid)
@@ -333,23 +388,9 @@ int tun_writev_vnet(int fd, const struct iovec *pkt, int cnt, bool csum_valid)
  * forwards it. Without NEEDS_CSUM the checksum is complete (DATA_VALID). */
 int tun_write_vnet_tx(int fd, const uint8_t *pkt, size_t len, const struct tun_tx_info *tx)
 {
-  struct virtio_net_hdr h;
-  memset(&h, 0, sizeof h);
-  if (tx->needs_csum) {
-    h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-    h.csum_start = tx->csum_start;
-    h.csum_offset = tx->csum_offset;
-  } else {
-    h.flags = VIRTIO_NET_HDR_F_DATA_VALID;
-  }
-  if (tx->gso_size) {
-    h.gso_type = tx->v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
-    h.gso_size = tx->gso_size;
-    h.hdr_len = tx->hdr_len;
-  } else {
-    h.gso_type = VIRTIO_NET_HDR_GSO_NONE;
-  }
-  struct iovec iov[2] = {{&h, sizeof h}, {(void *)(uintptr_t)pkt, len}};
+  uint8_t h[TUN_VNET_HDR_LEN];
+  tun_vnet_hdr_tx(h, tx);
+  struct iovec iov[2] = {{h, sizeof h}, {(void *)(uintptr_t)pkt, len}};
   for (;;) {
     ssize_t w = writev(fd, iov, 2);
     if (w >= 0) return 0;
@@ -357,3 +398,5 @@ int tun_write_vnet_tx(int fd, const uint8_t *pkt, size_t len, const struct tun_t
     return -errno;
   }
 }
+
+_Static_assert(TUN_VNET_HDR_LEN == sizeof(struct virtio_net_hdr), "virtio_net_hdr size");

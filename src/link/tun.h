@@ -77,6 +77,17 @@ typedef void (*tun_vnet_fn)(void *ctx, const struct tun_rx_info *info, const uin
                             size_t len);
 /* As tun_read_batch for a vnet device: fn gets the packet after the header. */
 int tun_read_batch_vnet(int fd, unsigned max, tun_vnet_fn fn, void *ctx);
+/* The buffer one read of a vnet device needs: the header and an IPv4 or IPv6
+ * packet of up to 64 KiB (a GSO frame). */
+#define TUN_VNET_HDR_LEN 10u
+#define TUN_VNET_READ_LEN (TUN_VNET_HDR_LEN + 65536u + 64u)
+/* Batched (issue 15 point 4): k reads (at most URING_MAX) into bufs, k buffers
+ * of TUN_VNET_READ_LEN end to end, in one io_uring_enter; fn gets the frames
+ * in the device's order. Returns the number read (0: the device had none) or
+ * -errno when no frame was read and something failed. */
+struct uring;
+int tun_read_vnet_uring(int fd, struct uring *u, uint8_t *bufs, unsigned k, tun_vnet_fn fn,
+                        void *ctx);
 /* Writes one packet with a header that says "no offload, checksum valid". */
 int tun_write_vnet(int fd, const uint8_t *pkt, size_t len, bool csum_valid);
 /* The same for a packet given as 1 to 3 slices (writev of header + slices). */
@@ -89,6 +100,8 @@ struct tun_tx_info {
   bool needs_csum;        /* VIRTIO_NET_HDR_F_NEEDS_CSUM at csum_start + csum_offset */
   uint16_t csum_start, csum_offset;
 };
+/* The virtio_net_hdr (TUN_VNET_HDR_LEN bytes at hdr) for a packet written with tx. */
+void tun_vnet_hdr_tx(void *hdr, const struct tun_tx_info *tx);
 /* Writes one packet with a header built from tx (writev: header + packet, no
  * copy). Returns 0 or -errno. */
 int tun_write_vnet_tx(int fd, const uint8_t *pkt, size_t len, const struct tun_tx_info *tx);
