@@ -174,6 +174,7 @@ tun_up() {
   [ "$1" = vnet ] && extra=(--vnet)
   [ "$1" = vnetrx ] && extra=(--vnet-rx-only)
   [ "$1" = vnetnb ] && extra=(--vnet --no-batch)
+  [ "$1" = vnetbr ] && extra=(--vnet --batch-reads)
   local prog=$UB
   [ "$1" = lwip ] && prog=$LB
   timeout -k 5 3600 $PIN "$prog" tun-serve --ns "$NSA" --tun "$TUNIF" --addr "$TUN_ADDR" --peer 10.78.0.1 \
@@ -244,7 +245,7 @@ STEAL0=$(steal_now)
 TUN_VARIANTS=plain
 if { "$UB" 2>&1 || true; } | grep -q -- --vnet; then TUN_VARIANTS="plain vnet"; fi
 if { "$UB" 2>&1 || true; } | grep -q -- --vnet-rx-only; then TUN_VARIANTS="plain vnetrx vnet"; fi
-if { "$UB" 2>&1 || true; } | grep -q -- --no-batch; then TUN_VARIANTS="$TUN_VARIANTS vnetnb"; fi
+if { "$UB" 2>&1 || true; } | grep -q -- --no-batch; then TUN_VARIANTS="$TUN_VARIANTS vnetnb vnetbr"; fi
 # lwIP (Debian's liblwip-dev) in the same TUN harness: installed and built here
 # when missing, since only the benchmark needs it.
 # Built (or brought up to date: `make bench` does not name it, since the target
@@ -600,12 +601,13 @@ fi
     row "[r] ustcp → ustcp in lwip_bench's loop (gather output, ustcp_recv_direct)" "Gbit/s" membulk1500.uu "[a] ustcp_bench bulk, MTU 1500 (classic API)" bulk1500.ustcp -
   fi
   if has bulk1500.tun || has bulk1500.tunvnet || has bulk1500.tunvnetrx; then
-    for v in tun tunvnetrx tunvnetnb tunvnet; do
+    for v in tun tunvnetrx tunvnetnb tunvnetbr tunvnet; do
       has bulk1500.$v || continue
       case $v in
         tun) d="[d] ustcp on TUN, 1 read/write per packet" ;;
         tunvnetrx) d="[e0] ustcp on TUN, IFF_VNET_HDR, receive offloads only (sends 1 checksummed segment per write)" ;;
-        tunvnetnb) d="[e1] ustcp on TUN, offloads as [e], one read()/writev() per frame (no io_uring batches)" ;;
+        tunvnetnb) d="[e1] ustcp on TUN, offloads as [e], one writev() per frame (no io_uring batches)" ;;
+        tunvnetbr) d="[e2] ustcp on TUN, offloads and batched writes as [e], reads batched too (io_uring, up to 16 frames per call)" ;;
         *) d="[e] ustcp on TUN, IFF_VNET_HDR + offloads both ways (sends GSO frames up to 64 KiB, checksums left to the kernel)" ;;
       esac
       row "$d: kernel client → ustcp, MTU 1500" "Gbit/s" bulk1500.$v "[f] kernel → kernel, veth, offloads on" bulk1500.veth -
@@ -634,13 +636,21 @@ fi
       row "[e] vs [e0], send GSO on/off: ustcp → kernel client" "Gbit/s" bulkrecv1500.tunvnet "[e0] receive offloads only" bulkrecv1500.tunvnetrx -
     fi
     if has bulk1500.tunvnetnb; then
-      row "[e] vs [e1], batched TUN I/O on/off: kernel client → ustcp" "Gbit/s" bulk1500.tunvnet "[e1] one syscall per frame" bulk1500.tunvnetnb -
-      row "[e] vs [e1], batched TUN I/O on/off: ustcp → kernel client" "Gbit/s" bulkrecv1500.tunvnet "[e1] one syscall per frame" bulkrecv1500.tunvnetnb -
+      row "[e] vs [e1], batched TUN writes on/off: kernel client → ustcp" "Gbit/s" bulk1500.tunvnet "[e1] one writev per frame" bulk1500.tunvnetnb -
+      row "[e] vs [e1], batched TUN writes on/off: ustcp → kernel client" "Gbit/s" bulkrecv1500.tunvnet "[e1] one writev per frame" bulkrecv1500.tunvnetnb -
       if has cpu1500.tunvnetnb.stack_nsB; then
         row "[e] vs [e1], batched on/off: [p] ustcp's process per payload byte, kernel client → ustcp" "ns/B" cpu1500.tunvnet.stack_nsB "[e1]" cpu1500.tunvnetnb.stack_nsB - le
         row "[e] vs [e1], batched on/off: [p] ustcp's process per payload byte, ustcp → kernel client" "ns/B" cpurecv1500.tunvnet.stack_nsB "[e1]" cpurecv1500.tunvnetnb.stack_nsB - le
         row "[e] vs [e1], batched on/off: [p] CPU $CPU busy per payload byte, kernel client → ustcp" "ns/B" cpu1500.tunvnet.busy_nsB "[e1]" cpu1500.tunvnetnb.busy_nsB - le
         row "[e] vs [e1], batched on/off: [p] CPU $CPU busy per payload byte, ustcp → kernel client" "ns/B" cpurecv1500.tunvnet.busy_nsB "[e1]" cpurecv1500.tunvnetnb.busy_nsB - le
+      fi
+    fi
+    if has bulk1500.tunvnetbr; then
+      row "[e2] vs [e], batched reads on/off: kernel client → ustcp" "Gbit/s" bulk1500.tunvnetbr "[e] one read per frame" bulk1500.tunvnet -
+      row "[e2] vs [e], batched reads on/off: ustcp → kernel client" "Gbit/s" bulkrecv1500.tunvnetbr "[e] one read per frame" bulkrecv1500.tunvnet -
+      if has cpu1500.tunvnetbr.busy_nsB; then
+        row "[e2] vs [e], batched reads on/off: [p] CPU $CPU busy per payload byte, kernel client → ustcp" "ns/B" cpu1500.tunvnetbr.busy_nsB "[e]" cpu1500.tunvnet.busy_nsB - le
+        row "[e2] vs [e], batched reads on/off: [p] CPU $CPU busy per payload byte, ustcp → kernel client" "ns/B" cpurecv1500.tunvnetbr.busy_nsB "[e]" cpurecv1500.tunvnet.busy_nsB - le
       fi
     fi
     if has bulk1500.tunvnet; then
@@ -769,8 +779,9 @@ fi
   echo "- [b] kernel_bench bulk → kernel_bench serve: two processes (client, epoll server) on the same CPU, one write()/read() per 256 KiB, over a veth pair between two namespaces with the veth defaults: TSO/GSO (segments of up to 64 KiB cross the veth as one skb), GRO, and checksum offload (no checksum computed or verified). CPU cost = both processes' user+system time + CPU $CPU's softirq time$IRQACCT"
   echo "- [c] as [b] with \`ethtool -K tso off gso off gro off tx off rx off\` on both veth ends: every MTU-sized segment is built, checksummed and verified in software, as ustcp does."
   echo "- [d] ustcp_bench tun-serve: one ustcp stack on a TUN device in the client's namespace (src/link/loop.c, epoll + timerfd, one read() per received packet and one write() per sent packet, software checksums both ways); the client is kernel_bench (the kernel's TCP, its own process) sending through the TUN device. ustcp's sink checks every byte where it lies in the receive buffer (ustcp_recv_direct, what \`ustcp serve --discard\` uses; lwIP's sink [i] checks its pbufs in place too); the kernel's server [f] read()s into a 256 KiB buffer and memcmps it. So each side's application reads every byte once; the copies before it are the kernel's read() into its buffer [f], against TUN read() into the loop's buffer then into the receive ring (ustcp)."
-  echo "- [e] as [d] with IFF_VNET_HDR and TUNSETOFFLOAD(TUN_F_CSUM|TUN_F_TSO4): the kernel hands ustcp its unsegmented GSO frames (up to 64 KiB per read, checksum left to the receiver as CHECKSUM_PARTIAL, accepted by ustcp_input_flags(USTCP_IN_CSUM_VERIFIED)); and ustcp sends each TSO frame (Linux's tcp_tso_autosize, up to 64 KiB) as one write with a virtio_net_hdr asking for GSO_TCPV4 at the MSS and NEEDS_CSUM: no TCP checksum computed by ustcp on send, the kernel delivers the frame whole to its TCP (as a GRO packet). Batched: TUN has no multi-frame read or write of its own (no recvmmsg/sendmmsg on a character device), so the loop reads up to 16 frames per io_uring_enter (RWF_NOWAIT reads, as many as the device had) and writes the frames the stack sends in answer to them in one more io_uring_enter ([e1] is the same without); one queue."
-  echo "- [e1] as [e] with batched TUN I/O off (ustcp_bench tun-serve --vnet --no-batch): one read() per received frame (and one read() that finds the device empty) and one writev() per sent frame, where [e] reads up to 16 frames per io_uring_enter and writes what the stack answers to them in one more (src/link/uring.c; the loop's read_uring and loop_flush). Everything else as [e]."
+  echo "- [e] as [d] with IFF_VNET_HDR and TUNSETOFFLOAD(TUN_F_CSUM|TUN_F_TSO4): the kernel hands ustcp its unsegmented GSO frames (up to 64 KiB per read, checksum left to the receiver as CHECKSUM_PARTIAL, accepted by ustcp_input_flags(USTCP_IN_CSUM_VERIFIED)); and ustcp sends each TSO frame (Linux's tcp_tso_autosize, up to 64 KiB) as one write with a virtio_net_hdr asking for GSO_TCPV4 at the MSS and NEEDS_CSUM: no TCP checksum computed by ustcp on send, the kernel delivers the frame whole to its TCP (as a GRO packet). Batched writes: TUN has no multi-frame write of its own (no sendmmsg on a character device), so the frames one event of the stack sends go in one io_uring_enter ([e1] is the same without); one read() per frame ([e2]: batched reads); one queue."
+  echo "- [e1] as [e] with batched writes off (ustcp_bench tun-serve --vnet --no-batch): one writev() per sent frame, where [e] queues the frames one event of the stack sends and writes them in one io_uring_enter at the stack's flush (src/link/uring.c; loop.c's loop_flush). Everything else as [e]."
+  echo "- [e2] as [e] with reads batched too (--vnet --batch-reads): up to 16 read requests per io_uring_enter (RWF_NOWAIT, each into its own 64 KiB buffer; as many as the device has frames, the count following what the last call found), where [e] read()s one frame at a time into one buffer."
   echo "- [e0] as [e] with the send side as before (ustcp_bench tun-serve --vnet-rx-only): one MSS-sized packet per write with its checksum computed by ustcp, marked DATA_VALID."
   echo "- [f] the same kernel_bench client and modes against kernel_bench serve over the veth pair (two processes, offloads on), fresh namespaces per repetition."
   echo "- [g] two ustcp stacks in one thread over the in-memory link: function calls, no syscalls, no wake-ups. Not comparable with [h]; the like-for-like rows are [d]/[e] against [f]."

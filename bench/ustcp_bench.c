@@ -1657,7 +1657,8 @@ static void tsrv_listen(struct tsrv *t, uint16_t port, uint8_t kind, uint32_t bu
 
 static bool opt_vnet;   /* tun-serve --vnet: the loop's offload path */
 static bool opt_vnet_rx_only;   /* tun-serve --vnet-rx-only: receive offloads, no send GSO */
-static bool opt_no_batch;       /* tun-serve --no-batch: one read/writev per frame, no io_uring */
+static bool opt_no_batch;       /* tun-serve --no-batch: one writev per frame, no io_uring */
+static bool opt_batch_reads;    /* tun-serve --batch-reads: io_uring reads too */
 static int run_tun_serve(const char *ifname, uint32_t addr, uint32_t peer, uint16_t mtu, uint32_t bufsz)
 {
   struct ustcp_config cfg;
@@ -1676,6 +1677,7 @@ static int run_tun_serve(const char *ifname, uint32_t addr, uint32_t peer, uint1
   lc.offload = opt_vnet || opt_vnet_rx_only;
   lc.offload_rx_only = opt_vnet_rx_only;
   lc.no_batch = opt_no_batch;
+  lc.batch_reads = opt_batch_reads;
   char err[256] = "";
   int rc = ustcp_loop_new(&lc, &tun_loop, err, sizeof err);
   if (rc < 0) {
@@ -1908,8 +1910,8 @@ static void usage_exit(int status)
           "  tun-serve   --ns NS --tun IF --addr IP --peer IP [--mtu M] [--vnet]  ustcp server on\n"
           "              TUN (--vnet: IFF_VNET_HDR with checksum and TSO4 offloads both ways;\n"
           "              --vnet-rx-only: the same, but one checksummed segment per write;\n"
-          "              --no-batch: with --vnet, one read/writev per frame instead of\n"
-          "              io_uring batches)\n"
+          "              --no-batch: with --vnet, one writev per frame instead of\n"
+          "              io_uring batches; --batch-reads: io_uring reads too)\n"
           "  tun-reflect --ns NS --tun IF --addr IP --peer IP [--mtu M]  TUN packet reflector\n"
           "common: --reps R (5), --wall S (seconds per repetition, 120)\n");
   exit(status);
@@ -1940,7 +1942,7 @@ int main(int argc, char **argv)
     {"wall", required_argument, 0, 'w'}, {"ns", required_argument, 0, 'N'},
     {"tun", required_argument, 0, 'T'}, {"addr", required_argument, 0, 'A'},
     {"vnet", no_argument, 0, 'V'}, {"vnet-rx-only", no_argument, 0, 1001},
-    {"no-batch", no_argument, 0, 1010},
+    {"no-batch", no_argument, 0, 1010}, {"batch-reads", no_argument, 0, 1011},
     {"peer", required_argument, 0, 'P'}, {"segs", required_argument, 0, 'S'},
     {"side", required_argument, 0, 'Z'}, {"state", required_argument, 0, 'X'},
     {"seed0", required_argument, 0, 's'}, {"rate", required_argument, 0, 'R'},
@@ -1965,6 +1967,7 @@ int main(int argc, char **argv)
     case 'V': opt_vnet = true; break;
     case 1001: opt_vnet_rx_only = true; break;
     case 1010: opt_no_batch = true; break;
+    case 1011: opt_batch_reads = true; break;
     case 1002: opt_link_offload = true; break;
     case 'A': if (ipv4_parse(optarg, &addr) != 0) usage(); break;
     case 'P': if (ipv4_parse(optarg, &peer) != 0) usage(); break;

@@ -293,15 +293,12 @@ void ustcp_set_output_iov(struct ustcp_stack *s, ustcp_output_iov_fn fn, void *c
  * write the queue there. Not so the payload slices of the gather callback
  * (ustcp_set_output_iov), which are valid only during the call. The flush
  * callback runs when the stack has delivered what an event (ustcp_input,
- * ustcp_poll, a socket call) produced; it must not call the stack. NULL: none. */
+ * ustcp_poll, a socket call) produced; it must not call the stack. NULL: none.
+ * (Holding the flush across several inputs, so that the answers to a batch
+ * of reads go out in one call, was tried and dropped: on a TUN device it
+ * halved ustcp's sending rate, as frames piled up behind the ACKs.) */
 typedef void (*ustcp_flush_fn)(void *ctx);
 void ustcp_set_output_flush(struct ustcp_stack *s, ustcp_flush_fn fn, void *ctx);
-/* Holds (true) or releases (false) the flush across several events, so that
- * what the stack answers to a batch of packets read at once is written at once
- * too: while held, packets handed out stay valid and the flush callback does
- * not run; the last release runs it. Holds nest. Memory: the stack keeps every
- * packet of the held events, so hold across a bounded batch only. */
-void ustcp_output_hold(struct ustcp_stack *s, bool hold);
 const struct ustcp_config *ustcp_get_config(const struct ustcp_stack *s);
 /* Testing aid: fn(ctx, size) is asked before every allocation the stack makes
  * after its creation (control blocks, listener state, socket buffers,

@@ -95,10 +95,16 @@ struct ustcp_loop_config {
   uint8_t prefix6_len;        /* the on-link IPv6 prefix (0: 64) */
   uint8_t gateway6[16];       /* tap, packet: default router (link-local or on-link); zero: none */
   bool no_dad;                /* tap, packet: addresses usable at once, no DAD */
-  /* With offload, the loop reads and writes the device in batches, several
-   * frames per system call through io_uring (issue 15 point 4), where the
-   * kernel allows io_uring. no_batch: one read(2) or writev(2) per frame. */
+  /* With offload, the loop writes the frames one event sends (a burst of
+   * new data, the ACKs for a frame read) in one system call through io_uring
+   * (issue 15 point 4), where the kernel allows io_uring. no_batch: one
+   * writev(2) per frame. */
   bool no_batch;
+  /* With offload, read the device through io_uring too, up to 16 frames per
+   * system call. Off by default: in bench/run.sh's row [e2] it made the
+   * kernel-to-ustcp transfer slower (16 read buffers of 64 KiB each cycle
+   * through the cache where one read(2) reuses one). */
+  bool batch_reads;
 };
 void ustcp_loop_config_default(struct ustcp_loop_config *c);
 
@@ -183,8 +189,8 @@ struct ustcp_loop_stats {
   /* With tap: frames in and out (ARP included); the Ethernet and ARP drops are
    * in the report (ustcp_loop_report: eth_* lines). */
   uint64_t rx_frames, tx_frames;
-  /* Batched I/O (offload, not no_batch): io_uring_enter calls that read, and
-   * that wrote; rx_packets / rx_batches is frames per read call. */
+  /* Batched I/O: io_uring_enter calls that read (batch_reads) and that wrote
+   * (offload, not no_batch); tx_packets / tx_batches is frames per write call. */
   uint64_t rx_batches, tx_batches;
 };
 void ustcp_loop_get_stats(const struct ustcp_loop *l, struct ustcp_loop_stats *out);

@@ -13,9 +13,10 @@
  *   offload (vnet)       tun_read_batch_vnet -> ustcp_input_flags, with
  *                        USTCP_IN_CSUM_VERIFIED when the kernel's virtio_net_hdr
  *                        says the TCP checksum is left undone or was checked;
- *                        output -> tun_write_vnet; batched (io_uring, one
- *                        system call for several frames) unless no_batch:
- *                        read_uring, and writes queued until the stack's flush
+ *                        output -> tun_write_vnet; batched (io_uring: the
+ *                        frames of one event in one system call) unless
+ *                        no_batch, queued until the stack's flush (loop_flush);
+ *                        reads batched too with batch_reads (read_uring)
  *   blocking calls       non-blocking call; on -EAGAIN/-EINPROGRESS run rounds
  *                        until ustcp_sock_events says ready, then call again
  *   control socket       each client gets the table and counters, then EOF
@@ -99,6 +100,8 @@ struct ustcp_loop {
   /* Batched TUN I/O (vnet, issue 15 point 4): reads and writes go through one
    * io_uring, several per system call. NULL: plain read/writev. */
   struct uring *ring;
+  bool batch_writes;           /* stack_out_tx queues on the ring, loop_flush writes */
+  bool batch_reads;            /* config batch_reads: reads through the ring too */
   uint8_t *rx_bufs;            /* LOOP_URING_READS buffers of TUN_VNET_READ_LEN */
   unsigned rx_k;               /* reads per batch now: follows what the device had */
   unsigned ntx;                /* writes queued for loop_flush */
@@ -285,6 +288,7 @@ static void batch_off(struct ustcp_loop *l, int err)
   ustcp_set_output_flush(l->st, NULL, NULL);
   uring_free(l->ring);
   l->ring = NULL;
+  l->batch_writes = l->batch_reads = false;
 }
 
 /* The stack's flush (ustcp_set_output_flush): the writes queued by
@@ -319,11 +323,11 @@ static void stack_out_tx(void *ctx, const uint8_t *pkt, size_t len, const struct
     .csum_start = tx->csum_start, .csum_offset = tx->csum_offset,
     .v6 = len > 0 && (pkt[0] >> 4) == 6,
   };
-  if (l->ring) {
+  if (l->ring && l->batch_writes) {
     /* Queued: pkt stays valid until the stack's flush (loop_flush) */
     if (l->ntx >= URING_MAX) loop_flush(l);
   }
-  if (l->ring) {
+  if (l->ring && l->batch_writes) {
     unsigned i = l->ntx;
     tun_vnet_hdr_tx(l->tx_hdr[i], &t);
     l->tx_iov[i][0] = (struct iovec){l->tx_hdr[i], TUN_VNET_HDR_LEN};
@@ -448,12 +452,10 @@ static void on_tun_vnet(void *ctx, const struct tun_rx_info *info, const uint8_t
   tun_packet_in(l, pkt, len, in_flags);
 }
 
-/* Batched reads (issue 15 point 4): up to rx_k frames per io_uring_enter, and
- * what the stack answers to them (ACKs, new data) written together by the
- * flush when the hold is released. rx_k follows the device: doubled after a
- * batch that found a frame for every read, else one more than it found, so an
- * idle device costs two reads per wake-up, as plain read() costs one read and
- * one EAGAIN. */
+/* Batched reads (config batch_reads): up to rx_k frames per io_uring_enter.
+ * rx_k follows the device: doubled after a batch that found a frame for every
+ * read, else one more than it found, so an idle device costs two reads per
+ * wake-up, as plain read() costs one read and one EAGAIN. */
 static int read_uring(struct ustcp_loop *l)
 {
   unsigned total = 0;
@@ -461,9 +463,7 @@ static int read_uring(struct ustcp_loop *l)
     loop_flush(l);
     if (!l->ring) break;
     unsigned k = l->rx_k;
-    ustcp_output_hold(l->st, true);
     int r = tun_read_vnet_uring(l->tun_fd, l->ring, l->rx_bufs, k, on_tun_vnet, l);
-    ustcp_output_hold(l->st, false);
     l->stats.rx_batches++;
     if (r < 0) {
       batch_off(l, r);
@@ -626,22 +626,33 @@ int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
    * packets as they go on the wire (one segment each). IPv6 frames go out
    * as GSO_TCPV6 (TSO6). Otherwise the gather output; framing (TAP,
    * AF_PACKET) and impairment need the packet flat. */
-  if (l->vnet && !impaired(l) && !c->offload_rx_only)
+  bool out_tx = l->vnet && !impaired(l) && !c->offload_rx_only;
+  if (out_tx)
     ustcp_set_link_offload(l->st, 65535, true, stack_out_tx, l);
-  /* Batched TUN I/O where io_uring is allowed; without it (ENOSYS, EPERM:
-   * kernel.io_uring_disabled, seccomp), one packet per read and write. */
-  if (l->vnet && !c->no_batch) {
+  else if (!l->eth && !impaired(l))
+    ustcp_set_output_iov(l->st, stack_out_iov, l);
+  /* Batched writes (issue 15 point 4) where io_uring is allowed: the frames
+   * one event sends go in one io_uring_enter at the stack's flush. Without
+   * io_uring (ENOSYS, EPERM: kernel.io_uring_disabled, seccomp), one writev
+   * per frame. Batched reads only when asked: they were slower here (see
+   * ustcp_loop_config.batch_reads). */
+  l->batch_reads = l->vnet && c->batch_reads;
+  if ((out_tx && !c->no_batch) || l->batch_reads) {
     l->ring = uring_new();
-    l->rx_bufs = l->ring ? malloc((size_t)LOOP_URING_READS * TUN_VNET_READ_LEN) : NULL;
-    if (!l->rx_bufs) {
+    if (l->ring && l->batch_reads) {
+      l->rx_bufs = malloc((size_t)LOOP_URING_READS * TUN_VNET_READ_LEN);
+      if (!l->rx_bufs) l->batch_reads = false;
+    }
+    l->rx_k = 2;
+    if (l->ring && out_tx && !c->no_batch) {
+      l->batch_writes = true;
+      ustcp_set_output_flush(l->st, loop_flush, l);
+    }
+    if (!l->batch_writes && !l->batch_reads) {
       uring_free(l->ring);
       l->ring = NULL;
     }
-    l->rx_k = 2;
-    if (l->ring) ustcp_set_output_flush(l->st, loop_flush, l);
   }
-  else if (!l->eth && !impaired(l))
-    ustcp_set_output_iov(l->st, stack_out_iov, l);
   if (c->pcap_path) {
     l->pcap = pcap_writer_open(c->pcap_path);
     if (!l->pcap) {
@@ -816,7 +827,7 @@ int ustcp_loop_run_once(struct ustcp_loop *l, int timeout_ms)
     if (l->pk && fd == packet_fd(l->pk)) {
       packet_read_batch(l->pk, LOOP_READ_BATCH, on_packet_frame, l);
     } else if (fd == l->tun_fd) {
-      int r = l->ring  ? read_uring(l)
+      int r = l->ring && l->batch_reads ? read_uring(l)
               : l->vnet ? tun_read_batch_vnet(l->tun_fd, LOOP_READ_BATCH, on_tun_vnet, l)
               : l->eth ? tun_read_batch(l->tun_fd, LOOP_READ_BATCH, on_tap_frame, l)
                        : tun_read_batch(l->tun_fd, LOOP_READ_BATCH, on_tun_packet, l);

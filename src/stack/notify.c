@@ -275,7 +275,7 @@ bool stack_deliver(struct ustcp_stack *s)
      * many notices the callback adds or delivers itself. */
     deliver_one(s, n);
   }
-  if (--s->nq_delivering == 0 && !s->nq_hold) {
+  if (--s->nq_delivering == 0) {
     /* The packets handed out during this event are still in the chunks: a
      * link that queued them writes them now, before the chunks are reused. */
     if (s->flush_fn) s->flush_fn(s->flush_ctx);
@@ -289,18 +289,6 @@ void ustcp_set_output_flush(struct ustcp_stack *s, ustcp_flush_fn fn, void *ctx)
   if (!s) return;
   s->flush_fn = fn;
   s->flush_ctx = ctx;
-}
-
-void ustcp_output_hold(struct ustcp_stack *s, bool hold)
-{
-  if (!s) return;
-  if (hold) {
-    s->nq_hold++;
-    return;
-  }
-  if (!s->nq_hold || --s->nq_hold || s->nq_delivering) return;
-  /* Nothing is left to deliver after an event; the run flushes and resets. */
-  stack_deliver(s);
 }
 
 void notify_free(struct ustcp_stack *s)

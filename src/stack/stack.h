@@ -96,7 +96,6 @@ struct ustcp_stack {
   size_t nq_rd_off;
   unsigned nq_delivering;         /* stack_deliver calls under way (nested) */
   unsigned cb_depth;              /* application callbacks under way (nested) */
-  unsigned nq_hold;               /* ustcp_output_hold: the queue is kept, no flush */
   ustcp_flush_fn flush_fn;        /* ustcp_set_output_flush */
   void *flush_ctx;
   /* IPv4 reassembly queues (src/stack/ip_frag.c) */
