@@ -37,6 +37,7 @@
 #      with --no-batch (one writev per frame) both stay 0; the 20 MB echo is
 #      byte-exact in every mode. SKIP where the kernel refuses io_uring
 #      (kernel.io_uring_disabled).
+#   j) where io_uring is refused, --offload falls back to plain writes
 #   h) IPv6 (TSO6: TUN_F_TSO6, VIRTIO_NET_HDR_GSO_TCPV6): socat -6 echoes 20 MB
 #      through `ustcp serve --echo --offload` with an IPv6 address, byte-exact;
 #      GSO frames went both ways (link_rx_gso_frames, link_tx_gso_frames > 0),
@@ -124,6 +125,32 @@ for mode in offload nobatch batchreads plain; do
   fi
   PIDS=()
 done
+
+# j) io_uring refused (kernel.io_uring_disabled = 2, as a hardened host or a
+# seccomp filter would): --offload falls back to one writev per frame, and
+# the echo is byte-exact. The sysctl is machine-wide, so it is put back on
+# every exit (the trap) and right after ustcp has started.
+uring_sysctl=/proc/sys/kernel/io_uring_disabled
+if [ -w "$uring_sysctl" ] && [ "$(cat "$uring_sysctl")" = 0 ]; then
+  trap '__rc=$?; echo 0 > '"$uring_sysctl"' 2>/dev/null; (exit $__rc); cleanup' EXIT
+  echo 2 > "$uring_sysctl"
+  ctl=$tmp/ctl-nouring.sock
+  ustcp_bg serve-nouring serve --echo --tun t-nouring --addr 10.7.0.2 --peer 10.7.0.1 --ctl "$ctl" --offload
+  wait_ctl "$ctl"; started=$?
+  echo 0 > "$uring_sysctl"
+  [ "$started" = 0 ] || { cat "$tmp/serve-nouring.log"; exit 1; }
+  nsx timeout 60 socat -t 10 -b 262144 - TCP:10.7.0.2:7 < "$tmp/in.bin" > "$tmp/out-nouring.bin"
+  check "j) io_uring refused: 20 MB echoed byte-exact with --offload" [ "$(sha "$tmp/out-nouring.bin")" = "$want" ]
+  timeout 10 "$U" stat --ctl "$ctl" -s > "$tmp/stat-nouring.txt"
+  txb=$(stat_of "$tmp/stat-nouring.txt" link_tx_batches)
+  tgso=$(stat_of "$tmp/stat-nouring.txt" link_tx_gso_frames)
+  check "j) io_uring refused: plain writes ($txb batched calls), GSO frames still sent ($tgso)" \
+    [ "${txb:-x}" = 0 -a "${tgso:-0}" -gt 0 ]
+  stop_bg
+  PIDS=()
+else
+  echo "SKIP: j) cannot refuse io_uring here ($uring_sysctl missing, read-only or not 0)"
+fi
 
 # h) IPv6 with offloads both ways (TSO6)
 ctl=$tmp/ctl-v6.sock
