@@ -277,9 +277,6 @@ static void stack_out_iov(void *ctx, const struct iovec *iov, int cnt)
   l->stats.tx_bytes += len;
 }
 
-/* Offload (vnet, no impairment): the stack sends frames of several segments
- * and leaves TCP checksums to the kernel (ustcp_set_link_offload); the
- * virtio_net_hdr tells the kernel so. */
 static void batch_off(struct ustcp_loop *l, int err)
 {
   /* The ring itself failed (not one write): plain system calls from now on. */
@@ -315,6 +312,11 @@ static void loop_flush(void *ctx)
   if (ran < 0) batch_off(l, ran);
 }
 
+/* Offload (vnet, no impairment): the stack sends frames of several segments
+ * and leaves TCP checksums to the kernel (ustcp_set_link_offload); the
+ * virtio_net_hdr tells the kernel so. Batched, the frame is queued where it
+ * lies (it stays valid until the stack's flush, loop_flush) and written with
+ * the rest of the event's frames. */
 static void stack_out_tx(void *ctx, const uint8_t *pkt, size_t len, const struct ustcp_tx_info *tx)
 {
   struct ustcp_loop *l = ctx;
@@ -323,10 +325,7 @@ static void stack_out_tx(void *ctx, const uint8_t *pkt, size_t len, const struct
     .csum_start = tx->csum_start, .csum_offset = tx->csum_offset,
     .v6 = len > 0 && (pkt[0] >> 4) == 6,
   };
-  if (l->ring && l->batch_writes) {
-    /* Queued: pkt stays valid until the stack's flush (loop_flush) */
-    if (l->ntx >= URING_MAX) loop_flush(l);
-  }
+  if (l->ring && l->batch_writes && l->ntx >= URING_MAX) loop_flush(l);   /* full: write now */
   if (l->ring && l->batch_writes) {
     unsigned i = l->ntx;
     tun_vnet_hdr_tx(l->tx_hdr[i], &t);
