@@ -635,22 +635,24 @@ fi
       row "[e] vs [e0], send GSO on/off: kernel client → ustcp" "Gbit/s" bulk1500.tunvnet "[e0] receive offloads only" bulk1500.tunvnetrx -
       row "[e] vs [e0], send GSO on/off: ustcp → kernel client" "Gbit/s" bulkrecv1500.tunvnet "[e0] receive offloads only" bulkrecv1500.tunvnetrx -
     fi
+    # each_way TITLE UNIT KIND A REFLABEL B [SUFFIX [le]]: A against B, kernel client →
+    # ustcp (KIND1500.A.SUFFIX) and ustcp → kernel client (KINDrecv1500.A.SUFFIX)
+    each_way() {
+      local sfx=${7:-} op=${8:-ge}
+      row "$1: kernel client → ustcp" "$2" "${3}1500.$4$sfx" "$5" "${3}1500.$6$sfx" - "$op"
+      row "$1: ustcp → kernel client" "$2" "${3}recv1500.$4$sfx" "$5" "${3}recv1500.$6$sfx" - "$op"
+    }
     if has bulk1500.tunvnetnb; then
-      row "[e] vs [e1], batched TUN writes on/off: kernel client → ustcp" "Gbit/s" bulk1500.tunvnet "[e1] one writev per frame" bulk1500.tunvnetnb -
-      row "[e] vs [e1], batched TUN writes on/off: ustcp → kernel client" "Gbit/s" bulkrecv1500.tunvnet "[e1] one writev per frame" bulkrecv1500.tunvnetnb -
+      each_way "[e] vs [e1], batched TUN writes on/off" "Gbit/s" bulk tunvnet "[e1] one writev per frame" tunvnetnb
       if has cpu1500.tunvnetnb.stack_nsB; then
-        row "[e] vs [e1], batched on/off: [p] ustcp's process per payload byte, kernel client → ustcp" "ns/B" cpu1500.tunvnet.stack_nsB "[e1]" cpu1500.tunvnetnb.stack_nsB - le
-        row "[e] vs [e1], batched on/off: [p] ustcp's process per payload byte, ustcp → kernel client" "ns/B" cpurecv1500.tunvnet.stack_nsB "[e1]" cpurecv1500.tunvnetnb.stack_nsB - le
-        row "[e] vs [e1], batched on/off: [p] CPU $CPU busy per payload byte, kernel client → ustcp" "ns/B" cpu1500.tunvnet.busy_nsB "[e1]" cpu1500.tunvnetnb.busy_nsB - le
-        row "[e] vs [e1], batched on/off: [p] CPU $CPU busy per payload byte, ustcp → kernel client" "ns/B" cpurecv1500.tunvnet.busy_nsB "[e1]" cpurecv1500.tunvnetnb.busy_nsB - le
+        each_way "[e] vs [e1], batched on/off: [p] ustcp's process per payload byte" "ns/B" cpu tunvnet "[e1]" tunvnetnb .stack_nsB le
+        each_way "[e] vs [e1], batched on/off: [p] CPU $CPU busy per payload byte" "ns/B" cpu tunvnet "[e1]" tunvnetnb .busy_nsB le
       fi
     fi
     if has bulk1500.tunvnetbr; then
-      row "[e2] vs [e], batched reads on/off: kernel client → ustcp" "Gbit/s" bulk1500.tunvnetbr "[e] one read per frame" bulk1500.tunvnet -
-      row "[e2] vs [e], batched reads on/off: ustcp → kernel client" "Gbit/s" bulkrecv1500.tunvnetbr "[e] one read per frame" bulkrecv1500.tunvnet -
+      each_way "[e2] vs [e], batched reads on/off" "Gbit/s" bulk tunvnetbr "[e] one read per frame" tunvnet
       if has cpu1500.tunvnetbr.busy_nsB; then
-        row "[e2] vs [e], batched reads on/off: [p] CPU $CPU busy per payload byte, kernel client → ustcp" "ns/B" cpu1500.tunvnetbr.busy_nsB "[e]" cpu1500.tunvnet.busy_nsB - le
-        row "[e2] vs [e], batched reads on/off: [p] CPU $CPU busy per payload byte, ustcp → kernel client" "ns/B" cpurecv1500.tunvnetbr.busy_nsB "[e]" cpurecv1500.tunvnet.busy_nsB - le
+        each_way "[e2] vs [e], batched reads on/off: [p] CPU $CPU busy per payload byte" "ns/B" cpu tunvnetbr "[e]" tunvnet .busy_nsB le
       fi
     fi
     if has bulk1500.tunvnet; then

@@ -108,9 +108,8 @@ struct ustcp_loop {
   uint8_t tx_hdr[URING_MAX][TUN_VNET_HDR_LEN];
   struct iovec tx_iov[URING_MAX][2];
   struct tx_slot {
-    uint32_t len;
     bool gso, csum;
-  } tx_slot[URING_MAX];
+  } tx_slot[URING_MAX];        /* what the stats count of write k (its length: tx_iov[k][1]) */
 };
 
 uint64_t ustcp_loop_now_us(void)
@@ -294,7 +293,7 @@ static void batch_off(struct ustcp_loop *l, int err)
 static void loop_flush(void *ctx)
 {
   struct ustcp_loop *l = ctx;
-  if (!l->ntx || !l->ring) return;
+  if (!l->ntx) return;   /* ntx > 0 only while batch_writes, so the ring is there */
   int32_t res[URING_MAX];
   int ran = uring_run(l->ring, res);
   l->stats.tx_batches++;
@@ -304,7 +303,7 @@ static void loop_flush(void *ctx)
       continue;
     }
     l->stats.tx_packets++;
-    l->stats.tx_bytes += l->tx_slot[i].len;
+    l->stats.tx_bytes += l->tx_iov[i][1].iov_len;
     if (l->tx_slot[i].gso) l->stats.tx_gso_frames++;
     if (l->tx_slot[i].csum) l->stats.tx_csum_offloaded++;
   }
@@ -325,13 +324,13 @@ static void stack_out_tx(void *ctx, const uint8_t *pkt, size_t len, const struct
     .csum_start = tx->csum_start, .csum_offset = tx->csum_offset,
     .v6 = len > 0 && (pkt[0] >> 4) == 6,
   };
-  if (l->ring && l->batch_writes && l->ntx >= URING_MAX) loop_flush(l);   /* full: write now */
-  if (l->ring && l->batch_writes) {
+  if (l->batch_writes && l->ntx >= URING_MAX) loop_flush(l);   /* full: write now */
+  if (l->batch_writes) {
     unsigned i = l->ntx;
     tun_vnet_hdr_tx(l->tx_hdr[i], &t);
     l->tx_iov[i][0] = (struct iovec){l->tx_hdr[i], TUN_VNET_HDR_LEN};
     l->tx_iov[i][1] = (struct iovec){(void *)(uintptr_t)pkt, len};
-    l->tx_slot[i] = (struct tx_slot){(uint32_t)len, tx->gso_size != 0, tx->csum_partial};
+    l->tx_slot[i] = (struct tx_slot){tx->gso_size != 0, tx->csum_partial};
     if (uring_queue_writev(l->ring, l->tun_fd, l->tx_iov[i], 2) >= 0) {
       l->ntx++;
       return;
@@ -458,9 +457,9 @@ static void on_tun_vnet(void *ctx, const struct tun_rx_info *info, const uint8_t
 static int read_uring(struct ustcp_loop *l)
 {
   unsigned total = 0;
-  while (total < LOOP_READ_BATCH && l->ring) {
-    loop_flush(l);
-    if (!l->ring) break;
+  /* No write is queued here: the stack flushes at the end of every event
+   * (loop_flush), so the ring holds only these reads and res[k] is read k. */
+  while (total < LOOP_READ_BATCH && l->batch_reads) {
     unsigned k = l->rx_k;
     int r = tun_read_vnet_uring(l->tun_fd, l->ring, l->rx_bufs, k, on_tun_vnet, l);
     l->stats.rx_batches++;
@@ -476,7 +475,7 @@ static int read_uring(struct ustcp_loop *l)
     l->rx_k = (unsigned)r + 1 < 2 ? 2 : (unsigned)r + 1;
     return (int)total;
   }
-  if (!l->ring) {   /* it failed: the rest the plain way */
+  if (!l->batch_reads) {   /* the ring failed: the rest the plain way */
     int r = tun_read_batch_vnet(l->tun_fd, LOOP_READ_BATCH, on_tun_vnet, l);
     return r < 0 ? r : (int)total + r;
   }
@@ -635,22 +634,20 @@ int ustcp_loop_new(const struct ustcp_loop_config *c, struct ustcp_loop **out,
    * io_uring (ENOSYS, EPERM: kernel.io_uring_disabled, seccomp), one writev
    * per frame. Batched reads only when asked: they were slower here (see
    * ustcp_loop_config.batch_reads). */
-  l->batch_reads = l->vnet && c->batch_reads;
-  if ((out_tx && !c->no_batch) || l->batch_reads) {
-    l->ring = uring_new();
-    if (l->ring && l->batch_reads) {
-      l->rx_bufs = malloc((size_t)LOOP_URING_READS * TUN_VNET_READ_LEN);
-      if (!l->rx_bufs) l->batch_reads = false;
-    }
+  bool want_writes = out_tx && !c->no_batch, want_reads = l->vnet && c->batch_reads;
+  if (want_writes || want_reads) l->ring = uring_new();
+  if (l->ring && want_reads) {
+    l->rx_bufs = malloc((size_t)LOOP_URING_READS * TUN_VNET_READ_LEN);
+    l->batch_reads = l->rx_bufs != NULL;
     l->rx_k = 2;
-    if (l->ring && out_tx && !c->no_batch) {
-      l->batch_writes = true;
-      ustcp_set_output_flush(l->st, loop_flush, l);
-    }
-    if (!l->batch_writes && !l->batch_reads) {
-      uring_free(l->ring);
-      l->ring = NULL;
-    }
+  }
+  if (l->ring && want_writes) {
+    l->batch_writes = true;
+    ustcp_set_output_flush(l->st, loop_flush, l);
+  }
+  if (l->ring && !l->batch_writes && !l->batch_reads) {
+    uring_free(l->ring);
+    l->ring = NULL;
   }
   if (c->pcap_path) {
     l->pcap = pcap_writer_open(c->pcap_path);
@@ -709,7 +706,6 @@ fail:
 void ustcp_loop_free(struct ustcp_loop *l)
 {
   if (!l) return;
-  loop_flush(l);
   if (l->st) ustcp_stack_free(l->st);
   uring_free(l->ring);
   free(l->rx_bufs);
@@ -826,7 +822,7 @@ int ustcp_loop_run_once(struct ustcp_loop *l, int timeout_ms)
     if (l->pk && fd == packet_fd(l->pk)) {
       packet_read_batch(l->pk, LOOP_READ_BATCH, on_packet_frame, l);
     } else if (fd == l->tun_fd) {
-      int r = l->ring && l->batch_reads ? read_uring(l)
+      int r = l->batch_reads ? read_uring(l)
               : l->vnet ? tun_read_batch_vnet(l->tun_fd, LOOP_READ_BATCH, on_tun_vnet, l)
               : l->eth ? tun_read_batch(l->tun_fd, LOOP_READ_BATCH, on_tap_frame, l)
                        : tun_read_batch(l->tun_fd, LOOP_READ_BATCH, on_tun_packet, l);

@@ -106,49 +106,37 @@ fail: {
 }
 }
 
-unsigned uring_queued(const struct uring *u) { return u->nq; }
-
-static struct io_uring_sqe *next_sqe(struct uring *u, int *k)
+/* Fills the next SQE; its user_data is its index k in this run. Returns k or
+ * -ENOSPC. off -1 is "the file position": a TUN device is a stream. */
+static int queue_rw(struct uring *u, uint8_t opcode, int fd, const void *addr, uint32_t len,
+                    uint32_t rw_flags)
 {
-  if (u->nq >= URING_MAX) return NULL;
+  if (u->nq >= URING_MAX) return -ENOSPC;
   unsigned idx = u->sq_tail & *u->sq_kmask;
   struct io_uring_sqe *e = &u->sqes[idx];
   memset(e, 0, sizeof *e);
-  u->sq_array[idx] = idx;
-  *k = (int)u->nq;
+  e->opcode = opcode;
+  e->fd = fd;
+  e->addr = (uint64_t)(uintptr_t)addr;
+  e->len = len;
+  e->off = (uint64_t)-1;
+  e->rw_flags = rw_flags;
   e->user_data = u->nq;
-  u->nq++;
+  u->sq_array[idx] = idx;
   u->sq_tail++;
-  return e;
+  return (int)u->nq++;
 }
 
 int uring_queue_read(struct uring *u, int fd, void *buf, size_t len)
 {
-  int k;
-  struct io_uring_sqe *e = next_sqe(u, &k);
-  if (!e) return -ENOSPC;
-  e->opcode = IORING_OP_READ;
-  e->fd = fd;
-  e->addr = (uint64_t)(uintptr_t)buf;
-  e->len = (uint32_t)len;
-  e->off = (uint64_t)-1;   /* "the file position": a TUN device is a stream */
   /* Without RWF_NOWAIT io_uring waits for data (it arms a poll) even on an
    * O_NONBLOCK descriptor; with it, an empty device completes with -EAGAIN. */
-  e->rw_flags = RWF_NOWAIT;
-  return k;
+  return queue_rw(u, IORING_OP_READ, fd, buf, (uint32_t)len, RWF_NOWAIT);
 }
 
 int uring_queue_writev(struct uring *u, int fd, const struct iovec *iov, unsigned cnt)
 {
-  int k;
-  struct io_uring_sqe *e = next_sqe(u, &k);
-  if (!e) return -ENOSPC;
-  e->opcode = IORING_OP_WRITEV;
-  e->fd = fd;
-  e->addr = (uint64_t)(uintptr_t)iov;
-  e->len = cnt;
-  e->off = (uint64_t)-1;
-  return k;
+  return queue_rw(u, IORING_OP_WRITEV, fd, iov, cnt, 0);
 }
 
 /* Takes every completion there is; returns how many. */

@@ -36,7 +36,6 @@ void uring_free(struct uring *u);
  * uring_run. Returns k, or -ENOSPC when URING_MAX are already queued. */
 int uring_queue_read(struct uring *u, int fd, void *buf, size_t len);
 int uring_queue_writev(struct uring *u, int fd, const struct iovec *iov, unsigned cnt);
-unsigned uring_queued(const struct uring *u);
 
 /* Submits what is queued and waits for every completion: res[k] is request k's
  * result (bytes, or -errno). Returns the number run, or -errno when the ring

@@ -37,7 +37,8 @@
 #      with --no-batch (one writev per frame) both stay 0; the 20 MB echo is
 #      byte-exact in every mode. SKIP where the kernel refuses io_uring
 #      (kernel.io_uring_disabled).
-#   j) where io_uring is refused, --offload falls back to plain writes
+#   j) where io_uring is refused, --offload --batch-reads falls back to plain
+#      reads and writes
 #   h) IPv6 (TSO6: TUN_F_TSO6, VIRTIO_NET_HDR_GSO_TCPV6): socat -6 echoes 20 MB
 #      through `ustcp serve --echo --offload` with an IPv6 address, byte-exact;
 #      GSO frames went both ways (link_rx_gso_frames, link_tx_gso_frames > 0),
@@ -135,7 +136,9 @@ if [ -w "$uring_sysctl" ] && [ "$(cat "$uring_sysctl")" = 0 ]; then
   trap '__rc=$?; echo 0 > '"$uring_sysctl"' 2>/dev/null; (exit $__rc); cleanup' EXIT
   echo 2 > "$uring_sysctl"
   ctl=$tmp/ctl-nouring.sock
-  ustcp_bg serve-nouring serve --echo --tun t-nouring --addr 10.7.0.2 --peer 10.7.0.1 --ctl "$ctl" --offload
+  # --batch-reads too: both batched paths must fall back, reads and writes
+  ustcp_bg serve-nouring serve --echo --tun t-nouring --addr 10.7.0.2 --peer 10.7.0.1 --ctl "$ctl" \
+    --offload --batch-reads
   wait_ctl "$ctl"; started=$?
   echo 0 > "$uring_sysctl"
   [ "$started" = 0 ] || { cat "$tmp/serve-nouring.log"; exit 1; }
@@ -143,9 +146,11 @@ if [ -w "$uring_sysctl" ] && [ "$(cat "$uring_sysctl")" = 0 ]; then
   check "j) io_uring refused: 20 MB echoed byte-exact with --offload" [ "$(sha "$tmp/out-nouring.bin")" = "$want" ]
   timeout 10 "$U" stat --ctl "$ctl" -s > "$tmp/stat-nouring.txt"
   txb=$(stat_of "$tmp/stat-nouring.txt" link_tx_batches)
+  rxb=$(stat_of "$tmp/stat-nouring.txt" link_rx_batches)
   tgso=$(stat_of "$tmp/stat-nouring.txt" link_tx_gso_frames)
   check "j) io_uring refused: plain writes ($txb batched calls), GSO frames still sent ($tgso)" \
     [ "${txb:-x}" = 0 -a "${tgso:-0}" -gt 0 ]
+  check "j) io_uring refused: plain reads with --batch-reads ($rxb batched calls)" [ "${rxb:-x}" = 0 ]
   stop_bg
   PIDS=()
 else
