@@ -9,7 +9,9 @@
  *            64     64 B each way (verified), then idle
  *            1m     1 MiB each way (verified), every byte read and ACKed, then idle
  *          Connections are spread over worker processes of at most 200,000
- *          connections (400,000 descriptors) each; each worker listens on its own
+ *          connections (400,000 descriptors) each, started one after another
+ *          (each opens all of its connections before the next begins, so one
+ *          batch at a time carries data, as in ustcp's one thread); each worker listens on its own
  *          port and its clients connect to 127.0.0.(1 + i / 50,000) (several
  *          destination addresses: more than 64k connections per listener).
  *          Reported per connection end (2N ends), growth from before the first
@@ -139,7 +141,7 @@ static uint64_t pump(int *fds, size_t n, uint64_t bytes, uint8_t *buf, size_t bu
   return bad;
 }
 
-struct wres { uint64_t est, bad, rss; };
+struct wres { uint64_t est, bad, rss, t_start_ns, t_end_ns; };   /* times: CLOCK_MONOTONIC, shared by all processes */
 
 static void mem_worker(unsigned w, uint64_t first, uint64_t k, uint64_t bytes, int ready_fd, int go_fd)
 {
@@ -148,7 +150,7 @@ static void mem_worker(unsigned w, uint64_t first, uint64_t k, uint64_t bytes, i
   uint8_t *buf = malloc(1 << 18);
   if (!fds || !buf) bench_die("out of memory");
   uint64_t rss0 = bench_rss_bytes(), t0 = bench_now_ns();
-  struct wres res = {0, 0, 0};
+  struct wres res = {0, 0, 0, t0, 0};
   size_t nfds = 0;
   for (uint64_t from = 0; from < k && !wall_exceeded(t0);) {
     uint64_t to = from + BATCH < k ? from + BATCH : k;
@@ -181,6 +183,7 @@ static void mem_worker(unsigned w, uint64_t first, uint64_t k, uint64_t bytes, i
 out:
   free(buf);
   res.rss = bench_rss_bytes() - rss0;
+  res.t_end_ns = bench_now_ns();
   if (write(ready_fd, &res, sizeof res) != sizeof res) _exit(1);
   char c;
   while (read(go_fd, &c, 1) > 0) {}
@@ -216,6 +219,15 @@ static int run_mem(uint64_t n, const char *state)
   uint64_t t0 = bench_now_ns();
   pid_t *pids = calloc(nw, sizeof *pids);
   if (!pids) bench_die("out of memory");
+  /* One worker at a time: each opens all of its connections and reports
+   * before the next starts, so (as in ustcp_bench's one thread) only one batch
+   * of 1000 connections carries data at any moment. With five workers pumping
+   * 1 MiB each way at once, 5,000 connections' queues took the kernel's TCP
+   * memory to ~3x tcp_mem's hard limit and the exchange stalled. Earlier
+   * workers stay alive, holding their connections idle, until all are
+   * measured. */
+  struct wres tot = {0, 0, 0, 0, 0};
+  unsigned started = 0;
   for (unsigned w = 0; w < nw; w++) {
     uint64_t k = w + 1 < nw ? per : n - per * (nw - 1);
     pids[w] = fork();
@@ -225,17 +237,18 @@ static int run_mem(uint64_t n, const char *state)
       close(go[1]);
       mem_worker(w, per * w, k, bytes, ready[1], go[0]);
     }
-  }
-  close(ready[1]);
-  close(go[0]);
-  struct wres tot = {0, 0, 0};
-  for (unsigned w = 0; w < nw; w++) {
+    started++;
     struct wres r;
     if (read(ready[0], &r, sizeof r) != sizeof r) { fprintf(stderr, "kernel_scale: a worker died\n"); tot.bad++; break; }
     tot.est += r.est;
     tot.bad += r.bad;
     tot.rss += r.rss;
+    fprintf(stderr, "kernel_scale mem: worker %u: %llu connections, from %.3f to %.3f s\n", w,
+            (unsigned long long)r.est, (double)(r.t_start_ns - t0) / 1e9, (double)(r.t_end_ns - t0) / 1e9);
+    if (r.est < k) break;   /* it stopped short (wall clock): no point starting the next */
   }
+  close(ready[1]);
+  close(go[0]);
   double open_s = (double)(bench_now_ns() - t0) / 1e9;
   settle();
   long slab1 = bench_meminfo_kb("Slab"), sun1 = bench_meminfo_kb("SUnreclaim"), sm1 = bench_sockstat_tcp("mem");
@@ -255,7 +268,7 @@ static int run_mem(uint64_t n, const char *state)
   RES("open_s", open_s);
 #undef RES
   close(go[1]);
-  for (unsigned w = 0; w < nw; w++) waitpid(pids[w], NULL, 0);
+  for (unsigned w = 0; w < started; w++) waitpid(pids[w], NULL, 0);
   close(ready[0]);
   free(pids);
   return ok ? 0 : 1;
