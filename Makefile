@@ -9,7 +9,7 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 600
 
-.PHONY: all build demo test test-asan test-plain deps fuzz fuzz-run clean bench install
+.PHONY: all build demo test test-asan test-plain deps bench-deps fuzz fuzz-run clean bench install
 
 all: build
 
@@ -68,8 +68,12 @@ fuzz-run: fuzz
 	  $(FUZZ_BUILD)/corpus-$(FUZZ_TARGET) fuzz/corpus/$(FUZZ_TARGET)
 
 # Benchmarks against the Linux kernel in one run (as root: network namespaces);
-# writes $(BUILD)/bench/last-run.md. See bench/RESULTS.md.
-bench: $(BUILD)/Makefile
+# writes $(BUILD)/bench/last-run.md. See bench/RESULTS.md. As root it first
+# installs what the benchmark needs (nginx, redis, ab, wrk, nftables, lwIP).
+bench-deps:
+	@bash scripts/install-test-deps.sh --bench
+
+bench: bench-deps $(BUILD)/Makefile
 	cmake --build $(BUILD) -j $(JOBS) --target ustcp_bench kernel_bench kernel_scale ustcp-cli ustcp_preload
 	BUILD=$(BUILD) bash bench/run.sh
 

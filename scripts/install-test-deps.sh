@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs, when run as root and a package
 # is missing. Never prompts. Without root it only reports what is missing; the tests
-# that need a missing tool print SKIP.
+# that need a missing tool print SKIP. With --bench (make bench) also what only the
+# benchmark uses: wrk (bench/apps.sh; nginx, redis, ab and nftables are the tests' too).
 set -u
-need_cmds="cmake:cmake gcc:gcc clang:clang tshark:tshark xmllint:libxml2-utils rsvg-convert:librsvg2-bin socat:socat curl:curl ip:iproute2 python3:python3 ping:iputils-ping nft:nftables wget:wget nginx:nginx-light redis-server:redis-server redis-benchmark:redis-tools ab:apache2-utils pkg-config:pkg-config c++:g++ readelf:binutils ethtool:ethtool"
+what="test"
+extra=""
+if [ "${1:-}" = --bench ]; then what="benchmark"; extra=" wrk:wrk"; fi
+need_cmds="cmake:cmake gcc:gcc clang:clang tshark:tshark xmllint:libxml2-utils rsvg-convert:librsvg2-bin socat:socat curl:curl ip:iproute2 python3:python3 ping:iputils-ping nft:nftables wget:wget nginx:nginx-light redis-server:redis-server redis-benchmark:redis-tools ab:apache2-utils pkg-config:pkg-config c++:g++ readelf:binutils ethtool:ethtool$extra"
 missing=""
 for pair in $need_cmds; do
   cmd=${pair%%:*}; pkg=${pair##*:}
@@ -28,18 +32,18 @@ if ! { command -v fc-list >/dev/null 2>&1 && fc-list :lang=zh family 2>/dev/null
   missing="$missing fonts-noto-cjk"
 fi
 if [ -z "$missing" ]; then
-  echo "test dependencies: all present"
+  echo "$what dependencies: all present"
   exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
-  echo "test dependencies missing (not root, not installing):$missing"
+  echo "$what dependencies missing (not root, not installing):$missing"
   exit 0
 fi
-echo "installing test dependencies:$missing"
+echo "installing $what dependencies:$missing"
 export DEBIAN_FRONTEND=noninteractive
 # wireshark-common asks whether non-root users may capture; answer no, silently.
 echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections 2>/dev/null || true
 apt-get install -y -q --no-install-recommends $missing >/tmp/ustcp-apt.log 2>&1 ||
   { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends $missing >/tmp/ustcp-apt.log 2>&1; } ||
   { echo "apt-get failed; see /tmp/ustcp-apt.log"; tail -5 /tmp/ustcp-apt.log; exit 1; }
-echo "test dependencies installed"
+echo "$what dependencies installed"
