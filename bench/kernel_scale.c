@@ -9,11 +9,12 @@
  *            64     64 B each way (verified), then idle
  *            1m     1 MiB each way (verified), every byte read and ACKed, then idle
  *          Connections are spread over worker processes of at most 200,000
- *          connections (400,000 descriptors) each, started one after another
- *          (each opens all of its connections before the next begins, so one
- *          batch at a time carries data, as in ustcp's one thread); each worker listens on its own
- *          port and its clients connect to 127.0.0.(1 + i / 50,000) (several
- *          destination addresses: more than 64k connections per listener).
+ *          connections (400,000 descriptors; fewer under a lower RLIMIT_NOFILE)
+ *          each, started one after another: each opens all of its connections
+ *          before the next begins, so one batch at a time carries data, as in
+ *          ustcp's one thread. Each worker listens on its own port and its
+ *          clients connect to 127.0.0.(1 + i / 50,000) (several destination
+ *          addresses: more than 64k connections per listener).
  *          Reported per connection end (2N ends), growth from before the first
  *          worker to after all are idle (1 s settle: delayed ACKs, RCU frees):
  *            kscale.<state>.<N>.slab        /proc/meminfo Slab (socket, inode,
@@ -221,11 +222,11 @@ static int run_mem(uint64_t n, const char *state)
   if (!pids) bench_die("out of memory");
   /* One worker at a time: each opens all of its connections and reports
    * before the next starts, so (as in ustcp_bench's one thread) only one batch
-   * of 1000 connections carries data at any moment. With five workers pumping
-   * 1 MiB each way at once, 5,000 connections' queues took the kernel's TCP
-   * memory to ~3x tcp_mem's hard limit and the exchange stalled. Earlier
-   * workers stay alive, holding their connections idle, until all are
-   * measured. */
+   * of 1000 connections carries data at any moment. With a hard RLIMIT_NOFILE
+   * of 20,000, 1M connections take 102 workers; pumping 1 MiB each way all at
+   * once, their ~100,000 connections' queues took the kernel's TCP memory to
+   * ~3x tcp_mem's hard limit and the exchange stalled. Earlier workers stay
+   * alive, holding their connections idle, until all are measured. */
   struct wres tot = {0, 0, 0, 0, 0};
   unsigned started = 0;
   for (unsigned w = 0; w < nw; w++) {

@@ -923,10 +923,11 @@ static void run_scale(uint64_t nconns, const char *state)
   while (sc.n_est < nconns) {
     /* Progress on long runs (the 1 MiB state at 1M takes an hour): a line on
      * stderr every 10 s, none for runs shorter than that. */
-    if (bench_now_ns() >= next_note) {
+    uint64_t now = bench_now_ns();
+    if (now >= next_note) {
       fprintf(stderr, "scale: %llu of %llu connections (state %s), %.0f s\n", (unsigned long long)sc.n_est,
-              (unsigned long long)nconns, state, (double)(bench_now_ns() - t0) / 1e9);
-      next_note = bench_now_ns() + 10000000000ull;
+              (unsigned long long)nconns, state, (double)(now - t0) / 1e9);
+      next_note = now + 10000000000ull;
     }
     uint64_t from = sc.n_est, to = from + 1000 < nconns ? from + 1000 : nconns;
     for (uint64_t i = from; i < to; i++) {
